@@ -1,0 +1,98 @@
+# drum — one entry point. `make` builds libdrum.a, the drum CLI and the tests;
+# `make test`, `make asan`, `make bench`, `make demo`. CUDA=auto|0|1 (auto: build the
+# CUDA backend when nvcc is on PATH). Warnings are errors.
+CUDA ?= auto
+BUILD ?= build
+CUDA_HOME ?= /usr/local/cuda
+NVCC ?= $(shell command -v nvcc 2>/dev/null || ls $(CUDA_HOME)/bin/nvcc 2>/dev/null)
+# sm_80 (A100) and sm_90 (H100/H200) SASS, plus sm_90 PTX for newer cards.
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
+
+ifeq ($(CUDA),auto)
+  ifneq ($(NVCC),)
+    USE_CUDA := 1
+  else
+    USE_CUDA := 0
+  endif
+else
+  USE_CUDA := $(CUDA)
+endif
+
+CC ?= gcc
+OPT ?= -O2
+SAN ?=
+CFLAGS := -std=c11 $(OPT) -g -fopenmp -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
+          -Wno-unused-parameter -Iinclude -Isrc -MMD -MP $(SAN)
+LDLIBS := -lopenblas -lyaml -lutf8proc -lcjson -lm
+LDFLAGS := -fopenmp $(SAN)
+
+LIB_C := $(wildcard kernels/cpu/*.c) $(filter-out src/cli/% src/core/nocuda.c,$(shell find src -name '*.c'))
+ifeq ($(USE_CUDA),1)
+  LIB_CU := $(wildcard kernels/cuda/*.cu)
+  NVFLAGS := -std=c++17 -O3 $(CUDA_ARCH) -Iinclude -Isrc -Ikernels/cuda -MMD -MP \
+             -Xcompiler -Wall,-Wextra,-Werror,-Wno-unused-parameter,-fPIC --expt-relaxed-constexpr
+  LDLIBS += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublasLt -lcublas -lcudart -lstdc++
+  CFLAGS += -DDRUM_HAVE_CUDA=1 -I$(CUDA_HOME)/include
+else
+  LIB_CU :=
+  LIB_C += src/core/nocuda.c
+endif
+
+LIB_OBJ := $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CU:%.cu=$(BUILD)/%.cu.o)
+CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/cli/*.c))
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TEST_OPS_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/ops/*.c))
+TEST_COMMON_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/common/*.c))
+BENCH_SRC := $(wildcard tools/bench/*.c)
+BENCH_BIN := $(BENCH_SRC:tools/bench/%.c=$(BUILD)/bench/%)
+# Whole-archive so every op file lands in the binaries even when only the table names it.
+LINK_LIB := -Wl,--whole-archive $(BUILD)/libdrum.a -Wl,--no-whole-archive
+
+.PHONY: all test asan bench demo clean
+all: $(BUILD)/libdrum.a $(BUILD)/drum $(TEST_BIN) $(BENCH_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -c $< -o $@
+
+$(BUILD)/libdrum.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/drum: $(CLI_OBJ) $(BUILD)/libdrum.a
+	$(CC) $(LDFLAGS) $(CLI_OBJ) $(LINK_LIB) $(LDLIBS) -o $@
+
+$(BUILD)/tests/test_ops: $(BUILD)/tests/test_ops.o $(TEST_OPS_OBJ) $(TEST_COMMON_OBJ) $(BUILD)/libdrum.a
+	$(CC) $(LDFLAGS) $(filter %.o,$^) $(LINK_LIB) $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COMMON_OBJ) $(BUILD)/libdrum.a
+	$(CC) $(LDFLAGS) $(filter %.o,$^) $(LINK_LIB) $(LDLIBS) -o $@
+
+$(BUILD)/bench/%: $(BUILD)/tools/bench/%.o $(TEST_COMMON_OBJ) $(BUILD)/libdrum.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(filter %.o,$^) $(LINK_LIB) $(LDLIBS) -o $@
+
+# The README's test command. Every test binary runs; the last line sums them.
+test: all
+	@BUILD=$(BUILD) bash tests/run.sh
+
+# The suite under AddressSanitizer + UBSan, CPU backend only, in its own build tree.
+asan:
+	$(MAKE) BUILD=build-asan CUDA=0 OPT=-O1 \
+	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+
+bench: all
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+demo: $(BUILD)/drum
+	$(BUILD)/drum demo
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,43 @@
+#include "check.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+int check_passed, check_failed, check_skipped;
+
+int check_summary(void) {
+    printf("%d passed, %d failed, %d skipped\n", check_passed, check_failed, check_skipped);
+    return check_failed ? 1 : 0;
+}
+
+void test_rng_seed(test_rng *r, uint64_t seed) {
+    r->state = 0;
+    r->inc = (seed << 1u) | 1u;
+    test_rng_u32(r);
+    r->state += 0x853c49e6748fea9bULL ^ seed;
+    test_rng_u32(r);
+}
+
+uint32_t test_rng_u32(test_rng *r) {
+    uint64_t old = r->state;
+    r->state = old * 6364136223846793005ULL + r->inc;
+    uint32_t xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);
+    uint32_t rot = (uint32_t)(old >> 59u);
+    return (xorshifted >> rot) | (xorshifted << ((-rot) & 31));
+}
+
+float test_rng_uniform(test_rng *r, float lo, float hi) {
+    return lo + (hi - lo) * (float)(test_rng_u32(r) >> 8) * (1.0f / 16777216.0f);
+}
+
+int test_rng_int(test_rng *r, int lo, int hi) {
+    return lo + (int)(test_rng_u32(r) % (uint32_t)(hi - lo));
+}
+
+uint64_t test_seed(void) {
+    const char *s = getenv("DRUM_TEST_SEED");
+    uint64_t seed = s ? strtoull(s, NULL, 10) : (uint64_t)time(NULL);
+    printf("seed %llu (replay with DRUM_TEST_SEED=%llu)\n", (unsigned long long)seed,
+           (unsigned long long)seed);
+    return seed;
+}

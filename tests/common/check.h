@@ -1,0 +1,47 @@
+/* check.h — the tiny assertion kit shared by drum's C tests.
+ * Each test binary counts its checks and ends with "N passed, N failed, N skipped";
+ * tests/run.sh sums those lines over all binaries. */
+#ifndef DRUM_TEST_CHECK_H
+#define DRUM_TEST_CHECK_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+extern int check_passed, check_failed, check_skipped;
+
+/* Counts one assertion; prints a line naming file:line when it fails. */
+#define CHECK(cond, ...)                                                       \
+    do {                                                                       \
+        if (cond) {                                                            \
+            check_passed++;                                                    \
+        } else {                                                               \
+            check_failed++;                                                    \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);    \
+            fprintf(stderr, __VA_ARGS__);                                      \
+            fputc('\n', stderr);                                               \
+        }                                                                      \
+    } while (0)
+
+#define SKIP(...)                                                              \
+    do {                                                                       \
+        check_skipped++;                                                       \
+        printf("skip ");                                                       \
+        printf(__VA_ARGS__);                                                   \
+        putchar('\n');                                                         \
+    } while (0)
+
+/* Prints the summary line and returns the process exit status. */
+int check_summary(void);
+
+/* Deterministic generator for test data (PCG32). */
+typedef struct { uint64_t state, inc; } test_rng;
+void test_rng_seed(test_rng *r, uint64_t seed);
+uint32_t test_rng_u32(test_rng *r);
+float test_rng_uniform(test_rng *r, float lo, float hi); /* [lo, hi) */
+int test_rng_int(test_rng *r, int lo, int hi);           /* [lo, hi) */
+
+/* A seed for this run: $DRUM_TEST_SEED when set, else from the clock (printed, so a
+ * failing run can be replayed). */
+uint64_t test_seed(void);
+
+#endif
