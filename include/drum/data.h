@@ -1,0 +1,47 @@
+/* data.h — examples and datasets: one JSONL line per example.
+ *
+ * Line format (strict): {"id": str, "image": str (path relative to the JSONL file),
+ * "prompt": str, "response": str, "answers": [str, ...] (optional, VQA), "task": str,
+ * "split": str (optional)}. Unknown keys, wrong types, a missing required key, invalid
+ * JSON or a duplicate id are errors naming the file and the line.
+ */
+#ifndef DRUM_DATA_H
+#define DRUM_DATA_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    char *id;
+    char *image;      /* resolved path: the JSONL file's directory joined with "image" */
+    char *prompt;     /* P: the question / instruction */
+    char *response;   /* R: the gold response (first answer for VQA) */
+    char **answers;   /* VQA: the human answers (usually 10); NULL when absent */
+    int n_answers;
+    char *task;       /* "vqa", "cls", "caption", ... */
+    char *split;      /* "train", "eval", ...; NULL when absent */
+    int line;         /* 1-based line in the source file, for error messages */
+} drum_example;
+
+typedef struct {
+    char *path;       /* the JSONL file */
+    drum_example *ex;
+    int n;
+} drum_dataset;
+
+/* Loads a JSONL dataset. Returns 0, or -1 with "file:line: problem" in err. */
+int drum_dataset_load(drum_dataset *ds, const char *path, char *err, size_t errlen);
+void drum_dataset_free(drum_dataset *ds);
+/* The index of the example with this id, or -1 (hash lookup after load). */
+int drum_dataset_find(const drum_dataset *ds, const char *id);
+/* Writes ds (or only the examples whose split equals `split` when not NULL) as JSONL,
+ * image paths relative to the output file's directory. */
+int drum_dataset_save(const drum_dataset *ds, const char *path, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
