@@ -1,0 +1,25 @@
+/* fileio.h — small file helpers shared by every writer: atomic replace and exact reads. */
+#ifndef DRUM_FILEIO_H
+#define DRUM_FILEIO_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* Opens path.tmp for writing; *tmp receives its name (caller frees). NULL + err on failure. */
+FILE *drum_atomic_open(const char *path, char **tmp, char *err, size_t errlen);
+/* Flushes, fsyncs and closes f, then renames tmp over path and fsyncs the directory.
+ * On any failure removes tmp and returns -1 with a message; frees tmp either way. */
+int drum_atomic_commit(FILE *f, char *tmp, const char *path, char *err, size_t errlen);
+/* Abandons an atomic write: closes f, removes tmp, frees it. */
+void drum_atomic_abort(FILE *f, char *tmp);
+
+/* Reads a whole file into a malloc'd, NUL-terminated buffer. */
+char *drum_read_file(const char *path, size_t *len, char *err, size_t errlen);
+
+/* Creates dir and its parents (mkdir -p). */
+int drum_mkdirs(const char *dir, char *err, size_t errlen);
+
+/* dir + "/" + name in a malloc'd string. */
+char *drum_path_join(const char *dir, const char *name);
+
+#endif

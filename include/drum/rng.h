@@ -1,0 +1,59 @@
+/* rng.h — the library's random numbers: PCG32 (O'Neill), small state that checkpoints
+ * save and restore, so a resumed run draws the same numbers as an uninterrupted one. */
+#ifndef DRUM_RNG_H
+#define DRUM_RNG_H
+
+#include <math.h>
+#include <stdint.h>
+
+typedef struct {
+    uint64_t state, inc;
+} drum_rng;
+
+static inline uint32_t drum_rng_u32(drum_rng *r) {
+    uint64_t old = r->state;
+    r->state = old * 6364136223846793005ULL + r->inc;
+    uint32_t x = (uint32_t)(((old >> 18u) ^ old) >> 27u);
+    uint32_t rot = (uint32_t)(old >> 59u);
+    return (x >> rot) | (x << ((-rot) & 31));
+}
+
+/* Seeds from (seed, stream): different streams of one seed are independent. */
+static inline void drum_rng_seed(drum_rng *r, uint64_t seed, uint64_t stream) {
+    r->state = 0;
+    r->inc = (stream << 1u) | 1u;
+    drum_rng_u32(r);
+    r->state += seed;
+    drum_rng_u32(r);
+}
+
+/* Uniform in [0, n) without modulo bias. */
+static inline uint32_t drum_rng_below(drum_rng *r, uint32_t n) {
+    uint32_t threshold = (uint32_t)(-n) % n;
+    for (;;) {
+        uint32_t x = drum_rng_u32(r);
+        if (x >= threshold) return x % n;
+    }
+}
+
+/* Uniform in [0, 1) with 24 random bits. */
+static inline float drum_rng_uniform(drum_rng *r) {
+    return (float)(drum_rng_u32(r) >> 8) * (1.0f / 16777216.0f);
+}
+
+/* Standard normal (Box-Muller, one value per call). */
+static inline float drum_rng_normal(drum_rng *r) {
+    float u1 = ((float)(drum_rng_u32(r) >> 8) + 1.0f) * (1.0f / 16777217.0f);
+    float u2 = drum_rng_uniform(r);
+    return sqrtf(-2.0f * logf(u1)) * cosf(6.28318530717958647692f * u2);
+}
+
+/* A 64-bit mix of two values (SplitMix64 finaliser), for per-item seeds. */
+static inline uint64_t drum_hash64(uint64_t a, uint64_t b) {
+    uint64_t z = a * 0x9E3779B97F4A7C15ULL + b + 0x632BE59BD9B4E019ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+#endif

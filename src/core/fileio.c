@@ -1,0 +1,138 @@
+/* fileio.c — atomic replace (write tmp, fsync, rename, fsync dir) and exact reads. */
+#include "drum/fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char *drum_path_join(const char *dir, const char *name) {
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (!p) return NULL;
+    memcpy(p, dir, a);
+    size_t off = a;
+    if (a && dir[a - 1] != '/') p[off++] = '/';
+    memcpy(p + off, name, b + 1);
+    return p;
+}
+
+FILE *drum_atomic_open(const char *path, char **tmp, char *err, size_t errlen) {
+    size_t n = strlen(path) + 5;
+    *tmp = malloc(n);
+    if (!*tmp) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return NULL;
+    }
+    snprintf(*tmp, n, "%s.tmp", path);
+    FILE *f = fopen(*tmp, "wb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot create: %s", *tmp, strerror(errno));
+        free(*tmp);
+        *tmp = NULL;
+    }
+    return f;
+}
+
+static void fsync_parent(const char *path) {
+    char *copy = strdup(path);
+    if (!copy) return;
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    free(copy);
+}
+
+int drum_atomic_commit(FILE *f, char *tmp, const char *path, char *err, size_t errlen) {
+    int bad = ferror(f) || fflush(f) != 0 || fsync(fileno(f)) != 0;
+    int saved = errno;
+    if (fclose(f) != 0 && !bad) {
+        bad = 1;
+        saved = errno;
+    }
+    if (!bad && rename(tmp, path) != 0) {
+        bad = 1;
+        saved = errno;
+    }
+    if (bad) {
+        snprintf(err, errlen, "%s: write failed: %s", path, strerror(saved));
+        remove(tmp);
+        free(tmp);
+        return -1;
+    }
+    fsync_parent(path);
+    free(tmp);
+    return 0;
+}
+
+void drum_atomic_abort(FILE *f, char *tmp) {
+    if (f) fclose(f);
+    if (tmp) {
+        remove(tmp);
+        free(tmp);
+    }
+}
+
+char *drum_read_file(const char *path, size_t *len, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    for (;;) {
+        if (n + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 65536;
+            char *nb = realloc(buf, cap);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                snprintf(err, errlen, "%s: out of memory reading the file", path);
+                return NULL;
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0) break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        free(buf);
+        snprintf(err, errlen, "%s: read error", path);
+        return NULL;
+    }
+    buf[n] = '\0';
+    if (len) *len = n;
+    return buf;
+}
+
+int drum_mkdirs(const char *dir, char *err, size_t errlen) {
+    char *p = strdup(dir);
+    if (!p) {
+        snprintf(err, errlen, "%s: out of memory", dir);
+        return -1;
+    }
+    for (char *s = p + 1;; s++) {
+        char c = *s;
+        if (c == '/' || c == '\0') {
+            *s = '\0';
+            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+                snprintf(err, errlen, "%s: cannot create directory: %s", p, strerror(errno));
+                free(p);
+                return -1;
+            }
+            *s = c;
+        }
+        if (c == '\0') break;
+    }
+    free(p);
+    return 0;
+}

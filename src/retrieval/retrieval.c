@@ -1,0 +1,200 @@
+/* retrieval.c — the retrieval strategies over embedding sets (see retrieval.h). */
+#include "drum/retrieval.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "drum/rng.h"
+
+static const char *const strategy_names[DRUM_STRATEGY_COUNT] = {"RS", "FIXED", "SI",
+                                                                "ST", "SIT",   "DRUM"};
+
+const char *drum_strategy_name(drum_strategy s) {
+    return (unsigned)s < DRUM_STRATEGY_COUNT ? strategy_names[s] : "?";
+}
+
+int drum_strategy_parse(const char *name, drum_strategy *out) {
+    for (int s = 0; s < DRUM_STRATEGY_COUNT; s++) {
+        if (strcasecmp(name, strategy_names[s]) == 0) {
+            *out = (drum_strategy)s;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int drum_embeddings_alloc(drum_embeddings *e, int n, int dim_img, int dim_txt, char *err,
+                          size_t errlen) {
+    memset(e, 0, sizeof *e);
+    e->n = n;
+    e->dim_img = dim_img;
+    e->dim_txt = dim_txt;
+    e->ids = calloc((size_t)(n > 0 ? n : 1), sizeof(char *));
+    e->img = dim_img ? calloc((size_t)n * dim_img + 1, sizeof(float)) : NULL;
+    e->txt = dim_txt ? calloc((size_t)n * dim_txt + 1, sizeof(float)) : NULL;
+    if (!e->ids || (dim_img && !e->img) || (dim_txt && !e->txt)) {
+        drum_embeddings_free(e);
+        snprintf(err, errlen, "out of memory for %d embeddings", n);
+        return -1;
+    }
+    return 0;
+}
+
+void drum_embeddings_free(drum_embeddings *e) {
+    if (e->ids)
+        for (int i = 0; i < e->n; i++) free(e->ids[i]);
+    free(e->ids);
+    free(e->img);
+    free(e->txt);
+    memset(e, 0, sizeof *e);
+}
+
+static void normalize_rows(float *x, int n, int d) {
+    for (int i = 0; i < n; i++) {
+        float *r = x + (size_t)i * d;
+        double s = 0;
+        for (int c = 0; c < d; c++) s += (double)r[c] * r[c];
+        if (s <= 0) continue;
+        float inv = (float)(1.0 / sqrt(s));
+        for (int c = 0; c < d; c++) r[c] *= inv;
+    }
+}
+
+void drum_embeddings_normalize(drum_embeddings *e) {
+    if (e->img) normalize_rows(e->img, e->n, e->dim_img);
+    if (e->txt) normalize_rows(e->txt, e->n, e->dim_txt);
+}
+
+/* The feature rows a similarity strategy compares: img, txt, or [w_i img ; w_t txt]. */
+static float *strategy_features(const drum_embeddings *e, const drum_retrieval_opts *o, int *dim,
+                                char *err, size_t errlen) {
+    int use_img = o->strategy != DRUM_STRATEGY_ST, use_txt = o->strategy != DRUM_STRATEGY_SI;
+    if ((use_img && !e->img) || (use_txt && !e->txt)) {
+        snprintf(err, errlen, "strategy %s needs %s embeddings, which this set lacks",
+                 drum_strategy_name(o->strategy), use_img && !e->img ? "image" : "text");
+        return NULL;
+    }
+    int di = use_img ? e->dim_img : 0, dt = use_txt ? e->dim_txt : 0;
+    *dim = di + dt;
+    float *f = malloc((size_t)e->n * (size_t)(*dim) * sizeof(float) + 1);
+    if (!f) {
+        snprintf(err, errlen, "out of memory for %d x %d retrieval features", e->n, *dim);
+        return NULL;
+    }
+    float wi = (use_img && use_txt) ? o->w_img : 1.0f, wt = (use_img && use_txt) ? o->w_txt : 1.0f;
+    for (int i = 0; i < e->n; i++) {
+        float *row = f + (size_t)i * (*dim);
+        for (int c = 0; c < di; c++) row[c] = wi * e->img[(size_t)i * di + c];
+        for (int c = 0; c < dt; c++) row[di + c] = wt * e->txt[(size_t)i * dt + c];
+    }
+    return f;
+}
+
+/* RS: k distinct pool rows per query by a partial Fisher-Yates shuffle seeded per query;
+ * FIXED: the first k rows of one seeded permutation that are not the query itself. */
+static int retrieve_random(const drum_retrieval_opts *o, int nq, int np, const int *exclude,
+                           int k, int *idx, float *sim, char *err, size_t errlen) {
+    int *perm = malloc((size_t)np * sizeof(int));
+    if (!perm) {
+        snprintf(err, errlen, "out of memory for a permutation of %d", np);
+        return -1;
+    }
+    drum_rng rng = {0, 1};
+    if (o->strategy == DRUM_STRATEGY_FIXED) {
+        for (int j = 0; j < np; j++) perm[j] = j;
+        drum_rng_seed(&rng, o->seed, 0xF1ED);
+        for (int j = 0; j < k + 1 && j < np; j++) {
+            int r = j + (int)drum_rng_below(&rng, (uint32_t)(np - j));
+            int t = perm[j];
+            perm[j] = perm[r];
+            perm[r] = t;
+        }
+    }
+    for (int i = 0; i < nq; i++) {
+        int ex = exclude ? exclude[i] : -1;
+        if (o->strategy == DRUM_STRATEGY_RS) {
+            for (int j = 0; j < np; j++) perm[j] = j;
+            drum_rng_seed(&rng, drum_hash64(o->seed, (uint64_t)i), 0x5EED);
+        }
+        int got = 0;
+        for (int j = 0; got < k && j < np; j++) {
+            if (o->strategy == DRUM_STRATEGY_RS) {
+                int r = j + (int)drum_rng_below(&rng, (uint32_t)(np - j));
+                int t = perm[j];
+                perm[j] = perm[r];
+                perm[r] = t;
+            }
+            if (perm[j] == ex) continue;
+            idx[(size_t)i * k + got] = perm[j];
+            sim[(size_t)i * k + got] = 0.0f;
+            got++;
+        }
+    }
+    free(perm);
+    return 0;
+}
+
+int drum_retrieve(drum_backend *be, const drum_embeddings *q, const drum_embeddings *pool,
+                  const drum_retrieval_opts *o, const int *exclude, int k, int *idx, float *sim,
+                  char *err, size_t errlen) {
+    int need = k + (exclude ? 1 : 0);
+    if (k <= 0 || pool->n < need) {
+        snprintf(err, errlen, "cannot retrieve %d demonstrations from a pool of %d%s", k,
+                 pool->n, exclude ? " (the query itself excluded)" : "");
+        return -1;
+    }
+    if (o->strategy == DRUM_STRATEGY_RS || o->strategy == DRUM_STRATEGY_FIXED)
+        return retrieve_random(o, q->n, pool->n, exclude, k, idx, sim, err, errlen);
+
+    int dq = 0, dp = 0, rc = -1;
+    float *fq = strategy_features(q, o, &dq, err, errlen);
+    float *fp = fq ? strategy_features(pool, o, &dp, err, errlen) : NULL;
+    if (!fq || !fp) goto out_host;
+    if (dq != dp) {
+        snprintf(err, errlen, "query features have %d dims but pool features %d", dq, dp);
+        goto out_host;
+    }
+    int chunk = o->query_chunk > 0 ? o->query_chunk : 256;
+    if (chunk > q->n) chunk = q->n > 0 ? q->n : 1;
+    float zero = 0.0f;
+    float *d_pool = be->alloc(be, (size_t)pool->n * dp * sizeof(float));
+    float *d_q = be->alloc(be, (size_t)chunk * dp * sizeof(float));
+    float *d_sim = be->alloc(be, (size_t)chunk * pool->n * sizeof(float));
+    float *d_vals = be->alloc(be, (size_t)chunk * k * sizeof(float));
+    int *d_idx = be->alloc(be, (size_t)chunk * k * sizeof(int));
+    int *d_ex = exclude ? be->alloc(be, (size_t)chunk * sizeof(int)) : NULL;
+    float *d_logscale = be->alloc(be, sizeof(float));
+    be->to_device(be, d_pool, fp, (size_t)pool->n * dp * sizeof(float));
+    be->to_device(be, d_logscale, &zero, sizeof zero);
+    for (int i0 = 0; i0 < q->n && drum_backend_ok(be); i0 += chunk) {
+        int m = q->n - i0 < chunk ? q->n - i0 : chunk;
+        be->to_device(be, d_q, fq + (size_t)i0 * dq, (size_t)m * dq * sizeof(float));
+        if (d_ex) be->to_device(be, d_ex, exclude + i0, (size_t)m * sizeof(int));
+        // (m, D) x (N, D)^T -> (m, N) cosine similarities (rows are unit vectors)
+        be->op.similarity_forward(be, d_sim, d_q, d_pool, d_logscale, m, pool->n, dp);
+        // (m, N) -> (m, k) best first, ties by lower index
+        be->op.topk_forward(be, d_vals, d_idx, d_sim, d_ex, m, pool->n, k);
+        be->to_host(be, sim + (size_t)i0 * k, d_vals, (size_t)m * k * sizeof(float));
+        be->to_host(be, idx + (size_t)i0 * k, d_idx, (size_t)m * k * sizeof(int));
+    }
+    if (drum_backend_ok(be)) {
+        rc = 0;
+    } else {
+        snprintf(err, errlen, "retrieval on %s: %s", be->name, be->err);
+    }
+    be->free(be, d_pool);
+    be->free(be, d_q);
+    be->free(be, d_sim);
+    be->free(be, d_vals);
+    be->free(be, d_idx);
+    be->free(be, d_ex);
+    be->free(be, d_logscale);
+out_host:
+    free(fq);
+    free(fp);
+    return rc;
+}
