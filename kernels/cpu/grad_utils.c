@@ -13,9 +13,13 @@ void cpu_sum_squares(drum_backend *be, float *out, const float *x, size_t n) {
 #pragma omp parallel for schedule(static)
     for (int j = 0; j < SUMSQ_CHUNKS; j++) {
         size_t i0 = (size_t)j * chunk, i1 = i0 + chunk < n ? i0 + chunk : n;
-        double s = 0;
-        for (size_t i = i0; i < i1; i++) s += (double)x[i] * x[i];
-        part[j] = s;
+        /* four interleaved sums keep the adds from waiting on each other */
+        double s[4] = {0, 0, 0, 0};
+        size_t i = i0;
+        for (; i + 4 <= i1; i += 4)
+            for (int u = 0; u < 4; u++) s[u] += (double)x[i + u] * x[i + u];
+        for (; i < i1; i++) s[0] += (double)x[i] * x[i];
+        part[j] = (s[0] + s[1]) + (s[2] + s[3]);
     }
     double total = 0;
     for (int j = 0; j < SUMSQ_CHUNKS; j++) total += part[j];

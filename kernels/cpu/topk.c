@@ -29,12 +29,13 @@ void cpu_topk_forward(drum_backend *be, float *vals, int *idx, const float *inp,
         float *ov = vals + (size_t)n * k;
         int *oi = idx + (size_t)n * k;
         int skip = exclude ? exclude[n] : -1, count = 0;
+        uint32_t worst = 0; /* key of ov[k - 1] once the list is full */
         /* Insertion into the sorted best-so-far list; scanning in index order means an
          * equal key seen later never displaces an earlier one. */
         for (int c = 0; c < V; c++) {
             if (c == skip) continue;
             uint32_t key = topk_key(x[c]);
-            if (count == k && key <= topk_key(ov[k - 1])) continue;
+            if (count == k && key <= worst) continue;
             int pos = count < k ? count++ : k - 1;
             while (pos > 0 && topk_key(ov[pos - 1]) < key) {
                 ov[pos] = ov[pos - 1];
@@ -43,6 +44,7 @@ void cpu_topk_forward(drum_backend *be, float *vals, int *idx, const float *inp,
             }
             ov[pos] = x[c];
             oi[pos] = c;
+            if (count == k) worst = topk_key(ov[k - 1]);
         }
     }
 }
