@@ -279,12 +279,13 @@ typedef struct {
 #define UNIT_FLOPS 1
 
 /* Times fwd (and bwd) of one set-up case and prints its row. `amount` is bytes or FLOPs
- * per call; a missing op (NULL table entry) prints a skip line. */
+ * per call; a missing op (NULL table entry) is reported as an error. */
 static void row(bench_state *st, args *a, const char *op, const char *cfg, const char *shape,
                 int present, op_fn fwd, double fwd_amount, op_fn bwd, double bwd_amount,
                 int unit) {
     if (!present) {
-        printf("%-14s %-9s %-28s  (skipped: op not in this build)\n", op, cfg, shape);
+        printf("%-14s %-9s %-28s  ERROR: op missing from the table\n", op, cfg, shape);
+        st->failed = 1;
         release(a);
         return;
     }
