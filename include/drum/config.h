@@ -65,9 +65,9 @@ struct drum_cfg_field {
     int (*check)(const void *value, char *msg, size_t msglen);
 };
 
-/* Sets every field described by schema to its default (freeing nothing: obj must be
- * zeroed or hold only defaults-owned memory freed by drum_cfg_free). Returns 0, or -1 with
- * a message (a malformed default, out of memory). */
+/* Sets every field described by schema to its default. obj must be zeroed or hold values
+ * set by these functions (replaced strings and lists are freed). Returns 0, or -1 with a
+ * message (a malformed default, out of memory). */
 int drum_cfg_defaults(const drum_cfg_field *schema, void *obj, char *err, size_t errlen);
 
 /* Applies the YAML file at path to obj (which holds defaults or an earlier load): only the

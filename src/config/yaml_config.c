@@ -103,8 +103,9 @@ static int in_range(const drum_cfg_field *f, double v) {
     return !f->ranged || (v >= f->min && v <= f->max);
 }
 
-/* Converts text s for a scalar field (or one list item when `item`) and stores it at p
- * (for list items, into *item_int / the returned string). Returns 0 or -1. */
+/* Converts text s for a scalar field, or for one item of a list field, and stores it at p
+ * (an int, uint64_t, double or char *; a replaced string is freed). Returns 0, or -1 when
+ * s is not a valid value (or on OOM). */
 static int convert_scalar(const drum_cfg_field *f, void *p, const char *s) {
     switch (f->type) {
     case DRUM_CFG_INT:
