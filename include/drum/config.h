@@ -123,6 +123,7 @@ typedef struct {
 typedef struct {
     int epochs, batch;
     double lr, weight_decay;
+    int warmup_steps;
 } drum_pretrain_config;
 
 typedef struct {
@@ -140,6 +141,7 @@ typedef struct {
 
 typedef struct {
     int rounds, candidates_k, scored_per_round, epochs, batch_queries;
+    int list_size;            /* candidate slots per query in a step */
     double lr;
     int warmup_steps;
     double weight_decay, grad_clip, tau, lambda;
