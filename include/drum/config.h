@@ -118,7 +118,7 @@ typedef struct {
 typedef struct {
     int n_train, n_eval, image_size;
     uint64_t seed;
-} drum_synth_config;
+} drum_job_synth_config;
 
 typedef struct {
     int epochs, batch;
@@ -168,7 +168,7 @@ typedef struct {
     int backend; /* drum_backend_kind: 0 cpu, 1 cuda */
     int threads; /* CPU threads; 0 = OpenMP's default */
     drum_data_config data;
-    drum_synth_config synth;
+    drum_job_synth_config synth;
     drum_model_config model;
     drum_retrieval_config retrieval;
     drum_train_config train;
