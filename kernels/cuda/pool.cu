@@ -1,0 +1,42 @@
+/* pool.cu — one row per sequence at an index. The kernels cannot record an error in the
+ * backend, so an index outside [0, T) yields a NaN output row (and no gradient) instead of
+ * touching memory outside the sequence; the cpu backend reports it. */
+#include <math.h>
+
+#include "common.cuh"
+
+/* one thread per element of out (B,C) */
+__global__ static void pool_forward_kernel(float *out, const float *inp, const int *idx, int B,
+                                           int T, int C) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (size_t)B * C) return;
+    size_t b = i / C, c = i % C;
+    int t = idx[b];
+    out[i] = (t >= 0 && t < T) ? inp[(b * T + t) * C + c] : NAN;
+}
+
+__global__ static void pool_backward_kernel(float *dinp, const float *dout, const int *idx,
+                                            int B, int T, int C) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (size_t)B * C) return;
+    size_t b = i / C, c = i % C;
+    int t = idx[b];
+    if (t < 0 || t >= T) return;
+    dinp[(b * T + t) * C + c] += dout[i];
+}
+
+extern "C" void cuda_pool_forward(drum_backend *be, float *out, const float *inp, const int *idx,
+                                  int B, int T, int C) {
+    if (!drum_backend_ok(be) || B == 0 || C == 0) return;
+    pool_forward_kernel<<<ceil_div((size_t)B * C, 256), 256, 0, cuda_stream(be)>>>(out, inp, idx,
+                                                                                  B, T, C);
+    LAUNCH_CHECK(be);
+}
+
+extern "C" void cuda_pool_backward(drum_backend *be, float *dinp, const float *dout,
+                                   const int *idx, int B, int T, int C) {
+    if (!drum_backend_ok(be) || !dinp || B == 0 || C == 0) return;
+    pool_backward_kernel<<<ceil_div((size_t)B * C, 256), 256, 0, cuda_stream(be)>>>(
+        dinp, dout, idx, B, T, C);
+    LAUNCH_CHECK(be);
+}

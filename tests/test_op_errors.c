@@ -1,0 +1,145 @@
+/* test_op_errors — the failure paths of matmul, act, embedding and patchify, and of
+ * backend creation: bad input records a sticky backend error naming the culprit,
+ * never a crash or a silent wrong answer. The embedding checks also run on cuda when
+ * a GPU is visible. */
+#include <math.h>
+#include <string.h>
+
+#include "common/check.h"
+#include "drum/backend.h"
+
+enum { V = 7, C = 5 };
+
+static void *upload(drum_backend *be, const void *src, size_t bytes) {
+    void *p = be->alloc(be, bytes);
+    if (p) be->to_device(be, p, src, bytes);
+    return p;
+}
+
+/* Runs embedding_forward on (ids, n) and copies the output rows to the host. Returns 1 when
+ * the op recorded an error, with the message in msg and the error cleared (to_host is a
+ * no-op while an error is recorded on cuda, and the rows of good ids are checked too). */
+static int embed(drum_backend *be, const int *ids, int n, const float *table, float *out,
+                 char *msg, size_t msglen) {
+    int *d_ids = upload(be, ids, (size_t)n * sizeof(int));
+    float *d_table = upload(be, table, sizeof(float) * V * C);
+    float *d_out = be->alloc(be, (size_t)n * C * sizeof(float));
+    msg[0] = '\0';
+    if (!drum_backend_ok(be)) {
+        snprintf(msg, msglen, "setup: %s", be->err);
+        return 1;
+    }
+    be->op.embedding_forward(be, d_out, d_ids, d_table, n, V, C);
+    int failed = !drum_backend_ok(be);
+    if (failed) snprintf(msg, msglen, "%s", be->err);
+    drum_backend_clear_error(be);
+    be->to_host(be, out, d_out, (size_t)n * C * sizeof(float));
+    be->free(be, d_ids);
+    be->free(be, d_table);
+    be->free(be, d_out);
+    return failed;
+}
+
+static void check_embedding_forward(drum_backend *be) {
+    float table[V * C], out[4 * C];
+    char msg[600]; /* room for "setup: " + be->err */
+    for (int k = 0; k < V * C; k++) table[k] = (float)(k + 1);
+
+    const int good[2] = {6, 0};
+    int failed = embed(be, good, 2, table, out, msg, sizeof msg);
+    CHECK(!failed, "%s: valid ids failed: %s", be->name, msg);
+    CHECK(out[0] == table[6 * C] && out[C] == table[0], "%s: valid ids gathered wrong rows",
+          be->name);
+
+    const int bad[4] = {3, 1, 1234, -5};
+    failed = embed(be, bad, 4, table, out, msg, sizeof msg);
+    CHECK(failed, "%s: id 1234 (V = %d) recorded no error", be->name, V);
+    CHECK(strstr(msg, "1234") && strstr(msg, "position 2"),
+          "%s: error should name the first bad id and its position: '%s'", be->name, msg);
+    int zero = 1;
+    for (int k = 2 * C; k < 4 * C; k++) zero &= out[k] == 0.0f;
+    CHECK(zero, "%s: rows of bad ids are not written as zeros", be->name);
+    CHECK(out[0] == table[3 * C] && out[C] == table[1 * C], "%s: rows of good ids lost",
+          be->name);
+
+    const int negative[2] = {2, -5};
+    failed = embed(be, negative, 2, table, out, msg, sizeof msg);
+    CHECK(failed && strstr(msg, "-5"), "%s: negative id should be an error naming it: '%s'",
+          be->name, msg);
+}
+
+/* cpu only: the cuda backward relies on the forward's check (see kernels/cuda/embedding.cu). */
+static void check_embedding_backward_cpu(drum_backend *cpu) {
+    float dtable[V * C], dout[2 * C];
+    for (int k = 0; k < V * C; k++) dtable[k] = 0.5f;
+    for (int k = 0; k < 2 * C; k++) dout[k] = 1.0f;
+    const int ids[2] = {1, V};
+    cpu->op.embedding_backward(cpu, dtable, dout, ids, 2, V, C);
+    CHECK(!drum_backend_ok(cpu) && strstr(cpu->err, "embedding_backward") &&
+              strstr(cpu->err, "id 7"),
+          "cpu: embedding_backward with id %d should fail naming it: '%s'", V, cpu->err);
+    int untouched = 1;
+    for (int k = 0; k < V * C; k++) untouched &= dtable[k] == 0.5f;
+    CHECK(untouched, "cpu: a failed embedding_backward modified dtable");
+    drum_backend_clear_error(cpu);
+}
+
+static void check_other_ops_cpu(drum_backend *cpu) {
+    float A[6] = {1, 2, 3, 4, 5, 6}, B[6] = {1, 0, 0, 1, 1, 1}, Cm[4] = {0};
+    cpu->op.matmul_forward(cpu, Cm, A, B, NULL, 2, 2, 3, 0, 0, 1.0f, 0.5f);
+    CHECK(!drum_backend_ok(cpu) && strstr(cpu->err, "beta"),
+          "cpu: matmul with beta 0.5 should fail naming beta: '%s'", cpu->err);
+    /* sticky: a second failure keeps the first message */
+    float x[3] = {1, 2, 3}, y[3];
+    cpu->op.act_forward(cpu, y, x, 3, (drum_act)9);
+    CHECK(strstr(cpu->err, "beta") != NULL, "cpu: the first error was overwritten: '%s'",
+          cpu->err);
+    drum_backend_clear_error(cpu);
+
+    cpu->op.act_forward(cpu, y, x, 3, (drum_act)9);
+    CHECK(!drum_backend_ok(cpu) && strstr(cpu->err, "activation 9"),
+          "cpu: unknown activation should be an error naming it: '%s'", cpu->err);
+    drum_backend_clear_error(cpu);
+
+    float img[2 * 5 * 4], out[64];
+    memset(img, 0, sizeof img);
+    cpu->op.patchify_forward(cpu, out, img, 1, 2, 5, 4, 2);
+    CHECK(!drum_backend_ok(cpu) && strstr(cpu->err, "5x4"),
+          "cpu: 5x4 image with 2-pixel patches should fail: '%s'", cpu->err);
+    drum_backend_clear_error(cpu);
+
+    /* K = 0: C is bias (+ C when beta = 1), every element written */
+    float bias[2] = {0.25f, -1.0f}, Ck[4] = {NAN, NAN, NAN, NAN};
+    cpu->op.matmul_forward(cpu, Ck, A, B, bias, 2, 2, 0, 0, 0, 1.0f, 0.0f);
+    CHECK(drum_backend_ok(cpu) && Ck[0] == 0.25f && Ck[3] == -1.0f,
+          "cpu: matmul with K = 0 should give the bias rows, got %g %g", (double)Ck[0],
+          (double)Ck[3]);
+}
+
+int main(void) {
+    char err[512];
+    err[0] = '\0';
+    drum_backend *none = drum_backend_create("tpu9", err, sizeof err);
+    CHECK(none == NULL && strstr(err, "tpu9"), "unknown backend should fail naming it: '%s'",
+          err);
+
+    drum_backend *cpu = drum_backend_create("cpu", err, sizeof err);
+    CHECK(cpu != NULL, "cpu backend: %s", err);
+    if (!cpu) return check_summary();
+    check_embedding_forward(cpu);
+    check_embedding_backward_cpu(cpu);
+    check_other_ops_cpu(cpu);
+    drum_backend_destroy(cpu);
+
+    err[0] = '\0';
+    drum_backend *cuda = drum_backend_create("cuda", err, sizeof err);
+    if (cuda) {
+        check_embedding_forward(cuda);
+        drum_backend_destroy(cuda);
+    } else {
+        CHECK(strstr(err, "cuda") != NULL && (strstr(err, "without CUDA") || strstr(err, "GPU")),
+              "a failed cuda backend should say why: '%s'", err);
+        SKIP("cuda embedding errors: %s", err);
+    }
+    return check_summary();
+}
