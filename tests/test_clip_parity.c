@@ -221,36 +221,65 @@ static void test_parity(drum_backend *be, fixture *f, double tol_fwd, double tol
         }
         free(ref_loss);
 
+        /* Every reference gradient, laid out like the parameter buffer. */
         float *g = malloc(f->p.total * sizeof(float));
-        double worst = 0;
-        const char *worst_name = "";
+        float *rg = calloc(f->p.total, sizeof(float));
         int missing = 0;
-        if (g && drum_clip_model_download_grads(m, g) == 0) {
+        double gmax = 0;
+        for (int i = 0; rg && i < f->p.n; i++) {
+            const drum_param_entry *e = &f->p.entries[i];
+            char name[128];
+            size_t n = 0;
+            snprintf(name, sizeof name, "grad.%s", e->name);
+            float *ref = read_f32(f->ref, name, &n);
+            if (ref && n == e->numel)
+                memcpy(rg + e->offset, ref, n * sizeof(float));
+            else
+                missing++;
+            free(ref);
+        }
+        for (size_t i = 0; rg && i < f->p.total; i++)
+            if (fabs((double)rg[i]) > gmax) gmax = fabs((double)rg[i]);
+        CHECK(missing == 0 && gmax > 0, "%s: %d gradients missing from the reference", f->dir,
+              missing);
+        double worst = 0, worst_zero = 0;
+        const char *worst_name = "";
+        int nzero = 0;
+        if (g && rg && drum_clip_model_download_grads(m, g) == 0) {
             for (int i = 0; i < f->p.n; i++) {
                 const drum_param_entry *e = &f->p.entries[i];
-                char name[128];
-                size_t n = 0;
-                snprintf(name, sizeof name, "grad.%s", e->name);
-                float *ref = read_f32(f->ref, name, &n);
-                if (!ref || n != e->numel) {
-                    missing++;
-                    free(ref);
+                const float *x = g + e->offset, *r = rg + e->offset;
+                double tmax = 0, dmax = 0;
+                for (size_t j = 0; j < e->numel; j++) {
+                    if (fabs((double)r[j]) > tmax) tmax = fabs((double)r[j]);
+                    double dj = fabs((double)x[j] - r[j]);
+                    if (!(dj <= dmax)) dmax = dj;
+                }
+                if (tmax < 1e-6 * gmax) {
+                    /* A gradient that is exactly zero in exact arithmetic (the k_proj
+                     * biases: softmax ignores a shift shared by all keys), so both sides
+                     * hold rounding noise; bound it against the model's largest gradient. */
+                    nzero++;
+                    CHECK(dmax <= 1e-2 * tol_grad * gmax, "%s on %s: d %s is %.3g, expected "
+                          "rounding noise below %.3g", f->dir, be->name, e->name, dmax,
+                          1e-2 * tol_grad * gmax);
+                    if (dmax / gmax > worst_zero) worst_zero = dmax / gmax;
                     continue;
                 }
-                double r = rel_err(g + e->offset, ref, n);
-                CHECK(r <= tol_grad, "%s on %s: d %s rel err %.3g > %.1g", f->dir, be->name,
-                      e->name, r, tol_grad);
-                if (!(r <= worst)) {
-                    worst = r;
+                double rel = rel_err(x, r, e->numel);
+                CHECK(rel <= tol_grad, "%s on %s: d %s rel err %.3g > %.1g", f->dir, be->name,
+                      e->name, rel, tol_grad);
+                if (!(rel <= worst)) {
+                    worst = rel;
                     worst_name = e->name;
                 }
-                free(ref);
             }
         }
-        CHECK(missing == 0, "%s: %d gradients missing from the reference", f->dir, missing);
-        printf("  %-12s %-18s worst rel err %.2e (%s)\n", be->name, "gradients", worst,
-               worst_name);
+        printf("  %-12s %-18s worst rel err %.2e (%s); %d zero-gradient tensors within "
+               "%.1e of the largest gradient\n", be->name, "gradients", worst, worst_name, nzero,
+               worst_zero);
         free(g);
+        free(rg);
     }
     dev_inputs_free(be, &d);
     drum_clip_model_free(m);
