@@ -52,11 +52,20 @@ LINK_LIB := -Wl,--whole-archive $(BUILD)/libdrum.a -Wl,--no-whole-archive
 .PHONY: all test asan bench demo clean
 all: $(BUILD)/libdrum.a $(BUILD)/drum $(TEST_BIN) $(BENCH_BIN)
 
-$(BUILD)/%.o: %.c
+# Objects differ with and without CUDA (-DDRUM_HAVE_CUDA): switching CUDA= in one build
+# tree starts it afresh instead of linking stale objects.
+CUDA_STAMP := $(BUILD)/.cuda-$(USE_CUDA)
+$(CUDA_STAMP):
+	@mkdir -p $(BUILD)
+	@rm -f $(BUILD)/.cuda-* $(BUILD)/libdrum.a
+	@find $(BUILD) -name '*.o' -delete
+	@touch $@
+
+$(BUILD)/%.o: %.c $(CUDA_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/%.cu.o: %.cu
+$(BUILD)/%.cu.o: %.cu $(CUDA_STAMP)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -c $< -o $@
 

@@ -1,0 +1,905 @@
+/* yaml_config.c — the strict YAML loader behind config.h, and drum's job config schema.
+ *
+ * libyaml's document API gives a node tree with line/column marks; the loader walks it
+ * against the schema tables. Values and text defaults go through the same converters, so a
+ * default can never be something a config file could not say.
+ */
+#include "drum/config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+static void set_msg(char *buf, size_t len, const char *fmt, ...) {
+    if (!buf || len == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+}
+
+static int table_len(const drum_cfg_field *t) {
+    int n = 0;
+    while (t[n].key) n++;
+    return n;
+}
+
+/* ---- scalar conversions ------------------------------------------------------------------- */
+
+static int parse_ll(const char *s, long long *out) {
+    const char *d = s + (*s == '-' || *s == '+');
+    if (!*d || strspn(d, "0123456789") != strlen(d)) return -1;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end) return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out) {
+    if (!*s || strspn(s, "0123456789") != strlen(s)) return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+/* Decimal floats only ("1e-4", "-0.5", "3"): no hex, inf or nan. */
+static int parse_double(const char *s, double *out) {
+    if (!*s || strspn(s, "0123456789+-.eE") != strlen(s) || !strpbrk(s, "0123456789")) return -1;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v)) return -1;
+    *out = v;
+    return 0;
+}
+
+static int name_index(const char *const *names, const char *s) {
+    for (int i = 0; names && names[i]; i++)
+        if (strcmp(names[i], s) == 0) return i;
+    return -1;
+}
+
+/* "one of: a, b, c" into buf. */
+static void names_text(const char *const *names, char *buf, size_t len) {
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int i = 0; names[i] && o < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "", names[i]);
+}
+
+/* What a field accepts, for messages: "an integer in [1, 100]", "one of: cpu, cuda". */
+static void expected_text(const drum_cfg_field *f, char *buf, size_t len) {
+    char range[96] = "", names[256] = "";
+    if (f->ranged) snprintf(range, sizeof range, " in [%g, %g]", f->min, f->max);
+    if (f->names) names_text(f->names, names, sizeof names);
+    switch (f->type) {
+    case DRUM_CFG_INT: snprintf(buf, len, "an integer%s", range); break;
+    case DRUM_CFG_U64: snprintf(buf, len, "a non-negative integer%s", range); break;
+    case DRUM_CFG_FLOAT: snprintf(buf, len, "a number%s", range); break;
+    case DRUM_CFG_BOOL: snprintf(buf, len, "true or false"); break;
+    case DRUM_CFG_STRING: snprintf(buf, len, "a string"); break;
+    case DRUM_CFG_ENUM: snprintf(buf, len, "one of: %s", names); break;
+    case DRUM_CFG_INT_LIST: snprintf(buf, len, "a list of integers%s", range); break;
+    case DRUM_CFG_STRING_LIST:
+        if (f->names)
+            snprintf(buf, len, "a list of names from: %s", names);
+        else
+            snprintf(buf, len, "a list of strings");
+        break;
+    case DRUM_CFG_SECTION: snprintf(buf, len, "a mapping (section)"); break;
+    }
+}
+
+static int in_range(const drum_cfg_field *f, double v) {
+    return !f->ranged || (v >= f->min && v <= f->max);
+}
+
+/* Converts text s for a scalar field, or for one item of a list field, and stores it at p
+ * (an int, uint64_t, double or char *; a replaced string is freed). Returns 0, or -1 when
+ * s is not a valid value (or on OOM). */
+static int convert_scalar(const drum_cfg_field *f, void *p, const char *s) {
+    switch (f->type) {
+    case DRUM_CFG_INT:
+    case DRUM_CFG_INT_LIST: {
+        long long v;
+        if (parse_ll(s, &v) != 0 || v < INT_MIN || v > INT_MAX || !in_range(f, (double)v)) return -1;
+        *(int *)p = (int)v;
+        return 0;
+    }
+    case DRUM_CFG_U64: {
+        uint64_t v;
+        if (parse_u64(s, &v) != 0 || !in_range(f, (double)v)) return -1;
+        *(uint64_t *)p = v;
+        return 0;
+    }
+    case DRUM_CFG_FLOAT: {
+        double v;
+        if (parse_double(s, &v) != 0 || !in_range(f, v)) return -1;
+        *(double *)p = v;
+        return 0;
+    }
+    case DRUM_CFG_BOOL:
+        if (strcmp(s, "true") == 0) {
+            *(int *)p = 1;
+        } else if (strcmp(s, "false") == 0) {
+            *(int *)p = 0;
+        } else {
+            return -1;
+        }
+        return 0;
+    case DRUM_CFG_ENUM: {
+        int k = name_index(f->names, s);
+        if (k < 0) return -1;
+        *(int *)p = k;
+        return 0;
+    }
+    case DRUM_CFG_STRING:
+    case DRUM_CFG_STRING_LIST: {
+        if (f->type == DRUM_CFG_STRING_LIST && f->names && name_index(f->names, s) < 0) return -1;
+        char *d = strdup(s);
+        if (!d) return -1;
+        if (f->type == DRUM_CFG_STRING) free(*(char **)p);
+        *(char **)p = d;
+        return 0;
+    }
+    case DRUM_CFG_SECTION: return -1;
+    }
+    return -1;
+}
+
+static void free_int_list(drum_cfg_int_list *l) {
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+static void free_str_list(drum_cfg_str_list *l) {
+    for (int i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+/* Appends one converted item to a list under construction. */
+static int list_push(const drum_cfg_field *f, void *list, const char *s) {
+    if (f->type == DRUM_CFG_INT_LIST) {
+        drum_cfg_int_list *l = list;
+        int v;
+        if (convert_scalar(f, &v, s) != 0) return -1;
+        int *nv = realloc(l->v, (size_t)(l->n + 1) * sizeof *nv);
+        if (!nv) return -1;
+        l->v = nv;
+        l->v[l->n++] = v;
+        return 0;
+    }
+    drum_cfg_str_list *l = list;
+    char *v = NULL;
+    if (convert_scalar(f, &v, s) != 0) return -1;
+    char **nv = realloc(l->v, (size_t)(l->n + 1) * sizeof *nv);
+    if (!nv) {
+        free(v);
+        return -1;
+    }
+    l->v = nv;
+    l->v[l->n++] = v;
+    return 0;
+}
+
+/* Moves a freshly built list into the field, freeing the old one. */
+static void list_replace(const drum_cfg_field *f, void *dst, void *src) {
+    if (f->type == DRUM_CFG_INT_LIST) {
+        free_int_list(dst);
+        *(drum_cfg_int_list *)dst = *(drum_cfg_int_list *)src;
+    } else {
+        free_str_list(dst);
+        *(drum_cfg_str_list *)dst = *(drum_cfg_str_list *)src;
+    }
+}
+
+static void list_discard(const drum_cfg_field *f, void *l) {
+    if (f->type == DRUM_CFG_INT_LIST)
+        free_int_list(l);
+    else
+        free_str_list(l);
+}
+
+/* ---- defaults and freeing ----------------------------------------------------------------- */
+
+static int defaults_rec(const drum_cfg_field *t, char *obj, const char *prefix, char *err,
+                        size_t errlen) {
+    for (int i = 0; t[i].key; i++) {
+        const drum_cfg_field *f = &t[i];
+        char full[256];
+        snprintf(full, sizeof full, "%s%s%s", prefix, *prefix ? "." : "", f->key);
+        void *p = obj + f->offset;
+        int rc = 0;
+        if (f->type == DRUM_CFG_SECTION) {
+            if (defaults_rec(f->section, p, full, err, errlen) != 0) return -1;
+            continue;
+        }
+        const char *def = f->def ? f->def : "";
+        if (f->type == DRUM_CFG_INT_LIST || f->type == DRUM_CFG_STRING_LIST) {
+            union {
+                drum_cfg_int_list i;
+                drum_cfg_str_list s;
+            } l;
+            memset(&l, 0, sizeof l);
+            const char *s = def;
+            while (*s && rc == 0) {
+                size_t n = strcspn(s, ",");
+                char item[256];
+                snprintf(item, sizeof item, "%.*s", (int)n, s);
+                rc = list_push(f, &l, item);
+                s += n + (s[n] == ',');
+            }
+            if (rc == 0)
+                list_replace(f, p, &l);
+            else
+                list_discard(f, &l);
+        } else {
+            rc = convert_scalar(f, p, def);
+        }
+        if (rc == 0 && f->check) {
+            char msg[256];
+            if (f->check(p, msg, sizeof msg) != 0) {
+                set_msg(err, errlen, "default of '%s' (\"%s\"): %s", full, def, msg);
+                return -1;
+            }
+        }
+        if (rc != 0) {
+            char want[320];
+            expected_text(f, want, sizeof want);
+            set_msg(err, errlen, "default of '%s' (\"%s\"): expected %s", full, def, want);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int drum_cfg_defaults(const drum_cfg_field *schema, void *obj, char *err, size_t errlen) {
+    return defaults_rec(schema, obj, "", err, errlen);
+}
+
+void drum_cfg_free(const drum_cfg_field *schema, void *obj) {
+    for (int i = 0; schema[i].key; i++) {
+        const drum_cfg_field *f = &schema[i];
+        void *p = (char *)obj + f->offset;
+        switch (f->type) {
+        case DRUM_CFG_STRING:
+            free(*(char **)p);
+            *(char **)p = NULL;
+            break;
+        case DRUM_CFG_INT_LIST: free_int_list(p); break;
+        case DRUM_CFG_STRING_LIST: free_str_list(p); break;
+        case DRUM_CFG_SECTION: drum_cfg_free(f->section, p); break;
+        default: break;
+        }
+    }
+}
+
+/* ---- applying a YAML node tree ------------------------------------------------------------- */
+
+typedef struct {
+    const char *where; /* the file name, or the override text */
+    int is_override;
+    yaml_document_t *doc;
+    char *err;
+    size_t errlen;
+} load_ctx;
+
+/* Writes "file:line:col: key 'k': <message>" (or "override 'a=b': key 'k': ...") and
+ * returns -1. */
+static int fail_at(load_ctx *c, const yaml_node_t *node, const char *key, const char *fmt, ...) {
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char loc[320];
+    if (c->is_override)
+        snprintf(loc, sizeof loc, "override '%s'", c->where);
+    else
+        snprintf(loc, sizeof loc, "%s:%zu:%zu", c->where, node ? node->start_mark.line + 1 : 1,
+                 node ? node->start_mark.column + 1 : 1);
+    if (key)
+        set_msg(c->err, c->errlen, "%s: key '%s': %s", loc, key, msg);
+    else
+        set_msg(c->err, c->errlen, "%s: %s", loc, msg);
+    return -1;
+}
+
+static const char *node_kind(const yaml_node_t *n) {
+    switch (n->type) {
+    case YAML_SEQUENCE_NODE: return "a list";
+    case YAML_MAPPING_NODE: return "a mapping";
+    default: return "a scalar";
+    }
+}
+
+static int is_plain(const yaml_node_t *n) { return n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE; }
+
+static int is_null(const yaml_node_t *n) {
+    const char *s = (const char *)n->data.scalar.value;
+    return is_plain(n) && (!*s || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 ||
+                           strcmp(s, "Null") == 0 || strcmp(s, "NULL") == 0);
+}
+
+/* What the scalar node holds, for messages: 'abc' or the string "3" or null. */
+static void got_text(const yaml_node_t *n, char *buf, size_t len) {
+    const char *s = (const char *)n->data.scalar.value;
+    if (is_null(n))
+        snprintf(buf, len, "null");
+    else if (is_plain(n))
+        snprintf(buf, len, "'%.60s%s'", s, strlen(s) > 60 ? "..." : "");
+    else
+        snprintf(buf, len, "the quoted string \"%.60s%s\"", s, strlen(s) > 60 ? "..." : "");
+}
+
+/* Numbers and booleans must be plain scalars: a quoted "3" is a string. */
+static int scalar_ok_for(const drum_cfg_field *f, const yaml_node_t *n) {
+    if (f->type == DRUM_CFG_STRING || f->type == DRUM_CFG_ENUM || f->type == DRUM_CFG_STRING_LIST)
+        return f->type == DRUM_CFG_STRING || !is_null(n);
+    return is_plain(n) && !is_null(n);
+}
+
+static int apply_mapping(load_ctx *c, const drum_cfg_field *t, char *obj, yaml_node_t *map,
+                         const char *prefix);
+
+static int run_check(load_ctx *c, const drum_cfg_field *f, void *p, yaml_node_t *n,
+                     const char *key) {
+    char msg[256];
+    if (f->check && f->check(p, msg, sizeof msg) != 0) return fail_at(c, n, key, "%s", msg);
+    return 0;
+}
+
+static int apply_field(load_ctx *c, const drum_cfg_field *f, void *p, yaml_node_t *n,
+                       const char *key) {
+    char want[320], got[128];
+    expected_text(f, want, sizeof want);
+    if (f->type == DRUM_CFG_SECTION) {
+        if (n->type != YAML_MAPPING_NODE)
+            return fail_at(c, n, key, "expected %s, got %s", want, node_kind(n));
+        return apply_mapping(c, f->section, p, n, key);
+    }
+    if (f->type == DRUM_CFG_INT_LIST || f->type == DRUM_CFG_STRING_LIST) {
+        if (n->type != YAML_SEQUENCE_NODE) {
+            if (n->type == YAML_SCALAR_NODE) {
+                got_text(n, got, sizeof got);
+                return fail_at(c, n, key, "expected %s, got %s", want, got);
+            }
+            return fail_at(c, n, key, "expected %s, got %s", want, node_kind(n));
+        }
+        union {
+            drum_cfg_int_list i;
+            drum_cfg_str_list s;
+        } l;
+        memset(&l, 0, sizeof l);
+        int idx = 0;
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+             it++, idx++) {
+            yaml_node_t *e = yaml_document_get_node(c->doc, *it);
+            char ikey[300];
+            snprintf(ikey, sizeof ikey, "%s[%d]", key, idx);
+            if (e->type != YAML_SCALAR_NODE || !scalar_ok_for(f, e) ||
+                list_push(f, &l, (const char *)e->data.scalar.value) != 0) {
+                if (e->type == YAML_SCALAR_NODE)
+                    got_text(e, got, sizeof got);
+                else
+                    snprintf(got, sizeof got, "%s", node_kind(e));
+                list_discard(f, &l);
+                return fail_at(c, e, ikey, "expected %s, got %s", want, got);
+            }
+        }
+        list_replace(f, p, &l);
+        return run_check(c, f, p, n, key);
+    }
+    if (n->type != YAML_SCALAR_NODE)
+        return fail_at(c, n, key, "expected %s, got %s", want, node_kind(n));
+    const char *s = (const char *)n->data.scalar.value;
+    if (f->type == DRUM_CFG_STRING && is_null(n)) s = "";
+    if (!scalar_ok_for(f, n) || convert_scalar(f, p, s) != 0) {
+        got_text(n, got, sizeof got);
+        return fail_at(c, n, key, "expected %s, got %s", want, got);
+    }
+    return run_check(c, f, p, n, key);
+}
+
+static int apply_mapping(load_ctx *c, const drum_cfg_field *t, char *obj, yaml_node_t *map,
+                         const char *prefix) {
+    int nf = table_len(t);
+    size_t *seen = calloc((size_t)nf + 1, sizeof *seen); /* line of the first occurrence */
+    if (!seen) return fail_at(c, map, NULL, "out of memory");
+    int rc = 0;
+    for (yaml_node_pair_t *pr = map->data.mapping.pairs.start;
+         pr < map->data.mapping.pairs.top && rc == 0; pr++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, pr->key);
+        yaml_node_t *v = yaml_document_get_node(c->doc, pr->value);
+        if (k->type != YAML_SCALAR_NODE) {
+            rc = fail_at(c, k, NULL, "a key in '%s' must be a plain name, got %s",
+                         *prefix ? prefix : "(top level)", node_kind(k));
+            break;
+        }
+        const char *name = (const char *)k->data.scalar.value;
+        char full[256];
+        snprintf(full, sizeof full, "%s%s%s", prefix, *prefix ? "." : "", name);
+        int idx = -1;
+        for (int i = 0; i < nf; i++)
+            if (strcmp(t[i].key, name) == 0) idx = i;
+        if (idx < 0) {
+            char keys[1024];
+            size_t o = 0;
+            keys[0] = '\0';
+            for (int i = 0; i < nf && o < sizeof keys; i++)
+                o += (size_t)snprintf(keys + o, sizeof keys - o, "%s%s", i ? ", " : "", t[i].key);
+            rc = fail_at(c, k, full, "unknown key; expected one of: %s", keys);
+            break;
+        }
+        if (seen[idx]) {
+            rc = fail_at(c, k, full, "duplicate key (first set at line %zu); expected each key once",
+                         seen[idx]);
+            break;
+        }
+        seen[idx] = k->start_mark.line + 1;
+        rc = apply_field(c, &t[idx], obj + t[idx].offset, v, full);
+    }
+    free(seen);
+    return rc;
+}
+
+static int parser_fail(load_ctx *c, const yaml_parser_t *ps) {
+    const char *problem = ps->problem ? ps->problem : "unknown problem";
+    if (ps->error == YAML_READER_ERROR) {
+        set_msg(c->err, c->errlen, "%s: byte %zu: YAML error: %s", c->where, ps->problem_offset,
+                problem);
+    } else if (ps->context) {
+        set_msg(c->err, c->errlen, "%s:%zu:%zu: YAML syntax error: %s, %s started at line %zu", c->where,
+                ps->problem_mark.line + 1, ps->problem_mark.column + 1, problem, ps->context,
+                ps->context_mark.line + 1);
+    } else {
+        set_msg(c->err, c->errlen, "%s:%zu:%zu: YAML syntax error: %s", c->where,
+                ps->problem_mark.line + 1, ps->problem_mark.column + 1, problem);
+    }
+    return -1;
+}
+
+/* Loads the one document the parser holds and applies it. */
+static int load_parser(const drum_cfg_field *schema, void *obj, load_ctx *c, yaml_parser_t *ps) {
+    yaml_document_t doc;
+    if (!yaml_parser_load(ps, &doc)) return parser_fail(c, ps);
+    c->doc = &doc;
+    int rc = 0;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (root) {
+        if (root->type == YAML_SCALAR_NODE && is_null(root)) {
+            rc = 0; /* an empty file: every default stands */
+        } else if (root->type != YAML_MAPPING_NODE) {
+            rc = fail_at(c, root, NULL, "expected a mapping of keys at the top level, got %s",
+                         node_kind(root));
+        } else {
+            rc = apply_mapping(c, schema, obj, root, "");
+        }
+    }
+    yaml_document_delete(&doc);
+    if (rc == 0 && root) {
+        yaml_document_t next;
+        if (!yaml_parser_load(ps, &next)) return parser_fail(c, ps);
+        yaml_node_t *r2 = yaml_document_get_root_node(&next);
+        if (r2) {
+            c->doc = &next;
+            rc = fail_at(c, r2, NULL, "a second YAML document; expected one document per file");
+        }
+        yaml_document_delete(&next);
+    }
+    return rc;
+}
+
+int drum_cfg_load_string(const drum_cfg_field *schema, void *obj, const char *name,
+                         const char *text, size_t len, char *err, size_t errlen) {
+    yaml_parser_t ps;
+    if (!yaml_parser_initialize(&ps)) {
+        set_msg(err, errlen, "%s: cannot initialise the YAML parser", name);
+        return -1;
+    }
+    yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
+    load_ctx c = {name, 0, NULL, err, errlen};
+    int rc = load_parser(schema, obj, &c, &ps);
+    yaml_parser_delete(&ps);
+    return rc;
+}
+
+int drum_cfg_load_file(const drum_cfg_field *schema, void *obj, const char *path, char *err,
+                       size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        set_msg(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    yaml_parser_t ps;
+    if (!yaml_parser_initialize(&ps)) {
+        fclose(f);
+        set_msg(err, errlen, "%s: cannot initialise the YAML parser", path);
+        return -1;
+    }
+    yaml_parser_set_input_file(&ps, f);
+    load_ctx c = {path, 0, NULL, err, errlen};
+    int rc = load_parser(schema, obj, &c, &ps);
+    yaml_parser_delete(&ps);
+    fclose(f);
+    return rc;
+}
+
+int drum_cfg_set(const drum_cfg_field *schema, void *obj, const char *assignment, char *err,
+                 size_t errlen) {
+    const char *eq = strchr(assignment, '=');
+    if (!eq || eq == assignment) {
+        set_msg(err, errlen, "override '%s': expected key=value", assignment);
+        return -1;
+    }
+    char key[256];
+    snprintf(key, sizeof key, "%.*s", (int)(eq - assignment), assignment);
+    /* Walk the dotted path down the sections. */
+    const drum_cfg_field *t = schema, *f = NULL;
+    char *base = obj;
+    for (char *part = key, *dot; part; part = dot ? dot + 1 : NULL) {
+        dot = strchr(part, '.');
+        if (dot) *dot = '\0';
+        f = NULL;
+        for (int i = 0; t && t[i].key; i++)
+            if (strcmp(t[i].key, part) == 0) f = &t[i];
+        if (!f || (dot && f->type != DRUM_CFG_SECTION)) {
+            set_msg(err, errlen, "override '%s': unknown key '%.*s'", assignment,
+                    (int)(eq - assignment), assignment);
+            return -1;
+        }
+        base += f->offset;
+        t = f->section;
+        if (dot) *dot = '.';
+    }
+    snprintf(key, sizeof key, "%.*s", (int)(eq - assignment), assignment);
+    const char *val = eq + 1;
+    load_ctx c = {assignment, 1, NULL, err, errlen};
+    if (f->type == DRUM_CFG_STRING) {
+        /* A string takes the text as it is: "retrieval.demo_text={R}" would otherwise be a
+         * YAML mapping, and shells have already removed one layer of quotes. */
+        if (convert_scalar(f, base, val) != 0) return fail_at(&c, NULL, key, "out of memory");
+        return run_check(&c, f, base, NULL, key);
+    }
+    yaml_parser_t ps;
+    if (!yaml_parser_initialize(&ps)) {
+        set_msg(err, errlen, "override '%s': cannot initialise the YAML parser", assignment);
+        return -1;
+    }
+    yaml_parser_set_input_string(&ps, (const unsigned char *)val, strlen(val));
+    yaml_document_t doc;
+    int rc;
+    if (!yaml_parser_load(&ps, &doc)) {
+        rc = parser_fail(&c, &ps);
+    } else {
+        c.doc = &doc;
+        yaml_node_t *root = yaml_document_get_root_node(&doc);
+        if (!root) {
+            /* "key=" : an empty plain scalar. */
+            yaml_document_delete(&doc);
+            yaml_document_initialize(&doc, NULL, NULL, NULL, 1, 1);
+            int id = yaml_document_add_scalar(&doc, NULL, (yaml_char_t *)"", 0,
+                                              YAML_PLAIN_SCALAR_STYLE);
+            root = yaml_document_get_node(&doc, id);
+        }
+        rc = apply_field(&c, f, base, root, key);
+        yaml_document_delete(&doc);
+    }
+    yaml_parser_delete(&ps);
+    return rc;
+}
+
+/* ---- writing -------------------------------------------------------------------------------- */
+
+static void write_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\x%02x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* The shortest %g form that reads back to exactly v, with a '.' or 'e' so it stays a
+ * float to a reader that types scalars. */
+static void write_double(FILE *f, double v) {
+    char buf[64];
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    if (!strpbrk(buf, ".e")) strcat(buf, ".0");
+    fputs(buf, f);
+}
+
+static void write_rec(const drum_cfg_field *t, const char *obj, FILE *f, int depth) {
+    for (int i = 0; t[i].key; i++) {
+        const drum_cfg_field *fl = &t[i];
+        const void *p = obj + fl->offset;
+        fprintf(f, "%*s%s:", 2 * depth, "", fl->key);
+        switch (fl->type) {
+        case DRUM_CFG_SECTION:
+            fputc('\n', f);
+            write_rec(fl->section, p, f, depth + 1);
+            continue;
+        case DRUM_CFG_INT: fprintf(f, " %d", *(const int *)p); break;
+        case DRUM_CFG_U64: fprintf(f, " %llu", (unsigned long long)*(const uint64_t *)p); break;
+        case DRUM_CFG_FLOAT:
+            fputc(' ', f);
+            write_double(f, *(const double *)p);
+            break;
+        case DRUM_CFG_BOOL: fprintf(f, " %s", *(const int *)p ? "true" : "false"); break;
+        case DRUM_CFG_ENUM: fprintf(f, " %s", fl->names[*(const int *)p]); break;
+        case DRUM_CFG_STRING:
+            fputc(' ', f);
+            write_string(f, *(char *const *)p ? *(char *const *)p : "");
+            break;
+        case DRUM_CFG_INT_LIST: {
+            const drum_cfg_int_list *l = p;
+            fputs(" [", f);
+            for (int k = 0; k < l->n; k++) fprintf(f, "%s%d", k ? ", " : "", l->v[k]);
+            fputc(']', f);
+            break;
+        }
+        case DRUM_CFG_STRING_LIST: {
+            const drum_cfg_str_list *l = p;
+            fputs(" [", f);
+            for (int k = 0; k < l->n; k++) {
+                if (k) fputs(", ", f);
+                write_string(f, l->v[k]);
+            }
+            fputc(']', f);
+            break;
+        }
+        }
+        fputc('\n', f);
+    }
+}
+
+int drum_cfg_write(const drum_cfg_field *schema, const void *obj, FILE *f) {
+    write_rec(schema, obj, f, 0);
+    return ferror(f) ? -1 : 0;
+}
+
+/* ---- drum's job config --------------------------------------------------------------------- */
+
+static const char *const BACKEND_NAMES[] = {"cpu", "cuda", NULL};
+static const char *const ORDER_NAMES[] = {"most_similar_last", "most_similar_first", NULL};
+static const char *const LOSS_NAMES[] = {"rank", "listnet", "listmle", NULL};
+static const char *const SCORER_NAMES[] = {"synthetic", "openai", "exec", NULL};
+static const char *const STRATEGY_NAMES[] = {"RS", "FIXED", "SI", "ST", "SIT", "DRUM", NULL};
+
+/* A template may use only the placeholders in `allowed` (e.g. "PR"), at least one. */
+static int check_template(const char *s, const char *allowed, char *msg, size_t len) {
+    int used = 0;
+    for (size_t i = 0; s[i]; i++) {
+        if (s[i] == '{') {
+            if (!s[i + 1] || !strchr(allowed, s[i + 1]) || s[i + 2] != '}') {
+                set_msg(msg, len, "bad placeholder at character %zu; expected {%c} or {%c}", i + 1,
+                        allowed[0], allowed[1]);
+                return -1;
+            }
+            used++;
+            i += 2;
+        } else if (s[i] == '}') {
+            set_msg(msg, len, "unmatched '}' at character %zu; expected placeholders {%c}, {%c}",
+                    i + 1, allowed[0], allowed[1]);
+            return -1;
+        }
+    }
+    if (!used) {
+        set_msg(msg, len, "no placeholder; expected a template using {%c} and/or {%c}", allowed[0],
+                allowed[1]);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_demo_text(const void *v, char *msg, size_t len) {
+    return check_template(*(char *const *)v, "PR", msg, len);
+}
+
+static int check_query_text(const void *v, char *msg, size_t len) {
+    return check_template(*(char *const *)v, "PD", msg, len);
+}
+
+static int check_shots(const void *v, char *msg, size_t len) {
+    const drum_cfg_int_list *l = v;
+    if (l->n == 0) {
+        set_msg(msg, len, "expected at least one k");
+        return -1;
+    }
+    for (int i = 0; i < l->n; i++)
+        for (int j = 0; j < i; j++)
+            if (l->v[i] == l->v[j]) {
+                set_msg(msg, len, "k = %d appears twice; expected distinct values", l->v[i]);
+                return -1;
+            }
+    return 0;
+}
+
+static int check_strategies(const void *v, char *msg, size_t len) {
+    const drum_cfg_str_list *l = v;
+    if (l->n == 0) {
+        set_msg(msg, len, "expected at least one strategy");
+        return -1;
+    }
+    for (int i = 0; i < l->n; i++)
+        for (int j = 0; j < i; j++)
+            if (strcmp(l->v[i], l->v[j]) == 0) {
+                set_msg(msg, len, "'%s' appears twice; expected distinct strategies", l->v[i]);
+                return -1;
+            }
+    return 0;
+}
+
+#define F_INT(T, m, d, lo, hi) \
+    {.key = #m, .type = DRUM_CFG_INT, .offset = offsetof(T, m), .def = d, .ranged = 1, .min = lo, .max = hi}
+#define F_U64(T, m, d) {.key = #m, .type = DRUM_CFG_U64, .offset = offsetof(T, m), .def = d}
+#define F_FLT(T, m, d, lo, hi) \
+    {.key = #m, .type = DRUM_CFG_FLOAT, .offset = offsetof(T, m), .def = d, .ranged = 1, .min = lo, .max = hi}
+#define F_STR(T, m, d) {.key = #m, .type = DRUM_CFG_STRING, .offset = offsetof(T, m), .def = d}
+#define F_ENUM(T, m, d, nm) \
+    {.key = #m, .type = DRUM_CFG_ENUM, .offset = offsetof(T, m), .def = d, .names = nm}
+#define F_SEC(T, m, table) \
+    {.key = #m, .type = DRUM_CFG_SECTION, .offset = offsetof(T, m), .section = table}
+#define F_END {.key = NULL}
+
+static const drum_cfg_field DATA_FIELDS[] = {
+    F_STR(drum_data_config, dir, "data/demo"),
+    F_STR(drum_data_config, train, ""),
+    F_STR(drum_data_config, eval, ""),
+    F_END,
+};
+
+static const drum_cfg_field SYNTH_FIELDS[] = {
+    F_INT(drum_synth_config, n_train, "2000", 1, 10000000),
+    F_INT(drum_synth_config, n_eval, "500", 1, 10000000),
+    F_INT(drum_synth_config, image_size, "32", 8, 1024),
+    F_U64(drum_synth_config, seed, "1"),
+    F_END,
+};
+
+static const drum_cfg_field PRETRAIN_FIELDS[] = {
+    F_INT(drum_pretrain_config, epochs, "10", 0, 100000),
+    F_INT(drum_pretrain_config, batch, "64", 1, 65536),
+    F_FLT(drum_pretrain_config, lr, "5e-4", 0, 1),
+    F_FLT(drum_pretrain_config, weight_decay, "0.1", 0, 10),
+    F_END,
+};
+
+static const drum_cfg_field MODEL_FIELDS[] = {
+    F_STR(drum_model_config, config, "demo-tiny"),
+    F_STR(drum_model_config, checkpoint, ""),
+    F_SEC(drum_model_config, pretrain, PRETRAIN_FIELDS),
+    F_END,
+};
+
+static const drum_cfg_field RETRIEVAL_FIELDS[] = {
+    {.key = "demo_text", .type = DRUM_CFG_STRING, .offset = offsetof(drum_retrieval_config, demo_text),
+     .def = "{P} {R}", .check = check_demo_text},
+    {.key = "query_text", .type = DRUM_CFG_STRING,
+     .offset = offsetof(drum_retrieval_config, query_text), .def = "{P} {D}",
+     .check = check_query_text},
+    F_FLT(drum_retrieval_config, w_image, "1.0", 0, 1000),
+    F_FLT(drum_retrieval_config, w_text, "1.0", 0, 1000),
+    F_ENUM(drum_retrieval_config, order, "most_similar_last", ORDER_NAMES),
+    F_END,
+};
+
+static const drum_cfg_field TRAIN_FIELDS[] = {
+    F_INT(drum_train_config, rounds, "3", 0, 1000),
+    F_INT(drum_train_config, candidates_k, "50", 1, 100000),
+    F_INT(drum_train_config, scored_per_round, "10", 1, 100000),
+    F_INT(drum_train_config, epochs, "1", 1, 100000),
+    F_INT(drum_train_config, batch_queries, "8", 1, 65536),
+    F_FLT(drum_train_config, lr, "1e-5", 0, 1),
+    F_INT(drum_train_config, warmup_steps, "0", 0, 1000000000),
+    F_FLT(drum_train_config, weight_decay, "0.01", 0, 10),
+    F_FLT(drum_train_config, grad_clip, "1.0", 0, 1e6),
+    F_FLT(drum_train_config, tau, "0.05", 1e-6, 100),
+    F_FLT(drum_train_config, lambda, "1.0", 0, 1000),
+    F_ENUM(drum_train_config, loss, "rank", LOSS_NAMES),
+    F_FLT(drum_train_config, listnet_tau, "1.0", 1e-6, 100),
+    {.key = "freeze", .type = DRUM_CFG_STRING_LIST, .offset = offsetof(drum_train_config, freeze),
+     .def = ""},
+    F_INT(drum_train_config, checkpoint_every, "0", 0, 1000000000),
+    F_STR(drum_train_config, out, "runs/demo"),
+    F_END,
+};
+
+static const drum_cfg_field SCORER_FIELDS[] = {
+    F_ENUM(drum_scorer_config, backend, "synthetic", SCORER_NAMES),
+    F_STR(drum_scorer_config, cache, ""),
+    F_U64(drum_scorer_config, seed, "7"),
+    F_END,
+};
+
+static const drum_cfg_field EVAL_FIELDS[] = {
+    {.key = "shots", .type = DRUM_CFG_INT_LIST, .offset = offsetof(drum_eval_config, shots),
+     .def = "1,2,4,8", .ranged = 1, .min = 0, .max = 256, .check = check_shots},
+    {.key = "strategies", .type = DRUM_CFG_STRING_LIST,
+     .offset = offsetof(drum_eval_config, strategies), .def = "RS,FIXED,SI,ST,SIT,DRUM",
+     .names = STRATEGY_NAMES, .check = check_strategies},
+    F_END,
+};
+
+const drum_cfg_field drum_job_config_schema[] = {
+    F_U64(drum_job_config, seed, "1234"),
+    F_ENUM(drum_job_config, backend, "cpu", BACKEND_NAMES),
+    F_INT(drum_job_config, threads, "0", 0, 4096),
+    F_SEC(drum_job_config, data, DATA_FIELDS),
+    F_SEC(drum_job_config, synth, SYNTH_FIELDS),
+    F_SEC(drum_job_config, model, MODEL_FIELDS),
+    F_SEC(drum_job_config, retrieval, RETRIEVAL_FIELDS),
+    F_SEC(drum_job_config, train, TRAIN_FIELDS),
+    F_SEC(drum_job_config, scorer, SCORER_FIELDS),
+    F_SEC(drum_job_config, eval, EVAL_FIELDS),
+    F_END,
+};
+
+int drum_job_config_init(drum_job_config *c, char *err, size_t errlen) {
+    memset(c, 0, sizeof *c);
+    return drum_cfg_defaults(drum_job_config_schema, c, err, errlen);
+}
+
+int drum_job_config_finish(drum_job_config *c, char *err, size_t errlen) {
+    if (c->train.scored_per_round > c->train.candidates_k) {
+        set_msg(err, errlen,
+                "train.scored_per_round (%d) exceeds train.candidates_k (%d); expected at most "
+                "the number of candidates",
+                c->train.scored_per_round, c->train.candidates_k);
+        return -1;
+    }
+    if (!(c->retrieval.w_image > 0.0 || c->retrieval.w_text > 0.0)) {
+        set_msg(err, errlen, "retrieval.w_image and retrieval.w_text are both 0; expected at "
+                             "least one positive weight");
+        return -1;
+    }
+    if ((c->data.train[0] == '\0') != (c->data.eval[0] == '\0')) {
+        set_msg(err, errlen, "data.train and data.eval: expected both set (JSONL files) or both "
+                             "empty (the synthetic suite)");
+        return -1;
+    }
+    if (c->scorer.cache[0] == '\0') {
+        size_t n = strlen(c->train.out) + sizeof "/score_cache.bin";
+        char *p = malloc(n);
+        if (!p) {
+            set_msg(err, errlen, "out of memory");
+            return -1;
+        }
+        snprintf(p, n, "%s/score_cache.bin", c->train.out);
+        free(c->scorer.cache);
+        c->scorer.cache = p;
+    }
+    return 0;
+}
+
+int drum_job_config_load(drum_job_config *c, const char *path, char *err, size_t errlen) {
+    if (drum_job_config_init(c, err, errlen) != 0) return -1;
+    if (drum_cfg_load_file(drum_job_config_schema, c, path, err, errlen) != 0) return -1;
+    char msg[512];
+    if (drum_job_config_finish(c, msg, sizeof msg) != 0) {
+        set_msg(err, errlen, "%s: %s", path, msg);
+        return -1;
+    }
+    return 0;
+}
+
+void drum_job_config_free(drum_job_config *c) { drum_cfg_free(drum_job_config_schema, c); }

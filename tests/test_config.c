@@ -1,0 +1,313 @@
+/* test_config.c — the strict YAML loader and drum's job config: experiments/demo.yaml
+ * loads, defaults apply, every kind of mistake is reported at the right file:line:col,
+ * overrides work, the writer round-trips, and docs/CONFIG.md documents every key. Run
+ * from the repository root. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/check.h"
+#include "drum/config.h"
+
+static char tmpdir[64];
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    size_t got = fread(buf, 1, (size_t)n, f);
+    buf[got] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static void test_demo_yaml(void) {
+    drum_job_config c;
+    char err[1024];
+    int rc = drum_job_config_load(&c, "experiments/demo.yaml", err, sizeof err);
+    CHECK(rc == 0, "experiments/demo.yaml: %s", err);
+    if (rc == 0) {
+        CHECK(c.seed == 1234 && c.backend == 0 && c.threads == 0, "top level");
+        CHECK(c.synth.n_train == 600 && c.synth.n_eval == 200 && c.synth.image_size == 32, "synth");
+        CHECK(strcmp(c.model.config, "demo-tiny") == 0 && c.model.checkpoint[0] == '\0', "model");
+        CHECK(c.model.pretrain.lr == 1e-3 && c.model.pretrain.epochs == 5, "pretrain");
+        CHECK(strcmp(c.retrieval.demo_text, "{P} {R}") == 0 &&
+                  c.retrieval.order == DRUM_ORDER_MOST_SIMILAR_LAST, "retrieval");
+        CHECK(c.train.rounds == 2 && c.train.candidates_k == 20 && c.train.scored_per_round == 8 &&
+                  c.train.lr == 1e-4 && c.train.loss == DRUM_LOSS_RANK && c.train.freeze.n == 0,
+              "train");
+        CHECK(c.scorer.backend == DRUM_SCORER_SYNTHETIC &&
+                  strcmp(c.scorer.cache, "runs/demo/score_cache.bin") == 0,
+              "scorer.cache derived from train.out: %s", c.scorer.cache);
+        CHECK(c.eval.shots.n == 3 && c.eval.shots.v[2] == 4, "eval.shots");
+        CHECK(c.eval.strategies.n == 6 && strcmp(c.eval.strategies.v[5], "DRUM") == 0,
+              "eval.strategies");
+    }
+    drum_job_config_free(&c);
+}
+
+static void test_defaults(void) {
+    drum_job_config c;
+    char err[512];
+    CHECK(drum_job_config_init(&c, err, sizeof err) == 0, "init: %s", err);
+    CHECK(drum_cfg_load_string(drum_job_config_schema, &c, "empty.yaml", "", 0, err, sizeof err) == 0,
+          "an empty file is all defaults: %s", err);
+    CHECK(c.seed == 1234 && c.backend == 0, "top-level defaults");
+    CHECK(c.train.rounds == 3 && c.train.candidates_k == 50 && c.train.scored_per_round == 10 &&
+              c.train.epochs == 1 && c.train.lambda == 1.0 && c.train.loss == DRUM_LOSS_RANK,
+          "train defaults");
+    CHECK(c.retrieval.w_image == 1.0 && c.retrieval.w_text == 1.0 &&
+              strcmp(c.retrieval.demo_text, "{P} {R}") == 0 &&
+              strcmp(c.retrieval.query_text, "{P} {D}") == 0 &&
+              c.retrieval.order == DRUM_ORDER_MOST_SIMILAR_LAST,
+          "retrieval defaults");
+    CHECK(c.eval.shots.n == 4 && c.eval.shots.v[0] == 1 && c.eval.shots.v[3] == 8, "shots [1,2,4,8]");
+    CHECK(c.eval.strategies.n == 6 && strcmp(c.eval.strategies.v[0], "RS") == 0, "all strategies");
+    CHECK(strcmp(c.model.config, "demo-tiny") == 0 && strcmp(c.scorer.cache, "") == 0,
+          "model.config demo-tiny; cache empty before finish");
+    /* A partial file changes only what it names. */
+    const char *partial = "train:\n  rounds: 5\n  freeze: [\"text_model.*\", 'logit_scale']\n";
+    CHECK(drum_cfg_load_string(drum_job_config_schema, &c, "partial.yaml", partial, strlen(partial),
+                               err, sizeof err) == 0, "partial: %s", err);
+    CHECK(c.train.rounds == 5 && c.train.candidates_k == 50 && c.train.freeze.n == 2 &&
+              strcmp(c.train.freeze.v[1], "logit_scale") == 0,
+          "partial override keeps the other defaults");
+    CHECK(drum_job_config_finish(&c, err, sizeof err) == 0 &&
+              strcmp(c.scorer.cache, "runs/demo/score_cache.bin") == 0, "finish: %s", c.scorer.cache);
+    drum_job_config_free(&c);
+    CHECK(c.train.out == NULL && c.eval.shots.v == NULL, "free clears the fields");
+}
+
+/* Writes text to a file, loads it over defaults, and expects an error that starts with
+ * "path:line:col: " and contains every `want` substring. */
+static void expect_error(const char *name, const char *text, int line, int col, const char *want1,
+                         const char *want2) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s.yaml", tmpdir, name);
+    FILE *f = fopen(path, "wb");
+    fputs(text, f);
+    fclose(f);
+    drum_job_config c;
+    char err[1024] = "";
+    int rc = drum_job_config_load(&c, path, err, sizeof err);
+    char loc[192];
+    if (line > 0)
+        snprintf(loc, sizeof loc, "%s:%d:%d: ", path, line, col);
+    else
+        snprintf(loc, sizeof loc, "%s: ", path);
+    CHECK(rc == -1, "%s: loaded without error", name);
+    CHECK(strncmp(err, loc, strlen(loc)) == 0, "%s: error \"%s\" does not start with \"%s\"", name,
+          err, loc);
+    CHECK(!want1 || strstr(err, want1), "%s: \"%s\" lacks \"%s\"", name, err, want1);
+    CHECK(!want2 || strstr(err, want2), "%s: \"%s\" lacks \"%s\"", name, err, want2);
+    drum_job_config_free(&c);
+}
+
+static void test_errors(void) {
+    expect_error("unknown_top", "seed: 1\nseeed: 2\n", 2, 1, "key 'seeed': unknown key",
+                 "expected one of: seed, backend, threads, data");
+    expect_error("unknown_nested", "train:\n  rounds: 2\n  lrr: 0.1\n", 3, 3, "key 'train.lrr'",
+                 "expected one of: rounds, candidates_k");
+    expect_error("unknown_deep", "model:\n  pretrain:\n    epoch: 3\n", 3, 5,
+                 "key 'model.pretrain.epoch'", "unknown key");
+    expect_error("int_word", "train:\n  rounds: two\n", 2, 11, "key 'train.rounds'",
+                 "expected an integer in [0, 1000], got 'two'");
+    expect_error("int_float", "train:\n  epochs: 1.5\n", 2, 11, "expected an integer", "'1.5'");
+    expect_error("int_hex", "threads: 0x10\n", 1, 10, "expected an integer", NULL);
+    expect_error("quoted_number", "train:\n  lr: \"0.1\"\n", 2, 7, "key 'train.lr'",
+                 "got the quoted string \"0.1\"");
+    expect_error("float_word", "retrieval:\n  w_text: heavy\n", 2, 11, "expected a number in [0, 1000]",
+                 NULL);
+    expect_error("float_nan", "train:\n  lr: .nan\n", 2, 7, "expected a number", NULL);
+    expect_error("range_low", "train:\n  tau: 0\n", 2, 8, "key 'train.tau'",
+                 "expected a number in [1e-06, 100], got '0'");
+    expect_error("range_high", "synth:\n  image_size: 4096\n", 2, 15, "in [8, 1024]", "'4096'");
+    expect_error("u64_negative", "seed: -1\n", 1, 7, "key 'seed'", "non-negative integer");
+    expect_error("null_int", "threads:\n", 1, 9, "key 'threads'", "got null");
+    expect_error("null_tilde", "train:\n  lambda: ~\n", 2, 11, "got null", NULL);
+    expect_error("enum", "backend: gpu\n", 1, 10, "key 'backend'", "expected one of: cpu, cuda, got 'gpu'");
+    expect_error("enum_loss", "train:\n  loss: hinge\n", 2, 9, "one of: rank, listnet, listmle", NULL);
+    expect_error("list_scalar", "eval:\n  shots: 4\n", 2, 10, "key 'eval.shots'", "expected a list of integers");
+    expect_error("list_item", "eval:\n  shots: [1, x, 4]\n", 2, 14, "key 'eval.shots[1]'", "got 'x'");
+    expect_error("list_item_range", "eval:\n  shots:\n    - 1\n    - 999\n", 4, 7,
+                 "key 'eval.shots[1]'", "in [0, 256]");
+    expect_error("list_names", "eval:\n  strategies: [RS, RANDOM]\n", 2, 20, "key 'eval.strategies[1]'",
+                 "expected a list of names from: RS, FIXED, SI, ST, SIT, DRUM");
+    expect_error("list_dupes", "eval:\n  shots: [1, 2, 1]\n", 2, 10, "k = 1 appears twice", NULL);
+    expect_error("list_empty", "eval:\n  strategies: []\n", 2, 15, "at least one strategy", NULL);
+    expect_error("duplicate_key", "train:\n  lr: 0.1\n  rounds: 2\n  lr: 0.2\n", 4, 3,
+                 "key 'train.lr': duplicate key", "first set at line 2");
+    expect_error("duplicate_section", "train:\n  lr: 0.1\neval:\n  shots: [1]\ntrain:\n  rounds: 1\n",
+                 5, 1, "key 'train': duplicate key", "line 1");
+    expect_error("section_scalar", "train: 5\n", 1, 8, "key 'train'", "expected a mapping (section), got a scalar");
+    expect_error("scalar_mapping", "seed:\n  a: 1\n", 2, 3, "key 'seed'", "got a mapping");
+    expect_error("string_list", "data:\n  dir: [a, b]\n", 2, 8, "key 'data.dir'", "expected a string, got a list");
+    expect_error("template", "retrieval:\n  demo_text: \"{P} {Q}\"\n", 2, 14, "key 'retrieval.demo_text'",
+                 "expected {P} or {R}");
+    expect_error("template_none", "retrieval:\n  query_text: plain text\n", 2, 15, "no placeholder", NULL);
+    expect_error("syntax", "train:\n  lr: [1, 2\nseed: 3\n", 3, 5, "YAML syntax error", NULL);
+    expect_error("syntax_indent", "train:\n  lr: 1\n bad: 2\n", 3, 2, "YAML syntax error", NULL);
+    expect_error("two_documents", "seed: 1\n---\nseed: 2\n", 3, 1, "second YAML document", NULL);
+    expect_error("top_list", "- seed\n- 1\n", 1, 1, "expected a mapping of keys at the top level", NULL);
+    expect_error("cross_field", "train:\n  candidates_k: 5\n  scored_per_round: 8\n", 0, 0,
+                 "train.scored_per_round (8) exceeds train.candidates_k (5)", NULL);
+    expect_error("half_data", "data:\n  train: a.jsonl\n", 0, 0, "data.train and data.eval", NULL);
+
+    drum_job_config c;
+    char err[512];
+    CHECK(drum_job_config_load(&c, "/nonexistent/x.yaml", err, sizeof err) == -1 &&
+              strstr(err, "/nonexistent/x.yaml: cannot open"), "missing file: %s", err);
+    drum_job_config_free(&c);
+}
+
+static void test_overrides(void) {
+    drum_job_config c;
+    char err[512];
+    drum_job_config_init(&c, err, sizeof err);
+    const char *ok[] = {"train.lr=3e-4", "eval.shots=[2, 8]", "backend=cuda", "data.train=",
+                        "model.pretrain.batch=32", "train.freeze=[\"vision_model.*\"]",
+                        "retrieval.demo_text={R}", "data.dir=a dir with spaces"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        CHECK(drum_cfg_set(drum_job_config_schema, &c, ok[i], err, sizeof err) == 0, "%s: %s", ok[i], err);
+    CHECK(c.train.lr == 3e-4 && c.eval.shots.n == 2 && c.eval.shots.v[1] == 8 && c.backend == 1 &&
+              c.data.train[0] == '\0' && c.model.pretrain.batch == 32 && c.train.freeze.n == 1 &&
+              strcmp(c.retrieval.demo_text, "{R}") == 0 && strcmp(c.data.dir, "a dir with spaces") == 0,
+          "overrides applied (strings taken as written)");
+    struct {
+        const char *set, *want;
+    } bad[] = {{"train.lrr=1", "unknown key 'train.lrr'"},
+               {"train.rounds=abc", "key 'train.rounds': expected an integer"},
+               {"train.rounds.x=1", "unknown key"},
+               {"noequals", "expected key=value"},
+               {"eval.shots=[1, [2]]", "key 'eval.shots[1]'"},
+               {"train.tau=-1", "in [1e-06, 100]"},
+               {"retrieval.query_text={R}", "expected {P} or {D}"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        CHECK(drum_cfg_set(drum_job_config_schema, &c, bad[i].set, err, sizeof err) == -1 &&
+                  strstr(err, bad[i].want) && strstr(err, "override '"),
+              "%s: \"%s\" lacks \"%s\"", bad[i].set, err, bad[i].want);
+    }
+    CHECK(c.train.rounds == 3 && c.train.tau == 0.05, "failed overrides change nothing");
+    drum_job_config_free(&c);
+}
+
+static char *write_to_string(const drum_job_config *c) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    drum_cfg_write(drum_job_config_schema, c, f);
+    fclose(f);
+    return buf;
+}
+
+static void test_round_trip(void) {
+    drum_job_config a, b;
+    char err[512];
+    drum_job_config_load(&a, "experiments/demo.yaml", err, sizeof err);
+    drum_cfg_set(drum_job_config_schema, &a, "train.lr=0.1", err, sizeof err);
+    drum_cfg_set(drum_job_config_schema, &a, "data.dir=odd \"dir\" \\ name\ttab", err, sizeof err);
+    drum_cfg_set(drum_job_config_schema, &a, "train.freeze=[\"a*\", \"b\"]", err, sizeof err);
+    char *t1 = write_to_string(&a);
+    drum_job_config_init(&b, err, sizeof err);
+    int rc = drum_cfg_load_string(drum_job_config_schema, &b, "written.yaml", t1, strlen(t1), err,
+                                  sizeof err);
+    CHECK(rc == 0, "reading the written config: %s\n%s", err, t1);
+    char *t2 = write_to_string(&b);
+    CHECK(strcmp(t1, t2) == 0, "write -> load -> write is stable:\n%s\n---\n%s", t1, t2);
+    CHECK(b.train.lr == 0.1 && strcmp(b.data.dir, "odd \"dir\" \\ name\ttab") == 0 &&
+              b.train.freeze.n == 2 && b.model.pretrain.lr == 1e-3,
+          "values survive: dir=%s", b.data.dir);
+    free(t1);
+    free(t2);
+    drum_job_config_free(&a);
+    drum_job_config_free(&b);
+}
+
+/* Every key of the schema appears in docs/CONFIG.md as `dotted.name`. */
+static int doc_walk(const drum_cfg_field *t, const char *prefix, const char *doc) {
+    int missing = 0;
+    for (int i = 0; t[i].key; i++) {
+        char full[256], tick[260];
+        snprintf(full, sizeof full, "%s%s%s", prefix, *prefix ? "." : "", t[i].key);
+        snprintf(tick, sizeof tick, "`%s`", full);
+        if (!strstr(doc, tick)) {
+            printf("docs/CONFIG.md does not document %s\n", tick);
+            missing++;
+        }
+        if (t[i].type == DRUM_CFG_SECTION) missing += doc_walk(t[i].section, full, doc);
+    }
+    return missing;
+}
+
+static void test_docs(void) {
+    char *doc = read_text("docs/CONFIG.md");
+    CHECK(doc != NULL, "cannot read docs/CONFIG.md (run from the repository root)");
+    if (!doc) return;
+    CHECK(doc_walk(drum_job_config_schema, "", doc) == 0, "undocumented keys");
+    free(doc);
+}
+
+/* A schema of every type, for the parts the job config does not use (bool). */
+typedef struct {
+    int flag;
+    uint64_t big;
+    drum_cfg_int_list any;
+} mini;
+
+static const drum_cfg_field MINI[] = {
+    {.key = "flag", .type = DRUM_CFG_BOOL, .offset = offsetof(mini, flag), .def = "false"},
+    {.key = "big", .type = DRUM_CFG_U64, .offset = offsetof(mini, big), .def = "18446744073709551615"},
+    {.key = "any", .type = DRUM_CFG_INT_LIST, .offset = offsetof(mini, any), .def = ""},
+    {.key = NULL},
+};
+
+static void test_mini_schema(void) {
+    mini m = {0};
+    char err[512];
+    CHECK(drum_cfg_defaults(MINI, &m, err, sizeof err) == 0 && m.flag == 0 &&
+              m.big == 18446744073709551615ULL && m.any.n == 0, "mini defaults: %s", err);
+    const char *y = "flag: true\nbig: 5\nany: [-3, 0, 2147483647]\n";
+    CHECK(drum_cfg_load_string(MINI, &m, "mini.yaml", y, strlen(y), err, sizeof err) == 0 &&
+              m.flag == 1 && m.big == 5 && m.any.n == 3 && m.any.v[0] == -3, "mini load: %s", err);
+    const char *bad[][2] = {{"flag: yes\n", "mini.yaml:1:7: key 'flag': expected true or false, got 'yes'"},
+                            {"flag: \"true\"\n", "expected true or false, got the quoted string"},
+                            {"big: 18446744073709551616\n", "key 'big': expected a non-negative integer"},
+                            {"any: [2147483648]\n", "key 'any[0]'"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = '\0';
+        CHECK(drum_cfg_load_string(MINI, &m, "mini.yaml", bad[i][0], strlen(bad[i][0]), err,
+                                   sizeof err) == -1 && strstr(err, bad[i][1]),
+              "mini %s: \"%s\" lacks \"%s\"", bad[i][0], err, bad[i][1]);
+    }
+    drum_cfg_free(MINI, &m);
+    static const drum_cfg_field BAD_DEFAULT[] = {
+        {.key = "n", .type = DRUM_CFG_INT, .offset = 0, .def = "x", .ranged = 1, .min = 0, .max = 3},
+        {.key = NULL}};
+    int n;
+    CHECK(drum_cfg_defaults(BAD_DEFAULT, &n, err, sizeof err) == -1 && strstr(err, "default of 'n'"),
+          "a malformed default is reported: %s", err);
+}
+
+int main(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/drum_test_config_XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        CHECK(0, "mkdtemp");
+        return check_summary();
+    }
+    test_demo_yaml();
+    test_defaults();
+    test_errors();
+    test_overrides();
+    test_round_trip();
+    test_docs();
+    test_mini_schema();
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) printf("could not remove %s\n", tmpdir);
+    return check_summary();
+}

@@ -1,0 +1,360 @@
+#!/usr/bin/env python3
+"""Writes the metric fixtures that tests/test_metrics.c checks drum's C metrics against.
+
+    /work/venv/bin/python tools/gen_metric_fixtures.py [--out tests/fixtures/metrics]
+
+Needs `pycocoevalcap` (pip) and `java` on PATH: captions are tokenized by the real
+Stanford PTBTokenizer jar that pycocoevalcap ships, and CIDEr-D is computed by
+pycocoevalcap's own CiderScorer. VQA accuracy has no pip package, so the reference below
+re-implements the official VQA evaluation (GT-Vision-Lab/VQA,
+PythonEvaluationTools/vqaEvaluation/vqaEval.py) and OpenFlamingo's copy of it
+(open_flamingo/eval/vqa_metric.py) step by step, quirks included:
+  - punctuation is deleted (not spaced) when it touches a space anywhere in the input,
+    or when the input contains digit-comma-digit anywhere;
+  - the period regex "(?!<=\\d)(\\.)(?!\\d)" only checks the following character, and the
+    flag re.UNICODE (= 32) lands in sub()'s `count` argument: at most 32 periods go;
+  - the contraction keys with capitals (Im, Ive, Id've) can never match after lower();
+  - official: GT answers get processPunctuation only, and only when they are not all
+    identical; OpenFlamingo: GT always gets strip + processPunctuation + processDigitArticle.
+Outputs (deterministic, seeded):
+  vqa.jsonl         normalisation cases and accuracy cases
+  ptb_tokens.jsonl  raw caption -> PTB tokens with the punctuation tokens removed
+  cider.json        CIDEr-D sets: per-image scores and mean
+"""
+import argparse
+import json
+import os
+import random
+import re
+import sys
+
+# ---- VQA: the official algorithm ---------------------------------------------------------
+
+CONTRACTIONS = {
+    "aint": "ain't", "arent": "aren't", "cant": "can't", "couldve": "could've",
+    "couldnt": "couldn't", "couldn'tve": "couldn't've", "couldnt've": "couldn't've",
+    "didnt": "didn't", "doesnt": "doesn't", "dont": "don't", "hadnt": "hadn't",
+    "hadnt've": "hadn't've", "hadn'tve": "hadn't've", "hasnt": "hasn't", "havent": "haven't",
+    "hed": "he'd", "hed've": "he'd've", "he'dve": "he'd've", "hes": "he's", "howd": "how'd",
+    "howll": "how'll", "hows": "how's", "Id've": "I'd've", "I'dve": "I'd've", "Im": "I'm",
+    "Ive": "I've", "isnt": "isn't", "itd": "it'd", "itd've": "it'd've", "it'dve": "it'd've",
+    "itll": "it'll", "let's": "let's", "maam": "ma'am", "mightnt": "mightn't",
+    "mightnt've": "mightn't've", "mightn'tve": "mightn't've", "mightve": "might've",
+    "mustnt": "mustn't", "mustve": "must've", "neednt": "needn't", "notve": "not've",
+    "oclock": "o'clock", "oughtnt": "oughtn't", "ow's'at": "'ow's'at", "'ows'at": "'ow's'at",
+    "'ow'sat": "'ow's'at", "shant": "shan't", "shed've": "she'd've", "she'dve": "she'd've",
+    "she's": "she's", "shouldve": "should've", "shouldnt": "shouldn't",
+    "shouldnt've": "shouldn't've", "shouldn'tve": "shouldn't've", "somebody'd": "somebodyd",
+    "somebodyd've": "somebody'd've", "somebody'dve": "somebody'd've",
+    "somebodyll": "somebody'll", "somebodys": "somebody's", "someoned": "someone'd",
+    "someoned've": "someone'd've", "someone'dve": "someone'd've", "someonell": "someone'll",
+    "someones": "someone's", "somethingd": "something'd", "somethingd've": "something'd've",
+    "something'dve": "something'd've", "somethingll": "something'll", "thats": "that's",
+    "thered": "there'd", "thered've": "there'd've", "there'dve": "there'd've",
+    "therere": "there're", "theres": "there's", "theyd": "they'd", "theyd've": "they'd've",
+    "they'dve": "they'd've", "theyll": "they'll", "theyre": "they're", "theyve": "they've",
+    "twas": "'twas", "wasnt": "wasn't", "wed've": "we'd've", "we'dve": "we'd've",
+    "weve": "we've", "werent": "weren't", "whatll": "what'll", "whatre": "what're",
+    "whats": "what's", "whatve": "what've", "whens": "when's", "whered": "where'd",
+    "wheres": "where's", "whereve": "where've", "whod": "who'd", "whod've": "who'd've",
+    "who'dve": "who'd've", "wholl": "who'll", "whos": "who's", "whove": "who've",
+    "whyll": "why'll", "whyre": "why're", "whys": "why's", "wont": "won't",
+    "wouldve": "would've", "wouldnt": "wouldn't", "wouldnt've": "wouldn't've",
+    "wouldn'tve": "wouldn't've", "yall": "y'all", "yall'll": "y'all'll", "y'allll": "y'all'll",
+    "yall'd've": "y'all'd've", "y'alld've": "y'all'd've", "y'all'dve": "y'all'd've",
+    "youd": "you'd", "youd've": "you'd've", "you'dve": "you'd've", "youll": "you'll",
+    "youre": "you're", "youve": "you've",
+}
+NUMBER_WORDS = {"none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+                "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10"}
+ARTICLES = ("a", "an", "the")
+PUNCT = [";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<",
+         "@", "`", ",", "?", "!"]
+PERIOD_STRIP = re.compile(r"(?!<=\d)(\.)(?!\d)")
+COMMA_STRIP = re.compile(r"(\d)(\,)(\d)")
+
+
+def process_punctuation(text):
+    out = text
+    delete = COMMA_STRIP.search(text) is not None
+    for p in PUNCT:
+        if delete or (p + " ") in text or (" " + p) in text:
+            out = out.replace(p, "")
+        else:
+            out = out.replace(p, " ")
+    # The official call is periodStrip.sub("", out, re.UNICODE): count = 32.
+    return PERIOD_STRIP.sub("", out, count=int(re.UNICODE))
+
+
+def process_digit_article(text):
+    words = []
+    for w in text.lower().split():
+        w = NUMBER_WORDS.get(w, w)
+        if w not in ARTICLES:
+            words.append(w)
+    return " ".join(CONTRACTIONS.get(w, w) for w in words)
+
+
+def clean(text):
+    return text.replace("\n", " ").replace("\t", " ").strip()
+
+
+def leave_one_out(pred, gts):
+    # Official semantics with unique answer_ids: each subset drops exactly one answer.
+    accs = []
+    for i in range(len(gts)):
+        matches = sum(1 for j, g in enumerate(gts) if j != i and g == pred)
+        accs.append(min(1, float(matches) / 3))
+    return float(sum(accs)) / len(accs)
+
+
+def vqa_acc_official(pred, answers):
+    pred = process_digit_article(process_punctuation(clean(pred)))
+    gts = list(answers)
+    if len(set(gts)) > 1:
+        gts = [process_punctuation(g) for g in gts]
+    return leave_one_out(pred, gts)
+
+
+def vqa_acc_openflamingo(pred, answers):
+    pred = process_digit_article(process_punctuation(clean(pred)))
+    gts = [process_digit_article(process_punctuation(clean(g))) for g in answers]
+    return leave_one_out(pred, gts)
+
+
+# ---- VQA cases ------------------------------------------------------------------------------
+
+NORM_EDGE = [
+    "", " ", "yes", "Yes", "YES.", "no!", "two", "Two dogs", "the two", "a", "an apple",
+    "The End", "none", "None of them", "zero", "ten", "eleven", "one.", "1.5", "1,5", "1 ,5",
+    "1, 5", "10,000", "10,000 dollars", "3.14159", "e.g. red", "mr. smith", "U.S.A.", "etc.",
+    "...", "....", "a.b.c", "end.", ".5", "5.", "5..", "x.5.y", "red, white", "red,white",
+    "red ,white", "black/white", "black / white", "left-hand", "left - hand", "t-shirt",
+    "t-shirt, 2", "(yes)", "( yes )", "[no]", "{maybe}", "\"quoted\"", "'single'", "it's",
+    "its", "isnt", "isn't", "dont", "don't", "cant", "Im", "Ive", "youre", "whats up",
+    "wont", "oclock", "a+b", "a + b", "a=b", "a_b", "a\\b", "<html>", "@home", "`tick`",
+    "what?", "what ?", "wow!", "wow !", "wow!!", "yes;no", "yes; no", "yes:no", "1:30",
+    "one two three four five six seven eight nine ten", "The the THE a A an AN",
+    "  spaced   out  ", "tab\there", "new\nline", "mixed\t\n whitespace ", "caf\u00e9",
+    "CAF\u00c9", "na\u00efve", "\u00c0 la carte", "non\u00a0breaking", "em\u2003space",
+    "ideo\u3000space", "\u0661.\u0662", "\u0661,\u0662", "x\u0663.y", "twas", "'twas", "yall",
+    "y'all", "somebody'd", "hed've", "he'd've", "let's", "ow's'at",
+    ".".join("abcdefghijklmnopqrstuvwxyzabcdefghijklmnop"),
+    "a" + ". " * 40 + "b", "1.2.3.4", "v1.0", "$5.00", "50%", "#1", "no. 5", "#", "-", "--",
+    "- 5", "-5", "5-", "?", "!", ",", ".", ";", "a;b;c", "yes,", ",yes", "yes ,", "ok.ok",
+    "ok. ok", "12,345,678", "1,2,3", "1,a", "a,1", "2 , 3", "a , b , 1,2",
+]
+
+ANSWER_POOLS = [
+    ["yes", "Yes", "yes.", "YES!", "yes ", "yeah", "no"],
+    ["no", "No", "no.", "nope", "yes", "no!"],
+    ["2", "two", "Two", "2.", "two.", "3", "three", "2 "],
+    ["0", "none", "zero", "nothing", "None", "0."],
+    ["10", "ten", "Ten", "10.0", "10,0"],
+    ["red", "Red", "red.", "the red one", "red and white", "red, white", "red/white"],
+    ["dog", "a dog", "the dog", "Dog", "dogs", "a Dog.", "the dogs"],
+    ["t-shirt", "t shirt", "tshirt", "T-Shirt", "shirt"],
+    ["isn't", "isnt", "is not", "isn t"],
+    ["don't know", "dont know", "do not know", "don't know."],
+    ["1:30", "1 30", "130", "1:30 pm", "one thirty"],
+    ["10,000", "10000", "10 000", "10,000 dollars"],
+    ["baseball", "base ball", "base-ball", "Baseball!", "baseball?"],
+    ["left", "Left", "left side", "on the left", "left."],
+    ["ice cream", "ice-cream", "icecream", "ice cream cone"],
+    ["3.5", "3 5", "3.50", "three and half"],
+    ["u.s.", "us", "usa", "u.s.a", "U.S.A."],
+    ["mcdonald's", "mcdonalds", "mc donald's", "McDonald's"],
+    ["st. louis", "st louis", "saint louis", "st. louis."],
+]
+
+
+def vqa_cases(rng):
+    cases = []
+    for s in NORM_EDGE + sorted(CONTRACTIONS) + [k.capitalize() for k in sorted(CONTRACTIONS)[:40]]:
+        cleaned = clean(s)
+        punct = process_punctuation(cleaned)
+        cases.append({"kind": "norm", "in": s, "clean": cleaned, "punct": punct,
+                      "digit": process_digit_article(cleaned),
+                      "norm": process_digit_article(punct)})
+    for k in range(220):
+        pool = rng.choice(ANSWER_POOLS)
+        n = 10 if k % 7 else rng.choice([1, 2, 3, 5, 9, 10])
+        if k % 11 == 0:
+            answers = [rng.choice(pool)] * n  # all identical: the official skips GT processing
+        else:
+            answers = [rng.choice(pool) for _ in range(n)]
+        pred = rng.choice(pool + [rng.choice(NORM_EDGE), rng.choice(rng.choice(ANSWER_POOLS))])
+        if k % 5 == 0:
+            pred = rng.choice(["", " ", "\t", "\n"]) + pred + rng.choice(["", " ", "\n", "\t "])
+        cases.append({"kind": "acc", "pred": pred, "answers": answers,
+                      "acc_openflamingo": vqa_acc_openflamingo(pred, answers),
+                      "acc_official": vqa_acc_official(pred, answers)})
+    return cases
+
+
+# ---- captions -------------------------------------------------------------------------------
+
+SUBJECTS = ["a man", "a woman", "two men", "a young boy", "a little girl", "a dog", "a brown dog",
+            "three cats", "a group of people", "an elephant", "a giraffe", "the train",
+            "a red bus", "a skier", "a surfer", "a baseball player", "a kitchen", "a plate",
+            "a pizza", "a cat", "some sheep", "a zebra", "two horses", "a bird"]
+VERBS = ["is standing", "is sitting", "is riding", "walks", "stands", "sits", "is holding",
+         "is eating", "are playing", "is parked", "is flying", "is laying", "looks", "waits"]
+PLACES = ["on a beach", "in a field", "next to a building", "on the street", "in a kitchen",
+          "near the water", "on a snowy hill", "at the park", "in front of a house",
+          "on top of a table", "under a tree", "by the road", "in the sky", "on a couch"]
+EXTRAS = ["", "", "", " with a frisbee", " with a red umbrella", " while holding a phone",
+          " on a sunny day", " at night", " in the rain", " with his dog", " and smiling"]
+EDGE_CAPTIONS = [
+    "A man's dog (brown) is running.",
+    "The \"cat\" is on 3.5 mats, next to 1,000 toys!",
+    "A black-and-white photo of a man -- standing near a bus.",
+    "A sign that says \"STOP\".",
+    "Two dogs; one is sleeping: the other isn't.",
+    "A man in a t-shirt at 3:30 p.m. in the U.S.",
+    "What a view!? A mountain...",
+    "There's a cat, a dog, and a bird.",
+    "A woman's hand holds a cup of coffee.",
+    "Kids' toys are on the floor.",
+    "A plate of food with fork & knife.",
+    "A pizza [with cheese] and {olives}.",
+    "A   man    with  extra   spaces.",
+    "The dog doesn't want to go; it can't.",
+    "They're playing soccer in the park, aren't they?",
+    "A sign reads 'no parking' near the curb.",
+    "A $5 bill and 50% off sign.",
+    "An orange cat -- lying on a couch -- looks up.",
+    "A train at the station, ready to go.",
+    "Mr. Smith and Dr. Jones stand near St. Paul's church.",
+    "A bus with #42 on it.",
+    "A man wearing a hat; another man, wearing none.",
+    "I'm sure it's a zebra, we've seen it.",
+    "You'll see they'd left the door open.",
+    "A cake with \u201ccandles\u201d and a \u2018happy\u2019 sign \u2014 nice\u2026",
+    "A caf\u00e9 with na\u00efve art.",
+    "A CAT SITTING ON A MAT.",
+    "a skate-board.There is text.",
+    "A man - holding a bat - swings.",
+    "A dog etc. on a beach.",
+    "Three people, 2 dogs and 1 cat.",
+    "A clock shows 10:45 on a tower.",
+    "A tennis player hits the ball!!",
+    "Cows graze in a field (near a barn).",
+    "A close-up of a sandwich.",
+    "A man and/or a woman on a bench.",
+    "A 2-year-old girl eats cake.",
+    "The man is 6'2\" tall.",
+    "A jersey with No. 5 and a no.7 on it.",
+    "A bottle of vitamin C.",
+    "Some text.More text on a sign, e.g. a menu.",
+    "The letter B. on a wall next to Mt. Fuji etc.",
+    "A stop sign... and a yield sign!!",
+]
+
+
+def make_caption(rng):
+    s = "%s %s %s%s" % (rng.choice(SUBJECTS), rng.choice(VERBS), rng.choice(PLACES),
+                        rng.choice(EXTRAS))
+    style = rng.random()
+    if style < 0.4:
+        s = s[0].upper() + s[1:] + "."
+    elif style < 0.55:
+        s = s + " ."
+    elif style < 0.65:
+        s = s.upper()
+    elif style < 0.75:
+        s = s.replace(" with ", ", with ", 1) + "."
+    return s
+
+
+def ptb_tokenize(captions):
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+    inp = {i: [{"caption": c}] for i, c in enumerate(captions)}
+    out = PTBTokenizer().tokenize(inp)
+    return [out[i][0] for i in range(len(captions))]
+
+
+def cider(hyps, refs):
+    from pycocoevalcap.cider.cider import Cider
+    gts = {i: refs[i] for i in range(len(hyps))}
+    res = {i: [hyps[i]] for i in range(len(hyps))}
+    mean, scores = Cider().compute_score(gts, res)
+    return float(mean), [float(x) for x in scores]
+
+
+def caption_sets(rng):
+    # The main set: raw captions, tokenized by the Java PTB tokenizer.
+    n_img = 50
+    raw_refs, raw_hyps = [], []
+    for i in range(n_img):
+        nref = rng.choice([3, 4, 5, 5, 5, 6])
+        refs = [make_caption(rng) for _ in range(nref)]
+        if i < len(EDGE_CAPTIONS):
+            refs[0] = EDGE_CAPTIONS[i]
+        r = rng.random()
+        if r < 0.15:
+            hyp = refs[rng.randrange(nref)]
+        elif r < 0.3 and i + 1 < len(EDGE_CAPTIONS):
+            hyp = EDGE_CAPTIONS[i + 1]
+        else:
+            hyp = make_caption(rng)
+        raw_refs.append(refs)
+        raw_hyps.append(hyp)
+    flat = [c for refs in raw_refs for c in refs] + raw_hyps + EDGE_CAPTIONS
+    toks = ptb_tokenize(flat)
+    tok_of = dict(zip(flat, toks))
+    tok_refs = [[tok_of[c] for c in refs] for refs in raw_refs]
+    tok_hyps = [tok_of[h] for h in raw_hyps]
+    mean, scores = cider(tok_hyps, tok_refs)
+    main = {"name": "main", "hyps": tok_hyps, "refs": tok_refs, "raw_hyps": raw_hyps,
+            "raw_refs": raw_refs, "scores": scores, "mean": mean}
+    tokens = [{"raw": c, "tokens": tok_of[c]} for c in dict.fromkeys(flat)]
+
+    # Small pre-tokenized sets for the scorer's corners (no tokenizer involved).
+    edge = []
+    corners = [
+        ("one_image", ["a man riding a horse"], [["a man riding a horse", "a person on a horse"]]),
+        ("empty_hyp", ["", "a dog on a couch"],
+         [["a cat on a mat", "a cat sits"], ["a dog on a couch", "a dog sleeping on a sofa"]]),
+        ("one_word_hyps", ["dog", "cat", "a"],
+         [["a dog", "dog running"], ["a cat on a mat", "cat"], ["a a a", "the a"]]),
+        ("repeats_clipped", ["dog dog dog dog dog dog", "a a a a man man"],
+         [["a dog", "the dog is here"], ["a man", "a tall man stands"]]),
+        ("long_hyp", ["a man " * 30, "a man"],
+         [["a man stands", "a man walks"], ["a man is standing on the corner of a street"]]),
+        ("identical", ["the quick brown fox jumps", "over the lazy dog"],
+         [["the quick brown fox jumps"] * 3, ["over the lazy dog", "over the lazy dog"]]),
+        ("empty_ref", ["a bird", "a plane flies"], [[""], ["a plane flies", ""]]),
+    ]
+    for name, hyps, refs in corners:
+        hyps = [h.strip() for h in hyps]
+        mean, scores = cider(hyps, refs)
+        edge.append({"name": name, "hyps": hyps, "refs": refs, "scores": scores, "mean": mean})
+    return [main] + edge, tokens
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.path.join("tests", "fixtures", "metrics"))
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    rng = random.Random(20241209)
+    vqa = vqa_cases(rng)
+    with open(os.path.join(args.out, "vqa.jsonl"), "w") as f:
+        for c in vqa:
+            f.write(json.dumps(c) + "\n")
+    sets, tokens = caption_sets(rng)
+    with open(os.path.join(args.out, "ptb_tokens.jsonl"), "w") as f:
+        for t in tokens:
+            f.write(json.dumps(t) + "\n")
+    with open(os.path.join(args.out, "cider.json"), "w") as f:
+        json.dump({"sets": sets}, f, indent=1)
+        f.write("\n")
+    n_norm = sum(1 for c in vqa if c["kind"] == "norm")
+    print("vqa: %d normalisation + %d accuracy cases; ptb: %d captions; cider: %d sets (%s)"
+          % (n_norm, len(vqa) - n_norm, len(tokens), len(sets),
+             ", ".join("%s=%.6f" % (s["name"], s["mean"]) for s in sets)), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# gpu_check.sh — the device check, run from anywhere on a machine with an NVIDIA GPU:
+#   1. make -j16 CUDA=1 (the CUDA backend must build),
+#   2. build/tests/test_ops: every op case on cpu, then on cuda against cpu,
+#   3. every other test binary (fixtures against PyTorch, cpu and cuda where they do both),
+#   4. build/bench/bench_ops cuda: per-op timings against the copy and GEMM rooflines.
+# Full logs go to ${OUT:-/tmp}/gpu_check_*.log; a summary table is printed last. Exits
+# non-zero when any step fails, times out, or silently skips the GPU. The whole check is
+# held to about 7.5 minutes (override with GPU_CHECK_BUDGET=seconds).
+set -u -o pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 2
+LOGDIR=${OUT:-/tmp}
+mkdir -p "$LOGDIR" || exit 2
+BUDGET=${GPU_CHECK_BUDGET:-450}
+START=$(date +%s)
+
+names=()
+results=()
+secs=()
+details=()
+status=0
+
+# seconds left of the budget, at most $1
+time_left() {
+  local left=$((BUDGET - ($(date +%s) - START)))
+  [ "$left" -lt "$1" ] || left=$1
+  [ "$left" -gt 5 ] || left=5
+  echo "$left"
+}
+
+record() { # name result seconds detail
+  names+=("$1"); results+=("$2"); secs+=("$3"); details+=("$4")
+  [ "$2" = ok ] || status=1
+}
+
+# run_step NAME LOG CAP_SECONDS CMD... : runs CMD under a timeout, output to the console
+# and to the log; sets RC and DUR.
+run_step() {
+  local name=$1 log=$2 cap=$3
+  shift 3
+  local limit t0
+  limit=$(time_left "$cap")
+  t0=$(date +%s)
+  echo
+  echo "== $name   (limit ${limit}s, log $log)"
+  timeout "$limit" "$@" 2>&1 | tee "$log"
+  RC=${PIPESTATUS[0]}
+  DUR=$(($(date +%s) - t0))
+  [ "$RC" -eq 124 ] && echo "$name: TIMED OUT after ${limit}s"
+}
+
+# the "N passed, N failed, N skipped" line of a test log, or empty
+summary_of() { grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$1" | tail -n 1; }
+
+echo "gpu_check: $(date -u '+%Y-%m-%d %H:%M:%SZ') in $ROOT, logs in $LOGDIR"
+if command -v nvidia-smi >/dev/null 2>&1; then
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+else
+  echo "gpu_check: nvidia-smi not found"
+fi
+
+# 1. build. A build/ left by a CUDA=0 build holds the no-CUDA stub and objects the
+# Makefile would not rebuild: start that one afresh.
+if [ -f build/libdrum.a ] && ar t build/libdrum.a | grep -q '^nocuda\.o$'; then
+  echo "gpu_check: build/ was built without CUDA; removing it"
+  rm -rf build
+fi
+log=$LOGDIR/gpu_check_build.log
+run_step "build (make -j16 CUDA=1)" "$log" 300 make -j16 CUDA=1
+if [ "$RC" -ne 0 ]; then
+  record build FAIL "$DUR" "make exited $RC"
+else
+  record build ok "$DUR" "$(grep -c 'nvcc' "$log") nvcc invocations"
+fi
+
+# 2 + 3. tests: test_ops first, then the rest in name order
+if [ "$RC" -eq 0 ]; then
+  tests=(build/tests/test_ops)
+  for t in build/tests/test_*; do
+    case "$t" in *.o | *.d | build/tests/test_ops) continue ;; esac
+    [ -x "$t" ] && tests+=("$t")
+  done
+  for t in "${tests[@]}"; do
+    name=${t##*/}
+    log=$LOGDIR/gpu_check_$name.log
+    run_step "$name" "$log" 240 "$t"
+    sum=$(summary_of "$log")
+    if [ "$RC" -eq 124 ]; then
+      record "$name" TIMEOUT "$DUR" "${sum:-no summary}"
+    elif [ "$RC" -ne 0 ] || [ -z "$sum" ]; then
+      record "$name" FAIL "$DUR" "exit $RC; ${sum:-no summary line}"
+    elif grep -qE "cuda cases skipped|skip cuda" "$log"; then
+      record "$name" FAIL "$DUR" "cuda backend unavailable: $sum"
+    else
+      record "$name" ok "$DUR" "$sum"
+    fi
+  done
+
+  # 4. benchmark
+  log=$LOGDIR/gpu_check_bench_ops.log
+  run_step "bench_ops cuda" "$log" 240 build/bench/bench_ops cuda
+  if [ "$RC" -ne 0 ]; then
+    record "bench_ops cuda" FAIL "$DUR" "exit $RC"
+  elif grep -q "not run" "$log"; then
+    record "bench_ops cuda" FAIL "$DUR" "$(grep 'not run' "$log" | head -n 1)"
+  else
+    roof=$(grep -E '^roofline' "$log" | sed -E 's/.*, ([0-9.]+ (GB|TFLOP)\/s).*/\1/' | paste -sd' ' -)
+    record "bench_ops cuda" ok "$DUR" "rooflines: $roof; $(grep -c 'skipped' "$log") rows skipped"
+  fi
+fi
+
+echo
+echo "== gpu_check summary ($(($(date +%s) - START))s total, logs in $LOGDIR)"
+printf '%-26s %-8s %6s  %s\n' step result sec detail
+for i in "${!names[@]}"; do
+  printf '%-26s %-8s %6s  %s\n' "${names[$i]}" "${results[$i]}" "${secs[$i]}" "${details[$i]}"
+done
+if [ "$status" -eq 0 ]; then echo "gpu_check: PASS"; else echo "gpu_check: FAIL"; fi
+exit "$status"
