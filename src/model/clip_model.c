@@ -572,8 +572,10 @@ int drum_clip_backward_images(drum_clip_model *m, const float *d_features) {
     be->memset0(be, st->d_pos_cls, (size_t)T * C * sizeof(float));
     be->op.add_positions_backward(be, NULL, st->d_pos_cls, st->tmp_c, B, T,
                                   C);                    // (B, T, C) -> (T, C)
-    be->op.residual_backward(be, G + p->v_pos_emb, NULL, st->d_pos_cls, (size_t)T * C);
-    be->op.residual_backward(be, G + p->v_class_emb, NULL, st->d_pos_cls, C);
+    be->op.residual_backward(be, G + p->v_pos_emb, NULL, st->d_pos_cls,
+                             (size_t)T * C);        // (T, C) -> (T, C)
+    be->op.residual_backward(be, G + p->v_class_emb, NULL, st->d_pos_cls,
+                             C);                    // row 0 of (T, C) -> (C)
     be->op.matmul_backward(be, NULL, G + p->v_patch_w, NULL, st->tmp_c, t->patches,
                            P + p->v_patch_w, N, C, t->patch_dim, 0, 1,
                            1.0f);                        // (N, C) -> (C, 3 P P)
@@ -702,8 +704,10 @@ int drum_clip_contrastive_backward(drum_clip_model *m) {
     size_t bb = (size_t)B * B, bd = (size_t)B * D;
     be->memset0(be, st->dlogits_i, bb * sizeof(float));
     be->memset0(be, st->dlogits_t, bb * sizeof(float));
-    be->op.softmax_xent_backward(be, st->dlogits_i, st->ones, st->probs_i, st->targets, B, B);
-    be->op.softmax_xent_backward(be, st->dlogits_t, st->ones, st->probs_t, st->targets, B, B);
+    be->op.softmax_xent_backward(be, st->dlogits_i, st->ones, st->probs_i, st->targets, B,
+                                 B);                // (B) -> (B, B)
+    be->op.softmax_xent_backward(be, st->dlogits_t, st->ones, st->probs_t, st->targets, B,
+                                 B);                // (B) -> (B, B)
     /* loss = (mean_i + mean_t) / 2: every per-row loss has weight 1 / (2B). */
     be->op.scale(be, st->dlogits_i, bb, 0.5f / (float)B);
     be->op.scale(be, st->dlogits_t, bb, 0.5f / (float)B);
