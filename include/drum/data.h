@@ -20,7 +20,8 @@ typedef struct {
     char *image;      /* resolved path: the JSONL file's directory joined with "image" */
     char *prompt;     /* P: the question / instruction */
     char *response;   /* R: the gold response (first answer for VQA) */
-    char **answers;   /* VQA: the human answers (usually 10); NULL when absent */
+    char **answers;   /* VQA: the human answers (usually 10); captioning: the references;
+                         NULL when absent */
     int n_answers;
     char *task;       /* "vqa", "cls", "caption", ... */
     char *split;      /* "train", "eval", ...; NULL when absent */
@@ -43,8 +44,9 @@ void drum_dataset_free(drum_dataset *ds);
 int drum_dataset_find(const drum_dataset *ds, const char *id);
 /* Writes ds (or only the examples whose split equals `split` when not NULL) as JSONL,
  * image paths relative to the output file's directory, absolute ones included (computed
- * lexically against the working directory: symlinks are not resolved). Keys in the order id, image, prompt, response, answers, task, split.
- * Written to path.tmp, fsynced and renamed. Returns 0, or -1 with a message. */
+ * lexically against the working directory: symlinks are not resolved). Keys in the order
+ * id, image, prompt, response, answers, task, split. Written to path.tmp, fsynced and
+ * renamed. Returns 0, or -1 with a message. */
 int drum_dataset_save(const drum_dataset *ds, const char *path, const char *split, char *err,
                       size_t errlen);
 

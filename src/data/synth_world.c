@@ -68,14 +68,14 @@ void sw_canon(const char *text, char *out, size_t n) {
     while (len && is_trim(buf[len - 1])) len--;
     buf[len] = '\0';
     const char *s = buf;
+    if (strncmp(s, "the ", 4) == 0) s += 4;
+    else if (strncmp(s, "a ", 2) == 0) s += 2;
+    else if (strncmp(s, "an ", 3) == 0) s += 3;
     for (size_t i = 0; i < sizeof synonyms / sizeof synonyms[0]; i++)
         if (strcmp(s, synonyms[i][0]) == 0) {
             s = synonyms[i][1];
             break;
         }
-    if (strncmp(s, "the ", 4) == 0) s += 4;
-    else if (strncmp(s, "a ", 2) == 0) s += 2;
-    else if (strncmp(s, "an ", 3) == 0) s += 3;
     snprintf(out, n, "%s", s);
 }
 
