@@ -97,7 +97,8 @@ static void expect_error(const char *text, size_t n, int line, const char *what)
     free(p);
 }
 
-#define LINE_OK "{\"id\":\"a\",\"image\":\"x.png\",\"prompt\":\"p\",\"response\":\"r\",\"task\":\"t\"}\n"
+#define LINE_OK                                                                            \
+    "{\"id\":\"a\",\"image\":\"x.png\",\"prompt\":\"p\",\"response\":\"r\",\"task\":\"t\"}\n"
 
 static void test_errors(void) {
     const char *cases[][3] = {

@@ -346,7 +346,8 @@ static void test_tokenizer(const char *dir) {
                         }
                         char word[64];
                         int wl = (int)(e - k) < 60 ? (int)(e - k) : 59;
-                        for (int q = 0; q < wl; q++) word[q] = (char)tolower((unsigned char)s[k + q]);
+                        for (int q = 0; q < wl; q++)
+                            word[q] = (char)tolower((unsigned char)s[k + q]);
                         word[wl] = 0;
                         char key[80];
                         snprintf(key, sizeof key, "%s</w>", word);
