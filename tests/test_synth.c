@@ -398,6 +398,19 @@ static void test_bpe_direct(void) {
     free(pm);
 }
 
+static void test_totals(void) {
+    drum_synth_config c, d;
+    drum_synth_default_config(&c);
+    drum_synth_default_config(&d);
+    drum_synth_set_totals(&c, 1200, 300);
+    CHECK(memcmp(&c, &d, sizeof c) == 0, "totals 1200/300 differ from the defaults");
+    drum_synth_set_totals(&c, 601, 7);
+    CHECK(c.n_train[0] == 361 && c.n_train[1] == 120 && c.n_train[2] == 120, "601: %d %d %d",
+          c.n_train[0], c.n_train[1], c.n_train[2]);
+    CHECK(c.n_eval[0] == 5 && c.n_eval[1] == 1 && c.n_eval[2] == 1, "7: %d %d %d", c.n_eval[0],
+          c.n_eval[1], c.n_eval[2]);
+}
+
 static void test_config_errors(void) {
     char err[256] = "";
     drum_synth_config c;
@@ -457,6 +470,7 @@ int main(void) {
         test_tokenizer(a);
     }
     test_bpe_direct();
+    test_totals();
     test_config_errors();
     free(a);
     free(b);

@@ -42,6 +42,10 @@ typedef struct {
 /* Fills cfg with the defaults above (seed 1). */
 void drum_synth_default_config(drum_synth_config *cfg);
 
+/* Splits total train and eval counts over the task families as the defaults do: 60% VQA,
+ * 20% classification, the rest captioning (rounded down; VQA takes what rounding leaves). */
+void drum_synth_set_totals(drum_synth_config *cfg, int n_train, int n_eval);
+
 /* Generates the benchmark into outdir (created if missing; existing files replaced).
  * Returns 0, or -1 with a message naming the file or the bad setting. */
 int drum_synth_generate(const drum_synth_config *cfg, const char *outdir, char *err,

@@ -41,6 +41,17 @@ void drum_synth_default_config(drum_synth_config *cfg) {
     cfg->n_refs = 5;
 }
 
+static void split_total(int total, int *out) {
+    out[DRUM_SYNTH_CLS] = total / 5;
+    out[DRUM_SYNTH_CAPTION] = total / 5;
+    out[DRUM_SYNTH_VQA] = total - 2 * (total / 5);
+}
+
+void drum_synth_set_totals(drum_synth_config *cfg, int n_train, int n_eval) {
+    split_total(n_train, cfg->n_train);
+    split_total(n_eval, cfg->n_eval);
+}
+
 /* Question-type and caption-style frequencies. */
 static const float qtype_weight[SW_QTYPES] = {0.25f, 0.20f, 0.15f, 0.20f, 0.20f};
 static const float style_weight[SW_STYLES] = {0.5f, 0.3f, 0.2f};
