@@ -3,7 +3,8 @@
  * Line format (strict): {"id": str, "image": str (path relative to the JSONL file),
  * "prompt": str, "response": str, "answers": [str, ...] (optional, VQA), "task": str,
  * "split": str (optional)}. Unknown keys, wrong types, a missing required key, invalid
- * JSON or a duplicate id are errors naming the file and the line.
+ * JSON, a duplicate key or id, or an empty id, image or task are errors naming the file
+ * and the line. Blank lines are skipped; a trailing "\r" (CRLF files) is ignored.
  */
 #ifndef DRUM_DATA_H
 #define DRUM_DATA_H
@@ -19,17 +20,21 @@ typedef struct {
     char *image;      /* resolved path: the JSONL file's directory joined with "image" */
     char *prompt;     /* P: the question / instruction */
     char *response;   /* R: the gold response (first answer for VQA) */
-    char **answers;   /* VQA: the human answers (usually 10); NULL when absent */
+    char **answers;   /* VQA: the human answers (usually 10); captioning: the references;
+                         NULL when absent */
     int n_answers;
     char *task;       /* "vqa", "cls", "caption", ... */
     char *split;      /* "train", "eval", ...; NULL when absent */
     int line;         /* 1-based line in the source file, for error messages */
 } drum_example;
 
+typedef struct drum_dataset_index drum_dataset_index;
+
 typedef struct {
     char *path;       /* the JSONL file */
     drum_example *ex;
     int n;
+    drum_dataset_index *index; /* private: id hash built by load (NULL: find scans) */
 } drum_dataset;
 
 /* Loads a JSONL dataset. Returns 0, or -1 with "file:line: problem" in err. */
@@ -38,8 +43,12 @@ void drum_dataset_free(drum_dataset *ds);
 /* The index of the example with this id, or -1 (hash lookup after load). */
 int drum_dataset_find(const drum_dataset *ds, const char *id);
 /* Writes ds (or only the examples whose split equals `split` when not NULL) as JSONL,
- * image paths relative to the output file's directory. */
-int drum_dataset_save(const drum_dataset *ds, const char *path, char *err, size_t errlen);
+ * image paths relative to the output file's directory, absolute ones included (computed
+ * lexically against the working directory: symlinks are not resolved). Keys in the order
+ * id, image, prompt, response, answers, task, split. Written to path.tmp, fsynced and
+ * renamed. Returns 0, or -1 with a message. */
+int drum_dataset_save(const drum_dataset *ds, const char *path, const char *split, char *err,
+                      size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,67 @@
+/* synth.h — the demo benchmark: a procedurally generated multimodal suite (DESIGN.md §3).
+ *
+ * Images are rendered from hidden attributes (1-4 objects: shape, colour, size, position)
+ * plus nuisance attributes no task asks about (background tones, gradient, stripes, pixel
+ * noise). Three task families, as in the paper: VQA (colour, shape, count, position and
+ * "is there a ...?" questions with 10 noisy human answers), classification (the shape of
+ * the one large object) and captioning (several reference captions in three phrasing
+ * styles). docs/SIMULATOR.md describes the data and the simulated LVLM that scores it.
+ *
+ * drum_synth_generate writes into outdir:
+ *   images/img-NNNNN.png   RGB PNGs, image_size x image_size
+ *   train.jsonl, eval.jsonl  examples in the data.h format ("split" set); VQA "answers" are
+ *                          the human answers, captioning "answers" the reference captions
+ *   meta.jsonl             the hidden attributes of every example (for the simulator only)
+ *   captions.jsonl         {"id", "image", "caption"} per train image, for CLIP pre-training
+ *   vocab.json, merges.txt a Hugging Face CLIP BPE tokenizer over the corpus' words
+ *   synth.json             the configuration that produced the files
+ * The same configuration gives byte-identical files.
+ */
+#ifndef DRUM_SYNTH_H
+#define DRUM_SYNTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { DRUM_SYNTH_VQA, DRUM_SYNTH_CLS, DRUM_SYNTH_CAPTION, DRUM_SYNTH_TASKS };
+
+typedef struct {
+    uint64_t seed;
+    int image_size;                 /* pixels per side, 16..512 (default 64) */
+    int n_train[DRUM_SYNTH_TASKS];  /* examples per task family (default 720, 240, 240) */
+    int n_eval[DRUM_SYNTH_TASKS];   /* held-out queries (default 180, 60, 60) */
+    int questions_per_image;        /* VQA questions sharing one image, 1..5 (default 2) */
+    int n_answers;                  /* human answers per VQA question, 1..50 (default 10) */
+    int n_refs;                     /* reference captions per image, 1..20 (default 5) */
+} drum_synth_config;
+
+/* Fills cfg with the defaults above (seed 1). */
+void drum_synth_default_config(drum_synth_config *cfg);
+
+/* Splits total train and eval counts over the task families as the defaults do: 60% VQA,
+ * 20% classification, the rest captioning (rounded down; VQA takes what rounding leaves). */
+void drum_synth_set_totals(drum_synth_config *cfg, int n_train, int n_eval);
+
+/* Generates the benchmark into outdir (created if missing; existing files replaced).
+ * Returns 0, or -1 with a message naming the file or the bad setting. */
+int drum_synth_generate(const drum_synth_config *cfg, const char *outdir, char *err,
+                        size_t errlen);
+
+/* Writes a Hugging Face CLIP tokenizer whose byte-level BPE turns every word of the given
+ * texts into one token. Words are what CLIP's pre-tokenizer yields from the lowercased text
+ * (letter runs, single digits, runs of other non-space characters). vocab.json: the 256
+ * byte symbols of CLIP's bytes_to_unicode, the same with "</w>", the merge results, then
+ * "<|startoftext|>" and "<|endoftext|>"; merges.txt: "#version: 0.2" then one merge a
+ * line, built word by word (words sorted by length, then bytes) so the result is
+ * deterministic. Returns 0, or -1 with a message. */
+int drum_bpe_write_tokenizer(const char *const *texts, int n, const char *vocab_path,
+                             const char *merges_path, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

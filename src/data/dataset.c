@@ -1,0 +1,369 @@
+/* dataset.c — strict JSONL datasets (see data.h): load, find by id, save. */
+#include "drum/data.h"
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "drum/fileio.h"
+
+/* Open addressing over example indices; capacity is a power of two at least twice n. */
+struct drum_dataset_index {
+    int *slot; /* example index, or -1 for an empty slot */
+    size_t cap;
+};
+
+static uint64_t fnv1a(const char *s) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static void example_free(drum_example *e) {
+    free(e->id);
+    free(e->image);
+    free(e->prompt);
+    free(e->response);
+    for (int i = 0; i < e->n_answers; i++) free(e->answers[i]);
+    free(e->answers);
+    free(e->task);
+    free(e->split);
+}
+
+void drum_dataset_free(drum_dataset *ds) {
+    if (!ds) return;
+    for (int i = 0; i < ds->n; i++) example_free(&ds->ex[i]);
+    free(ds->ex);
+    free(ds->path);
+    if (ds->index) free(ds->index->slot);
+    free(ds->index);
+    memset(ds, 0, sizeof *ds);
+}
+
+int drum_dataset_find(const drum_dataset *ds, const char *id) {
+    if (!ds->index) {
+        for (int i = 0; i < ds->n; i++)
+            if (strcmp(ds->ex[i].id, id) == 0) return i;
+        return -1;
+    }
+    size_t mask = ds->index->cap - 1;
+    for (size_t h = fnv1a(id) & mask;; h = (h + 1) & mask) {
+        int i = ds->index->slot[h];
+        if (i < 0) return -1;
+        if (strcmp(ds->ex[i].id, id) == 0) return i;
+    }
+}
+
+/* Inserts example i; returns the index of an earlier example with the same id, else -1. */
+static int index_insert(drum_dataset_index *ix, const drum_example *ex, int i) {
+    size_t mask = ix->cap - 1;
+    for (size_t h = fnv1a(ex[i].id) & mask;; h = (h + 1) & mask) {
+        int j = ix->slot[h];
+        if (j < 0) {
+            ix->slot[h] = i;
+            return -1;
+        }
+        if (strcmp(ex[j].id, ex[i].id) == 0) return j;
+    }
+}
+
+static drum_dataset_index *index_new(int n) {
+    drum_dataset_index *ix = malloc(sizeof *ix);
+    if (!ix) return NULL;
+    ix->cap = 16;
+    while (ix->cap < (size_t)n * 2) ix->cap *= 2;
+    ix->slot = malloc(ix->cap * sizeof(int));
+    if (!ix->slot) {
+        free(ix);
+        return NULL;
+    }
+    for (size_t i = 0; i < ix->cap; i++) ix->slot[i] = -1;
+    return ix;
+}
+
+enum { K_ID, K_IMAGE, K_PROMPT, K_RESPONSE, K_ANSWERS, K_TASK, K_SPLIT, N_KEYS };
+static const char *const known_keys[N_KEYS] = {"id",      "image", "prompt", "response",
+                                         "answers", "task",  "split"};
+
+/* The directory part of path including its final '/', or "" (a malloc'd string). */
+static char *dir_prefix(const char *path) {
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) + 1 : 0;
+    char *d = malloc(n + 1);
+    if (!d) return NULL;
+    memcpy(d, path, n);
+    d[n] = '\0';
+    return d;
+}
+
+static char *str_cat(const char *a, const char *b) {
+    size_t na = strlen(a), nb = strlen(b);
+    char *s = malloc(na + nb + 1);
+    if (!s) return NULL;
+    memcpy(s, a, na);
+    memcpy(s + na, b, nb + 1);
+    return s;
+}
+
+#define FAIL(...)                                                                          \
+    do {                                                                                   \
+        snprintf(err, errlen, __VA_ARGS__);                                                \
+        goto fail;                                                                         \
+    } while (0)
+
+/* Parses one line into *e (zeroed by the caller). Returns 0, or -1 with a message. */
+static int parse_line(drum_example *e, const char *text, size_t len, const char *path,
+                      const char *dir, int line, char *err, size_t errlen) {
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    const cJSON *field[N_KEYS] = {0};
+    if (!root) {
+        long col = end && end >= text ? (long)(end - text) + 1 : 1;
+        snprintf(err, errlen, "%s:%d: invalid JSON at column %ld: expected one JSON object",
+                 path, line, col);
+        return -1;
+    }
+    while (end && (size_t)(end - text) < len && (*end == ' ' || *end == '\t')) end++;
+    if (end && (size_t)(end - text) < len)
+        FAIL("%s:%d: unexpected text after the JSON object at column %ld", path, line,
+             (long)(end - text) + 1);
+    if (!cJSON_IsObject(root)) FAIL("%s:%d: expected a JSON object", path, line);
+    for (const cJSON *it = root->child; it; it = it->next) {
+        int k = 0;
+        while (k < N_KEYS && strcmp(it->string, known_keys[k]) != 0) k++;
+        if (k == N_KEYS)
+            FAIL("%s:%d: unknown key \"%s\" (expected id, image, prompt, response, answers, "
+                 "task, split)",
+                 path, line, it->string);
+        if (field[k]) FAIL("%s:%d: duplicate key \"%s\"", path, line, it->string);
+        field[k] = it;
+        if (k == K_ANSWERS) {
+            if (!cJSON_IsArray(it))
+                FAIL("%s:%d: \"answers\" must be an array of strings", path, line);
+            int i = 0;
+            for (const cJSON *a = it->child; a; a = a->next, i++)
+                if (!cJSON_IsString(a))
+                    FAIL("%s:%d: \"answers\" element %d must be a string", path, line, i);
+            if (i == 0) FAIL("%s:%d: \"answers\" must not be empty", path, line);
+        } else if (!cJSON_IsString(it)) {
+            FAIL("%s:%d: \"%s\" must be a string", path, line, it->string);
+        }
+    }
+    for (int k = 0; k < N_KEYS; k++) {
+        int required = k != K_ANSWERS && k != K_SPLIT;
+        if (required && !field[k])
+            FAIL("%s:%d: missing required key \"%s\"", path, line, known_keys[k]);
+    }
+    static const int nonempty[] = {K_ID, K_IMAGE, K_TASK};
+    for (int j = 0; j < 3; j++) {
+        int k = nonempty[j];
+        if (field[k]->valuestring[0] == '\0')
+            FAIL("%s:%d: \"%s\" must not be empty", path, line, known_keys[k]);
+    }
+    const char *img = field[K_IMAGE]->valuestring;
+    e->line = line;
+    e->id = strdup(field[K_ID]->valuestring);
+    e->image = img[0] == '/' ? strdup(img) : str_cat(dir, img);
+    e->prompt = strdup(field[K_PROMPT]->valuestring);
+    e->response = strdup(field[K_RESPONSE]->valuestring);
+    e->task = strdup(field[K_TASK]->valuestring);
+    e->split = field[K_SPLIT] ? strdup(field[K_SPLIT]->valuestring) : NULL;
+    if (!e->id || !e->image || !e->prompt || !e->response || !e->task ||
+        (field[K_SPLIT] && !e->split))
+        FAIL("%s:%d: out of memory", path, line);
+    if (field[K_ANSWERS]) {
+        int n = cJSON_GetArraySize(field[K_ANSWERS]);
+        e->answers = calloc((size_t)n, sizeof(char *));
+        if (!e->answers) FAIL("%s:%d: out of memory", path, line);
+        for (const cJSON *a = field[K_ANSWERS]->child; a; a = a->next) {
+            e->answers[e->n_answers] = strdup(a->valuestring);
+            if (!e->answers[e->n_answers]) FAIL("%s:%d: out of memory", path, line);
+            e->n_answers++;
+        }
+    }
+    cJSON_Delete(root);
+    return 0;
+fail:
+    cJSON_Delete(root);
+    return -1;
+}
+
+int drum_dataset_load(drum_dataset *ds, const char *path, char *err, size_t errlen) {
+    memset(ds, 0, sizeof *ds);
+    size_t len = 0;
+    char *buf = drum_read_file(path, &len, err, errlen);
+    if (!buf) return -1;
+    char *dir = dir_prefix(path);
+    ds->path = strdup(path);
+    int cap = 0;
+    if (!dir || !ds->path) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto fail;
+    }
+    int line = 0;
+    for (size_t pos = 0; pos < len;) {
+        line++;
+        const char *s = buf + pos;
+        const char *nl = memchr(s, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - s) : len - pos;
+        pos += n + (nl ? 1 : 0);
+        if (memchr(s, '\0', n)) {
+            snprintf(err, errlen, "%s:%d: NUL byte in the line", path, line);
+            goto fail;
+        }
+        if (n && s[n - 1] == '\r') n--;
+        size_t blank = 0;
+        while (blank < n && (s[blank] == ' ' || s[blank] == '\t')) blank++;
+        if (blank == n) continue;
+        if (ds->n == cap) {
+            cap = cap ? cap * 2 : 256;
+            drum_example *nx = realloc(ds->ex, (size_t)cap * sizeof *nx);
+            if (!nx) {
+                snprintf(err, errlen, "%s:%d: out of memory", path, line);
+                goto fail;
+            }
+            ds->ex = nx;
+        }
+        drum_example *e = &ds->ex[ds->n];
+        memset(e, 0, sizeof *e);
+        if (parse_line(e, s, n, path, dir, line, err, errlen) != 0) {
+            example_free(e);
+            goto fail;
+        }
+        ds->n++;
+    }
+    ds->index = index_new(ds->n);
+    if (!ds->index) {
+        snprintf(err, errlen, "%s: out of memory for the id index", path);
+        goto fail;
+    }
+    for (int i = 0; i < ds->n; i++) {
+        int j = index_insert(ds->index, ds->ex, i);
+        if (j >= 0) {
+            snprintf(err, errlen, "%s:%d: duplicate id \"%s\" (first on line %d)", path,
+                     ds->ex[i].line, ds->ex[i].id, ds->ex[j].line);
+            goto fail;
+        }
+    }
+    free(dir);
+    free(buf);
+    return 0;
+fail:
+    free(dir);
+    free(buf);
+    drum_dataset_free(ds);
+    return -1;
+}
+
+/* Lexical absolute path split into components ("." dropped, ".." applied); returns the
+ * count, or -1 when out of memory. parts point into *store (caller frees). */
+static int split_abs(const char *path, char **store, char ***parts) {
+    char *cwd = NULL;
+    if (path[0] != '/') {
+        cwd = getcwd(NULL, 0);
+        if (!cwd) return -1;
+    }
+    size_t n = (cwd ? strlen(cwd) + 1 : 0) + strlen(path) + 1;
+    char *s = malloc(n);
+    char **p = malloc((n / 2 + 2) * sizeof(char *));
+    if (!s || !p) {
+        free(cwd);
+        free(s);
+        free(p);
+        return -1;
+    }
+    snprintf(s, n, "%s%s%s", cwd ? cwd : "", cwd ? "/" : "", path);
+    free(cwd);
+    int k = 0;
+    for (char *tok = strtok(s, "/"); tok; tok = strtok(NULL, "/")) {
+        if (strcmp(tok, ".") == 0) continue;
+        if (strcmp(tok, "..") == 0) {
+            if (k) k--;
+            continue;
+        }
+        p[k++] = tok;
+    }
+    *store = s;
+    *parts = p;
+    return k;
+}
+
+/* target relative to the directory dir, lexically (malloc'd), or NULL when out of memory. */
+static char *relative_to(const char *target, const char *dir) {
+    char *ts = NULL, *ds = NULL, **tp = NULL, **dp = NULL, *out = NULL;
+    int nt = split_abs(target, &ts, &tp);
+    int nd = nt < 0 ? -1 : split_abs(dir[0] ? dir : ".", &ds, &dp);
+    if (nt >= 0 && nd >= 0) {
+        int m = 0;
+        while (m < nt - 1 && m < nd && strcmp(tp[m], dp[m]) == 0) m++;
+        size_t n = 1;
+        for (int i = m; i < nd; i++) n += 3;
+        for (int i = m; i < nt; i++) n += strlen(tp[i]) + 1;
+        out = malloc(n);
+        if (out) {
+            size_t o = 0;
+            for (int i = m; i < nd; i++) o += (size_t)snprintf(out + o, n - o, "../");
+            for (int i = m; i < nt; i++)
+                o += (size_t)snprintf(out + o, n - o, "%s%s", tp[i], i + 1 < nt ? "/" : "");
+        }
+    }
+    free(ts);
+    free(tp);
+    free(ds);
+    free(dp);
+    return out;
+}
+
+static int add_string(cJSON *o, const char *key, const char *value) {
+    return cJSON_AddItemToObject(o, key, cJSON_CreateString(value)) ? 0 : -1;
+}
+
+int drum_dataset_save(const drum_dataset *ds, const char *path, const char *split, char *err,
+                      size_t errlen) {
+    char *tmp = NULL;
+    char *dir = dir_prefix(path);
+    if (!dir) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    FILE *f = drum_atomic_open(path, &tmp, err, errlen);
+    if (!f) {
+        free(dir);
+        return -1;
+    }
+    for (int i = 0; i < ds->n; i++) {
+        const drum_example *e = &ds->ex[i];
+        if (split && (!e->split || strcmp(e->split, split) != 0)) continue;
+        char *rel = relative_to(e->image, dir);
+        cJSON *o = cJSON_CreateObject();
+        int bad = !rel || !o;
+        if (!bad)
+            bad = add_string(o, "id", e->id) || add_string(o, "image", rel) ||
+                  add_string(o, "prompt", e->prompt) || add_string(o, "response", e->response);
+        if (!bad && e->answers) {
+            cJSON *a = cJSON_CreateArray();
+            bad = !a || !cJSON_AddItemToObject(o, "answers", a);
+            for (int j = 0; !bad && j < e->n_answers; j++)
+                bad = !cJSON_AddItemToArray(a, cJSON_CreateString(e->answers[j]));
+        }
+        if (!bad) bad = add_string(o, "task", e->task);
+        if (!bad && e->split) bad = add_string(o, "split", e->split);
+        char *text = bad ? NULL : cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        free(rel);
+        if (!text) {
+            snprintf(err, errlen, "%s: out of memory writing example \"%s\"", path, e->id);
+            drum_atomic_abort(f, tmp);
+            free(dir);
+            return -1;
+        }
+        fputs(text, f);
+        fputc('\n', f);
+        free(text);
+    }
+    free(dir);
+    return drum_atomic_commit(f, tmp, path, err, errlen);
+}

@@ -1,0 +1,277 @@
+/* test_dataset — the strict JSONL loader (fields, image paths, every error path), the id
+ * index and save (relative image paths, split filter, byte-stable round trip). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/check.h"
+#include "drum/data.h"
+#include "drum/fileio.h"
+
+static char tmpdir[256];
+
+static char *path_in(const char *name) {
+    return drum_path_join(tmpdir, name);
+}
+
+static void write_text(const char *path, const char *text, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return;
+    fwrite(text, 1, n, f);
+    fclose(f);
+}
+
+static const char *good =
+    "{\"id\":\"q1\",\"image\":\"img/a.png\",\"prompt\":\"What color is the circle?\","
+    "\"response\":\"red\",\"answers\":[\"red\",\"red\",\"orange\"],\"task\":\"vqa\","
+    "\"split\":\"train\"}\n"
+    "\n"
+    "{\"task\":\"cls\",\"id\":\"c1\",\"image\":\"/abs/b.png\",\"prompt\":\"Shape?\","
+    "\"response\":\"square\"}\r\n"
+    "   \n"
+    "{\"id\":\"p1\",\"image\":\"../c.png\",\"prompt\":\"\",\"response\":\"a red circle.\","
+    "\"task\":\"caption\",\"split\":\"eval\"}";
+
+static void test_load_good(void) {
+    char err[512] = "";
+    char *sub = path_in("sub");
+    mkdir(sub, 0777);
+    char *p = path_in("sub/good.jsonl");
+    write_text(p, good, strlen(good));
+    drum_dataset ds;
+    int rc = drum_dataset_load(&ds, p, err, sizeof err);
+    CHECK(rc == 0, "load failed: %s", err);
+    if (rc == 0) {
+        CHECK(ds.n == 3, "n = %d", ds.n);
+        CHECK(strcmp(ds.path, p) == 0, "path %s", ds.path);
+        drum_example *a = &ds.ex[0], *b = &ds.ex[1], *c = &ds.ex[2];
+        char *want = drum_path_join(sub, "img/a.png");
+        CHECK(strcmp(a->image, want) == 0, "image %s, want %s", a->image, want);
+        free(want);
+        CHECK(strcmp(a->prompt, "What color is the circle?") == 0, "prompt %s", a->prompt);
+        CHECK(a->n_answers == 3 && strcmp(a->answers[2], "orange") == 0, "answers");
+        CHECK(strcmp(a->split, "train") == 0 && a->line == 1, "split/line");
+        CHECK(strcmp(b->image, "/abs/b.png") == 0, "absolute image kept: %s", b->image);
+        CHECK(b->answers == NULL && b->n_answers == 0 && b->split == NULL, "optional keys");
+        CHECK(strcmp(b->response, "square") == 0 && b->line == 3, "CRLF line: %s line %d",
+              b->response, b->line);
+        CHECK(c->line == 5 && c->prompt[0] == '\0', "last line without newline");
+        CHECK(drum_dataset_find(&ds, "p1") == 2, "find p1");
+        CHECK(drum_dataset_find(&ds, "q1") == 0, "find q1");
+        CHECK(drum_dataset_find(&ds, "nope") == -1, "find missing");
+        CHECK(drum_dataset_find(&ds, "") == -1, "find empty");
+        drum_dataset_free(&ds);
+        CHECK(ds.n == 0 && ds.ex == NULL && ds.index == NULL, "free zeroes");
+    }
+    /* A file named without a directory keeps image paths as written. */
+    char *cwd = getcwd(NULL, 0);
+    if (chdir(sub) == 0) {
+        rc = drum_dataset_load(&ds, "good.jsonl", err, sizeof err);
+        CHECK(rc == 0 && strcmp(ds.ex[0].image, "img/a.png") == 0, "bare file name: %s",
+              rc == 0 ? ds.ex[0].image : err);
+        if (rc == 0) drum_dataset_free(&ds);
+        CHECK(chdir(cwd) == 0, "chdir back");
+    }
+    free(cwd);
+    free(sub);
+    free(p);
+}
+
+/* Loads `text` from a file and expects an error containing "<file>:<line>:" and `what`. */
+static void expect_error(const char *text, size_t n, int line, const char *what) {
+    char err[512] = "";
+    char *p = path_in("bad.jsonl");
+    write_text(p, text, n);
+    drum_dataset ds;
+    memset(&ds, 0x55, sizeof ds);
+    int rc = drum_dataset_load(&ds, p, err, sizeof err);
+    char where[512];
+    snprintf(where, sizeof where, "%s:%d: ", p, line);
+    CHECK(rc == -1, "accepted bad input for %s", what);
+    CHECK(strstr(err, where) == err, "message \"%s\" does not start with \"%s\"", err, where);
+    CHECK(strstr(err, what) != NULL, "message \"%s\" lacks \"%s\"", err, what);
+    CHECK(ds.n == 0 && ds.ex == NULL && ds.path == NULL && ds.index == NULL,
+          "dataset not cleared after error (%s)", what);
+    free(p);
+}
+
+#define LINE_OK                                                                            \
+    "{\"id\":\"a\",\"image\":\"x.png\",\"prompt\":\"p\",\"response\":\"r\",\"task\":\"t\"}\n"
+
+static void test_errors(void) {
+    const char *cases[][3] = {
+        {"{\"id\":\"b\",\"image\":", "2", "invalid JSON"},
+        {"not json", "2", "invalid JSON"},
+        {"{\"id\":\"b\",\"image\":\"x\",\"prompt\":\"p\",\"response\":\"r\",\"task\":\"t\"} x", "2",
+         "unexpected text"},
+        {"[1,2]", "2", "expected a JSON object"},
+        {"\"str\"", "2", "expected a JSON object"},
+        {"{\"id\":\"b\",\"image\":\"x\",\"prompt\":\"p\",\"response\":\"r\",\"task\":\"t\","
+         "\"extra\":1}",
+         "2", "unknown key \"extra\""},
+        {"{\"id\":\"b\",\"Image\":\"x\",\"prompt\":\"p\",\"response\":\"r\",\"task\":\"t\"}", "2",
+         "unknown key \"Image\""},
+        {"{\"id\":7,\"image\":\"x\",\"prompt\":\"p\",\"response\":\"r\",\"task\":\"t\"}", "2",
+         "\"id\" must be a string"},
+        {"{\"id\":\"b\",\"image\":\"x\",\"prompt\":null,\"response\":\"r\",\"task\":\"t\"}", "2",
+         "\"prompt\" must be a string"},
+        {"{\"id\":\"b\",\"image\":\"x\",\"prompt\":\"p\",\"response\":[\"r\"],\"task\":\"t\"}",
+         "2", "\"response\" must be a string"},
+        {"{\"id\":\"b\",\"image\":\"x\",\"prompt\":\"p\",\"response\":\"r\",\"task\":\"t\","
+         "\"split\":1}",
+         "2", "\"split\" must be a string"},
+        {"{\"id\":\"b\",\"image\":\"x\",\"prompt\":\"p\",\"response\":\"r\",\"task\":\"t\","
+         "\"answers\":\"r\"}",
+         "2", "\"answers\" must be an array"},
+        {"{\"id\":\"b\",\"image\":\"x\",\"prompt\":\"p\",\"response\":\"r\",\"task\":\"t\","
+         "\"answers\":[\"r\",3]}",
+         "2", "\"answers\" element 1 must be a string"},
+        {"{\"id\":\"b\",\"image\":\"x\",\"prompt\":\"p\",\"response\":\"r\",\"task\":\"t\","
+         "\"answers\":[]}",
+         "2", "\"answers\" must not be empty"},
+        {"{\"image\":\"x\",\"prompt\":\"p\",\"response\":\"r\",\"task\":\"t\"}", "2",
+         "missing required key \"id\""},
+        {"{\"id\":\"b\",\"prompt\":\"p\",\"response\":\"r\",\"task\":\"t\"}", "2",
+         "missing required key \"image\""},
+        {"{\"id\":\"b\",\"image\":\"x\",\"response\":\"r\",\"task\":\"t\"}", "2",
+         "missing required key \"prompt\""},
+        {"{\"id\":\"b\",\"image\":\"x\",\"prompt\":\"p\",\"task\":\"t\"}", "2",
+         "missing required key \"response\""},
+        {"{\"id\":\"b\",\"image\":\"x\",\"prompt\":\"p\",\"response\":\"r\"}", "2",
+         "missing required key \"task\""},
+        {"{\"id\":\"\",\"image\":\"x\",\"prompt\":\"p\",\"response\":\"r\",\"task\":\"t\"}", "2",
+         "\"id\" must not be empty"},
+        {"{\"id\":\"b\",\"image\":\"\",\"prompt\":\"p\",\"response\":\"r\",\"task\":\"t\"}", "2",
+         "\"image\" must not be empty"},
+        {"{\"id\":\"b\",\"image\":\"x\",\"prompt\":\"p\",\"response\":\"r\",\"task\":\"\"}", "2",
+         "\"task\" must not be empty"},
+        {"{\"id\":\"b\",\"id\":\"c\",\"image\":\"x\",\"prompt\":\"p\",\"response\":\"r\","
+         "\"task\":\"t\"}",
+         "2", "duplicate key \"id\""},
+        {"\n\n{\"id\":\"a\",\"image\":\"y\",\"prompt\":\"p\",\"response\":\"r\",\"task\":\"t\"}",
+         "4", "duplicate id \"a\" (first on line 1)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[1024];
+        int n = snprintf(text, sizeof text, "%s%s\n", LINE_OK, cases[i][0]);
+        expect_error(text, (size_t)n, atoi(cases[i][1]), cases[i][2]);
+    }
+    char nul[] = LINE_OK "{\"id\":\"b\"\0,\"image\":\"x\"}\n";
+    expect_error(nul, sizeof nul - 1, 2, "NUL byte");
+
+    char err[256] = "";
+    drum_dataset ds;
+    char *missing = path_in("does-not-exist.jsonl");
+    CHECK(drum_dataset_load(&ds, missing, err, sizeof err) == -1, "missing file accepted");
+    CHECK(strstr(err, missing) != NULL, "missing-file message names the file: %s", err);
+    free(missing);
+}
+
+static void test_empty_and_index(void) {
+    char err[256] = "";
+    char *p = path_in("empty.jsonl");
+    write_text(p, "\n\n", 2);
+    drum_dataset ds;
+    CHECK(drum_dataset_load(&ds, p, err, sizeof err) == 0 && ds.n == 0, "empty file: %s", err);
+    CHECK(drum_dataset_find(&ds, "a") == -1, "find in empty");
+    drum_dataset_free(&ds);
+    free(p);
+
+    /* Many ids: the hash index agrees with a scan. */
+    p = path_in("many.jsonl");
+    FILE *f = fopen(p, "wb");
+    for (int i = 0; i < 2000; i++)
+        fprintf(f, "{\"id\":\"ex-%d\",\"image\":\"i.png\",\"prompt\":\"\",\"response\":\"\","
+                   "\"task\":\"t\"}\n", i * 7919 % 2003);
+    fclose(f);
+    int rc = drum_dataset_load(&ds, p, err, sizeof err);
+    CHECK(rc == 0 && ds.n == 2000, "many: %s", err);
+    int bad = 0;
+    for (int i = 0; rc == 0 && i < ds.n; i++)
+        if (drum_dataset_find(&ds, ds.ex[i].id) != i) bad++;
+    CHECK(bad == 0, "%d ids not found at their index", bad);
+    CHECK(drum_dataset_find(&ds, "ex-2002x") == -1, "absent id");
+    /* Without the index (a dataset built in memory) find scans. */
+    drum_dataset_index *ix = ds.index;
+    ds.index = NULL;
+    CHECK(drum_dataset_find(&ds, ds.ex[1234].id) == 1234, "scan find");
+    ds.index = ix;
+    drum_dataset_free(&ds);
+    free(p);
+}
+
+static void test_save(void) {
+    char err[512] = "";
+    char *p = path_in("sub/good.jsonl");
+    drum_dataset ds, back;
+    CHECK(drum_dataset_load(&ds, p, err, sizeof err) == 0, "load: %s", err);
+    char *outdir = path_in("out/deeper");
+    drum_mkdirs(outdir, err, sizeof err);
+    char *o1 = path_in("out/deeper/all.jsonl");
+    CHECK(drum_dataset_save(&ds, o1, NULL, err, sizeof err) == 0, "save: %s", err);
+    size_t n1 = 0;
+    char *text = drum_read_file(o1, &n1, err, sizeof err);
+    CHECK(text && strstr(text, "\"image\":\"../../sub/img/a.png\""), "relative image: %s",
+          text ? text : err);
+    /* tmpdir is /tmp/X, so out/deeper sits four levels below the root. */
+    CHECK(text && strstr(text, "\"image\":\"../../../../abs/b.png\""), "absolute image");
+    CHECK(text && strstr(text, "\"answers\":[\"red\",\"red\",\"orange\"],\"task\":\"vqa\","
+                               "\"split\":\"train\"}\n"),
+          "key order and answers");
+    CHECK(drum_dataset_load(&back, o1, err, sizeof err) == 0 && back.n == 3, "reload: %s", err);
+    for (int i = 0; i < back.n && i < ds.n; i++) {
+        CHECK(strcmp(back.ex[i].id, ds.ex[i].id) == 0, "id %d", i);
+        CHECK(strcmp(back.ex[i].prompt, ds.ex[i].prompt) == 0, "prompt %d", i);
+        CHECK(strcmp(back.ex[i].response, ds.ex[i].response) == 0, "response %d", i);
+        CHECK(back.ex[i].n_answers == ds.ex[i].n_answers, "answers %d", i);
+        CHECK((back.ex[i].split == NULL) == (ds.ex[i].split == NULL), "split %d", i);
+    }
+    /* Saving the reloaded copy beside the first gives the same bytes. */
+    char *o2 = path_in("out/deeper/again.jsonl");
+    CHECK(drum_dataset_save(&back, o2, NULL, err, sizeof err) == 0, "save again: %s", err);
+    size_t n2 = 0;
+    char *text2 = drum_read_file(o2, &n2, err, sizeof err);
+    CHECK(text && text2 && n1 == n2 && memcmp(text, text2, n1) == 0, "round trip differs");
+    free(text2);
+    drum_dataset_free(&back);
+
+    char *o3 = path_in("out/eval.jsonl");
+    CHECK(drum_dataset_save(&ds, o3, "eval", err, sizeof err) == 0, "save eval: %s", err);
+    CHECK(drum_dataset_load(&back, o3, err, sizeof err) == 0, "reload eval: %s", err);
+    CHECK(back.n == 1 && strcmp(back.ex[0].id, "p1") == 0, "split filter kept %d", back.n);
+    char *want = path_in("out/../c.png");
+    CHECK(back.n == 1 && strcmp(back.ex[0].image, want) == 0, "image %s want %s",
+          back.n ? back.ex[0].image : "", want);
+    free(want);
+    drum_dataset_free(&back);
+
+    char *o4 = path_in("no/such/dir/x.jsonl");
+    CHECK(drum_dataset_save(&ds, o4, NULL, err, sizeof err) == -1, "save into missing dir");
+    CHECK(strstr(err, "x.jsonl") != NULL, "save error names the file: %s", err);
+    free(o4);
+    free(text);
+    free(o1);
+    free(o2);
+    free(o3);
+    free(outdir);
+    free(p);
+    drum_dataset_free(&ds);
+}
+
+int main(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/drum_test_dataset_XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        CHECK(0, "mkdtemp failed");
+        return check_summary();
+    }
+    test_load_good();
+    test_errors();
+    test_empty_and_index();
+    test_save();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    CHECK(system(cmd) == 0, "cleanup");
+    return check_summary();
+}

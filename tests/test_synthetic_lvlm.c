@@ -1,0 +1,512 @@
+/* test_synthetic_lvlm — the simulated LVLM over a generated demo benchmark: deterministic
+ * scores and answers, the relations it rewards (same type and answer beats random; other
+ * tasks and conflicting answers score lower), and that it separates retrieval strategies
+ * on held-out queries: random < text overlap < the simulator's own ranking (oracle), with
+ * zero-shot drafts in a sane range. Also NDCG@10 against the simulator, and bad inputs. */
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/check.h"
+#include "drum/data.h"
+#include "drum/fileio.h"
+#include "drum/ndcg.h"
+#include "drum/rng.h"
+#include "drum/synth.h"
+#include "drum/synthetic_lvlm.h"
+
+static char tmpdir[256];
+static drum_dataset tr, ev;
+static drum_scorer *sim;
+
+/* Hidden attributes the tests need, by example (train then eval). */
+typedef struct {
+    char qtype[16];
+    char gold[64];
+} hidden;
+static hidden *h_tr, *h_ev;
+
+static int load_hidden(const char *path) {
+    char err[256];
+    char *text = drum_read_file(path, NULL, err, sizeof err);
+    if (!text) return -1;
+    h_tr = calloc((size_t)tr.n, sizeof *h_tr);
+    h_ev = calloc((size_t)ev.n, sizeof *h_ev);
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
+        const cJSON *q = cJSON_GetObjectItemCaseSensitive(o, "qtype");
+        const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "gold");
+        int i = drum_dataset_find(&tr, id->valuestring);
+        int j = drum_dataset_find(&ev, id->valuestring);
+        hidden *h = i >= 0 ? &h_tr[i] : j >= 0 ? &h_ev[j] : NULL;
+        if (h) {
+            snprintf(h->qtype, sizeof h->qtype, "%s", cJSON_IsString(q) ? q->valuestring : "");
+            drum_synthetic_canon(g->valuestring, h->gold, sizeof h->gold);
+        }
+        cJSON_Delete(o);
+    }
+    free(text);
+    return 0;
+}
+
+/* The official VQA accuracy with canonicalised answers: the mean over the ten
+ * leave-one-out subsets of min(1, matches / 3). */
+static double vqa_accuracy(const char *answer, const drum_example *e) {
+    char a[256], g[256];
+    drum_synthetic_canon(answer, a, sizeof a);
+    int match[64] = {0}, n = e->n_answers < 64 ? e->n_answers : 64, total = 0;
+    for (int i = 0; i < n; i++) {
+        drum_synthetic_canon(e->answers[i], g, sizeof g);
+        match[i] = strcmp(a, g) == 0;
+        total += match[i];
+    }
+    double acc = 0;
+    for (int i = 0; i < n; i++) {
+        double m = (total - match[i]) / 3.0;
+        acc += m < 1 ? m : 1;
+    }
+    return acc / n;
+}
+
+/* Indices of the train examples of one task. */
+static int task_pool(const char *task, int *out) {
+    int n = 0;
+    for (int i = 0; i < tr.n; i++)
+        if (strcmp(tr.ex[i].task, task) == 0) out[n++] = i;
+    return n;
+}
+
+/* Words of a text, lowercased, for the bag-of-words retriever. */
+typedef struct {
+    char w[40][24];
+    int n;
+} bow;
+
+static void make_bow(bow *b, const char *x, const char *y) {
+    char buf[768];
+    snprintf(buf, sizeof buf, "%s %s", x, y);
+    b->n = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, " ?.,:", &save); t && b->n < 40;
+         t = strtok_r(NULL, " ?.,:", &save)) {
+        for (char *p = t; *p; p++) *p = (char)tolower((unsigned char)*p);
+        snprintf(b->w[b->n++], sizeof b->w[0], "%s", t);
+    }
+}
+
+static double bow_cosine(const bow *a, const bow *b) {
+    int m = 0;
+    for (int i = 0; i < a->n; i++)
+        for (int j = 0; j < b->n; j++)
+            if (strcmp(a->w[i], b->w[j]) == 0) {
+                m++;
+                break;
+            }
+    return a->n && b->n ? m / sqrt((double)a->n * b->n) : 0;
+}
+
+/* Mean over the references of the unigram F1 with the caption (a stand-in for CIDEr). */
+static double caption_f1(const char *answer, const drum_example *e) {
+    bow a, r;
+    make_bow(&a, answer, "");
+    double total = 0;
+    for (int i = 0; i < e->n_answers; i++) {
+        make_bow(&r, e->answers[i], "");
+        double m = bow_cosine(&a, &r) * sqrt((double)a.n * r.n);
+        total += a.n + r.n ? 2.0 * m / (a.n + r.n) : 0;
+    }
+    return e->n_answers ? total / e->n_answers : 0;
+}
+
+static char *generate1(const drum_example *x, const drum_example *const *demos, int k) {
+    char err[256];
+    drum_icl_prompt p = {x, demos, k};
+    char *out = NULL;
+    if (sim->generate(sim, &p, 1, &out, err, sizeof err) != 0) return NULL;
+    return out;
+}
+
+static void test_open_errors(void) {
+    char err[512] = "";
+    drum_synthetic_config cfg;
+    drum_synthetic_default_config(&cfg);
+    drum_scorer *s = (drum_scorer *)1;
+    char *missing = drum_path_join(tmpdir, "nope.jsonl");
+    CHECK(drum_synthetic_open(&s, missing, &cfg, err, sizeof err) == -1 && s == NULL,
+          "missing meta accepted");
+    CHECK(strstr(err, "nope.jsonl") != NULL, "message names the file: %s", err);
+    free(missing);
+    static const char *const bad[][2] = {
+        {"not json", "expected one JSON object"},
+        {"{\"task\":\"vqa\"}", "\"id\""},
+        {"{\"id\":\"a\",\"task\":\"poem\"}", "\"task\""},
+        {"{\"id\":\"a\",\"task\":\"vqa\",\"qtype\":\"smell\"}", "\"qtype\""},
+        {"{\"id\":\"a\",\"task\":\"cls\",\"gold\":\"star\",\"focus\":0,\"scene\":{\"objects\":[]}}",
+         "\"objects\""},
+        {"{\"id\":\"a\",\"task\":\"cls\",\"gold\":\"star\",\"focus\":0,\"scene\":{\"objects\":"
+         "[{\"shape\":\"blob\",\"color\":\"red\",\"size\":\"small\",\"pos\":\"left\"}]}}",
+         "known shape"},
+        {"{\"id\":\"a\",\"task\":\"cls\",\"gold\":\"star\",\"focus\":3,\"scene\":{\"objects\":"
+         "[{\"shape\":\"star\",\"color\":\"red\",\"size\":\"small\",\"pos\":\"left\"}]}}",
+         "\"focus\""},
+        {"{\"id\":\"a\",\"task\":\"vqa\",\"qtype\":\"exists\",\"gold\":\"no\",\"focus\":-1,"
+         "\"scene\":{\"objects\":[{\"shape\":\"star\",\"color\":\"red\",\"size\":\"small\","
+         "\"pos\":\"left\"}]}}",
+         "\"ask\""},
+        {"{\"id\":\"a\",\"task\":\"caption\",\"gold\":\"a red star.\",\"focus\":-1,\"style\":7,"
+         "\"scene\":{\"objects\":[{\"shape\":\"star\",\"color\":\"red\",\"size\":\"small\","
+         "\"pos\":\"left\"}]}}",
+         "\"style\""},
+    };
+    char *path = drum_path_join(tmpdir, "badmeta.jsonl");
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        FILE *f = fopen(path, "w");
+        fprintf(f, "\n%s\n", bad[i][0]);
+        fclose(f);
+        s = NULL;
+        CHECK(drum_synthetic_open(&s, path, &cfg, err, sizeof err) == -1 && s == NULL,
+              "accepted meta line %zu", i);
+        char where[300];
+        snprintf(where, sizeof where, "%s:2: ", path);
+        CHECK(strstr(err, where) == err && strstr(err, bad[i][1]), "message \"%s\" (want %s%s)",
+              err, where, bad[i][1]);
+    }
+    free(path);
+    cfg.noise = -1;
+    char *meta = drum_path_join(tmpdir, "demo/meta.jsonl");
+    CHECK(drum_synthetic_open(&s, meta, &cfg, err, sizeof err) == -1, "negative noise");
+    CHECK(strstr(err, "noise") != NULL, "message: %s", err);
+    free(meta);
+}
+
+static void test_determinism(void) {
+    char err[512] = "";
+    enum { NQ = 30, ND = 200 };
+    drum_score_pair *pairs = malloc(NQ * ND * sizeof *pairs);
+    double *a = malloc(NQ * ND * sizeof *a), *b = malloc(NQ * ND * sizeof *b);
+    double *c = malloc(NQ * ND * sizeof *c);
+    for (int i = 0; i < NQ; i++)
+        for (int j = 0; j < ND; j++) {
+            pairs[i * ND + j].query = &ev.ex[(i * 7) % ev.n];
+            pairs[i * ND + j].demo = &tr.ex[(j * 13) % tr.n];
+        }
+    CHECK(sim->score(sim, pairs, NQ * ND, a, err, sizeof err) == 0, "score: %s", err);
+    CHECK(sim->score(sim, pairs, NQ * ND, b, err, sizeof err) == 0, "score: %s", err);
+    drum_synthetic_config cfg;
+    drum_synthetic_default_config(&cfg);
+    drum_scorer *again = NULL, *other = NULL;
+    char *meta = drum_path_join(tmpdir, "demo/meta.jsonl");
+    CHECK(drum_synthetic_open(&again, meta, &cfg, err, sizeof err) == 0, "reopen: %s", err);
+    cfg.seed = 2;
+    CHECK(drum_synthetic_open(&other, meta, &cfg, err, sizeof err) == 0, "open: %s", err);
+    free(meta);
+    CHECK(strcmp(again->id, sim->id) == 0 && strcmp(other->id, sim->id) != 0,
+          "scorer ids: %s / %s", sim->id, other->id);
+    int same = 1, differ = 0, bad = 0;
+    if (again && other) {
+        again->score(again, pairs, NQ * ND, b + 0, err, sizeof err);
+        other->score(other, pairs, NQ * ND, c, err, sizeof err);
+    }
+    for (int i = 0; i < NQ * ND; i++) {
+        same &= a[i] == b[i];
+        differ += a[i] != c[i];
+        bad += !isfinite(a[i]) || a[i] > log(0.92) + 1e-12;
+    }
+    CHECK(same, "scores differ between calls or scorer instances");
+    CHECK(differ > NQ * ND / 2, "another seed changed only %d of %d scores", differ, NQ * ND);
+    CHECK(bad == 0, "%d scores outside (-inf, log 0.92]", bad);
+
+    /* Answers: the same prompt gives the same text, alone or in a batch; the demos' order
+     * is part of the prompt. */
+    const drum_example *demos[NQ][4], *rev[NQ][4];
+    drum_icl_prompt pr[NQ], prr[NQ];
+    for (int i = 0; i < NQ; i++) {
+        for (int j = 0; j < 4; j++) {
+            demos[i][j] = &tr.ex[(i * 31 + j * 97) % tr.n];
+            rev[i][3 - j] = demos[i][j];
+        }
+        pr[i] = (drum_icl_prompt){&ev.ex[(i * 11) % ev.n], demos[i], 4};
+        prr[i] = (drum_icl_prompt){pr[i].query, rev[i], 4};
+    }
+    char *o1[NQ], *o2[NQ], *o3[NQ];
+    CHECK(sim->generate(sim, pr, NQ, o1, err, sizeof err) == 0, "generate: %s", err);
+    CHECK(again->generate(again, prr, NQ, o3, err, sizeof err) == 0, "generate: %s", err);
+    int same_text = 1, order_matters = 0;
+    for (int i = 0; i < NQ; i++) {
+        CHECK(sim->generate(sim, &pr[i], 1, &o2[i], err, sizeof err) == 0, "generate: %s", err);
+        same_text &= strcmp(o1[i], o2[i]) == 0;
+        order_matters += strcmp(o1[i], o3[i]) != 0;
+    }
+    CHECK(same_text, "generate is not deterministic");
+    CHECK(order_matters > 0, "reversing the demonstrations never changed an answer");
+    for (int i = 0; i < NQ; i++) {
+        free(o1[i]);
+        free(o2[i]);
+        free(o3[i]);
+    }
+    drum_scorer_destroy(again);
+    drum_scorer_destroy(other);
+    free(pairs);
+    free(a);
+    free(b);
+    free(c);
+}
+
+/* Mean score gaps over the eval VQA queries. */
+static void test_relations(void) {
+    char err[256];
+    double same_ans = 0, same_conf = 0, rnd = 0, cross = 0;
+    int n_ans = 0, n_conf = 0, n_rnd = 0, n_cross = 0;
+    drum_rng r;
+    drum_rng_seed(&r, 5, 1);
+    for (int i = 0; i < ev.n; i++) {
+        const drum_example *x = &ev.ex[i];
+        if (strcmp(x->task, "vqa") != 0) continue;
+        for (int t = 0; t < 60; t++) {
+            int j = (int)drum_rng_below(&r, (uint32_t)tr.n);
+            const drum_example *c = &tr.ex[j];
+            drum_score_pair p = {x, c};
+            double s;
+            if (sim->score(sim, &p, 1, &s, err, sizeof err) != 0) continue;
+            char ans[64];
+            drum_synthetic_canon(c->response, ans, sizeof ans);
+            if (strcmp(c->task, "vqa") != 0) {
+                cross += s;
+                n_cross++;
+            } else {
+                rnd += s;
+                n_rnd++;
+                if (strcmp(h_tr[j].qtype, h_ev[i].qtype) == 0) {
+                    if (strcmp(ans, h_ev[i].gold) == 0) {
+                        same_ans += s;
+                        n_ans++;
+                    } else {
+                        same_conf += s;
+                        n_conf++;
+                    }
+                }
+            }
+        }
+    }
+    same_ans /= n_ans;
+    same_conf /= n_conf;
+    rnd /= n_rnd;
+    cross /= n_cross;
+    printf("mean score: same type+answer %.3f (%d), same type, other answer %.3f (%d), "
+           "random same task %.3f, other task %.3f\n",
+           same_ans, n_ans, same_conf, n_conf, rnd, cross);
+    CHECK(n_ans > 100 && n_conf > 100, "too few pairs (%d, %d)", n_ans, n_conf);
+    CHECK(same_ans > rnd + 0.5, "same type+answer %.3f vs random %.3f", same_ans, rnd);
+    CHECK(same_ans > same_conf + 0.5, "same answer %.3f vs conflicting %.3f", same_ans,
+          same_conf);
+    CHECK(rnd > cross + 0.1, "same task %.3f vs other task %.3f", rnd, cross);
+}
+
+enum { K = 4 };
+
+/* Accuracy of one task's eval queries under zero-shot, random, bag-of-words (prompt +
+ * draft vs prompt + response) and oracle (the simulator's own top-k) demonstrations, all
+ * from the task's train pool, most similar last. Also mean NDCG@10 of the random and the
+ * bag-of-words rankings. */
+static void run_strategies(const char *task, double acc[4], double ndcg[2], double pc[4]) {
+    char err[256];
+    int *pool = malloc((size_t)tr.n * sizeof(int)), np = task_pool(task, pool);
+    const drum_example **cands = malloc((size_t)np * sizeof *cands);
+    bow *pb = malloc((size_t)np * sizeof *pb);
+    double *sim_t = malloc((size_t)np * sizeof *sim_t);
+    for (int j = 0; j < np; j++) {
+        cands[j] = &tr.ex[pool[j]];
+        make_bow(&pb[j], cands[j]->prompt, cands[j]->response);
+    }
+    int nq = 0;
+    drum_rng r;
+    drum_rng_seed(&r, 99, 3);
+    for (int s = 0; s < 4; s++) acc[s] = pc[s] = 0;
+    ndcg[0] = ndcg[1] = 0;
+    for (int i = 0; i < ev.n; i++) {
+        const drum_example *x = &ev.ex[i];
+        if (strcmp(x->task, task) != 0) continue;
+        nq++;
+        char *draft = generate1(x, NULL, 0);
+        bow qb;
+        make_bow(&qb, x->prompt, draft ? draft : "");
+        int pick[4][10];
+        for (int t = 0; t < 10; t++) pick[1][t] = (int)drum_rng_below(&r, (uint32_t)np);
+        for (int j = 0; j < np; j++) sim_t[j] = bow_cosine(&qb, &pb[j]);
+        for (int t = 0; t < 10; t++) {
+            int best = -1;
+            for (int j = 0; j < np; j++) {
+                int taken = 0;
+                for (int u = 0; u < t; u++) taken |= pick[2][u] == j;
+                if (!taken && (best < 0 || sim_t[j] > sim_t[best])) best = j;
+            }
+            pick[2][t] = best;
+        }
+        drum_score_topk(sim, x, cands, np, 10, pick[3], NULL, err, sizeof err);
+        for (int s = 0; s < 4; s++) {
+            const drum_example *d[K];
+            int k = s == 0 ? 0 : K;
+            for (int t = 0; t < k; t++) d[k - 1 - t] = cands[pick[s][t]]; /* best last */
+            char *ans = s == 0 ? draft : generate1(x, d, k);
+            drum_icl_prompt p = {x, d, k};
+            double pcorr = 0;
+            drum_synthetic_p_correct(sim, &p, &pcorr, err, sizeof err);
+            pc[s] += pcorr;
+            if (!strcmp(task, "vqa")) acc[s] += ans ? vqa_accuracy(ans, x) : 0;
+            else if (!strcmp(task, "cls")) acc[s] += ans && strcmp(ans, x->response) == 0;
+            else acc[s] += ans ? caption_f1(ans, x) : 0;
+            if (s > 0) free(ans);
+        }
+        for (int s = 0; s < 2; s++) {
+            double v = 0;
+            drum_ndcg_scored(sim, x, cands, np, pick[s + 1], 10, 10, &v, err, sizeof err);
+            ndcg[s] += v;
+        }
+        double top = 0;
+        drum_ndcg_scored(sim, x, cands, np, pick[3], 10, 10, &top, err, sizeof err);
+        CHECK(fabs(top - 1.0) < 1e-12, "the simulator's own top-10 has NDCG %.6f", top);
+        free(draft);
+    }
+    for (int s = 0; s < 4; s++) {
+        acc[s] /= nq;
+        pc[s] /= nq;
+    }
+    ndcg[0] /= nq;
+    ndcg[1] /= nq;
+    printf("%-7s %3d queries, %d-shot %s: zero-shot %.3f, random %.3f, text %.3f, "
+           "oracle %.3f (P(correct) %.3f %.3f %.3f %.3f); NDCG@10 random %.3f, text %.3f\n",
+           task, nq, K, strcmp(task, "caption") ? "accuracy" : "unigram F1", acc[0], acc[1], acc[2], acc[3], pc[0], pc[1], pc[2], pc[3], ndcg[0],
+           ndcg[1]);
+    free(pool);
+    free(cands);
+    free(pb);
+    free(sim_t);
+}
+
+static void test_separation(void) {
+    double acc[4], ndcg[2], pc[4];
+    run_strategies("vqa", acc, ndcg, pc);
+    CHECK(acc[0] > 0.25 && acc[0] < 0.65, "VQA zero-shot draft accuracy %.3f", acc[0]);
+    CHECK(acc[1] > 0.25 && acc[1] < 0.60, "VQA random-demo accuracy %.3f", acc[1]);
+    CHECK(acc[3] > 0.80, "VQA oracle-demo accuracy %.3f", acc[3]);
+    CHECK(acc[3] > acc[1] + 0.30, "oracle %.3f vs random %.3f", acc[3], acc[1]);
+    CHECK(acc[2] > acc[1] + 0.05 && acc[2] < acc[3] - 0.10,
+          "text retrieval %.3f should sit between random %.3f and oracle %.3f", acc[2], acc[1],
+          acc[3]);
+    CHECK(ndcg[0] < 0.8 && ndcg[1] > ndcg[0] + 0.05, "NDCG@10 random %.3f, text %.3f", ndcg[0],
+          ndcg[1]);
+
+    run_strategies("cls", acc, ndcg, pc);
+    CHECK(acc[3] > acc[1] + 0.30, "cls oracle %.3f vs random %.3f", acc[3], acc[1]);
+    CHECK(pc[3] > pc[2] && pc[2] > pc[1], "cls P(correct) oracle %.3f > text %.3f > random %.3f",
+          pc[3], pc[2], pc[1]);
+
+    run_strategies("caption", acc, ndcg, pc);
+    CHECK(pc[3] > pc[1] + 0.2, "caption fidelity oracle %.3f vs random %.3f", pc[3], pc[1]);
+    CHECK(acc[3] > acc[1] + 0.05, "caption F1 oracle %.3f vs random %.3f", acc[3], acc[1]);
+}
+
+/* Captions follow the style of the last captioning demonstration; a VQA answer copied
+ * from a conflicting demonstration is that demonstration's response. */
+static void test_answers(void) {
+    int checked = 0, styled = 0;
+    for (int i = 0; i < ev.n && checked < 40; i++) {
+        const drum_example *x = &ev.ex[i];
+        if (strcmp(x->task, "caption") != 0) continue;
+        for (int j = 0; j < tr.n && checked < 40; j++) {
+            const drum_example *c = &tr.ex[j];
+            if (strcmp(c->task, "caption") != 0 || (j + i) % 5) continue;
+            const drum_example *d[1] = {c};
+            char *ans = generate1(x, d, 1);
+            int want = strncmp(c->response, "there is", 8) == 0 ? 1
+                       : strchr(c->response, ':')               ? 2
+                                                                : 0;
+            int got = !ans                            ? -1
+                      : strncmp(ans, "there is", 8) == 0 ? 1
+                      : strchr(ans, ':')              ? 2
+                                                      : 0;
+            checked++;
+            styled += got == want;
+            free(ans);
+        }
+    }
+    CHECK(checked == 40 && styled >= 36, "%d of %d captions in the demonstration's style",
+          styled, checked);
+
+    /* Unknown ids and bad k are errors. */
+    char err[256] = "";
+    drum_example fake = ev.ex[0];
+    fake.id = "no-such-id";
+    drum_score_pair p = {&fake, &tr.ex[0]};
+    double s;
+    CHECK(sim->score(sim, &p, 1, &s, err, sizeof err) == -1 && strstr(err, "no-such-id"),
+          "unknown query id: %s", err);
+    const drum_example *d[1] = {&fake};
+    drum_icl_prompt pr = {&ev.ex[0], d, 1};
+    char *out = (char *)1;
+    CHECK(sim->generate(sim, &pr, 1, &out, err, sizeof err) == -1 && out == NULL,
+          "unknown demo id accepted");
+    pr.k = 65;
+    double pc;
+    CHECK(drum_synthetic_p_correct(sim, &pr, &pc, err, sizeof err) == -1 && strstr(err, "k ="),
+          "k = 65: %s", err);
+    drum_scorer other = *sim;
+    other.destroy = NULL;
+    pr.k = 0;
+    CHECK(drum_synthetic_p_correct(&other, &pr, &pc, err, sizeof err) == -1,
+          "p_correct on another scorer");
+    char canon[32];
+    drum_synthetic_canon("  Violet. ", canon, sizeof canon);
+    CHECK(strcmp(canon, "purple") == 0, "canon: %s", canon);
+    drum_synthetic_canon("The Middle", canon, sizeof canon);
+    CHECK(strcmp(canon, "center") == 0, "canon: %s", canon);
+    drum_synthetic_canon("two", canon, sizeof canon);
+    CHECK(strcmp(canon, "2") == 0, "canon: %s", canon);
+}
+
+int main(void) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/drum_test_lvlm_XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        CHECK(0, "mkdtemp");
+        return check_summary();
+    }
+    char err[512] = "";
+    drum_synth_config cfg;
+    drum_synth_default_config(&cfg);
+    char *dir = drum_path_join(tmpdir, "demo");
+    char *ptr = drum_path_join(dir, "train.jsonl"), *pev = drum_path_join(dir, "eval.jsonl");
+    char *meta = drum_path_join(dir, "meta.jsonl");
+    int ok = drum_synth_generate(&cfg, dir, err, sizeof err) == 0;
+    CHECK(ok, "generate: %s", err);
+    ok = ok && drum_dataset_load(&tr, ptr, err, sizeof err) == 0 &&
+         drum_dataset_load(&ev, pev, err, sizeof err) == 0 && load_hidden(meta) == 0;
+    CHECK(ok, "load: %s", err);
+    drum_synthetic_config sc;
+    drum_synthetic_default_config(&sc);
+    ok = ok && drum_synthetic_open(&sim, meta, &sc, err, sizeof err) == 0;
+    CHECK(ok, "open: %s", err);
+    if (ok) {
+        test_open_errors();
+        test_determinism();
+        test_relations();
+        test_separation();
+        test_answers();
+    }
+    drum_scorer_destroy(sim);
+    drum_dataset_free(&tr);
+    drum_dataset_free(&ev);
+    free(h_tr);
+    free(h_ev);
+    free(dir);
+    free(ptr);
+    free(pev);
+    free(meta);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    CHECK(system(cmd) == 0, "cleanup");
+    return check_summary();
+}
