@@ -118,6 +118,10 @@ int drum_clip_encode_texts(drum_clip_model *m, const int *ids, const int *key_ma
 int drum_clip_backward_images(drum_clip_model *m, const float *d_features);
 int drum_clip_backward_texts(drum_clip_model *m, const float *d_features);
 
+/* Zeroes the AdamW moments and the step count: a fresh optimizer over the current
+ * parameters (fine-tuning after pre-training, or after loading a checkpoint). */
+int drum_clip_model_reset_optimizer(drum_clip_model *m);
+
 /* Sets every gradient to zero. */
 int drum_clip_zero_grad(drum_clip_model *m);
 

@@ -22,4 +22,7 @@ int drum_mkdirs(const char *dir, char *err, size_t errlen);
 /* dir + "/" + name in a malloc'd string. */
 char *drum_path_join(const char *dir, const char *name);
 
+/* Writes s as a JSON string literal (quotes, backslashes and control characters escaped). */
+void drum_json_write_string(FILE *f, const char *s);
+
 #endif

@@ -71,6 +71,14 @@ int drum_retrieve(drum_backend *be, const drum_embeddings *q, const drum_embeddi
                   const drum_retrieval_opts *opts, const int *exclude, int k, int *idx,
                   float *sim, char *err, size_t errlen);
 
+/* As drum_retrieve, but a query only retrieves pool rows of its own group — one support
+ * pool per task family, as in the paper. q_group (q->n) and p_group (pool->n) hold labels
+ * in [0, n_groups). A group whose pool is too small for k is an error naming it. */
+int drum_retrieve_grouped(drum_backend *be, const drum_embeddings *q, const drum_embeddings *pool,
+                          const int *q_group, const int *p_group, int n_groups,
+                          const drum_retrieval_opts *opts, const int *exclude, int k, int *idx,
+                          float *sim, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,8 +1,11 @@
 /* main.c — the drum command line: a thin layer over libdrum. Only this layer prints
  * and exits; library calls return a status and a message. */
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "commands.h"
 #include "drum/drum.h"
 
 static void usage(FILE *f) {
@@ -10,7 +13,19 @@ static void usage(FILE *f) {
             "usage: drum <command> [options]\n"
             "\n"
             "commands:\n"
-            "  backends     list the compute backends and whether each can run here\n"
+            "  demo [CONFIG]       the whole method on the built-in demo benchmark: generate the\n"
+            "                      suite, pre-train a tiny CLIP, baselines, DRUM rounds, table\n"
+            "                      (CONFIG defaults to experiments/demo.yaml)\n"
+            "  train CONFIG        DRUM's mining rounds and list-wise training (--resume)\n"
+            "  eval CONFIG         k-shot evaluation of the configured strategies\n"
+            "  synth OUTDIR        write the synthetic suite (images, JSONL, tokenizer files)\n"
+            "  embed               embed a JSONL dataset with a CLIP checkpoint\n"
+            "  retrieve            top-k demonstrations for queries from embedding files\n"
+            "  export CKPT DIR     write a training checkpoint's weights as HF config + safetensors\n"
+            "  backends            list the compute backends and whether each can run here\n"
+            "\n"
+            "Every command takes --help. Config commands take --set key=value overrides\n"
+            "(e.g. --set backend=cuda --set train.rounds=2).\n"
             "\n"
             "options:\n"
             "  --version    print the version and the compiled backends\n"
@@ -39,13 +54,21 @@ int main(int argc, char **argv) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (strcmp(argv[1], "--version") == 0) {
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--version") == 0) {
         printf("drum %s (backends: cpu%s)\n", DRUM_VERSION,
                drum_backend_cuda_compiled() ? ", cuda" : "");
         return 0;
     }
-    if (strcmp(argv[1], "backends") == 0) return cmd_backends();
-    fprintf(stderr, "drum: unknown command '%s'\n", argv[1]);
+    if (strcmp(cmd, "backends") == 0) return cmd_backends();
+    if (strcmp(cmd, "demo") == 0) return cmd_job(argc - 1, argv + 1, JOB_DEMO);
+    if (strcmp(cmd, "train") == 0) return cmd_job(argc - 1, argv + 1, JOB_TRAIN);
+    if (strcmp(cmd, "eval") == 0) return cmd_job(argc - 1, argv + 1, JOB_EVAL);
+    if (strcmp(cmd, "synth") == 0) return cmd_synth(argc - 1, argv + 1);
+    if (strcmp(cmd, "embed") == 0) return cmd_embed(argc - 1, argv + 1);
+    if (strcmp(cmd, "retrieve") == 0) return cmd_retrieve(argc - 1, argv + 1);
+    if (strcmp(cmd, "export") == 0) return cmd_export(argc - 1, argv + 1);
+    fprintf(stderr, "drum: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
 }

@@ -771,7 +771,7 @@ static const drum_cfg_field DATA_FIELDS[] = {
 static const drum_cfg_field SYNTH_FIELDS[] = {
     F_INT(drum_job_synth_config, n_train, "2000", 1, 10000000),
     F_INT(drum_job_synth_config, n_eval, "500", 1, 10000000),
-    F_INT(drum_job_synth_config, image_size, "32", 8, 1024),
+    F_INT(drum_job_synth_config, image_size, "32", 16, 512),
     F_U64(drum_job_synth_config, seed, "1"),
     F_END,
 };

@@ -384,6 +384,15 @@ int drum_clip_model_download_grads(drum_clip_model *m, float *grads_host) {
     return drum_backend_ok(m->be) ? 0 : -1;
 }
 
+int drum_clip_model_reset_optimizer(drum_clip_model *m) {
+    if (!m->adam_m) return 0;
+    size_t bytes = m->p->total * sizeof(float);
+    m->be->memset0(m->be, m->adam_m, bytes);
+    m->be->memset0(m->be, m->adam_v, bytes);
+    m->step = 0;
+    return drum_backend_ok(m->be) ? 0 : -1;
+}
+
 int drum_clip_zero_grad(drum_clip_model *m) {
     if (need_train(m, "zero_grad")) return -1;
     m->be->memset0(m->be, m->grads, m->p->total * sizeof(float));

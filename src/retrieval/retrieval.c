@@ -198,3 +198,91 @@ out_host:
     free(fp);
     return rc;
 }
+
+/* Rows `rows` (n of them) of e, copied: a sub-set that drum_retrieve can take. */
+static int subset(const drum_embeddings *e, const int *rows, int n, drum_embeddings *out,
+                  char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    out->n = n;
+    out->dim_img = e->img ? e->dim_img : 0;
+    out->dim_txt = e->txt ? e->dim_txt : 0;
+    if (out->dim_img) out->img = malloc((size_t)n * out->dim_img * sizeof(float) + 1);
+    if (out->dim_txt) out->txt = malloc((size_t)n * out->dim_txt * sizeof(float) + 1);
+    if ((out->dim_img && !out->img) || (out->dim_txt && !out->txt)) {
+        free(out->img);
+        free(out->txt);
+        snprintf(err, errlen, "out of memory for a retrieval group of %d rows", n);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        if (out->img)
+            memcpy(out->img + (size_t)i * out->dim_img, e->img + (size_t)rows[i] * e->dim_img,
+                   (size_t)out->dim_img * sizeof(float));
+        if (out->txt)
+            memcpy(out->txt + (size_t)i * out->dim_txt, e->txt + (size_t)rows[i] * e->dim_txt,
+                   (size_t)out->dim_txt * sizeof(float));
+    }
+    return 0;
+}
+
+int drum_retrieve_grouped(drum_backend *be, const drum_embeddings *q, const drum_embeddings *pool,
+                          const int *q_group, const int *p_group, int n_groups,
+                          const drum_retrieval_opts *opts, const int *exclude, int k, int *idx,
+                          float *sim, char *err, size_t errlen) {
+    int *qrows = malloc((size_t)(q->n + 1) * sizeof(int));
+    int *prows = malloc((size_t)(pool->n + 1) * sizeof(int));
+    int *pmap = malloc((size_t)(pool->n + 1) * sizeof(int)); /* pool row -> row in its group */
+    int *sub_ex = malloc((size_t)(q->n + 1) * sizeof(int));
+    int *sub_idx = malloc((size_t)(q->n + 1) * k * sizeof(int));
+    float *sub_sim = malloc((size_t)(q->n + 1) * k * sizeof(float));
+    int rc = -1;
+    if (!qrows || !prows || !pmap || !sub_ex || !sub_idx || !sub_sim) {
+        snprintf(err, errlen, "out of memory for grouped retrieval");
+        goto out;
+    }
+    for (int g = 0; g < n_groups; g++) {
+        int nq = 0, np = 0;
+        for (int i = 0; i < q->n; i++)
+            if (q_group[i] == g) qrows[nq++] = i;
+        if (nq == 0) continue;
+        for (int j = 0; j < pool->n; j++) {
+            pmap[j] = -1;
+            if (p_group[j] == g) {
+                pmap[j] = np;
+                prows[np++] = j;
+            }
+        }
+        for (int i = 0; i < nq; i++) sub_ex[i] = exclude && exclude[qrows[i]] >= 0 ? pmap[exclude[qrows[i]]] : -1;
+        drum_embeddings sq, sp;
+        if (subset(q, qrows, nq, &sq, err, errlen)) goto out;
+        if (subset(pool, prows, np, &sp, err, errlen)) {
+            drum_embeddings_free(&sq);
+            goto out;
+        }
+        drum_retrieval_opts o = *opts;
+        o.seed = drum_hash64(opts->seed, (uint64_t)g);
+        char sub_err[512];
+        int r = drum_retrieve(be, &sq, &sp, &o, exclude ? sub_ex : NULL, k, sub_idx, sub_sim,
+                              sub_err, sizeof sub_err);
+        drum_embeddings_free(&sq);
+        drum_embeddings_free(&sp);
+        if (r) {
+            snprintf(err, errlen, "group %d: %s", g, sub_err);
+            goto out;
+        }
+        for (int i = 0; i < nq; i++)
+            for (int t = 0; t < k; t++) {
+                idx[(size_t)qrows[i] * k + t] = prows[sub_idx[(size_t)i * k + t]];
+                sim[(size_t)qrows[i] * k + t] = sub_sim[(size_t)i * k + t];
+            }
+    }
+    rc = 0;
+out:
+    free(qrows);
+    free(prows);
+    free(pmap);
+    free(sub_ex);
+    free(sub_idx);
+    free(sub_sim);
+    return rc;
+}

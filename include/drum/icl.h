@@ -1,0 +1,44 @@
+/* icl.h — k-shot in-context evaluation: retrieved demonstrations -> the LVLM's answers ->
+ * the task metrics (VQA accuracy with the 10-answer rule, classification accuracy,
+ * CIDEr-D for captions). */
+#ifndef DRUM_ICL_H
+#define DRUM_ICL_H
+
+#include <stddef.h>
+
+#include "drum/data.h"
+#include "drum/progress.h"
+#include "drum/score.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DRUM_ICL_MAX_TASKS 8
+
+/* Scores of one evaluation: per task (in order of first appearance in the query set) and
+ * their unweighted mean, each in [0, 1] (CIDEr-D is reported as is, usually 0..~3). */
+typedef struct {
+    int n_tasks;
+    char task[DRUM_ICL_MAX_TASKS][16];
+    int count[DRUM_ICL_MAX_TASKS];
+    double score[DRUM_ICL_MAX_TASKS];
+    double mean;
+} drum_icl_result;
+
+/* Evaluates queries with the first k of each query's retrieved demonstrations (rows of
+ * `retrieved` (nq, kmax), most similar first; -1 entries are not allowed). The
+ * demonstrations are shown most similar last unless most_similar_first. */
+int drum_icl_evaluate(drum_scorer *lvlm, const drum_dataset *queries, const drum_dataset *pool,
+                      const int *retrieved, int kmax, int k, int most_similar_first,
+                      const drum_progress *progress, drum_icl_result *out, char *err,
+                      size_t errlen);
+
+/* Scores given answers (answers[i] for queries->ex[i]) with each task's metric. */
+int drum_icl_score_answers(const drum_dataset *queries, char *const *answers,
+                           drum_icl_result *out, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,49 @@
+/* job.h — a whole DRUM run from a job config (config.h): data (the synthetic suite when no
+ * dataset is given), the LVLM scorer behind the score cache, zero-shot drafts, the
+ * tokenizer, the CLIP retriever (loaded, or initialised and pre-trained), the baselines,
+ * DRUM's rounds and the results table. `drum demo`, `drum train` and `drum eval` are
+ * thin layers over these calls.
+ *
+ * Files under train.out: clip0/ (the un-tuned retriever), train.ckpt (the trainer's
+ * checkpoint), round<r>/ (the retriever after round r), results.jsonl (one line per
+ * strategy x shots evaluation), rounds.jsonl (per-round NDCG@10 and loss), results.md.
+ */
+#ifndef DRUM_JOB_H
+#define DRUM_JOB_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include "drum/config.h"
+#include "drum/progress.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct drum_job drum_job;
+
+/* Prepares everything a run needs (see above). Long steps report through progress; *stop
+ * (set by a signal handler) interrupts training with a checkpoint. *log receives notes for
+ * the user (what was generated, loaded or reused), one per line, and may be NULL. */
+int drum_job_open(drum_job **out, const drum_job_config *cfg, const drum_progress *progress,
+                  volatile sig_atomic_t *stop, void (*log)(const char *line), char *err,
+                  size_t errlen);
+void drum_job_close(drum_job *j);
+
+/* Evaluates the strategies named in eval.strategies that need no training (RS, FIXED, SI,
+ * ST, SIT) with the current retriever, at every eval.shots. */
+int drum_job_baselines(drum_job *j, char *err, size_t errlen);
+
+/* Runs DRUM's rounds (evaluating DRUM after each); continues from train.out/train.ckpt when
+ * resume is set and it exists. Returns 0 when done, 1 when stopped by *stop, -1 on error. */
+int drum_job_train(drum_job *j, int resume, char *err, size_t errlen);
+
+/* Writes results.md (strategies x shots, the per-round table) under train.out and returns
+ * its text (owned by the job). */
+const char *drum_job_report(drum_job *j, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

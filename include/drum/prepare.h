@@ -1,0 +1,55 @@
+/* prepare.h — a dataset made ready for the CLIP towers: every image decoded and
+ * preprocessed once, every text rendered from its template and tokenized once.
+ *
+ * Text templates name fields in braces: {P} prompt, {R} response, {D} draft (the LVLM's
+ * zero-shot answer to the example, passed in `drafts`). A demonstration's text is the
+ * demo template over {P},{R}; a query's the query template over {P},{D} (DESIGN.md §1:
+ * the gold response is unknown at test time). Unknown fields are an error.
+ */
+#ifndef DRUM_PREPARE_H
+#define DRUM_PREPARE_H
+
+#include <stddef.h>
+
+#include "drum/data.h"
+#include "drum/tokenizer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int n;          /* examples */
+    int S;          /* image side after preprocessing */
+    int T;          /* tokens per text */
+    float *pixels;  /* (n, 3, S, S) normalised */
+    int *demo_ids, *demo_mask, *demo_eos;    /* (n, T), (n, T), (n): the demo template */
+    int *query_ids, *query_mask, *query_eos; /* the query template; NULL when not prepared */
+} drum_prepared;
+
+typedef struct {
+    int image_size;            /* S */
+    float mean[3], std[3];     /* CLIPImageProcessor's image_mean / image_std */
+    int context;               /* T */
+    int eos_token_id;          /* the text config's, for the pooling position */
+    const char *demo_template; /* e.g. "{P} {R}" */
+    const char *query_template;/* e.g. "{P} {D}"; NULL: no query texts */
+} drum_prepare_opts;
+
+/* Renders `tmpl` for example ex (draft may be NULL when the template has no {D}) into a
+ * malloc'd string. Returns NULL with a message on an unknown field or missing draft. */
+char *drum_render_template(const char *tmpl, const drum_example *ex, const char *draft,
+                           char *err, size_t errlen);
+
+/* Prepares every example of ds. drafts (ds->n) may be NULL when the query template is
+ * NULL or has no {D}. Images are decoded and preprocessed in parallel; an unreadable
+ * image is an error naming the file and the dataset line. Returns 0 or -1. */
+int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts,
+                 const drum_tokenizer *tok, const drum_prepare_opts *o, char *err,
+                 size_t errlen);
+void drum_prepared_free(drum_prepared *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

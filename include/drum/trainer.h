@@ -1,0 +1,132 @@
+/* trainer.h — DRUM's iterative mining and list-wise training (DESIGN.md §1).
+ *
+ * Each round: embed the pool with the current retriever -> retrieve the top K for every
+ * training query (itself excluded) with SIT -> score the first `scored_per_round` pairs
+ * not scored before with the LVLM (through the score cache) -> merge them into the query's
+ * candidate list -> train `epochs` epochs with L = L_rank + lambda * L_ctr (or ListNet /
+ * ListMLE in place of L_rank) -> the caller's round-end hook (evaluation).
+ *
+ * Everything random is a hash of (seed, round, epoch, batch, ...), never a running
+ * generator, so a run resumed from a checkpoint takes the same batches as an uninterrupted
+ * one: on `cpu` the final weights are byte-identical.
+ */
+#ifndef DRUM_TRAINER_H
+#define DRUM_TRAINER_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "drum/clip_model.h"
+#include "drum/config.h"
+#include "drum/data.h"
+#include "drum/prepare.h"
+#include "drum/progress.h"
+#include "drum/retrieval.h"
+#include "drum/score.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int rounds;             /* R */
+    int candidates_k;       /* K retrieved per query when mining */
+    int scored_per_round;   /* l new pairs scored per query per round */
+    int epochs;             /* E per round */
+    int batch_queries;      /* queries per step */
+    int list_size;          /* candidate slots per query per step (padding: random negatives) */
+    float lr;
+    int warmup_steps;       /* linear warm-up, then cosine decay to 0 over the run */
+    float weight_decay, grad_clip; /* clip <= 0: off */
+    float tau;              /* similarity temperature */
+    float lambda;           /* weight of the contrastive term */
+    drum_loss_kind loss;
+    float listnet_tau;      /* ListNet's target temperature */
+    float w_img, w_txt;     /* SIT weights */
+    char **freeze;          /* fnmatch patterns over HF parameter names; frozen = not updated */
+    int n_freeze;
+    int checkpoint_every;   /* steps; 0: only at round boundaries */
+    uint64_t seed;
+} drum_train_opts;
+
+typedef struct {
+    int demo;               /* index in the pool */
+    float fb;               /* LVLM feedback s(x, c) */
+} drum_candidate;
+
+typedef struct {
+    drum_candidate *c;
+    int n, cap;
+} drum_candidate_list;
+
+typedef struct drum_train_buffers drum_train_buffers;
+
+typedef enum { DRUM_PHASE_MINE = 0, DRUM_PHASE_TRAIN, DRUM_PHASE_ROUND_END, DRUM_PHASE_DONE } drum_phase;
+
+typedef struct {
+    drum_train_opts o;
+    drum_backend *be;
+    drum_clip_model *m;          /* a training model with room for batch*(1+list) rows */
+    const drum_clip_params *p;
+    const drum_dataset *pool;    /* the support pool; also the training queries */
+    const drum_prepared *prep;   /* pool prepared with demo AND query templates */
+    drum_scorer *scorer;         /* usually the score cache around the LVLM */
+    drum_candidate_list *cand;   /* per pool example */
+    /* pool example -> task family; queries mine only their own family's pool (NULL: one) */
+    const int *groups;
+    int n_groups;
+    /* position, saved in checkpoints */
+    int round, epoch, batch;
+    drum_phase phase;
+    long step;                   /* optimizer steps so far */
+    long total_steps;
+    double last_loss;
+    /* the checkpoint file, or NULL for none */
+    const char *checkpoint_path;
+    volatile sig_atomic_t *stop; /* set by a signal handler: checkpoint and return 1 */
+    drum_progress progress;
+    /* called after each round's training, with the retriever as trained so far; may
+     * evaluate; returns 0 or -1 (error in err) */
+    int (*round_end)(void *user, int round, char *err, size_t errlen);
+    void *round_end_user;
+    unsigned char *frozen;       /* per parameter-table entry */
+    drum_train_buffers *buf;
+} drum_trainer;
+
+/* Sets up a trainer (candidate lists empty, position at round 0, mining). The model must
+ * be a training model whose max_images and max_texts are >= batch_queries*(1+list_size).
+ * Returns 0 or -1 (a freeze pattern matching nothing is an error, so typos show). */
+int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *be,
+                      drum_clip_model *m, const drum_clip_params *p, const drum_dataset *pool,
+                      const drum_prepared *prep, drum_scorer *scorer, char *err, size_t errlen);
+void drum_trainer_free(drum_trainer *t);
+
+/* Runs (or continues) the rounds. Returns 0 when done, 1 when stopped by *stop (a
+ * checkpoint was written), -1 on error. */
+int drum_trainer_run(drum_trainer *t, char *err, size_t errlen);
+
+/* Checkpoint: parameters, AdamW moments and step, position, candidate lists; written
+ * atomically (tmp + fsync + rename) with a checksum. load refuses a file made for another
+ * model size or pool. */
+int drum_trainer_save_checkpoint(drum_trainer *t, const char *path, char *err, size_t errlen);
+int drum_trainer_load_checkpoint(drum_trainer *t, const char *path, char *err, size_t errlen);
+
+/* Reads only the parameters (total floats) of a checkpoint into host, verifying its
+ * magic, size and checksum: for `drum export`. Returns 0 or -1. */
+int drum_checkpoint_read_params(const char *path, size_t total, float *host, char *err,
+                                size_t errlen);
+
+/* Embeds prepared examples with model m (batch rows at a time): L2-normalised image
+ * features and the demo (use_query_text = 0) or query text features, ids from ds. */
+int drum_embed_prepared(drum_clip_model *m, const drum_prepared *prep, const drum_dataset *ds,
+                        int use_query_text, int batch, const drum_progress *progress,
+                        drum_embeddings *out, char *err, size_t errlen);
+
+/* The learning rate at a step: linear warm-up to lr, then cosine decay to 0 at total. */
+float drum_lr_at(float lr, long step, int warmup, long total);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

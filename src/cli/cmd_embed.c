@@ -1,0 +1,135 @@
+/* cmd_embed.c — `drum embed`: a JSONL dataset -> an embedding file (retrieval.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "commands.h"
+#include "drum/backend.h"
+#include "drum/clip_io.h"
+#include "drum/clip_model.h"
+#include "drum/fileio.h"
+#include "drum/prepare.h"
+#include "drum/safetensors.h"
+#include "drum/trainer.h"
+#include "progress_line.h"
+
+static void embed_usage(FILE *f) {
+    fprintf(f,
+            "usage: drum embed --data FILE.jsonl --model DIR --out FILE.emb [options]\n"
+            "\n"
+            "  --model DIR        a Hugging Face CLIP checkpoint: config.json, model.safetensors\n"
+            "  --tokenizer DIR    vocab.json + merges.txt (default: the model directory)\n"
+            "  --text TEMPLATE    text fields over {P} prompt, {R} response (default \"{P} {R}\")\n"
+            "  --no-image         leave image embeddings out of the file\n"
+            "  --no-text          leave text embeddings out of the file\n"
+            "  --backend NAME     cpu (default) or cuda\n"
+            "  --batch N          examples per forward (default 64)\n");
+}
+
+int cmd_embed(int argc, char **argv) {
+    const char *data = NULL, *model_dir = NULL, *tok_dir = NULL, *out = NULL, *text = "{P} {R}";
+    const char *backend = "cpu", *v;
+    int no_image = 0, no_text = 0, batch = 64;
+    for (int i = 1; i < argc; i++) {
+        int r = 0;
+        if (strcmp(argv[i], "--help") == 0) {
+            embed_usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--no-image") == 0) {
+            no_image = 1;
+        } else if (strcmp(argv[i], "--no-text") == 0) {
+            no_text = 1;
+        } else if ((r = arg_value(argc, argv, &i, "--data", &data)) ||
+                   (r = arg_value(argc, argv, &i, "--model", &model_dir)) ||
+                   (r = arg_value(argc, argv, &i, "--tokenizer", &tok_dir)) ||
+                   (r = arg_value(argc, argv, &i, "--out", &out)) ||
+                   (r = arg_value(argc, argv, &i, "--text", &text)) ||
+                   (r = arg_value(argc, argv, &i, "--backend", &backend))) {
+            if (r < 0) return 2;
+        } else if ((r = arg_value(argc, argv, &i, "--batch", &v))) {
+            if (r < 0 || arg_int("--batch", v, 1, 65536, &batch)) return 2;
+        } else {
+            fprintf(stderr, "drum embed: unexpected argument '%s'\n", argv[i]);
+            embed_usage(stderr);
+            return 2;
+        }
+    }
+    if (!data || !model_dir || !out || (no_image && no_text)) {
+        embed_usage(stderr);
+        return 2;
+    }
+    if (!tok_dir) tok_dir = model_dir;
+    char err[2048];
+    int rc = 1;
+    drum_dataset ds = {0};
+    drum_tokenizer *tok = NULL;
+    drum_clip_config cfg;
+    drum_clip_params params = {0};
+    drum_clip_model *m = NULL;
+    drum_prepared prep = {0};
+    drum_embeddings e = {0};
+    float *host = NULL;
+    char *cfg_path = drum_path_join(model_dir, "config.json");
+    char *w_path = drum_path_join(model_dir, "model.safetensors");
+    drum_backend *be = drum_backend_create(backend, err, sizeof err);
+    if (!be || !cfg_path || !w_path) goto fail;
+    if (drum_dataset_load(&ds, data, err, sizeof err) ||
+        drum_tokenizer_load(tok_dir, &tok, err, sizeof err) ||
+        drum_clip_config_load(&cfg, cfg_path, err, sizeof err) ||
+        drum_clip_params_build(&params, &cfg, err, sizeof err))
+        goto fail;
+    host = malloc(params.total * sizeof(float));
+    if (!host) {
+        snprintf(err, sizeof err, "out of memory for %zu parameters", params.total);
+        goto fail;
+    }
+    if (drum_clip_load_safetensors(&params, host, w_path, err, sizeof err)) goto fail;
+    m = drum_clip_model_create(be, &cfg, &params, batch, batch, 0, err, sizeof err);
+    if (!m) goto fail;
+    if (drum_clip_model_upload(m, host)) {
+        snprintf(err, sizeof err, "%s", be->err);
+        goto fail;
+    }
+    drum_prepare_opts po = {cfg.vision.image_size,
+                            {0.48145466f, 0.4578275f, 0.40821073f},
+                            {0.26862954f, 0.26130258f, 0.27577711f},
+                            cfg.text.max_pos,
+                            cfg.text.eos_id,
+                            text,
+                            NULL};
+    if (drum_prepare(&prep, &ds, NULL, tok, &po, err, sizeof err)) goto fail;
+    cli_progress pl;
+    drum_progress progress;
+    cli_progress_init(&pl, &progress);
+    if (drum_embed_prepared(m, &prep, &ds, 0, batch, &progress, &e, err, sizeof err)) goto fail;
+    if (no_image) {
+        free(e.img);
+        e.img = NULL;
+        e.dim_img = 0;
+    }
+    if (no_text) {
+        free(e.txt);
+        e.txt = NULL;
+        e.dim_txt = 0;
+    }
+    if (drum_embeddings_save(&e, out, err, sizeof err)) goto fail;
+    printf("embedded %d examples of %s into %s (image dim %d, text dim %d, %s)\n", e.n, data, out,
+           e.dim_img, e.dim_txt, be->name);
+    rc = 0;
+    goto out;
+fail:
+    fprintf(stderr, "drum embed: %s\n", err);
+out:
+    drum_embeddings_free(&e);
+    drum_prepared_free(&prep);
+    drum_clip_model_free(m);
+    drum_clip_params_free(&params);
+    drum_tokenizer_free(tok);
+    drum_dataset_free(&ds);
+    drum_backend_destroy(be);
+    free(host);
+    free(cfg_path);
+    free(w_path);
+    return rc;
+}

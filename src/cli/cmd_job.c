@@ -1,0 +1,116 @@
+/* cmd_job.c — `drum demo`, `drum train`, `drum eval`: a job config, then the job calls. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "drum/config.h"
+#include "drum/job.h"
+#include "progress_line.h"
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig) {
+    if (stop_flag) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+    }
+    stop_flag = 1;
+}
+
+static void log_line(const char *line) {
+    fprintf(stderr, "drum: %s\n", line);
+    fflush(stderr);
+}
+
+static void job_usage(FILE *f, job_kind kind) {
+    const char *name = kind == JOB_DEMO ? "demo" : kind == JOB_TRAIN ? "train" : "eval";
+    fprintf(f,
+            "usage: drum %s %s [--set key=value]... %s\n"
+            "\n"
+            "  CONFIG            a YAML job config (docs/CONFIG.md)%s\n"
+            "  --set key=value   override one config key, e.g. --set backend=cuda\n"
+            "%s"
+            "\n"
+            "Ctrl-C during training writes a checkpoint; continue with --resume.\n",
+            name, kind == JOB_DEMO ? "[CONFIG]" : "CONFIG", kind == JOB_EVAL ? "" : "[--resume]",
+            kind == JOB_DEMO ? "; default experiments/demo.yaml" : "",
+            kind == JOB_EVAL ? "" : "  --resume          continue from train.out/train.ckpt\n");
+}
+
+int cmd_job(int argc, char **argv, job_kind kind) {
+    const char *path = kind == JOB_DEMO ? "experiments/demo.yaml" : NULL;
+    int resume = 0;
+    char err[2048];
+    drum_job_config cfg;
+    if (drum_job_config_init(&cfg, err, sizeof err)) {
+        fprintf(stderr, "drum: %s\n", err);
+        return 1;
+    }
+    /* the config file first, then the overrides in order */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            job_usage(stdout, kind);
+            drum_job_config_free(&cfg);
+            return 0;
+        } else if (strcmp(argv[i], "--set") == 0) {
+            i++;
+        } else if (strcmp(argv[i], "--resume") == 0 && kind != JOB_EVAL) {
+            resume = 1;
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "drum: unknown option '%s'\n", argv[i]);
+            job_usage(stderr, kind);
+            drum_job_config_free(&cfg);
+            return 2;
+        } else {
+            path = argv[i];
+        }
+    }
+    if (!path) {
+        job_usage(stderr, kind);
+        drum_job_config_free(&cfg);
+        return 2;
+    }
+    int rc = 1;
+    drum_job *job = NULL;
+    if (drum_cfg_load_file(drum_job_config_schema, &cfg, path, err, sizeof err)) goto fail;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--set") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "drum: --set needs key=value\n");
+                rc = 2;
+                goto out;
+            }
+            if (drum_cfg_set(drum_job_config_schema, &cfg, argv[++i], err, sizeof err)) goto fail;
+        }
+    if (drum_job_config_finish(&cfg, err, sizeof err)) goto fail;
+
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    cli_progress pl;
+    drum_progress progress;
+    cli_progress_init(&pl, &progress);
+    if (drum_job_open(&job, &cfg, &progress, &stop_flag, log_line, err, sizeof err)) goto fail;
+    if (kind != JOB_TRAIN && drum_job_baselines(job, err, sizeof err)) goto fail;
+    if (kind != JOB_EVAL) {
+        int t = drum_job_train(job, resume, err, sizeof err);
+        if (t < 0) goto fail;
+        if (t == 1) {
+            rc = 3;
+            goto out;
+        }
+    }
+    const char *report = drum_job_report(job, err, sizeof err);
+    if (!report) goto fail;
+    printf("%s", report);
+    fprintf(stderr, "drum: results in %s/results.md and results.jsonl\n", cfg.train.out);
+    rc = 0;
+    goto out;
+fail:
+    fprintf(stderr, "drum: %s\n", err);
+out:
+    drum_job_close(job);
+    drum_job_config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,211 @@
+/* checkpoint.c — the trainer's checkpoint file (docs/FORMATS.md, "Training checkpoint").
+ *
+ * "DRUMCKP1", a fixed header of little-endian integers, the parameter, AdamW m and v
+ * buffers (float32), the candidate lists, and an FNV-1a 64 checksum of everything before
+ * it. Written to path.tmp, fsynced, renamed: a crash leaves the previous checkpoint. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drum/fileio.h"
+#include "drum/trainer.h"
+
+static const char CKPT_MAGIC[8] = {'D', 'R', 'U', 'M', 'C', 'K', 'P', '1'};
+
+typedef struct {
+    uint64_t params;       /* floats per buffer */
+    uint32_t pool;         /* pool examples */
+    uint32_t round, epoch, batch, phase;
+    int64_t step;
+    int32_t adam_step;
+    uint32_t batch_queries, list_size, rounds, epochs;
+    uint64_t seed;
+    double last_loss;
+} ckpt_header;
+
+typedef struct {
+    FILE *f;
+    uint64_t h;
+} hashed_writer;
+
+static void hw_write(hashed_writer *w, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) w->h = (w->h ^ b[i]) * 0x100000001b3ULL;
+    fwrite(p, 1, n, w->f);
+}
+
+static uint64_t fnv1a(const unsigned char *b, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+int drum_trainer_save_checkpoint(drum_trainer *t, const char *path, char *err, size_t errlen) {
+    drum_backend *be = t->be;
+    size_t total = t->p->total;
+    float *host = malloc(total * sizeof(float));
+    if (!host) {
+        snprintf(err, errlen, "checkpoint: out of memory for %zu parameters", total);
+        return -1;
+    }
+    char *tmp = NULL;
+    FILE *f = drum_atomic_open(path, &tmp, err, errlen);
+    if (!f) {
+        free(host);
+        return -1;
+    }
+    hashed_writer w = {f, 0xcbf29ce484222325ULL};
+    ckpt_header h;
+    memset(&h, 0, sizeof h); /* padding bytes too: the same run writes the same bytes */
+    h.params = total;
+    h.pool = (uint32_t)t->pool->n;
+    h.round = (uint32_t)t->round;
+    h.epoch = (uint32_t)t->epoch;
+    h.batch = (uint32_t)t->batch;
+    h.phase = (uint32_t)t->phase;
+    h.step = t->step;
+    h.adam_step = t->m->step;
+    h.batch_queries = (uint32_t)t->o.batch_queries;
+    h.list_size = (uint32_t)t->o.list_size;
+    h.rounds = (uint32_t)t->o.rounds;
+    h.epochs = (uint32_t)t->o.epochs;
+    h.seed = t->o.seed;
+    h.last_loss = t->last_loss;
+    hw_write(&w, CKPT_MAGIC, sizeof CKPT_MAGIC);
+    hw_write(&w, &h, sizeof h);
+    float *bufs[3] = {t->m->params, t->m->adam_m, t->m->adam_v};
+    for (int k = 0; k < 3; k++) {
+        be->to_host(be, host, bufs[k], total * sizeof(float));
+        hw_write(&w, host, total * sizeof(float));
+    }
+    free(host);
+    for (int i = 0; i < t->pool->n; i++) {
+        uint32_t n = (uint32_t)t->cand[i].n;
+        hw_write(&w, &n, sizeof n);
+        hw_write(&w, t->cand[i].c, n * sizeof(drum_candidate));
+    }
+    if (!drum_backend_ok(be)) {
+        snprintf(err, errlen, "checkpoint: reading the model back from %s: %s", be->name, be->err);
+        drum_atomic_abort(f, tmp);
+        return -1;
+    }
+    uint64_t sum = w.h;
+    fwrite(&sum, sizeof sum, 1, f);
+    return drum_atomic_commit(f, tmp, path, err, errlen);
+}
+
+int drum_trainer_load_checkpoint(drum_trainer *t, const char *path, char *err, size_t errlen) {
+    size_t len = 0;
+    unsigned char *buf = (unsigned char *)drum_read_file(path, &len, err, errlen);
+    if (!buf) return -1;
+    int rc = -1;
+    ckpt_header h;
+    size_t total = t->p->total, off = sizeof CKPT_MAGIC + sizeof h;
+    if (len < off + sizeof(uint64_t) || memcmp(buf, CKPT_MAGIC, sizeof CKPT_MAGIC) != 0) {
+        snprintf(err, errlen, "%s: not a drum training checkpoint (bad magic or too short)", path);
+        goto out;
+    }
+    uint64_t sum;
+    memcpy(&sum, buf + len - sizeof sum, sizeof sum);
+    if (fnv1a(buf, len - sizeof sum) != sum) {
+        snprintf(err, errlen, "%s: checksum mismatch: the checkpoint is corrupt", path);
+        goto out;
+    }
+    memcpy(&h, buf + sizeof CKPT_MAGIC, sizeof h);
+    if (h.params != total || h.pool != (uint32_t)t->pool->n ||
+        h.batch_queries != (uint32_t)t->o.batch_queries ||
+        h.list_size != (uint32_t)t->o.list_size || h.rounds != (uint32_t)t->o.rounds ||
+        h.epochs != (uint32_t)t->o.epochs || h.seed != t->o.seed) {
+        snprintf(err, errlen,
+                 "%s: made for another run (params %llu vs %zu, pool %u vs %d, batch %u/%d, "
+                 "list %u/%d, rounds %u/%d, epochs %u/%d, seed %llu/%llu): resume with the "
+                 "configuration that wrote it",
+                 path, (unsigned long long)h.params, total, h.pool, t->pool->n, h.batch_queries,
+                 t->o.batch_queries, h.list_size, t->o.list_size, h.rounds, t->o.rounds, h.epochs,
+                 t->o.epochs, (unsigned long long)h.seed, (unsigned long long)t->o.seed);
+        goto out;
+    }
+    size_t need = off + 3 * total * sizeof(float);
+    if (len - sizeof sum < need || h.phase > DRUM_PHASE_DONE) {
+        snprintf(err, errlen, "%s: truncated checkpoint", path);
+        goto out;
+    }
+    drum_backend *be = t->be;
+    float *bufs[3] = {t->m->params, t->m->adam_m, t->m->adam_v};
+    for (int k = 0; k < 3; k++) {
+        be->to_device(be, bufs[k], buf + off, total * sizeof(float));
+        off += total * sizeof(float);
+    }
+    for (int i = 0; i < t->pool->n; i++) {
+        uint32_t n;
+        if (off + sizeof n > len - sizeof sum) goto truncated;
+        memcpy(&n, buf + off, sizeof n);
+        off += sizeof n;
+        if (n > (len - sizeof sum - off) / sizeof(drum_candidate)) goto truncated;
+        drum_candidate_list *l = &t->cand[i];
+        free(l->c);
+        l->c = malloc((n ? n : 1) * sizeof(drum_candidate));
+        if (!l->c) {
+            snprintf(err, errlen, "%s: out of memory", path);
+            goto out;
+        }
+        memcpy(l->c, buf + off, n * sizeof(drum_candidate));
+        l->n = l->cap = (int)n;
+        off += n * sizeof(drum_candidate);
+        for (uint32_t k = 0; k < n; k++)
+            if (l->c[k].demo < 0 || l->c[k].demo >= t->pool->n) {
+                snprintf(err, errlen, "%s: candidate index out of range", path);
+                goto out;
+            }
+    }
+    if (off != len - sizeof sum) goto truncated;
+    if (!drum_backend_ok(be)) {
+        snprintf(err, errlen, "%s: uploading to %s: %s", path, be->name, be->err);
+        goto out;
+    }
+    t->round = (int)h.round;
+    t->epoch = (int)h.epoch;
+    t->batch = (int)h.batch;
+    t->phase = (drum_phase)h.phase;
+    t->step = h.step;
+    t->m->step = h.adam_step;
+    t->last_loss = h.last_loss;
+    rc = 0;
+    goto out;
+truncated:
+    snprintf(err, errlen, "%s: truncated or inconsistent candidate lists", path);
+out:
+    free(buf);
+    return rc;
+}
+
+int drum_checkpoint_read_params(const char *path, size_t total, float *host, char *err,
+                                size_t errlen) {
+    size_t len = 0;
+    unsigned char *buf = (unsigned char *)drum_read_file(path, &len, err, errlen);
+    if (!buf) return -1;
+    int rc = -1;
+    ckpt_header h;
+    size_t off = sizeof CKPT_MAGIC + sizeof h;
+    uint64_t sum;
+    if (len < off + sizeof sum || memcmp(buf, CKPT_MAGIC, sizeof CKPT_MAGIC) != 0) {
+        snprintf(err, errlen, "%s: not a drum training checkpoint (bad magic or too short)", path);
+        goto out;
+    }
+    memcpy(&sum, buf + len - sizeof sum, sizeof sum);
+    memcpy(&h, buf + sizeof CKPT_MAGIC, sizeof h);
+    if (fnv1a(buf, len - sizeof sum) != sum) {
+        snprintf(err, errlen, "%s: checksum mismatch: the checkpoint is corrupt", path);
+    } else if (h.params != total || len - sizeof sum < off + total * sizeof(float)) {
+        snprintf(err, errlen, "%s: holds %llu parameters, the model config has %zu", path,
+                 (unsigned long long)h.params, total);
+    } else {
+        memcpy(host, buf + off, total * sizeof(float));
+        rc = 0;
+    }
+out:
+    free(buf);
+    return rc;
+}

@@ -1,0 +1,702 @@
+/* job.c — a whole DRUM run from a job config (job.h). */
+#include "drum/job.h"
+
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "drum/backend.h"
+#include "drum/clip.h"
+#include "drum/clip_io.h"
+#include "drum/clip_model.h"
+#include "drum/data.h"
+#include "drum/fileio.h"
+#include "drum/icl.h"
+#include "drum/ndcg.h"
+#include "drum/prepare.h"
+#include "drum/pretrain.h"
+#include "drum/retrieval.h"
+#include "drum/safetensors.h"
+#include "drum/score_cache.h"
+#include "drum/synth.h"
+#include "drum/synthetic_lvlm.h"
+#include "drum/tokenizer.h"
+#include "drum/trainer.h"
+
+#define MAX_ROWS 256
+#define NDCG_K 10
+
+typedef struct {
+    char label[32];          /* "SIT", "DRUM r2" */
+    drum_strategy strategy;
+    int round;               /* DRUM: 1-based round; else 0 */
+    int shots;
+    drum_icl_result r;
+} result_row;
+
+typedef struct {
+    int round;               /* 0 = the un-tuned retriever (SIT), r = after DRUM round r */
+    double ndcg;
+    double loss;
+    long steps;
+} round_row;
+
+struct drum_job {
+    const drum_job_config *cfg;
+    drum_progress progress;
+    volatile sig_atomic_t *stop;
+    void (*log)(const char *line);
+    drum_backend *be;
+    char *data_dir, *train_path, *eval_path, *tok_dir;
+    drum_dataset train, eval;
+    drum_scorer *lvlm;        /* the raw scorer (owned by `scorer`): NDCG's oracle */
+    drum_scorer *scorer;      /* the score cache around lvlm */
+    char **train_drafts, **eval_drafts;
+    drum_tokenizer *tok;
+    drum_clip_config ccfg;
+    drum_clip_params params;
+    drum_clip_model *model;
+    drum_prepared pool, queries;
+    int *pool_group, *query_group; /* task family of each example: one pool per task */
+    int n_groups;
+    result_row rows[MAX_ROWS];
+    int n_rows;
+    round_row rounds[64];
+    int n_rounds;
+    char *report;
+};
+
+static void note(drum_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(drum_job *j, const char *fmt, ...) {
+    if (!j->log) return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    j->log(line);
+}
+
+static int file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static char *join(drum_job *j, const char *dir, const char *name) {
+    (void)j;
+    return drum_path_join(dir, name);
+}
+
+/* ---------------------------------------------------------------- set-up ---- */
+
+/* The demo's tiny CLIP: small enough to pre-train and fine-tune on two CPU cores in
+ * minutes, shaped like the real thing (pre-LN ViT with a class token, causal text tower). */
+static void demo_tiny_config(drum_clip_config *c, int vocab, int image_size, int context,
+                             int bos, int eos, int pad) {
+    memset(c, 0, sizeof *c);
+    drum_clip_tower_config *t = &c->text, *v = &c->vision;
+    t->hidden = 64;
+    t->layers = 2;
+    t->heads = 4;
+    t->intermediate = 256;
+    t->act = DRUM_ACT_QUICK_GELU;
+    t->ln_eps = 1e-5f;
+    t->vocab = vocab;
+    t->max_pos = context;
+    t->bos_id = bos;
+    t->eos_id = eos;
+    t->pad_id = pad;
+    *v = *t;
+    v->vocab = v->max_pos = 0;
+    v->bos_id = v->eos_id = v->pad_id = -1;
+    v->image_size = image_size;
+    v->patch = image_size / 4;
+    v->channels = 3;
+    c->projection_dim = 64;
+    c->logit_scale_init = 2.6592f;
+}
+
+/* Task family labels: a query retrieves from its own family's pool only. */
+static int task_groups(drum_job *j, char *err, size_t errlen) {
+    const char *names[DRUM_ICL_MAX_TASKS];
+    j->pool_group = malloc((size_t)(j->train.n + 1) * sizeof(int));
+    j->query_group = malloc((size_t)(j->eval.n + 1) * sizeof(int));
+    if (!j->pool_group || !j->query_group) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    const drum_dataset *sets[2] = {&j->train, &j->eval};
+    int *labels[2] = {j->pool_group, j->query_group};
+    for (int s = 0; s < 2; s++)
+        for (int i = 0; i < sets[s]->n; i++) {
+            const char *task = sets[s]->ex[i].task;
+            int g = 0;
+            while (g < j->n_groups && strcmp(names[g], task) != 0) g++;
+            if (g == j->n_groups) {
+                if (g == DRUM_ICL_MAX_TASKS) {
+                    snprintf(err, errlen, "%s:%d: more than %d task families", sets[s]->path,
+                             sets[s]->ex[i].line, DRUM_ICL_MAX_TASKS);
+                    return -1;
+                }
+                names[j->n_groups++] = task;
+            }
+            labels[s][i] = g;
+        }
+    return 0;
+}
+
+static int open_data(drum_job *j, char *err, size_t errlen) {
+    const drum_job_config *c = j->cfg;
+    j->data_dir = strdup(c->data.dir);
+    if (!j->data_dir) goto oom;
+    int synthetic = c->data.train[0] == '\0';
+    if (synthetic) {
+        j->train_path = join(j, j->data_dir, "train.jsonl");
+        j->eval_path = join(j, j->data_dir, "eval.jsonl");
+        if (!j->train_path || !j->eval_path) goto oom;
+        if (!file_exists(j->train_path)) {
+            drum_synth_config sc;
+            drum_synth_default_config(&sc);
+            sc.seed = c->synth.seed;
+            sc.image_size = c->synth.image_size;
+            drum_synth_set_totals(&sc, c->synth.n_train, c->synth.n_eval);
+            if (drum_mkdirs(j->data_dir, err, errlen)) return -1;
+            note(j, "generating the synthetic suite in %s (seed %llu, %d train, %d eval)",
+                 j->data_dir, (unsigned long long)sc.seed, c->synth.n_train, c->synth.n_eval);
+            if (drum_synth_generate(&sc, j->data_dir, err, errlen)) return -1;
+        } else {
+            note(j, "using the synthetic suite already in %s", j->data_dir);
+        }
+    } else {
+        j->train_path = strdup(c->data.train);
+        j->eval_path = strdup(c->data.eval);
+        if (!j->train_path || !j->eval_path) goto oom;
+    }
+    if (drum_dataset_load(&j->train, j->train_path, err, errlen) ||
+        drum_dataset_load(&j->eval, j->eval_path, err, errlen))
+        return -1;
+    note(j, "pool %s: %d examples; queries %s: %d", j->train_path, j->train.n, j->eval_path,
+         j->eval.n);
+    return task_groups(j, err, errlen);
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
+static int open_scorer(drum_job *j, char *err, size_t errlen) {
+    const drum_job_config *c = j->cfg;
+    if (c->scorer.backend != DRUM_SCORER_SYNTHETIC) {
+        snprintf(err, errlen, "scorer.backend: only 'synthetic' is implemented in this version "
+                 "('openai' and 'exec' are planned)");
+        return -1;
+    }
+    char *meta = join(j, j->data_dir, "meta.jsonl");
+    if (!meta) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    drum_synthetic_config sc;
+    drum_synthetic_default_config(&sc);
+    sc.seed = c->scorer.seed;
+    int rc = drum_synthetic_open(&j->lvlm, meta, &sc, err, errlen);
+    free(meta);
+    if (rc) return -1;
+    char warn[512] = "";
+    if (drum_mkdirs(c->train.out, err, errlen)) return -1;
+    j->scorer = drum_cached_scorer_create(j->lvlm, c->scorer.cache, 4096, warn, sizeof warn, err,
+                                          errlen);
+    if (!j->scorer) {
+        drum_scorer_destroy(j->lvlm);
+        j->lvlm = NULL;
+        return -1;
+    }
+    if (warn[0]) note(j, "%s", warn);
+    return 0;
+}
+
+/* The LVLM's zero-shot answers: D in the query template. */
+static int drafts_for(drum_job *j, const drum_dataset *ds, char ***out, char *err, size_t errlen) {
+    *out = calloc((size_t)(ds->n ? ds->n : 1), sizeof(char *));
+    drum_icl_prompt *p = calloc((size_t)(ds->n ? ds->n : 1), sizeof *p);
+    if (!*out || !p) {
+        free(p);
+        snprintf(err, errlen, "out of memory for drafts");
+        return -1;
+    }
+    for (int i = 0; i < ds->n; i++) p[i].query = &ds->ex[i];
+    int rc = 0;
+    for (int i0 = 0; i0 < ds->n && rc == 0; i0 += 512) {
+        int m = ds->n - i0 < 512 ? ds->n - i0 : 512;
+        rc = j->scorer->generate(j->scorer, p + i0, m, *out + i0, err, errlen);
+        drum_progress_report(&j->progress, "zero-shot drafts", i0 + m, ds->n, NULL);
+    }
+    free(p);
+    return rc;
+}
+
+static int open_model(drum_job *j, char *err, size_t errlen) {
+    const drum_job_config *c = j->cfg;
+    int demo = strcmp(c->model.config, "demo-tiny") == 0;
+    if (demo) {
+        j->tok_dir = strdup(j->data_dir);
+    } else {
+        char *slash = strrchr(c->model.config, '/');
+        j->tok_dir = slash ? strndup(c->model.config, (size_t)(slash - c->model.config)) : strdup(".");
+    }
+    if (!j->tok_dir) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (drum_tokenizer_load(j->tok_dir, &j->tok, err, errlen)) return -1;
+    drum_tokenizer_info ti = drum_tokenizer_get_info(j->tok);
+    if (demo) {
+        demo_tiny_config(&j->ccfg, ti.vocab_size, c->synth.image_size, 32, ti.bos_id, ti.eos_id,
+                         ti.pad_id);
+    } else if (drum_clip_config_load(&j->ccfg, c->model.config, err, errlen)) {
+        return -1;
+    }
+    if (drum_clip_params_build(&j->params, &j->ccfg, err, errlen)) return -1;
+    int rows = c->train.batch_queries * (1 + c->train.list_size);
+    if (rows < c->model.pretrain.batch) rows = c->model.pretrain.batch;
+    if (rows < 64) rows = 64;
+    j->model = drum_clip_model_create(j->be, &j->ccfg, &j->params, rows, rows, 1, err, errlen);
+    return j->model ? 0 : -1;
+}
+
+static int load_weights(drum_job *j, const char *path, char *err, size_t errlen) {
+    float *host = malloc(j->params.total * sizeof(float));
+    if (!host) {
+        snprintf(err, errlen, "out of memory for %zu parameters", j->params.total);
+        return -1;
+    }
+    int rc = drum_clip_load_safetensors(&j->params, host, path, err, errlen);
+    if (rc == 0) rc = drum_clip_model_upload(j->model, host);
+    if (rc == 0) rc = drum_clip_model_reset_optimizer(j->model);
+    free(host);
+    if (rc && !err[0]) snprintf(err, errlen, "%s", j->be->err);
+    return rc;
+}
+
+static int export_model(drum_job *j, const char *dir, char *err, size_t errlen) {
+    float *host = malloc(j->params.total * sizeof(float));
+    if (!host) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = drum_clip_model_download(j->model, host);
+    if (rc) snprintf(err, errlen, "%s", j->be->err);
+    if (rc == 0) rc = drum_mkdirs(dir, err, errlen);
+    if (rc == 0) rc = drum_clip_export(&j->ccfg, &j->params, host, dir, err, errlen);
+    free(host);
+    return rc;
+}
+
+static drum_prepare_opts prepare_opts(drum_job *j) {
+    drum_prepare_opts o = {j->ccfg.vision.image_size,
+                           {0.48145466f, 0.4578275f, 0.40821073f},
+                           {0.26862954f, 0.26130258f, 0.27577711f},
+                           j->ccfg.text.max_pos,
+                           j->ccfg.text.eos_id,
+                           j->cfg->retrieval.demo_text,
+                           j->cfg->retrieval.query_text};
+    return o;
+}
+
+/* The un-tuned retriever: model.checkpoint, or train.out/clip0 from an earlier run, or a
+ * fresh initialisation pre-trained contrastively on the suite's captions. */
+static int initial_weights(drum_job *j, char *err, size_t errlen) {
+    const drum_job_config *c = j->cfg;
+    if (c->model.checkpoint[0]) {
+        note(j, "retriever: %s", c->model.checkpoint);
+        return load_weights(j, c->model.checkpoint, err, errlen);
+    }
+    char *dir = join(j, c->train.out, "clip0"), *w = dir ? join(j, dir, "model.safetensors") : NULL;
+    int rc = -1;
+    if (!dir || !w) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (file_exists(w)) {
+        note(j, "retriever: %s (pre-trained by an earlier run)", w);
+        rc = load_weights(j, w, err, errlen);
+        goto out;
+    }
+    if (drum_clip_model_init(j->model, c->seed)) {
+        snprintf(err, errlen, "init: %s", j->be->err);
+        goto out;
+    }
+    char *cap_path = join(j, j->data_dir, "captions.jsonl");
+    drum_dataset caps;
+    drum_prepared prep;
+    drum_prepare_opts po = prepare_opts(j);
+    po.demo_template = "{R}";
+    po.query_template = NULL;
+    if (!cap_path || drum_captions_load(&caps, cap_path, err, errlen)) {
+        free(cap_path);
+        goto out;
+    }
+    free(cap_path);
+    rc = drum_prepare(&prep, &caps, NULL, j->tok, &po, err, errlen);
+    if (rc == 0) {
+        drum_pretrain_opts o = {c->model.pretrain.epochs, c->model.pretrain.batch,
+                                (float)c->model.pretrain.lr, (float)c->model.pretrain.weight_decay,
+                                1.0f, c->model.pretrain.warmup_steps, c->seed};
+        double loss = 0;
+        note(j, "pre-training the retriever on %d captions (%d epochs)", caps.n, o.epochs);
+        rc = drum_pretrain_clip(j->model, &prep, &o, &j->progress, &loss, err, errlen);
+        if (rc == 0) {
+            note(j, "pre-training done: last-epoch loss %.4f; saved to %s", loss, dir);
+            rc = export_model(j, dir, err, errlen);
+        }
+        if (rc == 0) rc = drum_clip_model_reset_optimizer(j->model);
+        drum_prepared_free(&prep);
+    }
+    drum_dataset_free(&caps);
+out:
+    free(dir);
+    free(w);
+    return rc;
+}
+
+int drum_job_open(drum_job **out, const drum_job_config *cfg, const drum_progress *progress,
+                  volatile sig_atomic_t *stop, void (*log)(const char *line), char *err,
+                  size_t errlen) {
+    drum_job *j = calloc(1, sizeof *j);
+    *out = j;
+    if (!j) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    j->cfg = cfg;
+    if (progress) j->progress = *progress;
+    j->stop = stop;
+    j->log = log;
+    if (cfg->threads > 0) omp_set_num_threads(cfg->threads);
+    j->be = drum_backend_create(cfg->backend == 1 ? "cuda" : "cpu", err, errlen);
+    if (!j->be) return -1;
+    if (open_data(j, err, errlen) || open_scorer(j, err, errlen)) return -1;
+    if (drafts_for(j, &j->train, &j->train_drafts, err, errlen) ||
+        drafts_for(j, &j->eval, &j->eval_drafts, err, errlen))
+        return -1;
+    if (open_model(j, err, errlen) || initial_weights(j, err, errlen)) return -1;
+    drum_prepare_opts po = prepare_opts(j);
+    if (drum_prepare(&j->pool, &j->train, j->train_drafts, j->tok, &po, err, errlen) ||
+        drum_prepare(&j->queries, &j->eval, j->eval_drafts, j->tok, &po, err, errlen))
+        return -1;
+    return 0;
+}
+
+static void free_strings(char **s, int n) {
+    if (!s) return;
+    for (int i = 0; i < n; i++) free(s[i]);
+    free(s);
+}
+
+void drum_job_close(drum_job *j) {
+    if (!j) return;
+    drum_prepared_free(&j->pool);
+    drum_prepared_free(&j->queries);
+    drum_clip_model_free(j->model);
+    drum_clip_params_free(&j->params);
+    drum_tokenizer_free(j->tok);
+    free_strings(j->train_drafts, j->train.n);
+    free_strings(j->eval_drafts, j->eval.n);
+    drum_scorer_destroy(j->scorer);
+    drum_dataset_free(&j->train);
+    drum_dataset_free(&j->eval);
+    drum_backend_destroy(j->be);
+    free(j->data_dir);
+    free(j->train_path);
+    free(j->eval_path);
+    free(j->tok_dir);
+    free(j->report);
+    free(j->pool_group);
+    free(j->query_group);
+    free(j);
+}
+
+/* ------------------------------------------------------------ evaluation ---- */
+
+static int max_shots(const drum_job *j) {
+    int k = 1;
+    for (int i = 0; i < j->cfg->eval.shots.n; i++)
+        if (j->cfg->eval.shots.v[i] > k) k = j->cfg->eval.shots.v[i];
+    if (k < NDCG_K) k = NDCG_K;
+    return k;
+}
+
+/* Rewrites results.jsonl from the rows so far (atomically). */
+static int write_results(drum_job *j, char *err, size_t errlen) {
+    char *path = join(j, j->cfg->train.out, "results.jsonl"), *tmp = NULL;
+    if (!path) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    FILE *f = drum_atomic_open(path, &tmp, err, errlen);
+    if (!f) {
+        free(path);
+        return -1;
+    }
+    for (int r = 0; r < j->n_rows; r++) {
+        const result_row *x = &j->rows[r];
+        fprintf(f, "{\"strategy\": \"%s\", \"round\": %d, \"shots\": %d, \"mean\": %.6f",
+                drum_strategy_name(x->strategy), x->round, x->shots, x->r.mean);
+        for (int t = 0; t < x->r.n_tasks; t++) {
+            fprintf(f, ", ");
+            drum_json_write_string(f, x->r.task[t]);
+            fprintf(f, ": %.6f", x->r.score[t]);
+        }
+        fprintf(f, "}\n");
+    }
+    for (int r = 0; r < j->n_rounds; r++)
+        fprintf(f, "{\"ndcg_round\": %d, \"ndcg@%d\": %.6f, \"loss\": %.6f, \"steps\": %ld}\n",
+                j->rounds[r].round, NDCG_K, j->rounds[r].ndcg, j->rounds[r].loss, j->rounds[r].steps);
+    int rc = drum_atomic_commit(f, tmp, path, err, errlen);
+    free(path);
+    return rc;
+}
+
+/* Mean NDCG@10 over the evaluation queries of `retrieved` (nq, kmax) against the
+ * simulator's scores of every pool example. */
+static int mean_ndcg(drum_job *j, const int *retrieved, int kmax, double *out, char *err,
+                     size_t errlen) {
+    const drum_example **cands = malloc((size_t)j->train.n * sizeof *cands);
+    if (!cands) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < j->train.n; i++) cands[i] = &j->train.ex[i];
+    double sum = 0;
+    int rc = 0;
+    for (int q = 0; q < j->eval.n && rc == 0; q++) {
+        double v;
+        rc = drum_ndcg_scored(j->lvlm, &j->eval.ex[q], cands, j->train.n,
+                              retrieved + (size_t)q * kmax, NDCG_K, NDCG_K, &v, err, errlen);
+        sum += v;
+        if ((q + 1) % 64 == 0 || q + 1 == j->eval.n)
+            drum_progress_report(&j->progress, "NDCG@10", q + 1, j->eval.n, NULL);
+    }
+    free(cands);
+    *out = j->eval.n ? sum / j->eval.n : 0;
+    return rc;
+}
+
+/* Evaluates one strategy with the current retriever at every configured shot count;
+ * ndcg (may be NULL) gets its NDCG@10. */
+static int evaluate(drum_job *j, drum_strategy s, int round, double *ndcg, char *err,
+                    size_t errlen) {
+    const drum_job_config *c = j->cfg;
+    int kmax = max_shots(j), nq = j->eval.n, rc = -1;
+    drum_embeddings pool = {0}, q = {0};
+    int *idx = malloc((size_t)nq * kmax * sizeof(int));
+    float *sim = malloc((size_t)nq * kmax * sizeof(float));
+    if (!idx || !sim) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (s != DRUM_STRATEGY_RS && s != DRUM_STRATEGY_FIXED) {
+        int batch = j->model->max_images;
+        if (drum_embed_prepared(j->model, &j->pool, &j->train, 0, batch, &j->progress, &pool, err, errlen) ||
+            drum_embed_prepared(j->model, &j->queries, &j->eval, 1, batch, &j->progress, &q, err, errlen))
+            goto out;
+    } else {
+        pool.n = j->train.n;
+        q.n = nq;
+    }
+    drum_retrieval_opts ro = {s, (float)c->retrieval.w_image, (float)c->retrieval.w_text,
+                              c->seed, 0};
+    if (drum_retrieve_grouped(j->be, &q, &pool, j->query_group, j->pool_group, j->n_groups, &ro,
+                              NULL, kmax, idx, sim, err, errlen))
+        goto out;
+    if (ndcg && mean_ndcg(j, idx, kmax, ndcg, err, errlen)) goto out;
+    for (int i = 0; i < c->eval.shots.n; i++) {
+        if (j->n_rows == MAX_ROWS) {
+            snprintf(err, errlen, "more than %d evaluations in one run", MAX_ROWS);
+            goto out;
+        }
+        result_row *row = &j->rows[j->n_rows];
+        memset(row, 0, sizeof *row);
+        row->strategy = s;
+        row->round = round;
+        row->shots = c->eval.shots.v[i];
+        if (round)
+            snprintf(row->label, sizeof row->label, "DRUM r%d", round);
+        else
+            snprintf(row->label, sizeof row->label, "%s", drum_strategy_name(s));
+        if (drum_icl_evaluate(j->scorer, &j->eval, &j->train, idx, kmax, row->shots,
+                              c->retrieval.order == DRUM_ORDER_MOST_SIMILAR_FIRST, &j->progress,
+                              &row->r, err, errlen))
+            goto out;
+        j->n_rows++;
+        note(j, "%-8s %2d-shot: mean %.4f", row->label, row->shots, row->r.mean);
+    }
+    rc = write_results(j, err, errlen);
+out:
+    drum_embeddings_free(&pool);
+    drum_embeddings_free(&q);
+    free(idx);
+    free(sim);
+    return rc;
+}
+
+int drum_job_baselines(drum_job *j, char *err, size_t errlen) {
+    const drum_cfg_str_list *names = &j->cfg->eval.strategies;
+    for (int i = 0; i < names->n; i++) {
+        drum_strategy s;
+        if (drum_strategy_parse(names->v[i], &s)) {
+            snprintf(err, errlen, "eval.strategies: unknown strategy '%s'", names->v[i]);
+            return -1;
+        }
+        if (s == DRUM_STRATEGY_DRUM) continue;
+        double ndcg = 0;
+        if (evaluate(j, s, 0, s == DRUM_STRATEGY_SIT ? &ndcg : NULL, err, errlen)) return -1;
+        if (s == DRUM_STRATEGY_SIT) {
+            j->rounds[0] = (round_row){0, ndcg, NAN, 0};
+            if (j->n_rounds == 0) j->n_rounds = 1;
+            note(j, "round 0 (un-tuned SIT): NDCG@%d %.4f", NDCG_K, ndcg);
+        }
+    }
+    return write_results(j, err, errlen);
+}
+
+/* ---------------------------------------------------------------- training ---- */
+
+typedef struct {
+    drum_job *j;
+    drum_trainer *t;
+} round_ctx;
+
+static int round_end(void *user, int round, char *err, size_t errlen) {
+    round_ctx *rc = user;
+    drum_job *j = rc->j;
+    double ndcg = 0;
+    if (evaluate(j, DRUM_STRATEGY_DRUM, round + 1, &ndcg, err, errlen)) return -1;
+    if (round + 1 < (int)(sizeof j->rounds / sizeof j->rounds[0])) {
+        j->rounds[round + 1] = (round_row){round + 1, ndcg, rc->t->last_loss, rc->t->step};
+        if (j->n_rounds < round + 2) j->n_rounds = round + 2;
+    }
+    note(j, "round %d: NDCG@%d %.4f, last loss %.4f, %ld steps", round + 1, NDCG_K, ndcg,
+         rc->t->last_loss, rc->t->step);
+    char name[32];
+    snprintf(name, sizeof name, "round%d", round + 1);
+    char *dir = join(j, j->cfg->train.out, name);
+    int r = dir ? export_model(j, dir, err, errlen) : -1;
+    free(dir);
+    return r ? r : write_results(j, err, errlen);
+}
+
+int drum_job_train(drum_job *j, int resume, char *err, size_t errlen) {
+    const drum_job_config *c = j->cfg;
+    const drum_train_config *tc = &c->train;
+    drum_train_opts o = {tc->rounds, tc->candidates_k, tc->scored_per_round, tc->epochs,
+                         tc->batch_queries, tc->list_size, (float)tc->lr, tc->warmup_steps,
+                         (float)tc->weight_decay, (float)tc->grad_clip, (float)tc->tau,
+                         (float)tc->lambda, (drum_loss_kind)tc->loss, (float)tc->listnet_tau,
+                         (float)c->retrieval.w_image, (float)c->retrieval.w_text,
+                         tc->freeze.v, tc->freeze.n, tc->checkpoint_every, c->seed};
+    if (o.rounds == 0) return 0;
+    drum_trainer t;
+    if (drum_trainer_init(&t, &o, j->be, j->model, &j->params, &j->train, &j->pool, j->scorer,
+                          err, errlen)) {
+        drum_trainer_free(&t);
+        return -1;
+    }
+    char *ckpt = join(j, tc->out, "train.ckpt");
+    round_ctx rc = {j, &t};
+    t.checkpoint_path = ckpt;
+    t.stop = j->stop;
+    t.progress = j->progress;
+    t.round_end = round_end;
+    t.round_end_user = &rc;
+    t.groups = j->pool_group;
+    t.n_groups = j->n_groups;
+    int r = 0;
+    if (resume && ckpt && file_exists(ckpt)) {
+        r = drum_trainer_load_checkpoint(&t, ckpt, err, errlen);
+        if (r == 0)
+            note(j, "resuming from %s: round %d, epoch %d, batch %d, step %ld", ckpt, t.round + 1,
+                 t.epoch + 1, t.batch, t.step);
+    }
+    if (r == 0) r = drum_trainer_run(&t, err, errlen);
+    if (r == 1) note(j, "stopped: checkpoint written to %s (continue with --resume)", ckpt);
+    drum_trainer_free(&t);
+    free(ckpt);
+    return r;
+}
+
+/* ----------------------------------------------------------------- report ---- */
+
+const char *drum_job_report(drum_job *j, char *err, size_t errlen) {
+    const drum_job_config *c = j->cfg;
+    size_t cap = 16384;
+    char *s = malloc(cap);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    size_t n = 0;
+#define PUT(...) n += (size_t)snprintf(s + n, n < cap ? cap - n : 0, __VA_ARGS__)
+    PUT("Mean task score on %d held-out queries (VQA accuracy, classification accuracy and "
+        "CIDEr-D averaged over task families), by retrieval strategy and shots.\n\n| strategy |",
+        j->eval.n);
+    for (int i = 0; i < c->eval.shots.n; i++) PUT(" %d-shot |", c->eval.shots.v[i]);
+    PUT("\n|---|");
+    for (int i = 0; i < c->eval.shots.n; i++) PUT("---:|");
+    PUT("\n");
+    char seen[MAX_ROWS][32];
+    int nseen = 0;
+    for (int r = 0; r < j->n_rows; r++) {
+        int dup = 0;
+        for (int k = 0; k < nseen; k++) dup |= strcmp(seen[k], j->rows[r].label) == 0;
+        if (dup) continue;
+        snprintf(seen[nseen++], sizeof seen[0], "%s", j->rows[r].label);
+        PUT("| %s |", j->rows[r].label);
+        for (int i = 0; i < c->eval.shots.n; i++) {
+            int found = 0;
+            for (int q = 0; q < j->n_rows; q++)
+                if (strcmp(j->rows[q].label, j->rows[r].label) == 0 &&
+                    j->rows[q].shots == c->eval.shots.v[i]) {
+                    PUT(" %.4f |", j->rows[q].r.mean);
+                    found = 1;
+                    break;
+                }
+            if (!found) PUT(" - |");
+        }
+        PUT("\n");
+    }
+    if (j->n_rounds) {
+        PUT("\nRetriever quality: NDCG@%d of the top %d against the simulated LVLM's ranking of "
+            "the whole pool, mean over held-out queries.\n\n| round | NDCG@%d | last loss | steps |\n"
+            "|---|---:|---:|---:|\n", NDCG_K, NDCG_K, NDCG_K);
+        for (int r = 0; r < j->n_rounds; r++) {
+            if (isnan(j->rounds[r].loss))
+                PUT("| %d (SIT) | %.4f | - | - |\n", j->rounds[r].round, j->rounds[r].ndcg);
+            else
+                PUT("| %d | %.4f | %.4f | %ld |\n", j->rounds[r].round, j->rounds[r].ndcg,
+                    j->rounds[r].loss, j->rounds[r].steps);
+        }
+    }
+#undef PUT
+    if (n >= cap) {
+        free(s);
+        snprintf(err, errlen, "report too long");
+        return NULL;
+    }
+    free(j->report);
+    j->report = s;
+    char *path = join(j, c->train.out, "results.md"), *tmp = NULL;
+    FILE *f = path ? drum_atomic_open(path, &tmp, err, errlen) : NULL;
+    if (!f) {
+        free(path);
+        return NULL;
+    }
+    fputs(s, f);
+    int rc = drum_atomic_commit(f, tmp, path, err, errlen);
+    free(path);
+    return rc ? NULL : s;
+}

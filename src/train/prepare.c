@@ -1,0 +1,156 @@
+/* prepare.c — images decoded and preprocessed once, texts rendered and tokenized once. */
+#include "drum/prepare.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drum/image.h"
+
+char *drum_render_template(const char *tmpl, const drum_example *ex, const char *draft,
+                           char *err, size_t errlen) {
+    size_t cap = strlen(tmpl) + 1, len = 0;
+    const char *parts[3] = {ex->prompt, ex->response, draft};
+    for (int i = 0; i < 3; i++) cap += parts[i] ? strlen(parts[i]) * 4 : 0;
+    char *out = malloc(cap);
+    if (!out) {
+        snprintf(err, errlen, "out of memory rendering a template");
+        return NULL;
+    }
+    for (const char *s = tmpl; *s;) {
+        if (s[0] == '{' && s[1] && s[2] == '}') {
+            const char *v = NULL;
+            switch (s[1]) {
+            case 'P': v = ex->prompt; break;
+            case 'R': v = ex->response; break;
+            case 'D':
+                if (!draft) {
+                    snprintf(err, errlen, "template '%s' uses {D} but example '%s' has no draft",
+                             tmpl, ex->id);
+                    free(out);
+                    return NULL;
+                }
+                v = draft;
+                break;
+            default:
+                snprintf(err, errlen, "template '%s': unknown field {%c} (expected {P}, {R} or {D})",
+                         tmpl, s[1]);
+                free(out);
+                return NULL;
+            }
+            size_t n = strlen(v);
+            if (len + n + 1 > cap) {
+                cap = (len + n + 1) * 2;
+                char *grown = realloc(out, cap);
+                if (!grown) {
+                    free(out);
+                    snprintf(err, errlen, "out of memory rendering a template");
+                    return NULL;
+                }
+                out = grown;
+            }
+            memcpy(out + len, v, n);
+            len += n;
+            s += 3;
+        } else {
+            if (len + 2 > cap) {
+                cap *= 2;
+                char *grown = realloc(out, cap);
+                if (!grown) {
+                    free(out);
+                    snprintf(err, errlen, "out of memory rendering a template");
+                    return NULL;
+                }
+                out = grown;
+            }
+            out[len++] = *s++;
+        }
+    }
+    out[len] = '\0';
+    return out;
+}
+
+void drum_prepared_free(drum_prepared *p) {
+    free(p->pixels);
+    free(p->demo_ids);
+    free(p->demo_mask);
+    free(p->demo_eos);
+    free(p->query_ids);
+    free(p->query_mask);
+    free(p->query_eos);
+    memset(p, 0, sizeof *p);
+}
+
+/* Renders one template for every example and tokenizes the texts into (n, T). */
+static int tokenize_all(const drum_dataset *ds, char *const *drafts, const char *tmpl,
+                        const drum_tokenizer *tok, const drum_prepare_opts *o, int **ids,
+                        int **mask, int **eos, char *err, size_t errlen) {
+    int n = ds->n, T = o->context, rc = -1;
+    char **texts = calloc((size_t)n, sizeof(char *));
+    *ids = malloc((size_t)n * T * sizeof(int));
+    *mask = malloc((size_t)n * T * sizeof(int));
+    *eos = malloc((size_t)n * sizeof(int));
+    if (!texts || !*ids || !*mask || !*eos) {
+        snprintf(err, errlen, "out of memory tokenizing %d texts", n);
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        texts[i] = drum_render_template(tmpl, &ds->ex[i], drafts ? drafts[i] : NULL, err, errlen);
+        if (!texts[i]) goto out;
+    }
+    if (drum_tokenize_batch(tok, (const char *const *)texts, n, T, *ids, *mask, *eos, err, errlen))
+        goto out;
+    for (int i = 0; i < n; i++)
+        (*eos)[i] = drum_tokenizer_pool_index(*ids + (size_t)i * T, T, o->eos_token_id);
+    rc = 0;
+out:
+    if (texts)
+        for (int i = 0; i < n; i++) free(texts[i]);
+    free(texts);
+    return rc;
+}
+
+int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts,
+                 const drum_tokenizer *tok, const drum_prepare_opts *o, char *err,
+                 size_t errlen) {
+    memset(out, 0, sizeof *out);
+    out->n = ds->n;
+    out->S = o->image_size;
+    out->T = o->context;
+    drum_image_config ic;
+    drum_image_config_default(&ic);
+    ic.size = o->image_size;
+    ic.crop_h = ic.crop_w = o->image_size;
+    memcpy(ic.mean, o->mean, sizeof ic.mean);
+    memcpy(ic.std, o->std, sizeof ic.std);
+    const char **paths = malloc((size_t)(ds->n > 0 ? ds->n : 1) * sizeof(char *));
+    out->pixels = malloc((size_t)ds->n * 3 * o->image_size * o->image_size * sizeof(float) + 1);
+    if (!paths || !out->pixels) {
+        free(paths);
+        drum_prepared_free(out);
+        snprintf(err, errlen, "out of memory preparing %d images", ds->n);
+        return -1;
+    }
+    for (int i = 0; i < ds->n; i++) paths[i] = ds->ex[i].image;
+    int failed = -1;
+    char ierr[512];
+    int rc = drum_image_preprocess_files(paths, ds->n, &ic, out->pixels, &failed, ierr, sizeof ierr);
+    free(paths);
+    if (rc) {
+        if (failed >= 0)
+            snprintf(err, errlen, "%s:%d: %s", ds->path, ds->ex[failed].line, ierr);
+        else
+            snprintf(err, errlen, "%s: %s", ds->path, ierr);
+        drum_prepared_free(out);
+        return -1;
+    }
+    if (tokenize_all(ds, drafts, o->demo_template, tok, o, &out->demo_ids, &out->demo_mask,
+                     &out->demo_eos, err, errlen) ||
+        (o->query_template &&
+         tokenize_all(ds, drafts, o->query_template, tok, o, &out->query_ids, &out->query_mask,
+                      &out->query_eos, err, errlen))) {
+        drum_prepared_free(out);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,584 @@
+/* trainer.c — DRUM's mining rounds and list-wise training steps (trainer.h). */
+#include "drum/trainer.h"
+
+#include <fnmatch.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drum/rng.h"
+
+/* Backend buffers of one training step, sized once for batch_queries*(1+list_size) rows. */
+struct drum_train_buffers {
+    int rows;          /* B*(1+L) at most */
+    int Bmax, Lmax;
+    /* host staging */
+    int *row_example;  /* (rows) pool index of each image/text row */
+    float *h_pixels;   /* (rows, 3, S, S) */
+    int *h_ids, *h_mask, *h_eos;
+    float *h_fb;       /* (B, B*L) */
+    int *h_target;     /* (B) */
+    /* device */
+    float *pixels;
+    int *ids, *mask, *eos;
+    float *img_n, *img_norm, *txt_n, *txt_norm; /* (rows, D), (rows) */
+    float *feat;       /* (rows, 2D) [w_i v ; w_t t] */
+    float *sim, *fb, *probs, *dsim;   /* (B, B*L) */
+    int *target;
+    float *loss_list, *loss_ctr, *dloss_list, *dloss_ctr; /* (B) */
+    float *dfeat;      /* (rows, 2D) */
+    float *d_img_n, *d_txt_n, *d_img_f, *d_txt_f; /* (rows, D) */
+    float *log_scale;  /* 1 */
+};
+
+float drum_lr_at(float lr, long step, int warmup, long total) {
+    if (warmup > 0 && step < warmup) return lr * (float)(step + 1) / (float)warmup;
+    long span = total - warmup;
+    if (span <= 0) return lr;
+    double t = (double)(step - warmup) / (double)span;
+    if (t > 1) t = 1;
+    return (float)(lr * 0.5 * (1.0 + cos(M_PI * t)));
+}
+
+static int cand_has(const drum_candidate_list *l, int demo) {
+    for (int i = 0; i < l->n; i++)
+        if (l->c[i].demo == demo) return 1;
+    return 0;
+}
+
+static int cand_push(drum_candidate_list *l, int demo, float fb) {
+    if (l->n == l->cap) {
+        int cap = l->cap ? l->cap * 2 : 16;
+        drum_candidate *c = realloc(l->c, (size_t)cap * sizeof *c);
+        if (!c) return -1;
+        l->c = c;
+        l->cap = cap;
+    }
+    l->c[l->n].demo = demo;
+    l->c[l->n].fb = fb;
+    l->n++;
+    return 0;
+}
+
+static void buffers_free(drum_backend *be, drum_train_buffers *b) {
+    if (!b) return;
+    free(b->row_example);
+    free(b->h_pixels);
+    free(b->h_ids);
+    free(b->h_mask);
+    free(b->h_eos);
+    free(b->h_fb);
+    free(b->h_target);
+    void *dev[] = {b->pixels, b->ids, b->mask, b->eos, b->img_n, b->img_norm, b->txt_n,
+                   b->txt_norm, b->feat, b->sim, b->fb, b->probs, b->dsim, b->target,
+                   b->loss_list, b->loss_ctr, b->dloss_list, b->dloss_ctr, b->dfeat,
+                   b->d_img_n, b->d_txt_n, b->d_img_f, b->d_txt_f, b->log_scale};
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) be->free(be, dev[i]);
+    free(b);
+}
+
+static drum_train_buffers *buffers_create(drum_trainer *t, char *err, size_t errlen) {
+    drum_backend *be = t->be;
+    drum_train_buffers *b = calloc(1, sizeof *b);
+    if (!b) {
+        snprintf(err, errlen, "out of memory for training buffers");
+        return NULL;
+    }
+    int B = t->o.batch_queries, L = t->o.list_size, D = t->m->cfg.projection_dim;
+    int S = t->prep->S, T = t->prep->T;
+    size_t rows = (size_t)B * (1 + L), BL = (size_t)B * B * L;
+    b->rows = (int)rows;
+    b->Bmax = B;
+    b->Lmax = L;
+    b->row_example = malloc(rows * sizeof(int));
+    b->h_pixels = malloc(rows * 3 * S * S * sizeof(float));
+    b->h_ids = malloc(rows * T * sizeof(int));
+    b->h_mask = malloc(rows * T * sizeof(int));
+    b->h_eos = malloc(rows * sizeof(int));
+    b->h_fb = malloc(BL * sizeof(float));
+    b->h_target = malloc((size_t)B * sizeof(int));
+    b->pixels = be->alloc(be, rows * 3 * S * S * sizeof(float));
+    b->ids = be->alloc(be, rows * T * sizeof(int));
+    b->mask = be->alloc(be, rows * T * sizeof(int));
+    b->eos = be->alloc(be, rows * sizeof(int));
+    b->img_n = be->alloc(be, rows * D * sizeof(float));
+    b->img_norm = be->alloc(be, rows * sizeof(float));
+    b->txt_n = be->alloc(be, rows * D * sizeof(float));
+    b->txt_norm = be->alloc(be, rows * sizeof(float));
+    b->feat = be->alloc(be, rows * 2 * D * sizeof(float));
+    b->sim = be->alloc(be, BL * sizeof(float));
+    b->fb = be->alloc(be, BL * sizeof(float));
+    b->probs = be->alloc(be, BL * sizeof(float));
+    b->dsim = be->alloc(be, BL * sizeof(float));
+    b->target = be->alloc(be, (size_t)B * sizeof(int));
+    b->loss_list = be->alloc(be, (size_t)B * sizeof(float));
+    b->loss_ctr = be->alloc(be, (size_t)B * sizeof(float));
+    b->dloss_list = be->alloc(be, (size_t)B * sizeof(float));
+    b->dloss_ctr = be->alloc(be, (size_t)B * sizeof(float));
+    b->dfeat = be->alloc(be, rows * 2 * D * sizeof(float));
+    b->d_img_n = be->alloc(be, rows * D * sizeof(float));
+    b->d_txt_n = be->alloc(be, rows * D * sizeof(float));
+    b->d_img_f = be->alloc(be, rows * D * sizeof(float));
+    b->d_txt_f = be->alloc(be, rows * D * sizeof(float));
+    b->log_scale = be->alloc(be, sizeof(float));
+    if (!b->row_example || !b->h_pixels || !b->h_ids || !b->h_mask || !b->h_eos || !b->h_fb ||
+        !b->h_target || !drum_backend_ok(be)) {
+        snprintf(err, errlen, "out of memory for training buffers (%zu rows): %s", rows,
+                 be->err[0] ? be->err : "host allocation failed");
+        buffers_free(be, b);
+        return NULL;
+    }
+    float log_scale = logf(1.0f / t->o.tau);
+    be->to_device(be, b->log_scale, &log_scale, sizeof log_scale);
+    return b;
+}
+
+static int match_freeze(drum_trainer *t, char *err, size_t errlen) {
+    t->frozen = calloc((size_t)t->p->n + 1, 1);
+    if (!t->frozen) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int f = 0; f < t->o.n_freeze; f++) {
+        int hits = 0;
+        for (int e = 0; e < t->p->n; e++)
+            if (fnmatch(t->o.freeze[f], t->p->entries[e].name, 0) == 0) {
+                t->frozen[e] = 1;
+                hits++;
+            }
+        if (!hits) {
+            snprintf(err, errlen, "freeze pattern '%s' matches no parameter (names look like "
+                     "'vision_model.encoder.layers.0.mlp.fc1.weight')", t->o.freeze[f]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *be,
+                      drum_clip_model *m, const drum_clip_params *p, const drum_dataset *pool,
+                      const drum_prepared *prep, drum_scorer *scorer, char *err, size_t errlen) {
+    memset(t, 0, sizeof *t);
+    t->o = *o;
+    t->be = be;
+    t->m = m;
+    t->p = p;
+    t->pool = pool;
+    t->prep = prep;
+    t->scorer = scorer;
+    int rows = o->batch_queries * (1 + o->list_size);
+    if (o->batch_queries < 1 || o->list_size < 1 || o->rounds < 1 || o->epochs < 1 ||
+        o->scored_per_round < 1 || o->candidates_k < o->scored_per_round) {
+        snprintf(err, errlen, "train: need batch_queries, list_size, rounds, epochs, "
+                 "scored_per_round >= 1 and candidates_k >= scored_per_round");
+        return -1;
+    }
+    if (!m->grads || m->max_images < rows || m->max_texts < rows) {
+        snprintf(err, errlen, "train: the model must be a training model with room for %d rows "
+                 "(batch_queries x (1 + list_size))", rows);
+        return -1;
+    }
+    if (!prep->query_ids) {
+        snprintf(err, errlen, "train: the pool must be prepared with a query template");
+        return -1;
+    }
+    if (pool->n < o->candidates_k + 1 || pool->n < o->list_size + 1) {
+        snprintf(err, errlen, "train: the pool has %d examples, fewer than candidates_k + 1 = %d",
+                 pool->n, o->candidates_k + 1);
+        return -1;
+    }
+    t->cand = calloc((size_t)pool->n, sizeof *t->cand);
+    if (!t->cand) {
+        snprintf(err, errlen, "out of memory for candidate lists");
+        return -1;
+    }
+    if (match_freeze(t, err, errlen)) return -1;
+    t->buf = buffers_create(t, err, errlen);
+    if (!t->buf) return -1;
+    long batches = (pool->n + o->batch_queries - 1) / o->batch_queries;
+    t->total_steps = batches * o->epochs * o->rounds;
+    return 0;
+}
+
+void drum_trainer_free(drum_trainer *t) {
+    if (t->cand)
+        for (int i = 0; i < t->pool->n; i++) free(t->cand[i].c);
+    free(t->cand);
+    free(t->frozen);
+    if (t->buf) buffers_free(t->be, t->buf);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---------------------------------------------------------------- embedding ---- */
+
+int drum_embed_prepared(drum_clip_model *m, const drum_prepared *prep, const drum_dataset *ds,
+                        int use_query_text, int batch, const drum_progress *progress,
+                        drum_embeddings *out, char *err, size_t errlen) {
+    drum_backend *be = m->be;
+    int D = m->cfg.projection_dim, S = prep->S, T = prep->T, n = prep->n;
+    if (batch > m->max_images) batch = m->max_images;
+    if (batch > m->max_texts) batch = m->max_texts;
+    const int *ids = use_query_text ? prep->query_ids : prep->demo_ids;
+    const int *mask = use_query_text ? prep->query_mask : prep->demo_mask;
+    const int *eos = use_query_text ? prep->query_eos : prep->demo_eos;
+    if (!ids) {
+        snprintf(err, errlen, "embed: query texts were not prepared");
+        return -1;
+    }
+    if (drum_embeddings_alloc(out, n, D, D, err, errlen)) return -1;
+    for (int i = 0; i < n; i++) {
+        out->ids[i] = strdup(ds->ex[i].id);
+        if (!out->ids[i]) {
+            snprintf(err, errlen, "out of memory");
+            drum_embeddings_free(out);
+            return -1;
+        }
+    }
+    size_t px = (size_t)3 * S * S;
+    float *d_pix = be->alloc(be, (size_t)batch * px * sizeof(float));
+    int *d_ids = be->alloc(be, (size_t)batch * T * sizeof(int));
+    int *d_mask = be->alloc(be, (size_t)batch * T * sizeof(int));
+    int *d_eos = be->alloc(be, (size_t)batch * sizeof(int));
+    for (int i0 = 0; i0 < n && drum_backend_ok(be); i0 += batch) {
+        int b = n - i0 < batch ? n - i0 : batch;
+        be->to_device(be, d_pix, prep->pixels + (size_t)i0 * px, (size_t)b * px * sizeof(float));
+        be->to_device(be, d_ids, ids + (size_t)i0 * T, (size_t)b * T * sizeof(int));
+        be->to_device(be, d_mask, mask + (size_t)i0 * T, (size_t)b * T * sizeof(int));
+        be->to_device(be, d_eos, eos + i0, (size_t)b * sizeof(int));
+        if (drum_clip_encode_images(m, d_pix, b) || drum_clip_encode_texts(m, d_ids, d_mask, d_eos, b, T))
+            break;
+        be->to_host(be, out->img + (size_t)i0 * D, m->img_features, (size_t)b * D * sizeof(float));
+        be->to_host(be, out->txt + (size_t)i0 * D, m->txt_features, (size_t)b * D * sizeof(float));
+        drum_progress_report(progress, use_query_text ? "embed queries" : "embed pool", i0 + b, n, NULL);
+    }
+    be->free(be, d_pix);
+    be->free(be, d_ids);
+    be->free(be, d_mask);
+    be->free(be, d_eos);
+    if (!drum_backend_ok(be)) {
+        snprintf(err, errlen, "embed on %s: %s", be->name, be->err);
+        drum_embeddings_free(out);
+        return -1;
+    }
+    drum_embeddings_normalize(out);
+    return 0;
+}
+
+/* ------------------------------------------------------------------- mining ---- */
+
+/* Retrieves the top K for every training query with the current retriever, scores the
+ * first l pairs not scored before, and merges them into the candidate lists. */
+static int mine(drum_trainer *t, char *err, size_t errlen) {
+    int n = t->pool->n, K = t->o.candidates_k, l = t->o.scored_per_round;
+    drum_embeddings demo, query;
+    int batch = t->m->max_images;
+    if (drum_embed_prepared(t->m, t->prep, t->pool, 0, batch, &t->progress, &demo, err, errlen))
+        return -1;
+    if (drum_embed_prepared(t->m, t->prep, t->pool, 1, batch, &t->progress, &query, err, errlen)) {
+        drum_embeddings_free(&demo);
+        return -1;
+    }
+    /* image features are the same for both: reuse demo's */
+    int *idx = malloc((size_t)n * K * sizeof(int)), *ex = malloc((size_t)n * sizeof(int));
+    float *sim = malloc((size_t)n * K * sizeof(float));
+    drum_score_pair *pairs = malloc((size_t)n * l * sizeof *pairs);
+    int *pair_q = malloc((size_t)n * l * sizeof(int)), *pair_d = malloc((size_t)n * l * sizeof(int));
+    double *scores = malloc((size_t)n * l * sizeof(double));
+    int rc = -1;
+    if (!idx || !ex || !sim || !pairs || !pair_q || !pair_d || !scores) {
+        snprintf(err, errlen, "out of memory mining %d queries", n);
+        goto out;
+    }
+    for (int i = 0; i < n; i++) ex[i] = i;
+    drum_retrieval_opts ro = {DRUM_STRATEGY_SIT, t->o.w_img, t->o.w_txt, t->o.seed, 0};
+    if (t->groups ? drum_retrieve_grouped(t->be, &query, &demo, t->groups, t->groups, t->n_groups,
+                                          &ro, ex, K, idx, sim, err, errlen)
+                  : drum_retrieve(t->be, &query, &demo, &ro, ex, K, idx, sim, err, errlen))
+        goto out;
+    int np = 0;
+    for (int i = 0; i < n; i++) {
+        int got = 0;
+        for (int j = 0; j < K && got < l; j++) {
+            int d = idx[(size_t)i * K + j];
+            if (cand_has(&t->cand[i], d)) continue;
+            pairs[np].query = &t->pool->ex[i];
+            pairs[np].demo = &t->pool->ex[d];
+            pair_q[np] = i;
+            pair_d[np] = d;
+            np++;
+            got++;
+        }
+    }
+    const int chunk = 2048;
+    for (int p0 = 0; p0 < np; p0 += chunk) {
+        int m = np - p0 < chunk ? np - p0 : chunk;
+        if (t->scorer->score(t->scorer, pairs + p0, m, scores + p0, err, errlen)) goto out;
+        drum_progress_report(&t->progress, "score pairs", p0 + m, np, NULL);
+    }
+    for (int p = 0; p < np; p++) {
+        if (!isfinite(scores[p])) {
+            snprintf(err, errlen, "scorer %s returned a non-finite score for (%s, %s)",
+                     t->scorer->id, pairs[p].query->id, pairs[p].demo->id);
+            goto out;
+        }
+        if (cand_push(&t->cand[pair_q[p]], pair_d[p], (float)scores[p])) {
+            snprintf(err, errlen, "out of memory for candidate lists");
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    drum_embeddings_free(&demo);
+    drum_embeddings_free(&query);
+    free(idx);
+    free(ex);
+    free(sim);
+    free(pairs);
+    free(pair_q);
+    free(pair_d);
+    free(scores);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ training ---- */
+
+/* The epoch's query order: a permutation seeded by (seed, round, epoch). */
+static void epoch_order(const drum_trainer *t, int *order) {
+    int n = t->pool->n;
+    for (int i = 0; i < n; i++) order[i] = i;
+    drum_rng r;
+    drum_rng_seed(&r, drum_hash64(t->o.seed, ((uint64_t)t->round << 20) | (uint64_t)t->epoch), 0xE90C);
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)drum_rng_below(&r, (uint32_t)(i + 1));
+        int tmp = order[i];
+        order[i] = order[j];
+        order[j] = tmp;
+    }
+}
+
+/* Fills the host staging of one batch: rows 0..B-1 are the queries (query text), then
+ * B*L candidate rows (demo text), query q's in rows B + q*L ... B + q*L + L-1. A list longer
+ * than L keeps its best candidate and a seeded sample of the rest; a shorter one is padded
+ * with random pool examples that are absent from the rank term (feedback -inf) and serve
+ * as extra negatives of the contrastive term. */
+static void build_batch(drum_trainer *t, const int *queries, int B) {
+    drum_train_buffers *b = t->buf;
+    int L = t->o.list_size, T = t->prep->T, n = t->pool->n;
+    size_t px = (size_t)3 * t->prep->S * t->prep->S;
+    for (size_t k = 0; k < (size_t)B * B * L; k++) b->h_fb[k] = -INFINITY;
+    for (int q = 0; q < B; q++) {
+        int qi = queries[q];
+        const drum_candidate_list *cl = &t->cand[qi];
+        b->row_example[q] = qi;
+        drum_rng r;
+        drum_rng_seed(&r, drum_hash64(t->o.seed, (uint64_t)t->step), (uint64_t)qi);
+        /* pick: best first, then a partial shuffle of the others */
+        int best = 0;
+        for (int i = 1; i < cl->n; i++)
+            if (cl->c[i].fb > cl->c[best].fb) best = i;
+        int *pick = malloc((size_t)(cl->n > 0 ? cl->n : 1) * sizeof(int));
+        int np = 0;
+        if (pick && cl->n > 0) {
+            pick[np++] = best;
+            for (int i = 0; i < cl->n; i++)
+                if (i != best) pick[np++] = i;
+            for (int i = 1; i < np && i < L; i++) {
+                int j = i + (int)drum_rng_below(&r, (uint32_t)(np - i));
+                int tmp = pick[i];
+                pick[i] = pick[j];
+                pick[j] = tmp;
+            }
+        }
+        for (int j = 0; j < L; j++) {
+            int row = B + q * L + j;
+            if (j < np) {
+                const drum_candidate *c = &cl->c[pick[j]];
+                b->row_example[row] = c->demo;
+                b->h_fb[(size_t)q * B * L + (size_t)q * L + j] = c->fb;
+            } else {
+                int d;
+                do d = (int)drum_rng_below(&r, (uint32_t)n);
+                while (d == qi);
+                b->row_example[row] = d;
+            }
+        }
+        free(pick);
+        b->h_target[q] = q * L; /* the best candidate sits in slot 0 */
+    }
+    int rows = B * (1 + L);
+    for (int row = 0; row < rows; row++) {
+        int e = b->row_example[row];
+        const drum_prepared *p = t->prep;
+        const int *ids = row < B ? p->query_ids : p->demo_ids;
+        const int *mask = row < B ? p->query_mask : p->demo_mask;
+        const int *eos = row < B ? p->query_eos : p->demo_eos;
+        memcpy(b->h_pixels + (size_t)row * px, p->pixels + (size_t)e * px, px * sizeof(float));
+        memcpy(b->h_ids + (size_t)row * T, ids + (size_t)e * T, (size_t)T * sizeof(int));
+        memcpy(b->h_mask + (size_t)row * T, mask + (size_t)e * T, (size_t)T * sizeof(int));
+        b->h_eos[row] = eos[e];
+    }
+}
+
+/* AdamW over the parameters that are not frozen, in maximal contiguous ranges. */
+static void adamw_unfrozen(drum_trainer *t, float lr) {
+    drum_backend *be = t->be;
+    drum_clip_model *m = t->m;
+    m->step++;
+    int e = 0;
+    while (e < t->p->n) {
+        if (t->frozen[e]) {
+            e++;
+            continue;
+        }
+        size_t off = t->p->entries[e].offset, end = off + t->p->entries[e].numel;
+        while (++e < t->p->n && !t->frozen[e]) end = t->p->entries[e].offset + t->p->entries[e].numel;
+        be->op.adamw_update(be, m->params + off, m->grads + off, m->adam_m + off, m->adam_v + off,
+                            end - off, lr, 0.9f, 0.999f, 1e-8f, t->o.weight_decay, m->step);
+    }
+}
+
+/* One optimizer step on a batch of B queries. Returns the loss or NAN on error. */
+static double train_step(drum_trainer *t, const int *queries, int B) {
+    drum_backend *be = t->be;
+    drum_train_buffers *b = t->buf;
+    drum_clip_model *m = t->m;
+    int L = t->o.list_size, T = t->prep->T, D = m->cfg.projection_dim, S = t->prep->S;
+    int rows = B * (1 + L), BL = B * L;
+    build_batch(t, queries, B);
+    be->to_device(be, b->pixels, b->h_pixels, (size_t)rows * 3 * S * S * sizeof(float));
+    be->to_device(be, b->ids, b->h_ids, (size_t)rows * T * sizeof(int));
+    be->to_device(be, b->mask, b->h_mask, (size_t)rows * T * sizeof(int));
+    be->to_device(be, b->eos, b->h_eos, (size_t)rows * sizeof(int));
+    be->to_device(be, b->fb, b->h_fb, (size_t)B * BL * sizeof(float));
+    be->to_device(be, b->target, b->h_target, (size_t)B * sizeof(int));
+    if (drum_clip_zero_grad(m)) return NAN;
+    // towers: (rows, 3, S, S) -> (rows, D); (rows, T) -> (rows, D)
+    if (drum_clip_encode_images(m, b->pixels, rows)) return NAN;
+    if (drum_clip_encode_texts(m, b->ids, b->mask, b->eos, rows, T)) return NAN;
+    // (rows, D) -> (rows, D) unit rows
+    be->op.l2norm_forward(be, b->img_n, b->img_norm, m->img_features, rows, D);
+    be->op.l2norm_forward(be, b->txt_n, b->txt_norm, m->txt_features, rows, D);
+    // SIT features: (rows, D) + (rows, D) -> (rows, 2D)
+    be->op.concat_forward(be, b->feat, b->img_n, b->txt_n, rows, D, D, t->o.w_img, t->o.w_txt);
+    // queries (B, 2D) x candidates (B*L, 2D)^T / tau -> (B, B*L)
+    float *fq = b->feat, *fc = b->feat + (size_t)B * 2 * D;
+    be->op.similarity_forward(be, b->sim, fq, fc, b->log_scale, B, BL, 2 * D);
+    // list term over each query's own slots (others have feedback -inf): (B, B*L) -> (B)
+    if (t->o.loss == DRUM_LOSS_RANK)
+        be->op.listwise_rank_forward(be, b->loss_list, b->sim, b->fb, B, BL);
+    else if (t->o.loss == DRUM_LOSS_LISTNET)
+        be->op.listnet_forward(be, b->loss_list, b->sim, b->fb, B, BL, t->o.listnet_tau);
+    else
+        be->op.listmle_forward(be, b->loss_list, b->sim, b->fb, B, BL);
+    // contrastive term: the best candidate against every candidate in the batch: (B, B*L) -> (B)
+    be->op.softmax_xent_forward(be, b->loss_ctr, b->probs, b->sim, b->target, B, BL);
+
+    float *h = malloc((size_t)B * 2 * sizeof(float));
+    if (!h) {
+        DRUM_FAIL(be, "out of memory");
+        return NAN;
+    }
+    be->to_host(be, h, b->loss_list, (size_t)B * sizeof(float));
+    be->to_host(be, h + B, b->loss_ctr, (size_t)B * sizeof(float));
+    double loss = 0;
+    for (int q = 0; q < B; q++) loss += (h[q] + t->o.lambda * h[B + q]) / B;
+    for (int q = 0; q < B; q++) {
+        h[q] = 1.0f / B;
+        h[B + q] = t->o.lambda / B;
+    }
+    be->to_device(be, b->dloss_list, h, (size_t)B * sizeof(float));
+    be->to_device(be, b->dloss_ctr, h + B, (size_t)B * sizeof(float));
+    free(h);
+
+    be->memset0(be, b->dsim, (size_t)B * BL * sizeof(float));
+    if (t->o.loss == DRUM_LOSS_RANK)
+        be->op.listwise_rank_backward(be, b->dsim, b->dloss_list, b->sim, b->fb, B, BL);
+    else if (t->o.loss == DRUM_LOSS_LISTNET)
+        be->op.listnet_backward(be, b->dsim, b->dloss_list, b->sim, b->fb, B, BL, t->o.listnet_tau);
+    else
+        be->op.listmle_backward(be, b->dsim, b->dloss_list, b->sim, b->fb, B, BL);
+    be->op.softmax_xent_backward(be, b->dsim, b->dloss_ctr, b->probs, b->target, B, BL);
+    be->memset0(be, b->dfeat, (size_t)rows * 2 * D * sizeof(float));
+    float *dfq = b->dfeat, *dfc = b->dfeat + (size_t)B * 2 * D;
+    be->op.similarity_backward(be, dfq, dfc, NULL, b->dsim, b->sim, fq, fc, b->log_scale, B, BL, 2 * D);
+    be->memset0(be, b->d_img_n, (size_t)rows * D * sizeof(float));
+    be->memset0(be, b->d_txt_n, (size_t)rows * D * sizeof(float));
+    be->op.concat_backward(be, b->d_img_n, b->d_txt_n, b->dfeat, rows, D, D, t->o.w_img, t->o.w_txt);
+    be->memset0(be, b->d_img_f, (size_t)rows * D * sizeof(float));
+    be->memset0(be, b->d_txt_f, (size_t)rows * D * sizeof(float));
+    be->op.l2norm_backward(be, b->d_img_f, b->d_img_n, b->img_n, b->img_norm, rows, D);
+    be->op.l2norm_backward(be, b->d_txt_f, b->d_txt_n, b->txt_n, b->txt_norm, rows, D);
+    if (drum_clip_backward_images(m, b->d_img_f) || drum_clip_backward_texts(m, b->d_txt_f))
+        return NAN;
+    if (t->o.grad_clip > 0 && drum_clip_clip_grad_norm(m, t->o.grad_clip, NULL)) return NAN;
+    adamw_unfrozen(t, drum_lr_at(t->o.lr, t->step, t->o.warmup_steps, t->total_steps));
+    be->synchronize(be);
+    return drum_backend_ok(be) ? loss : NAN;
+}
+
+static int checkpoint(drum_trainer *t, char *err, size_t errlen) {
+    if (!t->checkpoint_path) return 0;
+    return drum_trainer_save_checkpoint(t, t->checkpoint_path, err, errlen);
+}
+
+int drum_trainer_run(drum_trainer *t, char *err, size_t errlen) {
+    int n = t->pool->n, B = t->o.batch_queries;
+    int nbatches = (n + B - 1) / B;
+    int *order = malloc((size_t)n * sizeof(int));
+    if (!order) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = -1;
+    while (t->phase != DRUM_PHASE_DONE) {
+        if (t->phase == DRUM_PHASE_MINE) {
+            if (mine(t, err, errlen)) goto out;
+            t->phase = DRUM_PHASE_TRAIN;
+            t->epoch = t->batch = 0;
+            if (checkpoint(t, err, errlen)) goto out;
+        } else if (t->phase == DRUM_PHASE_TRAIN) {
+            char stage[64];
+            snprintf(stage, sizeof stage, "train round %d epoch %d", t->round + 1, t->epoch + 1);
+            epoch_order(t, order);
+            while (t->batch < nbatches) {
+                int b0 = t->batch * B, nb = n - b0 < B ? n - b0 : B;
+                double loss = train_step(t, order + b0, nb);
+                if (isnan(loss)) {
+                    snprintf(err, errlen, "training step %ld on %s: %s", t->step, t->be->name,
+                             t->be->err[0] ? t->be->err : "loss is NaN");
+                    goto out;
+                }
+                t->last_loss = loss;
+                t->step++;
+                t->batch++;
+                char note[48];
+                snprintf(note, sizeof note, "loss %.4f", loss);
+                drum_progress_report(&t->progress, stage, t->batch, nbatches, note);
+                int stop = t->stop && *t->stop;
+                if ((t->o.checkpoint_every > 0 && t->step % t->o.checkpoint_every == 0) || stop)
+                    if (checkpoint(t, err, errlen)) goto out;
+                if (stop) {
+                    rc = 1;
+                    goto out;
+                }
+            }
+            t->batch = 0;
+            if (++t->epoch == t->o.epochs) t->phase = DRUM_PHASE_ROUND_END;
+            if (checkpoint(t, err, errlen)) goto out;
+        } else {
+            if (t->round_end && t->round_end(t->round_end_user, t->round, err, errlen)) goto out;
+            t->round++;
+            t->phase = t->round == t->o.rounds ? DRUM_PHASE_DONE : DRUM_PHASE_MINE;
+            if (checkpoint(t, err, errlen)) goto out;
+        }
+        if (t->stop && *t->stop) {
+            rc = 1;
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(order);
+    return rc;
+}
