@@ -15,6 +15,7 @@
 #include "drum/clip_io.h"
 #include "drum/clip_model.h"
 #include "drum/data.h"
+#include "drum/demo.h"
 #include "drum/fileio.h"
 #include "drum/icl.h"
 #include "drum/ndcg.h"
@@ -93,33 +94,6 @@ static char *join(drum_job *j, const char *dir, const char *name) {
 }
 
 /* ---------------------------------------------------------------- set-up ---- */
-
-/* The demo's tiny CLIP: small enough to pre-train and fine-tune on two CPU cores in
- * minutes, shaped like the real thing (pre-LN ViT with a class token, causal text tower). */
-static void demo_tiny_config(drum_clip_config *c, int vocab, int image_size, int context,
-                             int bos, int eos, int pad) {
-    memset(c, 0, sizeof *c);
-    drum_clip_tower_config *t = &c->text, *v = &c->vision;
-    t->hidden = 64;
-    t->layers = 2;
-    t->heads = 4;
-    t->intermediate = 256;
-    t->act = DRUM_ACT_QUICK_GELU;
-    t->ln_eps = 1e-5f;
-    t->vocab = vocab;
-    t->max_pos = context;
-    t->bos_id = bos;
-    t->eos_id = eos;
-    t->pad_id = pad;
-    *v = *t;
-    v->vocab = v->max_pos = 0;
-    v->bos_id = v->eos_id = v->pad_id = -1;
-    v->image_size = image_size;
-    v->patch = image_size / 4;
-    v->channels = 3;
-    c->projection_dim = 64;
-    c->logit_scale_init = 2.6592f;
-}
 
 /* Task family labels: a query retrieves from its own family's pool only. */
 static int task_groups(drum_job *j, char *err, size_t errlen) {
@@ -255,7 +229,7 @@ static int open_model(drum_job *j, char *err, size_t errlen) {
     if (drum_tokenizer_load(j->tok_dir, &j->tok, err, errlen)) return -1;
     drum_tokenizer_info ti = drum_tokenizer_get_info(j->tok);
     if (demo) {
-        demo_tiny_config(&j->ccfg, ti.vocab_size, c->synth.image_size, 32, ti.bos_id, ti.eos_id,
+        drum_demo_tiny_config(&j->ccfg, ti.vocab_size, c->synth.image_size, 32, ti.bos_id, ti.eos_id,
                          ti.pad_id);
     } else if (drum_clip_config_load(&j->ccfg, c->model.config, err, errlen)) {
         return -1;
@@ -465,23 +439,39 @@ static int write_results(drum_job *j, char *err, size_t errlen) {
  * simulator's scores of every pool example. */
 static int mean_ndcg(drum_job *j, const int *retrieved, int kmax, double *out, char *err,
                      size_t errlen) {
-    const drum_example **cands = malloc((size_t)j->train.n * sizeof *cands);
-    if (!cands) {
+    const drum_example **cands = malloc((size_t)(j->train.n + 1) * sizeof *cands);
+    int *local = malloc((size_t)(j->train.n + 1) * sizeof(int)); /* pool row -> row in group */
+    int *ret = malloc((size_t)(NDCG_K + 1) * sizeof(int));
+    if (!cands || !local || !ret) {
+        free(cands);
+        free(local);
+        free(ret);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    for (int i = 0; i < j->train.n; i++) cands[i] = &j->train.ex[i];
     double sum = 0;
     int rc = 0;
     for (int q = 0; q < j->eval.n && rc == 0; q++) {
+        /* the query's candidates: its own task family's pool, as retrieval sees it */
+        int n = 0, g = j->query_group[q];
+        for (int i = 0; i < j->train.n; i++) {
+            local[i] = -1;
+            if (j->pool_group[i] == g) {
+                local[i] = n;
+                cands[n++] = &j->train.ex[i];
+            }
+        }
+        for (int r = 0; r < NDCG_K; r++) ret[r] = local[retrieved[(size_t)q * kmax + r]];
         double v;
-        rc = drum_ndcg_scored(j->lvlm, &j->eval.ex[q], cands, j->train.n,
-                              retrieved + (size_t)q * kmax, NDCG_K, NDCG_K, &v, err, errlen);
+        rc = drum_ndcg_scored(j->lvlm, &j->eval.ex[q], cands, n, ret, NDCG_K, NDCG_K, &v, err,
+                              errlen);
         sum += v;
         if ((q + 1) % 64 == 0 || q + 1 == j->eval.n)
             drum_progress_report(&j->progress, "NDCG@10", q + 1, j->eval.n, NULL);
     }
     free(cands);
+    free(local);
+    free(ret);
     *out = j->eval.n ? sum / j->eval.n : 0;
     return rc;
 }
