@@ -430,8 +430,13 @@ def main():
     cfg = {"tokenizer_class": "CLIPTokenizer", "model_max_length": 77,
            "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>",
            "unk_token": "<|endoftext|>", "pad_token": "!",
-           "added_tokens_decoder": {str(bos): dict(content="<|startoftext|>", **spec),
-                                    str(eos): dict(content="<|endoftext|>", **spec)}}
+           "added_tokens_decoder": {
+               str(bos): dict(content="<|startoftext|>", **spec),
+               str(eos): dict(content="<|endoftext|>", **spec),
+               # added, non-special: one matched after normalisation (by its normalised
+               # content), one matched on the raw text only
+               str(eos + 1): dict(spec, content="<PAD>", special=False),
+               str(eos + 2): dict(spec, content="Zürich", normalized=False, special=False)}}
     with open(os.path.join(alt, "tokenizer_config.json"), "w") as f:
         json.dump(cfg, f, indent=1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -439,9 +444,12 @@ def main():
             shutil.copy(os.path.join(args.out, name), tmp)
         shutil.copy(os.path.join(alt, "tokenizer_config.json"), tmp)
         tok_alt = CLIPTokenizer.from_pretrained(tmp)
-    assert tok_alt.pad_token_id == vocab["!"]
+    assert tok_alt.pad_token_id == vocab["!"] and len(tok_alt) == len(vocab) + 2
     rng = random.Random(SEED_CASES + 3)
-    sub = [e for e in entries if b"<|" in e or b"!" in e or b"|>" in e]
+    extra = ["x <pad> y", "x <PAD> y", "x<Pad>y", "<PAD><pad>!", "zürich Zürich ZÜRICH",
+             "Zu\u0308rich", "Zürich<|endoftext|>", "a photo of Zürich <PAD>"]
+    sub = [t.encode("utf-8") for t in extra]
+    sub += [e for e in entries if b"<|" in e or b"!" in e or b"|>" in e]
     sub += rng.sample(entries, 60)
     lines = run_cases(tok_alt, sub, random.Random(SEED_CASES + 4))
     write_cases(os.path.join(alt, "cases.jsonl"), tok_alt, lines)

@@ -13,8 +13,9 @@
 #include <utf8proc.h>
 
 typedef struct {
-    char *text;
-    int len;
+    char *text;     /* the token's content */
+    char *match;    /* what is searched for: the content, normalised when `normalized` */
+    int len;        /* strlen(match) */
     int id;
     int normalized; /* matched on normalised text (1) or on the raw input (0) */
 } added_token;
@@ -271,6 +272,8 @@ static int load_merges(drum_tokenizer *t, const char *path, const str_map *map, 
     return rc;
 }
 
+static unsigned char *normalize(const char *s, int n, int *outlen);
+
 static int add_token(drum_tokenizer *t, const char *text, int id, int normalized) {
     for (int i = 0; i < t->n_added; i++)
         if (strcmp(t->added[i].text, text) == 0) return 0;
@@ -278,9 +281,17 @@ static int add_token(drum_tokenizer *t, const char *text, int id, int normalized
     if (!na) return -1;
     t->added = na;
     added_token *a = &t->added[t->n_added];
+    int n = (int)strlen(text), m = n;
     a->text = strdup(text);
-    if (!a->text) return -1;
-    a->len = (int)strlen(text);
+    /* tokenizers matches a normalized token by its normalised content ("<PAD>" -> "<pad>") */
+    a->match = normalized ? (char *)normalize(text, n, &m) : strdup(text);
+    if (!a->text || !a->match) {
+        free(a->text);
+        free(a->match);
+        return -1;
+    }
+    a->match[m] = 0;
+    a->len = m;
     a->id = id;
     a->normalized = normalized;
     t->n_added++;
@@ -328,7 +339,8 @@ static int special_token(drum_tokenizer *t, const cJSON *cfg, const char *key, c
         return -1;
     }
     if (add_token(t, text, *id, normalized) != 0) {
-        set_err(err, errlen, "out of memory");
+        set_err(err, errlen, "%s: %s \"%.40s\": invalid UTF-8 or out of memory",
+                path ? path : "defaults", key, text);
         return -1;
     }
     return 0;
@@ -372,7 +384,8 @@ static int load_config(drum_tokenizer *t, const char *path, const str_map *vocab
             const cJSON *spec = cJSON_GetObjectItemCaseSensitive(e, "special");
             int normalized = norm ? cJSON_IsTrue(norm) : !cJSON_IsTrue(spec);
             if (add_token(t, c->valuestring, (int)id, normalized) != 0) {
-                set_err(err, errlen, "out of memory");
+                set_err(err, errlen, "%s: added token \"%.40s\": invalid UTF-8 or out of memory",
+                        path, c->valuestring);
                 rc = -1;
             }
         }
@@ -440,7 +453,10 @@ int drum_tokenizer_load(const char *dir, drum_tokenizer **out, char *err, size_t
 
 void drum_tokenizer_free(drum_tokenizer *tok) {
     if (!tok) return;
-    for (int i = 0; i < tok->n_added; i++) free(tok->added[i].text);
+    for (int i = 0; i < tok->n_added; i++) {
+        free(tok->added[i].text);
+        free(tok->added[i].match);
+    }
     free(tok->added);
     free(tok->mkey);
     free(tok->mrank);
@@ -649,7 +665,7 @@ static int match_added(const drum_tokenizer *t, const char *s, int n, int i, int
     for (int k = 0; k < t->n_added; k++) {
         const added_token *a = &t->added[k];
         if (a->normalized != normalized || a->len == 0 || a->len > n - i) continue;
-        if (memcmp(s + i, a->text, (size_t)a->len) == 0 && (best < 0 || a->len > t->added[best].len))
+        if (memcmp(s + i, a->match, (size_t)a->len) == 0 && (best < 0 || a->len > t->added[best].len))
             best = k;
     }
     return best;

@@ -1,0 +1,363 @@
+/* test_image — decoding and CLIP preprocessing against transformers' CLIPImageProcessorPil.
+ *
+ * Fixtures: tests/fixtures/image/ (regenerate: /work/venv/bin/python
+ * tools/gen_image_fixtures.py; cases.txt describes each case). Every case must stay within
+ * 0.02 of the processor's output after normalisation, and in fact match it bit for bit:
+ * JPEG decodes with libjpeg-turbo's arithmetic and the resize is Pillow's.
+ * With a CUDA build and a visible GPU the CUDA path must equal the CPU path bit for bit. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/check.h"
+#include "drum/backend.h"
+#include "drum/image.h"
+
+#define FIXDIR "tests/fixtures/image"
+
+typedef struct {
+    char image[128], output[160], kind[8], alpha[8];
+    drum_image_config cfg;
+} icase;
+
+static int read_cases(icase **out) {
+    FILE *f = fopen(FIXDIR "/cases.txt", "r");
+    if (!f) return -1;
+    char line[512];
+    int n = 0;
+    icase *cs = NULL;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || line[0] == '\n') continue;
+        cs = realloc(cs, (size_t)(n + 1) * sizeof(*cs));
+        icase *c = &cs[n];
+        drum_image_config_default(&c->cfg);
+        int k = sscanf(line, "%127s %d %d %d %7s %f %f %f %f %f %f %159s %7s", c->image,
+                       &c->cfg.size, &c->cfg.crop_h, &c->cfg.crop_w, c->alpha, &c->cfg.mean[0],
+                       &c->cfg.mean[1], &c->cfg.mean[2], &c->cfg.std[0], &c->cfg.std[1],
+                       &c->cfg.std[2], c->output, c->kind);
+        if (k != 13) {
+            fprintf(stderr, "cases.txt: bad line: %s", line);
+            exit(1);
+        }
+        c->cfg.alpha = strcmp(c->alpha, "white") == 0 ? DRUM_ALPHA_WHITE : DRUM_ALPHA_DROP;
+        n++;
+    }
+    fclose(f);
+    *out = cs;
+    return n;
+}
+
+/* The processor's output for case c: raw float32, or uint8 levels stored as PNG. */
+static float *expected_output(const icase *c, size_t n) {
+    char path[300], err[512];
+    snprintf(path, sizeof path, FIXDIR "/%s", c->output);
+    float *e = malloc(n * sizeof(float));
+    if (strcmp(c->kind, "f32") == 0) {
+        FILE *f = fopen(path, "rb");
+        size_t got = f ? fread(e, sizeof(float), n, f) : 0;
+        if (f) fclose(f);
+        if (got != n) {
+            free(e);
+            return NULL;
+        }
+        return e;
+    }
+    drum_image lv;
+    if (drum_image_load(path, DRUM_ALPHA_DROP, &lv, err, sizeof err) != 0 ||
+        (size_t)lv.w * lv.h * 3 != n) {
+        free(e);
+        return NULL;
+    }
+    size_t plane = n / 3;
+    for (int ch = 0; ch < 3; ch++)
+        for (size_t i = 0; i < plane; i++) {
+            float x = (float)((double)lv.rgb[i * 3 + ch] * (1.0 / 255.0));
+            e[ch * plane + i] = (x - c->cfg.mean[ch]) / c->cfg.std[ch];
+        }
+    drum_image_free(&lv);
+    return e;
+}
+
+static void check_fixtures(void) {
+    icase *cs = NULL;
+    int n = read_cases(&cs);
+    CHECK(n >= 20, "cases.txt: %d cases", n);
+    double worst = 0;
+    for (int k = 0; k < n; k++) {
+        const icase *c = &cs[k];
+        char path[300], err[512];
+        snprintf(path, sizeof path, FIXDIR "/%s", c->image);
+        drum_image img;
+        int rc = drum_image_load(path, c->cfg.alpha, &img, err, sizeof err);
+        CHECK(rc == 0, "%s", err);
+        if (rc != 0) continue;
+        size_t total = (size_t)3 * c->cfg.crop_h * c->cfg.crop_w;
+        float *got = malloc(total * sizeof(float)), *want = expected_output(c, total);
+        CHECK(want != NULL, "%s: missing or short", c->output);
+        rc = drum_image_preprocess(&img, &c->cfg, got, err, sizeof err);
+        CHECK(rc == 0, "%s: %s", path, err);
+        if (rc == 0 && want) {
+            double md = 0;
+            size_t ndiff = 0;
+            for (size_t i = 0; i < total; i++) {
+                double d = fabs((double)got[i] - want[i]);
+                ndiff += d != 0;
+                if (d > md) md = d;
+            }
+            printf("%-40s max |delta| %.6f (%zu of %zu values differ)\n", c->output, md, ndiff,
+                   total);
+            CHECK(md <= 0.02, "%s: max |delta| %g > 0.02", c->output, md);
+            /* decoding and resampling reproduce PIL's integer arithmetic: nothing may differ */
+            CHECK(md == 0, "%s: not bit-identical to transformers (max |delta| %g)", c->output, md);
+            if (md > worst) worst = md;
+        }
+        free(got);
+        free(want);
+        drum_image_free(&img);
+    }
+    printf("fixtures: %d cases, max |delta| %g\n", n, worst);
+    free(cs);
+}
+
+static void check_sizes(void) {
+    int w, h;
+    drum_image_resize_size(37, 53, 224, &w, &h);
+    CHECK(w == 224 && h == 320, "37x53 -> %dx%d", w, h);
+    drum_image_resize_size(301, 207, 224, &w, &h);
+    CHECK(w == 325 && h == 224, "301x207 -> %dx%d", w, h);
+    drum_image_resize_size(225, 225, 224, &w, &h);
+    CHECK(w == 224 && h == 224, "225x225 -> %dx%d", w, h);
+    drum_image_resize_size(50, 31, 224, &w, &h);
+    CHECK(w == 361 && h == 224, "50x31 -> %dx%d", w, h);
+}
+
+static void write_bytes(const char *path, const void *p, size_t n) {
+    FILE *f = fopen(path, "wb");
+    fwrite(p, 1, n, f);
+    fclose(f);
+}
+
+/* Missing and corrupt files: errors name the file; a batch reports the first failure and
+ * still fills the other rows. */
+static void check_errors(void) {
+    char err[512], dir[] = "/tmp/drum_img_XXXXXX";
+    drum_image img;
+    int rc = drum_image_load("/nonexistent/cat.jpg", DRUM_ALPHA_DROP, &img, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "/nonexistent/cat.jpg: cannot open") && img.rgb == NULL,
+          "missing: %s", err);
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    char trunc[300], junk[300], empty[300];
+    snprintf(trunc, sizeof trunc, "%s/truncated.png", dir);
+    snprintf(junk, sizeof junk, "%s/junk.jpg", dir);
+    snprintf(empty, sizeof empty, "%s/empty.png", dir);
+    FILE *f = fopen(FIXDIR "/rgb_37x53.png", "rb");
+    static unsigned char buf[1 << 16];
+    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (f) fclose(f);
+    CHECK(n > 200, "fixture png");
+    write_bytes(trunc, buf, n / 2);
+    unsigned char garbage[1000];
+    for (int i = 0; i < 1000; i++) garbage[i] = (unsigned char)(i * 37 + 11);
+    garbage[0] = 0xFF;
+    garbage[1] = 0xD8; /* a JPEG start, then nonsense */
+    write_bytes(junk, garbage, sizeof garbage);
+    write_bytes(empty, buf, 0);
+    /* a PNG header claiming 20000 x 10000 pixels, over PIL's decompression-bomb limit */
+    unsigned char bomb[64];
+    memcpy(bomb, buf, sizeof bomb);
+    bomb[16] = 0, bomb[17] = 0, bomb[18] = 0x4E, bomb[19] = 0x20; /* width 20000 */
+    bomb[20] = 0, bomb[21] = 0, bomb[22] = 0x27, bomb[23] = 0x10; /* height 10000 */
+    rc = drum_image_decode(bomb, sizeof bomb, "bomb.png", DRUM_ALPHA_DROP, &img, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "bomb.png: 20000x10000 pixels"), "bomb: %s", err);
+    const char *bad[3] = {trunc, junk, empty};
+    for (int i = 0; i < 3; i++) {
+        rc = drum_image_load(bad[i], DRUM_ALPHA_DROP, &img, err, sizeof err);
+        CHECK(rc == -1 && strstr(err, bad[i]) && strstr(err, "cannot decode image"),
+              "corrupt %s: %s", bad[i], err);
+    }
+    rc = drum_image_decode(buf, n, "in-memory", DRUM_ALPHA_DROP, &img, err, sizeof err);
+    CHECK(rc == 0 && img.w == 37 && img.h == 53, "decode from memory: %s", err);
+
+    drum_image_config cfg;
+    drum_image_config_default(&cfg);
+    cfg.size = cfg.crop_h = cfg.crop_w = 16;
+    float out1[3 * 16 * 16];
+    cfg.std[1] = 0;
+    rc = drum_image_preprocess(&img, &cfg, out1, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "std"), "std 0: %s", err);
+    cfg.std[1] = 0.5f;
+    cfg.crop_w = 0;
+    rc = drum_image_preprocess(&img, &cfg, out1, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "crop"), "crop 0: %s", err);
+    cfg.crop_w = 16;
+    CHECK(drum_image_preprocess(&img, &cfg, out1, err, sizeof err) == 0, "%s", err);
+    drum_image_free(&img);
+
+    /* a batch with the two failures at 1 and 3: reports 1, fills 0, 2 and 4 */
+    const char *paths[5] = {FIXDIR "/rgb_37x53.png", "/nonexistent/dog.png", FIXDIR "/rgb_37x53.png",
+                            junk, FIXDIR "/rgb_37x53.png"};
+    float *out = malloc(5 * sizeof out1);
+    int failed = -2;
+    rc = drum_image_preprocess_files(paths, 5, &cfg, out, &failed, err, sizeof err);
+    CHECK(rc == -1 && failed == 1 && strstr(err, "/nonexistent/dog.png"), "batch: %d %s", failed,
+          err);
+    int rows_ok = 1;
+    for (int i = 0; i < 5; i += 2) rows_ok &= memcmp(out + i * 768, out1, sizeof out1) == 0;
+    for (int i = 1; i < 5; i += 2)
+        for (int j = 0; j < 768; j++) rows_ok &= out[i * 768 + j] == 0;
+    CHECK(rows_ok, "batch rows: good ones as single calls, failed ones zero");
+    free(out);
+    unlink(trunc);
+    unlink(junk);
+    unlink(empty);
+    rmdir(dir);
+}
+
+/* legacy_pass_order = 1 (Pillow before 13) changes only images whose height shrinks by more
+ * than twice as many pixels as their width. */
+static void check_pass_order(drum_image *imgs, int n) {
+    drum_image_config a, b;
+    drum_image_config_default(&a);
+    a.size = a.crop_h = a.crop_w = 64;
+    b = a;
+    b.legacy_pass_order = 1;
+    float *oa = malloc(3 * 64 * 64 * sizeof(float)), *ob = malloc(3 * 64 * 64 * sizeof(float));
+    char err[512];
+    for (int i = 0; i < n; i++) {
+        int rw, rh;
+        drum_image_resize_size(imgs[i].w, imgs[i].h, 64, &rw, &rh);
+        int reorders = imgs[i].h - rh > 0 && imgs[i].h - rh > 2 * (imgs[i].w - rw);
+        drum_image_preprocess(&imgs[i], &a, oa, err, sizeof err);
+        drum_image_preprocess(&imgs[i], &b, ob, err, sizeof err);
+        int same = memcmp(oa, ob, 3 * 64 * 64 * sizeof(float)) == 0;
+        CHECK(same == !reorders, "image %dx%d: legacy order %s", imgs[i].w, imgs[i].h,
+              same ? "changed nothing" : "changed a non-reordered image");
+    }
+    free(oa);
+    free(ob);
+}
+
+/* Damaged files (random byte flips and truncations of the fixtures, fixed seed) decode or
+ * fail with the file's name, and never touch memory they should not (run under ASan). */
+static void check_damaged(void) {
+    static const char *names[] = {"rgb_301x207.jpg", "rgb_157x101_prog.jpg", "rgb_133x77_422.jpg",
+                                  "grey_120x90.jpg", "rgb_37x53.png", "rgb_70x48.bmp"};
+    test_rng rng;
+    test_rng_seed(&rng, 1234);
+    int decoded = 0, failed = 0, named = 1;
+    for (size_t f = 0; f < sizeof names / sizeof names[0]; f++) {
+        char path[300], err[512];
+        snprintf(path, sizeof path, FIXDIR "/%s", names[f]);
+        FILE *fp = fopen(path, "rb");
+        static unsigned char orig[1 << 16], buf[1 << 16];
+        size_t n = fp ? fread(orig, 1, sizeof orig, fp) : 0;
+        if (fp) fclose(fp);
+        for (int trial = 0; trial < 150 && n > 0; trial++) {
+            memcpy(buf, orig, n);
+            size_t len = n;
+            int flips = test_rng_int(&rng, 1, 6);
+            for (int k = 0; k < flips; k++)
+                buf[test_rng_int(&rng, 2, (int)n)] ^= (unsigned char)test_rng_int(&rng, 1, 256);
+            if (trial % 5 == 0) len = (size_t)test_rng_int(&rng, 1, (int)n);
+            drum_image img;
+            if (drum_image_decode(buf, len, "damaged", DRUM_ALPHA_DROP, &img, err, sizeof err) == 0) {
+                decoded += img.w > 0 && img.h > 0 && img.rgb;
+                drum_image_free(&img);
+            } else {
+                failed++;
+                named &= strncmp(err, "damaged: cannot decode image", 28) == 0;
+            }
+        }
+    }
+    CHECK(decoded + failed == 900 && named, "damaged files: %d decoded, %d failed", decoded,
+          failed);
+    printf("damaged files: %d decoded, %d rejected with the file's name\n", decoded, failed);
+}
+
+/* The batch over decoded images equals one call per image, for any thread schedule. */
+static void check_batch(drum_image *imgs, int n, const drum_image_config *cfg) {
+    size_t per = (size_t)3 * cfg->crop_h * cfg->crop_w;
+    float *a = malloc(n * per * sizeof(float)), *b = malloc(n * per * sizeof(float));
+    char err[512];
+    int rc = drum_image_preprocess_batch(imgs, n, cfg, a, err, sizeof err);
+    CHECK(rc == 0, "batch: %s", err);
+    for (int i = 0; i < n; i++) drum_image_preprocess(&imgs[i], cfg, b + i * per, err, sizeof err);
+    CHECK(memcmp(a, b, n * per * sizeof(float)) == 0, "batch differs from single calls");
+    free(a);
+    free(b);
+}
+
+static void check_cuda(drum_image *imgs, int n, const drum_image_config *cfg) {
+#ifdef DRUM_HAVE_CUDA
+    char err[512];
+    drum_backend *be = drum_backend_create("cuda", err, sizeof err);
+    if (!be) {
+        SKIP("cuda image preprocessing: %s", err);
+        return;
+    }
+    size_t per = (size_t)3 * cfg->crop_h * cfg->crop_w;
+    float *dev = be->alloc(be, n * per * sizeof(float));
+    float *got = malloc(n * per * sizeof(float)), *want = malloc(n * per * sizeof(float));
+    int rc = dev ? drum_image_preprocess_cuda(be, imgs, n, cfg, dev, err, sizeof err) : -1;
+    CHECK(rc == 0, "cuda: %s", dev ? err : be->err);
+    if (rc == 0) {
+        be->to_host(be, got, dev, n * per * sizeof(float));
+        be->synchronize(be);
+        CHECK(drum_backend_ok(be), "cuda: %s", be->err);
+        drum_image_preprocess_batch(imgs, n, cfg, want, err, sizeof err);
+        size_t ndiff = 0;
+        for (size_t i = 0; i < n * per; i++) ndiff += got[i] != want[i];
+        CHECK(ndiff == 0, "cuda differs from cpu in %zu of %zu values (size %d crop %dx%d)",
+              ndiff, n * per, cfg->size, cfg->crop_h, cfg->crop_w);
+        printf("cuda: %d images, size %d crop %dx%d: %zu values differ from cpu\n", n, cfg->size,
+               cfg->crop_h, cfg->crop_w, ndiff);
+    }
+    be->free(be, dev);
+    free(got);
+    free(want);
+    drum_backend_destroy(be);
+#else
+    (void)imgs;
+    (void)n;
+    (void)cfg;
+    SKIP("cuda image preprocessing: built without CUDA");
+#endif
+}
+
+int main(void) {
+    check_sizes();
+    check_fixtures();
+    check_errors();
+    check_damaged();
+    static const char *names[] = {"rgb_37x53.png",       "rgb_301x207.jpg",     "grey_640x97.png",
+                                  "rgba_97x640.png",     "rgb_225x225.png",     "rgb_50x31.png",
+                                  "greyalpha_80x60.png", "rgb_70x48.bmp",       "grey_120x90.jpg",
+                                  "rgb_133x77_422.jpg",  "rgb_91x120_444.jpg",  "rgb_157x101_prog.jpg"};
+    enum { NIMG = sizeof names / sizeof names[0] };
+    drum_image imgs[NIMG];
+    int loaded = 1;
+    for (int i = 0; i < NIMG; i++) {
+        char path[300], err[512];
+        snprintf(path, sizeof path, FIXDIR "/%s", names[i]);
+        loaded &= drum_image_load(path, DRUM_ALPHA_WHITE, &imgs[i], err, sizeof err) == 0;
+    }
+    CHECK(loaded, "fixture images");
+    if (loaded) {
+        drum_image_config cfg;
+        drum_image_config_default(&cfg);
+        check_batch(imgs, NIMG, &cfg);
+        check_pass_order(imgs, NIMG);
+        check_cuda(imgs, NIMG, &cfg);
+        cfg.size = 48;
+        cfg.crop_h = 64;
+        cfg.crop_w = 40;
+        check_cuda(imgs, NIMG, &cfg);
+    }
+    for (int i = 0; i < NIMG; i++) drum_image_free(&imgs[i]);
+    return check_summary();
+}
