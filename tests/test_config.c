@@ -125,7 +125,7 @@ static void test_errors(void) {
     expect_error("float_nan", "train:\n  lr: .nan\n", 2, 7, "expected a number", NULL);
     expect_error("range_low", "train:\n  tau: 0\n", 2, 8, "key 'train.tau'",
                  "expected a number in [1e-06, 100], got '0'");
-    expect_error("range_high", "synth:\n  image_size: 4096\n", 2, 15, "in [8, 1024]", "'4096'");
+    expect_error("range_high", "synth:\n  image_size: 4096\n", 2, 15, "in [16, 512]", "'4096'");
     expect_error("u64_negative", "seed: -1\n", 1, 7, "key 'seed'", "non-negative integer");
     expect_error("null_int", "threads:\n", 1, 9, "key 'threads'", "got null");
     expect_error("null_tilde", "train:\n  lambda: ~\n", 2, 11, "got null", NULL);

@@ -3,7 +3,9 @@
 #   1. make -j16 CUDA=1 (the CUDA backend must build),
 #   2. build/tests/test_ops: every op case on cpu, then on cuda against cpu,
 #   3. every other test binary (fixtures against PyTorch, cpu and cuda where they do both),
-#   4. build/bench/bench_ops cuda: per-op timings against the copy and GEMM rooflines.
+#   4. build/bench/bench_ops cuda: per-op timings against the copy and GEMM rooflines,
+#   5. tools/gpu_check_clip.sh: CLIP parity on cuda, images/s of drum and of PyTorch
+#      (transformers CLIPModel, fp32 and bf16 autocast) on the same configs, as ratios.
 # Full logs go to ${OUT:-/tmp}/gpu_check_*.log; a summary table is printed last. Exits
 # non-zero when any step fails, times out, or silently skips the GPU. The whole check is
 # held to about 7.5 minutes (override with GPU_CHECK_BUDGET=seconds).
@@ -108,6 +110,15 @@ if [ "$RC" -eq 0 ]; then
   else
     roof=$(grep -E '^roofline' "$log" | sed -E 's/.*, ([0-9.]+ (GB|TFLOP)\/s).*/\1/' | paste -sd' ' -)
     record "bench_ops cuda" ok "$DUR" "rooflines: $roof; $(grep -c 'skipped' "$log") rows skipped"
+  fi
+
+  # 5. CLIP throughput against PyTorch
+  log=$LOGDIR/gpu_check_clip.log
+  run_step "clip vs PyTorch" "$log" 240 bash tools/gpu_check_clip.sh 128
+  if [ "$RC" -ne 0 ]; then
+    record "clip vs PyTorch" FAIL "$DUR" "exit $RC"
+  else
+    record "clip vs PyTorch" ok "$DUR" "$(grep -A8 'drum / PyTorch' "$log" | grep -E 'B/32 +train' | head -n 1)"
   fi
 fi
 
