@@ -18,6 +18,7 @@
 #include "common/check.h"
 #include "drum/fileio.h"
 #include "drum/retrieval.h"
+#include "drum/safetensors.h"
 
 static char drum_bin[PATH_MAX + 16], tmp[64] = "/tmp/drum_pipeline_XXXXXX";
 
@@ -248,6 +249,83 @@ static void test_embed_retrieve_export(void) {
     CHECK(same_file(w1, w2), "exported checkpoint weights differ from the round's export");
 }
 
+/* 1 when tensor `name` has the same bytes in two safetensors files. */
+static int same_tensor(const char *a, const char *b, const char *name) {
+    char err[512];
+    drum_safetensors *x = drum_safetensors_open(a, err, sizeof err);
+    drum_safetensors *y = x ? drum_safetensors_open(b, err, sizeof err) : NULL;
+    const drum_st_tensor *tx = x ? drum_safetensors_find(x, name) : NULL;
+    const drum_st_tensor *ty = y ? drum_safetensors_find(y, name) : NULL;
+    int same = tx && ty && tx->nbytes == ty->nbytes && memcmp(tx->data, ty->data, tx->nbytes) == 0;
+    if (!tx || !ty) fprintf(stderr, "same_tensor %s: %s\n", name, err);
+    drum_safetensors_close(x);
+    drum_safetensors_close(y);
+    return same;
+}
+
+/* drum mine writes every training query's scored candidates, best first, never itself;
+ * train.freeze keeps matching parameters exactly as they were. */
+static void test_mine_and_freeze(void) {
+    char cfg[256], log[256], cands[300];
+    snprintf(cfg, sizeof cfg, "%s/a.yaml", tmp);
+    snprintf(log, sizeof log, "%s/mine.log", tmp);
+    snprintf(cands, sizeof cands, "%s/cands.jsonl", tmp);
+    const char *a[] = {drum_bin, "mine", cfg, "--out", cands, NULL};
+    int rc = run_drum(log, a, 0, NULL, 0);
+    CHECK(rc == 0, "drum mine exit %d (log %s)", rc, log);
+    char *text = slurp(cands);
+    int lines = 0, bad = 0;
+    for (char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        lines++;
+        char qid[64] = "";
+        if (sscanf(l, "{\"query\": \"%63[^\"]\"", qid) != 1) {
+            bad++;
+            continue;
+        }
+        char self[80];
+        snprintf(self, sizeof self, "\"demo\": \"%s\"", qid);
+        char *end = strchr(l, '\n');
+        if (end) *end = '\0';
+        if (strstr(l, self)) bad++;
+        double prev = 1e300, v;
+        int n = 0;
+        for (char *p = strstr(l, "\"score\": "); p; p = strstr(p + 1, "\"score\": ")) {
+            v = strtod(p + 9, NULL);
+            if (v > prev) bad++;
+            prev = v;
+            n++;
+        }
+        if (n != 4) bad++;
+        if (end) *end = '\n';
+    }
+    CHECK(lines == 100 && bad == 0, "candidates.jsonl: %d lines (want 100), %d bad", lines, bad);
+    free(text);
+
+    char out[256], fcfg[256];
+    snprintf(out, sizeof out, "%s/run_freeze", tmp);
+    snprintf(fcfg, sizeof fcfg, "%s/freeze.yaml", tmp);
+    write_config(fcfg, out);
+    const char *f[] = {drum_bin, "train", fcfg, "--set", "train.rounds=1", "--set",
+                       "train.freeze=[vision_model.*, logit_scale]", NULL};
+    rc = run_drum(log, f, 0, NULL, 0);
+    CHECK(rc == 0, "training with train.freeze: exit %d (log %s)", rc, log);
+    char w0[300], w1[300];
+    snprintf(w0, sizeof w0, "%s/clip0/model.safetensors", out);
+    snprintf(w1, sizeof w1, "%s/round1/model.safetensors", out);
+    CHECK(same_tensor(w0, w1, "vision_model.encoder.layers.0.mlp.fc1.weight"),
+          "a frozen vision weight changed");
+    CHECK(same_tensor(w0, w1, "vision_model.embeddings.class_embedding"),
+          "the frozen class embedding changed");
+    CHECK(!same_tensor(w0, w1, "text_model.encoder.layers.0.mlp.fc1.weight"),
+          "a trainable text weight did not change");
+    const char *g[] = {drum_bin, "train", fcfg, "--set", "train.freeze=[no_such_param*]", NULL};
+    rc = run_drum(log, g, 0, NULL, 0);
+    text = slurp(log);
+    CHECK(rc == 1 && text && strstr(text, "no_such_param"),
+          "a freeze pattern matching nothing should be an error: %s", text ? text : "");
+    free(text);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     char self[PATH_MAX];
@@ -266,6 +344,7 @@ int main(int argc, char **argv) {
     test_resume();
     test_errors();
     test_embed_retrieve_export();
+    test_mine_and_freeze();
     int rc = check_summary();
     if (rc == 0) {
         char cmd[128];

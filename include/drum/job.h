@@ -39,6 +39,11 @@ int drum_job_baselines(drum_job *j, char *err, size_t errlen);
  * resume is set and it exists. Returns 0 when done, 1 when stopped by *stop, -1 on error. */
 int drum_job_train(drum_job *j, int resume, char *err, size_t errlen);
 
+/* Round 0's mining alone (`drum mine`): retrieves train.candidates_k for every training
+ * query with the current retriever, scores train.scored_per_round new pairs each, and writes
+ * path as JSONL {"query": id, "candidates": [{"demo": id, "score": s}, ...]} (best first). */
+int drum_job_mine(drum_job *j, const char *path, char *err, size_t errlen);
+
 /* Writes results.md (strategies x shots, the per-round table) under train.out and returns
  * its text (owned by the job). */
 const char *drum_job_report(drum_job *j, char *err, size_t errlen);

@@ -106,6 +106,11 @@ void drum_trainer_free(drum_trainer *t);
  * checkpoint was written), -1 on error. */
 int drum_trainer_run(drum_trainer *t, char *err, size_t errlen);
 
+/* One mining step with the current retriever: retrieve the top K for every training query
+ * (its own task family's pool when groups are set; itself excluded), score the first
+ * scored_per_round pairs not scored before, and append them to the candidate lists. */
+int drum_trainer_mine(drum_trainer *t, char *err, size_t errlen);
+
 /* Checkpoint: parameters, AdamW moments and step, position, candidate lists; written
  * atomically (tmp + fsync + rename) with a checksum. load refuses a file made for another
  * model size or pool. */

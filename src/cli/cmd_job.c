@@ -25,7 +25,10 @@ static void log_line(const char *line) {
 }
 
 static void job_usage(FILE *f, job_kind kind) {
-    const char *name = kind == JOB_DEMO ? "demo" : kind == JOB_TRAIN ? "train" : "eval";
+    const char *name = kind == JOB_DEMO    ? "demo"
+                       : kind == JOB_TRAIN ? "train"
+                       : kind == JOB_EVAL  ? "eval"
+                                           : "mine";
     fprintf(f,
             "usage: drum %s %s [--set key=value]... %s\n"
             "\n"
@@ -34,14 +37,18 @@ static void job_usage(FILE *f, job_kind kind) {
             "%s"
             "\n"
             "Ctrl-C during training writes a checkpoint; continue with --resume.\n",
-            name, kind == JOB_DEMO ? "[CONFIG]" : "CONFIG", kind == JOB_EVAL ? "" : "[--resume]",
+            name, kind == JOB_DEMO ? "[CONFIG]" : "CONFIG",
+            kind == JOB_MINE ? "[--out FILE]" : kind == JOB_EVAL ? "" : "[--resume]",
             kind == JOB_DEMO ? "; default experiments/demo.yaml" : "",
-            kind == JOB_EVAL ? "" : "  --resume          continue from train.out/train.ckpt\n");
+            kind == JOB_MINE   ? "  --out FILE        candidate lists (default train.out/candidates.jsonl)\n"
+            : kind == JOB_EVAL ? ""
+                               : "  --resume          continue from train.out/train.ckpt\n");
 }
 
 int cmd_job(int argc, char **argv, job_kind kind) {
     const char *path = kind == JOB_DEMO ? "experiments/demo.yaml" : NULL;
     int resume = 0;
+    const char *mine_out = NULL;
     char err[2048];
     drum_job_config cfg;
     if (drum_job_config_init(&cfg, err, sizeof err)) {
@@ -56,8 +63,10 @@ int cmd_job(int argc, char **argv, job_kind kind) {
             return 0;
         } else if (strcmp(argv[i], "--set") == 0) {
             i++;
-        } else if (strcmp(argv[i], "--resume") == 0 && kind != JOB_EVAL) {
+        } else if (strcmp(argv[i], "--resume") == 0 && (kind == JOB_DEMO || kind == JOB_TRAIN)) {
             resume = 1;
+        } else if (strcmp(argv[i], "--out") == 0 && kind == JOB_MINE && i + 1 < argc) {
+            mine_out = argv[++i];
         } else if (argv[i][0] == '-') {
             fprintf(stderr, "drum: unknown option '%s'\n", argv[i]);
             job_usage(stderr, kind);
@@ -92,6 +101,13 @@ int cmd_job(int argc, char **argv, job_kind kind) {
     drum_progress progress;
     cli_progress_init(&pl, &progress);
     if (drum_job_open(&job, &cfg, &progress, &stop_flag, log_line, err, sizeof err)) goto fail;
+    if (kind == JOB_MINE) {
+        char cands[4096];
+        snprintf(cands, sizeof cands, "%s/candidates.jsonl", cfg.train.out);
+        if (drum_job_mine(job, mine_out ? mine_out : cands, err, sizeof err)) goto fail;
+        rc = 0;
+        goto out;
+    }
     if (kind != JOB_TRAIN && drum_job_baselines(job, err, sizeof err)) goto fail;
     if (kind != JOB_EVAL) {
         int t = drum_job_train(job, resume, err, sizeof err);

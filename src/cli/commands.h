@@ -4,7 +4,7 @@
 #ifndef DRUM_CLI_COMMANDS_H
 #define DRUM_CLI_COMMANDS_H
 
-typedef enum { JOB_DEMO, JOB_TRAIN, JOB_EVAL } job_kind;
+typedef enum { JOB_DEMO, JOB_TRAIN, JOB_EVAL, JOB_MINE } job_kind;
 
 int cmd_job(int argc, char **argv, job_kind kind);
 int cmd_synth(int argc, char **argv);

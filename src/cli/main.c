@@ -18,10 +18,11 @@ static void usage(FILE *f) {
             "                      (CONFIG defaults to experiments/demo.yaml)\n"
             "  train CONFIG        DRUM's mining rounds and list-wise training (--resume)\n"
             "  eval CONFIG         k-shot evaluation of the configured strategies\n"
+            "  mine CONFIG         round 0's candidate mining alone: top-K retrieval + LVLM scores\n"
             "  synth OUTDIR        write the synthetic suite (images, JSONL, tokenizer files)\n"
             "  embed               embed a JSONL dataset with a CLIP checkpoint\n"
             "  retrieve            top-k demonstrations for queries from embedding files\n"
-            "  export CKPT DIR     write a training checkpoint's weights as HF config + safetensors\n"
+            "  export              a training checkpoint's weights as HF config + safetensors\n"
             "  backends            list the compute backends and whether each can run here\n"
             "\n"
             "Every command takes --help. Config commands take --set key=value overrides\n"
@@ -64,6 +65,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "demo") == 0) return cmd_job(argc - 1, argv + 1, JOB_DEMO);
     if (strcmp(cmd, "train") == 0) return cmd_job(argc - 1, argv + 1, JOB_TRAIN);
     if (strcmp(cmd, "eval") == 0) return cmd_job(argc - 1, argv + 1, JOB_EVAL);
+    if (strcmp(cmd, "mine") == 0) return cmd_job(argc - 1, argv + 1, JOB_MINE);
     if (strcmp(cmd, "synth") == 0) return cmd_synth(argc - 1, argv + 1);
     if (strcmp(cmd, "embed") == 0) return cmd_embed(argc - 1, argv + 1);
     if (strcmp(cmd, "retrieve") == 0) return cmd_retrieve(argc - 1, argv + 1);

@@ -580,7 +580,7 @@ static int round_end(void *user, int round, char *err, size_t errlen) {
     return r ? r : write_results(j, err, errlen);
 }
 
-int drum_job_train(drum_job *j, int resume, char *err, size_t errlen) {
+static drum_train_opts train_opts(const drum_job *j) {
     const drum_job_config *c = j->cfg;
     const drum_train_config *tc = &c->train;
     drum_train_opts o = {tc->rounds, tc->candidates_k, tc->scored_per_round, tc->epochs,
@@ -589,22 +589,66 @@ int drum_job_train(drum_job *j, int resume, char *err, size_t errlen) {
                          (float)tc->lambda, (drum_loss_kind)tc->loss, (float)tc->listnet_tau,
                          (float)c->retrieval.w_image, (float)c->retrieval.w_text,
                          tc->freeze.v, tc->freeze.n, tc->checkpoint_every, c->seed};
-    if (o.rounds == 0) return 0;
+    return o;
+}
+
+static int trainer_for(drum_job *j, drum_trainer *t, char *err, size_t errlen) {
+    drum_train_opts o = train_opts(j);
+    if (drum_trainer_init(t, &o, j->be, j->model, &j->params, &j->train, &j->pool, j->scorer,
+                          err, errlen))
+        return -1;
+    t->stop = j->stop;
+    t->progress = j->progress;
+    t->groups = j->pool_group;
+    t->n_groups = j->n_groups;
+    return 0;
+}
+
+static int cand_by_score(const void *a, const void *b) {
+    const drum_candidate *x = a, *y = b;
+    return (x->fb < y->fb) - (x->fb > y->fb);
+}
+
+int drum_job_mine(drum_job *j, const char *path, char *err, size_t errlen) {
     drum_trainer t;
-    if (drum_trainer_init(&t, &o, j->be, j->model, &j->params, &j->train, &j->pool, j->scorer,
-                          err, errlen)) {
+    int rc = -1;
+    if (trainer_for(j, &t, err, errlen) || drum_trainer_mine(&t, err, errlen)) goto out;
+    char *tmp = NULL;
+    FILE *f = drum_atomic_open(path, &tmp, err, errlen);
+    if (!f) goto out;
+    for (int i = 0; i < j->train.n; i++) {
+        drum_candidate_list *l = &t.cand[i];
+        qsort(l->c, (size_t)l->n, sizeof *l->c, cand_by_score);
+        fprintf(f, "{\"query\": ");
+        drum_json_write_string(f, j->train.ex[i].id);
+        fprintf(f, ", \"candidates\": [");
+        for (int k = 0; k < l->n; k++) {
+            fprintf(f, "%s{\"demo\": ", k ? ", " : "");
+            drum_json_write_string(f, j->train.ex[l->c[k].demo].id);
+            fprintf(f, ", \"score\": %.6f}", l->c[k].fb);
+        }
+        fprintf(f, "]}\n");
+    }
+    rc = drum_atomic_commit(f, tmp, path, err, errlen);
+    if (rc == 0) note(j, "wrote the candidate lists of %d queries to %s", j->train.n, path);
+out:
+    drum_trainer_free(&t);
+    return rc;
+}
+
+int drum_job_train(drum_job *j, int resume, char *err, size_t errlen) {
+    const drum_train_config *tc = &j->cfg->train;
+    if (tc->rounds == 0) return 0;
+    drum_trainer t;
+    if (trainer_for(j, &t, err, errlen)) {
         drum_trainer_free(&t);
         return -1;
     }
     char *ckpt = join(j, tc->out, "train.ckpt");
     round_ctx rc = {j, &t};
     t.checkpoint_path = ckpt;
-    t.stop = j->stop;
-    t.progress = j->progress;
     t.round_end = round_end;
     t.round_end_user = &rc;
-    t.groups = j->pool_group;
-    t.n_groups = j->n_groups;
     int r = 0;
     if (resume && ckpt && file_exists(ckpt)) {
         r = drum_trainer_load_checkpoint(&t, ckpt, err, errlen);

@@ -267,9 +267,7 @@ int drum_embed_prepared(drum_clip_model *m, const drum_prepared *prep, const dru
 
 /* ------------------------------------------------------------------- mining ---- */
 
-/* Retrieves the top K for every training query with the current retriever, scores the
- * first l pairs not scored before, and merges them into the candidate lists. */
-static int mine(drum_trainer *t, char *err, size_t errlen) {
+int drum_trainer_mine(drum_trainer *t, char *err, size_t errlen) {
     int n = t->pool->n, K = t->o.candidates_k, l = t->o.scored_per_round;
     drum_embeddings demo, query;
     int batch = t->m->max_images;
@@ -533,7 +531,7 @@ int drum_trainer_run(drum_trainer *t, char *err, size_t errlen) {
     int rc = -1;
     while (t->phase != DRUM_PHASE_DONE) {
         if (t->phase == DRUM_PHASE_MINE) {
-            if (mine(t, err, errlen)) goto out;
+            if (drum_trainer_mine(t, err, errlen)) goto out;
             t->phase = DRUM_PHASE_TRAIN;
             t->epoch = t->batch = 0;
             if (checkpoint(t, err, errlen)) goto out;
