@@ -5,23 +5,15 @@
  * points the way CPython does (whitespace: str.isspace; digits: category Nd; lowercase:
  * utf8proc's simple mapping, which equals str.lower except for U+0130 and final sigma).
  */
+#include "drum/error.h"
 #include "drum/metrics.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- UTF-8 and CPython character classes ----------------------------------------------- */
 
@@ -341,11 +333,11 @@ static char *vqa_prepare_gt(const char *a, drum_vqa_gt_mode mode, int all_same) 
 int drum_vqa_accuracy(const char *pred, const char *const *answers, int n,
                       drum_vqa_gt_mode mode, double *acc, char *err, size_t errlen) {
     if (n < 1) {
-        set_err(err, errlen, "vqa accuracy: %d ground-truth answers (need at least 1)", n);
+        drum_errorf(err, errlen, "vqa accuracy: %d ground-truth answers (need at least 1)", n);
         return -1;
     }
     if (mode != DRUM_VQA_OPENFLAMINGO && mode != DRUM_VQA_OFFICIAL) {
-        set_err(err, errlen, "vqa accuracy: unknown ground-truth mode %d", (int)mode);
+        drum_errorf(err, errlen, "vqa accuracy: unknown ground-truth mode %d", (int)mode);
         return -1;
     }
     int all_same = 1;
@@ -374,7 +366,7 @@ int drum_vqa_accuracy(const char *pred, const char *const *answers, int n,
 oom:
     free(p);
     free(eq);
-    set_err(err, errlen, "vqa accuracy: out of memory");
+    drum_errorf(err, errlen, "vqa accuracy: out of memory");
     return -1;
 }
 
@@ -852,12 +844,12 @@ static void cider_sim(const cider_vec *h, const cider_vec *r, double val[4]) {
 int drum_cider_d(int n, const char *const *hyps, const char *const *const *refs,
                  const int *n_refs, double *scores, double *mean, char *err, size_t errlen) {
     if (n < 1) {
-        set_err(err, errlen, "cider: %d images (need at least 1)", n);
+        drum_errorf(err, errlen, "cider: %d images (need at least 1)", n);
         return -1;
     }
     for (int i = 0; i < n; i++) {
         if (n_refs[i] < 1) {
-            set_err(err, errlen, "cider: image %d has no reference captions", i);
+            drum_errorf(err, errlen, "cider: image %d has no reference captions", i);
             return -1;
         }
     }
@@ -913,7 +905,7 @@ int drum_cider_d(int n, const char *const *hyps, const char *const *const *refs,
     *mean = total / (double)n;
     rc = 0;
 done:
-    if (rc != 0) set_err(err, errlen, "cider: out of memory");
+    if (rc != 0) drum_errorf(err, errlen, "cider: out of memory");
     table_free(&df);
     table_free(&hv.t);
     if (rv)

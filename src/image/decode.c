@@ -1,11 +1,11 @@
 /* decode.c — images to RGB: stb_image for every format, with JPEG's last stages (IDCT,
  * chroma upsampling, YCbCr -> RGB) replaced by libjpeg-turbo's integer arithmetic, so a
  * JPEG decodes to the pixels PIL gets (see image.h). */
+#include "drum/error.h"
 #include "drum/image.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,16 +31,6 @@
 #pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
 #include <stb/stb_image.h>
 #pragma GCC diagnostic pop
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- decoding ------------------------------------------------------------------------ */
 
@@ -385,7 +375,7 @@ int drum_image_decode(const unsigned char *data, size_t len, const char *name,
     img->w = img->h = 0;
     img->rgb = NULL;
     if (len == 0 || len > INT_MAX) {
-        set_err(err, errlen, "%s: cannot decode image (%s)", name,
+        drum_errorf(err, errlen, "%s: cannot decode image (%s)", name,
                 len == 0 ? "empty file" : "file larger than 2 GiB");
         return -1;
     }
@@ -394,7 +384,7 @@ int drum_image_decode(const unsigned char *data, size_t len, const char *name,
      * before a corrupt or hostile header makes the decoder allocate gigabytes */
     if (stbi_info_from_memory(data, (int)len, &w, &h, &n) &&
         (int64_t)w * h > DRUM_IMAGE_MAX_PIXELS) {
-        set_err(err, errlen, "%s: %dx%d pixels is over the decompression-bomb limit (%lld, PIL's)",
+        drum_errorf(err, errlen, "%s: %dx%d pixels is over the decompression-bomb limit (%lld, PIL's)",
                 name, w, h, (long long)DRUM_IMAGE_MAX_PIXELS);
         return -1;
     }
@@ -404,14 +394,14 @@ int drum_image_decode(const unsigned char *data, size_t len, const char *name,
     if (stbi__jpeg_test(&probe)) px = jpeg_decode(data, (int)len, &w, &h, &n, &fallback);
     if (!px && fallback) px = stbi_load_from_memory(data, (int)len, &w, &h, &n, 0);
     if (!px) {
-        set_err(err, errlen, "%s: cannot decode image (%s)", name, stbi_failure_reason());
+        drum_errorf(err, errlen, "%s: cannot decode image (%s)", name, stbi_failure_reason());
         return -1;
     }
     size_t np = (size_t)w * (size_t)h;
     uint8_t *rgb = malloc(np * 3);
     if (!rgb) {
         stbi_image_free(px);
-        set_err(err, errlen, "%s: out of memory for a %dx%d image", name, w, h);
+        drum_errorf(err, errlen, "%s: out of memory for a %dx%d image", name, w, h);
         return -1;
     }
     int white = alpha == DRUM_ALPHA_WHITE;
@@ -442,7 +432,7 @@ int drum_image_load(const char *path, drum_alpha_mode alpha, drum_image *img, ch
     img->rgb = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        drum_errorf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     unsigned char *buf = NULL;
@@ -466,7 +456,7 @@ int drum_image_load(const char *path, drum_alpha_mode alpha, drum_image *img, ch
     fclose(f);
     if (bad) {
         free(buf);
-        set_err(err, errlen, "%s: %s", path, bad & 2 ? "read error" : "out of memory");
+        drum_errorf(err, errlen, "%s: %s", path, bad & 2 ? "read error" : "out of memory");
         return -1;
     }
     int rc = drum_image_decode(buf, n, path, alpha, img, err, errlen);

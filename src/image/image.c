@@ -2,26 +2,16 @@
  * Pillow's resampling tables, the resize-and-crop plan, the passes, normalisation, batches.
  * Only the resized pixels that survive the centre crop are computed; each depends on the
  * input alone, so the result equals resizing everything first. */
+#include "drum/error.h"
 #include "drum/image.h"
 
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "image/resample.h"
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 void drum_image_config_default(drum_image_config *cfg) {
     static const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
@@ -112,24 +102,24 @@ int drum_resample_plan_init(drum_resample_plan *p, int w, int h, const drum_imag
     memset(p, 0, sizeof(*p));
     if (cfg->size < 1 || cfg->crop_h < 1 || cfg->crop_w < 1 || cfg->size > 65536 ||
         cfg->crop_h > 65536 || cfg->crop_w > 65536) {
-        set_err(err, errlen, "image config: size %d, crop %dx%d (each must be 1..65536)",
+        drum_errorf(err, errlen, "image config: size %d, crop %dx%d (each must be 1..65536)",
                 cfg->size, cfg->crop_h, cfg->crop_w);
         return -1;
     }
     for (int c = 0; c < 3; c++)
         if (!(cfg->std[c] != 0.0f) || !isfinite(cfg->std[c]) || !isfinite(cfg->mean[c])) {
-            set_err(err, errlen, "image config: channel %d mean %g std %g (std must be finite "
+            drum_errorf(err, errlen, "image config: channel %d mean %g std %g (std must be finite "
                     "and non-zero)", c, cfg->mean[c], cfg->std[c]);
             return -1;
         }
     if (w < 1 || h < 1) {
-        set_err(err, errlen, "image of size %dx%d", w, h);
+        drum_errorf(err, errlen, "image of size %dx%d", w, h);
         return -1;
     }
     /* the long edge grows by size/short: keep it a plain int */
     int s = w <= h ? w : h, l = w <= h ? h : w;
     if ((double)cfg->size * l / s > (double)INT_MAX / 4) {
-        set_err(err, errlen, "image %dx%d: aspect ratio too extreme to resize", w, h);
+        drum_errorf(err, errlen, "image %dx%d: aspect ratio too extreme to resize", w, h);
         return -1;
     }
     p->w = w;
@@ -150,7 +140,7 @@ int drum_resample_plan_init(drum_resample_plan *p, int w, int h, const drum_imag
     if ((p->need_h && drum_resample_axis_init(&p->hx, w, p->rw, p->x0, p->x1) != 0) ||
         (p->need_v && drum_resample_axis_init(&p->vy, h, p->rh, p->y0, p->y1) != 0)) {
         drum_resample_plan_free(p);
-        set_err(err, errlen, "out of memory for resampling tables");
+        drum_errorf(err, errlen, "out of memory for resampling tables");
         return -1;
     }
     /* input rows / columns read; tap windows start and end monotonically with the output */
@@ -283,7 +273,7 @@ int drum_image_preprocess(const drum_image *img, const drum_image_config *cfg, f
         free(crop);
         free(acc);
         drum_resample_plan_free(&p);
-        set_err(err, errlen, "out of memory");
+        drum_errorf(err, errlen, "out of memory");
         return -1;
     }
     uint8_t *bufs[3] = {img->rgb, tmp, crop};
@@ -324,7 +314,7 @@ int drum_image_preprocess_batch(const drum_image *imgs, int n, const drum_image_
 #pragma omp critical(drum_image_batch_fail)
             if (failed < 0 || i < failed) {
                 failed = i;
-                set_err(err, errlen, "image %d: %s", i, e);
+                drum_errorf(err, errlen, "image %d: %s", i, e);
             }
         }
     }
@@ -351,7 +341,7 @@ int drum_image_preprocess_files(const char *const *paths, int n, const drum_imag
 #pragma omp critical(drum_image_files_fail)
             if (first < 0 || i < first) {
                 first = i;
-                set_err(err, errlen, "%s", e);
+                drum_errorf(err, errlen, "%s", e);
             }
         }
     }

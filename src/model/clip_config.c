@@ -10,6 +10,7 @@
  * id is stored as -1. Unknown keys are ignored: hub configs carry many that do not change
  * the architecture (dropout, initializer ranges, id2label, ...).
  */
+#include "drum/error.h"
 #include "drum/clip.h"
 #include "drum/clip_io.h"
 
@@ -17,7 +18,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,17 +25,6 @@
 
 /* config.json files are a few kilobytes; anything this large is not one. */
 #define MAX_CONFIG_BYTES (16u << 20)
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 const char *drum_clip_act_name(drum_act act) {
     switch (act) {
@@ -105,29 +94,29 @@ static int check_tower(const drum_clip_tower_config *t, const char *sec, int is_
     };
     for (size_t i = 0; i < sizeof pos / sizeof pos[0]; i++)
         if (pos[i].key && pos[i].v <= 0)
-            return fail(err, errlen, "%s.%s must be a positive integer, got %d", sec, pos[i].key,
+            return drum_errorf(err, errlen, "%s.%s must be a positive integer, got %d", sec, pos[i].key,
                         pos[i].v);
     if (t->layers > DRUM_CLIP_MAX_LAYERS)
-        return fail(err, errlen, "%s.num_hidden_layers is %d; drum supports at most %d", sec,
+        return drum_errorf(err, errlen, "%s.num_hidden_layers is %d; drum supports at most %d", sec,
                     t->layers, DRUM_CLIP_MAX_LAYERS);
     if (t->hidden % t->heads != 0)
-        return fail(err, errlen,
+        return drum_errorf(err, errlen,
                     "%s.hidden_size (%d) must be divisible by %s.num_attention_heads (%d)", sec,
                     t->hidden, sec, t->heads);
     if (!drum_clip_act_name(t->act))
-        return fail(err, errlen, "%s.hidden_act: unknown activation %d", sec, (int)t->act);
+        return drum_errorf(err, errlen, "%s.hidden_act: unknown activation %d", sec, (int)t->act);
     if (!(t->ln_eps > 0.0f) || !isfinite(t->ln_eps))
-        return fail(err, errlen, "%s.layer_norm_eps must be positive and finite, got %g", sec,
+        return drum_errorf(err, errlen, "%s.layer_norm_eps must be positive and finite, got %g", sec,
                     (double)t->ln_eps);
     if (is_text) {
         const struct { const char *key; int v; } ids[] = {
             {"bos_token_id", t->bos_id}, {"eos_token_id", t->eos_id}, {"pad_token_id", t->pad_id}};
         for (int i = 0; i < 3; i++)
             if (ids[i].v < -1)
-                return fail(err, errlen, "%s.%s must be a token id or null, got %d", sec,
+                return drum_errorf(err, errlen, "%s.%s must be a token id or null, got %d", sec,
                             ids[i].key, ids[i].v);
     } else if (t->image_size % t->patch != 0) {
-        return fail(err, errlen, "%s.image_size (%d) must be divisible by %s.patch_size (%d)",
+        return drum_errorf(err, errlen, "%s.image_size (%d) must be divisible by %s.patch_size (%d)",
                     sec, t->image_size, sec, t->patch);
     }
     return 0;
@@ -137,10 +126,10 @@ int drum_clip_config_validate(const drum_clip_config *cfg, char *err, size_t err
     if (check_tower(&cfg->text, "text_config", 1, err, errlen)) return -1;
     if (check_tower(&cfg->vision, "vision_config", 0, err, errlen)) return -1;
     if (cfg->projection_dim <= 0)
-        return fail(err, errlen, "projection_dim must be a positive integer, got %d",
+        return drum_errorf(err, errlen, "projection_dim must be a positive integer, got %d",
                     cfg->projection_dim);
     if (!isfinite(cfg->logit_scale_init))
-        return fail(err, errlen, "logit_scale_init_value must be finite, got %g",
+        return drum_errorf(err, errlen, "logit_scale_init_value must be finite, got %g",
                     (double)cfg->logit_scale_init);
     return 0;
 }
@@ -172,7 +161,7 @@ static int is_int(const cJSON *v) {
 
 static int wrong_type(load_ctx *c, const char *sec, const char *key, const char *expected,
                       const cJSON *v) {
-    return fail(c->err, c->errlen, "%s: %s%s%s: expected %s, got %s", c->path, sec ? sec : "",
+    return drum_errorf(c->err, c->errlen, "%s: %s%s%s: expected %s, got %s", c->path, sec ? sec : "",
                 sec ? "." : "", key, expected, json_kind(v));
 }
 
@@ -230,7 +219,7 @@ static int get_act(load_ctx *c, const cJSON *obj, const char *sec, drum_act *out
     if (!v) return 0;
     if (!cJSON_IsString(v)) return wrong_type(c, sec, "hidden_act", "a string", v);
     if (act_from_name(v->valuestring, out))
-        return fail(c->err, c->errlen,
+        return drum_errorf(c->err, c->errlen,
                     "%s: %s.hidden_act: unknown activation \"%s\" (expected quick_gelu, gelu, "
                     "gelu_new or gelu_pytorch_tanh)",
                     c->path, sec, v->valuestring);
@@ -268,7 +257,7 @@ static int load_tower(load_ctx *c, const cJSON *root, const char *sec, int is_te
 static char *read_text_file(const char *path, size_t *len, char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        drum_errorf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
     char *buf = NULL;
@@ -276,14 +265,14 @@ static char *read_text_file(const char *path, size_t *len, char *err, size_t err
     for (;;) {
         if (n == cap) {
             if (cap >= MAX_CONFIG_BYTES) {
-                fail(err, errlen, "%s: larger than %u bytes, not a config.json", path,
+                drum_errorf(err, errlen, "%s: larger than %u bytes, not a config.json", path,
                      MAX_CONFIG_BYTES);
                 goto bad;
             }
             cap = cap ? cap * 2 : 4096;
             char *nb = realloc(buf, cap + 1);
             if (!nb) {
-                fail(err, errlen, "%s: out of memory reading the file", path);
+                drum_errorf(err, errlen, "%s: out of memory reading the file", path);
                 goto bad;
             }
             buf = nb;
@@ -293,7 +282,7 @@ static char *read_text_file(const char *path, size_t *len, char *err, size_t err
         if (got == 0) break;
     }
     if (ferror(f)) {
-        fail(err, errlen, "%s: read error: %s", path, strerror(errno));
+        drum_errorf(err, errlen, "%s: read error: %s", path, strerror(errno));
         goto bad;
     }
     fclose(f);
@@ -314,13 +303,13 @@ int drum_clip_config_load(drum_clip_config *cfg, const char *path, char *err, si
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root) {
         size_t at = end && end >= text ? (size_t)(end - text) : 0;
-        fail(err, errlen, "%s: invalid JSON near byte %zu", path, at);
+        drum_errorf(err, errlen, "%s: invalid JSON near byte %zu", path, at);
         free(text);
         return -1;
     }
     for (const char *s = end; s && s < text + len; s++)
         if (*s == '\0' || !strchr(" \t\r\n", *s)) {
-            fail(err, errlen, "%s: unexpected text after the JSON object at byte %zu", path,
+            drum_errorf(err, errlen, "%s: unexpected text after the JSON object at byte %zu", path,
                  (size_t)(s - text));
             cJSON_Delete(root);
             free(text);
@@ -333,14 +322,14 @@ int drum_clip_config_load(drum_clip_config *cfg, const char *path, char *err, si
     default_config(&tmp);
     int rc = -1;
     if (!cJSON_IsObject(root)) {
-        fail(err, errlen, "%s: expected a JSON object at the top level, got %s", path,
+        drum_errorf(err, errlen, "%s: expected a JSON object at the top level, got %s", path,
              json_kind(root));
         goto done;
     }
     const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
     if (mt && !(cJSON_IsString(mt) && strcmp(mt->valuestring, "clip") == 0)) {
         if (cJSON_IsString(mt))
-            fail(err, errlen, "%s: model_type is \"%s\", expected \"clip\"", path,
+            drum_errorf(err, errlen, "%s: model_type is \"%s\", expected \"clip\"", path,
                  mt->valuestring);
         else
             wrong_type(&c, NULL, "model_type", "the string \"clip\"", mt);
@@ -356,7 +345,7 @@ int drum_clip_config_load(drum_clip_config *cfg, const char *path, char *err, si
         goto done;
     char verr[384];
     if (drum_clip_config_validate(&tmp, verr, sizeof verr)) {
-        fail(err, errlen, "%s: %s", path, verr);
+        drum_errorf(err, errlen, "%s: %s", path, verr);
         goto done;
     }
     *cfg = tmp;
@@ -413,9 +402,9 @@ static int write_all_atomic(const char *path, const char *data, size_t n, char *
                             size_t errlen) {
     char tmp[4096];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
-        return fail(err, errlen, "%s: path too long", path);
+        return drum_errorf(err, errlen, "%s: path too long", path);
     FILE *f = fopen(tmp, "wb");
-    if (!f) return fail(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+    if (!f) return drum_errorf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
     int ok = fwrite(data, 1, n, f) == n && fflush(f) == 0 && fsync(fileno(f)) == 0;
     int saved = errno;
     if (fclose(f) != 0 && ok) {
@@ -424,12 +413,12 @@ static int write_all_atomic(const char *path, const char *data, size_t n, char *
     }
     if (!ok) {
         unlink(tmp);
-        return fail(err, errlen, "%s: write failed: %s", tmp, strerror(saved));
+        return drum_errorf(err, errlen, "%s: write failed: %s", tmp, strerror(saved));
     }
     if (rename(tmp, path) != 0) {
         saved = errno;
         unlink(tmp);
-        return fail(err, errlen, "%s: cannot rename %s over it: %s", path, tmp, strerror(saved));
+        return drum_errorf(err, errlen, "%s: cannot rename %s over it: %s", path, tmp, strerror(saved));
     }
     return 0;
 }
@@ -438,7 +427,7 @@ int drum_clip_config_save(const drum_clip_config *cfg, const char *path, char *e
                           size_t errlen) {
     char verr[384];
     if (drum_clip_config_validate(cfg, verr, sizeof verr))
-        return fail(err, errlen, "%s: not saved: %s", path, verr);
+        return drum_errorf(err, errlen, "%s: not saved: %s", path, verr);
     cJSON *root = cJSON_CreateObject();
     cJSON *arch = cJSON_CreateArray();
     cJSON *text = tower_json(&cfg->text, 1, cfg->projection_dim);
@@ -449,7 +438,7 @@ int drum_clip_config_save(const drum_clip_config *cfg, const char *path, char *e
         cJSON_Delete(arch);
         cJSON_Delete(text);
         cJSON_Delete(vision);
-        fail(err, errlen, "%s: out of memory building the JSON", path);
+        drum_errorf(err, errlen, "%s: out of memory building the JSON", path);
         goto done;
     }
     cJSON_AddItemToArray(arch, cJSON_CreateString("CLIPModel"));
@@ -462,13 +451,13 @@ int drum_clip_config_save(const drum_clip_config *cfg, const char *path, char *e
     cJSON_AddItemToObject(root, "vision_config", vision);
     out = cJSON_Print(root);
     if (!out) {
-        fail(err, errlen, "%s: out of memory printing the JSON", path);
+        drum_errorf(err, errlen, "%s: out of memory printing the JSON", path);
         goto done;
     }
     size_t n = strlen(out);
     char *withnl = realloc(out, n + 2);
     if (!withnl) {
-        fail(err, errlen, "%s: out of memory printing the JSON", path);
+        drum_errorf(err, errlen, "%s: out of memory printing the JSON", path);
         goto done;
     }
     out = withnl;

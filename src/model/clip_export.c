@@ -1,23 +1,12 @@
 /* clip_export.c — a model directory transformers loads: config.json + model.safetensors. */
+#include "drum/error.h"
 #include "drum/clip_io.h"
 #include "drum/safetensors.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* A table built for another config would write tensors transformers then rejects by
  * shape; compare it with the one cfg gives before writing anything. */
@@ -27,7 +16,7 @@ static int table_matches(const drum_clip_params *p, const drum_clip_config *cfg,
     if (drum_clip_params_build(&q, cfg, err, errlen)) return -1;
     int rc = 0;
     if (q.n != p->n || q.total != p->total) {
-        rc = fail(err, errlen, "the parameter table (%d tensors, %zu floats) is not the config's "
+        rc = drum_errorf(err, errlen, "the parameter table (%d tensors, %zu floats) is not the config's "
                                "(%d tensors, %zu floats)",
                   p->n, p->total, q.n, q.total);
     } else {
@@ -35,7 +24,7 @@ static int table_matches(const drum_clip_params *p, const drum_clip_config *cfg,
             const drum_param_entry *a = &p->entries[i], *b = &q.entries[i];
             if (strcmp(a->name, b->name) != 0 || a->ndim != b->ndim || a->offset != b->offset ||
                 memcmp(a->shape, b->shape, sizeof(int64_t) * (size_t)a->ndim) != 0)
-                rc = fail(err, errlen, "parameter table entry %d ('%s') is not the config's ('%s')",
+                rc = drum_errorf(err, errlen, "parameter table entry %d ('%s') is not the config's ('%s')",
                           i, a->name, b->name);
         }
     }
@@ -47,16 +36,16 @@ int drum_clip_export(const drum_clip_config *cfg, const drum_clip_params *p,
                      const float *params_host, const char *dir, char *err, size_t errlen) {
     char why[512];
     if (table_matches(p, cfg, why, sizeof why))
-        return fail(err, errlen, "%s: not exported: %s", dir, why);
+        return drum_errorf(err, errlen, "%s: not exported: %s", dir, why);
     if (mkdir(dir, 0755) != 0) {
         struct stat sb;
         if (errno != EEXIST || stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
-            return fail(err, errlen, "%s: cannot create the directory: %s", dir,
+            return drum_errorf(err, errlen, "%s: cannot create the directory: %s", dir,
                         strerror(errno == EEXIST ? ENOTDIR : errno));
     }
     char path[4096];
     if ((size_t)snprintf(path, sizeof path, "%s/model.safetensors", dir) >= sizeof path)
-        return fail(err, errlen, "%s: path too long", dir);
+        return drum_errorf(err, errlen, "%s: path too long", dir);
     if (drum_clip_save_safetensors(p, params_host, path, err, errlen)) return -1;
     /* config.json last: an export interrupted in a fresh directory leaves none, and
      * transformers refuses the directory rather than loading a half-written model. */

@@ -1,5 +1,6 @@
 /* safetensors.c — reading (mmap + full validation) and writing (F32, atomic) the
  * safetensors format, and CLIP checkpoints through the parameter table. */
+#include "drum/error.h"
 #include "drum/safetensors.h"
 
 #include <cjson/cJSON.h>
@@ -17,17 +18,6 @@
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors data is little-endian; this reader copies it as host floats"
 #endif
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* ---- dtypes -------------------------------------------------------------------------- */
 
@@ -129,23 +119,23 @@ static int parse_tensor(const char *path, const cJSON *obj, drum_st_tensor *t, s
                         char *err, size_t errlen) {
     const char *name = t->name;
     if (!cJSON_IsObject(obj))
-        return fail(err, errlen, "%s: tensor '%s': expected an object, got %s", path, name,
+        return drum_errorf(err, errlen, "%s: tensor '%s': expected an object, got %s", path, name,
                     json_kind(obj));
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(obj, "dtype");
     const cJSON *sh = cJSON_GetObjectItemCaseSensitive(obj, "shape");
     const cJSON *off = cJSON_GetObjectItemCaseSensitive(obj, "data_offsets");
     if (!cJSON_IsString(dt))
-        return fail(err, errlen, "%s: tensor '%s': \"dtype\" must be a string, got %s", path,
+        return drum_errorf(err, errlen, "%s: tensor '%s': \"dtype\" must be a string, got %s", path,
                     name, dt ? json_kind(dt) : "nothing");
     if (dtype_from_name(dt->valuestring, &t->dtype))
-        return fail(err, errlen, "%s: tensor '%s': unknown dtype \"%s\"", path, name,
+        return drum_errorf(err, errlen, "%s: tensor '%s': unknown dtype \"%s\"", path, name,
                     dt->valuestring);
     if (!cJSON_IsArray(sh))
-        return fail(err, errlen, "%s: tensor '%s': \"shape\" must be an array, got %s", path,
+        return drum_errorf(err, errlen, "%s: tensor '%s': \"shape\" must be an array, got %s", path,
                     name, sh ? json_kind(sh) : "nothing");
     int ndim = cJSON_GetArraySize(sh);
     if (ndim > DRUM_ST_MAX_DIMS)
-        return fail(err, errlen, "%s: tensor '%s': %d dimensions, drum reads at most %d", path,
+        return drum_errorf(err, errlen, "%s: tensor '%s': %d dimensions, drum reads at most %d", path,
                     name, ndim, DRUM_ST_MAX_DIMS);
     t->ndim = ndim;
     size_t numel = 1;
@@ -153,7 +143,7 @@ static int parse_tensor(const char *path, const cJSON *obj, drum_st_tensor *t, s
     for (int i = 0; i < ndim; i++) {
         uint64_t d;
         if (json_uint(cJSON_GetArrayItem(sh, i), &d))
-            return fail(err, errlen,
+            return drum_errorf(err, errlen,
                         "%s: tensor '%s': shape[%d] must be a non-negative integer", path, name,
                         i);
         t->shape[i] = (int64_t)d;
@@ -161,27 +151,27 @@ static int parse_tensor(const char *path, const cJSON *obj, drum_st_tensor *t, s
     }
     size_t need;
     if (overflow || __builtin_mul_overflow(numel, dtypes[t->dtype].size, &need))
-        return fail(err, errlen, "%s: tensor '%s': the shape's size overflows", path, name);
+        return drum_errorf(err, errlen, "%s: tensor '%s': the shape's size overflows", path, name);
     t->numel = numel;
     uint64_t b, e;
     if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2 ||
         json_uint(cJSON_GetArrayItem(off, 0), &b) || json_uint(cJSON_GetArrayItem(off, 1), &e))
-        return fail(err, errlen,
+        return drum_errorf(err, errlen,
                     "%s: tensor '%s': \"data_offsets\" must be [begin, end] of non-negative "
                     "integers",
                     path, name);
     if (e < b)
-        return fail(err, errlen, "%s: tensor '%s': data_offsets [%llu, %llu] end before begin",
+        return drum_errorf(err, errlen, "%s: tensor '%s': data_offsets [%llu, %llu] end before begin",
                     path, name, (unsigned long long)b, (unsigned long long)e);
     if (e > datalen)
-        return fail(err, errlen,
+        return drum_errorf(err, errlen,
                     "%s: tensor '%s': data_offsets [%llu, %llu] out of range: the data section "
                     "holds %zu bytes",
                     path, name, (unsigned long long)b, (unsigned long long)e, datalen);
     if (e - b != need) {
         char s[160];
         format_shape(s, sizeof s, t->ndim, t->shape);
-        return fail(err, errlen,
+        return drum_errorf(err, errlen,
                     "%s: tensor '%s': data_offsets [%llu, %llu] hold %llu bytes, %s %s needs "
                     "%zu",
                     path, name, (unsigned long long)b, (unsigned long long)e,
@@ -195,21 +185,21 @@ static int parse_tensor(const char *path, const cJSON *obj, drum_st_tensor *t, s
 static int parse_metadata(const char *path, const cJSON *obj, drum_safetensors *st, char *err,
                           size_t errlen) {
     if (!cJSON_IsObject(obj))
-        return fail(err, errlen, "%s: __metadata__ must be an object of strings, got %s", path,
+        return drum_errorf(err, errlen, "%s: __metadata__ must be an object of strings, got %s", path,
                     json_kind(obj));
     int n = cJSON_GetArraySize(obj);
     st->meta = calloc((size_t)(2 * n + 1), sizeof *st->meta);
-    if (!st->meta) return fail(err, errlen, "%s: out of memory", path);
+    if (!st->meta) return drum_errorf(err, errlen, "%s: out of memory", path);
     const cJSON *kv;
     cJSON_ArrayForEach(kv, obj) {
         if (!cJSON_IsString(kv))
-            return fail(err, errlen, "%s: __metadata__ \"%s\" must be a string, got %s", path,
+            return drum_errorf(err, errlen, "%s: __metadata__ \"%s\" must be a string, got %s", path,
                         kv->string, json_kind(kv));
         st->meta[2 * st->nmeta] = strdup(kv->string);
         st->meta[2 * st->nmeta + 1] = strdup(kv->valuestring);
         st->nmeta++;
         if (!st->meta[2 * st->nmeta - 2] || !st->meta[2 * st->nmeta - 1])
-            return fail(err, errlen, "%s: out of memory", path);
+            return drum_errorf(err, errlen, "%s: out of memory", path);
     }
     return 0;
 }
@@ -238,7 +228,7 @@ static int check_layout(const char *path, drum_safetensors *st, char *err, size_
     st->by_name = malloc((size_t)st->n * sizeof *st->by_name);
     if (!r || !st->by_name) {
         free(r);
-        return fail(err, errlen, "%s: out of memory", path);
+        return drum_errorf(err, errlen, "%s: out of memory", path);
     }
     for (int i = 0; i < st->n; i++) r[i] = (tensor_ref){&st->t[i], i};
     /* Empty tensors occupy no bytes and cannot overlap; `last` is the non-empty tensor
@@ -249,7 +239,7 @@ static int check_layout(const char *path, drum_safetensors *st, char *err, size_
         const drum_st_tensor *b = r[i].t;
         if (b->nbytes == 0) continue;
         if (last && b->begin < last->begin + last->nbytes) {
-            fail(err, errlen,
+            drum_errorf(err, errlen,
                  "%s: tensors '%s' [%zu, %zu] and '%s' [%zu, %zu] overlap in the data section",
                  path, last->name, last->begin, last->begin + last->nbytes, b->name, b->begin,
                  b->begin + b->nbytes);
@@ -261,7 +251,7 @@ static int check_layout(const char *path, drum_safetensors *st, char *err, size_
     qsort(r, (size_t)st->n, sizeof *r, cmp_by_name);
     for (int i = 0; i < st->n; i++) {
         if (i > 0 && strcmp(r[i - 1].t->name, r[i].t->name) == 0) {
-            fail(err, errlen, "%s: tensor '%s' appears twice in the header", path, r[i].t->name);
+            drum_errorf(err, errlen, "%s: tensor '%s' appears twice in the header", path, r[i].t->name);
             free(r);
             return -1;
         }
@@ -275,37 +265,37 @@ static int parse_header(drum_safetensors *st, const char *hdr, size_t hlen, size
                         char *err, size_t errlen) {
     const char *path = st->path;
     if (hlen == 0 || hdr[0] != '{')
-        return fail(err, errlen, "%s: the header is not a JSON object (first byte 0x%02x)", path,
+        return drum_errorf(err, errlen, "%s: the header is not a JSON object (first byte 0x%02x)", path,
                     hlen ? (unsigned char)hdr[0] : 0u);
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(hdr, hlen, &end, 0);
     if (!root) {
         size_t at = end && end >= hdr && end <= hdr + hlen ? (size_t)(end - hdr) : 0;
-        return fail(err, errlen, "%s: invalid JSON in the header near byte %zu of %zu", path,
+        return drum_errorf(err, errlen, "%s: invalid JSON in the header near byte %zu of %zu", path,
                     8 + at, 8 + hlen);
     }
     int rc = -1;
     for (const char *s = end; s < hdr + hlen; s++)
         if (!strchr(" \t\r\n", *s) || *s == '\0') {
-            fail(err, errlen, "%s: unexpected bytes after the header's JSON at byte %zu", path,
+            drum_errorf(err, errlen, "%s: unexpected bytes after the header's JSON at byte %zu", path,
                  8 + (size_t)(s - hdr));
             goto done;
         }
     if (!cJSON_IsObject(root)) {
-        fail(err, errlen, "%s: the header is not a JSON object", path);
+        drum_errorf(err, errlen, "%s: the header is not a JSON object", path);
         goto done;
     }
     int count = cJSON_GetArraySize(root);
     st->t = calloc((size_t)count + 1, sizeof *st->t);
     if (!st->t) {
-        fail(err, errlen, "%s: out of memory for %d header entries", path, count);
+        drum_errorf(err, errlen, "%s: out of memory for %d header entries", path, count);
         goto done;
     }
     const cJSON *item;
     cJSON_ArrayForEach(item, root) {
         if (strcmp(item->string, "__metadata__") == 0) {
             if (st->meta) {
-                fail(err, errlen, "%s: __metadata__ appears twice in the header", path);
+                drum_errorf(err, errlen, "%s: __metadata__ appears twice in the header", path);
                 goto done;
             }
             if (parse_metadata(path, item, st, err, errlen)) goto done;
@@ -314,7 +304,7 @@ static int parse_header(drum_safetensors *st, const char *hdr, size_t hlen, size
         drum_st_tensor *t = &st->t[st->n];
         t->name = strdup(item->string);
         if (!t->name) {
-            fail(err, errlen, "%s: out of memory", path);
+            drum_errorf(err, errlen, "%s: out of memory", path);
             goto done;
         }
         st->n++;
@@ -331,23 +321,23 @@ drum_safetensors *drum_safetensors_open(const char *path, char *err, size_t errl
     drum_safetensors *st = calloc(1, sizeof *st);
     if (!st || !(st->path = strdup(path))) {
         free(st);
-        fail(err, errlen, "%s: out of memory", path);
+        drum_errorf(err, errlen, "%s: out of memory", path);
         return NULL;
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        drum_errorf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         goto bad;
     }
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fail(err, errlen, "%s: not a regular file", path);
+        drum_errorf(err, errlen, "%s: not a regular file", path);
         close(fd);
         goto bad;
     }
     size_t size = (size_t)sb.st_size;
     if (size < 8) {
-        fail(err, errlen,
+        drum_errorf(err, errlen,
              "%s: truncated: %zu bytes, shorter than the 8-byte header length that starts a "
              "safetensors file",
              path, size);
@@ -357,7 +347,7 @@ drum_safetensors *drum_safetensors_open(const char *path, char *err, size_t errl
     void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED) {
-        fail(err, errlen, "%s: cannot map %zu bytes: %s", path, size, strerror(errno));
+        drum_errorf(err, errlen, "%s: cannot map %zu bytes: %s", path, size, strerror(errno));
         goto bad;
     }
     st->map = map;
@@ -365,12 +355,12 @@ drum_safetensors *drum_safetensors_open(const char *path, char *err, size_t errl
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = hlen << 8 | st->map[i];
     if (hlen > DRUM_ST_MAX_HEADER) {
-        fail(err, errlen, "%s: header length %llu exceeds the format's limit of %u bytes", path,
+        drum_errorf(err, errlen, "%s: header length %llu exceeds the format's limit of %u bytes", path,
              (unsigned long long)hlen, DRUM_ST_MAX_HEADER);
         goto bad;
     }
     if (hlen > size - 8) {
-        fail(err, errlen,
+        drum_errorf(err, errlen,
              "%s: header length %llu runs past the end of the file (%zu bytes): truncated or "
              "not a safetensors file",
              path, (unsigned long long)hlen, size);
@@ -438,7 +428,7 @@ int drum_st_tensor_to_f32(const drum_st_tensor *t, float *dst, char *err, size_t
             dst[i] = drum_bf16_to_f32((uint16_t)(s[2 * i] | s[2 * i + 1] << 8));
         return 0;
     default:
-        return fail(err, errlen, "tensor '%s' has dtype %s; drum converts F32, F16 and BF16",
+        return drum_errorf(err, errlen, "tensor '%s' has dtype %s; drum converts F32, F16 and BF16",
                     t->name, drum_st_dtype_name(t->dtype));
     }
 }
@@ -566,8 +556,8 @@ static int find_duplicate(const drum_st_write_tensor *t, int n, const char **dup
 int drum_safetensors_write_f32(const char *path, const drum_st_write_tensor *t, int n,
                                char *err, size_t errlen) {
     const char *dup = NULL;
-    if (find_duplicate(t, n, &dup)) return fail(err, errlen, "%s: out of memory", path);
-    if (dup) return fail(err, errlen, "%s: tensor '%s' given twice", path, dup);
+    if (find_duplicate(t, n, &dup)) return drum_errorf(err, errlen, "%s: out of memory", path);
+    if (dup) return drum_errorf(err, errlen, "%s: tensor '%s' given twice", path, dup);
     strbuf h = {0};
     sb_puts(&h, "{\"__metadata__\":{\"format\":\"pt\"}");
     size_t off = 0;
@@ -575,7 +565,7 @@ int drum_safetensors_write_f32(const char *path, const drum_st_write_tensor *t, 
         size_t bytes;
         if (write_size(&t[i], &bytes) || __builtin_add_overflow(off, bytes, &off)) {
             free(h.s);
-            return fail(err, errlen, "%s: tensor '%s': invalid shape or size", path, t[i].name);
+            return drum_errorf(err, errlen, "%s: tensor '%s': invalid shape or size", path, t[i].name);
         }
         sb_puts(&h, ",");
         sb_json_string(&h, t[i].name);
@@ -588,18 +578,18 @@ int drum_safetensors_write_f32(const char *path, const drum_st_write_tensor *t, 
     while (!h.oom && h.n % 8 != 0) sb_puts(&h, " ");
     if (h.oom) {
         free(h.s);
-        return fail(err, errlen, "%s: out of memory building the header", path);
+        return drum_errorf(err, errlen, "%s: out of memory building the header", path);
     }
 
     char tmp[4096];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
         free(h.s);
-        return fail(err, errlen, "%s: path too long", path);
+        return drum_errorf(err, errlen, "%s: path too long", path);
     }
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         free(h.s);
-        return fail(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+        return drum_errorf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
     }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
@@ -618,12 +608,12 @@ int drum_safetensors_write_f32(const char *path, const drum_st_write_tensor *t, 
     free(h.s);
     if (!ok) {
         unlink(tmp);
-        return fail(err, errlen, "%s: write failed: %s", tmp, strerror(saved));
+        return drum_errorf(err, errlen, "%s: write failed: %s", tmp, strerror(saved));
     }
     if (rename(tmp, path) != 0) {
         saved = errno;
         unlink(tmp);
-        return fail(err, errlen, "%s: cannot rename %s over it: %s", path, tmp, strerror(saved));
+        return drum_errorf(err, errlen, "%s: cannot rename %s over it: %s", path, tmp, strerror(saved));
     }
     fsync_parent_dir(path);
     return 0;
@@ -651,7 +641,7 @@ int drum_clip_load_safetensors(const drum_clip_params *p, float *params_host, co
     int rc = -1;
     const drum_st_tensor **src = calloc((size_t)p->n + 1, sizeof *src);
     if (!src) {
-        fail(err, errlen, "%s: out of memory", path);
+        drum_errorf(err, errlen, "%s: out of memory", path);
         goto done;
     }
     int missing = 0, first_missing = -1;
@@ -667,26 +657,26 @@ int drum_clip_load_safetensors(const drum_clip_params *p, float *params_host, co
             char have[160], want[160];
             format_shape(have, sizeof have, t->ndim, t->shape);
             format_shape(want, sizeof want, e->ndim, e->shape);
-            fail(err, errlen, "%s: tensor '%s' has shape %s, the config expects %s", path,
+            drum_errorf(err, errlen, "%s: tensor '%s' has shape %s, the config expects %s", path,
                  e->name, have, want);
             goto done;
         }
         if (t->dtype != DRUM_ST_F32 && t->dtype != DRUM_ST_F16 && t->dtype != DRUM_ST_BF16) {
-            fail(err, errlen, "%s: tensor '%s' has dtype %s; drum loads F32, F16 or BF16", path,
+            drum_errorf(err, errlen, "%s: tensor '%s' has dtype %s; drum loads F32, F16 or BF16", path,
                  e->name, drum_st_dtype_name(t->dtype));
             goto done;
         }
         src[i] = t;
     }
     if (missing) {
-        fail(err, errlen, "%s: missing tensor '%s' (%d of the config's %d tensors are missing)",
+        drum_errorf(err, errlen, "%s: missing tensor '%s' (%d of the config's %d tensors are missing)",
              path, p->entries[first_missing].name, missing, p->n);
         goto done;
     }
     for (int i = 0; i < drum_safetensors_count(st); i++) {
         const drum_st_tensor *t = drum_safetensors_at(st, i);
         if (!is_ignored_buffer(t->name) && !drum_clip_params_find(p, t->name)) {
-            fail(err, errlen, "%s: unexpected tensor '%s': not a parameter of this CLIP config",
+            drum_errorf(err, errlen, "%s: unexpected tensor '%s': not a parameter of this CLIP config",
                  path, t->name);
             goto done;
         }
@@ -703,7 +693,7 @@ done:
 int drum_clip_save_safetensors(const drum_clip_params *p, const float *params_host,
                                const char *path, char *err, size_t errlen) {
     drum_st_write_tensor *t = calloc((size_t)p->n + 1, sizeof *t);
-    if (!t) return fail(err, errlen, "%s: out of memory", path);
+    if (!t) return drum_errorf(err, errlen, "%s: out of memory", path);
     for (int i = 0; i < p->n; i++) {
         const drum_param_entry *e = &p->entries[i];
         t[i] = (drum_st_write_tensor){e->name, e->ndim, e->shape, params_host + e->offset};

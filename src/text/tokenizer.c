@@ -1,11 +1,12 @@
 /* tokenizer.c — CLIP byte-level BPE, matching Hugging Face CLIPTokenizer (see tokenizer.h
  * for the pipeline). Ids are worked on directly: a word's bytes start as the ids of their
  * byte-unicode symbols, and merges map (left id, right id) -> (rank, merged id). */
+#include "drum/error.h"
+#include "drum/fileio.h"
 #include "drum/tokenizer.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,53 +33,6 @@ struct drum_tokenizer {
 };
 
 #define MKEY_EMPTY UINT64_MAX
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-/* Whole file into a NUL-terminated buffer. */
-static char *read_file(const char *path, size_t *len, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (cap - n < 65536) {
-            cap = cap ? cap * 2 : 1 << 20;
-            char *nb = realloc(buf, cap + 1);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                set_err(err, errlen, "%s: out of memory", path);
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        set_err(err, errlen, "%s: read error", path);
-        return NULL;
-    }
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
 
 /* ---- string -> id map, used while loading ------------------------------------------ */
 
@@ -174,26 +128,26 @@ static int byte_to_unicode(int b) {
 static int load_vocab(drum_tokenizer *t, const char *path, cJSON **json, str_map *map,
                       char *err, size_t errlen) {
     size_t len;
-    char *buf = read_file(path, &len, err, errlen);
+    char *buf = drum_read_file(path, &len, err, errlen);
     if (!buf) return -1;
     cJSON *root = cJSON_ParseWithLength(buf, len);
     free(buf);
     if (!root || !cJSON_IsObject(root)) {
-        set_err(err, errlen, "%s: not a JSON object (expected HF vocab.json: token -> id)", path);
+        drum_errorf(err, errlen, "%s: not a JSON object (expected HF vocab.json: token -> id)", path);
         cJSON_Delete(root);
         return -1;
     }
     *json = root;
     int n = cJSON_GetArraySize(root);
     if (n == 0 || str_map_init(map, (size_t)n) != 0) {
-        set_err(err, errlen, "%s: %s", path, n == 0 ? "empty vocabulary" : "out of memory");
+        drum_errorf(err, errlen, "%s: %s", path, n == 0 ? "empty vocabulary" : "out of memory");
         return -1;
     }
     int max_id = -1;
     for (cJSON *e = root->child; e; e = e->next) {
         double v = e->valuedouble;
         if (!cJSON_IsNumber(e) || v < 0 || v > 2147483646.0 || v != (double)(int)v) {
-            set_err(err, errlen, "%s: token \"%.40s\" has no valid id (expected an integer >= 0)",
+            drum_errorf(err, errlen, "%s: token \"%.40s\" has no valid id (expected an integer >= 0)",
                     path, e->string);
             return -1;
         }
@@ -208,7 +162,7 @@ static int load_vocab(drum_tokenizer *t, const char *path, cJSON **json, str_map
         t->byte_id[b] = str_map_get(map, sym, n1);
         t->byte_eow_id[b] = str_map_get(map, sym, n1 + 4);
         if (t->byte_id[b] < 0 || t->byte_eow_id[b] < 0) {
-            set_err(err, errlen,
+            drum_errorf(err, errlen,
                     "%s: byte 0x%02x's symbol U+%04X%s is missing (not a CLIP byte-level vocabulary)",
                     path, b, byte_to_unicode(b), t->byte_id[b] < 0 ? "" : "</w>");
             return -1;
@@ -220,7 +174,7 @@ static int load_vocab(drum_tokenizer *t, const char *path, cJSON **json, str_map
 static int load_merges(drum_tokenizer *t, const char *path, const str_map *map, char *err,
                        size_t errlen) {
     size_t len;
-    char *buf = read_file(path, &len, err, errlen);
+    char *buf = drum_read_file(path, &len, err, errlen);
     if (!buf) return -1;
     size_t nlines = 1;
     for (size_t i = 0; i < len; i++) nlines += buf[i] == '\n';
@@ -233,7 +187,7 @@ static int load_merges(drum_tokenizer *t, const char *path, const str_map *map, 
     if (!t->mkey || !t->mrank || !t->mnew || !joined) {
         free(buf);
         free(joined);
-        set_err(err, errlen, "%s: out of memory", path);
+        drum_errorf(err, errlen, "%s: out of memory", path);
         return -1;
     }
     memset(t->mkey, 0xff, t->mcap * sizeof(*t->mkey));
@@ -249,7 +203,7 @@ static int load_merges(drum_tokenizer *t, const char *path, const str_map *map, 
         if (le == line || (le - line >= 8 && memcmp(line, "#version", 8) == 0)) continue;
         char *sp = memchr(line, ' ', (size_t)(le - line));
         if (!sp || sp == line || sp + 1 == le || memchr(sp + 1, ' ', (size_t)(le - sp - 1))) {
-            set_err(err, errlen, "%s:%d: expected \"left right\" (two tokens, one space)", path,
+            drum_errorf(err, errlen, "%s:%d: expected \"left right\" (two tokens, one space)", path,
                     lineno);
             rc = -1;
             break;
@@ -260,7 +214,7 @@ static int load_merges(drum_tokenizer *t, const char *path, const str_map *map, 
         memcpy(joined + la, sp + 1, (size_t)lb);
         int m = str_map_get(map, joined, la + lb);
         if (a < 0 || b < 0 || m < 0) {
-            set_err(err, errlen, "%s:%d: token \"%.*s\" is not in the vocabulary", path, lineno,
+            drum_errorf(err, errlen, "%s:%d: token \"%.*s\" is not in the vocabulary", path, lineno,
                     a < 0 ? la : b < 0 ? lb : la + lb, a < 0 ? line : b < 0 ? sp + 1 : joined);
             rc = -1;
             break;
@@ -313,7 +267,7 @@ static int special_token(drum_tokenizer *t, const cJSON *cfg, const char *key, c
     int normalized = 0;
     const cJSON *v = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, key) : NULL;
     if (v && cJSON_IsNull(v)) {
-        set_err(err, errlen, "%s: %s is null (drum needs a %s token)", path, key, key);
+        drum_errorf(err, errlen, "%s: %s is null (drum needs a %s token)", path, key, key);
         return -1;
     }
     if (v && cJSON_IsString(v)) {
@@ -321,25 +275,25 @@ static int special_token(drum_tokenizer *t, const cJSON *cfg, const char *key, c
     } else if (v && cJSON_IsObject(v)) {
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(v, "content");
         if (!cJSON_IsString(c)) {
-            set_err(err, errlen, "%s: %s has no string \"content\"", path, key);
+            drum_errorf(err, errlen, "%s: %s has no string \"content\"", path, key);
             return -1;
         }
         text = c->valuestring;
         normalized = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(v, "normalized"));
     } else if (v) {
-        set_err(err, errlen, "%s: %s must be a string or an object", path, key);
+        drum_errorf(err, errlen, "%s: %s must be a string or an object", path, key);
         return -1;
     }
     *id = added_id(t, text);
     if (*id >= 0) return 0;
     *id = str_map_get(vocab, text, (int)strlen(text));
     if (*id < 0) {
-        set_err(err, errlen, "%s: %s \"%.60s\" is not in the vocabulary",
+        drum_errorf(err, errlen, "%s: %s \"%.60s\" is not in the vocabulary",
                 path ? path : "defaults", key, text);
         return -1;
     }
     if (add_token(t, text, *id, normalized) != 0) {
-        set_err(err, errlen, "%s: %s \"%.40s\": invalid UTF-8 or out of memory",
+        drum_errorf(err, errlen, "%s: %s \"%.40s\": invalid UTF-8 or out of memory",
                 path ? path : "defaults", key, text);
         return -1;
     }
@@ -351,13 +305,13 @@ static int load_config(drum_tokenizer *t, const char *path, const str_map *vocab
     cJSON *cfg = NULL;
     if (path) {
         size_t len;
-        char *buf = read_file(path, &len, err, errlen);
+        char *buf = drum_read_file(path, &len, err, errlen);
         if (!buf) return -1;
         cfg = cJSON_ParseWithLength(buf, len);
         free(buf);
         if (!cfg || !cJSON_IsObject(cfg)) {
             cJSON_Delete(cfg);
-            set_err(err, errlen, "%s: not a JSON object (expected HF tokenizer_config.json)",
+            drum_errorf(err, errlen, "%s: not a JSON object (expected HF tokenizer_config.json)",
                     path);
             return -1;
         }
@@ -374,7 +328,7 @@ static int load_config(drum_tokenizer *t, const char *path, const str_map *vocab
             long id = strtol(e->string, &endp, 10);
             const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "content");
             if (*endp || id < 0 || id > 2147483646L || !cJSON_IsString(c)) {
-                set_err(err, errlen, "%s: added_tokens_decoder entry \"%.20s\": expected an "
+                drum_errorf(err, errlen, "%s: added_tokens_decoder entry \"%.20s\": expected an "
                         "integer key and a string \"content\"", path, e->string);
                 rc = -1;
                 break;
@@ -384,7 +338,7 @@ static int load_config(drum_tokenizer *t, const char *path, const str_map *vocab
             const cJSON *spec = cJSON_GetObjectItemCaseSensitive(e, "special");
             int normalized = norm ? cJSON_IsTrue(norm) : !cJSON_IsTrue(spec);
             if (add_token(t, c->valuestring, (int)id, normalized) != 0) {
-                set_err(err, errlen, "%s: added token \"%.40s\": invalid UTF-8 or out of memory",
+                drum_errorf(err, errlen, "%s: added token \"%.40s\": invalid UTF-8 or out of memory",
                         path, c->valuestring);
                 rc = -1;
             }
@@ -412,7 +366,7 @@ int drum_tokenizer_load_files(const char *vocab_path, const char *merges_path,
     *out = NULL;
     drum_tokenizer *t = calloc(1, sizeof(*t));
     if (!t) {
-        set_err(err, errlen, "out of memory");
+        drum_errorf(err, errlen, "out of memory");
         return -1;
     }
     cJSON *vjson = NULL;
@@ -443,7 +397,7 @@ int drum_tokenizer_load(const char *dir, drum_tokenizer **out, char *err, size_t
         rc = drum_tokenizer_load_files(v, m, f ? c : NULL, out, err, errlen);
     } else {
         *out = NULL;
-        set_err(err, errlen, "out of memory");
+        drum_errorf(err, errlen, "out of memory");
     }
     free(v);
     free(m);
@@ -831,7 +785,7 @@ int drum_tokenize_batch(const drum_tokenizer *tok, const char *const *texts, int
                         int *ids, int *mask, int *eos_pos, char *err, size_t errlen) {
     if (ctx <= 0) ctx = tok->info.context;
     if (ctx < 2) {
-        set_err(err, errlen, "context length %d: needs room for bos and eos (>= 2)", ctx);
+        drum_errorf(err, errlen, "context length %d: needs room for bos and eos (>= 2)", ctx);
         return -1;
     }
     int failed = -1;
@@ -856,7 +810,7 @@ int drum_tokenize_batch(const drum_tokenizer *tok, const char *const *texts, int
         }
     }
     if (failed >= 0) {
-        set_err(err, errlen, "text %d: out of memory while tokenizing", failed);
+        drum_errorf(err, errlen, "text %d: out of memory while tokenizing", failed);
         return -1;
     }
     return 0;
