@@ -19,6 +19,7 @@ struct drum_train_buffers {
     int *h_ids, *h_mask, *h_eos;
     float *h_fb;       /* (B, B*L) */
     int *h_target;     /* (B) */
+    float *h_loss;     /* (2B): list and contrastive losses, then their upstream gradients */
     /* device */
     float *pixels;
     int *ids, *mask, *eos;
@@ -70,6 +71,7 @@ static void buffers_free(drum_backend *be, drum_train_buffers *b) {
     free(b->h_eos);
     free(b->h_fb);
     free(b->h_target);
+    free(b->h_loss);
     void *dev[] = {b->pixels, b->ids, b->mask, b->eos, b->img_n, b->img_norm, b->txt_n,
                    b->txt_norm, b->feat, b->sim, b->fb, b->probs, b->dsim, b->target,
                    b->loss_list, b->loss_ctr, b->dloss_list, b->dloss_ctr, b->dfeat,
@@ -98,6 +100,7 @@ static drum_train_buffers *buffers_create(drum_trainer *t, char *err, size_t err
     b->h_eos = malloc(rows * sizeof(int));
     b->h_fb = malloc(BL * sizeof(float));
     b->h_target = malloc((size_t)B * sizeof(int));
+    b->h_loss = malloc((size_t)B * 2 * sizeof(float));
     b->pixels = be->alloc(be, rows * 3 * S * S * sizeof(float));
     b->ids = be->alloc(be, rows * T * sizeof(int));
     b->mask = be->alloc(be, rows * T * sizeof(int));
@@ -123,7 +126,7 @@ static drum_train_buffers *buffers_create(drum_trainer *t, char *err, size_t err
     b->d_txt_f = be->alloc(be, rows * D * sizeof(float));
     b->log_scale = be->alloc(be, sizeof(float));
     if (!b->row_example || !b->h_pixels || !b->h_ids || !b->h_mask || !b->h_eos || !b->h_fb ||
-        !b->h_target || !drum_backend_ok(be)) {
+        !b->h_target || !b->h_loss || !drum_backend_ok(be)) {
         snprintf(err, errlen, "out of memory for training buffers (%zu rows): %s", rows,
                  be->err[0] ? be->err : "host allocation failed");
         buffers_free(be, b);
@@ -472,11 +475,7 @@ static double train_step(drum_trainer *t, const int *queries, int B) {
     // contrastive term: the best candidate against every candidate in the batch: (B, B*L) -> (B)
     be->op.softmax_xent_forward(be, b->loss_ctr, b->probs, b->sim, b->target, B, BL);
 
-    float *h = malloc((size_t)B * 2 * sizeof(float));
-    if (!h) {
-        DRUM_FAIL(be, "out of memory");
-        return NAN;
-    }
+    float *h = b->h_loss;
     be->to_host(be, h, b->loss_list, (size_t)B * sizeof(float));
     be->to_host(be, h + B, b->loss_ctr, (size_t)B * sizeof(float));
     double loss = 0;
@@ -487,7 +486,6 @@ static double train_step(drum_trainer *t, const int *queries, int B) {
     }
     be->to_device(be, b->dloss_list, h, (size_t)B * sizeof(float));
     be->to_device(be, b->dloss_ctr, h + B, (size_t)B * sizeof(float));
-    free(h);
 
     be->memset0(be, b->dsim, (size_t)B * BL * sizeof(float));
     if (t->o.loss == DRUM_LOSS_RANK)
