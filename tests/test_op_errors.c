@@ -116,6 +116,31 @@ static void check_other_ops_cpu(drum_backend *cpu) {
           (double)Ck[3]);
 }
 
+/* A bad pool position and a bad cross-entropy target are errors naming the op, the index
+ * and the row, on every backend (cuda reports them at the next synchronize). */
+static void check_bad_indices(drum_backend *be) {
+    enum { PB = 3, PT = 4, PC = 5, XN = 2, XV = 6 };
+    float inp[PB * PT * PC] = {0}, logits[XN * XV] = {0};
+    int idx[PB] = {0, 4, 1}, targets[XN] = {5, -1};
+    float *d_inp = upload(be, inp, sizeof inp), *d_out = be->alloc(be, sizeof(float) * PB * PC);
+    int *d_idx = upload(be, idx, sizeof idx);
+    be->op.pool_forward(be, d_out, d_inp, d_idx, PB, PT, PC);
+    be->synchronize(be);
+    CHECK(!drum_backend_ok(be) && strstr(be->err, "pool_forward: idx[1] = 4 is outside [0, 4)"),
+          "%s: bad pool position not reported: '%s'", be->name, be->err);
+    drum_backend_clear_error(be);
+    float *d_logits = upload(be, logits, sizeof logits), *d_loss = be->alloc(be, sizeof(float) * XN);
+    float *d_probs = be->alloc(be, sizeof logits);
+    int *d_t = upload(be, targets, sizeof targets);
+    be->op.softmax_xent_forward(be, d_loss, d_probs, d_logits, d_t, XN, XV);
+    be->synchronize(be);
+    CHECK(!drum_backend_ok(be) && strstr(be->err, "softmax_xent") && strstr(be->err, "= -1 is outside [0, 6)"),
+          "%s: bad target not reported: '%s'", be->name, be->err);
+    drum_backend_clear_error(be);
+    void *bufs[] = {d_inp, d_out, d_idx, d_logits, d_loss, d_probs, d_t};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) be->free(be, bufs[i]);
+}
+
 int main(void) {
     char err[512];
     err[0] = '\0';
@@ -129,12 +154,14 @@ int main(void) {
     check_embedding_forward(cpu);
     check_embedding_backward_cpu(cpu);
     check_other_ops_cpu(cpu);
+    check_bad_indices(cpu);
     drum_backend_destroy(cpu);
 
     err[0] = '\0';
     drum_backend *cuda = drum_backend_create("cuda", err, sizeof err);
     if (cuda) {
         check_embedding_forward(cuda);
+        check_bad_indices(cuda);
         drum_backend_destroy(cuda);
     } else {
         CHECK(strstr(err, "cuda") != NULL && (strstr(err, "without CUDA") || strstr(err, "GPU")),

@@ -21,10 +21,27 @@ static void cuda_to_device(drum_backend *be, void *dst, const void *src, size_t 
     CUDA_CHECK(be, cudaStreamSynchronize(cuda_stream(be)));
 }
 
+/* After the stream has drained: a bad index a kernel recorded becomes the backend's error. */
+static void check_index_error(drum_backend *be) {
+    drum_cuda_state *st = cuda_state(be);
+    drum_cuda_index_error e;
+    if (CUDA_CHECK(be, cudaMemcpyAsync(&e, st->idx_err, sizeof e, cudaMemcpyDeviceToHost,
+                                       st->stream)) ||
+        CUDA_CHECK(be, cudaStreamSynchronize(st->stream)) || e.op == DRUM_IDX_ERR_NONE)
+        return;
+    if (e.op == DRUM_IDX_ERR_POOL)
+        DRUM_FAIL(be, "pool_forward: idx[%d] = %d is outside [0, %d)", e.row, e.value, e.limit);
+    else
+        DRUM_FAIL(be, "softmax_xent_forward: targets[%d] = %d is outside [0, %d)", e.row, e.value,
+                  e.limit);
+    CUDA_CHECK(be, cudaMemsetAsync(st->idx_err, 0, sizeof e, st->stream));
+}
+
 static void cuda_to_host(drum_backend *be, void *dst, const void *src, size_t bytes) {
     if (!drum_backend_ok(be) || bytes == 0) return;
     CUDA_CHECK(be, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, cuda_stream(be)));
     CUDA_CHECK(be, cudaStreamSynchronize(cuda_stream(be)));
+    if (drum_backend_ok(be)) check_index_error(be);
 }
 
 static void cuda_copy(drum_backend *be, void *dst, const void *src, size_t bytes) {
@@ -38,7 +55,8 @@ static void cuda_memset0(drum_backend *be, void *p, size_t bytes) {
 }
 
 static void cuda_synchronize(drum_backend *be) {
-    CUDA_CHECK(be, cudaStreamSynchronize(cuda_stream(be)));
+    if (!CUDA_CHECK(be, cudaStreamSynchronize(cuda_stream(be))) && drum_backend_ok(be))
+        check_index_error(be);
 }
 
 static void cuda_destroy(drum_backend *be) {
@@ -46,6 +64,7 @@ static void cuda_destroy(drum_backend *be) {
     if (st) {
         if (st->lt_workspace) cudaFree(st->lt_workspace);
         if (st->scratch) cudaFree(st->scratch);
+        if (st->idx_err) cudaFree(st->idx_err);
         if (st->lt) cublasLtDestroy(st->lt);
         if (st->blas) cublasDestroy(st->blas);
         if (st->stream) cudaStreamDestroy(st->stream);
@@ -107,7 +126,9 @@ extern "C" drum_backend *drum_cuda_backend_create(char *errbuf, size_t errlen) {
         CUBLAS_CHECK(be, cublasCreate(&st->blas)) ||
         CUBLAS_CHECK(be, cublasSetStream(st->blas, st->stream)) ||
         CUBLAS_CHECK(be, cublasLtCreate(&st->lt)) ||
-        CUDA_CHECK(be, cudaMalloc(&st->lt_workspace, st->lt_workspace_bytes))) {
+        CUDA_CHECK(be, cudaMalloc(&st->lt_workspace, st->lt_workspace_bytes)) ||
+        CUDA_CHECK(be, cudaMalloc(&st->idx_err, sizeof(drum_cuda_index_error))) ||
+        CUDA_CHECK(be, cudaMemset(st->idx_err, 0, sizeof(drum_cuda_index_error)))) {
         snprintf(errbuf, errlen, "backend 'cuda': %s", be->err);
         cuda_destroy(be);
         return NULL;

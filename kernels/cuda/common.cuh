@@ -4,10 +4,21 @@
 #define DRUM_CUDA_COMMON_CUH
 
 #include <cuda_runtime.h>
+#include <math.h>
 #include <cublasLt.h>
 #include <cublas_v2.h>
 
 #include "cuda_ops.h"
+
+/* A bad index found on the device (a pool position, a cross-entropy target): kernels cannot
+ * reach the backend's error, so they record the first one here; cuda_synchronize and
+ * to_host turn it into the backend's sticky error with file:line of the check. */
+typedef struct {
+    int op;      /* DRUM_IDX_ERR_*; 0 = none */
+    int value;   /* the offending index */
+    int row;     /* where it was */
+    int limit;   /* the valid range is [0, limit) */
+} drum_cuda_index_error;
 
 /* Backend-private state, reached through be->impl. */
 typedef struct {
@@ -17,6 +28,7 @@ typedef struct {
     cublasLtHandle_t lt;       /* all other GEMMs */
     void *lt_workspace;
     size_t lt_workspace_bytes;
+    drum_cuda_index_error *idx_err; /* device: the first bad index a kernel found */
     void *scratch;             /* reduction partials; grown on demand, stream-ordered reuse */
     size_t scratch_bytes;
 } drum_cuda_state;
@@ -73,6 +85,29 @@ __device__ __forceinline__ float block_sum(float v, float *shared) {
     __syncthreads();
     v = (lane < nwarps) ? shared[lane] : 0.0f;
     return warp_sum(v);
+}
+
+/* Block-wide max for blockDim.x a multiple of 32 (<= 1024); every thread gets the result.
+ * `shared` holds 32 floats. */
+__device__ __forceinline__ float block_max(float v, float *shared) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+    v = warp_max(v);
+    __syncthreads();
+    if (lane == 0) shared[warp] = v;
+    __syncthreads();
+    v = (lane < nwarps) ? shared[lane] : -INFINITY;
+    return warp_max(v);
+}
+
+enum { DRUM_IDX_ERR_NONE = 0, DRUM_IDX_ERR_POOL = 1, DRUM_IDX_ERR_XENT_TARGET = 2 };
+
+__device__ __forceinline__ void report_bad_index(drum_cuda_index_error *e, int op, int value,
+                                                 int row, int limit) {
+    if (atomicCAS(&e->op, 0, op) == 0) {
+        e->value = value;
+        e->row = row;
+        e->limit = limit;
+    }
 }
 
 #endif

@@ -29,17 +29,6 @@ __device__ __forceinline__ int block_sum_int(int v, int *shared) {
     return v;
 }
 
-/* Block-wide max; every thread gets the result. `shared` holds 32 floats. */
-__device__ __forceinline__ float block_max(float v, float *shared) {
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
-    v = warp_max(v);
-    __syncthreads();
-    if (lane == 0) shared[warp] = v;
-    __syncthreads();
-    v = (lane < nwarps) ? shared[lane] : -INFINITY;
-    return warp_max(v);
-}
-
 /* ip[i] = 1/pi(i) over the present candidates (sim descending, ties by the lower index),
  * 0 for absent ones; then counts the pairs fb_i > fb_j of the row. Ends with the row's ip
  * visible to the whole block. */

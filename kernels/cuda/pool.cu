@@ -1,18 +1,21 @@
-/* pool.cu — one row per sequence at an index. The kernels cannot record an error in the
- * backend, so an index outside [0, T) yields a NaN output row (and no gradient) instead of
- * touching memory outside the sequence; the cpu backend reports it. */
+/* pool.cu — one row per sequence at an index. An index outside [0, T) yields a NaN output
+ * row (and no gradient) instead of touching memory outside the sequence, and is recorded
+ * for the backend (common.cuh: report_bad_index), which reports it at the next
+ * synchronize / to_host. */
 #include <math.h>
 
 #include "common.cuh"
 
 /* one thread per element of out (B,C) */
 __global__ static void pool_forward_kernel(float *out, const float *inp, const int *idx, int B,
-                                           int T, int C) {
+                                           int T, int C, drum_cuda_index_error *bad) {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (size_t)B * C) return;
     size_t b = i / C, c = i % C;
     int t = idx[b];
-    out[i] = (t >= 0 && t < T) ? inp[(b * T + t) * C + c] : NAN;
+    int ok = t >= 0 && t < T;
+    if (!ok && c == 0) report_bad_index(bad, DRUM_IDX_ERR_POOL, t, (int)b, T);
+    out[i] = ok ? inp[(b * T + t) * C + c] : NAN;
 }
 
 __global__ static void pool_backward_kernel(float *dinp, const float *dout, const int *idx,
@@ -28,8 +31,8 @@ __global__ static void pool_backward_kernel(float *dinp, const float *dout, cons
 extern "C" void cuda_pool_forward(drum_backend *be, float *out, const float *inp, const int *idx,
                                   int B, int T, int C) {
     if (!drum_backend_ok(be) || B == 0 || C == 0) return;
-    pool_forward_kernel<<<ceil_div((size_t)B * C, 256), 256, 0, cuda_stream(be)>>>(out, inp, idx,
-                                                                                  B, T, C);
+    pool_forward_kernel<<<ceil_div((size_t)B * C, 256), 256, 0, cuda_stream(be)>>>(
+        out, inp, idx, B, T, C, cuda_state(be)->idx_err);
     LAUNCH_CHECK(be);
 }
 

@@ -1,26 +1,16 @@
 /* softmax_xent.cu — row-wise softmax cross-entropy, one block per row (max, then the sum
- * of exp, each a fixed-order block reduction). The kernels cannot record an error in the
- * backend, so a target outside [0, V) gives a NaN loss and no one-hot term instead of a
- * read outside the row; the cpu backend reports it. */
+ * of exp, each a fixed-order block reduction). A target outside [0, V) gives a NaN loss and
+ * no one-hot term instead of a read outside the row, and is recorded for the backend
+ * (common.cuh: report_bad_index), which reports it at the next synchronize / to_host. */
 #include <math.h>
 
 #include "common.cuh"
 
 #define XENT_THREADS 256
 
-/* Block-wide max for blockDim.x a multiple of 32; every thread gets the result. */
-__device__ __forceinline__ float block_max(float v, float *shared) {
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
-    v = warp_max(v);
-    __syncthreads();
-    if (lane == 0) shared[warp] = v;
-    __syncthreads();
-    v = (lane < nwarps) ? shared[lane] : -INFINITY;
-    return warp_max(v);
-}
-
 __global__ static void softmax_xent_forward_kernel(float *loss, float *probs, const float *logits,
-                                                   const int *targets, int V) {
+                                                   const int *targets, int V,
+                                                   drum_cuda_index_error *bad) {
     __shared__ float shared[32];
     size_t n = blockIdx.x;
     const float *x = logits + n * V;
@@ -40,7 +30,9 @@ __global__ static void softmax_xent_forward_kernel(float *loss, float *probs, co
     if (threadIdx.x == 0) {
         int t = targets[n];
         /* -log p[t] from the logits: stays finite when p[t] underflows */
-        loss[n] = (t >= 0 && t < V) ? logf(sum) - (x[t] - mx) : NAN;
+        int ok = t >= 0 && t < V;
+        if (!ok) report_bad_index(bad, DRUM_IDX_ERR_XENT_TARGET, t, (int)n, V);
+        loss[n] = ok ? logf(sum) - (x[t] - mx) : NAN;
     }
 }
 
@@ -58,7 +50,8 @@ extern "C" void cuda_softmax_xent_forward(drum_backend *be, float *loss, float *
                                           const float *logits, const int *targets, int N, int V) {
     if (!drum_backend_ok(be) || N == 0) return;
     softmax_xent_forward_kernel<<<N, XENT_THREADS, 0, cuda_stream(be)>>>(loss, probs, logits,
-                                                                        targets, V);
+                                                                        targets, V,
+                                                                        cuda_state(be)->idx_err);
     LAUNCH_CHECK(be);
 }
 
