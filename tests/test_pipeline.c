@@ -140,12 +140,18 @@ static void test_resume(void) {
     snprintf(wc, sizeof wc, "%s/round2/model.safetensors", out_c);
     CHECK(same_file(wa, wb), "killed-and-resumed run's final weights differ from the uninterrupted run's");
     CHECK(same_file(wa, wc), "interrupted (Ctrl-C) and resumed run's final weights differ");
-    char ra[300], rb[300];
+    char ra[300], rb[300], rc_[300];
     snprintf(ra, sizeof ra, "%s/results.jsonl", out_a);
-    snprintf(rb, sizeof rb, "%s/results.jsonl", out_c);
+    snprintf(rb, sizeof rb, "%s/results.jsonl", out_b);
+    snprintf(rc_, sizeof rc_, "%s/results.jsonl", out_c);
     char *x = slurp(ra);
-    CHECK(x && strstr(x, "\"strategy\": \"DRUM\", \"round\": 2"), "results.jsonl lacks round 2: %s", x ? x : "(none)");
+    CHECK(x && strstr(x, "\"strategy\": \"DRUM\", \"round\": 1") &&
+              strstr(x, "\"strategy\": \"DRUM\", \"round\": 2") && strstr(x, "\"ndcg_round\": 2"),
+          "results.jsonl lacks a round: %s", x ? x : "(none)");
     free(x);
+    /* the evaluations of the rounds before the interruption are kept, and equal */
+    CHECK(same_file(ra, rb), "killed-and-resumed run's results.jsonl differs from the uninterrupted run's");
+    CHECK(same_file(ra, rc_), "interrupted-and-resumed run's results.jsonl differs");
 }
 
 static void test_errors(void) {

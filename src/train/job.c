@@ -1,6 +1,7 @@
 /* job.c — a whole DRUM run from a job config (job.h). */
 #include "drum/job.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -41,6 +42,7 @@ typedef struct {
 } result_row;
 
 typedef struct {
+    int present;             /* evaluated in this run or restored */
     int round;               /* 0 = the un-tuned retriever (SIT), r = after DRUM round r */
     double ndcg;
     double loss;
@@ -70,6 +72,7 @@ struct drum_job {
     round_row rounds[64];
     int n_rounds;
     char *report;
+    char *prev_results;       /* results.jsonl as an earlier run left it, for --resume */
 };
 
 static void note(drum_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -348,6 +351,11 @@ int drum_job_open(drum_job **out, const drum_job_config *cfg, const drum_progres
     }
     j->cfg = cfg;
     if (progress) j->progress = *progress;
+    char *prev = drum_path_join(cfg->train.out, "results.jsonl");
+    size_t len;
+    char msg[256];
+    j->prev_results = prev ? drum_read_file(prev, &len, msg, sizeof msg) : NULL;
+    free(prev);
     j->stop = stop;
     j->log = log;
     if (cfg->threads > 0) omp_set_num_threads(cfg->threads);
@@ -389,6 +397,7 @@ void drum_job_close(drum_job *j) {
     free(j->eval_path);
     free(j->tok_dir);
     free(j->report);
+    free(j->prev_results);
     free(j->pool_group);
     free(j->query_group);
     free(j);
@@ -428,8 +437,13 @@ static int write_results(drum_job *j, char *err, size_t errlen) {
         fprintf(f, "}\n");
     }
     for (int r = 0; r < j->n_rounds; r++)
-        fprintf(f, "{\"ndcg_round\": %d, \"ndcg@%d\": %.6f, \"loss\": %.6f, \"steps\": %ld}\n",
-                j->rounds[r].round, NDCG_K, j->rounds[r].ndcg, j->rounds[r].loss, j->rounds[r].steps);
+        if (j->rounds[r].present) {
+            /* round 0 (the un-tuned SIT) has no training loss: null, JSON has no NaN */
+            char loss[32] = "null";
+            if (!isnan(j->rounds[r].loss)) snprintf(loss, sizeof loss, "%.6f", j->rounds[r].loss);
+            fprintf(f, "{\"ndcg_round\": %d, \"ndcg@%d\": %.6f, \"loss\": %s, \"steps\": %ld}\n",
+                    j->rounds[r].round, NDCG_K, j->rounds[r].ndcg, loss, j->rounds[r].steps);
+        }
     int rc = drum_atomic_commit(f, tmp, path, err, errlen);
     free(path);
     return rc;
@@ -546,7 +560,7 @@ int drum_job_baselines(drum_job *j, char *err, size_t errlen) {
         double ndcg = 0;
         if (evaluate(j, s, 0, s == DRUM_STRATEGY_SIT ? &ndcg : NULL, err, errlen)) return -1;
         if (s == DRUM_STRATEGY_SIT) {
-            j->rounds[0] = (round_row){0, ndcg, NAN, 0};
+            j->rounds[0] = (round_row){1, 0, ndcg, NAN, 0};
             if (j->n_rounds == 0) j->n_rounds = 1;
             note(j, "round 0 (un-tuned SIT): NDCG@%d %.4f", NDCG_K, ndcg);
         }
@@ -567,7 +581,7 @@ static int round_end(void *user, int round, char *err, size_t errlen) {
     double ndcg = 0;
     if (evaluate(j, DRUM_STRATEGY_DRUM, round + 1, &ndcg, err, errlen)) return -1;
     if (round + 1 < (int)(sizeof j->rounds / sizeof j->rounds[0])) {
-        j->rounds[round + 1] = (round_row){round + 1, ndcg, rc->t->last_loss, rc->t->step};
+        j->rounds[round + 1] = (round_row){1, round + 1, ndcg, rc->t->last_loss, rc->t->step};
         if (j->n_rounds < round + 2) j->n_rounds = round + 2;
     }
     note(j, "round %d: NDCG@%d %.4f, last loss %.4f, %ld steps", round + 1, NDCG_K, ndcg,
@@ -636,6 +650,54 @@ out:
     return rc;
 }
 
+/* On --resume: the DRUM rows and NDCG rows of the rounds finished before the checkpoint,
+ * read back from results.jsonl (this process did not evaluate them). */
+static int restore_results(drum_job *j, int rounds_done, char *err, size_t errlen) {
+    char *text = j->prev_results;
+    if (!text) return 0; /* nothing written before */
+    for (char *line = text, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl) *nl = '\0';
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "strategy");
+        const cJSON *rd = cJSON_GetObjectItemCaseSensitive(o, "round");
+        const cJSON *nr = cJSON_GetObjectItemCaseSensitive(o, "ndcg_round");
+        if (cJSON_IsString(st) && strcmp(st->valuestring, "DRUM") == 0 && cJSON_IsNumber(rd) &&
+            rd->valueint >= 1 && rd->valueint <= rounds_done && j->n_rows < MAX_ROWS) {
+            result_row *row = &j->rows[j->n_rows++];
+            memset(row, 0, sizeof *row);
+            row->strategy = DRUM_STRATEGY_DRUM;
+            row->round = rd->valueint;
+            snprintf(row->label, sizeof row->label, "DRUM r%d", row->round);
+            for (const cJSON *c = o->child; c; c = c->next) {
+                if (!cJSON_IsNumber(c)) continue;
+                if (strcmp(c->string, "shots") == 0) {
+                    row->shots = c->valueint;
+                } else if (strcmp(c->string, "mean") == 0) {
+                    row->r.mean = c->valuedouble;
+                } else if (strcmp(c->string, "round") != 0 && row->r.n_tasks < DRUM_ICL_MAX_TASKS) {
+                    snprintf(row->r.task[row->r.n_tasks], sizeof row->r.task[0], "%s", c->string);
+                    row->r.score[row->r.n_tasks++] = c->valuedouble;
+                }
+            }
+        } else if (cJSON_IsNumber(nr) && nr->valueint >= 1 && nr->valueint <= rounds_done &&
+                   nr->valueint < (int)(sizeof j->rounds / sizeof j->rounds[0])) {
+            const cJSON *nd = cJSON_GetObjectItemCaseSensitive(o, "ndcg@10");
+            const cJSON *ls = cJSON_GetObjectItemCaseSensitive(o, "loss");
+            const cJSON *sp = cJSON_GetObjectItemCaseSensitive(o, "steps");
+            round_row *r = &j->rounds[nr->valueint];
+            r->present = 1;
+            r->round = nr->valueint;
+            r->ndcg = cJSON_IsNumber(nd) ? nd->valuedouble : NAN;
+            r->loss = cJSON_IsNumber(ls) ? ls->valuedouble : NAN;
+            r->steps = cJSON_IsNumber(sp) ? (long)sp->valuedouble : 0;
+            if (j->n_rounds < nr->valueint + 1) j->n_rounds = nr->valueint + 1;
+        }
+        cJSON_Delete(o);
+    }
+    return write_results(j, err, errlen);
+}
+
 int drum_job_train(drum_job *j, int resume, char *err, size_t errlen) {
     const drum_train_config *tc = &j->cfg->train;
     if (tc->rounds == 0) return 0;
@@ -655,6 +717,7 @@ int drum_job_train(drum_job *j, int resume, char *err, size_t errlen) {
         if (r == 0)
             note(j, "resuming from %s: round %d, epoch %d, batch %d, step %ld", ckpt, t.round + 1,
                  t.epoch + 1, t.batch, t.step);
+        if (r == 0) r = restore_results(j, t.round, err, errlen);
     }
     if (r == 0) r = drum_trainer_run(&t, err, errlen);
     if (r == 1) note(j, "stopped: checkpoint written to %s (continue with --resume)", ckpt);
@@ -708,6 +771,7 @@ const char *drum_job_report(drum_job *j, char *err, size_t errlen) {
             "the whole pool, mean over held-out queries.\n\n| round | NDCG@%d | last loss | steps |\n"
             "|---|---:|---:|---:|\n", NDCG_K, NDCG_K, NDCG_K);
         for (int r = 0; r < j->n_rounds; r++) {
+            if (!j->rounds[r].present) continue;
             if (isnan(j->rounds[r].loss))
                 PUT("| %d (SIT) | %.4f | - | - |\n", j->rounds[r].round, j->rounds[r].ndcg);
             else
