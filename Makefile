@@ -50,6 +50,9 @@ BENCH_BIN := $(BENCH_SRC:tools/bench/%.c=$(BUILD)/bench/%)
 LINK_LIB := -Wl,--whole-archive $(BUILD)/libdrum.a -Wl,--no-whole-archive
 
 .PHONY: all test asan bench demo clean
+# Keep the objects of the test and benchmark binaries (make would delete them as
+# intermediates, rebuild them next time and print the removal after the test summary).
+.SECONDARY:
 all: $(BUILD)/libdrum.a $(BUILD)/drum $(TEST_BIN) $(BENCH_BIN)
 
 # Objects differ with and without CUDA (-DDRUM_HAVE_CUDA): switching CUDA= in one build
