@@ -21,9 +21,13 @@ endif
 CC ?= gcc
 OPT ?= -O2
 SAN ?=
+# OpenBLAS built on OpenMP, so its GEMM threads and drum's ops share one thread pool
+# (the pthread build spins its own threads against OpenMP's: the demo ran ~2x slower).
+OPENBLAS_DIR ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
+OPENBLAS_INC ?= /usr/include/x86_64-linux-gnu/openblas-openmp
 CFLAGS := -std=c11 $(OPT) -g -fopenmp -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
-          -Wno-unused-parameter -Iinclude -Isrc -MMD -MP $(SAN)
-LDLIBS := -lopenblas -lyaml -lutf8proc -lcjson -lm
+          -Wno-unused-parameter -Iinclude -Isrc -I$(OPENBLAS_INC) -MMD -MP $(SAN)
+LDLIBS := -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -lopenblas -lyaml -lutf8proc -lcjson -lm
 LDFLAGS := -fopenmp $(SAN)
 
 LIB_C := $(wildcard kernels/cpu/*.c) $(filter-out src/cli/% src/core/nocuda.c,$(shell find src -name '*.c'))

@@ -2,7 +2,7 @@
 # Installs the Debian packages drum builds against. Idempotent: a package already
 # present is left alone, and apt is only touched when something is missing.
 set -euo pipefail
-pkgs=(build-essential pkg-config libopenblas-dev libyaml-dev libutf8proc-dev
+pkgs=(build-essential pkg-config libopenblas-openmp-dev libyaml-dev libutf8proc-dev
       libcjson-dev libstb-dev)
 missing=()
 for p in "${pkgs[@]}"; do
