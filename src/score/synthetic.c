@@ -22,7 +22,7 @@ static const double same_qtype = 0.5;   /* VQA: the same question type */
 static const double same_answer = 1.0;  /* ... whose response is x's gold answer */
 static const double conflict = -0.6;    /* ... whose response is another answer */
 static const double same_subject = 0.2; /* ... asked about the same object */
-static const double scene_full = 0.35;  /* c's image has the object x asks about */
+static const double scene_full = 0.6;   /* c's image has the object x asks about */
 static const double scene_key = 0.15;   /* c's image has an object sharing its name */
 static const double scene_pos = 0.1;    /* position questions: and at the same place */
 static const double count_equal = 0.3;  /* count questions: same number of objects */
@@ -37,6 +37,7 @@ static const double cap_count = 0.2;    /* same number of objects */
 static const double copy_rate = 1.0;    /* P(copy | wrong) per unit weight of conflicts */
 static const double format_rate = 0.5;  /* P(format error | wrong) per unit weight */
 static const double scene_distractor = 0.7; /* wrong: take an attribute of the scene */
+static const int zero_shot_style = 0;   /* caption style with no captioning demonstration */
 
 /* ---- meta.jsonl ---------------------------------------------------------------------- */
 
@@ -456,7 +457,7 @@ static char *short_answer(const icl_state *st, const drum_icl_prompt *p, drum_rn
 }
 
 static char *caption_answer(const icl_state *st, const drum_icl_prompt *p, drum_rng *r) {
-    int style = 1, source = -1, others[MAX_SHOTS] = {0};
+    int style = zero_shot_style, source = -1, others[MAX_SHOTS] = {0};
     double w_other = 0;
     for (int j = 0; j < st->k; j++) {
         if (st->c[j]->task == SW_CAPTION) {
