@@ -32,13 +32,13 @@ static void test_demo_yaml(void) {
     CHECK(rc == 0, "experiments/demo.yaml: %s", err);
     if (rc == 0) {
         CHECK(c.seed == 1234 && c.backend == 0 && c.threads == 0, "top level");
-        CHECK(c.synth.n_train == 600 && c.synth.n_eval == 200 && c.synth.image_size == 32, "synth");
+        CHECK(c.synth.n_train == 600 && c.synth.n_eval == 1500 && c.synth.image_size == 64, "synth");
         CHECK(strcmp(c.model.config, "demo-tiny") == 0 && c.model.checkpoint[0] == '\0', "model");
-        CHECK(c.model.pretrain.lr == 1e-3 && c.model.pretrain.epochs == 5, "pretrain");
+        CHECK(c.model.pretrain.lr == 1e-3 && c.model.pretrain.epochs == 30, "pretrain");
         CHECK(strcmp(c.retrieval.demo_text, "{P} {R}") == 0 &&
                   c.retrieval.order == DRUM_ORDER_MOST_SIMILAR_LAST, "retrieval");
-        CHECK(c.train.rounds == 2 && c.train.candidates_k == 20 && c.train.scored_per_round == 8 &&
-                  c.train.lr == 1e-4 && c.train.loss == DRUM_LOSS_RANK && c.train.freeze.n == 0,
+        CHECK(c.train.rounds == 3 && c.train.candidates_k == 20 && c.train.scored_per_round == 8 &&
+                  c.train.lr == 5e-4 && c.train.loss == DRUM_LOSS_RANK && c.train.freeze.n == 0,
               "train");
         CHECK(c.scorer.backend == DRUM_SCORER_SYNTHETIC &&
                   strcmp(c.scorer.cache, "runs/demo/score_cache.bin") == 0,

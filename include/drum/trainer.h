@@ -34,7 +34,7 @@ typedef struct {
     int candidates_k;       /* K retrieved per query when mining */
     int scored_per_round;   /* l new pairs scored per query per round */
     int epochs;             /* E per round */
-    int batch_queries;      /* queries per step */
+    int batch_queries;      /* queries per step, all of one task family when groups are set */
     int list_size;          /* candidate slots per query per step (padding: random negatives) */
     float lr;
     int warmup_steps;       /* linear warm-up, then cosine decay to 0 over the run */

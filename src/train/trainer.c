@@ -199,8 +199,6 @@ int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *b
     if (match_freeze(t, err, errlen)) return -1;
     t->buf = buffers_create(t, err, errlen);
     if (!t->buf) return -1;
-    long batches = (pool->n + o->batch_queries - 1) / o->batch_queries;
-    t->total_steps = batches * o->epochs * o->rounds;
     return 0;
 }
 
@@ -344,18 +342,49 @@ out:
 
 /* ------------------------------------------------------------------ training ---- */
 
-/* The epoch's query order: a permutation seeded by (seed, round, epoch). */
-static void epoch_order(const drum_trainer *t, int *order) {
-    int n = t->pool->n;
-    for (int i = 0; i < n; i++) order[i] = i;
+/* The epoch's batches, seeded by (seed, round, epoch): the queries of each task family
+ * shuffled and cut into batches of at most B (so in-batch negatives come from the pool the
+ * query retrieves from), then the batches shuffled. order gets the queries batch after
+ * batch; bstart/blen (at least count_batches entries) the batches. Returns their count. */
+static int epoch_batches(const drum_trainer *t, int *order, int *bstart, int *blen) {
+    int n = t->pool->n, B = t->o.batch_queries, ng = t->groups ? t->n_groups : 1, nb = 0, at = 0;
     drum_rng r;
     drum_rng_seed(&r, drum_hash64(t->o.seed, ((uint64_t)t->round << 20) | (uint64_t)t->epoch), 0xE90C);
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)drum_rng_below(&r, (uint32_t)(i + 1));
-        int tmp = order[i];
-        order[i] = order[j];
-        order[j] = tmp;
+    for (int g = 0; g < ng; g++) {
+        int first = at;
+        for (int i = 0; i < n; i++)
+            if (!t->groups || t->groups[i] == g) order[at++] = i;
+        for (int i = at - 1; i > first; i--) {
+            int j = first + (int)drum_rng_below(&r, (uint32_t)(i - first + 1));
+            int tmp = order[i];
+            order[i] = order[j];
+            order[j] = tmp;
+        }
+        for (int b0 = first; b0 < at; b0 += B) {
+            bstart[nb] = b0;
+            blen[nb++] = at - b0 < B ? at - b0 : B;
+        }
     }
+    for (int i = nb - 1; i > 0; i--) {
+        int j = (int)drum_rng_below(&r, (uint32_t)(i + 1));
+        int ts = bstart[i], tl = blen[i];
+        bstart[i] = bstart[j];
+        blen[i] = blen[j];
+        bstart[j] = ts;
+        blen[j] = tl;
+    }
+    return nb;
+}
+
+/* Batches per epoch: per task family, ceil(family size / B). */
+static int count_batches(const drum_trainer *t) {
+    int B = t->o.batch_queries, ng = t->groups ? t->n_groups : 1, nb = 0;
+    for (int g = 0; g < ng; g++) {
+        int m = 0;
+        for (int i = 0; i < t->pool->n; i++) m += !t->groups || t->groups[i] == g;
+        nb += (m + B - 1) / B;
+    }
+    return nb;
 }
 
 /* Fills the host staging of one batch: rows 0..B-1 are the queries (query text), then
@@ -398,9 +427,11 @@ static void build_batch(drum_trainer *t, const int *queries, int B) {
                 b->row_example[row] = c->demo;
                 b->h_fb[(size_t)q * B * L + (size_t)q * L + j] = c->fb;
             } else {
-                int d;
+                /* a random example of the query's own family (any other when it has one) */
+                int d, tries = 0;
                 do d = (int)drum_rng_below(&r, (uint32_t)n);
-                while (d == qi);
+                while ((d == qi || (t->groups && t->groups[d] != t->groups[qi])) && ++tries < 1000);
+                if (d == qi) d = (qi + 1) % n;
                 b->row_example[row] = d;
             }
         }
@@ -519,10 +550,16 @@ static int checkpoint(drum_trainer *t, char *err, size_t errlen) {
 }
 
 int drum_trainer_run(drum_trainer *t, char *err, size_t errlen) {
-    int n = t->pool->n, B = t->o.batch_queries;
-    int nbatches = (n + B - 1) / B;
+    int n = t->pool->n;
+    int nbatches = count_batches(t);
+    t->total_steps = (long)nbatches * t->o.epochs * t->o.rounds;
     int *order = malloc((size_t)n * sizeof(int));
-    if (!order) {
+    int *bstart = malloc((size_t)(nbatches + 1) * sizeof(int));
+    int *blen = malloc((size_t)(nbatches + 1) * sizeof(int));
+    if (!order || !bstart || !blen) {
+        free(order);
+        free(bstart);
+        free(blen);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -536,10 +573,9 @@ int drum_trainer_run(drum_trainer *t, char *err, size_t errlen) {
         } else if (t->phase == DRUM_PHASE_TRAIN) {
             char stage[64];
             snprintf(stage, sizeof stage, "train round %d epoch %d", t->round + 1, t->epoch + 1);
-            epoch_order(t, order);
+            epoch_batches(t, order, bstart, blen);
             while (t->batch < nbatches) {
-                int b0 = t->batch * B, nb = n - b0 < B ? n - b0 : B;
-                double loss = train_step(t, order + b0, nb);
+                double loss = train_step(t, order + bstart[t->batch], blen[t->batch]);
                 if (isnan(loss)) {
                     snprintf(err, errlen, "training step %ld on %s: %s", t->step, t->be->name,
                              t->be->err[0] ? t->be->err : "loss is NaN");
@@ -576,5 +612,7 @@ int drum_trainer_run(drum_trainer *t, char *err, size_t errlen) {
     rc = 0;
 out:
     free(order);
+    free(bstart);
+    free(blen);
     return rc;
 }
