@@ -32,7 +32,7 @@ static void test_demo_yaml(void) {
     CHECK(rc == 0, "experiments/demo.yaml: %s", err);
     if (rc == 0) {
         CHECK(c.seed == 1234 && c.backend == 0 && c.threads == 0, "top level");
-        CHECK(c.synth.n_train == 600 && c.synth.n_eval == 1500 && c.synth.image_size == 64, "synth");
+        CHECK(c.synth.n_train == 1500 && c.synth.n_eval == 1500 && c.synth.image_size == 64, "synth");
         CHECK(strcmp(c.model.config, "demo-tiny") == 0 && c.model.checkpoint[0] == '\0', "model");
         CHECK(c.model.pretrain.lr == 1e-3 && c.model.pretrain.epochs == 30, "pretrain");
         CHECK(strcmp(c.retrieval.demo_text, "{P} {R}") == 0 &&
