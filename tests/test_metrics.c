@@ -10,24 +10,14 @@
 #include <string.h>
 
 #include "common/check.h"
+#include "drum/fileio.h"
 #include "drum/metrics.h"
 
 #define FIXTURES "tests/fixtures/metrics/"
 
 static char *read_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    if (buf) buf[n] = '\0';
-    fclose(f);
-    return buf;
+    char err[256];
+    return drum_read_file(path, NULL, err, sizeof err);
 }
 
 /* Checks that fn(in) == want, printing both on failure. */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/check.h"
+#include "drum/fileio.h"
 #include "drum/clip.h"
 #include "drum/clip_io.h"
 #include "drum/safetensors.h"
@@ -30,19 +31,8 @@ static const char *tmp_path(const char *name) {
 }
 
 static unsigned char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
+    char err[256];
+    return (unsigned char *)drum_read_file(path, len, err, sizeof err);
 }
 
 static void write_bytes(const char *path, const void *data, size_t n) {

@@ -11,6 +11,7 @@
  * the architecture (dropout, initializer ranges, id2label, ...).
  */
 #include "drum/error.h"
+#include "drum/fileio.h"
 #include "drum/clip.h"
 #include "drum/clip_io.h"
 
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* config.json files are a few kilobytes; anything this large is not one. */
@@ -253,46 +255,16 @@ static int load_tower(load_ctx *c, const cJSON *root, const char *sec, int is_te
                : 0;
 }
 
-/* Reads the whole file into a NUL-terminated buffer. */
+/* The whole file, NUL-terminated; a file too large to be a config.json is refused before
+ * it is read (someone passing model.safetensors by mistake). */
 static char *read_text_file(const char *path, size_t *len, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        drum_errorf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (stat(path, &st) == 0 && st.st_size > (off_t)MAX_CONFIG_BYTES) {
+        drum_errorf(err, errlen, "%s: larger than %u bytes, not a config.json", path,
+                    MAX_CONFIG_BYTES);
         return NULL;
     }
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n == cap) {
-            if (cap >= MAX_CONFIG_BYTES) {
-                drum_errorf(err, errlen, "%s: larger than %u bytes, not a config.json", path,
-                     MAX_CONFIG_BYTES);
-                goto bad;
-            }
-            cap = cap ? cap * 2 : 4096;
-            char *nb = realloc(buf, cap + 1);
-            if (!nb) {
-                drum_errorf(err, errlen, "%s: out of memory reading the file", path);
-                goto bad;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) break;
-    }
-    if (ferror(f)) {
-        drum_errorf(err, errlen, "%s: read error: %s", path, strerror(errno));
-        goto bad;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-bad:
-    fclose(f);
-    free(buf);
-    return NULL;
+    return drum_read_file(path, len, err, errlen);
 }
 
 int drum_clip_config_load(drum_clip_config *cfg, const char *path, char *err, size_t errlen) {
