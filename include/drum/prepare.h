@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "drum/clip.h"
 #include "drum/data.h"
 #include "drum/tokenizer.h"
 
@@ -35,6 +36,11 @@ typedef struct {
     const char *demo_template; /* e.g. "{P} {R}" */
     const char *query_template;/* e.g. "{P} {D}"; NULL: no query texts */
 } drum_prepare_opts;
+
+/* Options for a CLIP config: its image size, context and eos id, CLIPImageProcessor's
+ * default mean and std, and the two templates (query_template may be NULL). */
+drum_prepare_opts drum_prepare_opts_for(const drum_clip_config *cfg, const char *demo_template,
+                                        const char *query_template);
 
 /* Renders `tmpl` for example ex (draft may be NULL when the template has no {D}) into a
  * malloc'd string. Returns NULL with a message on an unknown field or missing draft. */

@@ -91,13 +91,7 @@ int cmd_embed(int argc, char **argv) {
         snprintf(err, sizeof err, "%s", be->err);
         goto fail;
     }
-    drum_prepare_opts po = {cfg.vision.image_size,
-                            {0.48145466f, 0.4578275f, 0.40821073f},
-                            {0.26862954f, 0.26130258f, 0.27577711f},
-                            cfg.text.max_pos,
-                            cfg.text.eos_id,
-                            text,
-                            NULL};
+    drum_prepare_opts po = drum_prepare_opts_for(&cfg, text, NULL);
     if (drum_prepare(&prep, &ds, NULL, tok, &po, err, sizeof err)) goto fail;
     cli_progress pl;
     drum_progress progress;

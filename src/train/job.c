@@ -91,11 +91,6 @@ static int file_exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
-static char *join(drum_job *j, const char *dir, const char *name) {
-    (void)j;
-    return drum_path_join(dir, name);
-}
-
 /* ---------------------------------------------------------------- set-up ---- */
 
 /* Task family labels: a query retrieves from its own family's pool only. */
@@ -133,8 +128,8 @@ static int open_data(drum_job *j, char *err, size_t errlen) {
     if (!j->data_dir) goto oom;
     int synthetic = c->data.train[0] == '\0';
     if (synthetic) {
-        j->train_path = join(j, j->data_dir, "train.jsonl");
-        j->eval_path = join(j, j->data_dir, "eval.jsonl");
+        j->train_path = drum_path_join(j->data_dir, "train.jsonl");
+        j->eval_path = drum_path_join(j->data_dir, "eval.jsonl");
         if (!j->train_path || !j->eval_path) goto oom;
         if (!file_exists(j->train_path)) {
             drum_synth_config sc;
@@ -172,7 +167,7 @@ static int open_scorer(drum_job *j, char *err, size_t errlen) {
                  "('openai' and 'exec' are planned)");
         return -1;
     }
-    char *meta = join(j, j->data_dir, "meta.jsonl");
+    char *meta = drum_path_join(j->data_dir, "meta.jsonl");
     if (!meta) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -274,14 +269,7 @@ static int export_model(drum_job *j, const char *dir, char *err, size_t errlen) 
 }
 
 static drum_prepare_opts prepare_opts(drum_job *j) {
-    drum_prepare_opts o = {j->ccfg.vision.image_size,
-                           {0.48145466f, 0.4578275f, 0.40821073f},
-                           {0.26862954f, 0.26130258f, 0.27577711f},
-                           j->ccfg.text.max_pos,
-                           j->ccfg.text.eos_id,
-                           j->cfg->retrieval.demo_text,
-                           j->cfg->retrieval.query_text};
-    return o;
+    return drum_prepare_opts_for(&j->ccfg, j->cfg->retrieval.demo_text, j->cfg->retrieval.query_text);
 }
 
 /* The un-tuned retriever: model.checkpoint, or train.out/clip0 from an earlier run, or a
@@ -292,7 +280,7 @@ static int initial_weights(drum_job *j, char *err, size_t errlen) {
         note(j, "retriever: %s", c->model.checkpoint);
         return load_weights(j, c->model.checkpoint, err, errlen);
     }
-    char *dir = join(j, c->train.out, "clip0"), *w = dir ? join(j, dir, "model.safetensors") : NULL;
+    char *dir = drum_path_join(c->train.out, "clip0"), *w = dir ? drum_path_join(dir, "model.safetensors") : NULL;
     int rc = -1;
     if (!dir || !w) {
         snprintf(err, errlen, "out of memory");
@@ -307,7 +295,7 @@ static int initial_weights(drum_job *j, char *err, size_t errlen) {
         snprintf(err, errlen, "init: %s", j->be->err);
         goto out;
     }
-    char *cap_path = join(j, j->data_dir, "captions.jsonl");
+    char *cap_path = drum_path_join(j->data_dir, "captions.jsonl");
     drum_dataset caps;
     drum_prepared prep;
     drum_prepare_opts po = prepare_opts(j);
@@ -415,7 +403,7 @@ static int max_shots(const drum_job *j) {
 
 /* Rewrites results.jsonl from the rows so far (atomically). */
 static int write_results(drum_job *j, char *err, size_t errlen) {
-    char *path = join(j, j->cfg->train.out, "results.jsonl"), *tmp = NULL;
+    char *path = drum_path_join(j->cfg->train.out, "results.jsonl"), *tmp = NULL;
     if (!path) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -588,7 +576,7 @@ static int round_end(void *user, int round, char *err, size_t errlen) {
          rc->t->last_loss, rc->t->step);
     char name[32];
     snprintf(name, sizeof name, "round%d", round + 1);
-    char *dir = join(j, j->cfg->train.out, name);
+    char *dir = drum_path_join(j->cfg->train.out, name);
     int r = dir ? export_model(j, dir, err, errlen) : -1;
     free(dir);
     return r ? r : write_results(j, err, errlen);
@@ -706,7 +694,7 @@ int drum_job_train(drum_job *j, int resume, char *err, size_t errlen) {
         drum_trainer_free(&t);
         return -1;
     }
-    char *ckpt = join(j, tc->out, "train.ckpt");
+    char *ckpt = drum_path_join(tc->out, "train.ckpt");
     round_ctx rc = {j, &t};
     t.checkpoint_path = ckpt;
     t.round_end = round_end;
@@ -787,7 +775,7 @@ const char *drum_job_report(drum_job *j, char *err, size_t errlen) {
     }
     free(j->report);
     j->report = s;
-    char *path = join(j, c->train.out, "results.md"), *tmp = NULL;
+    char *path = drum_path_join(c->train.out, "results.md"), *tmp = NULL;
     FILE *f = path ? drum_atomic_open(path, &tmp, err, errlen) : NULL;
     if (!f) {
         free(path);

@@ -7,6 +7,22 @@
 
 #include "drum/image.h"
 
+drum_prepare_opts drum_prepare_opts_for(const drum_clip_config *cfg, const char *demo_template,
+                                        const char *query_template) {
+    drum_image_config ic;
+    drum_image_config_default(&ic);
+    drum_prepare_opts o;
+    memset(&o, 0, sizeof o);
+    o.image_size = cfg->vision.image_size;
+    memcpy(o.mean, ic.mean, sizeof o.mean);
+    memcpy(o.std, ic.std, sizeof o.std);
+    o.context = cfg->text.max_pos;
+    o.eos_token_id = cfg->text.eos_id;
+    o.demo_template = demo_template;
+    o.query_template = query_template;
+    return o;
+}
+
 char *drum_render_template(const char *tmpl, const drum_example *ex, const char *draft,
                            char *err, size_t errlen) {
     size_t cap = strlen(tmpl) + 1, len = 0;
