@@ -22,11 +22,33 @@
 
 static char drum_bin[PATH_MAX + 16], tmp[64] = "/tmp/drum_pipeline_XXXXXX";
 
+static void write_config(const char *path, const char *out) {
+    FILE *f = fopen(path, "w");
+    fprintf(f,
+            "seed: 5\n"
+            "data: {dir: %s/data}\n"
+            "synth: {n_train: 100, n_eval: 45, image_size: 32, seed: 3}\n"
+            "model:\n  pretrain: {epochs: 1, batch: 32, lr: 1.0e-3, weight_decay: 0.1}\n"
+            "train: {rounds: 2, candidates_k: 8, scored_per_round: 4, epochs: 1,\n"
+            "        batch_queries: 8, list_size: 6, lr: 1.0e-3, warmup_steps: 2,\n"
+            "        checkpoint_every: 1, out: %s}\n"
+            "eval: {shots: [1, 2], strategies: [RS, SIT, DRUM]}\n",
+            tmp, out);
+    fclose(f);
+}
+
+static long now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 /* Runs drum with args (NULL-terminated), stdout+stderr to log; returns the exit status, or
  * 128+signal. With wait_for, the child gets `sig` delay_ms after the file wait_for appears
- * (the run's first checkpoint), so the signal lands at a random step. */
-static int run_drum(const char *log, const char *const *args, int sig, const char *wait_for,
-                    int delay_ms) {
+ * (the run's first checkpoint), so the signal lands at a random step; *after_ms (when not
+ * NULL) receives the time from that file's appearance to the child's exit. */
+static int run_drum_timed(const char *log, const char *const *args, int sig,
+                          const char *wait_for, int delay_ms, long *after_ms) {
     pid_t pid = fork();
     if (pid == 0) {
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -37,6 +59,7 @@ static int run_drum(const char *log, const char *const *args, int sig, const cha
         _exit(127);
     }
     int status = 0;
+    long seen = now_ms();
     if (wait_for) {
         struct stat st;
         int exited = 0;
@@ -46,12 +69,44 @@ static int run_drum(const char *log, const char *const *args, int sig, const cha
             usleep(10000);
         }
         if (exited) return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+        seen = now_ms();
         usleep((useconds_t)delay_ms * 1000);
-        kill(pid, sig);
+        if (sig) kill(pid, sig);
     }
     waitpid(pid, &status, 0);
+    if (after_ms) *after_ms = now_ms() - seen;
     if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
     return WEXITSTATUS(status);
+}
+
+static int run_drum(const char *log, const char *const *args, int sig, const char *wait_for,
+                    int delay_ms) {
+    return run_drum_timed(log, args, sig, wait_for, delay_ms, NULL);
+}
+
+/* A run of config `name` interrupted with sig at a random moment after its first checkpoint,
+ * within the first half of the time the uninterrupted run took from there (rest_ms). A run
+ * that still finishes first (a loaded machine) is repeated in a fresh directory with the
+ * signal right at the first checkpoint, so the resume path is always exercised. Writes the
+ * config and run directory used into cfg / out; returns the interrupted run's status. */
+static int interrupted_run(const char *name, int sig, long rest_ms, char *cfg, char *out,
+                           size_t n) {
+    int rc = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int delay = attempt == 0 && rest_ms > 1 ? (int)(rand() % (rest_ms / 2)) : 0;
+        char ckpt[300], log[300];
+        snprintf(out, n, "%s/run_%s%d", tmp, name, attempt);
+        snprintf(cfg, n, "%s/%s%d.yaml", tmp, name, attempt);
+        write_config(cfg, out);
+        snprintf(ckpt, sizeof ckpt, "%s/train.ckpt", out);
+        snprintf(log, sizeof log, "%s/%s%d.log", tmp, name, attempt);
+        const char *args[] = {drum_bin, "train", cfg, NULL};
+        rc = run_drum(log, args, sig, ckpt, delay);
+        printf("%s: signal %d %d ms after the first checkpoint (uninterrupted: %ld ms more) -> "
+               "status %d\n", name, sig, delay, rest_ms, rc);
+        if (rc != 0) break;
+    }
+    return rc;
 }
 
 static char *slurp(const char *path) {
@@ -70,66 +125,42 @@ static int same_file(const char *a, const char *b) {
     return same;
 }
 
-static void write_config(const char *path, const char *out) {
-    FILE *f = fopen(path, "w");
-    fprintf(f,
-            "seed: 5\n"
-            "data: {dir: %s/data}\n"
-            "synth: {n_train: 100, n_eval: 45, image_size: 32, seed: 3}\n"
-            "model:\n  pretrain: {epochs: 1, batch: 32, lr: 1.0e-3, weight_decay: 0.1}\n"
-            "train: {rounds: 2, candidates_k: 8, scored_per_round: 4, epochs: 1,\n"
-            "        batch_queries: 8, list_size: 6, lr: 1.0e-3, warmup_steps: 2,\n"
-            "        checkpoint_every: 1, out: %s}\n"
-            "eval: {shots: [1, 2], strategies: [RS, SIT, DRUM]}\n",
-            tmp, out);
-    fclose(f);
-}
-
 static void test_resume(void) {
-    char cfg_a[256], cfg_b[256], cfg_c[256], out_a[256], out_b[256], out_c[256], log[256];
+    char cfg_a[256], out_a[256], cfg_b[256], out_b[256], cfg_c[256], out_c[256], log[256];
     snprintf(out_a, sizeof out_a, "%s/run_a", tmp);
-    snprintf(out_b, sizeof out_b, "%s/run_b", tmp);
-    snprintf(out_c, sizeof out_c, "%s/run_c", tmp);
     snprintf(cfg_a, sizeof cfg_a, "%s/a.yaml", tmp);
-    snprintf(cfg_b, sizeof cfg_b, "%s/b.yaml", tmp);
-    snprintf(cfg_c, sizeof cfg_c, "%s/c.yaml", tmp);
     write_config(cfg_a, out_a);
-    write_config(cfg_b, out_b);
-    write_config(cfg_c, out_c);
 
+    /* A: uninterrupted; also measures how long a run goes on after its first checkpoint */
+    char ckpt_a[300];
+    snprintf(ckpt_a, sizeof ckpt_a, "%s/train.ckpt", out_a);
     snprintf(log, sizeof log, "%s/a.log", tmp);
     const char *a[] = {drum_bin, "train", cfg_a, NULL};
-    int rc = run_drum(log, a, 0, NULL, 0);
+    long rest_ms = 0;
+    int rc = run_drum_timed(log, a, 0, ckpt_a, 0, &rest_ms);
     CHECK(rc == 0, "uninterrupted drum train exit %d (log %s)", rc, log);
+    CHECK(rest_ms > 0, "the uninterrupted run wrote no checkpoint before it ended");
 
     /* B: killed hard at a random moment after its first checkpoint, then resumed */
     srand((unsigned)time(NULL));
-    int delay = rand() % 2500;
-    char ckpt_b[300], ckpt_c[300];
-    snprintf(ckpt_b, sizeof ckpt_b, "%s/train.ckpt", out_b);
-    snprintf(ckpt_c, sizeof ckpt_c, "%s/train.ckpt", out_c);
-    snprintf(log, sizeof log, "%s/b1.log", tmp);
-    const char *b[] = {drum_bin, "train", cfg_b, NULL};
-    rc = run_drum(log, b, SIGKILL, ckpt_b, delay);
-    printf("killed run: SIGKILL %d ms after the first checkpoint -> status %d\n", delay, rc);
-    CHECK(rc == 128 + SIGKILL || rc == 0, "killed run ended with %d", rc);
-    snprintf(log, sizeof log, "%s/b2.log", tmp);
+    rc = interrupted_run("b", SIGKILL, rest_ms, cfg_b, out_b, sizeof out_b);
+    CHECK(rc == 128 + SIGKILL, "killed run ended with %d", rc);
+    snprintf(log, sizeof log, "%s/b_resume.log", tmp);
     const char *b2[] = {drum_bin, "train", cfg_b, "--resume", NULL};
     rc = run_drum(log, b2, 0, NULL, 0);
     CHECK(rc == 0, "resumed drum train exit %d (log %s)", rc, log);
     char *blog = slurp(log);
-    CHECK(blog && (strstr(blog, "resuming from") || rc == 0), "resume did not say where it resumed");
+    CHECK(blog && strstr(blog, "resuming from"), "resume did not say where it resumed");
     free(blog);
 
-    /* C: Ctrl-C (SIGINT) in the second round: exit 3 with a checkpoint, then resume */
-    snprintf(log, sizeof log, "%s/c1.log", tmp);
-    const char *c[] = {drum_bin, "train", cfg_c, NULL};
-    rc = run_drum(log, c, SIGINT, ckpt_c, rand() % 1500);
-    CHECK(rc == 3, "Ctrl-C should stop with exit status 3 and a checkpoint, got %d (log %s)", rc, log);
+    /* C: Ctrl-C (SIGINT) during the run: exit 3 with a checkpoint, then resume */
+    rc = interrupted_run("c", SIGINT, rest_ms, cfg_c, out_c, sizeof out_c);
+    CHECK(rc == 3, "Ctrl-C should stop with exit status 3 and a checkpoint, got %d", rc);
+    snprintf(log, sizeof log, "%s/c%d.log", tmp, out_c[strlen(out_c) - 1] - '0');
     char *clog = slurp(log);
     CHECK(clog && strstr(clog, "--resume"), "Ctrl-C message does not say how to continue");
     free(clog);
-    snprintf(log, sizeof log, "%s/c2.log", tmp);
+    snprintf(log, sizeof log, "%s/c_resume.log", tmp);
     const char *c2[] = {drum_bin, "train", cfg_c, "--resume", NULL};
     rc = run_drum(log, c2, 0, NULL, 0);
     CHECK(rc == 0, "resume after Ctrl-C exit %d (log %s)", rc, log);
