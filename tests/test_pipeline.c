@@ -84,24 +84,28 @@ static int run_drum(const char *log, const char *const *args, int sig, const cha
     return run_drum_timed(log, args, sig, wait_for, delay_ms, NULL);
 }
 
+/* The files of one run: its config, its run directory and the log of its first launch. */
+typedef struct {
+    char cfg[256], out[256], log[256];
+} run_paths;
+
 /* A run of config `name` interrupted with sig at a random moment after its first checkpoint,
  * within the first half of the time the uninterrupted run took from there (rest_ms). A run
  * that still finishes first (a loaded machine) is repeated in a fresh directory with the
- * signal right at the first checkpoint, so the resume path is always exercised. Writes the
- * config and run directory used into cfg / out; returns the interrupted run's status. */
-static int interrupted_run(const char *name, int sig, long rest_ms, char *cfg, char *out,
-                           size_t n) {
+ * signal right at the first checkpoint, so the resume path is always exercised. Fills *r
+ * with the paths of the run it returns the status of. */
+static int interrupted_run(const char *name, int sig, long rest_ms, run_paths *r) {
     int rc = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
         int delay = attempt == 0 && rest_ms > 1 ? (int)(rand() % (rest_ms / 2)) : 0;
-        char ckpt[300], log[300];
-        snprintf(out, n, "%s/run_%s%d", tmp, name, attempt);
-        snprintf(cfg, n, "%s/%s%d.yaml", tmp, name, attempt);
-        write_config(cfg, out);
-        snprintf(ckpt, sizeof ckpt, "%s/train.ckpt", out);
-        snprintf(log, sizeof log, "%s/%s%d.log", tmp, name, attempt);
-        const char *args[] = {drum_bin, "train", cfg, NULL};
-        rc = run_drum(log, args, sig, ckpt, delay);
+        char ckpt[300];
+        snprintf(r->out, sizeof r->out, "%s/run_%s%d", tmp, name, attempt);
+        snprintf(r->cfg, sizeof r->cfg, "%s/%s%d.yaml", tmp, name, attempt);
+        snprintf(r->log, sizeof r->log, "%s/%s%d.log", tmp, name, attempt);
+        write_config(r->cfg, r->out);
+        snprintf(ckpt, sizeof ckpt, "%s/train.ckpt", r->out);
+        const char *args[] = {drum_bin, "train", r->cfg, NULL};
+        rc = run_drum(r->log, args, sig, ckpt, delay);
         printf("%s: signal %d %d ms after the first checkpoint (uninterrupted: %ld ms more) -> "
                "status %d\n", name, sig, delay, rest_ms, rc);
         if (rc != 0) break;
@@ -126,7 +130,8 @@ static int same_file(const char *a, const char *b) {
 }
 
 static void test_resume(void) {
-    char cfg_a[256], out_a[256], cfg_b[256], out_b[256], cfg_c[256], out_c[256], log[256];
+    char cfg_a[256], out_a[256], log[256];
+    run_paths b, c;
     snprintf(out_a, sizeof out_a, "%s/run_a", tmp);
     snprintf(cfg_a, sizeof cfg_a, "%s/a.yaml", tmp);
     write_config(cfg_a, out_a);
@@ -143,10 +148,10 @@ static void test_resume(void) {
 
     /* B: killed hard at a random moment after its first checkpoint, then resumed */
     srand((unsigned)time(NULL));
-    rc = interrupted_run("b", SIGKILL, rest_ms, cfg_b, out_b, sizeof out_b);
+    rc = interrupted_run("b", SIGKILL, rest_ms, &b);
     CHECK(rc == 128 + SIGKILL, "killed run ended with %d", rc);
     snprintf(log, sizeof log, "%s/b_resume.log", tmp);
-    const char *b2[] = {drum_bin, "train", cfg_b, "--resume", NULL};
+    const char *b2[] = {drum_bin, "train", b.cfg, "--resume", NULL};
     rc = run_drum(log, b2, 0, NULL, 0);
     CHECK(rc == 0, "resumed drum train exit %d (log %s)", rc, log);
     char *blog = slurp(log);
@@ -154,27 +159,26 @@ static void test_resume(void) {
     free(blog);
 
     /* C: Ctrl-C (SIGINT) during the run: exit 3 with a checkpoint, then resume */
-    rc = interrupted_run("c", SIGINT, rest_ms, cfg_c, out_c, sizeof out_c);
+    rc = interrupted_run("c", SIGINT, rest_ms, &c);
     CHECK(rc == 3, "Ctrl-C should stop with exit status 3 and a checkpoint, got %d", rc);
-    snprintf(log, sizeof log, "%s/c%d.log", tmp, out_c[strlen(out_c) - 1] - '0');
-    char *clog = slurp(log);
+    char *clog = slurp(c.log);
     CHECK(clog && strstr(clog, "--resume"), "Ctrl-C message does not say how to continue");
     free(clog);
     snprintf(log, sizeof log, "%s/c_resume.log", tmp);
-    const char *c2[] = {drum_bin, "train", cfg_c, "--resume", NULL};
+    const char *c2[] = {drum_bin, "train", c.cfg, "--resume", NULL};
     rc = run_drum(log, c2, 0, NULL, 0);
     CHECK(rc == 0, "resume after Ctrl-C exit %d (log %s)", rc, log);
 
     char wa[300], wb[300], wc[300];
     snprintf(wa, sizeof wa, "%s/round2/model.safetensors", out_a);
-    snprintf(wb, sizeof wb, "%s/round2/model.safetensors", out_b);
-    snprintf(wc, sizeof wc, "%s/round2/model.safetensors", out_c);
+    snprintf(wb, sizeof wb, "%s/round2/model.safetensors", b.out);
+    snprintf(wc, sizeof wc, "%s/round2/model.safetensors", c.out);
     CHECK(same_file(wa, wb), "killed-and-resumed run's final weights differ from the uninterrupted run's");
     CHECK(same_file(wa, wc), "interrupted (Ctrl-C) and resumed run's final weights differ");
     char ra[300], rb[300], rc_[300];
     snprintf(ra, sizeof ra, "%s/results.jsonl", out_a);
-    snprintf(rb, sizeof rb, "%s/results.jsonl", out_b);
-    snprintf(rc_, sizeof rc_, "%s/results.jsonl", out_c);
+    snprintf(rb, sizeof rb, "%s/results.jsonl", b.out);
+    snprintf(rc_, sizeof rc_, "%s/results.jsonl", c.out);
     char *x = slurp(ra);
     CHECK(x && strstr(x, "\"strategy\": \"DRUM\", \"round\": 1") &&
               strstr(x, "\"strategy\": \"DRUM\", \"round\": 2") && strstr(x, "\"ndcg_round\": 2"),
