@@ -5,15 +5,20 @@
 #   3. every other test binary (fixtures against PyTorch, cpu and cuda where they do both),
 #   4. build/bench/bench_ops cuda: per-op timings against the copy and GEMM rooflines,
 #   5. tools/gpu_check_clip.sh: CLIP parity on cuda, images/s of drum and of PyTorch
-#      (transformers CLIPModel, fp32 and bf16 autocast) on the same configs, as ratios.
-# Full logs go to ${OUT:-/tmp}/gpu_check_*.log; a summary table is printed last. Exits
-# non-zero when any step fails, times out, or silently skips the GPU. The whole check is
-# held to about 7.5 minutes (override with GPU_CHECK_BUDGET=seconds).
+#      (transformers CLIPModel, fp32 and bf16 autocast) on the same configs, as ratios,
+#   6. compute-sanitizer memcheck over build/tests/test_ops (if the tool is there).
+# A machine that cannot build drum (the lent GPU machines lack its Debian libraries) runs
+# a build packed elsewhere by tools/gpu_pack.sh: with build/PREBUILT present, step 1 only
+# checks that every executable finds its libraries (build/lib first).
+# Full logs go to $GPU_CHECK_LOGS (default /tmp/gpu_check_logs) and, when $OUT is set, as
+# one tarball plus the summary to $OUT; a summary table is printed last. Exits non-zero
+# when any step fails, times out, or silently skips the GPU. The whole check is held to
+# about 7.5 minutes (override with GPU_CHECK_BUDGET=seconds).
 set -u -o pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 2
-LOGDIR=${OUT:-/tmp}
+LOGDIR=${GPU_CHECK_LOGS:-/tmp/gpu_check_logs}
 mkdir -p "$LOGDIR" || exit 2
 BUDGET=${GPU_CHECK_BUDGET:-450}
 START=$(date +%s)
@@ -58,10 +63,12 @@ summary_of() { grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$1" | t
 
 echo "gpu_check: $(date -u '+%Y-%m-%d %H:%M:%SZ') in $ROOT, logs in $LOGDIR"
 if command -v nvidia-smi >/dev/null 2>&1; then
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
 else
   echo "gpu_check: nvidia-smi not found"
 fi
+command -v nvcc >/dev/null 2>&1 && nvcc --version | tail -n 1
+echo "cpu: $(nproc) cores; $(uname -r)"
 
 # 1. build. A build/ left by a CUDA=0 build holds the no-CUDA stub and objects the
 # Makefile would not rebuild: start that one afresh.
@@ -70,11 +77,24 @@ if [ -f build/libdrum.a ] && ar t build/libdrum.a | grep -q '^nocuda\.o$'; then
   rm -rf build
 fi
 log=$LOGDIR/gpu_check_build.log
-run_step "build (make -j16 CUDA=1)" "$log" 300 make -j16 CUDA=1
-if [ "$RC" -ne 0 ]; then
-  record build FAIL "$DUR" "make exited $RC"
+if [ -f build/PREBUILT ]; then
+  export LD_LIBRARY_PATH="$ROOT/build/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  run_step "prebuilt (tools/gpu_pack.sh)" "$log" 30 bash -c \
+    'cat build/PREBUILT; ldd build/drum build/tests/test_* build/bench/* | grep -E "not found|cublas|cudart" | sort | uniq -c'
+  if grep -q 'not found' "$log"; then
+    RC=1
+    record build FAIL "$DUR" "prebuilt: $(grep -m1 'not found' "$log" | tr -s ' ')"
+  else
+    RC=0
+    record build ok "$DUR" "prebuilt: $(sed -n 2p build/PREBUILT)"
+  fi
 else
-  record build ok "$DUR" "$(grep -c 'nvcc' "$log") nvcc invocations"
+  run_step "build (make -j16 CUDA=1)" "$log" 300 make -j16 CUDA=1
+  if [ "$RC" -ne 0 ]; then
+    record build FAIL "$DUR" "make exited $RC"
+  else
+    record build ok "$DUR" "$(grep -c 'nvcc' "$log") nvcc invocations"
+  fi
 fi
 
 # 2 + 3. tests: test_ops first, then the rest in name order
@@ -120,8 +140,37 @@ if [ "$RC" -eq 0 ]; then
   else
     record "clip vs PyTorch" ok "$DUR" "$(grep -A8 'drum / PyTorch' "$log" | grep -E 'B/32 +train' | head -n 1)"
   fi
+
+  # 6. the main job on the GPU: drum demo with backend cuda (the demo's numbers on cpu are
+  # in README.md; cuda sums in another order, so they agree to noise, not to the byte)
+  log=$LOGDIR/gpu_check_demo_cuda.log
+  rm -rf /tmp/gpu_check_demo
+  run_step "demo on cuda" "$log" 200 build/drum demo --set backend=cuda \
+    --set data.dir=/tmp/gpu_check_demo/data --set train.out=/tmp/gpu_check_demo/run
+  if [ "$RC" -ne 0 ]; then
+    record "demo on cuda" FAIL "$DUR" "exit $RC"
+  else
+    record "demo on cuda" ok "$DUR" "$(grep -m1 -E '^\| DRUM' "$log" | tr -s ' ')"
+    cp /tmp/gpu_check_demo/run/results.md "$LOGDIR/demo_cuda_results.md" 2>/dev/null
+  fi
+
+  # 7. memcheck over every op case (cpu cases run too; only the cuda ones are checked)
+  if command -v compute-sanitizer >/dev/null 2>&1; then
+    log=$LOGDIR/gpu_check_memcheck.log
+    run_step "memcheck test_ops" "$log" 150 compute-sanitizer --tool memcheck --leak-check full \
+      --error-exitcode 3 build/tests/test_ops
+    errs=$(grep -m1 -E 'ERROR SUMMARY' "$log")
+    if [ "$RC" -eq 124 ]; then
+      record "memcheck test_ops" TIMEOUT "$DUR" "$(summary_of "$log")"
+    elif [ "$RC" -ne 0 ]; then
+      record "memcheck test_ops" FAIL "$DUR" "exit $RC; ${errs:-no error summary}"
+    else
+      record "memcheck test_ops" ok "$DUR" "${errs:-no error summary}"
+    fi
+  fi
 fi
 
+{
 echo
 echo "== gpu_check summary ($(($(date +%s) - START))s total, logs in $LOGDIR)"
 printf '%-26s %-8s %6s  %s\n' step result sec detail
@@ -129,4 +178,9 @@ for i in "${!names[@]}"; do
   printf '%-26s %-8s %6s  %s\n' "${names[$i]}" "${results[$i]}" "${secs[$i]}" "${details[$i]}"
 done
 if [ "$status" -eq 0 ]; then echo "gpu_check: PASS"; else echo "gpu_check: FAIL"; fi
+} 2>&1 | tee "$LOGDIR/gpu_check_summary.txt"
+if [ -n "${OUT:-}" ]; then
+  cp "$LOGDIR/gpu_check_summary.txt" "$OUT/" 2>/dev/null
+  tar czf "$OUT/gpu_check_logs.tar.gz" -C "$LOGDIR" . 2>/dev/null
+fi
 exit "$status"

@@ -7,7 +7,10 @@ set -u
 BATCH=${1:-128}
 BUILD=${BUILD:-build}
 PYTHON=${PYTHON:-python3}
-make -j"$(nproc)" CUDA=1 "$BUILD/tests/test_clip_parity" "$BUILD/bench/bench_clip" >/dev/null || exit 1
+# a build packed by tools/gpu_pack.sh (build/PREBUILT) is run as it is
+if [ ! -f "$BUILD/PREBUILT" ]; then
+  make -j"$(nproc)" CUDA=1 "$BUILD/tests/test_clip_parity" "$BUILD/bench/bench_clip" >/dev/null || exit 1
+fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 
 echo "== test_clip_parity (cpu and cuda)"
