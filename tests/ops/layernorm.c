@@ -46,4 +46,12 @@ static void reference(opc *c) {
 OP_CASES(layernorm,
          ROW("layernorm/odd", 7, 37, 0),
          ROW("layernorm/one-col-chunk", 131, 5, 0),
+         /* the CUDA fast paths (C % 4 == 0): a partial warp of float4s; C = 1280 (forward:
+          * 10 float4s per lane; backward: 160 threads x 2 float4s, 33 rows = 2 blocks of 16
+          * + 1); C = 2056 (forward: the scalar kernel; backward: 4 float4s per thread, the
+          * last mostly idle); C = 4104 (both scalar) */
+         ROW("layernorm/vec-partial-warp", 19, 20, 0),
+         ROW("layernorm/vec-wide", 33, 1280, 0),
+         ROW("layernorm/vec-very-wide", 5, 2056, 0),
+         ROW("layernorm/over-vec", 3, 4104, 0),
          ROW("layernorm/realistic", 1303, 768, 12)); /* 1303 x 768 = 1.0M elements */
