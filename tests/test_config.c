@@ -131,6 +131,10 @@ static void test_errors(void) {
     expect_error("null_tilde", "train:\n  lambda: ~\n", 2, 11, "got null", NULL);
     expect_error("enum", "backend: gpu\n", 1, 10, "key 'backend'", "expected one of: cpu, cuda, got 'gpu'");
     expect_error("enum_loss", "train:\n  loss: hinge\n", 2, 9, "one of: rank, listnet, listmle", NULL);
+    expect_error("enum_layout", "synth:\n  layout: hex\n", 2, 11, "key 'synth.layout'",
+                 "expected one of: free, grid, got 'hex'");
+    expect_error("shape_captions", "synth:\n  shape_captions: 1.5\n", 2, 19, "key 'synth.shape_captions'",
+                 "in [0, 1]");
     expect_error("list_scalar", "eval:\n  shots: 4\n", 2, 10, "key 'eval.shots'", "expected a list of integers");
     expect_error("list_item", "eval:\n  shots: [1, x, 4]\n", 2, 14, "key 'eval.shots[1]'", "got 'x'");
     expect_error("list_item_range", "eval:\n  shots:\n    - 1\n    - 999\n", 4, 7,

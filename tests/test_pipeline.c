@@ -229,6 +229,20 @@ static void test_errors(void) {
     CHECK(rc == 1 && text && strstr(text, "/nonexistent/x.yaml"), "missing config: %d %s", rc,
           text ? text : "");
     free(text);
+    /* the grid layout needs a side the demo CLIP's 5 x 5 patches divide; nothing is written */
+    char grid_dir[300];
+    snprintf(grid_dir, sizeof grid_dir, "%s/grid_data", tmp);
+    f = fopen(cfg2, "w");
+    fprintf(f, "data: {dir: %s}\nsynth: {layout: grid, image_size: 32}\ntrain: {out: %s}\n",
+            grid_dir, out);
+    fclose(f);
+    const char *d[] = {drum_bin, "train", cfg2, NULL};
+    rc = run_drum(log, d, 0, NULL, 0);
+    text = slurp(log);
+    CHECK(rc == 1 && text && strstr(text, "synth.image_size 32 must be a multiple of 5"),
+          "grid layout with image_size 32: exit %d, %s", rc, text ? text : "");
+    CHECK(access(grid_dir, F_OK) != 0, "the grid-layout error still wrote %s", grid_dir);
+    free(text);
 }
 
 static void test_embed_retrieve_export(void) {

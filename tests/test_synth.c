@@ -13,6 +13,7 @@
 #include "drum/data.h"
 #include "drum/fileio.h"
 #include "drum/synth.h"
+#include "data/synth_world.h"
 
 /* A private copy of stb_image (static, so it cannot clash with the library's); GCC reports
  * unused static functions at the end of the file, so that warning stays off. */
@@ -411,6 +412,111 @@ static void test_totals(void) {
           c.n_eval[1], c.n_eval[2]);
 }
 
+/* The number of lines of a file (0 when it cannot be read). */
+static int count_lines(const char *path) {
+    char err[256];
+    size_t n = 0;
+    char *s = drum_read_file(path, &n, err, sizeof err);
+    int lines = 0;
+    for (size_t i = 0; s && i < n; i++) lines += s[i] == '\n';
+    free(s);
+    return lines;
+}
+
+/* 1 when some caption of captions.jsonl names a colour. */
+static int captions_name_colours(const char *dir, int *n_captions) {
+    char *path = file_in(dir, "captions.jsonl"), err[256];
+    size_t n = 0;
+    char *s = drum_read_file(path, &n, err, sizeof err);
+    int found = 0;
+    *n_captions = 0;
+    for (char *line = s; s && line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        cJSON *o = cJSON_ParseWithOpts(line, NULL, 0);
+        const cJSON *cap = cJSON_GetObjectItemCaseSensitive(o, "caption");
+        if (cJSON_IsString(cap)) {
+            (*n_captions)++;
+            for (int c = 0; c < SW_COLORS; c++) found |= strstr(cap->valuestring, sw_color_names[c]) != NULL;
+        }
+        cJSON_Delete(o);
+    }
+    free(s);
+    free(path);
+    return found;
+}
+
+/* synth.n_pretrain and shape_captions: extra caption-only images after every split image,
+ * train and eval untouched; with shape_captions 1 no pre-training caption names a colour. */
+static void test_pretrain_images(const char *plain_dir) {
+    drum_synth_config c;
+    small_config(&c, 7); /* the configuration of plain_dir */
+    c.n_pretrain = 12;
+    c.shape_captions = 1.0f;
+    char *dir = file_in(tmpdir, "pretrain"), err[512] = "";
+    CHECK(drum_synth_generate(&c, dir, err, sizeof err) == 0, "generate: %s", err);
+    const char *same[] = {"train.jsonl", "eval.jsonl", "meta.jsonl"};
+    for (int i = 0; i < 3; i++) {
+        char *a = file_in(plain_dir, same[i]), *b = file_in(dir, same[i]);
+        CHECK(same_file(a, b), "%s changed with n_pretrain", same[i]);
+        free(a);
+        free(b);
+    }
+    char *pc = file_in(plain_dir, "captions.jsonl"), *xc = file_in(dir, "captions.jsonl");
+    int plain = count_lines(pc), extra = count_lines(xc);
+    /* train images: 31 VQA + 20 + 15; the 12 pre-training images are numbered after the 90
+     * train and eval images */
+    CHECK(plain == 66 && extra == 66 + 12, "captions: %d plain, %d with 12 pre-training images",
+          plain, extra);
+    char *last = file_in(dir, "images/img-00101.png"), *beyond = file_in(dir, "images/img-00102.png");
+    FILE *f = fopen(last, "rb"), *g = fopen(beyond, "rb");
+    CHECK(f && !g, "pre-training images are img-00090..img-00101");
+    if (f) fclose(f);
+    if (g) fclose(g);
+    int n_plain = 0, n_shape = 0;
+    CHECK(captions_name_colours(plain_dir, &n_plain), "plain captions name no colour");
+    CHECK(!captions_name_colours(dir, &n_shape) && n_shape == 78,
+          "shape_captions 1: %d captions, some naming a colour", n_shape);
+    free(pc);
+    free(xc);
+    free(last);
+    free(beyond);
+    free(dir);
+}
+
+/* The grid layout puts every object, of every shape and size, inside its cell of a 5 x 5
+ * grid (what makes it visible to one ViT patch); the free layout does not. "Inside": every
+ * pixel the object covers by more than half (darker than halfway between the grey
+ * background and the black object; the largest object at its largest jitter reaches 0.6
+ * pixel over the cell edge, which covers no pixel by more than half). */
+static void test_grid_layout(void) {
+    enum { SIDE = 80 };
+    static unsigned char rgb[SIDE * SIDE * 3];
+    int outside[2] = {0, 0};
+    for (int grid = 0; grid < 2; grid++)
+        for (int pos = 0; pos < SW_POSITIONS; pos++)
+            for (int shape = 0; shape < SW_SHAPES; shape++)
+                for (int size = 0; size < SW_SIZES; size++)
+                    for (int seed = 0; seed < 4; seed++) {
+                        sw_scene s = {.n = 1, .bg = {0, 0}, .gradient = 0, .stripes = 0, .noise = 0};
+                        s.obj[0] = (sw_object){shape, 7 /* black */, size, pos};
+                        sw_render(&s, (uint64_t)seed * 977 + 1, SIDE, grid, rgb);
+                        /* the cell of the position: left, right, top, bottom, center */
+                        static const int cell[SW_POSITIONS][2] = {{0, 2}, {4, 2}, {2, 0}, {2, 4}, {2, 2}};
+                        int ink = 0, half = 0;
+                        for (int c = 0; c < 3; c++) half += sw_background_rgb[0][c];
+                        half /= 2; /* the black object is within 3 x 16 of 0 */
+                        for (int y = 0; y < SIDE; y++)
+                            for (int x = 0; x < SIDE; x++) {
+                                const unsigned char *px = rgb + 3 * (y * SIDE + x);
+                                if (px[0] + px[1] + px[2] >= half) continue;
+                                ink++;
+                                outside[grid] += x / (SIDE / 5) != cell[pos][0] || y / (SIDE / 5) != cell[pos][1];
+                            }
+                        CHECK(ink > 0, "layout %d: nothing drawn for shape %d at %d", grid, shape, pos);
+                    }
+    CHECK(outside[1] == 0, "grid layout: %d object pixels outside their cell", outside[1]);
+    CHECK(outside[0] > 0, "free layout: every object inside a grid cell (the test cannot tell)");
+}
+
 static void test_config_errors(void) {
     char err[256] = "";
     drum_synth_config c;
@@ -420,7 +526,7 @@ static void test_config_errors(void) {
         const char *what;
     } cases[] = {{0, 8, "image_size"},      {0, 1000, "image_size"}, {1, 0, "n_answers"},
                  {2, 0, "n_refs"},          {3, 6, "questions_per_image"},
-                 {4, -1, "example counts"}};
+                 {4, -1, "example counts"}, {5, -1, "n_pretrain"}, {6, 2, "shape_captions"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         drum_synth_default_config(&c);
         switch (cases[i].field) {
@@ -428,6 +534,8 @@ static void test_config_errors(void) {
         case 1: c.n_answers = cases[i].value; break;
         case 2: c.n_refs = cases[i].value; break;
         case 3: c.questions_per_image = cases[i].value; break;
+        case 5: c.n_pretrain = cases[i].value; break;
+        case 6: c.shape_captions = (float)cases[i].value; break;
         default: c.n_eval[1] = cases[i].value; break;
         }
         err[0] = 0;
@@ -468,7 +576,9 @@ int main(void) {
         test_determinism(a, b, c);
         test_files(a, &cfg);
         test_tokenizer(a);
+        test_pretrain_images(a);
     }
+    test_grid_layout();
     test_bpe_direct();
     test_totals();
     test_config_errors();

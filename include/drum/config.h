@@ -115,8 +115,13 @@ typedef struct {
     char *eval;  /* JSONL of the evaluation queries; "" = the synthetic suite's eval split */
 } drum_data_config;
 
+/* synth.layout: where the generator puts objects (include/drum/synth.h) */
+typedef enum { DRUM_LAYOUT_FREE = 0, DRUM_LAYOUT_GRID = 1 } drum_synth_layout;
+
 typedef struct {
-    int n_train, n_eval, image_size;
+    int n_train, n_eval, n_pretrain, image_size;
+    int layout;            /* drum_synth_layout */
+    double shape_captions; /* fraction of pre-training captions that name only the shapes */
     uint64_t seed;
 } drum_job_synth_config;
 

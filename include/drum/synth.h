@@ -12,7 +12,8 @@
  *   train.jsonl, eval.jsonl  examples in the data.h format ("split" set); VQA "answers" are
  *                          the human answers, captioning "answers" the reference captions
  *   meta.jsonl             the hidden attributes of every example (for the simulator only)
- *   captions.jsonl         {"id", "image", "caption"} per train image, for CLIP pre-training
+ *   captions.jsonl         {"id", "image", "caption"} per train image and per extra
+ *                          pre-training image (n_pretrain), for CLIP pre-training
  *   vocab.json, merges.txt a Hugging Face CLIP BPE tokenizer over the corpus' words
  *   synth.json             the configuration that produced the files
  * The same configuration gives byte-identical files.
@@ -37,6 +38,15 @@ typedef struct {
     int questions_per_image;        /* VQA questions sharing one image, 1..5 (default 2) */
     int n_answers;                  /* human answers per VQA question, 1..50 (default 10) */
     int n_refs;                     /* reference captions per image, 1..20 (default 5) */
+    int n_pretrain;                 /* extra images with a caption only, for CLIP
+                                     * pre-training: in no split (default 0) */
+    int grid;                       /* 0: objects at 0.19/0.5/0.81 of the side, radius
+                                     * 0.15/0.09 (large/small), jitter 3.5% (default);
+                                     * 1: centred in the cells of a 5 x 5 grid (0.1/0.5/0.9),
+                                     * radius 0.09/0.06, jitter 1%: a ViT with patch =
+                                     * side/5 sees each object inside one patch */
+    float shape_captions;           /* fraction of pre-training captions that name only
+                                     * the shapes ("a circle and a star."), 0..1 (default 0) */
 } drum_synth_config;
 
 /* Fills cfg with the defaults above (seed 1). */

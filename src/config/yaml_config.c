@@ -682,6 +682,7 @@ int drum_cfg_write(const drum_cfg_field *schema, const void *obj, FILE *f) {
 static const char *const BACKEND_NAMES[] = {"cpu", "cuda", NULL};
 static const char *const ORDER_NAMES[] = {"most_similar_last", "most_similar_first", NULL};
 static const char *const LOSS_NAMES[] = {"rank", "listnet", "listmle", NULL};
+static const char *const LAYOUT_NAMES[] = {"free", "grid", NULL};
 static const char *const SCORER_NAMES[] = {"synthetic", "openai", "exec", NULL};
 static const char *const STRATEGY_NAMES[] = {"RS", "FIXED", "SI", "ST", "SIT", "DRUM", NULL};
 
@@ -771,7 +772,10 @@ static const drum_cfg_field DATA_FIELDS[] = {
 static const drum_cfg_field SYNTH_FIELDS[] = {
     F_INT(drum_job_synth_config, n_train, "2000", 1, 10000000),
     F_INT(drum_job_synth_config, n_eval, "500", 1, 10000000),
+    F_INT(drum_job_synth_config, n_pretrain, "0", 0, 1000000),
     F_INT(drum_job_synth_config, image_size, "32", 16, 512),
+    F_ENUM(drum_job_synth_config, layout, "free", LAYOUT_NAMES),
+    F_FLT(drum_job_synth_config, shape_captions, "0", 0, 1),
     F_U64(drum_job_synth_config, seed, "1"),
     F_END,
 };

@@ -121,7 +121,7 @@ typedef struct {
     record *rec;
     int n_rec, cap_rec;
     sw_scene *scenes; /* by image number */
-    int *scene_split; /* 0 train, 1 eval */
+    int *scene_split; /* 0 train, 1 eval, 2 pre-training only */
     int n_img, cap_img;
     char *err;
     size_t errlen;
@@ -196,7 +196,8 @@ static int new_image(generator *g, sw_task task, int split, unsigned char *rgb, 
     random_scene(task, &r, &g->scenes[no]);
     g->scene_split[no] = split;
     int size = g->cfg->image_size;
-    sw_render(&g->scenes[no], drum_hash64(g->cfg->seed ^ 0x5eedULL, (uint64_t)no), size, rgb);
+    sw_render(&g->scenes[no], drum_hash64(g->cfg->seed ^ 0x5eedULL, (uint64_t)no), size,
+              g->cfg->grid, rgb);
     png->n = 0;
     png->oom = 0;
     char *path = image_path(g, no);
@@ -432,10 +433,10 @@ static int meta_line(generator *g, int i, void *ctx, cJSON **out) {
     return bad ? -1 : 0;
 }
 
-/* Pre-training captions: train images only, a random style, half with the background. */
+/* Pre-training captions: train and pre-training images (never eval ones). */
 static int caption_line(generator *g, int i, void *ctx, cJSON **out) {
     char **captions = ctx;
-    if (g->scene_split[i] != 0) return 0;
+    if (g->scene_split[i] == 1) return 0;
     char id[32], image[48];
     snprintf(id, sizeof id, "img-%05d", i);
     snprintf(image, sizeof image, "images/img-%05d.png", i);
@@ -508,6 +509,14 @@ static int check_config(const drum_synth_config *c, char *err, size_t errlen) {
         snprintf(err, errlen, "synth: n_refs %d is outside 1..20", c->n_refs);
         return -1;
     }
+    if (c->n_pretrain < 0 || c->n_pretrain > 1000000) {
+        snprintf(err, errlen, "synth: n_pretrain %d is outside 0..1000000", c->n_pretrain);
+        return -1;
+    }
+    if (!(c->shape_captions >= 0 && c->shape_captions <= 1)) {
+        snprintf(err, errlen, "synth: shape_captions %g is outside 0..1", c->shape_captions);
+        return -1;
+    }
     return 0;
 }
 
@@ -524,10 +533,12 @@ static int write_config(generator *g) {
             "{\"generator\":\"drum-synth\",\"version\":1,\"seed\":%llu,\"image_size\":%d,"
             "\"n_train\":{\"vqa\":%d,\"cls\":%d,\"caption\":%d},"
             "\"n_eval\":{\"vqa\":%d,\"cls\":%d,\"caption\":%d},"
-            "\"questions_per_image\":%d,\"n_answers\":%d,\"n_refs\":%d}\n",
+            "\"questions_per_image\":%d,\"n_answers\":%d,\"n_refs\":%d,\"n_pretrain\":%d,"
+            "\"layout\":\"%s\",\"shape_captions\":%g}\n",
             (unsigned long long)c->seed, c->image_size, c->n_train[0], c->n_train[1],
             c->n_train[2], c->n_eval[0], c->n_eval[1], c->n_eval[2], c->questions_per_image,
-            c->n_answers, c->n_refs);
+            c->n_answers, c->n_refs, c->n_pretrain, c->grid ? "grid" : "free",
+            (double)c->shape_captions);
     int rc = drum_atomic_commit(f, tmp, path, g->err, g->errlen);
     free(path);
     return rc;
@@ -576,6 +587,11 @@ int drum_synth_generate(const drum_synth_config *cfg, const char *outdir, char *
         }
     }
 
+    /* Pre-training images come last, so train and eval stay the same for any n_pretrain:
+     * VQA-like scenes, every fifth a classification-like one. */
+    for (int i = 0; i < cfg->n_pretrain; i++)
+        if (new_image(&g, i % 5 == 4 ? SW_CLS : SW_VQA, 2, rgb, &png) < 0) goto done;
+
     ds.ex = malloc((size_t)(g.n_rec ? g.n_rec : 1) * sizeof *ds.ex);
     captions = calloc((size_t)(g.n_img ? g.n_img : 1), sizeof(char *));
     texts = malloc(((size_t)g.n_rec * (2 + cfg->n_answers + cfg->n_refs) + (size_t)g.n_img +
@@ -592,6 +608,11 @@ int drum_synth_generate(const drum_synth_config *cfg, const char *outdir, char *
         const sw_scene *s = &g.scenes[i];
         int style = pick_weighted(&r, style_weight, SW_STYLES);
         int bg = drum_rng_below(&r, 2) ? s->bg[0] : -1;
+        /* drawn only when asked for, so the default suite keeps its bytes */
+        if (cfg->shape_captions > 0 && drum_rng_uniform(&r) < cfg->shape_captions) {
+            style = SW_STYLE_SHAPES;
+            bg = -1;
+        }
         captions[i] = malloc(SW_TEXT);
         if (!captions[i]) {
             snprintf(err, errlen, "%s: out of memory", outdir);
@@ -620,7 +641,7 @@ int drum_synth_generate(const drum_synth_config *cfg, const char *outdir, char *
         for (int a = 0; a < e->n_answers; a++) texts[nt++] = e->answers[a];
     }
     for (int i = 0; i < g.n_img; i++)
-        if (g.scene_split[i] == 0) texts[nt++] = captions[i];
+        if (g.scene_split[i] != 1) texts[nt++] = captions[i];
     for (int i = 0; i < sw_lexicon_n; i++) texts[nt++] = sw_lexicon[i];
     char *vocab = drum_path_join(outdir, "vocab.json");
     char *merges = drum_path_join(outdir, "merges.txt");

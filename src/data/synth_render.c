@@ -9,9 +9,17 @@
 
 #include "data/synth_world.h"
 
-/* Region centres as fractions of the side (left, right, top, bottom, center). */
-static const float region[SW_POSITIONS][2] = {
-    {0.19f, 0.50f}, {0.81f, 0.50f}, {0.50f, 0.19f}, {0.50f, 0.81f}, {0.50f, 0.50f}};
+/* Region centres as fractions of the side (left, right, top, bottom, center), object radii
+ * (large, small) and position jitter, as fractions of the side: the free layout, and the
+ * grid layout whose centres are those of cells of a 5 x 5 grid (so a ViT with patch =
+ * side / 5 sees each object inside one patch). */
+static const struct {
+    float region[SW_POSITIONS][2], radius[2], jitter;
+} layouts[2] = {
+    {{{0.19f, 0.50f}, {0.81f, 0.50f}, {0.50f, 0.19f}, {0.50f, 0.81f}, {0.50f, 0.50f}},
+     {0.15f, 0.09f}, 0.035f},
+    {{{0.10f, 0.50f}, {0.90f, 0.50f}, {0.50f, 0.10f}, {0.50f, 0.90f}, {0.50f, 0.50f}},
+     {0.09f, 0.06f}, 0.01f}};
 
 /* A five-pointed star: outer radius 1, inner 0.42, first point up (y grows downwards). */
 static const float star[10][2] = {
@@ -53,7 +61,7 @@ static unsigned char clamp255(float x) {
     return x <= 0.0f ? 0 : x >= 255.0f ? 255 : (unsigned char)(x + 0.5f);
 }
 
-void sw_render(const sw_scene *s, uint64_t seed, int size, unsigned char *rgb) {
+void sw_render(const sw_scene *s, uint64_t seed, int size, int grid, unsigned char *rgb) {
     drum_rng r;
     drum_rng_seed(&r, seed, 0x72656e646572ULL);
     float side = (float)size, last = side - 1.0f;
@@ -87,9 +95,11 @@ void sw_render(const sw_scene *s, uint64_t seed, int size, unsigned char *rgb) {
     }
     for (int i = 0; i < s->n; i++) {
         const sw_object *o = &s->obj[i];
-        float cx = region[o->pos][0] * side + jitter(&r, 0.035f * side);
-        float cy = region[o->pos][1] * side + jitter(&r, 0.035f * side);
-        float rad = (o->size == SW_LARGE ? 0.15f : 0.09f) * side * (1.0f + jitter(&r, 0.08f));
+        const float *at = layouts[grid != 0].region[o->pos], jit = layouts[grid != 0].jitter;
+        float cx = at[0] * side + jitter(&r, jit * side);
+        float cy = at[1] * side + jitter(&r, jit * side);
+        float rad = layouts[grid != 0].radius[o->size == SW_LARGE ? 0 : 1] * side *
+                    (1.0f + jitter(&r, 0.08f));
         float col[3];
         for (int c = 0; c < 3; c++)
             col[c] = (float)sw_color_rgb[o->color][c] + jitter(&r, 16.0f);

@@ -268,7 +268,9 @@ void sw_caption(const sw_object *obj, int n, int style, int bg, drum_rng *r, cha
         char phrase[64];
         if (k > 0) append(out, len, &o, k == n - 1 && style != 2 ? " and" : ",");
         append(out, len, &o, " ");
-        if (style == 2) {
+        if (style == SW_STYLE_SHAPES) {
+            snprintf(phrase, sizeof phrase, "a %s", sw_shape_names[ob->shape]);
+        } else if (style == 2) {
             snprintf(phrase, sizeof phrase, "%s%s%s %s", sizes ? sw_size_names[ob->size] : "",
                      sizes ? " " : "", sw_color_names[ob->color], sw_shape_names[ob->shape]);
         } else {

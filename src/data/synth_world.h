@@ -24,6 +24,7 @@ enum {
     SW_GRADIENTS = 4,
     SW_MAX_OBJECTS = 4,
     SW_STYLES = 3,    /* caption phrasing styles */
+    SW_STYLE_SHAPES = 3, /* pre-training captions only: "a circle and a star." */
     SW_TEMPLATES = 3, /* prompt phrasings per question type */
     SW_TEXT = 256     /* buffer size for any prompt, answer or caption */
 };
@@ -101,7 +102,7 @@ extern const int sw_lexicon_n;
 
 /* Renders the scene as size x size RGB (row-major, 3 bytes a pixel). Jitter of position,
  * size and colour and the pixel noise come from seed. */
-void sw_render(const sw_scene *s, uint64_t seed, int size, unsigned char *rgb);
+void sw_render(const sw_scene *s, uint64_t seed, int size, int grid, unsigned char *rgb);
 
 /* FNV-1a of a string (ids into hashes). */
 static inline uint64_t sw_hash_str(const char *s) {

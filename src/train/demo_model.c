@@ -5,8 +5,8 @@
 
 /* The demo's tiny CLIP: small enough to pre-train and fine-tune on two CPU cores in
  * minutes, shaped like the real thing (pre-LN ViT with a class token, causal text tower). */
-void drum_demo_tiny_config(drum_clip_config *c, int vocab, int image_size, int context,
-                             int bos, int eos, int pad) {
+void drum_demo_tiny_config(drum_clip_config *c, int vocab, int image_size, int grid,
+                           int context, int bos, int eos, int pad) {
     memset(c, 0, sizeof *c);
     drum_clip_tower_config *t = &c->text, *v = &c->vision;
     t->hidden = 64;
@@ -24,7 +24,7 @@ void drum_demo_tiny_config(drum_clip_config *c, int vocab, int image_size, int c
     v->vocab = v->max_pos = 0;
     v->bos_id = v->eos_id = v->pad_id = -1;
     v->image_size = image_size;
-    v->patch = image_size / 4;
+    v->patch = image_size / grid;
     v->channels = 3;
     c->projection_dim = 64;
     c->logit_scale_init = 2.6592f;

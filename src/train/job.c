@@ -124,6 +124,14 @@ static int task_groups(drum_job *j, char *err, size_t errlen) {
 
 static int open_data(drum_job *j, char *err, size_t errlen) {
     const drum_job_config *c = j->cfg;
+    /* the demo CLIP cuts an image into 5 x 5 patches for the grid layout, 4 x 4 otherwise */
+    int grid = c->synth.layout == DRUM_LAYOUT_GRID ? 5 : 4;
+    if (c->data.train[0] == '\0' && c->synth.image_size % grid) {
+        snprintf(err, errlen, "synth.image_size %d must be a multiple of %d for synth.layout %s "
+                 "(the demo CLIP's %d x %d patch grid)", c->synth.image_size, grid,
+                 grid == 5 ? "grid" : "free", grid, grid);
+        return -1;
+    }
     j->data_dir = strdup(c->data.dir);
     if (!j->data_dir) goto oom;
     int synthetic = c->data.train[0] == '\0';
@@ -137,6 +145,9 @@ static int open_data(drum_job *j, char *err, size_t errlen) {
             sc.seed = c->synth.seed;
             sc.image_size = c->synth.image_size;
             drum_synth_set_totals(&sc, c->synth.n_train, c->synth.n_eval);
+            sc.n_pretrain = c->synth.n_pretrain;
+            sc.grid = c->synth.layout == DRUM_LAYOUT_GRID;
+            sc.shape_captions = (float)c->synth.shape_captions;
             if (drum_mkdirs(j->data_dir, err, errlen)) return -1;
             note(j, "generating the synthetic suite in %s (seed %llu, %d train, %d eval)",
                  j->data_dir, (unsigned long long)sc.seed, c->synth.n_train, c->synth.n_eval);
@@ -227,8 +238,9 @@ static int open_model(drum_job *j, char *err, size_t errlen) {
     if (drum_tokenizer_load(j->tok_dir, &j->tok, err, errlen)) return -1;
     drum_tokenizer_info ti = drum_tokenizer_get_info(j->tok);
     if (demo) {
-        drum_demo_tiny_config(&j->ccfg, ti.vocab_size, c->synth.image_size, 32, ti.bos_id, ti.eos_id,
-                         ti.pad_id);
+        drum_demo_tiny_config(&j->ccfg, ti.vocab_size, c->synth.image_size,
+                              c->synth.layout == DRUM_LAYOUT_GRID ? 5 : 4, 32, ti.bos_id,
+                              ti.eos_id, ti.pad_id);
     } else if (drum_clip_config_load(&j->ccfg, c->model.config, err, errlen)) {
         return -1;
     }
