@@ -245,6 +245,34 @@ static void test_errors(void) {
     free(text);
 }
 
+/* `drum synth` with the opt-in pre-training options: they reach synth.json; bad values are
+ * usage errors (exit 2) naming the option. */
+static void test_synth_cli(void) {
+    char dir[300], log[300], json[320];
+    snprintf(dir, sizeof dir, "%s/synth_cli", tmp);
+    snprintf(log, sizeof log, "%s/synth_cli.log", tmp);
+    snprintf(json, sizeof json, "%s/synth.json", dir);
+    const char *a[] = {drum_bin, "synth", dir, "--image-size", "40", "--layout", "grid",
+                       "--n-pretrain", "7", "--shape-captions", "0.25", NULL};
+    int rc = run_drum(log, a, 0, NULL, 0);
+    char *text = slurp(json);
+    CHECK(rc == 0 && text && strstr(text, "\"image_size\":40") && strstr(text, "\"n_pretrain\":7") &&
+              strstr(text, "\"layout\":\"grid\"") && strstr(text, "\"shape_captions\":0.25"),
+          "drum synth options: exit %d, synth.json %s", rc, text ? text : "(none)");
+    free(text);
+    const char *bad[][3] = {{"--layout", "hex", "expected free or grid"},
+                            {"--shape-captions", "1.5", "--shape-captions"},
+                            {"--n-pretrain", "-1", "--n-pretrain"}};
+    for (int i = 0; i < 3; i++) {
+        const char *b[] = {drum_bin, "synth", dir, bad[i][0], bad[i][1], NULL};
+        rc = run_drum(log, b, 0, NULL, 0);
+        text = slurp(log);
+        CHECK(rc == 2 && text && strstr(text, bad[i][2]), "drum synth %s %s: exit %d, %s",
+              bad[i][0], bad[i][1], rc, text ? text : "");
+        free(text);
+    }
+}
+
 static void test_embed_retrieve_export(void) {
     char model[300], data[300], emb[300], log[300], out[300], exp_dir[300], ckpt[300], cfgj[300];
     snprintf(model, sizeof model, "%s/run_a/round2", tmp);
@@ -398,6 +426,7 @@ int main(int argc, char **argv) {
     printf("working in %s\n", tmp);
     test_resume();
     test_errors();
+    test_synth_cli();
     test_embed_retrieve_export();
     test_mine_and_freeze();
     int rc = check_summary();

@@ -27,3 +27,15 @@ int arg_int(const char *name, const char *text, long lo, long hi, int *out) {
     *out = (int)v;
     return 0;
 }
+
+int arg_float(const char *name, const char *text, double lo, double hi, float *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "drum: %s: expected a number in [%g, %g], got '%s'\n", name, lo, hi, text);
+        return -1;
+    }
+    *out = (float)v;
+    return 0;
+}

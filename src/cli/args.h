@@ -8,5 +8,7 @@ int arg_value(int argc, char **argv, int *i, const char *name, const char **valu
 /* Parses an int option value; prints an error naming the option and returns -1 when the
  * text is not an integer in [lo, hi]. */
 int arg_int(const char *name, const char *text, long lo, long hi, int *out);
+/* The same for a finite number in [lo, hi]. */
+int arg_float(const char *name, const char *text, double lo, double hi, float *out);
 
 #endif

@@ -7,6 +7,10 @@
 #include "drum/fileio.h"
 #include "drum/synth.h"
 
+#define USAGE                                                                              \
+    "usage: drum synth OUTDIR [--seed N] [--image-size N] [--layout free|grid]\n"            \
+    "                         [--n-pretrain N] [--shape-captions F]\n"
+
 int cmd_synth(int argc, char **argv) {
     drum_synth_config c;
     drum_synth_default_config(&c);
@@ -14,9 +18,12 @@ int cmd_synth(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         int r, seed;
         if (strcmp(argv[i], "--help") == 0) {
-            printf("usage: drum synth OUTDIR [--seed N] [--image-size N]\n\n"
+            printf("%s\n"
                    "Writes the synthetic suite (docs/SIMULATOR.md): images/, train.jsonl,\n"
-                   "eval.jsonl, meta.jsonl, captions.jsonl, vocab.json, merges.txt.\n");
+                   "eval.jsonl, meta.jsonl, captions.jsonl, vocab.json, merges.txt.\n"
+                   "--layout grid centres objects in a 5 x 5 grid's cells; --n-pretrain adds\n"
+                   "caption-only images; --shape-captions F makes that fraction of their\n"
+                   "captions name only shapes (docs/CONFIG.md, synth.*).\n", USAGE);
             return 0;
         }
         if ((r = arg_value(argc, argv, &i, "--seed", &v))) {
@@ -24,6 +31,17 @@ int cmd_synth(int argc, char **argv) {
             c.seed = (uint64_t)seed;
         } else if ((r = arg_value(argc, argv, &i, "--image-size", &v))) {
             if (r < 0 || arg_int("--image-size", v, 16, 512, &c.image_size)) return 2;
+        } else if ((r = arg_value(argc, argv, &i, "--n-pretrain", &v))) {
+            if (r < 0 || arg_int("--n-pretrain", v, 0, 1000000, &c.n_pretrain)) return 2;
+        } else if ((r = arg_value(argc, argv, &i, "--shape-captions", &v))) {
+            if (r < 0 || arg_float("--shape-captions", v, 0, 1, &c.shape_captions)) return 2;
+        } else if ((r = arg_value(argc, argv, &i, "--layout", &v))) {
+            if (r < 0) return 2;
+            if (strcmp(v, "free") && strcmp(v, "grid")) {
+                fprintf(stderr, "drum synth: --layout: expected free or grid, got '%s'\n", v);
+                return 2;
+            }
+            c.grid = strcmp(v, "grid") == 0;
         } else if (argv[i][0] == '-') {
             fprintf(stderr, "drum synth: unknown option '%s'\n", argv[i]);
             return 2;
@@ -32,7 +50,7 @@ int cmd_synth(int argc, char **argv) {
         }
     }
     if (!out) {
-        fprintf(stderr, "usage: drum synth OUTDIR [--seed N] [--image-size N]\n");
+        fprintf(stderr, "%s", USAGE);
         return 2;
     }
     char err[1024];
