@@ -273,6 +273,53 @@ static void test_synth_cli(void) {
     }
 }
 
+/* A whole `drum train` (drafts, baselines, one mining round, evaluation) with the `exec`
+ * scorer and tests/fixtures/exec_lvlm.py as the LVLM; NDCG@10 is not computed for it. */
+static void test_exec_scorer_job(void) {
+    if (system("command -v python3 >/dev/null 2>&1") != 0) {
+        SKIP("exec scorer job: python3 is not on PATH");
+        return;
+    }
+    char cfg[300], out[300], log[300], results[320], lvlm[PATH_MAX + 64];
+    snprintf(cfg, sizeof cfg, "%s/exec.yaml", tmp);
+    snprintf(out, sizeof out, "%s/run_exec", tmp);
+    snprintf(log, sizeof log, "%s/exec.log", tmp);
+    snprintf(results, sizeof results, "%s/results.jsonl", out);
+    /* drum_bin is <root>/<build>/tests/../drum */
+    snprintf(lvlm, sizeof lvlm, "%.*s/../tests/fixtures/exec_lvlm.py",
+             (int)(strlen(drum_bin) - strlen("/drum")), drum_bin);
+    FILE *f = fopen(cfg, "w");
+    fprintf(f,
+            "seed: 5\n"
+            "data: {dir: %s/data}\n"
+            "synth: {n_train: 100, n_eval: 45, image_size: 32, seed: 3}\n"
+            "model:\n  pretrain: {epochs: 1, batch: 32}\n"
+            "train: {rounds: 1, candidates_k: 8, scored_per_round: 4, epochs: 1,\n"
+            "        batch_queries: 8, list_size: 6, out: %s}\n"
+            "scorer: {backend: exec, command: \"python3 '%s' --id stand-in\"}\n"
+            "eval: {shots: [1], strategies: [RS, SIT, DRUM]}\n",
+            tmp, out, lvlm);
+    fclose(f);
+    const char *a[] = {drum_bin, "train", cfg, NULL};
+    int rc = run_drum(log, a, 0, NULL, 0);
+    char *text = slurp(log), *res = slurp(results);
+    CHECK(rc == 0, "drum train with the exec scorer: exit %d: %s", rc, text ? text : "");
+    CHECK(text && strstr(text, "scorer: exec:stand-in"), "the log does not name the scorer");
+    CHECK(res && strstr(res, "\"strategy\": \"DRUM\"") && strstr(res, "\"ndcg@10\": null"),
+          "results.jsonl: a DRUM row and a null NDCG expected: %s", res ? res : "(none)");
+    free(text);
+    free(res);
+    /* backend exec without a command */
+    f = fopen(cfg, "w");
+    fprintf(f, "data: {dir: %s/data}\nscorer: {backend: exec}\ntrain: {out: %s}\n", tmp, out);
+    fclose(f);
+    rc = run_drum(log, a, 0, NULL, 0);
+    text = slurp(log);
+    CHECK(rc == 1 && text && strstr(text, "scorer.command"), "exec without a command: exit %d, %s",
+          rc, text ? text : "");
+    free(text);
+}
+
 static void test_embed_retrieve_export(void) {
     char model[300], data[300], emb[300], log[300], out[300], exp_dir[300], ckpt[300], cfgj[300];
     snprintf(model, sizeof model, "%s/run_a/round2", tmp);
@@ -427,6 +474,7 @@ int main(int argc, char **argv) {
     test_resume();
     test_errors();
     test_synth_cli();
+    test_exec_scorer_job();
     test_embed_retrieve_export();
     test_mine_and_freeze();
     int rc = check_summary();

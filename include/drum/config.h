@@ -159,6 +159,7 @@ typedef struct {
 
 typedef struct {
     int backend;  /* drum_scorer_backend */
+    char *command; /* exec: the subprocess's command line (run with /bin/sh -c) */
     char *cache;  /* score cache file; the loader fills "" in as {train.out}/score_cache.bin */
     uint64_t seed;
 } drum_scorer_config;

@@ -5,8 +5,9 @@
  *   generate(prompts)   -> the LVLM's answer to a query given k demonstrations (in order,
  *                          the last one nearest the query); k = 0 gives a zero-shot draft.
  *
- * Backends: `synthetic` (the demo's simulated LVLM, src/score/synthetic.c), later `openai`
- * and `exec`. Every backend can be wrapped by the persistent score cache (score_cache.h).
+ * Backends: `synthetic` (the demo's simulated LVLM, src/score/synthetic.c, synthetic_lvlm.h)
+ * and `exec` (any LVLM behind a JSON-lines subprocess, exec_scorer.h); `openai` is planned.
+ * Every backend can be wrapped by the persistent score cache (score_cache.h).
  */
 #ifndef DRUM_SCORE_H
 #define DRUM_SCORE_H

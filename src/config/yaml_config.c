@@ -832,6 +832,7 @@ static const drum_cfg_field TRAIN_FIELDS[] = {
 
 static const drum_cfg_field SCORER_FIELDS[] = {
     F_ENUM(drum_scorer_config, backend, "synthetic", SCORER_NAMES),
+    F_STR(drum_scorer_config, command, ""),
     F_STR(drum_scorer_config, cache, ""),
     F_U64(drum_scorer_config, seed, "7"),
     F_END,

@@ -17,6 +17,7 @@
 #include "drum/clip_model.h"
 #include "drum/data.h"
 #include "drum/demo.h"
+#include "drum/exec_scorer.h"
 #include "drum/fileio.h"
 #include "drum/icl.h"
 #include "drum/ndcg.h"
@@ -58,6 +59,8 @@ struct drum_job {
     char *data_dir, *train_path, *eval_path, *tok_dir;
     drum_dataset train, eval;
     drum_scorer *lvlm;        /* the raw scorer (owned by `scorer`): NDCG's oracle */
+    int oracle_ndcg;          /* NDCG@10 is computed (synthetic scorer only: it scores every
+                               * pool candidate of every query each round); else NaN */
     drum_scorer *scorer;      /* the score cache around lvlm */
     char **train_drafts, **eval_drafts;
     drum_tokenizer *tok;
@@ -173,22 +176,34 @@ oom:
 
 static int open_scorer(drum_job *j, char *err, size_t errlen) {
     const drum_job_config *c = j->cfg;
-    if (c->scorer.backend != DRUM_SCORER_SYNTHETIC) {
-        snprintf(err, errlen, "scorer.backend: only 'synthetic' is implemented in this version "
-                 "('openai' and 'exec' are planned)");
+    int rc;
+    if (c->scorer.backend == DRUM_SCORER_EXEC) {
+        if (!c->scorer.command[0]) {
+            snprintf(err, errlen, "scorer.command: scorer.backend exec needs the command that "
+                     "runs the LVLM (include/drum/exec_scorer.h has the protocol)");
+            return -1;
+        }
+        rc = drum_exec_open(&j->lvlm, c->scorer.command, err, errlen);
+    } else if (c->scorer.backend == DRUM_SCORER_SYNTHETIC) {
+        char *meta = drum_path_join(j->data_dir, "meta.jsonl");
+        if (!meta) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        drum_synthetic_config sc;
+        drum_synthetic_default_config(&sc);
+        sc.seed = c->scorer.seed;
+        rc = drum_synthetic_open(&j->lvlm, meta, &sc, err, errlen);
+        free(meta);
+    } else {
+        snprintf(err, errlen, "scorer.backend: 'openai' is not implemented in this version "
+                 "(use 'exec' with a client of your server)");
         return -1;
     }
-    char *meta = drum_path_join(j->data_dir, "meta.jsonl");
-    if (!meta) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    drum_synthetic_config sc;
-    drum_synthetic_default_config(&sc);
-    sc.seed = c->scorer.seed;
-    int rc = drum_synthetic_open(&j->lvlm, meta, &sc, err, errlen);
-    free(meta);
     if (rc) return -1;
+    j->oracle_ndcg = c->scorer.backend == DRUM_SCORER_SYNTHETIC;
+    note(j, "scorer: %s%s", j->lvlm->id,
+         j->oracle_ndcg ? "" : " (no NDCG@10: it would score every pool candidate per query)");
     char warn[512] = "";
     if (drum_mkdirs(c->train.out, err, errlen)) return -1;
     j->scorer = drum_cached_scorer_create(j->lvlm, c->scorer.cache, 4096, warn, sizeof warn, err,
@@ -413,6 +428,14 @@ static int max_shots(const drum_job *j) {
     return k;
 }
 
+/* v printed with fmt, or `missing` when v is NaN (not measured). */
+static void fmt_or(char *buf, size_t n, const char *fmt, double v, const char *missing) {
+    if (isnan(v))
+        snprintf(buf, n, "%s", missing);
+    else
+        snprintf(buf, n, fmt, v);
+}
+
 /* Rewrites results.jsonl from the rows so far (atomically). */
 static int write_results(drum_job *j, char *err, size_t errlen) {
     char *path = drum_path_join(j->cfg->train.out, "results.jsonl"), *tmp = NULL;
@@ -438,11 +461,13 @@ static int write_results(drum_job *j, char *err, size_t errlen) {
     }
     for (int r = 0; r < j->n_rounds; r++)
         if (j->rounds[r].present) {
-            /* round 0 (the un-tuned SIT) has no training loss: null, JSON has no NaN */
-            char loss[32] = "null";
-            if (!isnan(j->rounds[r].loss)) snprintf(loss, sizeof loss, "%.6f", j->rounds[r].loss);
-            fprintf(f, "{\"ndcg_round\": %d, \"ndcg@%d\": %.6f, \"loss\": %s, \"steps\": %ld}\n",
-                    j->rounds[r].round, NDCG_K, j->rounds[r].ndcg, loss, j->rounds[r].steps);
+            /* round 0 (the un-tuned SIT) has no training loss, a scorer other than the
+             * simulator no NDCG: null, JSON has no NaN */
+            char loss[32], ndcg[32];
+            fmt_or(loss, sizeof loss, "%.6f", j->rounds[r].loss, "null");
+            fmt_or(ndcg, sizeof ndcg, "%.6f", j->rounds[r].ndcg, "null");
+            fprintf(f, "{\"ndcg_round\": %d, \"ndcg@%d\": %s, \"loss\": %s, \"steps\": %ld}\n",
+                    j->rounds[r].round, NDCG_K, ndcg, loss, j->rounds[r].steps);
         }
     int rc = drum_atomic_commit(f, tmp, path, err, errlen);
     free(path);
@@ -517,7 +542,8 @@ static int evaluate(drum_job *j, drum_strategy s, int round, double *ndcg, char 
     if (drum_retrieve_grouped(j->be, &q, &pool, j->query_group, j->pool_group, j->n_groups, &ro,
                               NULL, kmax, idx, sim, err, errlen))
         goto out;
-    if (ndcg && mean_ndcg(j, idx, kmax, ndcg, err, errlen)) goto out;
+    if (ndcg && !j->oracle_ndcg) *ndcg = NAN;
+    if (ndcg && j->oracle_ndcg && mean_ndcg(j, idx, kmax, ndcg, err, errlen)) goto out;
     for (int i = 0; i < c->eval.shots.n; i++) {
         if (j->n_rows == MAX_ROWS) {
             snprintf(err, errlen, "more than %d evaluations in one run", MAX_ROWS);
@@ -562,7 +588,9 @@ int drum_job_baselines(drum_job *j, char *err, size_t errlen) {
         if (s == DRUM_STRATEGY_SIT) {
             j->rounds[0] = (round_row){1, 0, ndcg, NAN, 0};
             if (j->n_rounds == 0) j->n_rounds = 1;
-            note(j, "round 0 (un-tuned SIT): NDCG@%d %.4f", NDCG_K, ndcg);
+            char v[32];
+            fmt_or(v, sizeof v, "%.4f", ndcg, "-");
+            note(j, "round 0 (un-tuned SIT): NDCG@%d %s", NDCG_K, v);
         }
     }
     return write_results(j, err, errlen);
@@ -584,7 +612,9 @@ static int round_end(void *user, int round, char *err, size_t errlen) {
         j->rounds[round + 1] = (round_row){1, round + 1, ndcg, rc->t->last_loss, rc->t->step};
         if (j->n_rounds < round + 2) j->n_rounds = round + 2;
     }
-    note(j, "round %d: NDCG@%d %.4f, last loss %.4f, %ld steps", round + 1, NDCG_K, ndcg,
+    char v[32];
+    fmt_or(v, sizeof v, "%.4f", ndcg, "-");
+    note(j, "round %d: NDCG@%d %s, last loss %.4f, %ld steps", round + 1, NDCG_K, v,
          rc->t->last_loss, rc->t->step);
     char name[32];
     snprintf(name, sizeof name, "round%d", round + 1);
@@ -768,15 +798,19 @@ const char *drum_job_report(drum_job *j, char *err, size_t errlen) {
     }
     if (j->n_rounds) {
         PUT("\nRetriever quality: NDCG@%d of the top %d against the simulated LVLM's ranking of "
-            "the whole pool, mean over held-out queries.\n\n| round | NDCG@%d | last loss | steps |\n"
-            "|---|---:|---:|---:|\n", NDCG_K, NDCG_K, NDCG_K);
+            "the whole pool, mean over held-out queries%s.\n\n| round | NDCG@%d | last loss | "
+            "steps |\n|---|---:|---:|---:|\n", NDCG_K, NDCG_K,
+            j->oracle_ndcg ? "" : " (\"-\": not computed, the scorer is not the simulator)",
+            NDCG_K);
         for (int r = 0; r < j->n_rounds; r++) {
             if (!j->rounds[r].present) continue;
+            char v[32];
+            fmt_or(v, sizeof v, "%.4f", j->rounds[r].ndcg, "-");
             if (isnan(j->rounds[r].loss))
-                PUT("| %d (SIT) | %.4f | - | - |\n", j->rounds[r].round, j->rounds[r].ndcg);
+                PUT("| %d (SIT) | %s | - | - |\n", j->rounds[r].round, v);
             else
-                PUT("| %d | %.4f | %.4f | %ld |\n", j->rounds[r].round, j->rounds[r].ndcg,
-                    j->rounds[r].loss, j->rounds[r].steps);
+                PUT("| %d | %s | %.4f | %ld |\n", j->rounds[r].round, v, j->rounds[r].loss,
+                    j->rounds[r].steps);
         }
     }
 #undef PUT

@@ -1,0 +1,47 @@
+/* exec_scorer.h — the `exec` scorer: any LVLM behind a subprocess speaking JSON lines.
+ *
+ * drum starts `command` with /bin/sh -c, writes one request a line to its standard input and
+ * reads one reply a line from its standard output (its standard error passes through to
+ * drum's). Requests, in this order of use:
+ *
+ *   {"op":"hello","protocol":1}
+ *       -> {"id":"<model and its settings>"}   optional "template":"<prompt template name>";
+ *          both become part of every score-cache key (score_cache.h)
+ *   {"op":"score","pairs":[{"query":EX,"demo":EX}, ...]}
+ *       -> {"scores":[s_1, ...]}   one finite number a pair: the length-normalised
+ *          log-likelihood of the query's gold response given the demonstration then the query
+ *   {"op":"generate","prompts":[{"query":EX,"demos":[EX, ...]}, ...]}
+ *       -> {"answers":["...", ...]}   one string a prompt; demos in prompt order, the last
+ *          nearest the query; an empty list asks for a zero-shot answer
+ *
+ * EX = {"id","image","prompt","response","task"}: "image" is the path drum resolved (the
+ * dataset file's directory joined with the example's image); "response" is the gold response,
+ * which a score needs; generate's queries carry no "response". Any reply may instead be
+ * {"error":"message"}: the call fails with that message. When the scorer is destroyed drum
+ * closes the process's standard input and waits up to 5 s for it to exit, then ends it
+ * with SIGTERM.
+ *
+ * Calls are synchronous (one request in flight), so a scorer must not be used by two threads
+ * at once. Opening one makes the process ignore SIGPIPE (when it was at its default), so a
+ * subprocess that dies mid-request is an error naming its exit status, not a crash.
+ * tests/fixtures/exec_lvlm.py is a small stand-in that speaks the protocol.
+ */
+#ifndef DRUM_EXEC_SCORER_H
+#define DRUM_EXEC_SCORER_H
+
+#include <stddef.h>
+
+#include "drum/score.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Starts `command` and says hello. *out's id is "exec:" + the reply's id. Returns 0, or -1
+ * with a message naming the command (and its exit status when it already ended). */
+int drum_exec_open(drum_scorer **out, const char *command, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

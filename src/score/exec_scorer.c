@@ -1,0 +1,326 @@
+/* exec_scorer.c — the `exec` scorer (exec_scorer.h): JSON lines to and from a subprocess. */
+#include "drum/exec_scorer.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct {
+    char *command;
+    pid_t pid;
+    FILE *to;   /* the process's standard input */
+    FILE *from; /* its standard output */
+    char *line;
+    size_t cap;
+} exec_impl;
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Waits up to ms for the process to end; returns 1 and fills *status when it did. */
+static int reap(exec_impl *im, long ms, int *status) {
+    for (long t = 0; im->pid > 0; t += 10) {
+        pid_t r = waitpid(im->pid, status, WNOHANG);
+        if (r == im->pid || (r < 0 && errno != EINTR)) {
+            im->pid = -1;
+            return r > 0;
+        }
+        if (t >= ms) return 0;
+        sleep_ms(10);
+    }
+    return 0;
+}
+
+/* " (exit status N)" / " (killed by signal N)" once the process has ended, else "". */
+static void describe_end(exec_impl *im, char *buf, size_t n) {
+    int st = 0;
+    buf[0] = '\0';
+    if (!reap(im, 1000, &st)) return;
+    if (WIFEXITED(st))
+        snprintf(buf, n, " (exit status %d)", WEXITSTATUS(st));
+    else if (WIFSIGNALED(st))
+        snprintf(buf, n, " (killed by signal %d)", WTERMSIG(st));
+}
+
+/* Sends req (consumed) and parses one reply line into *reply. */
+static int roundtrip(exec_impl *im, cJSON *req, const char *op, cJSON **reply, char *err,
+                     size_t errlen) {
+    char *text = req ? cJSON_PrintUnformatted(req) : NULL;
+    cJSON_Delete(req);
+    *reply = NULL;
+    if (!text) {
+        snprintf(err, errlen, "scorer exec: out of memory for a %s request", op);
+        return -1;
+    }
+    char end[64];
+    int bad = fputs(text, im->to) < 0 || fputc('\n', im->to) == EOF || fflush(im->to) != 0;
+    free(text);
+    if (bad) {
+        int e = errno;
+        describe_end(im, end, sizeof end);
+        snprintf(err, errlen, "scorer exec '%s': writing the %s request failed: %s%s",
+                 im->command, op, strerror(e), end);
+        return -1;
+    }
+    ssize_t n = getline(&im->line, &im->cap, im->from);
+    if (n <= 0) {
+        describe_end(im, end, sizeof end);
+        snprintf(err, errlen, "scorer exec '%s': no reply to the %s request: its output ended%s",
+                 im->command, op, end);
+        return -1;
+    }
+    while (n > 0 && (im->line[n - 1] == '\n' || im->line[n - 1] == '\r')) im->line[--n] = '\0';
+    cJSON *r = cJSON_Parse(im->line);
+    if (!cJSON_IsObject(r)) {
+        cJSON_Delete(r);
+        snprintf(err, errlen, "scorer exec '%s': the reply to %s is not a JSON object: '%.120s'",
+                 im->command, op, im->line);
+        return -1;
+    }
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(r, "error");
+    if (e) {
+        snprintf(err, errlen, "scorer exec '%s': %s failed: %.400s", im->command, op,
+                 cJSON_IsString(e) ? e->valuestring : "(a non-string \"error\")");
+        cJSON_Delete(r);
+        return -1;
+    }
+    *reply = r;
+    return 0;
+}
+
+/* The reply's array under key with exactly n items, or NULL with a message. */
+static const cJSON *reply_array(exec_impl *im, const cJSON *reply, const char *key, int n,
+                                const char *what, char *err, size_t errlen) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(reply, key);
+    if (!cJSON_IsArray(a)) {
+        snprintf(err, errlen, "scorer exec '%s': the reply has no \"%s\" list: '%.120s'",
+                 im->command, key, im->line);
+        return NULL;
+    }
+    if (cJSON_GetArraySize(a) != n) {
+        snprintf(err, errlen, "scorer exec '%s': %d %s for %d %s", im->command,
+                 cJSON_GetArraySize(a), key, n, what);
+        return NULL;
+    }
+    return a;
+}
+
+static cJSON *example_json(const drum_example *x, int with_response) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    int ok = cJSON_AddStringToObject(o, "id", x->id) && cJSON_AddStringToObject(o, "image", x->image) &&
+             cJSON_AddStringToObject(o, "prompt", x->prompt) &&
+             (!with_response || cJSON_AddStringToObject(o, "response", x->response)) &&
+             cJSON_AddStringToObject(o, "task", x->task);
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* {"op": op, key: []}; *list receives the empty array. */
+static cJSON *request(const char *op, const char *key, cJSON **list) {
+    cJSON *req = cJSON_CreateObject();
+    *list = req ? cJSON_AddArrayToObject(req, key) : NULL;
+    if (!req || !cJSON_AddStringToObject(req, "op", op) || !*list) {
+        cJSON_Delete(req);
+        return NULL;
+    }
+    return req;
+}
+
+static int exec_score(drum_scorer *s, const drum_score_pair *pairs, int n, double *out,
+                      char *err, size_t errlen) {
+    exec_impl *im = s->impl;
+    if (n == 0) return 0;
+    cJSON *list, *req = request("score", "pairs", &list);
+    for (int i = 0; req && i < n; i++) {
+        cJSON *p = cJSON_CreateObject();
+        cJSON *q = example_json(pairs[i].query, 1), *d = example_json(pairs[i].demo, 1);
+        if (!p || !q || !d) {
+            cJSON_Delete(p);
+            cJSON_Delete(q);
+            cJSON_Delete(d);
+            cJSON_Delete(req);
+            req = NULL;
+            break;
+        }
+        cJSON_AddItemToObject(p, "query", q);
+        cJSON_AddItemToObject(p, "demo", d);
+        cJSON_AddItemToArray(list, p);
+    }
+    cJSON *reply;
+    if (roundtrip(im, req, "score", &reply, err, errlen)) return -1;
+    const cJSON *a = reply_array(im, reply, "scores", n, "pairs", err, errlen);
+    int i = 0;
+    for (const cJSON *v = a ? a->child : NULL; v; v = v->next, i++) {
+        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) {
+            snprintf(err, errlen, "scorer exec '%s': score %d, for (%s, %s), is not a finite number",
+                     im->command, i, pairs[i].query->id, pairs[i].demo->id);
+            a = NULL;
+            break;
+        }
+        out[i] = v->valuedouble;
+    }
+    cJSON_Delete(reply);
+    return a ? 0 : -1;
+}
+
+static int exec_generate(drum_scorer *s, const drum_icl_prompt *prompts, int n, char **out,
+                         char *err, size_t errlen) {
+    exec_impl *im = s->impl;
+    for (int i = 0; i < n; i++) out[i] = NULL;
+    if (n == 0) return 0;
+    cJSON *list, *req = request("generate", "prompts", &list);
+    for (int i = 0; req && i < n; i++) {
+        cJSON *p = cJSON_CreateObject(), *q = example_json(prompts[i].query, 0);
+        cJSON *demos = p ? cJSON_AddArrayToObject(p, "demos") : NULL;
+        int ok = p && q && demos;
+        for (int j = 0; ok && j < prompts[i].k; j++) {
+            cJSON *d = example_json(prompts[i].demos[j], 1);
+            ok = d != NULL;
+            if (d) cJSON_AddItemToArray(demos, d);
+        }
+        if (!ok) {
+            cJSON_Delete(p);
+            cJSON_Delete(q);
+            cJSON_Delete(req);
+            req = NULL;
+            break;
+        }
+        cJSON_AddItemToObject(p, "query", q);
+        cJSON_AddItemToArray(list, p);
+    }
+    cJSON *reply;
+    if (roundtrip(im, req, "generate", &reply, err, errlen)) return -1;
+    const cJSON *a = reply_array(im, reply, "answers", n, "prompts", err, errlen);
+    int i = 0, rc = a ? 0 : -1;
+    for (const cJSON *v = a ? a->child : NULL; v && rc == 0; v = v->next, i++) {
+        if (!cJSON_IsString(v)) {
+            snprintf(err, errlen, "scorer exec '%s': answer %d, for %s, is not a string",
+                     im->command, i, prompts[i].query->id);
+            rc = -1;
+        } else if (!(out[i] = strdup(v->valuestring))) {
+            snprintf(err, errlen, "scorer exec: out of memory for an answer");
+            rc = -1;
+        }
+    }
+    cJSON_Delete(reply);
+    if (rc)
+        for (int k = 0; k < n; k++) {
+            free(out[k]);
+            out[k] = NULL;
+        }
+    return rc;
+}
+
+static void exec_destroy(drum_scorer *s) {
+    if (!s) return;
+    exec_impl *im = s->impl;
+    if (im) {
+        if (im->to) fclose(im->to); /* end of input: the process should exit */
+        int st;
+        if (im->pid > 0 && !reap(im, 5000, &st)) {
+            kill(im->pid, SIGTERM);
+            waitpid(im->pid, &st, 0);
+        }
+        if (im->from) fclose(im->from);
+        free(im->line);
+        free(im->command);
+        free(im);
+    }
+    free(s);
+}
+
+int drum_exec_open(drum_scorer **out, const char *command, char *err, size_t errlen) {
+    *out = NULL;
+    if (!command || !command[0]) {
+        snprintf(err, errlen, "scorer exec: no command to run");
+        return -1;
+    }
+    struct sigaction old;
+    if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
+    drum_scorer *s = calloc(1, sizeof *s);
+    exec_impl *im = calloc(1, sizeof *im);
+    if (!s || !im || !(im->command = strdup(command))) {
+        free(s);
+        if (im) free(im->command);
+        free(im);
+        snprintf(err, errlen, "scorer exec: out of memory");
+        return -1;
+    }
+    im->pid = -1;
+    s->impl = im;
+    s->score = exec_score;
+    s->generate = exec_generate;
+    s->destroy = exec_destroy;
+    int in[2] = {-1, -1}, outp[2] = {-1, -1};
+    if (pipe2(in, O_CLOEXEC) || pipe2(outp, O_CLOEXEC)) {
+        snprintf(err, errlen, "scorer exec '%s': pipe: %s", command, strerror(errno));
+        goto fail;
+    }
+    fflush(NULL); /* nothing buffered is written twice by the child */
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, errlen, "scorer exec '%s': fork: %s", command, strerror(errno));
+        goto fail;
+    }
+    if (pid == 0) {
+        /* the child: only async-signal-safe calls until exec; dup2 clears O_CLOEXEC */
+        if (dup2(in[0], 0) < 0 || dup2(outp[1], 1) < 0) _exit(127);
+        signal(SIGPIPE, SIG_DFL);
+        execl("/bin/sh", "sh", "-c", command, (char *)NULL);
+        _exit(127);
+    }
+    im->pid = pid;
+    close(in[0]);
+    close(outp[1]);
+    in[0] = outp[1] = -1;
+    im->to = fdopen(in[1], "w");
+    if (im->to) in[1] = -1;
+    im->from = fdopen(outp[0], "r");
+    if (im->from) outp[0] = -1;
+    if (!im->to || !im->from) {
+        snprintf(err, errlen, "scorer exec '%s': fdopen: %s", command, strerror(errno));
+        goto fail;
+    }
+    cJSON *hello = cJSON_CreateObject(), *reply;
+    if (hello && (!cJSON_AddStringToObject(hello, "op", "hello") ||
+                  !cJSON_AddNumberToObject(hello, "protocol", 1))) {
+        cJSON_Delete(hello);
+        hello = NULL;
+    }
+    if (roundtrip(im, hello, "hello", &reply, err, errlen)) goto fail;
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(reply, "id");
+    const cJSON *tmpl = cJSON_GetObjectItemCaseSensitive(reply, "template");
+    if (!cJSON_IsString(id) || !id->valuestring[0] || (tmpl && !cJSON_IsString(tmpl))) {
+        snprintf(err, errlen, "scorer exec '%s': the reply to hello needs a non-empty \"id\" "
+                 "string (and \"template\", when present, a string): '%.120s'", command, im->line);
+        cJSON_Delete(reply);
+        goto fail;
+    }
+    snprintf(s->id, sizeof s->id, "exec:%s", id->valuestring);
+    snprintf(s->template_name, sizeof s->template_name, "%s",
+             tmpl ? tmpl->valuestring : "default");
+    cJSON_Delete(reply);
+    *out = s;
+    return 0;
+fail:
+    for (int k = 0; k < 2; k++) {
+        if (in[k] >= 0) close(in[k]);
+        if (outp[k] >= 0) close(outp[k]);
+    }
+    exec_destroy(s);
+    return -1;
+}

@@ -1,0 +1,140 @@
+/* test_exec_scorer — the `exec` scorer against tests/fixtures/exec_lvlm.py (a stand-in
+ * that speaks the protocol with fixed rules): hello sets the id, scores and answers come back
+ * in order and match the rules recomputed here, generate never shows the query's gold
+ * response, and every way the subprocess can fail (exits, dies after hello, replies with an
+ * error, too few items, a line that is not JSON, no such program) is an error that names the
+ * command and what happened. Skipped (counted) where python3 is missing. */
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/check.h"
+#include "drum/exec_scorer.h"
+
+/* "python3 '<root>/tests/fixtures/exec_lvlm.py'", root found from this binary's path
+ * (<root>/<build>/tests/test_exec_scorer), so any working directory will do */
+static char LVLM[PATH_MAX + 64];
+
+static drum_example ex(const char *id, const char *prompt, const char *response, const char *task) {
+    drum_example e = {0};
+    e.id = (char *)id;
+    e.image = (char *)"/data/images/x.png";
+    e.prompt = (char *)prompt;
+    e.response = (char *)response;
+    e.task = (char *)task;
+    return e;
+}
+
+/* characters of UTF-8 text (Python's len): bytes that do not continue a sequence */
+static size_t utf8_len(const char *s) {
+    size_t n = 0;
+    for (; *s; s++) n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+/* the stand-in's rule (tests/fixtures/exec_lvlm.py) */
+static double rule(const drum_example *q, const drum_example *d) {
+    return -1.0 + 0.5 * (strcmp(d->task, q->task) == 0) + 1.0 * (strcmp(d->response, q->response) == 0) -
+           0.01 * (double)(utf8_len(d->prompt) % 7);
+}
+
+static void test_protocol(void) {
+    char err[512] = "";
+    drum_scorer *s = NULL;
+    char cmd[sizeof LVLM + 32];
+    snprintf(cmd, sizeof cmd, "%s --id 'tiny model, t=0'", LVLM);
+    CHECK(drum_exec_open(&s, cmd, err, sizeof err) == 0, "open: %s", err);
+    if (!s) return;
+    CHECK(strcmp(s->id, "exec:tiny model, t=0") == 0, "id '%s'", s->id);
+    CHECK(strcmp(s->template_name, "plain") == 0, "template '%s'", s->template_name);
+    drum_example q1 = ex("q1", "What color is the circle?", "red", "vqa");
+    drum_example q2 = ex("q2", "Describe the image.", "a red \"circle\".\nnext line", "caption");
+    drum_example d1 = ex("d1", "What color is the square?", "red", "vqa");
+    drum_example d2 = ex("d2", "Is there a star?", "no", "vqa");
+    drum_example d3 = ex("d3", "Describe the image, ünïcode.", "a red \"circle\".\nnext line", "caption");
+    drum_score_pair pairs[] = {{&q1, &d1}, {&q1, &d2}, {&q2, &d3}, {&q2, &d1}};
+    double sc[4] = {0};
+    CHECK(s->score(s, pairs, 4, sc, err, sizeof err) == 0, "score: %s", err);
+    for (int i = 0; i < 4; i++)
+        CHECK(fabs(sc[i] - rule(pairs[i].query, pairs[i].demo)) < 1e-12, "score %d: %g, rule %g", i,
+              sc[i], rule(pairs[i].query, pairs[i].demo));
+    CHECK(s->score(s, pairs, 0, sc, err, sizeof err) == 0, "an empty score call");
+
+    const drum_example *ds[] = {&d2, &d3};
+    drum_icl_prompt prompts[] = {{&q1, ds, 2}, {&q2, NULL, 0}, {&q2, ds, 1}};
+    char *ans[3] = {0};
+    CHECK(s->generate(s, prompts, 3, ans, err, sizeof err) == 0, "generate: %s", err);
+    CHECK(ans[0] && strcmp(ans[0], d3.response) == 0, "answer 0 '%s' (the last demo's response, "
+          "quotes and newline intact)", ans[0] ? ans[0] : "");
+    CHECK(ans[1] && strcmp(ans[1], "unknown") == 0, "zero-shot answer '%s'", ans[1] ? ans[1] : "");
+    CHECK(ans[2] && strcmp(ans[2], "no") == 0, "answer 2 '%s'", ans[2] ? ans[2] : "");
+    for (int i = 0; i < 3; i++) free(ans[i]);
+    drum_scorer_destroy(s);
+}
+
+/* opens `command` and runs op (0 open only, 1 score, 2 generate); the message must hold want */
+static void expect_failure(const char *command, int op, const char *want) {
+    char err[512] = "";
+    drum_scorer *s = NULL;
+    int rc = drum_exec_open(&s, command, err, sizeof err);
+    if (op > 0 && rc == 0) {
+        drum_example q = ex("q", "p", "r", "vqa"), d = ex("d", "p", "r", "vqa");
+        drum_score_pair pair = {&q, &d};
+        const drum_example *ds[] = {&d};
+        drum_icl_prompt prompt = {&q, ds, 1};
+        double v = 0;
+        char *a = NULL;
+        rc = op == 1 ? s->score(s, &pair, 1, &v, err, sizeof err)
+                     : s->generate(s, &prompt, 1, &a, err, sizeof err);
+        CHECK(op == 1 || a == NULL, "a failed generate left an answer");
+        free(a);
+    }
+    CHECK(rc == -1, "'%s' (op %d) did not fail", command, op);
+    CHECK(strstr(err, want) != NULL, "'%s' (op %d): message \"%s\" lacks \"%s\"", command, op, err, want);
+    CHECK(strstr(err, command) != NULL || strstr(err, "no command") != NULL,
+          "message \"%s\" does not name the command", err);
+    drum_scorer_destroy(s);
+}
+
+static void with_lvlm(const char *options, int op, const char *want) {
+    char cmd[sizeof LVLM + 64];
+    snprintf(cmd, sizeof cmd, "%s %s", LVLM, options);
+    expect_failure(cmd, op, want);
+}
+
+static void test_failures(void) {
+    expect_failure("exit 3", 0, "exit status 3");
+    expect_failure("/nonexistent/lvlm --serve", 0, "exit status 127");
+    expect_failure("echo '{\"id\": 5}'", 0, "needs a non-empty \"id\"");
+    expect_failure("echo nonsense", 0, "is not a JSON object: 'nonsense'");
+    expect_failure("", 0, "no command");
+    with_lvlm("--exit-after-hello", 1, "exit status 0");
+    with_lvlm("--fail score", 1, "the stand-in was told to fail score");
+    with_lvlm("--short score", 1, "0 scores for 1 pairs");
+    with_lvlm("--garble generate", 2, "is not a JSON object: 'this is not json'");
+    with_lvlm("--short generate", 2, "0 answers for 1 prompts");
+    with_lvlm("--fail generate", 2, "told to fail generate");
+}
+
+int main(void) {
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) return 1;
+    self[n] = '\0';
+    for (int up = 0; up < 3; up++) {
+        char *slash = strrchr(self, '/');
+        if (!slash) return 1;
+        *slash = '\0';
+    }
+    snprintf(LVLM, sizeof LVLM, "python3 '%s/tests/fixtures/exec_lvlm.py'", self);
+    if (system("command -v python3 >/dev/null 2>&1") != 0) {
+        SKIP("exec scorer cases: python3 is not on PATH");
+        return check_summary();
+    }
+    test_protocol();
+    test_failures();
+    return check_summary();
+}
