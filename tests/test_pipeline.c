@@ -183,6 +183,12 @@ static void test_resume(void) {
     CHECK(x && strstr(x, "\"strategy\": \"DRUM\", \"round\": 1") &&
               strstr(x, "\"strategy\": \"DRUM\", \"round\": 2") && strstr(x, "\"ndcg_round\": 2"),
           "results.jsonl lacks a round: %s", x ? x : "(none)");
+    /* every row of the simulator's run carries its P(correct) per task (restored on resume:
+     * the equality below covers it) */
+    int rows = 0, with_p = 0;
+    for (const char *l = x; l && (l = strstr(l, "\"strategy\"")); l++, rows++)
+        with_p += strstr(l, "\"p_correct\": {\"") != NULL && strstr(l, "\"p_correct\"") < strchr(l, '\n');
+    CHECK(rows > 0 && with_p == rows, "%d of %d result rows carry p_correct", with_p, rows);
     free(x);
     /* the evaluations of the rounds before the interruption are kept, and equal */
     CHECK(same_file(ra, rb), "killed-and-resumed run's results.jsonl differs from the uninterrupted run's");
@@ -305,8 +311,9 @@ static void test_exec_scorer_job(void) {
     char *text = slurp(log), *res = slurp(results);
     CHECK(rc == 0, "drum train with the exec scorer: exit %d: %s", rc, text ? text : "");
     CHECK(text && strstr(text, "scorer: exec:stand-in"), "the log does not name the scorer");
-    CHECK(res && strstr(res, "\"strategy\": \"DRUM\"") && strstr(res, "\"ndcg@10\": null"),
-          "results.jsonl: a DRUM row and a null NDCG expected: %s", res ? res : "(none)");
+    CHECK(res && strstr(res, "\"strategy\": \"DRUM\"") && strstr(res, "\"ndcg@10\": null") &&
+              !strstr(res, "p_correct"),
+          "results.jsonl: a DRUM row, a null NDCG and no p_correct expected: %s", res ? res : "(none)");
     free(text);
     free(res);
     /* backend exec without a command */

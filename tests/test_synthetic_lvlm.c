@@ -13,6 +13,7 @@
 #include "common/check.h"
 #include "drum/data.h"
 #include "drum/fileio.h"
+#include "drum/icl.h"
 #include "drum/ndcg.h"
 #include "drum/rng.h"
 #include "drum/synth.h"
@@ -468,6 +469,53 @@ static void test_answers(void) {
     CHECK(strcmp(canon, "2") == 0, "canon: %s", canon);
 }
 
+/* drum_icl_expected: per task, the mean of drum_synthetic_p_correct over the very prompts
+ * drum_icl_evaluate builds (most similar last by default), recomputed here by hand. */
+static void test_expected(void) {
+    enum { SHOTS = 3 };
+    int *idx = malloc((size_t)ev.n * SHOTS * sizeof(int));
+    for (int i = 0; i < ev.n; i++)
+        for (int j = 0; j < SHOTS; j++) idx[i * SHOTS + j] = (i * (7 + 6 * j) + j) % tr.n;
+    char err[512] = "";
+    for (int first = 0; first < 2; first++) {
+        drum_icl_result r;
+        memset(&r, 0, sizeof r);
+        CHECK(drum_icl_expected(sim, drum_synthetic_p_correct, &ev, &tr, idx, SHOTS, SHOTS, first, &r, err,
+                                sizeof err) == 0 && r.has_expected,
+              "expected: %s", err);
+        double sum[DRUM_ICL_MAX_TASKS] = {0};
+        int n[DRUM_ICL_MAX_TASKS] = {0};
+        for (int i = 0; i < ev.n; i++) {
+            const drum_example *d[SHOTS];
+            for (int j = 0; j < SHOTS; j++) d[first ? j : SHOTS - 1 - j] = &tr.ex[idx[i * SHOTS + j]];
+            drum_icl_prompt pr = {&ev.ex[i], d, SHOTS};
+            double p = -1;
+            CHECK(drum_synthetic_p_correct(sim, &pr, &p, err, sizeof err) == 0, "p: %s", err);
+            for (int t = 0; t < r.n_tasks; t++)
+                if (strcmp(r.task[t], ev.ex[i].task) == 0) {
+                    sum[t] += p;
+                    n[t]++;
+                }
+        }
+        int total = 0;
+        for (int t = 0; t < r.n_tasks; t++) {
+            total += n[t];
+            CHECK(n[t] > 0 && fabs(r.expected[t] - sum[t] / n[t]) < 1e-12,
+                  "order %d, %s: %.6f, recomputed %.6f", first, r.task[t], r.expected[t],
+                  n[t] ? sum[t] / n[t] : 0);
+        }
+        CHECK(r.n_tasks == 3 && total == ev.n, "%d tasks covering %d of %d queries", r.n_tasks,
+              total, ev.n);
+    }
+    idx[0] = tr.n; /* out of the pool */
+    drum_icl_result r;
+    memset(&r, 0, sizeof r);
+    CHECK(drum_icl_expected(sim, drum_synthetic_p_correct, &ev, &tr, idx, SHOTS, SHOTS, 0, &r, err,
+                            sizeof err) == -1 && strstr(err, "out of the pool"),
+          "a bad index: %s", err);
+    free(idx);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/drum_test_lvlm_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -495,6 +543,7 @@ int main(void) {
         test_relations();
         test_separation();
         test_answers();
+        test_expected();
     }
     drum_scorer_destroy(sim);
     drum_dataset_free(&tr);

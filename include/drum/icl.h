@@ -24,6 +24,9 @@ typedef struct {
     int count[DRUM_ICL_MAX_TASKS];
     double score[DRUM_ICL_MAX_TASKS];
     double mean;
+    /* drum_icl_expected: the simulator's mean P(correct) per task (has_expected = 1) */
+    double expected[DRUM_ICL_MAX_TASKS];
+    int has_expected;
 } drum_icl_result;
 
 /* Evaluates queries with the first k of each query's retrieved demonstrations (rows of
@@ -32,6 +35,20 @@ typedef struct {
 int drum_icl_evaluate(drum_scorer *lvlm, const drum_dataset *queries, const drum_dataset *pool,
                       const int *retrieved, int kmax, int k, int most_similar_first,
                       const drum_progress *progress, drum_icl_result *out, char *err,
+                      size_t errlen);
+
+/* The probability a scorer's generate answers a prompt correctly (for VQA and classification;
+ * for captions, that it describes each object correctly): drum_synthetic_p_correct. */
+typedef int (*drum_icl_p_correct_fn)(drum_scorer *s, const drum_icl_prompt *prompt, double *p,
+                                     char *err, size_t errlen);
+
+/* The noise-free companion of drum_icl_evaluate for a simulator: the mean of p_correct over
+ * each task's queries, for the same prompts, into out->expected (tasks matched by name, new
+ * ones appended), has_expected = 1. generate samples from these probabilities, so at n
+ * queries a sampled accuracy differs from them by about sqrt(p (1 - p) / n). */
+int drum_icl_expected(drum_scorer *sim, drum_icl_p_correct_fn p_correct,
+                      const drum_dataset *queries, const drum_dataset *pool, const int *retrieved,
+                      int kmax, int k, int most_similar_first, drum_icl_result *out, char *err,
                       size_t errlen);
 
 /* Scores given answers (answers[i] for queries->ex[i]) with each task's metric. */

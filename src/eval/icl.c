@@ -82,37 +82,48 @@ out:
     return rc;
 }
 
-int drum_icl_evaluate(drum_scorer *lvlm, const drum_dataset *queries, const drum_dataset *pool,
-                      const int *retrieved, int kmax, int k, int most_similar_first,
-                      const drum_progress *progress, drum_icl_result *out, char *err,
-                      size_t errlen) {
-    int n = queries->n, rc = -1;
+/* The k-shot prompts of every query (demos is n x k): retrieved is most similar first; shown
+ * most similar last unless most_similar_first. Returns 0, or -1 on a bad index or k. */
+static int build_prompts(const drum_dataset *queries, const drum_dataset *pool,
+                         const int *retrieved, int kmax, int k, int most_similar_first,
+                         drum_icl_prompt *prompts, const drum_example **demos, char *err,
+                         size_t errlen) {
     if (k > kmax || k < 0) {
         snprintf(err, errlen, "%d-shot evaluation needs %d retrieved demonstrations, have %d", k,
                  k, kmax);
         return -1;
     }
-    drum_icl_prompt *prompts = calloc((size_t)(n ? n : 1), sizeof *prompts);
-    const drum_example **demos = calloc((size_t)(n ? n : 1) * (k ? k : 1), sizeof *demos);
-    char **answers = calloc((size_t)(n ? n : 1), sizeof(char *));
-    if (!prompts || !demos || !answers) {
-        snprintf(err, errlen, "out of memory for %d prompts", n);
-        goto out;
-    }
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < queries->n; i++) {
         for (int j = 0; j < k; j++) {
             int d = retrieved[(size_t)i * kmax + j];
             if (d < 0 || d >= pool->n) {
                 snprintf(err, errlen, "retrieved index %d out of the pool (%d examples)", d, pool->n);
-                goto out;
+                return -1;
             }
-            /* retrieved is most similar first; shown most similar last by default */
             demos[(size_t)i * k + (most_similar_first ? j : k - 1 - j)] = &pool->ex[d];
         }
         prompts[i].query = &queries->ex[i];
         prompts[i].demos = demos + (size_t)i * k;
         prompts[i].k = k;
     }
+    return 0;
+}
+
+int drum_icl_evaluate(drum_scorer *lvlm, const drum_dataset *queries, const drum_dataset *pool,
+                      const int *retrieved, int kmax, int k, int most_similar_first,
+                      const drum_progress *progress, drum_icl_result *out, char *err,
+                      size_t errlen) {
+    int n = queries->n, rc = -1;
+    drum_icl_prompt *prompts = calloc((size_t)(n ? n : 1), sizeof *prompts);
+    const drum_example **demos = calloc((size_t)(n ? n : 1) * (k > 0 ? k : 1), sizeof *demos);
+    char **answers = calloc((size_t)(n ? n : 1), sizeof(char *));
+    if (!prompts || !demos || !answers) {
+        snprintf(err, errlen, "out of memory for %d prompts", n);
+        goto out;
+    }
+    if (build_prompts(queries, pool, retrieved, kmax, k, most_similar_first, prompts, demos, err,
+                      errlen))
+        goto out;
     const int chunk = 256;
     for (int i0 = 0; i0 < n; i0 += chunk) {
         int m = n - i0 < chunk ? n - i0 : chunk;
@@ -124,6 +135,42 @@ out:
     if (answers)
         for (int i = 0; i < n; i++) free(answers[i]);
     free(answers);
+    free(prompts);
+    free(demos);
+    return rc;
+}
+
+int drum_icl_expected(drum_scorer *sim, drum_icl_p_correct_fn p_correct,
+                      const drum_dataset *queries, const drum_dataset *pool, const int *retrieved,
+                      int kmax, int k, int most_similar_first, drum_icl_result *out, char *err,
+                      size_t errlen) {
+    int n = queries->n, rc = -1;
+    drum_icl_prompt *prompts = calloc((size_t)(n ? n : 1), sizeof *prompts);
+    const drum_example **demos = calloc((size_t)(n ? n : 1) * (k > 0 ? k : 1), sizeof *demos);
+    double sum[DRUM_ICL_MAX_TASKS] = {0};
+    int count[DRUM_ICL_MAX_TASKS] = {0};
+    if (!prompts || !demos) {
+        snprintf(err, errlen, "out of memory for %d prompts", n);
+        goto out;
+    }
+    if (build_prompts(queries, pool, retrieved, kmax, k, most_similar_first, prompts, demos, err,
+                      errlen))
+        goto out;
+    for (int i = 0; i < n; i++) {
+        int t = task_slot(out, queries->ex[i].task);
+        double p;
+        if (t < 0) {
+            snprintf(err, errlen, "more than %d task families", DRUM_ICL_MAX_TASKS);
+            goto out;
+        }
+        if (p_correct(sim, &prompts[i], &p, err, errlen)) goto out;
+        sum[t] += p;
+        count[t]++;
+    }
+    for (int t = 0; t < out->n_tasks; t++) out->expected[t] = count[t] ? sum[t] / count[t] : 0;
+    out->has_expected = 1;
+    rc = 0;
+out:
     free(prompts);
     free(demos);
     return rc;

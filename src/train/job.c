@@ -457,6 +457,15 @@ static int write_results(drum_job *j, char *err, size_t errlen) {
             drum_json_write_string(f, x->r.task[t]);
             fprintf(f, ": %.6f", x->r.score[t]);
         }
+        if (x->r.has_expected) {
+            fprintf(f, ", \"p_correct\": {");
+            for (int t = 0; t < x->r.n_tasks; t++) {
+                fprintf(f, "%s", t ? ", " : "");
+                drum_json_write_string(f, x->r.task[t]);
+                fprintf(f, ": %.6f", x->r.expected[t]);
+            }
+            fprintf(f, "}");
+        }
         fprintf(f, "}\n");
     }
     for (int r = 0; r < j->n_rounds; r++)
@@ -558,9 +567,14 @@ static int evaluate(drum_job *j, drum_strategy s, int round, double *ndcg, char 
             snprintf(row->label, sizeof row->label, "DRUM r%d", round);
         else
             snprintf(row->label, sizeof row->label, "%s", drum_strategy_name(s));
-        if (drum_icl_evaluate(j->scorer, &j->eval, &j->train, idx, kmax, row->shots,
-                              c->retrieval.order == DRUM_ORDER_MOST_SIMILAR_FIRST, &j->progress,
-                              &row->r, err, errlen))
+        int first = c->retrieval.order == DRUM_ORDER_MOST_SIMILAR_FIRST;
+        if (drum_icl_evaluate(j->scorer, &j->eval, &j->train, idx, kmax, row->shots, first,
+                              &j->progress, &row->r, err, errlen))
+            goto out;
+        /* the simulator also says what the answers were drawn from: no sampling noise */
+        if (j->oracle_ndcg &&
+            drum_icl_expected(j->lvlm, drum_synthetic_p_correct, &j->eval, &j->train, idx, kmax,
+                              row->shots, first, &row->r, err, errlen))
             goto out;
         j->n_rows++;
         note(j, "%-8s %2d-shot: mean %.4f", row->label, row->shots, row->r.mean);
@@ -710,6 +724,13 @@ static int restore_results(drum_job *j, int rounds_done, char *err, size_t errle
                     row->r.score[row->r.n_tasks++] = c->valuedouble;
                 }
             }
+            const cJSON *pc = cJSON_GetObjectItemCaseSensitive(o, "p_correct");
+            for (const cJSON *c = cJSON_IsObject(pc) ? pc->child : NULL; c; c = c->next)
+                for (int t = 0; t < row->r.n_tasks; t++)
+                    if (cJSON_IsNumber(c) && strcmp(c->string, row->r.task[t]) == 0) {
+                        row->r.expected[t] = c->valuedouble;
+                        row->r.has_expected = 1;
+                    }
         } else if (cJSON_IsNumber(nr) && nr->valueint >= 1 && nr->valueint <= rounds_done &&
                    nr->valueint < (int)(sizeof j->rounds / sizeof j->rounds[0])) {
             const cJSON *nd = cJSON_GetObjectItemCaseSensitive(o, "ndcg@10");
@@ -795,6 +816,42 @@ const char *drum_job_report(drum_job *j, char *err, size_t errlen) {
             if (!found) PUT(" - |");
         }
         PUT("\n");
+    }
+    /* the simulator's P(correct) per task at the largest shot count */
+    int kbig = 0, have = 0;
+    for (int i = 0; i < c->eval.shots.n; i++)
+        if (c->eval.shots.v[i] > kbig) kbig = c->eval.shots.v[i];
+    const drum_icl_result *tasks = NULL;
+    for (int r = 0; r < j->n_rows; r++)
+        if (j->rows[r].shots == kbig && j->rows[r].r.has_expected) {
+            have = 1;
+            tasks = &j->rows[r].r;
+        }
+    if (have) {
+        PUT("\nThe simulated LVLM's mean P(correct) per task family at %d-shot: the probability "
+            "its answers above were drawn from (for captions: of describing each object right). "
+            "The task metrics also weigh annotators and wording, so they differ from it; "
+            "differences between strategies here carry no sampling noise (a sampled accuracy over "
+            "n queries strays by about sqrt(p (1 - p) / n)).\n\n| strategy |", kbig);
+        for (int t = 0; t < tasks->n_tasks; t++) PUT(" %s |", tasks->task[t]);
+        PUT("\n|---|");
+        for (int t = 0; t < tasks->n_tasks; t++) PUT("---:|");
+        PUT("\n");
+        for (int r = 0; r < j->n_rows; r++) {
+            const drum_icl_result *x = &j->rows[r].r;
+            if (j->rows[r].shots != kbig || !x->has_expected) continue;
+            PUT("| %s |", j->rows[r].label);
+            for (int t = 0; t < tasks->n_tasks; t++) {
+                int found = -1;
+                for (int u = 0; u < x->n_tasks; u++)
+                    if (strcmp(x->task[u], tasks->task[t]) == 0) found = u;
+                if (found < 0)
+                    PUT(" - |");
+                else
+                    PUT(" %.4f |", x->expected[found]);
+            }
+            PUT("\n");
+        }
     }
     if (j->n_rounds) {
         PUT("\nRetriever quality: NDCG@%d of the top %d against the simulated LVLM's ranking of "
