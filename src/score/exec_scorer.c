@@ -129,6 +129,39 @@ static cJSON *example_json(const drum_example *x, int with_response) {
     return o;
 }
 
+/* {"query": q, "demo": d}, or NULL when out of memory */
+static cJSON *pair_json(const drum_score_pair *pair) {
+    cJSON *p = cJSON_CreateObject(), *q = example_json(pair->query, 1), *d = example_json(pair->demo, 1);
+    if (!p || !q || !d) {
+        cJSON_Delete(p);
+        cJSON_Delete(q);
+        cJSON_Delete(d);
+        return NULL;
+    }
+    cJSON_AddItemToObject(p, "query", q);
+    cJSON_AddItemToObject(p, "demo", d);
+    return p;
+}
+
+/* {"query": q without its response, "demos": [...]}, or NULL when out of memory */
+static cJSON *prompt_json(const drum_icl_prompt *prompt) {
+    cJSON *p = cJSON_CreateObject(), *q = example_json(prompt->query, 0);
+    cJSON *demos = p ? cJSON_AddArrayToObject(p, "demos") : NULL;
+    int ok = p && q && demos;
+    for (int j = 0; ok && j < prompt->k; j++) {
+        cJSON *d = example_json(prompt->demos[j], 1);
+        ok = d != NULL;
+        if (d) cJSON_AddItemToArray(demos, d);
+    }
+    if (!ok) {
+        cJSON_Delete(p);
+        cJSON_Delete(q);
+        return NULL;
+    }
+    cJSON_AddItemToObject(p, "query", q);
+    return p;
+}
+
 /* {"op": op, key: []}; *list receives the empty array. */
 static cJSON *request(const char *op, const char *key, cJSON **list) {
     cJSON *req = cJSON_CreateObject();
@@ -146,19 +179,13 @@ static int exec_score(drum_scorer *s, const drum_score_pair *pairs, int n, doubl
     if (n == 0) return 0;
     cJSON *list, *req = request("score", "pairs", &list);
     for (int i = 0; req && i < n; i++) {
-        cJSON *p = cJSON_CreateObject();
-        cJSON *q = example_json(pairs[i].query, 1), *d = example_json(pairs[i].demo, 1);
-        if (!p || !q || !d) {
-            cJSON_Delete(p);
-            cJSON_Delete(q);
-            cJSON_Delete(d);
+        cJSON *p = pair_json(&pairs[i]);
+        if (!p) {
             cJSON_Delete(req);
             req = NULL;
-            break;
+        } else {
+            cJSON_AddItemToArray(list, p);
         }
-        cJSON_AddItemToObject(p, "query", q);
-        cJSON_AddItemToObject(p, "demo", d);
-        cJSON_AddItemToArray(list, p);
     }
     cJSON *reply;
     if (roundtrip(im, req, "score", &reply, err, errlen)) return -1;
@@ -184,23 +211,13 @@ static int exec_generate(drum_scorer *s, const drum_icl_prompt *prompts, int n, 
     if (n == 0) return 0;
     cJSON *list, *req = request("generate", "prompts", &list);
     for (int i = 0; req && i < n; i++) {
-        cJSON *p = cJSON_CreateObject(), *q = example_json(prompts[i].query, 0);
-        cJSON *demos = p ? cJSON_AddArrayToObject(p, "demos") : NULL;
-        int ok = p && q && demos;
-        for (int j = 0; ok && j < prompts[i].k; j++) {
-            cJSON *d = example_json(prompts[i].demos[j], 1);
-            ok = d != NULL;
-            if (d) cJSON_AddItemToArray(demos, d);
-        }
-        if (!ok) {
-            cJSON_Delete(p);
-            cJSON_Delete(q);
+        cJSON *p = prompt_json(&prompts[i]);
+        if (!p) {
             cJSON_Delete(req);
             req = NULL;
-            break;
+        } else {
+            cJSON_AddItemToArray(list, p);
         }
-        cJSON_AddItemToObject(p, "query", q);
-        cJSON_AddItemToArray(list, p);
     }
     cJSON *reply;
     if (roundtrip(im, req, "generate", &reply, err, errlen)) return -1;
