@@ -41,11 +41,12 @@ static int reap(exec_impl *im, long ms, int *status) {
     return 0;
 }
 
-/* " (exit status N)" / " (killed by signal N)" once the process has ended, else "". */
+/* " (exit status N)" / " (killed by signal N)" once the process has ended (waiting up to 5 s:
+ * its output or input just closed, so it is on its way out), else "". */
 static void describe_end(exec_impl *im, char *buf, size_t n) {
     int st = 0;
     buf[0] = '\0';
-    if (!reap(im, 1000, &st)) return;
+    if (!reap(im, 5000, &st)) return;
     if (WIFEXITED(st))
         snprintf(buf, n, " (exit status %d)", WEXITSTATUS(st));
     else if (WIFSIGNALED(st))
@@ -64,15 +65,16 @@ static int roundtrip(exec_impl *im, cJSON *req, const char *op, cJSON **reply, c
     }
     char end[64];
     int bad = fputs(text, im->to) < 0 || fputc('\n', im->to) == EOF || fflush(im->to) != 0;
+    int write_errno = errno;
     free(text);
-    if (bad) {
-        int e = errno;
+    /* a process that stopped reading may still have written something: report that first */
+    ssize_t n = getline(&im->line, &im->cap, im->from);
+    if (n <= 0 && bad) {
         describe_end(im, end, sizeof end);
         snprintf(err, errlen, "scorer exec '%s': writing the %s request failed: %s%s",
-                 im->command, op, strerror(e), end);
+                 im->command, op, strerror(write_errno), end);
         return -1;
     }
-    ssize_t n = getline(&im->line, &im->cap, im->from);
     if (n <= 0) {
         describe_end(im, end, sizeof end);
         snprintf(err, errlen, "scorer exec '%s': no reply to the %s request: its output ended%s",
@@ -173,20 +175,22 @@ static cJSON *request(const char *op, const char *key, cJSON **list) {
     return req;
 }
 
+/* Appends item to the request's list; a NULL item (out of memory) drops the whole request. */
+static void append_item(cJSON **req, cJSON *list, cJSON *item) {
+    if (item) {
+        cJSON_AddItemToArray(list, item);
+    } else {
+        cJSON_Delete(*req);
+        *req = NULL;
+    }
+}
+
 static int exec_score(drum_scorer *s, const drum_score_pair *pairs, int n, double *out,
                       char *err, size_t errlen) {
     exec_impl *im = s->impl;
     if (n == 0) return 0;
     cJSON *list, *req = request("score", "pairs", &list);
-    for (int i = 0; req && i < n; i++) {
-        cJSON *p = pair_json(&pairs[i]);
-        if (!p) {
-            cJSON_Delete(req);
-            req = NULL;
-        } else {
-            cJSON_AddItemToArray(list, p);
-        }
-    }
+    for (int i = 0; req && i < n; i++) append_item(&req, list, pair_json(&pairs[i]));
     cJSON *reply;
     if (roundtrip(im, req, "score", &reply, err, errlen)) return -1;
     const cJSON *a = reply_array(im, reply, "scores", n, "pairs", err, errlen);
@@ -210,15 +214,7 @@ static int exec_generate(drum_scorer *s, const drum_icl_prompt *prompts, int n, 
     for (int i = 0; i < n; i++) out[i] = NULL;
     if (n == 0) return 0;
     cJSON *list, *req = request("generate", "prompts", &list);
-    for (int i = 0; req && i < n; i++) {
-        cJSON *p = prompt_json(&prompts[i]);
-        if (!p) {
-            cJSON_Delete(req);
-            req = NULL;
-        } else {
-            cJSON_AddItemToArray(list, p);
-        }
-    }
+    for (int i = 0; req && i < n; i++) append_item(&req, list, prompt_json(&prompts[i]));
     cJSON *reply;
     if (roundtrip(im, req, "generate", &reply, err, errlen)) return -1;
     const cJSON *a = reply_array(im, reply, "answers", n, "prompts", err, errlen);
