@@ -839,7 +839,11 @@ const char *drum_job_report(drum_job *j, char *err, size_t errlen) {
         PUT("\n");
         for (int r = 0; r < j->n_rows; r++) {
             const drum_icl_result *x = &j->rows[r].r;
-            if (j->rows[r].shots != kbig || !x->has_expected) continue;
+            int dup = 0; /* one line a label, as in the table above */
+            for (int q = 0; q < r; q++)
+                dup |= j->rows[q].shots == kbig && j->rows[q].r.has_expected &&
+                       strcmp(j->rows[q].label, j->rows[r].label) == 0;
+            if (j->rows[r].shots != kbig || !x->has_expected || dup) continue;
             PUT("| %s |", j->rows[r].label);
             for (int t = 0; t < tasks->n_tasks; t++) {
                 int found = -1;
