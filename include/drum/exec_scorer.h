@@ -21,7 +21,9 @@
  * closes the process's standard input and waits up to 5 s for it to exit, then ends it
  * with SIGTERM.
  *
- * Calls are synchronous (one request in flight), so a scorer must not be used by two threads
+ * Standard output carries replies only: a line of anything else (a library's "Loading model…")
+ * is an error that quotes it, so log to standard error. Calls are synchronous (one request in
+ * flight, no time limit: an LVLM may take long), so a scorer must not be used by two threads
  * at once. Opening one makes the process ignore SIGPIPE (when it was at its default), so a
  * subprocess that dies mid-request is an error naming its exit status, not a crash.
  * tests/fixtures/exec_lvlm.py is a small stand-in that speaks the protocol.
