@@ -490,7 +490,11 @@ static void test_pretrain_images(const char *plain_dir) {
 static void test_grid_layout(void) {
     enum { SIDE = 80 };
     static unsigned char rgb[SIDE * SIDE * 3];
-    int outside[2] = {0, 0};
+    /* the cell of each position: left, right, top, bottom, center */
+    static const int cell[SW_POSITIONS][2] = {{0, 2}, {4, 2}, {2, 0}, {2, 4}, {2, 2}};
+    int outside[2] = {0, 0}, half = 0;
+    for (int c = 0; c < 3; c++) half += sw_background_rgb[0][c];
+    half /= 2; /* the black object is within 3 x 16 of 0 */
     for (int grid = 0; grid < 2; grid++)
         for (int pos = 0; pos < SW_POSITIONS; pos++)
             for (int shape = 0; shape < SW_SHAPES; shape++)
@@ -499,11 +503,7 @@ static void test_grid_layout(void) {
                         sw_scene s = {.n = 1, .bg = {0, 0}, .gradient = 0, .stripes = 0, .noise = 0};
                         s.obj[0] = (sw_object){shape, 7 /* black */, size, pos};
                         sw_render(&s, (uint64_t)seed * 977 + 1, SIDE, grid, rgb);
-                        /* the cell of the position: left, right, top, bottom, center */
-                        static const int cell[SW_POSITIONS][2] = {{0, 2}, {4, 2}, {2, 0}, {2, 4}, {2, 2}};
-                        int ink = 0, half = 0;
-                        for (int c = 0; c < 3; c++) half += sw_background_rgb[0][c];
-                        half /= 2; /* the black object is within 3 x 16 of 0 */
+                        int ink = 0;
                         for (int y = 0; y < SIDE; y++)
                             for (int x = 0; x < SIDE; x++) {
                                 const unsigned char *px = rgb + 3 * (y * SIDE + x);

@@ -6,7 +6,8 @@
 #   4. build/bench/bench_ops cuda: per-op timings against the copy and GEMM rooflines,
 #   5. tools/gpu_check_clip.sh: CLIP parity on cuda, images/s of drum and of PyTorch
 #      (transformers CLIPModel, fp32 and bf16 autocast) on the same configs, as ratios,
-#   6. compute-sanitizer memcheck over build/tests/test_ops (if the tool is there).
+#   6. `drum demo --set backend=cuda` (the main job on the GPU),
+#   7. compute-sanitizer memcheck over build/tests/test_ops (if the tool is there).
 # A machine that cannot build drum (the lent GPU machines lack its Debian libraries) runs
 # a build packed elsewhere by tools/gpu_pack.sh: with build/PREBUILT present, step 1 only
 # checks that every executable finds its libraries (build/lib first).

@@ -93,13 +93,13 @@ void sw_render(const sw_scene *s, uint64_t seed, int size, int grid, unsigned ch
                 px[c] = clamp255(tone[0][c] + (tone[1][c] - tone[0][c]) * t + add);
         }
     }
+    const float(*region)[2] = layouts[grid != 0].region;
+    const float *radius = layouts[grid != 0].radius, jit = layouts[grid != 0].jitter;
     for (int i = 0; i < s->n; i++) {
         const sw_object *o = &s->obj[i];
-        const float *at = layouts[grid != 0].region[o->pos], jit = layouts[grid != 0].jitter;
-        float cx = at[0] * side + jitter(&r, jit * side);
-        float cy = at[1] * side + jitter(&r, jit * side);
-        float rad = layouts[grid != 0].radius[o->size == SW_LARGE ? 0 : 1] * side *
-                    (1.0f + jitter(&r, 0.08f));
+        float cx = region[o->pos][0] * side + jitter(&r, jit * side);
+        float cy = region[o->pos][1] * side + jitter(&r, jit * side);
+        float rad = radius[o->size == SW_LARGE ? 0 : 1] * side * (1.0f + jitter(&r, 0.08f));
         float col[3];
         for (int c = 0; c < 3; c++)
             col[c] = (float)sw_color_rgb[o->color][c] + jitter(&r, 16.0f);

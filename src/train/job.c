@@ -125,10 +125,15 @@ static int task_groups(drum_job *j, char *err, size_t errlen) {
     return 0;
 }
 
+/* Patches per image side of the demo CLIP: 5 x 5 for the generator's grid layout (one object
+ * per patch), 4 x 4 otherwise. */
+static int demo_patch_grid(const drum_job_config *c) {
+    return c->synth.layout == DRUM_LAYOUT_GRID ? 5 : 4;
+}
+
 static int open_data(drum_job *j, char *err, size_t errlen) {
     const drum_job_config *c = j->cfg;
-    /* the demo CLIP cuts an image into 5 x 5 patches for the grid layout, 4 x 4 otherwise */
-    int grid = c->synth.layout == DRUM_LAYOUT_GRID ? 5 : 4;
+    int grid = demo_patch_grid(c);
     if (c->data.train[0] == '\0' && c->synth.image_size % grid) {
         snprintf(err, errlen, "synth.image_size %d must be a multiple of %d for synth.layout %s "
                  "(the demo CLIP's %d x %d patch grid)", c->synth.image_size, grid,
@@ -253,9 +258,8 @@ static int open_model(drum_job *j, char *err, size_t errlen) {
     if (drum_tokenizer_load(j->tok_dir, &j->tok, err, errlen)) return -1;
     drum_tokenizer_info ti = drum_tokenizer_get_info(j->tok);
     if (demo) {
-        drum_demo_tiny_config(&j->ccfg, ti.vocab_size, c->synth.image_size,
-                              c->synth.layout == DRUM_LAYOUT_GRID ? 5 : 4, 32, ti.bos_id,
-                              ti.eos_id, ti.pad_id);
+        drum_demo_tiny_config(&j->ccfg, ti.vocab_size, c->synth.image_size, demo_patch_grid(c),
+                              32, ti.bos_id, ti.eos_id, ti.pad_id);
     } else if (drum_clip_config_load(&j->ccfg, c->model.config, err, errlen)) {
         return -1;
     }
