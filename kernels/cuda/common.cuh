@@ -87,6 +87,23 @@ __device__ __forceinline__ float block_sum(float v, float *shared) {
     return warp_sum(v);
 }
 
+/* Block-wide sums of two values in one round (blockDim.x a multiple of 32); every thread
+ * gets both. `shared` holds 64 floats. Fixed order: deterministic. */
+__device__ __forceinline__ float2 block_sum2(float a, float b, float *shared) {
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+    a = warp_sum(a);
+    b = warp_sum(b);
+    __syncthreads(); /* the previous call's readers are done with `shared` */
+    if (lane == 0) {
+        shared[warp] = a;
+        shared[32 + warp] = b;
+    }
+    __syncthreads();
+    a = lane < nwarps ? shared[lane] : 0.0f;
+    b = lane < nwarps ? shared[32 + lane] : 0.0f;
+    return make_float2(warp_sum(a), warp_sum(b));
+}
+
 /* Block-wide max for blockDim.x a multiple of 32 (<= 1024); every thread gets the result.
  * `shared` holds 32 floats. */
 __device__ __forceinline__ float block_max(float v, float *shared) {

@@ -1,12 +1,11 @@
 /* layernorm.cu — LayerNorm over the last dimension.
  * Fast paths (C % 4 == 0, 16-byte aligned pointers, C <= 2048 forward, <= 4096 backward): the
  * forward keeps a warp's row in registers as float4s (one read of x, one write of out); the
- * backward is one fused
- * pass: a block owns LN_VEC_ROWS rows, each thread owns the same float4 columns of every
- * row, so it computes dinp for the row and accumulates dw/db for its columns in registers,
- * then writes one per-block partial; a second kernel sums the partials in block order.
- * Other shapes: one warp per row, scalar, dw/db from a separate pass. No atomics anywhere:
- * every result is deterministic. */
+ * backward is one fused pass: a block owns LN_VEC_ROWS rows, each thread owns the same float4
+ * columns of every row, so it computes dinp for the row and accumulates dw/db for its columns
+ * in registers, then writes one per-block partial. Other shapes: one warp per row, scalar, the
+ * dw/db partials from a separate pass. Both paths' partials are summed in block order by one
+ * reduce kernel. No atomics anywhere: every result is deterministic. */
 #include <stdint.h>
 
 #include "common.cuh"
@@ -78,19 +77,6 @@ __global__ static void layernorm_param_partial_kernel(float *partial, const floa
     partial[(size_t)(nchunks + j) * C + c] = sb;
 }
 
-__global__ static void layernorm_param_sum_kernel(float *dw, float *db, const float *partial,
-                                                  int C, int nchunks) {
-    int c = blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= C) return;
-    float sw = 0, sb = 0;
-    for (int j = 0; j < nchunks; j++) {
-        sw += partial[(size_t)j * C + c];
-        sb += partial[(size_t)(nchunks + j) * C + c];
-    }
-    if (dw) dw[c] += sw;
-    if (db) db[c] += sb;
-}
-
 /* ---- fast paths: C % 4 == 0, aligned ---- */
 
 /* one warp per row; lane owns float4s lane, lane + 32, ...: the row stays in registers */
@@ -136,23 +122,6 @@ __global__ static void layernorm_forward_vec_kernel(float *out, float *mean, flo
         mean[row] = m;
         rstd[row] = r;
     }
-}
-
-/* Block-wide sums of two values in one round (blockDim.x a multiple of 32); every thread
- * gets both. `shared` holds 64 floats. Fixed order: deterministic. */
-__device__ __forceinline__ float2 block_sum2(float a, float b, float *shared) {
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
-    a = warp_sum(a);
-    b = warp_sum(b);
-    __syncthreads(); /* the previous call's readers are done with `shared` */
-    if (lane == 0) {
-        shared[warp] = a;
-        shared[32 + warp] = b;
-    }
-    __syncthreads();
-    a = lane < nwarps ? shared[lane] : 0.0f;
-    b = lane < nwarps ? shared[32 + lane] : 0.0f;
-    return make_float2(warp_sum(a), warp_sum(b));
 }
 
 /* Fused backward over rows [blockIdx.x * LN_VEC_ROWS, +LN_VEC_ROWS): thread t owns float4
@@ -309,10 +278,12 @@ extern "C" void cuda_layernorm_backward(drum_backend *be, float *dinp, float *dw
     /* the fewest float4s per thread that keep a block within LN_BWD_THREADS threads */
     int C4 = C / 4, v = vec_per_thread(C4, LN_BWD_THREADS, LN_BWD_VEC_MAX);
     int threads = v ? ((C4 + v - 1) / v + 31) / 32 * 32 : 0;
+    int nparts;
+    float *partial;
     if (C % 4 == 0 && v && aligned16(dout) && aligned16(inp) && aligned16(w) &&
         (!dinp || aligned16(dinp))) {
-        int nparts = (N + LN_VEC_ROWS - 1) / LN_VEC_ROWS;
-        float *partial = (float *)cuda_scratch(be, (size_t)2 * nparts * C * sizeof(float));
+        nparts = (N + LN_VEC_ROWS - 1) / LN_VEC_ROWS;
+        partial = (float *)cuda_scratch(be, (size_t)2 * nparts * C * sizeof(float));
         if (!partial) return;
         /* scratch is 256-byte aligned and C % 4 == 0: every partial row is float4-aligned */
 #define LN_BWD(V) layernorm_backward_vec_kernel<V><<<nparts, threads, 0, s>>>(dinp, partial, dout, inp, w, mean, rstd, N, C)
@@ -322,23 +293,24 @@ extern "C" void cuda_layernorm_backward(drum_backend *be, float *dinp, float *dw
         default: LN_BWD(4); break;
         }
 #undef LN_BWD
-        if (LAUNCH_CHECK(be) || (!dw && !db)) return;
-        layernorm_param_reduce_kernel<<<ceil_div(C, 32), dim3(32, 32), 0, s>>>(dw, db, partial, C,
-                                                                              nparts);
-        LAUNCH_CHECK(be);
-        return;
-    }
-    if (dinp) {
-        layernorm_dinp_kernel<<<ceil_div(N, 8), 256, 0, s>>>(dinp, dout, inp, w, mean, rstd, N, C);
+        if (LAUNCH_CHECK(be)) return;
+    } else {
+        if (dinp) {
+            layernorm_dinp_kernel<<<ceil_div(N, 8), 256, 0, s>>>(dinp, dout, inp, w, mean, rstd,
+                                                                 N, C);
+            if (LAUNCH_CHECK(be)) return;
+        }
+        if (!dw && !db) return;
+        nparts = (N + LN_ROW_CHUNK - 1) / LN_ROW_CHUNK;
+        partial = (float *)cuda_scratch(be, (size_t)2 * nparts * C * sizeof(float));
+        if (!partial) return;
+        layernorm_param_partial_kernel<<<dim3(ceil_div(C, 128), nparts), 128, 0, s>>>(
+            partial, dout, inp, mean, rstd, N, C, nparts);
         if (LAUNCH_CHECK(be)) return;
     }
+    /* either path leaves per-row-group column sums: dw/db get them in group order */
     if (!dw && !db) return;
-    int nchunks = (N + LN_ROW_CHUNK - 1) / LN_ROW_CHUNK;
-    float *partial = (float *)cuda_scratch(be, (size_t)2 * nchunks * C * sizeof(float));
-    if (!partial) return;
-    layernorm_param_partial_kernel<<<dim3(ceil_div(C, 128), nchunks), 128, 0, s>>>(
-        partial, dout, inp, mean, rstd, N, C, nchunks);
-    if (LAUNCH_CHECK(be)) return;
-    layernorm_param_sum_kernel<<<ceil_div(C, 128), 128, 0, s>>>(dw, db, partial, C, nchunks);
+    layernorm_param_reduce_kernel<<<ceil_div(C, 32), dim3(32, 32), 0, s>>>(dw, db, partial, C,
+                                                                          nparts);
     LAUNCH_CHECK(be);
 }
