@@ -1,5 +1,6 @@
 /* test_dataset — the strict JSONL loader (fields, image paths, every error path), the id
- * index and save (relative image paths, split filter, byte-stable round trip). */
+ * index, save (relative image paths, split filter, byte-stable round trip) and the drafts
+ * file a job writes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,6 +261,59 @@ static void test_save(void) {
     drum_dataset_free(&ds);
 }
 
+/* drum_drafts_load: one draft per example, matched by id in any order; ids of other
+ * datasets ignored; a missing, doubled or malformed line is an error naming it. */
+static void test_drafts(void) {
+    char err[512] = "";
+    char *p = path_in("sub/good.jsonl"), *d = path_in("drafts.jsonl");
+    drum_dataset ds;
+    int rc = drum_dataset_load(&ds, p, err, sizeof err);
+    CHECK(rc == 0, "load: %s", err);
+    if (rc != 0) goto out;
+    const char *ok = "{\"id\": \"p1\", \"split\": \"eval\", \"draft\": \"a \\\"blue\\\" one\"}\n"
+                     "{\"id\": \"other\", \"draft\": \"x\"}\n\n"
+                     "{\"id\": \"q1\", \"draft\": \"red\"}\r\n"
+                     "{\"id\": \"c1\", \"draft\": \"\"}";
+    write_text(d, ok, strlen(ok));
+    char **dr = NULL;
+    rc = drum_drafts_load(&ds, d, &dr, err, sizeof err);
+    CHECK(rc == 0, "drafts: %s", err);
+    if (rc == 0) {
+        CHECK(strcmp(dr[0], "red") == 0 && strcmp(dr[1], "") == 0 &&
+                  strcmp(dr[2], "a \"blue\" one") == 0,
+              "drafts by id: '%s' '%s' '%s'", dr[0], dr[1], dr[2]);
+        for (int i = 0; i < ds.n; i++) free(dr[i]);
+        free(dr);
+    }
+    const char *bad[][3] = {
+        {"{\"id\": \"q1\", \"draft\": \"red\"}\n{\"id\": \"p1\", \"draft\": \"b\"}\n", "c1",
+         "no draft for \"c1\""},
+        {"{\"id\": \"q1\", \"draft\": \"red\"}\n\n{\"id\": \"q1\", \"draft\": \"blue\"}\n", ":3:",
+         "a second draft for \"q1\" (first on line 1)"},
+        {"{\"id\": \"q1\", \"draft\": \"red\"}\n{\"id\": \"p1\"", ":2:", "expected a JSON object"},
+        {"{\"id\": \"q1\", \"draft\": 3}\n", ":1:", "string keys \"id\" and \"draft\""},
+        {"[\"q1\", \"red\"]\n", ":1:", "expected a JSON object"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_text(d, bad[i][0], strlen(bad[i][0]));
+        dr = (char **)&rc;
+        err[0] = '\0';
+        rc = drum_drafts_load(&ds, d, &dr, err, sizeof err);
+        CHECK(rc == -1 && dr == NULL, "case %zu accepted", i);
+        CHECK(strstr(err, d) == err && strstr(err, bad[i][1]) && strstr(err, bad[i][2]),
+              "case %zu: message \"%s\" lacks \"%s\" / \"%s\"", i, err, bad[i][1], bad[i][2]);
+    }
+    write_text(d, "{\"id\": \"q1\",\0 \"draft\": \"red\"}\n", 30);
+    rc = drum_drafts_load(&ds, d, &dr, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, ":1: NUL byte"), "NUL byte: %s", err);
+    rc = drum_drafts_load(&ds, "/nonexistent/drafts.jsonl", &dr, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "/nonexistent/drafts.jsonl"), "missing file: %s", err);
+    drum_dataset_free(&ds);
+out:
+    free(p);
+    free(d);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/drum_test_dataset_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -270,6 +324,7 @@ int main(void) {
     test_errors();
     test_empty_and_index();
     test_save();
+    test_drafts();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     CHECK(system(cmd) == 0, "cleanup");

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/check.h"
+#include "drum/data.h"
 #include "drum/fileio.h"
 #include "drum/retrieval.h"
 #include "drum/safetensors.h"
@@ -327,6 +328,79 @@ static void test_exec_scorer_job(void) {
     free(text);
 }
 
+/* The job's drafts.jsonl renders {D} in `drum embed`: an example's "{P} {D}" text embedding
+ * equals its "{P} {R}" one exactly when its draft is its response. emb holds the latter. */
+static void test_embed_drafts(const char *model, const char *data, const char *tokdir,
+                              const char *emb, const char *log) {
+    char drafts[300], emb_d[300], err[512];
+    snprintf(drafts, sizeof drafts, "%s/run_a/drafts.jsonl", tmp);
+    snprintf(emb_d, sizeof emb_d, "%s/eval_d.emb", tmp);
+    drum_dataset ds;
+    char **d = NULL;
+    int rc = drum_dataset_load(&ds, data, err, sizeof err);
+    CHECK(rc == 0, "%s", err);
+    if (rc != 0) return;
+    rc = drum_drafts_load(&ds, drafts, &d, err, sizeof err);
+    CHECK(rc == 0, "the job's drafts file: %s", err);
+    char *all = slurp(drafts);
+    int lines = 0;
+    for (char *c = all; c && *c; c++) lines += *c == '\n';
+    CHECK(lines == 100 + 45, "drafts.jsonl has %d lines, want one per train and eval example", lines);
+    free(all);
+    const char *a[] = {drum_bin, "embed", "--data", data, "--model", model, "--tokenizer", tokdir,
+                       "--text", "{P} {D}", "--drafts", drafts, "--no-image", "--out", emb_d, NULL};
+    int erc = run_drum(log, a, 0, NULL, 0);
+    CHECK(erc == 0, "drum embed --drafts exit %d (log %s)", erc, log);
+    drum_embeddings r, q;
+    if (rc == 0 && erc == 0 && drum_embeddings_load(&r, emb, err, sizeof err) == 0) {
+        if (drum_embeddings_load(&q, emb_d, err, sizeof err) == 0) {
+            int same = 0, differ = 0;
+            for (int i = 0; i < ds.n && q.n == ds.n && q.dim_txt == r.dim_txt; i++) {
+                int eq = memcmp(q.txt + (size_t)i * q.dim_txt, r.txt + (size_t)i * r.dim_txt,
+                                (size_t)q.dim_txt * sizeof(float)) == 0;
+                int want = strcmp(d[i], ds.ex[i].response) == 0;
+                CHECK(eq == want, "example %s: draft '%s', response '%s', embeddings %s",
+                      ds.ex[i].id, d[i], ds.ex[i].response, eq ? "equal" : "differ");
+                same += want;
+                differ += !want;
+            }
+            CHECK(q.n == ds.n && q.dim_img == 0 && same > 0 && differ > 0,
+                  "%d examples, %d drafts equal to the response, %d not", q.n, same, differ);
+            drum_embeddings_free(&q);
+        } else {
+            CHECK(0, "%s", err);
+        }
+        drum_embeddings_free(&r);
+    }
+    for (int i = 0; d && i < ds.n; i++) free(d[i]);
+    free(d);
+    /* {D} without drafts is a usage error; a drafts file without this data's ids names one */
+    const char *b[] = {drum_bin, "embed", "--data", data, "--model", model, "--tokenizer", tokdir,
+                       "--text", "{P} {D}", "--out", emb_d, NULL};
+    rc = run_drum(log, b, 0, NULL, 0);
+    char *text = slurp(log);
+    CHECK(rc == 2 && text && strstr(text, "--drafts"), "{D} without drafts: exit %d: %s", rc,
+          text ? text : "");
+    free(text);
+    char other[300];
+    snprintf(other, sizeof other, "%s/other_drafts.jsonl", tmp);
+    FILE *f = fopen(other, "w");
+    if (f) {
+        fprintf(f, "{\"id\": \"%s\", \"draft\": \"x\"}\n", ds.ex[0].id);
+        fclose(f);
+    }
+    const char *c[] = {drum_bin, "embed", "--data", data, "--model", model, "--tokenizer", tokdir,
+                       "--text", "{P} {D}", "--drafts", other, "--out", emb_d, NULL};
+    rc = run_drum(log, c, 0, NULL, 0);
+    text = slurp(log);
+    char want[300];
+    snprintf(want, sizeof want, "no draft for \"%s\"", ds.ex[1].id);
+    CHECK(rc == 1 && text && strstr(text, want), "incomplete drafts: exit %d: %s", rc,
+          text ? text : "");
+    free(text);
+    drum_dataset_free(&ds);
+}
+
 static void test_embed_retrieve_export(void) {
     char model[300], data[300], emb[300], log[300], out[300], exp_dir[300], ckpt[300], cfgj[300];
     snprintf(model, sizeof model, "%s/run_a/round2", tmp);
@@ -351,6 +425,7 @@ static void test_embed_retrieve_export(void) {
     } else {
         CHECK(0, "%s", err);
     }
+    test_embed_drafts(model, data, tokdir, emb, log);
     snprintf(out, sizeof out, "%s/retrieved.jsonl", tmp);
     const char *r[] = {drum_bin, "retrieve", "--queries", emb, "--pool", emb, "--k", "3",
                        "--exclude-self", "--out", out, NULL};

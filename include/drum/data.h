@@ -42,6 +42,12 @@ int drum_dataset_load(drum_dataset *ds, const char *path, char *err, size_t errl
 void drum_dataset_free(drum_dataset *ds);
 /* The index of the example with this id, or -1 (hash lookup after load). */
 int drum_dataset_find(const drum_dataset *ds, const char *id);
+/* Reads a drafts file (drafts.jsonl, written by a job into its run directory: one
+ * {"id", "draft"} object per line; other keys and ids not in ds are ignored) into
+ * *drafts, one malloc'd string per example of ds. Every example needs exactly one draft;
+ * otherwise -1 with "file:line: problem" or the id that has none. */
+int drum_drafts_load(const drum_dataset *ds, const char *path, char ***drafts, char *err,
+                     size_t errlen);
 /* Writes ds (or only the examples whose split equals `split` when not NULL) as JSONL,
  * image paths relative to the output file's directory, absolute ones included (computed
  * lexically against the working directory: symlinks are not resolved). Keys in the order

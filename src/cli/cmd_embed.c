@@ -20,7 +20,9 @@ static void embed_usage(FILE *f) {
             "\n"
             "  --model DIR        a Hugging Face CLIP checkpoint: config.json, model.safetensors\n"
             "  --tokenizer DIR    vocab.json + merges.txt (default: the model directory)\n"
-            "  --text TEMPLATE    text fields over {P} prompt, {R} response (default \"{P} {R}\")\n"
+            "  --text TEMPLATE    text fields over {P} prompt, {R} response, {D} draft\n"
+            "                     (default \"{P} {R}\")\n"
+            "  --drafts FILE      the drafts {D} names: a run directory's drafts.jsonl\n"
             "  --no-image         leave image embeddings out of the file\n"
             "  --no-text          leave text embeddings out of the file\n"
             "  --backend NAME     cpu (default) or cuda\n"
@@ -29,6 +31,7 @@ static void embed_usage(FILE *f) {
 
 int cmd_embed(int argc, char **argv) {
     const char *data = NULL, *model_dir = NULL, *tok_dir = NULL, *out = NULL, *text = "{P} {R}";
+    const char *drafts_path = NULL;
     const char *backend = "cpu", *v;
     int no_image = 0, no_text = 0, batch = 64;
     for (int i = 1; i < argc; i++) {
@@ -45,6 +48,7 @@ int cmd_embed(int argc, char **argv) {
                    (r = arg_value(argc, argv, &i, "--tokenizer", &tok_dir)) ||
                    (r = arg_value(argc, argv, &i, "--out", &out)) ||
                    (r = arg_value(argc, argv, &i, "--text", &text)) ||
+                   (r = arg_value(argc, argv, &i, "--drafts", &drafts_path)) ||
                    (r = arg_value(argc, argv, &i, "--backend", &backend))) {
             if (r < 0) return 2;
         } else if ((r = arg_value(argc, argv, &i, "--batch", &v))) {
@@ -59,6 +63,11 @@ int cmd_embed(int argc, char **argv) {
         embed_usage(stderr);
         return 2;
     }
+    if (strstr(text, "{D}") && !drafts_path) {
+        fprintf(stderr, "drum embed: --text '%s' uses {D}: give the drafts with --drafts FILE\n",
+                text);
+        return 2;
+    }
     if (!tok_dir) tok_dir = model_dir;
     char err[2048];
     int rc = 1;
@@ -70,6 +79,7 @@ int cmd_embed(int argc, char **argv) {
     drum_prepared prep = {0};
     drum_embeddings e = {0};
     float *host = NULL;
+    char **drafts = NULL;
     char *cfg_path = drum_path_join(model_dir, "config.json");
     char *w_path = drum_path_join(model_dir, "model.safetensors");
     drum_backend *be = drum_backend_create(backend, err, sizeof err);
@@ -77,7 +87,8 @@ int cmd_embed(int argc, char **argv) {
     if (drum_dataset_load(&ds, data, err, sizeof err) ||
         drum_tokenizer_load(tok_dir, &tok, err, sizeof err) ||
         drum_clip_config_load(&cfg, cfg_path, err, sizeof err) ||
-        drum_clip_params_build(&params, &cfg, err, sizeof err))
+        drum_clip_params_build(&params, &cfg, err, sizeof err) ||
+        (drafts_path && drum_drafts_load(&ds, drafts_path, &drafts, err, sizeof err)))
         goto fail;
     host = malloc(params.total * sizeof(float));
     if (!host) {
@@ -92,7 +103,7 @@ int cmd_embed(int argc, char **argv) {
         goto fail;
     }
     drum_prepare_opts po = drum_prepare_opts_for(&cfg, text, NULL);
-    if (drum_prepare(&prep, &ds, NULL, tok, &po, err, sizeof err)) goto fail;
+    if (drum_prepare(&prep, &ds, drafts, tok, &po, err, sizeof err)) goto fail;
     cli_progress pl;
     drum_progress progress;
     cli_progress_init(&pl, &progress);
@@ -120,6 +131,8 @@ out:
     drum_clip_model_free(m);
     drum_clip_params_free(&params);
     drum_tokenizer_free(tok);
+    for (int i = 0; drafts && i < ds.n; i++) free(drafts[i]);
+    free(drafts);
     drum_dataset_free(&ds);
     drum_backend_destroy(be);
     free(host);

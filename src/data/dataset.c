@@ -191,6 +191,29 @@ fail:
     return -1;
 }
 
+/* The next non-blank line of buf[*pos..len) (without its newline or a trailing CR) in
+ * *s, *n; *line counts every line read. Returns 1 for a line, 0 at the end, -1 with a
+ * message on a NUL byte. */
+static int next_line(const char *buf, size_t len, size_t *pos, const char *path, int *line,
+                     const char **s, size_t *n, char *err, size_t errlen) {
+    while (*pos < len) {
+        ++*line;
+        *s = buf + *pos;
+        const char *nl = memchr(*s, '\n', len - *pos);
+        *n = nl ? (size_t)(nl - *s) : len - *pos;
+        *pos += *n + (nl ? 1 : 0);
+        if (memchr(*s, '\0', *n)) {
+            snprintf(err, errlen, "%s:%d: NUL byte in the line", path, *line);
+            return -1;
+        }
+        if (*n && (*s)[*n - 1] == '\r') --*n;
+        size_t blank = 0;
+        while (blank < *n && ((*s)[blank] == ' ' || (*s)[blank] == '\t')) blank++;
+        if (blank < *n) return 1;
+    }
+    return 0;
+}
+
 int drum_dataset_load(drum_dataset *ds, const char *path, char *err, size_t errlen) {
     memset(ds, 0, sizeof *ds);
     size_t len = 0;
@@ -203,21 +226,10 @@ int drum_dataset_load(drum_dataset *ds, const char *path, char *err, size_t errl
         snprintf(err, errlen, "%s: out of memory", path);
         goto fail;
     }
-    int line = 0;
-    for (size_t pos = 0; pos < len;) {
-        line++;
-        const char *s = buf + pos;
-        const char *nl = memchr(s, '\n', len - pos);
-        size_t n = nl ? (size_t)(nl - s) : len - pos;
-        pos += n + (nl ? 1 : 0);
-        if (memchr(s, '\0', n)) {
-            snprintf(err, errlen, "%s:%d: NUL byte in the line", path, line);
-            goto fail;
-        }
-        if (n && s[n - 1] == '\r') n--;
-        size_t blank = 0;
-        while (blank < n && (s[blank] == ' ' || s[blank] == '\t')) blank++;
-        if (blank == n) continue;
+    int line = 0, more;
+    size_t pos = 0, n;
+    const char *s;
+    while ((more = next_line(buf, len, &pos, path, &line, &s, &n, err, errlen)) > 0) {
         if (ds->n == cap) {
             cap = cap ? cap * 2 : 256;
             drum_example *nx = realloc(ds->ex, (size_t)cap * sizeof *nx);
@@ -235,6 +247,7 @@ int drum_dataset_load(drum_dataset *ds, const char *path, char *err, size_t errl
         }
         ds->n++;
     }
+    if (more < 0) goto fail;
     ds->index = index_new(ds->n);
     if (!ds->index) {
         snprintf(err, errlen, "%s: out of memory for the id index", path);
@@ -366,4 +379,52 @@ int drum_dataset_save(const drum_dataset *ds, const char *path, const char *spli
     }
     free(dir);
     return drum_atomic_commit(f, tmp, path, err, errlen);
+}
+
+int drum_drafts_load(const drum_dataset *ds, const char *path, char ***drafts, char *err,
+                     size_t errlen) {
+    size_t len = 0, pos = 0, n;
+    char *buf = drum_read_file(path, &len, err, errlen);
+    char **d = calloc((size_t)(ds->n ? ds->n : 1), sizeof *d);
+    int *at = calloc((size_t)(ds->n ? ds->n : 1), sizeof *at);
+    cJSON *root = NULL;
+    const char *s;
+    int line = 0, more;
+    *drafts = NULL;
+    if (!buf) goto out;
+    if (!d || !at) FAIL("%s: out of memory", path);
+    while ((more = next_line(buf, len, &pos, path, &line, &s, &n, err, errlen)) > 0) {
+        root = cJSON_ParseWithLengthOpts(s, n, NULL, 0);
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
+        const cJSON *draft = cJSON_GetObjectItemCaseSensitive(root, "draft");
+        if (!cJSON_IsObject(root) || !cJSON_IsString(id) || !cJSON_IsString(draft))
+            FAIL("%s:%d: expected a JSON object with string keys \"id\" and \"draft\"", path,
+                 line);
+        int i = drum_dataset_find(ds, id->valuestring);
+        if (i >= 0) {
+            if (d[i])
+                FAIL("%s:%d: a second draft for \"%s\" (first on line %d)", path, line,
+                     id->valuestring, at[i]);
+            d[i] = strdup(draft->valuestring);
+            at[i] = line;
+            if (!d[i]) FAIL("%s:%d: out of memory", path, line);
+        }
+        cJSON_Delete(root);
+        root = NULL;
+    }
+    if (more < 0) goto fail;
+    for (int i = 0; i < ds->n; i++)
+        if (!d[i]) FAIL("%s: no draft for \"%s\" (%s:%d)", path, ds->ex[i].id, ds->path,
+                        ds->ex[i].line);
+    *drafts = d;
+    d = NULL;
+    goto out;
+fail:
+    for (int i = 0; d && i < ds->n; i++) free(d[i]);
+out:
+    cJSON_Delete(root);
+    free(d);
+    free(at);
+    free(buf);
+    return *drafts ? 0 : -1;
 }

@@ -242,6 +242,31 @@ static int drafts_for(drum_job *j, const drum_dataset *ds, char ***out, char *er
     return rc;
 }
 
+/* drafts.jsonl in the run directory: every example's zero-shot draft, the {D} of the query
+ * template, so `drum embed --drafts` reproduces the job's query texts outside it. */
+static int write_drafts(drum_job *j, char *err, size_t errlen) {
+    char *path = drum_path_join(j->cfg->train.out, "drafts.jsonl"), *tmp = NULL;
+    FILE *f = path ? drum_atomic_open(path, &tmp, err, errlen) : NULL;
+    if (!f) {
+        if (!path) snprintf(err, errlen, "out of memory");
+        free(path);
+        return -1;
+    }
+    const drum_dataset *ds[2] = {&j->train, &j->eval};
+    char **drafts[2] = {j->train_drafts, j->eval_drafts};
+    for (int s = 0; s < 2; s++)
+        for (int i = 0; i < ds[s]->n; i++) {
+            fprintf(f, "{\"id\": ");
+            drum_json_write_string(f, ds[s]->ex[i].id);
+            fprintf(f, ", \"split\": \"%s\", \"draft\": ", s ? "eval" : "train");
+            drum_json_write_string(f, drafts[s][i]);
+            fprintf(f, "}\n");
+        }
+    int rc = drum_atomic_commit(f, tmp, path, err, errlen);
+    free(path);
+    return rc;
+}
+
 static int open_model(drum_job *j, char *err, size_t errlen) {
     const drum_job_config *c = j->cfg;
     int demo = strcmp(c->model.config, "demo-tiny") == 0;
@@ -382,7 +407,7 @@ int drum_job_open(drum_job **out, const drum_job_config *cfg, const drum_progres
     if (!j->be) return -1;
     if (open_data(j, err, errlen) || open_scorer(j, err, errlen)) return -1;
     if (drafts_for(j, &j->train, &j->train_drafts, err, errlen) ||
-        drafts_for(j, &j->eval, &j->eval_drafts, err, errlen))
+        drafts_for(j, &j->eval, &j->eval_drafts, err, errlen) || write_drafts(j, err, errlen))
         return -1;
     if (open_model(j, err, errlen) || initial_weights(j, err, errlen)) return -1;
     drum_prepare_opts po = prepare_opts(j);
