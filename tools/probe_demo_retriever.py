@@ -35,7 +35,8 @@ def read_emb(path):
         ids.append(b[o + 4:o + 4 + ln].decode())
         o += 4 + ln
     img = np.frombuffer(b, np.float32, n * di, o).reshape(n, di)
-    return ids, img
+    txt = np.frombuffer(b, np.float32, n * dt, o + 4 * n * di).reshape(n, dt)
+    return ids, img, txt
 
 
 def embed(drum, data, split, model, tmp):
@@ -45,7 +46,8 @@ def embed(drum, data, split, model, tmp):
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode:
         sys.exit(f"{' '.join(cmd)} failed:\n{r.stderr}")
-    return read_emb(out)
+    ids, img, _ = read_emb(out)
+    return ids, img
 
 
 def objects(m):

@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""How much could SIT's image half add? A noise-free look at a demo run (docs/DEMO_RESULTS.md).
+
+For the held-out VQA and classification queries of a `drum demo` run, recomputes the
+simulated LVLM's expected P(correct) at 4 shots (docs/SIMULATOR.md §2: the same quantity
+as results.jsonl's `p_correct`, with no sampling noise) for demonstrations retrieved by
+
+  SI, ST          image or text cosine alone (the run's own embeddings, via `drum embed`)
+  SIT lam         text cosine + lam * image cosine, for a sweep of lam (the job's SIT is
+                  lam = (w_image / w_text)^2: 0.25 in experiments/demo.yaml)
+  ideal:FEATURES  the same sweep with the image embedding replaced by a perfect one built
+                  from the hidden scene: `objects` (a multi-hot of colour-and-shape pairs),
+                  `shapes`, `colours`, `count`, or a '+' of them
+  oracle          the pool ranked by the simulator's benefit itself (the ceiling)
+
+and prints them per question type. Queries use the run's drafts (drafts.jsonl) exactly as
+the job does. The benefit rules are re-implemented here; the script checks them by
+matching its SI/ST/SIT numbers against the run's results.jsonl (4-shot p_correct rows)
+and stops if they differ.
+
+    python tools/sit_headroom.py data/demo runs/demo [--model runs/demo/clip0]
+           [--ideal objects+count,shapes] [--scorer-seed 7]
+
+Needs numpy; not run by CI. Takes about 30 s for the demo's 1200 queries.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+from probe_demo_retriever import read_emb  # noqa: E402  (same directory)
+
+# ---- the simulator's rules (src/score/synthetic.c) ------------------------------------
+MASK = (1 << 64) - 1
+SYNONYMS = {"violet": "purple", "middle": "center", "centre": "center", "in the middle": "center",
+            "in the center": "center", "left side": "left", "on the left": "left",
+            "right side": "right", "on the right": "right", "box": "square", "round": "circle",
+            "donut": "ring", "plus": "cross", "rhombus": "diamond", "zero": "0", "one": "1",
+            "two": "2", "three": "3", "four": "4", "five": "5"}
+ZERO_SHOT = {"color": -0.4, "shape": -0.4, "count": -0.8, "position": -0.6, "exists": 0.0,
+             "cls": -0.3}
+SHAPES = ["circle", "square", "triangle", "cross", "star", "diamond", "ring"]
+COLOURS = ["red", "green", "blue", "yellow", "purple", "orange", "white", "black"]
+
+
+def hash64(a, b):
+    z = (a * 0x9E3779B97F4A7C15 + b + 0x632BE59BD9B4E019) & MASK
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+    return z ^ (z >> 31)
+
+
+def fnv1a(s):
+    h = 1469598103934665603
+    for c in s.encode():
+        h = ((h ^ c) * 1099511628211) & MASK
+    return h
+
+
+def canon(text):
+    s = " ".join(text.lower().split()).strip(" \t\n\r.,!?;:\"'")
+    for article in ("the ", "a ", "an "):
+        if s.startswith(article):
+            s = s[len(article):]
+            break
+    return SYNONYMS.get(s, s)
+
+
+def objects(m):
+    return [(o["shape"], o["color"], o["pos"]) for o in m["scene"]["objects"]]
+
+
+def subject(m):
+    if m.get("qtype") == "exists":
+        return (m["ask"]["shape"], m["ask"]["color"], None)
+    return objects(m)[m["focus"]] if m["focus"] >= 0 else None
+
+
+def rules(x, c, c_response):
+    """b(x, c) without the idiosyncrasy, for two examples of the same task family."""
+    answer = canon(c_response)
+    cobj = objects(c)
+    if x["task"] == "cls":
+        label = objects(x)[x["focus"]][0]
+        b = 1.2 if answer == x["gold"] else -0.1
+        b += 0.15 if any(o[0] == label for o in cobj) else 0.0
+        return b + (0.1 if len(cobj) == len(objects(x)) else 0.0)
+    q, sx, b = x["qtype"], subject(x), 0.0
+    if c["qtype"] == q:
+        b += 0.5 + (1.0 if answer == x["gold"] else -0.6)
+        sc = subject(c)
+        if sx and sc:
+            same = (sc[0] == sx[0] if q == "color" else sc[1] == sx[1] if q == "shape"
+                    else sc[0] == sx[0] and sc[1] == sx[1])
+            b += 0.2 if same else 0.0
+    if q == "count":
+        d = abs(len(cobj) - len(objects(x)))
+        b += 0.3 if d == 0 else 0.1 if d == 1 else 0.0
+    elif sx:
+        if any(o[0] == sx[0] and o[1] == sx[1] for o in cobj):
+            b += 0.6
+            if q == "position" and any(o[:2] == sx[:2] and o[2] == sx[2] for o in cobj):
+                b += 0.1
+        else:
+            has_shape = any(o[0] == sx[0] for o in cobj)
+            has_colour = any(o[1] == sx[1] for o in cobj)
+            key = (has_colour if q == "shape" else has_shape if q == "color"
+                   else has_shape or has_colour)
+            b += 0.15 if key else 0.0
+    return b
+
+
+def idiosyncrasy(seed, qid, did, noise):
+    h = hash64(hash64(seed, fnv1a(qid)), fnv1a(did))
+    u = sum(((h >> (16 * i)) & 0xFFFF) / 65536.0 for i in range(4))
+    return noise * (u - 2.0) * 1.7320508075688772
+
+
+def p_correct(b_in_prompt_order, zero_logit):
+    k = len(b_in_prompt_order)
+    w = 2.0 * np.arange(1, k + 1) / (k * (k + 1))
+    z = zero_logit + (1 + 0.5 * np.log2(k)) * float(w @ b_in_prompt_order)
+    return 0.92 / (1 + np.exp(-z))
+
+
+# ---- retrieval and evaluation ----------------------------------------------------------
+def expected(sim, benefit, zero_logits, k):
+    """Mean P(correct) per query: top k by sim (ties by pool order), most similar last."""
+    out = np.empty(len(sim))
+    for a in range(len(sim)):
+        top = np.argsort(-sim[a], kind="stable")[:k][::-1]
+        out[a] = p_correct(benefit[a, top], zero_logits[a])
+    return out
+
+
+def ideal_embedding(m, features):
+    v = np.zeros(len(SHAPES) * len(COLOURS) + len(SHAPES) + len(COLOURS) + 4)
+    objs = objects(m)
+    for shape, colour, _ in objs:
+        s, c = SHAPES.index(shape), COLOURS.index(colour)
+        if "objects" in features:
+            v[s * len(COLOURS) + c] += 1
+        if "shapes" in features:
+            v[56 + s] += 1
+        if "colours" in features:
+            v[63 + c] += 1
+    if "count" in features:
+        v[71 + len(objs) - 1] += 1
+    return v / np.linalg.norm(v)
+
+
+def embed(drum, data, split, model, out, text, drafts=None):
+    cmd = [drum, "embed", "--data", os.path.join(data, split + ".jsonl"), "--model", model,
+           "--tokenizer", data, "--out", out, "--text", text]
+    if drafts:
+        cmd += ["--drafts", drafts]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:
+        sys.exit(f"{' '.join(cmd)} failed:\n{r.stderr}")
+    return read_emb(out)
+
+
+def load_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def run_p_correct(run, shots):
+    """The job's own 4-shot p_correct rows (strategy -> task -> value), if it wrote them."""
+    path = os.path.join(run, "results.jsonl")
+    rows = load_jsonl(path) if os.path.exists(path) else []
+    return {r["strategy"]: r["p_correct"] for r in rows
+            if r.get("shots") == shots and "p_correct" in r and r["strategy"] in ("SI", "ST", "SIT")}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("data", help="the run's synthetic suite (train/eval/meta.jsonl)")
+    ap.add_argument("run", help="the run directory (drafts.jsonl, clip0/, results.jsonl)")
+    ap.add_argument("--model", help="checkpoint directory (default RUN/clip0)")
+    ap.add_argument("--drum", default="build/drum")
+    ap.add_argument("--scorer-seed", type=int, default=7, help="scorer.seed of the run")
+    ap.add_argument("--noise", type=float, default=0.35, help="the simulator's idiosyncrasy sd")
+    ap.add_argument("--w-image", type=float, default=0.5, help="retrieval.w_image of the run")
+    ap.add_argument("--w-text", type=float, default=1.0, help="retrieval.w_text of the run")
+    ap.add_argument("--ideal", default="objects+count,shapes+count,shapes,count",
+                    help="comma-separated feature sets for ideal image embeddings ('' for none)")
+    ap.add_argument("-k", type=int, default=4)
+    a = ap.parse_args()
+    model = a.model or os.path.join(a.run, "clip0")
+    meta = {m["id"]: m for m in load_jsonl(os.path.join(a.data, "meta.jsonl"))}
+    with tempfile.TemporaryDirectory() as tmp:
+        pids, pimg, ptxt = embed(a.drum, a.data, "train", model, os.path.join(tmp, "p.emb"),
+                                 "{P} {R}")
+        qids, qimg, qtxt = embed(a.drum, a.data, "eval", model, os.path.join(tmp, "q.emb"),
+                                 "{P} {D}", os.path.join(a.run, "drafts.jsonl"))
+    response = {e["id"]: e["response"] for e in load_jsonl(os.path.join(a.data, "train.jsonl"))}
+    job_lam = (a.w_image / a.w_text) ** 2
+    lams = sorted({0.05, 0.1, 0.25, 0.5, 1.0, 2.0, job_lam})
+    job = run_p_correct(a.run, a.k) if model == os.path.join(a.run, "clip0") else {}
+    for task in ("vqa", "cls"):
+        q = [i for i, x in enumerate(qids) if meta[x]["task"] == task]
+        p = [i for i, x in enumerate(pids) if meta[x]["task"] == task]
+        if not q or not p:
+            continue
+        print(f"== {task}: {len(q)} queries, a pool of {len(p)}; mean P(correct) at {a.k} shots")
+        benefit = np.array([[rules(meta[qids[i]], meta[pids[j]], response[pids[j]]) +
+                             idiosyncrasy(a.scorer_seed, qids[i], pids[j], a.noise) for j in p]
+                            for i in q])
+        kinds = [meta[qids[i]].get("qtype", "cls") for i in q]
+        zero = np.array([ZERO_SHOT[t] for t in kinds])
+        types = sorted(set(kinds))
+        ci, ct = qimg[q] @ pimg[p].T, qtxt[q] @ ptxt[p].T
+        rows = [("SI", ci), ("ST", ct)] + [(f"SIT lam {lam:g}", ct + lam * ci) for lam in lams]
+        for features in filter(None, a.ideal.split(",")):
+            vq = np.array([ideal_embedding(meta[qids[i]], features) for i in q])
+            vp = np.array([ideal_embedding(meta[pids[j]], features) for j in p])
+            rows += [(f"ideal:{features} lam {lam:g}", ct + lam * (vq @ vp.T))
+                     for lam in (0.1, 0.25, 0.5, 1.0)]
+        rows.append(("oracle", benefit))
+        print(f"  {'retrieval':<32}{'all':>7}" + "".join(f"{t:>9}" for t in types))
+        for name, sim in rows:
+            v = expected(sim, benefit, zero, a.k)
+            print(f"  {name:<32}{v.mean():7.4f}" +
+                  "".join(f"{v[[k == t for k in kinds]].mean():9.4f}" for t in types))
+            strategy = {"SI": "SI", "ST": "ST", f"SIT lam {job_lam:g}": "SIT"}.get(name)
+            if strategy in job and abs(job[strategy][task] - v.mean()) > 5e-4:
+                sys.exit(f"{strategy} {task}: {v.mean():.4f} here, {job[strategy][task]:.4f} in "
+                         f"{a.run}/results.jsonl: the rules here no longer match the simulator "
+                         f"(or --scorer-seed/--noise/--w-image differ from the run's)")
+
+
+if __name__ == "__main__":
+    main()
