@@ -57,7 +57,9 @@ LINK_LIB := -Wl,--whole-archive $(BUILD)/libdrum.a -Wl,--no-whole-archive
 # Keep the objects of the test and benchmark binaries (make would delete them as
 # intermediates, rebuild them next time and print the removal after the test summary).
 .SECONDARY:
-all: $(BUILD)/libdrum.a $(BUILD)/drum $(TEST_BIN) $(BENCH_BIN)
+# With CUDA, test_trace records drum's NVTX ranges through this injection library.
+NVTX_RECORD := $(if $(filter 1,$(USE_CUDA)),$(BUILD)/tests/libnvtx_record.so)
+all: $(BUILD)/libdrum.a $(BUILD)/drum $(TEST_BIN) $(BENCH_BIN) $(NVTX_RECORD)
 
 # Objects differ with and without CUDA (-DDRUM_HAVE_CUDA): switching CUDA= in one build
 # tree starts it afresh instead of linking stale objects.
@@ -88,6 +90,10 @@ $(BUILD)/tests/test_ops: $(BUILD)/tests/test_ops.o $(TEST_OPS_OBJ) $(TEST_COMMON
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COMMON_OBJ) $(BUILD)/libdrum.a
 	$(CC) $(LDFLAGS) $(filter %.o,$^) $(LINK_LIB) $(LDLIBS) -o $@
+
+$(BUILD)/tests/libnvtx_record.so: tests/fixtures/nvtx_record.c $(CUDA_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -shared $< -o $@ -lpthread
 
 $(BUILD)/bench/%: $(BUILD)/tools/bench/%.o $(TEST_COMMON_OBJ) $(BUILD)/libdrum.a
 	@mkdir -p $(dir $@)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "drum/rng.h"
+#include "drum/trace.h"
 
 /* What one block keeps for its backward. The activation output act(fc1) is not kept: the
  * backward recomputes it (one elementwise op) and saves N*I floats per layer. */
@@ -522,7 +523,7 @@ static int tower_backward_rest(drum_clip_model *m, tower *t, const float *d_feat
 
 /* ---- vision tower ------------------------------------------------------------------ */
 
-int drum_clip_encode_images(drum_clip_model *m, const float *pixels, int B) {
+static int encode_images(drum_clip_model *m, const float *pixels, int B) {
     drum_backend *be = m->be;
     drum_clip_state *st = m->st;
     tower *t = &st->vis;
@@ -557,7 +558,7 @@ int drum_clip_encode_images(drum_clip_model *m, const float *pixels, int B) {
     return 0;
 }
 
-int drum_clip_backward_images(drum_clip_model *m, const float *d_features) {
+static int backward_images(drum_clip_model *m, const float *d_features) {
     drum_backend *be = m->be;
     drum_clip_state *st = m->st;
     tower *t = &st->vis;
@@ -609,8 +610,8 @@ void drum_clip_eos_positions(const drum_clip_tower_config *text, const int *ids,
     }
 }
 
-int drum_clip_encode_texts(drum_clip_model *m, const int *ids, const int *key_mask,
-                           const int *eos_pos, int B, int T) {
+static int encode_texts(drum_clip_model *m, const int *ids, const int *key_mask,
+                        const int *eos_pos, int B, int T) {
     drum_backend *be = m->be;
     drum_clip_state *st = m->st;
     tower *t = &st->txt;
@@ -642,7 +643,7 @@ int drum_clip_encode_texts(drum_clip_model *m, const int *ids, const int *key_ma
     return 0;
 }
 
-int drum_clip_backward_texts(drum_clip_model *m, const float *d_features) {
+static int backward_texts(drum_clip_model *m, const float *d_features) {
     drum_backend *be = m->be;
     drum_clip_state *st = m->st;
     tower *t = &st->txt;
@@ -663,6 +664,24 @@ int drum_clip_backward_texts(drum_clip_model *m, const float *d_features) {
 }
 
 /* ---- contrastive loss -------------------------------------------------------------- */
+
+/* The towers' public entry points, each inside a trace range (trace.h). */
+int drum_clip_encode_images(drum_clip_model *m, const float *pixels, int B) {
+    DRUM_TRACE_RETURN("encode images", encode_images(m, pixels, B));
+}
+
+int drum_clip_backward_images(drum_clip_model *m, const float *d_features) {
+    DRUM_TRACE_RETURN("backward images", backward_images(m, d_features));
+}
+
+int drum_clip_encode_texts(drum_clip_model *m, const int *ids, const int *key_mask,
+                           const int *eos_pos, int B, int T) {
+    DRUM_TRACE_RETURN("encode texts", encode_texts(m, ids, key_mask, eos_pos, B, T));
+}
+
+int drum_clip_backward_texts(drum_clip_model *m, const float *d_features) {
+    DRUM_TRACE_RETURN("backward texts", backward_texts(m, d_features));
+}
 
 int drum_clip_contrastive_forward(drum_clip_model *m, float *loss) {
     drum_backend *be = m->be;
@@ -757,8 +776,10 @@ int drum_clip_adamw_step(drum_clip_model *m, const drum_adamw_config *h) {
     drum_backend *be = m->be;
     if (!drum_backend_ok(be) || need_train(m, "adamw_step")) return -1;
     m->step++;
+    drum_trace_push("adamw");
     be->op.adamw_update(be, m->params, m->grads, m->adam_m, m->adam_v, m->p->total, h->lr,
                         h->beta1, h->beta2, h->eps, h->weight_decay, m->step);
+    drum_trace_pop();
     return drum_backend_ok(be) ? 0 : -1;
 }
 

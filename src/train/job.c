@@ -29,6 +29,7 @@
 #include "drum/synth.h"
 #include "drum/synthetic_lvlm.h"
 #include "drum/tokenizer.h"
+#include "drum/trace.h"
 #include "drum/trainer.h"
 
 #define MAX_ROWS 256
@@ -233,11 +234,13 @@ static int drafts_for(drum_job *j, const drum_dataset *ds, char ***out, char *er
     }
     for (int i = 0; i < ds->n; i++) p[i].query = &ds->ex[i];
     int rc = 0;
+    drum_trace_push("zero-shot drafts");
     for (int i0 = 0; i0 < ds->n && rc == 0; i0 += 512) {
         int m = ds->n - i0 < 512 ? ds->n - i0 : 512;
         rc = j->scorer->generate(j->scorer, p + i0, m, *out + i0, err, errlen);
         drum_progress_report(&j->progress, "zero-shot drafts", i0 + m, ds->n, NULL);
     }
+    drum_trace_pop();
     free(p);
     return rc;
 }
@@ -528,6 +531,7 @@ static int mean_ndcg(drum_job *j, const int *retrieved, int kmax, double *out, c
     }
     double sum = 0;
     int rc = 0;
+    drum_trace_push("NDCG@10");
     for (int q = 0; q < j->eval.n && rc == 0; q++) {
         /* the query's candidates: its own task family's pool, as retrieval sees it */
         int n = 0, g = j->query_group[q];
@@ -546,6 +550,7 @@ static int mean_ndcg(drum_job *j, const int *retrieved, int kmax, double *out, c
         if ((q + 1) % 64 == 0 || q + 1 == j->eval.n)
             drum_progress_report(&j->progress, "NDCG@10", q + 1, j->eval.n, NULL);
     }
+    drum_trace_pop();
     free(cands);
     free(local);
     free(ret);
@@ -555,8 +560,8 @@ static int mean_ndcg(drum_job *j, const int *retrieved, int kmax, double *out, c
 
 /* Evaluates one strategy with the current retriever at every configured shot count;
  * ndcg (may be NULL) gets its NDCG@10. */
-static int evaluate(drum_job *j, drum_strategy s, int round, double *ndcg, char *err,
-                    size_t errlen) {
+static int evaluate_in(drum_job *j, drum_strategy s, int round, double *ndcg, char *err,
+                       size_t errlen) {
     const drum_job_config *c = j->cfg;
     int kmax = max_shots(j), nq = j->eval.n, rc = -1;
     drum_embeddings pool = {0}, q = {0};
@@ -577,9 +582,11 @@ static int evaluate(drum_job *j, drum_strategy s, int round, double *ndcg, char 
     }
     drum_retrieval_opts ro = {s, (float)c->retrieval.w_image, (float)c->retrieval.w_text,
                               c->seed, 0};
-    if (drum_retrieve_grouped(j->be, &q, &pool, j->query_group, j->pool_group, j->n_groups, &ro,
-                              NULL, kmax, idx, sim, err, errlen))
-        goto out;
+    drum_trace_push("retrieve");
+    int bad = drum_retrieve_grouped(j->be, &q, &pool, j->query_group, j->pool_group, j->n_groups,
+                                    &ro, NULL, kmax, idx, sim, err, errlen);
+    drum_trace_pop();
+    if (bad) goto out;
     if (ndcg && !j->oracle_ndcg) *ndcg = NAN;
     if (ndcg && j->oracle_ndcg && mean_ndcg(j, idx, kmax, ndcg, err, errlen)) goto out;
     for (int i = 0; i < c->eval.shots.n; i++) {
@@ -597,9 +604,11 @@ static int evaluate(drum_job *j, drum_strategy s, int round, double *ndcg, char 
         else
             snprintf(row->label, sizeof row->label, "%s", drum_strategy_name(s));
         int first = c->retrieval.order == DRUM_ORDER_MOST_SIMILAR_FIRST;
-        if (drum_icl_evaluate(j->scorer, &j->eval, &j->train, idx, kmax, row->shots, first,
-                              &j->progress, &row->r, err, errlen))
-            goto out;
+        drum_trace_push("k-shot answers");
+        bad = drum_icl_evaluate(j->scorer, &j->eval, &j->train, idx, kmax, row->shots,
+                                    first, &j->progress, &row->r, err, errlen);
+        drum_trace_pop();
+        if (bad) goto out;
         /* the simulator also says what the answers were drawn from: no sampling noise */
         if (j->oracle_ndcg &&
             drum_icl_expected(j->lvlm, drum_synthetic_p_correct, &j->eval, &j->train, idx, kmax,
@@ -614,6 +623,17 @@ out:
     drum_embeddings_free(&q);
     free(idx);
     free(sim);
+    return rc;
+}
+
+static int evaluate(drum_job *j, drum_strategy s, int round, double *ndcg, char *err,
+                    size_t errlen) {
+    if (round)
+        drum_trace_push("evaluate DRUM round %d", round);
+    else
+        drum_trace_push("evaluate %s", drum_strategy_name(s));
+    int rc = evaluate_in(j, s, round, ndcg, err, errlen);
+    drum_trace_pop();
     return rc;
 }
 

@@ -8,11 +8,12 @@
 
 #include "drum/fileio.h"
 #include "drum/rng.h"
+#include "drum/trace.h"
 #include "drum/trainer.h"
 
-int drum_pretrain_clip(drum_clip_model *m, const drum_prepared *prep,
-                       const drum_pretrain_opts *o, const drum_progress *progress,
-                       double *final_loss, char *err, size_t errlen) {
+static int pretrain(drum_clip_model *m, const drum_prepared *prep, const drum_pretrain_opts *o,
+                    const drum_progress *progress, double *final_loss, char *err,
+                    size_t errlen) {
     drum_backend *be = m->be;
     int n = prep->n, B = o->batch, S = prep->S, T = prep->T;
     if (B < 2 || B > n || B > m->max_images || B > m->max_texts || !m->grads) {
@@ -65,6 +66,7 @@ int drum_pretrain_clip(drum_clip_model *m, const drum_prepared *prep,
             be->to_device(be, d_eos, h_eos, (size_t)B * sizeof(int));
             float loss = 0;
             h.lr = drum_lr_at(o->lr, step, o->warmup_steps, total);
+            drum_trace_push("pretrain step");
             if (drum_clip_zero_grad(m) || drum_clip_encode_images(m, d_pix, B) ||
                 drum_clip_encode_texts(m, d_ids, d_mask, d_eos, B, T) ||
                 drum_clip_contrastive_forward(m, &loss) || drum_clip_contrastive_backward(m) ||
@@ -72,9 +74,11 @@ int drum_pretrain_clip(drum_clip_model *m, const drum_prepared *prep,
                 drum_clip_backward_texts(m, m->d_txt_features) ||
                 (o->grad_clip > 0 && drum_clip_clip_grad_norm(m, o->grad_clip, NULL)) ||
                 drum_clip_adamw_step(m, &h)) {
+                drum_trace_pop();
                 snprintf(err, errlen, "pretrain step %ld on %s: %s", step, be->name, be->err);
                 goto out;
             }
+            drum_trace_pop();
             epoch_loss += loss / nb;
             char note[32];
             snprintf(note, sizeof note, "loss %.4f", loss);
@@ -94,6 +98,12 @@ out:
     be->free(be, d_mask);
     be->free(be, d_eos);
     return rc;
+}
+
+int drum_pretrain_clip(drum_clip_model *m, const drum_prepared *prep,
+                       const drum_pretrain_opts *o, const drum_progress *progress,
+                       double *final_loss, char *err, size_t errlen) {
+    DRUM_TRACE_RETURN("pretrain", pretrain(m, prep, o, progress, final_loss, err, errlen));
 }
 
 static char *dup_string_field(const cJSON *o, const char *key) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "drum/rng.h"
+#include "drum/trace.h"
 
 /* Backend buffers of one training step, sized once for batch_queries*(1+list_size) rows. */
 struct drum_train_buffers {
@@ -213,9 +214,9 @@ void drum_trainer_free(drum_trainer *t) {
 
 /* ---------------------------------------------------------------- embedding ---- */
 
-int drum_embed_prepared(drum_clip_model *m, const drum_prepared *prep, const drum_dataset *ds,
-                        int use_query_text, int batch, const drum_progress *progress,
-                        drum_embeddings *out, char *err, size_t errlen) {
+static int embed_prepared(drum_clip_model *m, const drum_prepared *prep, const drum_dataset *ds,
+                          int use_query_text, int batch, const drum_progress *progress,
+                          drum_embeddings *out, char *err, size_t errlen) {
     drum_backend *be = m->be;
     int D = m->cfg.projection_dim, S = prep->S, T = prep->T, n = prep->n;
     if (batch > m->max_images) batch = m->max_images;
@@ -268,7 +269,15 @@ int drum_embed_prepared(drum_clip_model *m, const drum_prepared *prep, const dru
 
 /* ------------------------------------------------------------------- mining ---- */
 
-int drum_trainer_mine(drum_trainer *t, char *err, size_t errlen) {
+int drum_embed_prepared(drum_clip_model *m, const drum_prepared *prep, const drum_dataset *ds,
+                        int use_query_text, int batch, const drum_progress *progress,
+                        drum_embeddings *out, char *err, size_t errlen) {
+    DRUM_TRACE_RETURN(use_query_text ? "embed queries" : "embed demonstrations",
+                      embed_prepared(m, prep, ds, use_query_text, batch, progress, out, err,
+                                     errlen));
+}
+
+static int mine(drum_trainer *t, char *err, size_t errlen) {
     int n = t->pool->n, K = t->o.candidates_k, l = t->o.scored_per_round;
     drum_embeddings demo, query;
     int batch = t->m->max_images;
@@ -291,10 +300,12 @@ int drum_trainer_mine(drum_trainer *t, char *err, size_t errlen) {
     }
     for (int i = 0; i < n; i++) ex[i] = i;
     drum_retrieval_opts ro = {DRUM_STRATEGY_SIT, t->o.w_img, t->o.w_txt, t->o.seed, 0};
-    if (t->groups ? drum_retrieve_grouped(t->be, &query, &demo, t->groups, t->groups, t->n_groups,
-                                          &ro, ex, K, idx, sim, err, errlen)
-                  : drum_retrieve(t->be, &query, &demo, &ro, ex, K, idx, sim, err, errlen))
-        goto out;
+    drum_trace_push("retrieve");
+    int bad = t->groups ? drum_retrieve_grouped(t->be, &query, &demo, t->groups, t->groups,
+                                                t->n_groups, &ro, ex, K, idx, sim, err, errlen)
+                        : drum_retrieve(t->be, &query, &demo, &ro, ex, K, idx, sim, err, errlen);
+    drum_trace_pop();
+    if (bad) goto out;
     int np = 0;
     for (int i = 0; i < n; i++) {
         int got = 0;
@@ -310,11 +321,14 @@ int drum_trainer_mine(drum_trainer *t, char *err, size_t errlen) {
         }
     }
     const int chunk = 2048;
-    for (int p0 = 0; p0 < np; p0 += chunk) {
+    drum_trace_push("score pairs");
+    for (int p0 = 0; p0 < np && !bad; p0 += chunk) {
         int m = np - p0 < chunk ? np - p0 : chunk;
-        if (t->scorer->score(t->scorer, pairs + p0, m, scores + p0, err, errlen)) goto out;
+        bad = t->scorer->score(t->scorer, pairs + p0, m, scores + p0, err, errlen);
         drum_progress_report(&t->progress, "score pairs", p0 + m, np, NULL);
     }
+    drum_trace_pop();
+    if (bad) goto out;
     for (int p = 0; p < np; p++) {
         if (!isfinite(scores[p])) {
             snprintf(err, errlen, "scorer %s returned a non-finite score for (%s, %s)",
@@ -337,6 +351,13 @@ out:
     free(pair_q);
     free(pair_d);
     free(scores);
+    return rc;
+}
+
+int drum_trainer_mine(drum_trainer *t, char *err, size_t errlen) {
+    drum_trace_push("mine round %d", t->round + 1);
+    int rc = mine(t, err, errlen);
+    drum_trace_pop();
     return rc;
 }
 
@@ -458,6 +479,7 @@ static void adamw_unfrozen(drum_trainer *t, float lr) {
     drum_clip_model *m = t->m;
     m->step++;
     int e = 0;
+    drum_trace_push("adamw");
     while (e < t->p->n) {
         if (t->frozen[e]) {
             e++;
@@ -468,6 +490,7 @@ static void adamw_unfrozen(drum_trainer *t, float lr) {
         be->op.adamw_update(be, m->params + off, m->grads + off, m->adam_m + off, m->adam_v + off,
                             end - off, lr, 0.9f, 0.999f, 1e-8f, t->o.weight_decay, m->step);
     }
+    drum_trace_pop();
 }
 
 /* One optimizer step on a batch of B queries. Returns the loss or NAN on error. */
@@ -488,6 +511,7 @@ static double train_step(drum_trainer *t, const int *queries, int B) {
     // towers: (rows, 3, S, S) -> (rows, D); (rows, T) -> (rows, D)
     if (drum_clip_encode_images(m, b->pixels, rows)) return NAN;
     if (drum_clip_encode_texts(m, b->ids, b->mask, b->eos, rows, T)) return NAN;
+    drum_trace_push("list-wise loss");
     // (rows, D) -> (rows, D) unit rows
     be->op.l2norm_forward(be, b->img_n, b->img_norm, m->img_features, rows, D);
     be->op.l2norm_forward(be, b->txt_n, b->txt_norm, m->txt_features, rows, D);
@@ -536,6 +560,7 @@ static double train_step(drum_trainer *t, const int *queries, int B) {
     be->memset0(be, b->d_txt_f, (size_t)rows * D * sizeof(float));
     be->op.l2norm_backward(be, b->d_img_f, b->d_img_n, b->img_n, b->img_norm, rows, D);
     be->op.l2norm_backward(be, b->d_txt_f, b->d_txt_n, b->txt_n, b->txt_norm, rows, D);
+    drum_trace_pop();
     if (drum_clip_backward_images(m, b->d_img_f) || drum_clip_backward_texts(m, b->d_txt_f))
         return NAN;
     if (t->o.grad_clip > 0 && drum_clip_clip_grad_norm(m, t->o.grad_clip, NULL)) return NAN;
@@ -575,7 +600,9 @@ int drum_trainer_run(drum_trainer *t, char *err, size_t errlen) {
             snprintf(stage, sizeof stage, "train round %d epoch %d", t->round + 1, t->epoch + 1);
             epoch_batches(t, order, bstart, blen);
             while (t->batch < nbatches) {
+                drum_trace_push("train step");
                 double loss = train_step(t, order + bstart[t->batch], blen[t->batch]);
+                drum_trace_pop();
                 if (isnan(loss)) {
                     snprintf(err, errlen, "training step %ld on %s: %s", t->step, t->be->name,
                              t->be->err[0] ? t->be->err : "loss is NaN");
