@@ -21,6 +21,7 @@ for f in build/tests/test_* build/bench/*; do
   case "$f" in *.o | *.d) continue ;; esac
   [ -f "$f" ] && [ -x "$f" ] && bins+=("$f")
 done
+bins+=(build/tests/libnvtx_record.so) # test_trace's NVTX recorder
 for b in "${bins[@]}"; do
   strip --strip-debug -o "$STAGE/$b" "$b"
 done
