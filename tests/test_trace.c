@@ -14,7 +14,10 @@
 #include "common/check.h"
 #include "drum/trace.h"
 
-static char dir[PATH_MAX], tmp[64] = "/tmp/drum_trace_XXXXXX";
+static char dir[PATH_MAX];
+
+#ifdef DRUM_HAVE_CUDA
+static char tmp[64] = "/tmp/drum_trace_XXXXXX";
 
 enum { MAX_EVENTS = 20000, NAME = 160 };
 
@@ -173,6 +176,8 @@ static void test_job(const char *lib) {
               count_inside(n, "k-shot answers", "evaluate") == count(n, "k-shot answers"),
           "mining and evaluation ranges nest");
 }
+
+#endif
 
 int main(int argc, char **argv) {
     (void)argc;
