@@ -23,6 +23,7 @@ static void usage(FILE *f) {
             "  embed               embed a JSONL dataset with a CLIP checkpoint\n"
             "  retrieve            top-k demonstrations for queries from embedding files\n"
             "  export              a training checkpoint's weights as HF config + safetensors\n"
+            "  convert FORMAT      a benchmark's annotations (vqa, karpathy) as drum JSONL\n"
             "  backends            list the compute backends and whether each can run here\n"
             "\n"
             "Every command takes --help. Config commands take --set key=value overrides\n"
@@ -70,6 +71,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "embed") == 0) return cmd_embed(argc - 1, argv + 1);
     if (strcmp(cmd, "retrieve") == 0) return cmd_retrieve(argc - 1, argv + 1);
     if (strcmp(cmd, "export") == 0) return cmd_export(argc - 1, argv + 1);
+    if (strcmp(cmd, "convert") == 0) return cmd_convert(argc - 1, argv + 1);
     fprintf(stderr, "drum: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

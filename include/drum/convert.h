@@ -1,0 +1,64 @@
+/* convert.h — the benchmarks' native annotation files -> drum's examples (data.h), so that
+ * `drum convert ... --out X.jsonl` gives the JSONL every other command reads. Formats as
+ * shared/METRICS.md describes them (OpenFlamingo's evaluation suite):
+ *
+ *   VQA       questions JSON {"questions": [{question, question_id, image_id}]} and
+ *             annotations JSON {"annotations": [{question_id, image_id, answers: [{answer,
+ *             ...}], ...}]}, paired by list position as OpenFlamingo does (the question
+ *             ids must agree). VQAv2, OK-VQA, and the VQA-format TextVQA / VizWiz files.
+ *             Example: id = the question id, prompt = the question, response = the first
+ *             answer (OpenFlamingo's demonstration answer), answers = every answer, task
+ *             "vqa".
+ *   Karpathy  {"images": [{split, filename, filepath (COCO), cocoid (COCO), sentences:
+ *             [{raw}]}]} (COCO, Flickr30K): one example per image of the chosen split; id =
+ *             cocoid, or the file name's stem when there is none (Flickr30K); response = the
+ *             first reference, answers = every reference, task "caption".
+ *
+ * Image paths are `images_dir` joined with the image's file name (VQA: from a pattern over
+ * the image id; Karpathy: filepath/filename); images are not opened here (a missing one is
+ * reported by the loader that reads it). Errors name the file and the entry:
+ * "q.json: questions[12]: \"question_id\" must be a number or a string".
+ */
+#ifndef DRUM_CONVERT_H
+#define DRUM_CONVERT_H
+
+#include <stddef.h>
+
+#include "drum/data.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    const char *questions;     /* questions JSON */
+    const char *annotations;   /* annotations JSON */
+    const char *images_dir;    /* prefix of every image path */
+    const char *image_pattern; /* file name from the image id: one "{id}" (as written) or
+                                  "{id:0Nd}" (an integer id zero-padded to N digits), e.g.
+                                  "COCO_val2014_{id:012d}.jpg" */
+    const char *split;         /* written as every example's "split"; NULL: none */
+} drum_vqa_source;
+
+typedef struct {
+    const char *path;          /* the Karpathy JSON (dataset_coco.json, dataset_flickr30k.json) */
+    const char *images_dir;    /* prefix of every image path */
+    const char *split;         /* the images whose "split" equals it ("train", "val", "test",
+                                  "restval"); also written as every example's "split" */
+    const char *prompt;        /* every example's prompt; NULL: "" */
+} drum_karpathy_source;
+
+/* Fills *out (its examples malloc'd; free with drum_dataset_free). Returns 0, or -1 with a
+ * message naming the file and the entry. A duplicate id is an error. */
+int drum_convert_vqa(const drum_vqa_source *src, drum_dataset *out, char *err, size_t errlen);
+int drum_convert_karpathy(const drum_karpathy_source *src, drum_dataset *out, char *err,
+                          size_t errlen);
+
+/* Checks an image pattern (exactly one {id} or {id:0Nd}, N in 1..32). Returns 0, or -1
+ * with a message. */
+int drum_image_pattern_check(const char *pattern, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

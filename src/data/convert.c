@@ -1,0 +1,322 @@
+/* convert.c — VQA and Karpathy annotation files -> drum examples (convert.h). */
+#include "drum/convert.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drum/fileio.h"
+
+#define FAIL(...)                                                                          \
+    do {                                                                                   \
+        snprintf(err, errlen, __VA_ARGS__);                                                \
+        goto fail;                                                                         \
+    } while (0)
+
+static cJSON *load_json(const char *path, char *err, size_t errlen) {
+    size_t len = 0;
+    char *buf = drum_read_file(path, &len, err, errlen);
+    if (!buf) return NULL;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+    if (!root) {
+        long line = 1, col = 1;
+        for (const char *p = buf; end && p < end && p < buf + len; p++, col++)
+            if (*p == '\n') line++, col = 0;
+        snprintf(err, errlen, "%s:%ld: invalid JSON at column %ld", path, line, col);
+    }
+    free(buf);
+    return root;
+}
+
+/* The array under key `key` of the top-level object. */
+static const cJSON *top_array(const cJSON *root, const char *path, const char *key, char *err,
+                              size_t errlen) {
+    const cJSON *a = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, key) : NULL;
+    if (!cJSON_IsArray(a))
+        snprintf(err, errlen, "%s: expected a JSON object with an array \"%s\"", path, key);
+    return cJSON_IsArray(a) ? a : NULL;
+}
+
+/* An id field: a string as is, or an integer written in decimal. *is_int tells which. */
+static int id_text(const cJSON *v, char *buf, size_t n, long long *as_int, int *is_int) {
+    *is_int = 0;
+    if (cJSON_IsString(v) && v->valuestring[0]) {
+        snprintf(buf, n, "%s", v->valuestring);
+        return 0;
+    }
+    if (cJSON_IsNumber(v) && v->valuedouble == floor(v->valuedouble) &&
+        fabs(v->valuedouble) < 9e15) {
+        *as_int = (long long)v->valuedouble;
+        *is_int = 1;
+        snprintf(buf, n, "%lld", *as_int);
+        return 0;
+    }
+    return -1;
+}
+
+/* Finds the placeholder: its start, its length, and the zero-padding width (0: "{id}"). */
+static const char *find_placeholder(const char *pattern, size_t *len, int *width) {
+    const char *p = strstr(pattern, "{id");
+    if (!p) return NULL;
+    if (strncmp(p, "{id}", 4) == 0) {
+        *len = 4;
+        *width = 0;
+        return p;
+    }
+    int w = 0, used = 0;
+    if (sscanf(p, "{id:0%dd}%n", &w, &used) == 1 && used > 0 && w >= 1 && w <= 32) {
+        *len = (size_t)used;
+        *width = w;
+        return p;
+    }
+    return NULL;
+}
+
+int drum_image_pattern_check(const char *pattern, char *err, size_t errlen) {
+    size_t len;
+    int width;
+    const char *p = pattern ? find_placeholder(pattern, &len, &width) : NULL;
+    if (!p || strstr(p + len, "{id")) {
+        snprintf(err, errlen, "image pattern '%s': expected exactly one {id} or {id:0Nd} "
+                 "(N in 1..32), e.g. COCO_val2014_{id:012d}.jpg", pattern ? pattern : "");
+        return -1;
+    }
+    return 0;
+}
+
+/* images_dir/pattern with the id in place, malloc'd; NULL when the pattern pads an id
+ * that is not an integer. */
+static char *image_path(const char *dir, const char *pattern, const char *id, long long id_int,
+                        int is_int) {
+    size_t len;
+    int width;
+    const char *p = find_placeholder(pattern, &len, &width);
+    char idbuf[600], name[4096];
+    if (width && !is_int) return NULL;
+    if (width)
+        snprintf(idbuf, sizeof idbuf, "%0*lld", width, id_int);
+    else
+        snprintf(idbuf, sizeof idbuf, "%s", id);
+    snprintf(name, sizeof name, "%.*s%s%s", (int)(p - pattern), pattern, idbuf, p + len);
+    return drum_path_join(dir, name);
+}
+
+static char *dup_or_null(const char *s) {
+    return s ? strdup(s) : NULL;
+}
+
+/* Appends an example; every string is copied. answers: n strings. Returns 0 or -1 (OOM). */
+static int push(drum_dataset *ds, int *cap, const char *id, char *image, const char *prompt,
+                const char *response, const char *const *answers, int n, const char *task,
+                const char *split) {
+    if (ds->n == *cap) {
+        *cap = *cap ? *cap * 2 : 1024;
+        drum_example *nx = realloc(ds->ex, (size_t)*cap * sizeof *nx);
+        if (!nx) {
+            free(image);
+            return -1;
+        }
+        ds->ex = nx;
+    }
+    drum_example *e = &ds->ex[ds->n++];
+    memset(e, 0, sizeof *e);
+    e->id = strdup(id);
+    e->image = image;
+    e->prompt = strdup(prompt);
+    e->response = strdup(response);
+    e->task = strdup(task);
+    e->split = dup_or_null(split);
+    e->line = ds->n;
+    e->answers = calloc((size_t)(n ? n : 1), sizeof(char *));
+    e->n_answers = n;
+    int bad = !e->id || !e->image || !e->prompt || !e->response || !e->task || !e->answers ||
+              (split && !e->split);
+    for (int i = 0; i < n && e->answers; i++) bad |= !(e->answers[i] = strdup(answers[i]));
+    return bad ? -1 : 0;
+}
+
+static int by_id(const void *a, const void *b) {
+    return strcmp((*(drum_example *const *)a)->id, (*(drum_example *const *)b)->id);
+}
+
+/* A duplicate id is an error naming both entries (their 1-based positions). */
+static int check_unique(const drum_dataset *ds, const char *path, const char *what, char *err,
+                        size_t errlen) {
+    drum_example **v = malloc((size_t)(ds->n ? ds->n : 1) * sizeof *v);
+    if (!v) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    for (int i = 0; i < ds->n; i++) v[i] = &ds->ex[i];
+    qsort(v, (size_t)ds->n, sizeof *v, by_id);
+    int rc = 0;
+    for (int i = 1; i < ds->n && rc == 0; i++)
+        if (strcmp(v[i - 1]->id, v[i]->id) == 0) {
+            int a = v[i - 1]->line < v[i]->line ? v[i - 1]->line : v[i]->line;
+            int b = v[i - 1]->line < v[i]->line ? v[i]->line : v[i - 1]->line;
+            snprintf(err, errlen, "%s: %s[%d] and %s[%d] have the same id \"%s\"", path, what,
+                     a - 1, what, b - 1, v[i]->id);
+            rc = -1;
+        }
+    free(v);
+    return rc;
+}
+
+/* The string field `key` of every object in the array `arr` (found under `list` in entry
+ * `entry` of file `path`), into *buf (grown as needed; the strings stay in the JSON tree).
+ * Returns their count, or -1 with a message: an empty or missing array, a non-string. */
+static int strings_of(const cJSON *arr, const char *key, const char ***buf, const char *path,
+                      const char *entry, const char *list, char *err, size_t errlen) {
+    int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
+    if (n == 0) {
+        snprintf(err, errlen, "%s: %s: expected a non-empty array \"%s\"", path, entry, list);
+        return -1;
+    }
+    const char **grown = realloc(*buf, (size_t)n * sizeof **buf);
+    if (!grown) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    *buf = grown;
+    int k = 0;
+    for (const cJSON *x = arr->child; x; x = x->next, k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(x, key);
+        if (!cJSON_IsString(v)) {
+            snprintf(err, errlen, "%s: %s: %s[%d]: expected a string \"%s\"", path, entry,
+                     list, k, key);
+            return -1;
+        }
+        grown[k] = v->valuestring;
+    }
+    return n;
+}
+
+int drum_convert_vqa(const drum_vqa_source *src, drum_dataset *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    cJSON *qroot = NULL, *aroot = NULL;
+    const char **answers = NULL;
+    int cap = 0;
+    if (drum_image_pattern_check(src->image_pattern, err, errlen)) return -1;
+    qroot = load_json(src->questions, err, errlen);
+    if (!qroot) goto fail;
+    aroot = load_json(src->annotations, err, errlen);
+    if (!aroot) goto fail;
+    const cJSON *qs = top_array(qroot, src->questions, "questions", err, errlen);
+    const cJSON *as = qs ? top_array(aroot, src->annotations, "annotations", err, errlen) : NULL;
+    if (!as) goto fail;
+    int nq = cJSON_GetArraySize(qs), na = cJSON_GetArraySize(as);
+    if (nq != na)
+        FAIL("%s has %d questions but %s has %d annotations; they pair by position",
+             src->questions, nq, src->annotations, na);
+    const cJSON *q = qs->child, *a = as->child;
+    for (int i = 0; i < nq; i++, q = q->next, a = a->next) {
+        const cJSON *text = cJSON_GetObjectItemCaseSensitive(q, "question");
+        const cJSON *qid = cJSON_GetObjectItemCaseSensitive(q, "question_id");
+        const cJSON *img = cJSON_GetObjectItemCaseSensitive(q, "image_id");
+        const cJSON *aqid = cJSON_GetObjectItemCaseSensitive(a, "question_id");
+        const cJSON *ans = cJSON_GetObjectItemCaseSensitive(a, "answers");
+        char id[128], aid[128] = "(none or not an id)", image_id[512];
+        long long qi, ii;
+        int qint, iint;
+        if (!cJSON_IsString(text))
+            FAIL("%s: questions[%d]: expected a string \"question\"", src->questions, i);
+        if (!qid || id_text(qid, id, sizeof id, &qi, &qint))
+            FAIL("%s: questions[%d]: \"question_id\" must be an integer or a non-empty string",
+                 src->questions, i);
+        if (!img || id_text(img, image_id, sizeof image_id, &ii, &iint))
+            FAIL("%s: questions[%d]: \"image_id\" must be an integer or a non-empty string",
+                 src->questions, i);
+        if (!aqid || id_text(aqid, aid, sizeof aid, &qi, &qint) || strcmp(id, aid) != 0)
+            FAIL("%s: annotations[%d] is for question %s, but questions[%d] of %s is %s",
+                 src->annotations, i, aid, i, src->questions, id);
+        char entry[48];
+        snprintf(entry, sizeof entry, "annotations[%d]", i);
+        int n = strings_of(ans, "answer", &answers, src->annotations, entry, "answers", err,
+                           errlen);
+        if (n < 0) goto fail;
+        char *path = image_path(src->images_dir, src->image_pattern, image_id, ii, iint);
+        if (!path)
+            FAIL("%s: questions[%d]: image_id \"%s\" is not an integer; the pattern '%s' pads "
+                 "one (use {id})", src->questions, i, image_id, src->image_pattern);
+        if (push(out, &cap, id, path, text->valuestring, answers[0], answers, n, "vqa",
+                 src->split))
+            FAIL("%s: out of memory", src->questions);
+    }
+    if (check_unique(out, src->questions, "questions", err, errlen)) goto fail;
+    free(answers);
+    cJSON_Delete(qroot);
+    cJSON_Delete(aroot);
+    return 0;
+fail:
+    free(answers);
+    cJSON_Delete(qroot);
+    cJSON_Delete(aroot);
+    drum_dataset_free(out);
+    return -1;
+}
+
+int drum_convert_karpathy(const drum_karpathy_source *src, drum_dataset *out, char *err,
+                          size_t errlen) {
+    memset(out, 0, sizeof *out);
+    const char **refs = NULL;
+    int cap = 0;
+    cJSON *root = load_json(src->path, err, errlen);
+    if (!root) return -1;
+    const cJSON *images = top_array(root, src->path, "images", err, errlen);
+    if (!images) goto fail;
+    int i = 0;
+    for (const cJSON *im = images->child; im; im = im->next, i++) {
+        const cJSON *split = cJSON_GetObjectItemCaseSensitive(im, "split");
+        const cJSON *file = cJSON_GetObjectItemCaseSensitive(im, "filename");
+        const cJSON *fpath = cJSON_GetObjectItemCaseSensitive(im, "filepath");
+        const cJSON *cocoid = cJSON_GetObjectItemCaseSensitive(im, "cocoid");
+        const cJSON *sents = cJSON_GetObjectItemCaseSensitive(im, "sentences");
+        if (!cJSON_IsString(split) || !cJSON_IsString(file) || !file->valuestring[0])
+            FAIL("%s: images[%d]: expected strings \"split\" and \"filename\"", src->path, i);
+        if (strcmp(split->valuestring, src->split) != 0) continue;
+        if (fpath && !cJSON_IsString(fpath))
+            FAIL("%s: images[%d]: \"filepath\" must be a string", src->path, i);
+        char id[512];
+        long long as_int;
+        int is_int;
+        if (cocoid) {
+            if (id_text(cocoid, id, sizeof id, &as_int, &is_int))
+                FAIL("%s: images[%d]: \"cocoid\" must be an integer or a non-empty string",
+                     src->path, i);
+        } else {
+            const char *dot = strrchr(file->valuestring, '.');
+            size_t stem = dot && dot != file->valuestring ? (size_t)(dot - file->valuestring)
+                                                          : strlen(file->valuestring);
+            snprintf(id, sizeof id, "%.*s", (int)stem, file->valuestring);
+        }
+        char entry[600];
+        snprintf(entry, sizeof entry, "images[%d] (%s)", i, file->valuestring);
+        int n = strings_of(sents, "raw", &refs, src->path, entry, "sentences", err, errlen);
+        if (n < 0) goto fail;
+        char *dir = fpath && fpath->valuestring[0]
+                        ? drum_path_join(src->images_dir, fpath->valuestring)
+                        : strdup(src->images_dir);
+        char *path = dir ? drum_path_join(dir, file->valuestring) : NULL;
+        free(dir);
+        if (!path ||
+            push(out, &cap, id, path, src->prompt ? src->prompt : "", refs[0], refs, n,
+                 "caption", src->split))
+            FAIL("%s: out of memory", src->path);
+        out->ex[out->n - 1].line = i + 1;
+    }
+    if (out->n == 0)
+        FAIL("%s: no image has split \"%s\" (Karpathy splits: train, restval, val, test)",
+             src->path, src->split);
+    if (check_unique(out, src->path, "images", err, errlen)) goto fail;
+    free(refs);
+    cJSON_Delete(root);
+    return 0;
+fail:
+    free(refs);
+    cJSON_Delete(root);
+    drum_dataset_free(out);
+    return -1;
+}

@@ -1,0 +1,323 @@
+/* test_convert — `drum convert` and convert.h on small files in the benchmarks' native
+ * formats (shared/METRICS.md): VQA questions + annotations (integer and string image ids),
+ * Karpathy caption splits (COCO with filepath/cocoid, Flickr30K without), the JSONL round
+ * trip through the loader, every error path, and the CLI's exit codes. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/check.h"
+#include "drum/convert.h"
+#include "drum/data.h"
+#include "drum/fileio.h"
+
+static char tmp[64] = "/tmp/drum_convert_XXXXXX", drum_bin[PATH_MAX + 16];
+
+static char *in_tmp(const char *name) {
+    return drum_path_join(tmp, name);
+}
+
+static char *write_file(const char *name, const char *text) {
+    char *p = in_tmp(name);
+    FILE *f = p ? fopen(p, "w") : NULL;
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+    return p;
+}
+
+#define ANS(a) "{\"answer\": \"" a "\", \"answer_confidence\": \"yes\", \"answer_id\": 1}"
+
+static const char *questions =
+    "{\"info\": {}, \"data_type\": \"mscoco\", \"questions\": [\n"
+    "  {\"image_id\": 42, \"question\": \"What color is the bus?\", \"question_id\": 420},\n"
+    "  {\"image_id\": 7, \"question\": \"How many dogs are there?\", \"question_id\": 70}]}\n";
+static const char *annotations =
+    "{\"annotations\": [\n"
+    "  {\"question_type\": \"what color\", \"multiple_choice_answer\": \"red\",\n"
+    "   \"answers\": [" ANS("red") ", " ANS("red") ", " ANS("dark red") ", " ANS("red") ", "
+    ANS("red") ", " ANS("maroon") ", " ANS("red") ", " ANS("red") ", " ANS("red") ", "
+    ANS("Red") "],\n"
+    "   \"image_id\": 42, \"answer_type\": \"other\", \"question_id\": 420},\n"
+    "  {\"answers\": [" ANS("2") ", " ANS("two") ", " ANS("2") "], \"image_id\": 7,\n"
+    "   \"question_id\": 70}]}\n";
+
+static void test_vqa(void) {
+    char err[1024] = "";
+    char *q = write_file("q.json", questions), *a = write_file("a.json", annotations);
+    char *imgs = in_tmp("imgs");
+    drum_vqa_source src = {q, a, imgs, "COCO_val2014_{id:012d}.jpg", "eval"};
+    drum_dataset ds;
+    int rc = drum_convert_vqa(&src, &ds, err, sizeof err);
+    CHECK(rc == 0, "vqa: %s", err);
+    if (rc == 0) {
+        CHECK(ds.n == 2, "%d examples", ds.n);
+        drum_example *e = &ds.ex[0];
+        char *want = drum_path_join(imgs, "COCO_val2014_000000000042.jpg");
+        CHECK(strcmp(e->id, "420") == 0 && strcmp(e->prompt, "What color is the bus?") == 0 &&
+                  strcmp(e->response, "red") == 0 && strcmp(e->task, "vqa") == 0 &&
+                  strcmp(e->split, "eval") == 0,
+              "example 0: %s / %s / %s / %s", e->id, e->prompt, e->response, e->task);
+        CHECK(e->n_answers == 10 && strcmp(e->answers[2], "dark red") == 0 &&
+                  strcmp(e->answers[9], "Red") == 0,
+              "answers kept as written, in order (%d)", e->n_answers);
+        CHECK(strcmp(e->image, want) == 0, "image %s, want %s", e->image, want);
+        CHECK(strcmp(ds.ex[1].id, "70") == 0 && ds.ex[1].n_answers == 3 &&
+                  strcmp(ds.ex[1].response, "2") == 0,
+              "example 1");
+        free(want);
+        /* saved relative to the output file, loaded back by the strict loader */
+        char *sub = in_tmp("out"), *out = in_tmp("out/vqa.jsonl");
+        mkdir(sub, 0777);
+        rc = drum_dataset_save(&ds, out, NULL, err, sizeof err);
+        CHECK(rc == 0, "save: %s", err);
+        size_t len = 0;
+        char *text = drum_read_file(out, &len, err, sizeof err);
+        CHECK(text && strstr(text, "\"image\":\"../imgs/COCO_val2014_000000000007.jpg\""),
+              "relative image path in %s", text ? text : err);
+        free(text);
+        drum_dataset back;
+        rc = drum_dataset_load(&back, out, err, sizeof err);
+        CHECK(rc == 0 && back.n == 2 && back.ex[0].n_answers == 10 &&
+                  strcmp(back.ex[0].answers[5], "maroon") == 0 &&
+                  strcmp(back.ex[1].split, "eval") == 0,
+              "round trip: %s", rc ? err : "fields differ");
+        if (rc == 0) drum_dataset_free(&back);
+        drum_dataset_free(&ds);
+        free(sub);
+        free(out);
+    }
+    /* string image ids (VizWiz/TextVQA-style files) with {id}; no split */
+    char *q2 = write_file("q2.json",
+                          "{\"questions\": [{\"image_id\": \"VizWiz_val_00000001.jpg\", "
+                          "\"question\": \"What is this?\", \"question_id\": \"v1\"}]}");
+    char *a2 = write_file("a2.json",
+                          "{\"annotations\": [{\"question_id\": \"v1\", \"answers\": "
+                          "[{\"answer\": \"a can\"}, {\"answer\": \"unanswerable\"}]}]}");
+    drum_vqa_source s2 = {q2, a2, "viz", "{id}", NULL};
+    rc = drum_convert_vqa(&s2, &ds, err, sizeof err);
+    CHECK(rc == 0 && ds.n == 1 && strcmp(ds.ex[0].image, "viz/VizWiz_val_00000001.jpg") == 0 &&
+              ds.ex[0].split == NULL && strcmp(ds.ex[0].id, "v1") == 0,
+          "string ids: %s", rc ? err : ds.ex[0].image);
+    if (rc == 0) drum_dataset_free(&ds);
+    drum_vqa_source s3 = {q2, a2, "viz", "x_{id:08d}.jpg", NULL};
+    rc = drum_convert_vqa(&s3, &ds, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "questions[0]") && strstr(err, "not an integer"),
+          "padding a string id: %s", err);
+    free(q);
+    free(a);
+    free(q2);
+    free(a2);
+    free(imgs);
+}
+
+/* Each case: questions, annotations, pattern, and what the message must contain. */
+static void test_vqa_errors(void) {
+    const char *qa = "{\"questions\": [{\"image_id\": 1, \"question\": \"Q?\", \"question_id\": 10},"
+                     " {\"image_id\": 2, \"question\": \"R?\", \"question_id\": 20}]}";
+    const char *aa = "{\"annotations\": [{\"question_id\": 10, \"answers\": [{\"answer\": \"x\"}]},"
+                     " {\"question_id\": 20, \"answers\": [{\"answer\": \"y\"}]}]}";
+    const char *cases[][4] = {
+        {qa, "{\"annotations\": [{\"question_id\": 10, \"answers\": [{\"answer\": \"x\"}]}]}",
+         "{id}", "has 2 questions but"},
+        {qa, "{\"annotations\": [{\"question_id\": 10, \"answers\": [{\"answer\": \"x\"}]},"
+             " {\"question_id\": 21, \"answers\": [{\"answer\": \"y\"}]}]}",
+         "{id}", "annotations[1] is for question 21, but questions[1] of"},
+        {"{\"questions\": [{\"image_id\": 1, \"question_id\": 10}]}",
+         "{\"annotations\": [{\"question_id\": 10, \"answers\": [{\"answer\": \"x\"}]}]}", "{id}",
+         "questions[0]: expected a string \"question\""},
+        {"{\"questions\": [{\"image_id\": 1.5, \"question\": \"Q\", \"question_id\": 10}]}",
+         "{\"annotations\": [{\"question_id\": 10, \"answers\": [{\"answer\": \"x\"}]}]}", "{id}",
+         "\"image_id\" must be an integer"},
+        {qa, "{\"annotations\": [{\"question_id\": 10, \"answers\": []},"
+             " {\"question_id\": 20, \"answers\": [{\"answer\": \"y\"}]}]}",
+         "{id}", "annotations[0]: expected a non-empty array \"answers\""},
+        {qa, "{\"annotations\": [{\"question_id\": 10, \"answers\": [{\"answer\": \"x\"}]},"
+             " {\"question_id\": 20, \"answers\": [{\"answer\": 3}]}]}",
+         "{id}", "annotations[1]: answers[0]: expected a string \"answer\""},
+        {"{\"questions\": [{\"image_id\": 1, \"question\": \"Q\", \"question_id\": 10},"
+         " {\"image_id\": 1, \"question\": \"Q\", \"question_id\": 10}]}",
+         "{\"annotations\": [{\"question_id\": 10, \"answers\": [{\"answer\": \"x\"}]},"
+         " {\"question_id\": 10, \"answers\": [{\"answer\": \"x\"}]}]}",
+         "{id}", "questions[0] and questions[1] have the same id \"10\""},
+        {"{\"qs\": []}", aa, "{id}", "expected a JSON object with an array \"questions\""},
+        {qa, "{\"annotations\": [\n{\"question_id\": 10,,}]}", "{id}", ":2: invalid JSON"},
+        {qa, aa, "img.jpg", "expected exactly one {id}"},
+        {qa, aa, "{id}_{id}.jpg", "expected exactly one {id}"},
+        {qa, aa, "{id:0d}.jpg", "expected exactly one {id}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *q = write_file("eq.json", cases[i][0]), *a = write_file("ea.json", cases[i][1]);
+        drum_vqa_source src = {q, a, "imgs", cases[i][2], NULL};
+        drum_dataset ds;
+        char err[1024] = "";
+        memset(&ds, 0x55, sizeof ds);
+        int rc = drum_convert_vqa(&src, &ds, err, sizeof err);
+        CHECK(rc == -1 && strstr(err, cases[i][3]), "case %zu: rc %d, \"%s\" lacks \"%s\"", i,
+              rc, err, cases[i][3]);
+        CHECK(rc == 0 || (ds.n == 0 && ds.ex == NULL), "case %zu: dataset not cleared", i);
+        int names_file = strstr(cases[i][3], "exactly one") || strstr(err, q) || strstr(err, a);
+        CHECK(names_file, "case %zu: \"%s\" names neither file", i, err);
+        free(q);
+        free(a);
+    }
+}
+
+static const char *karpathy =
+    "{\"dataset\": \"coco\", \"images\": [\n"
+    " {\"filepath\": \"val2014\", \"sentids\": [1, 2], \"filename\": \"COCO_val2014_000000000042.jpg\","
+    "  \"imgid\": 0, \"split\": \"test\", \"cocoid\": 42, \"sentences\": [{\"tokens\": [\"a\"],"
+    "  \"raw\": \"A red bus.\", \"imgid\": 0, \"sentid\": 1}, {\"raw\": \"A bus on a road.\"}]},\n"
+    " {\"filepath\": \"train2014\", \"filename\": \"COCO_train2014_000000000009.jpg\","
+    "  \"split\": \"train\", \"cocoid\": 9, \"sentences\": [{\"raw\": \"Food on a plate.\"}]},\n"
+    " {\"filepath\": \"val2014\", \"filename\": \"COCO_val2014_000000000005.jpg\","
+    "  \"split\": \"restval\", \"cocoid\": 5, \"sentences\": [{\"raw\": \"A cat.\"}]}]}\n";
+
+static void test_karpathy(void) {
+    char err[1024] = "";
+    char *k = write_file("k.json", karpathy);
+    drum_karpathy_source src = {k, "coco", "test", "Output:"};
+    drum_dataset ds;
+    int rc = drum_convert_karpathy(&src, &ds, err, sizeof err);
+    CHECK(rc == 0, "karpathy: %s", err);
+    if (rc == 0) {
+        drum_example *e = &ds.ex[0];
+        CHECK(ds.n == 1 && strcmp(e->id, "42") == 0 &&
+                  strcmp(e->image, "coco/val2014/COCO_val2014_000000000042.jpg") == 0 &&
+                  strcmp(e->response, "A red bus.") == 0 && e->n_answers == 2 &&
+                  strcmp(e->answers[1], "A bus on a road.") == 0 &&
+                  strcmp(e->task, "caption") == 0 && strcmp(e->split, "test") == 0 &&
+                  strcmp(e->prompt, "Output:") == 0,
+              "test split: %d examples, %s %s", ds.n, e->id, e->image);
+        drum_dataset_free(&ds);
+    }
+    src.split = "train";
+    src.prompt = NULL;
+    rc = drum_convert_karpathy(&src, &ds, err, sizeof err);
+    CHECK(rc == 0 && ds.n == 1 && strcmp(ds.ex[0].id, "9") == 0 && ds.ex[0].prompt[0] == '\0',
+          "train split leaves restval out: %s", rc ? err : ds.ex[0].id);
+    if (rc == 0) drum_dataset_free(&ds);
+    src.split = "val";
+    rc = drum_convert_karpathy(&src, &ds, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "no image has split \"val\""), "empty split: %s", err);
+    /* Flickr30K: no filepath, no cocoid: the id is the file name's stem */
+    char *f = write_file("f.json", "{\"images\": [{\"filename\": \"1000092795.jpg\", \"split\": "
+                                   "\"test\", \"sentences\": [{\"raw\": \"Two men.\"}]}]}");
+    drum_karpathy_source fs = {f, "flickr", "test", NULL};
+    rc = drum_convert_karpathy(&fs, &ds, err, sizeof err);
+    CHECK(rc == 0 && ds.n == 1 && strcmp(ds.ex[0].id, "1000092795") == 0 &&
+              strcmp(ds.ex[0].image, "flickr/1000092795.jpg") == 0,
+          "flickr: %s", rc ? err : ds.ex[0].image);
+    if (rc == 0) drum_dataset_free(&ds);
+    const char *bad[][2] = {
+        {"{\"images\": [{\"filename\": \"a.jpg\", \"split\": \"test\"}]}",
+         "images[0] (a.jpg): expected a non-empty array \"sentences\""},
+        {"{\"images\": [{\"filename\": \"a.jpg\", \"split\": \"test\", \"sentences\": [{}]}]}",
+         "images[0] (a.jpg): sentences[0]: expected a string \"raw\""},
+        {"{\"images\": [{\"split\": \"test\", \"sentences\": [{\"raw\": \"x\"}]}]}",
+         "images[0]: expected strings \"split\" and \"filename\""},
+        {"{\"images\": [{\"filename\": \"a.jpg\", \"split\": \"test\", \"cocoid\": 3, "
+         "\"sentences\": [{\"raw\": \"x\"}]}, {\"filename\": \"b.jpg\", \"split\": \"train\", "
+         "\"cocoid\": 3, \"sentences\": [{\"raw\": \"y\"}]}, {\"filename\": \"c.jpg\", \"split\": "
+         "\"test\", \"cocoid\": 3, \"sentences\": [{\"raw\": \"z\"}]}]}",
+         "images[0] and images[2] have the same id \"3\""},
+        {"[]", "expected a JSON object with an array \"images\""},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *p = write_file("bad.json", bad[i][0]);
+        drum_karpathy_source b = {p, "x", "test", NULL};
+        rc = drum_convert_karpathy(&b, &ds, err, sizeof err);
+        CHECK(rc == -1 && strstr(err, p) && strstr(err, bad[i][1]),
+              "karpathy case %zu: \"%s\" lacks \"%s\"", i, err, bad[i][1]);
+        free(p);
+    }
+    free(k);
+    free(f);
+}
+
+static int run(const char *args) {
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "cd '%s' && '%s' convert %s > cli.log 2>&1", tmp, drum_bin, args);
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char *log_text(void) {
+    char *p = in_tmp("cli.log");
+    size_t len;
+    char err[256];
+    char *t = drum_read_file(p, &len, err, sizeof err);
+    free(p);
+    return t;
+}
+
+static void test_cli(void) {
+    int rc = run("vqa --questions q.json --annotations a.json --images imgs "
+                 "--image-pattern 'COCO_val2014_{id:012d}.jpg' --split train --out out/cli.jsonl");
+    char *t = log_text();
+    CHECK(rc == 0 && t && strstr(t, "wrote 2 examples"), "convert vqa: exit %d: %s", rc, t);
+    free(t);
+    char *out = in_tmp("out/cli.jsonl"), err[512];
+    drum_dataset ds;
+    int lrc = drum_dataset_load(&ds, out, err, sizeof err);
+    CHECK(lrc == 0 && ds.n == 2 && strcmp(ds.ex[0].split, "train") == 0, "cli output: %s",
+          lrc ? err : "fields");
+    if (lrc == 0) drum_dataset_free(&ds);
+    free(out);
+    rc = run("karpathy --karpathy k.json --images coco --split test --out out/k.jsonl");
+    t = log_text();
+    CHECK(rc == 0 && t && strstr(t, "wrote 1 examples"), "convert karpathy: exit %d: %s", rc, t);
+    free(t);
+    const struct {
+        const char *args;
+        int code;
+        const char *says;
+    } bad[] = {
+        {"vqa --questions q.json --annotations a.json --images imgs --out o.jsonl", 2,
+         "--image-pattern is required"},
+        {"vqa --questions q.json --annotations a.json --images imgs --image-pattern x.jpg "
+         "--out o.jsonl", 2, "exactly one {id}"},
+        {"karpathy --karpathy k.json --images coco --out o.jsonl", 2, "--split is required"},
+        {"coco --out o.jsonl", 2, "unknown format 'coco'"},
+        {"vqa --questions nope.json --annotations a.json --images i --image-pattern '{id}' "
+         "--out o.jsonl", 1, "nope.json"},
+        {"karpathy --karpathy k.json --images coco --split val --out o.jsonl", 1,
+         "no image has split"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rc = run(bad[i].args);
+        t = log_text();
+        CHECK(rc == bad[i].code && t && strstr(t, bad[i].says), "cli case %zu: exit %d: %s", i,
+              rc, t ? t : "");
+        free(t);
+    }
+    struct stat st;
+    char *o = in_tmp("o.jsonl");
+    CHECK(stat(o, &st) != 0, "a failed conversion left %s", o);
+    free(o);
+}
+
+int main(void) {
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0 || !mkdtemp(tmp)) {
+        CHECK(0, "setup");
+        return check_summary();
+    }
+    self[n] = '\0';
+    *strrchr(self, '/') = '\0';
+    snprintf(drum_bin, sizeof drum_bin, "%s/../drum", self);
+    test_vqa();
+    test_vqa_errors();
+    test_karpathy();
+    test_cli();
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    CHECK(system(cmd) == 0, "cleanup");
+    return check_summary();
+}
