@@ -1,7 +1,8 @@
 /* test_convert — `drum convert` and convert.h on small files in the benchmarks' native
  * formats (shared/METRICS.md): VQA questions + annotations (integer and string image ids),
- * Karpathy caption splits (COCO with filepath/cocoid, Flickr30K without), the JSONL round
- * trip through the loader, every error path, and the CLI's exit codes. */
+ * Karpathy caption splits (COCO with filepath/cocoid, Flickr30K without), class folders
+ * (ImageNet's layout, with and without a class-name map), the JSONL round trip through the
+ * loader, every error path, and the CLI's exit codes. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,6 +241,81 @@ static void test_karpathy(void) {
     free(f);
 }
 
+/* tmp/cls/<folder>/<file> for each "folder/file" */
+static void make_tree(const char *root, const char *const *paths, int n) {
+    char *r = in_tmp(root);
+    mkdir(r, 0777);
+    for (int i = 0; i < n; i++) {
+        char sub[512];
+        snprintf(sub, sizeof sub, "%s/%.*s", r, (int)(strchr(paths[i], '/') - paths[i]), paths[i]);
+        mkdir(sub, 0777);
+        char file[600];
+        snprintf(file, sizeof file, "%s/%s", r, paths[i]);
+        FILE *f = fopen(file, "w");
+        if (f) fclose(f);
+    }
+    free(r);
+}
+
+static void test_folders(void) {
+    const char *tree[] = {"n02/b.JPEG", "n01/z.jpg", "n01/a.jpg", "n01/.hidden.jpg", "n02/c.png"};
+    make_tree("cls", tree, 5);
+    char *root = in_tmp("cls"), err[1024] = "";
+    char *map = write_file("map.txt", "n01 tench, Tinca tinca\n\n  n02   goldfish\r\nn09 other\n");
+    drum_folders_source src = {root, map, "eval", "What is this?"};
+    drum_dataset ds;
+    int rc = drum_convert_folders(&src, &ds, err, sizeof err);
+    CHECK(rc == 0, "folders: %s", err);
+    if (rc == 0) {
+        char *want = drum_path_join(root, "n01/a.jpg");
+        CHECK(ds.n == 4 && strcmp(ds.ex[0].id, "n01/a") == 0 && strcmp(ds.ex[1].id, "n01/z") == 0 &&
+                  strcmp(ds.ex[2].id, "n02/b") == 0 && strcmp(ds.ex[3].id, "n02/c") == 0,
+              "%d examples in byte order, hidden files skipped", ds.n);
+        CHECK(strcmp(ds.ex[0].response, "tench, Tinca tinca") == 0 &&
+                  strcmp(ds.ex[3].response, "goldfish") == 0 && strcmp(ds.ex[0].task, "cls") == 0 &&
+                  ds.ex[0].answers == NULL && strcmp(ds.ex[2].prompt, "What is this?") == 0 &&
+                  strcmp(ds.ex[1].split, "eval") == 0 && strcmp(ds.ex[0].image, want) == 0,
+              "fields: %s / %s / %s", ds.ex[0].response, ds.ex[3].response, ds.ex[0].image);
+        free(want);
+        drum_dataset_free(&ds);
+    }
+    drum_folders_source plain = {root, NULL, NULL, NULL};
+    rc = drum_convert_folders(&plain, &ds, err, sizeof err);
+    CHECK(rc == 0 && ds.n == 4 && strcmp(ds.ex[2].response, "n02") == 0 &&
+              ds.ex[2].split == NULL && ds.ex[2].prompt[0] == '\0',
+          "no map: the folder is the class: %s", rc ? err : ds.ex[2].response);
+    if (rc == 0) drum_dataset_free(&ds);
+    const char *bad_maps[][2] = {
+        {"n01 tench\n", "folder \"n02\" has no line in"},
+        {"n01 tench\nn02\n", ":2: expected \"<folder> <class name>\""},
+        {"n01 tench\nn02 goldfish\nn01 carp\n", ":3: folder \"n01\" is named twice"},
+    };
+    for (size_t i = 0; i < sizeof bad_maps / sizeof bad_maps[0]; i++) {
+        char *m = write_file("badmap.txt", bad_maps[i][0]);
+        drum_folders_source b = {root, m, NULL, NULL};
+        rc = drum_convert_folders(&b, &ds, err, sizeof err);
+        CHECK(rc == -1 && strstr(err, bad_maps[i][1]), "map case %zu: \"%s\"", i, err);
+        free(m);
+    }
+    const char *dup[] = {"k/a.jpg", "k/a.png"};
+    make_tree("dup", dup, 2);
+    char *droot = in_tmp("dup"), *empty = in_tmp("empty");
+    drum_folders_source d = {droot, NULL, NULL, NULL};
+    rc = drum_convert_folders(&d, &ds, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "have the same id \"k/a\""), "same stem: %s", err);
+    mkdir(empty, 0777);
+    drum_folders_source e = {empty, NULL, NULL, NULL};
+    rc = drum_convert_folders(&e, &ds, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "no class folders"), "no folders: %s", err);
+    drum_folders_source none = {"/nonexistent/dir", NULL, NULL, NULL};
+    rc = drum_convert_folders(&none, &ds, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "/nonexistent/dir: cannot open"), "missing dir: %s", err);
+    free(root);
+    free(map);
+    free(droot);
+    free(empty);
+}
+
 static int run(const char *args) {
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "cd '%s' && '%s' convert %s > cli.log 2>&1", tmp, drum_bin, args);
@@ -269,6 +345,10 @@ static void test_cli(void) {
           lrc ? err : "fields");
     if (lrc == 0) drum_dataset_free(&ds);
     free(out);
+    rc = run("folders --images cls --classes map.txt --out out/f.jsonl");
+    t = log_text();
+    CHECK(rc == 0 && t && strstr(t, "wrote 4 examples"), "convert folders: exit %d: %s", rc, t);
+    free(t);
     rc = run("karpathy --karpathy k.json --images coco --split test --out out/k.jsonl");
     t = log_text();
     CHECK(rc == 0 && t && strstr(t, "wrote 1 examples"), "convert karpathy: exit %d: %s", rc, t);
@@ -284,6 +364,7 @@ static void test_cli(void) {
          "--out o.jsonl", 2, "exactly one {id}"},
         {"karpathy --karpathy k.json --images coco --out o.jsonl", 2, "--split is required"},
         {"coco --out o.jsonl", 2, "unknown format 'coco'"},
+        {"folders --out o.jsonl", 2, "--images is required"},
         {"vqa --questions nope.json --annotations a.json --images i --image-pattern '{id}' "
          "--out o.jsonl", 1, "nope.json"},
         {"karpathy --karpathy k.json --images coco --split val --out o.jsonl", 1,
@@ -315,6 +396,7 @@ int main(void) {
     test_vqa();
     test_vqa_errors();
     test_karpathy();
+    test_folders();
     test_cli();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);

@@ -13,6 +13,11 @@
  *             [{raw}]}]} (COCO, Flickr30K): one example per image of the chosen split; id =
  *             cocoid, or the file name's stem when there is none (Flickr30K); response = the
  *             first reference, answers = every reference, task "caption".
+ *   folders   an image classification set stored one folder per class (ImageNet's
+ *             train/val layout): one example per file, id = "folder/file-stem", response =
+ *             the class name (the folder's name, or its name in a mapping file of lines
+ *             "<folder> <class name>", such as ImageNet's LOC_synset_mapping.txt), task
+ *             "cls". Folders and files are taken in byte order; hidden ones are skipped.
  *
  * Image paths are `images_dir` joined with the image's file name (VQA: from a pattern over
  * the image id; Karpathy: filepath/filename); images are not opened here (a missing one is
@@ -48,11 +53,20 @@ typedef struct {
     const char *prompt;        /* every example's prompt; NULL: "" */
 } drum_karpathy_source;
 
+typedef struct {
+    const char *images_dir;    /* one sub-folder per class */
+    const char *classes;       /* "<folder> <class name>" per line; NULL: the folder names */
+    const char *split;         /* written as every example's "split"; NULL: none */
+    const char *prompt;        /* every example's prompt; NULL: "" */
+} drum_folders_source;
+
 /* Fills *out (its examples malloc'd; free with drum_dataset_free). Returns 0, or -1 with a
  * message naming the file and the entry. A duplicate id is an error. */
 int drum_convert_vqa(const drum_vqa_source *src, drum_dataset *out, char *err, size_t errlen);
 int drum_convert_karpathy(const drum_karpathy_source *src, drum_dataset *out, char *err,
                           size_t errlen);
+int drum_convert_folders(const drum_folders_source *src, drum_dataset *out, char *err,
+                         size_t errlen);
 
 /* Checks an image pattern (exactly one {id} or {id:0Nd}, N in 1..32). Returns 0, or -1
  * with a message. */

@@ -16,6 +16,8 @@ static void convert_usage(FILE *f) {
             "       drum convert karpathy --karpathy dataset_coco.json --images DIR\n"
             "                        --split train|restval|val|test --out FILE.jsonl\n"
             "                        [--prompt TEXT]\n"
+            "       drum convert folders --images DIR [--classes MAP.txt] --out FILE.jsonl\n"
+            "                        [--split NAME] [--prompt TEXT]\n"
             "\n"
             "  vqa       VQAv2, OK-VQA and the VQA-format TextVQA/VizWiz files: questions and\n"
             "            annotations pair by position; response = the first answer, answers =\n"
@@ -24,6 +26,9 @@ static void convert_usage(FILE *f) {
             "  karpathy  COCO / Flickr30K caption splits (Karpathy's JSON): one example per\n"
             "            image of --split (OpenFlamingo: demonstrations from train, restval\n"
             "            left out; evaluation on test); response = the first reference\n"
+            "  folders   image classification stored one sub-folder per class (ImageNet's\n"
+            "            layout); response = the class: the folder's name, or its name in\n"
+            "            MAP.txt, lines \"<folder> <class name>\" (e.g. LOC_synset_mapping.txt)\n"
             "\n"
             "Image paths are written relative to the output file; images are not opened.\n");
 }
@@ -35,9 +40,11 @@ int cmd_convert(int argc, char **argv) {
     }
     const char *format = argv[1], *questions = NULL, *annotations = NULL, *karpathy = NULL;
     const char *images = NULL, *pattern = NULL, *out = NULL, *split = NULL, *prompt = NULL;
-    int vqa = strcmp(format, "vqa") == 0;
-    if (!vqa && strcmp(format, "karpathy") != 0) {
-        fprintf(stderr, "drum convert: unknown format '%s' (expected vqa or karpathy)\n", format);
+    const char *classes = NULL;
+    int vqa = strcmp(format, "vqa") == 0, folders = strcmp(format, "folders") == 0;
+    if (!vqa && !folders && strcmp(format, "karpathy") != 0) {
+        fprintf(stderr, "drum convert: unknown format '%s' (expected vqa, karpathy or folders)\n",
+                format);
         return 2;
     }
     for (int i = 2; i < argc; i++) {
@@ -52,6 +59,7 @@ int cmd_convert(int argc, char **argv) {
                    (r = arg_value(argc, argv, &i, "--image-pattern", &pattern)) ||
                    (r = arg_value(argc, argv, &i, "--split", &split)) ||
                    (r = arg_value(argc, argv, &i, "--prompt", &prompt)) ||
+                   (r = arg_value(argc, argv, &i, "--classes", &classes)) ||
                    (r = arg_value(argc, argv, &i, "--out", &out))) {
             if (r < 0) return 2;
         } else {
@@ -64,7 +72,8 @@ int cmd_convert(int argc, char **argv) {
     if (!missing && vqa)
         missing = !questions ? "--questions" : !annotations ? "--annotations"
                   : !pattern ? "--image-pattern" : NULL;
-    if (!missing && !vqa) missing = !karpathy ? "--karpathy" : !split ? "--split" : NULL;
+    if (!missing && !vqa && !folders)
+        missing = !karpathy ? "--karpathy" : !split ? "--split" : NULL;
     if (missing) {
         fprintf(stderr, "drum convert %s: %s is required\n", format, missing);
         convert_usage(stderr);
@@ -80,6 +89,9 @@ int cmd_convert(int argc, char **argv) {
     if (vqa) {
         drum_vqa_source src = {questions, annotations, images, pattern, split};
         rc = drum_convert_vqa(&src, &ds, err, sizeof err);
+    } else if (folders) {
+        drum_folders_source src = {images, classes, split, prompt};
+        rc = drum_convert_folders(&src, &ds, err, sizeof err);
     } else {
         drum_karpathy_source src = {karpathy, images, split, prompt};
         rc = drum_convert_karpathy(&src, &ds, err, sizeof err);

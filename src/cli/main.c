@@ -23,7 +23,7 @@ static void usage(FILE *f) {
             "  embed               embed a JSONL dataset with a CLIP checkpoint\n"
             "  retrieve            top-k demonstrations for queries from embedding files\n"
             "  export              a training checkpoint's weights as HF config + safetensors\n"
-            "  convert FORMAT      a benchmark's annotations (vqa, karpathy) as drum JSONL\n"
+            "  convert FORMAT      a benchmark's files (vqa, karpathy, folders) as JSONL\n"
             "  backends            list the compute backends and whether each can run here\n"
             "\n"
             "Every command takes --help. Config commands take --set key=value overrides\n"

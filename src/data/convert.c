@@ -2,10 +2,13 @@
 #include "drum/convert.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "drum/fileio.h"
 
@@ -108,7 +111,8 @@ static char *dup_or_null(const char *s) {
     return s ? strdup(s) : NULL;
 }
 
-/* Appends an example; every string is copied. answers: n strings. Returns 0 or -1 (OOM). */
+/* Appends an example; every string is copied. answers: n strings (0: none, as for
+ * classification). Returns 0 or -1 (OOM). */
 static int push(drum_dataset *ds, int *cap, const char *id, char *image, const char *prompt,
                 const char *response, const char *const *answers, int n, const char *task,
                 const char *split) {
@@ -130,10 +134,10 @@ static int push(drum_dataset *ds, int *cap, const char *id, char *image, const c
     e->task = strdup(task);
     e->split = dup_or_null(split);
     e->line = ds->n;
-    e->answers = calloc((size_t)(n ? n : 1), sizeof(char *));
+    e->answers = n ? calloc((size_t)n, sizeof(char *)) : NULL;
     e->n_answers = n;
-    int bad = !e->id || !e->image || !e->prompt || !e->response || !e->task || !e->answers ||
-              (split && !e->split);
+    int bad = !e->id || !e->image || !e->prompt || !e->response || !e->task ||
+              (n && !e->answers) || (split && !e->split);
     for (int i = 0; i < n && e->answers; i++) bad |= !(e->answers[i] = strdup(answers[i]));
     return bad ? -1 : 0;
 }
@@ -317,6 +321,171 @@ int drum_convert_karpathy(const drum_karpathy_source *src, drum_dataset *out, ch
 fail:
     free(refs);
     cJSON_Delete(root);
+    drum_dataset_free(out);
+    return -1;
+}
+
+/* ---- class folders ----------------------------------------------------------------- */
+
+typedef struct {
+    char **v;
+    int n, cap;
+} names;
+
+static void names_free(names *l) {
+    for (int i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+static int by_name(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The visible entries of dir that are directories (want_dirs) or regular files, sorted.
+ * Returns 0, or -1 with a message. */
+static int list_dir(const char *dir, int want_dirs, names *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    DIR *d = opendir(dir);
+    if (!d) {
+        snprintf(err, errlen, "%s: cannot open the folder: %s", dir, strerror(errno));
+        return -1;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char *path = drum_path_join(dir, e->d_name);
+        struct stat st;
+        int keep = path && stat(path, &st) == 0 && (want_dirs ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
+        free(path);
+        if (!keep) continue;
+        if (out->n == out->cap) {
+            out->cap = out->cap ? out->cap * 2 : 64;
+            char **nv = realloc(out->v, (size_t)out->cap * sizeof *nv);
+            if (!nv) break;
+            out->v = nv;
+        }
+        if (!(out->v[out->n] = strdup(e->d_name))) break;
+        out->n++;
+    }
+    int oom = e != NULL;
+    closedir(d);
+    if (oom) {
+        snprintf(err, errlen, "%s: out of memory", dir);
+        names_free(out);
+        return -1;
+    }
+    qsort(out->v, (size_t)out->n, sizeof *out->v, by_name);
+    return 0;
+}
+
+/* The class mapping file: keys[i] -> vals[i], one "<key> <name>" per non-blank line. */
+static int read_classes(const char *path, names *keys, names *vals, char *err, size_t errlen) {
+    memset(keys, 0, sizeof *keys);
+    memset(vals, 0, sizeof *vals);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[4096];
+    int no = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        no++;
+        line[strcspn(line, "\r\n")] = '\0';
+        char *k = line + strspn(line, " \t");
+        if (!*k) continue;
+        char *sp = k + strcspn(k, " \t");
+        char *v = sp + strspn(sp, " \t");
+        if (!*sp || !*v) {
+            snprintf(err, errlen, "%s:%d: expected \"<folder> <class name>\"", path, no);
+            rc = -1;
+            break;
+        }
+        *sp = '\0';
+        for (int i = 0; i < keys->n; i++)
+            if (strcmp(keys->v[i], k) == 0) {
+                snprintf(err, errlen, "%s:%d: folder \"%s\" is named twice", path, no, k);
+                rc = -1;
+            }
+        if (rc) break;
+        if (keys->n == keys->cap) {
+            keys->cap = vals->cap = keys->cap ? keys->cap * 2 : 256;
+            char **nk = realloc(keys->v, (size_t)keys->cap * sizeof *nk);
+            if (nk) keys->v = nk;
+            char **nv = nk ? realloc(vals->v, (size_t)vals->cap * sizeof *nv) : NULL;
+            if (nv) vals->v = nv;
+            if (!nk || !nv) {
+                snprintf(err, errlen, "%s: out of memory", path);
+                rc = -1;
+                break;
+            }
+        }
+        keys->v[keys->n] = strdup(k);
+        vals->v[vals->n] = strdup(v);
+        keys->n++, vals->n++;
+        if (!keys->v[keys->n - 1] || !vals->v[vals->n - 1]) {
+            snprintf(err, errlen, "%s: out of memory", path);
+            rc = -1;
+        }
+    }
+    fclose(f);
+    if (rc) {
+        names_free(keys);
+        names_free(vals);
+    }
+    return rc;
+}
+
+int drum_convert_folders(const drum_folders_source *src, drum_dataset *out, char *err,
+                         size_t errlen) {
+    memset(out, 0, sizeof *out);
+    names classes = {0}, files = {0}, keys = {0}, vals = {0};
+    int cap = 0;
+    if (src->classes && read_classes(src->classes, &keys, &vals, err, errlen)) return -1;
+    if (list_dir(src->images_dir, 1, &classes, err, errlen)) goto fail;
+    if (classes.n == 0)
+        FAIL("%s: no class folders (expected one sub-folder of images per class)",
+             src->images_dir);
+    for (int c = 0; c < classes.n; c++) {
+        const char *label = classes.v[c];
+        if (src->classes) {
+            int k = 0;
+            while (k < keys.n && strcmp(keys.v[k], classes.v[c]) != 0) k++;
+            if (k == keys.n)
+                FAIL("%s: folder \"%s\" has no line in %s", src->images_dir, classes.v[c],
+                     src->classes);
+            label = vals.v[k];
+        }
+        char *dir = drum_path_join(src->images_dir, classes.v[c]);
+        int rc = dir ? list_dir(dir, 0, &files, err, errlen) : -1;
+        for (int i = 0; rc == 0 && i < files.n; i++) {
+            const char *dot = strrchr(files.v[i], '.');
+            char id[8192];
+            snprintf(id, sizeof id, "%s/%.*s", classes.v[c],
+                     (int)(dot ? (size_t)(dot - files.v[i]) : strlen(files.v[i])), files.v[i]);
+            char *path = drum_path_join(dir, files.v[i]);
+            if (!path || push(out, &cap, id, path, src->prompt ? src->prompt : "", label, NULL, 0,
+                              "cls", src->split)) {
+                snprintf(err, errlen, "%s: out of memory", src->images_dir);
+                rc = -1;
+            }
+        }
+        free(dir);
+        names_free(&files);
+        if (rc) goto fail;
+    }
+    if (out->n == 0) FAIL("%s: the class folders hold no files", src->images_dir);
+    if (check_unique(out, src->images_dir, "files", err, errlen)) goto fail;
+    names_free(&classes);
+    names_free(&keys);
+    names_free(&vals);
+    return 0;
+fail:
+    names_free(&classes);
+    names_free(&files);
+    names_free(&keys);
+    names_free(&vals);
     drum_dataset_free(out);
     return -1;
 }
