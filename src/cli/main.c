@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "drum/drum.h"
+#include "drum/trace.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -51,7 +52,7 @@ static int cmd_backends(void) {
     return ok_any ? 0 : 1;
 }
 
-int main(int argc, char **argv) {
+static int dispatch(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -75,4 +76,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "drum: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
+}
+
+int main(int argc, char **argv) {
+    int rc = dispatch(argc, argv);
+    if (drum_trace_profiling()) drum_trace_report(stderr);
+    return rc;
 }
