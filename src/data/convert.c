@@ -375,7 +375,7 @@ static int list_dir(const char *dir, int want_dirs, names *out, char *err, size_
         names_free(out);
         return -1;
     }
-    qsort(out->v, (size_t)out->n, sizeof *out->v, by_name);
+    if (out->n > 1) qsort(out->v, (size_t)out->n, sizeof *out->v, by_name);
     return 0;
 }
 
