@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,6 +329,98 @@ static void test_exec_scorer_job(void) {
     free(text);
 }
 
+static void write_text_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (!f) return;
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A benchmark in its native format, through `drum convert vqa` and `drum eval` with the exec
+ * stand-in LVLM: the pool's answers are all "red", so the stand-in (which answers with the
+ * last demonstration's response) says "red" to every query, and VQA accuracy with the
+ * 10-answer rule is 1 (ten "red"), 0.6 (two of ten: 8 leave-one-out subsets give 2/3, 2
+ * give 1/3) and 0 (none): mean 0.5333. The pool of 6 is below NDCG@10's top 10, which the
+ * exec scorer does not compute, so it must not be retrieved. */
+static void test_converted_eval(void) {
+    if (system("command -v python3 >/dev/null 2>&1") != 0) {
+        SKIP("converted benchmark: python3 is not on PATH");
+        return;
+    }
+    char path[24][PATH_MAX];
+    const char *names[] = {"conv/q_train.json", "conv/a_train.json", "conv/q_eval.json",
+                           "conv/a_eval.json", "conv/train.jsonl", "conv/eval.jsonl",
+                           "conv/eval.yaml", "conv/log", "conv/run/results.jsonl", "conv"};
+    for (int i = 0; i < 10; i++) snprintf(path[i], sizeof path[i], "%s/%s", tmp, names[i]);
+    mkdir(path[9], 0777);
+    char q[2048] = "{\"questions\": [", a[4096] = "{\"annotations\": [";
+    for (int i = 0; i < 6; i++) { /* a pool smaller than NDCG's 10: fine without NDCG */
+        char item[256];
+        snprintf(item, sizeof item, "%s{\"image_id\": %d, \"question\": \"What color is shape %d?\", "
+                 "\"question_id\": %d}", i ? ", " : "", i + 10, i, 100 + i);
+        strcat(q, item);
+        snprintf(item, sizeof item, "%s{\"question_id\": %d, \"answers\": [{\"answer\": \"red\"}, "
+                 "{\"answer\": \"red\"}]}", i ? ", " : "", 100 + i);
+        strcat(a, item);
+    }
+    strcat(q, "]}");
+    strcat(a, "]}");
+    write_text_file(path[0], q);
+    write_text_file(path[1], a);
+    write_text_file(path[2],
+                    "{\"questions\": [{\"image_id\": 6, \"question\": \"What color?\", \"question_id\": 1},"
+                    " {\"image_id\": 7, \"question\": \"Which color?\", \"question_id\": 2},"
+                    " {\"image_id\": 8, \"question\": \"Color?\", \"question_id\": 3}]}");
+    char ea[2048] = "{\"annotations\": [";
+    const char *sets[3] = {"rrrrrrrrrr", "rrbbbbbbbb", "bbbbbbbbbb"};
+    for (int i = 0; i < 3; i++) {
+        char item[512];
+        snprintf(item, sizeof item, "%s{\"question_id\": %d, \"answers\": [", i ? ", " : "", i + 1);
+        strcat(ea, item);
+        for (int k = 0; k < 10; k++) {
+            snprintf(item, sizeof item, "%s{\"answer\": \"%s\"}", k ? ", " : "",
+                     sets[i][k] == 'r' ? "Red" : "blue");
+            strcat(ea, item);
+        }
+        strcat(ea, "]}");
+    }
+    strcat(ea, "]}");
+    write_text_file(path[3], ea);
+    char images[PATH_MAX + 16];
+    snprintf(images, sizeof images, "%s/data/images", tmp);
+    for (int s = 0; s < 2; s++) {
+        const char *c[] = {drum_bin, "convert", "vqa", "--questions", path[2 * s],
+                           "--annotations", path[2 * s + 1], "--images", images,
+                           "--image-pattern", "img-{id:05d}.png", "--out", path[4 + s], NULL};
+        int rc = run_drum(path[7], c, 0, NULL, 0);
+        CHECK(rc == 0, "drum convert vqa (%s): exit %d", names[4 + s], rc);
+    }
+    char lvlm[PATH_MAX + 64];
+    snprintf(lvlm, sizeof lvlm, "%.*s/../tests/fixtures/exec_lvlm.py",
+             (int)(strlen(drum_bin) - strlen("/drum")), drum_bin);
+    FILE *f = fopen(path[6], "w");
+    if (!f) return;
+    fprintf(f,
+            "data: {dir: %s/data, train: %s, eval: %s}\n"
+            "synth: {image_size: 32}\n"
+            "model: {checkpoint: %s/run_a/round2/model.safetensors}\n"
+            "train: {out: %s/conv/run}\n"
+            "scorer: {backend: exec, command: \"python3 '%s'\"}\n"
+            "eval: {shots: [1], strategies: [ST]}\n",
+            tmp, path[4], path[5], tmp, tmp, lvlm);
+    fclose(f);
+    const char *e[] = {drum_bin, "eval", path[6], NULL};
+    int rc = run_drum(path[7], e, 0, NULL, 0);
+    char *log = slurp(path[7]), *res = slurp(path[8]);
+    CHECK(rc == 0, "drum eval on converted data: exit %d: %s", rc, log ? log : "");
+    const char *v = res ? strstr(res, "\"vqa\": ") : NULL;
+    double acc = v ? strtod(v + 7, NULL) : -1;
+    CHECK(fabs(acc - 1.6 / 3.0) < 1e-4, "VQA accuracy %.5f on the converted queries, want 0.53333 (%s)",
+          acc, res ? res : "no results");
+    free(log);
+    free(res);
+}
+
 /* The job's drafts.jsonl renders {D} in `drum embed`: an example's "{P} {D}" text embedding
  * equals its "{P} {R}" one exactly when its draft is its response. emb holds the latter. */
 static void test_embed_drafts(const char *model, const char *data, const char *tokdir,
@@ -558,6 +651,7 @@ int main(int argc, char **argv) {
     test_synth_cli();
     test_exec_scorer_job();
     test_embed_retrieve_export();
+    test_converted_eval();
     test_mine_and_freeze();
     int rc = check_summary();
     if (rc == 0) {

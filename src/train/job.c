@@ -456,7 +456,7 @@ static int max_shots(const drum_job *j) {
     int k = 1;
     for (int i = 0; i < j->cfg->eval.shots.n; i++)
         if (j->cfg->eval.shots.v[i] > k) k = j->cfg->eval.shots.v[i];
-    if (k < NDCG_K) k = NDCG_K;
+    if (j->oracle_ndcg && k < NDCG_K) k = NDCG_K; /* NDCG@10 reads the top 10 */
     return k;
 }
 
