@@ -310,8 +310,6 @@ int main(void) {
     test_round_trip();
     test_docs();
     test_mini_schema();
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    if (system(cmd) != 0) printf("could not remove %s\n", tmpdir);
+    CHECK(test_remove_tree(tmpdir) == 0, "cleanup of %s", tmpdir);
     return check_summary();
 }

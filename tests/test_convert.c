@@ -398,8 +398,6 @@ int main(void) {
     test_karpathy();
     test_folders();
     test_cli();
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    CHECK(system(cmd) == 0, "cleanup");
+    CHECK(test_remove_tree(tmp) == 0, "cleanup of %s", tmp);
     return check_summary();
 }

@@ -325,8 +325,6 @@ int main(void) {
     test_empty_and_index();
     test_save();
     test_drafts();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    CHECK(system(cmd) == 0, "cleanup");
+    CHECK(test_remove_tree(tmpdir) == 0, "cleanup of %s", tmpdir);
     return check_summary();
 }

@@ -654,10 +654,6 @@ int main(int argc, char **argv) {
     test_converted_eval();
     test_mine_and_freeze();
     int rc = check_summary();
-    if (rc == 0) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
-        if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
-    }
+    if (rc == 0 && test_remove_tree(tmp) != 0) fprintf(stderr, "could not remove %s\n", tmp);
     return rc;
 }

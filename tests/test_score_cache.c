@@ -556,8 +556,6 @@ int main(void) {
     test_keys_do_not_collide();
     test_inner_failures();
     test_kill_safety();
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) printf("could not remove %s\n", dir);
+    CHECK(test_remove_tree(dir) == 0, "cleanup of %s", dir);
     return check_summary();
 }

@@ -554,8 +554,6 @@ int main(void) {
     free(ptr);
     free(pev);
     free(meta);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    CHECK(system(cmd) == 0, "cleanup");
+    CHECK(test_remove_tree(tmpdir) == 0, "cleanup of %s", tmpdir);
     return check_summary();
 }

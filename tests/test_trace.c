@@ -316,8 +316,6 @@ int main(int argc, char **argv) {
     SKIP("NVTX ranges: a build without CUDA has no NVTX");
 #endif
     test_profile_switch();
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    CHECK(system(cmd) == 0, "cleanup");
+    CHECK(test_remove_tree(tmp) == 0, "cleanup of %s", tmp);
     return check_summary();
 }

@@ -1,5 +1,7 @@
 #include "check.h"
 
+#include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -40,4 +42,15 @@ uint64_t test_seed(void) {
     printf("seed %llu (replay with DRUM_TEST_SEED=%llu)\n", (unsigned long long)seed,
            (unsigned long long)seed);
     return seed;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+int test_remove_tree(const char *dir) {
+    return nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }

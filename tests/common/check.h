@@ -40,6 +40,10 @@ uint32_t test_rng_u32(test_rng *r);
 float test_rng_uniform(test_rng *r, float lo, float hi); /* [lo, hi) */
 int test_rng_int(test_rng *r, int lo, int hi);           /* [lo, hi) */
 
+/* Removes dir and everything below it (no shell, links not followed). Returns 0, or -1
+ * with errno set by the first failure. */
+int test_remove_tree(const char *dir);
+
 /* A seed for this run: $DRUM_TEST_SEED when set, else from the clock (printed, so a
  * failing run can be replayed). */
 uint64_t test_seed(void);
