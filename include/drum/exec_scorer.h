@@ -26,7 +26,8 @@
  * flight, no time limit: an LVLM may take long), so a scorer must not be used by two threads
  * at once. Opening one makes the process ignore SIGPIPE (when it was at its default), so a
  * subprocess that dies mid-request is an error naming its exit status, not a crash.
- * tests/fixtures/exec_lvlm.py is a small stand-in that speaks the protocol.
+ * tests/fixtures/exec_lvlm.py is a small stand-in that speaks the protocol; tools/lvlm_hf.py
+ * serves a real vision-language model through transformers.
  */
 #ifndef DRUM_EXEC_SCORER_H
 #define DRUM_EXEC_SCORER_H

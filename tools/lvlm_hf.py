@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""drum's `exec` scorer over a Hugging Face vision-language model (transformers).
+
+    scorer: {backend: exec, command: "python3 tools/lvlm_hf.py --model llava-hf/llava-1.5-7b-hf"}
+
+Speaks the protocol of include/drum/exec_scorer.h on standard input/output (logs go to
+standard error) for any model that `AutoModelForImageTextToText` and `AutoProcessor` load and
+whose processor has a chat template (LLaVA, Idefics, Qwen2-VL, ...):
+
+  hello     id "hf:<model>:<dtype>:max_new_tokens=<N>", template "chat:<first 12 hex of the
+            SHA-1 of the chat template>" — both enter drum's score-cache keys
+  score     for each (query, demo): the conversation
+                user: <demo image> <demo prompt>   assistant: <demo response>
+                user: <query image> <query prompt> assistant: <query gold response>
+            rendered by the chat template; the score is the mean log-probability of the gold
+            response's tokens: the tokens after the same conversation rendered up to the
+            generation prompt (the final message is continued, not closed, so end-of-turn
+            tokens are not counted). If the shorter rendering is not a token prefix of the
+            longer one the request fails rather than guess.
+  generate  greedy decoding (at most --max-new-tokens) after the demonstrations as
+            user/assistant turns and the query as the last user turn; the answer is the
+            decoded text's first line, stripped.
+
+Pairs and prompts run one at a time (no padding across examples), so a score does not depend
+on what else is in the request. Needs torch, transformers and pillow; not run by drum's CI.
+tools/test_lvlm_hf.py checks it against a tiny random LLaVA built offline.
+"""
+import argparse
+import hashlib
+import json
+import sys
+from collections import OrderedDict
+
+
+def log(*a):
+    print("lvlm_hf:", *a, file=sys.stderr, flush=True)
+
+
+class Model:
+    def __init__(self, a):
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        self.torch = torch
+        device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = a.dtype or ("bfloat16" if device.startswith("cuda") else "float32")
+        self.device, self.max_new_tokens = device, a.max_new_tokens
+        self.processor = AutoProcessor.from_pretrained(a.model)
+        template = getattr(self.processor, "chat_template", None)
+        if not template:
+            raise SystemExit(f"{a.model}: the processor has no chat template")
+        self.model = AutoModelForImageTextToText.from_pretrained(
+            a.model, dtype=getattr(torch, dtype)).to(device).eval()
+        self.id = f"hf:{a.model}:{dtype}:max_new_tokens={a.max_new_tokens}"
+        self.template = "chat:" + hashlib.sha1(
+            (template if isinstance(template, str) else json.dumps(template)).encode()).hexdigest()[:12]
+        self.images = OrderedDict()
+
+    def image(self, path):
+        from PIL import Image
+
+        if path not in self.images:
+            with Image.open(path) as im:
+                self.images[path] = im.convert("RGB")
+            if len(self.images) > 256:
+                self.images.popitem(last=False)
+        self.images.move_to_end(path)
+        return self.images[path]
+
+    def user(self, ex):
+        return {"role": "user", "content": [{"type": "image", "image": self.image(ex["image"])},
+                                            {"type": "text", "text": ex["prompt"]}]}
+
+    @staticmethod
+    def assistant(text):
+        return {"role": "assistant", "content": [{"type": "text", "text": text}]}
+
+    def conversation(self, demos, query):
+        msgs = []
+        for d in demos:
+            msgs += [self.user(d), self.assistant(d["response"])]
+        return msgs + [self.user(query)]
+
+    def encode(self, msgs, **kw):
+        enc = self.processor.apply_chat_template(msgs, tokenize=True, return_dict=True,
+                                                 return_tensors="pt", **kw)
+        return {k: v.to(self.device) for k, v in enc.items()}
+
+    def score(self, query, demo):
+        torch = self.torch
+        msgs = self.conversation([demo], query)
+        prompt = self.encode(msgs, add_generation_prompt=True)
+        full = self.encode(msgs + [self.assistant(query["response"])],
+                           continue_final_message=True)
+        p, f = prompt["input_ids"][0], full["input_ids"][0]
+        if len(f) <= len(p) or not torch.equal(f[:len(p)], p):
+            raise ValueError(f"({query['id']}, {demo['id']}): the chat template does not render "
+                             "the generation prompt as a prefix of the answered conversation")
+        with torch.no_grad():
+            logits = self.model(**full).logits[0].float()
+        logp = torch.log_softmax(logits[len(p) - 1:len(f) - 1], dim=-1)
+        return float(logp.gather(1, f[len(p):, None]).mean())
+
+    def generate(self, query, demos):
+        enc = self.encode(self.conversation(demos, query), add_generation_prompt=True)
+        with self.torch.no_grad():
+            out = self.model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False)
+        text = self.processor.decode(out[0][enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        lines = text.strip().splitlines()
+        return lines[0].strip() if lines else ""
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", required=True, help="a Hugging Face model id or directory")
+    ap.add_argument("--device", help="cuda, cuda:1, cpu (default: cuda when available)")
+    ap.add_argument("--dtype", choices=["bfloat16", "float16", "float32"],
+                    help="default bfloat16 on cuda, float32 on cpu")
+    ap.add_argument("--max-new-tokens", type=int, default=20)
+    a = ap.parse_args()
+    out = sys.stdout
+    sys.stdout = sys.stderr  # a library that prints must not break the protocol
+    model = None
+    for line in sys.stdin:
+        try:
+            req = json.loads(line)
+            op = req.get("op")
+            if model is None:
+                model = Model(a)
+                log("loaded", model.id, "on", model.device)
+            if op == "hello":
+                reply = {"id": model.id, "template": model.template}
+            elif op == "score":
+                reply = {"scores": [model.score(p["query"], p["demo"]) for p in req["pairs"]]}
+            elif op == "generate":
+                reply = {"answers": [model.generate(p["query"], p["demos"])
+                                     for p in req["prompts"]]}
+            else:
+                reply = {"error": f"unknown op {op!r}"}
+        except SystemExit as e:
+            reply = {"error": str(e)}
+        except Exception as e:  # the message goes back to drum, which names the call
+            reply = {"error": f"{type(e).__name__}: {e}"}
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    main()
