@@ -119,7 +119,8 @@ static void test_vqa(void) {
 
 /* Each case: questions, annotations, pattern, and what the message must contain. */
 static void test_vqa_errors(void) {
-    const char *qa = "{\"questions\": [{\"image_id\": 1, \"question\": \"Q?\", \"question_id\": 10},"
+    const char *qa = "{\"questions\": [{\"image_id\": 1, \"question\": \"Q?\", "
+                     "\"question_id\": 10},"
                      " {\"image_id\": 2, \"question\": \"R?\", \"question_id\": 20}]}";
     const char *aa = "{\"annotations\": [{\"question_id\": 10, \"answers\": [{\"answer\": \"x\"}]},"
                      " {\"question_id\": 20, \"answers\": [{\"answer\": \"y\"}]}]}";
@@ -171,7 +172,8 @@ static void test_vqa_errors(void) {
 
 static const char *karpathy =
     "{\"dataset\": \"coco\", \"images\": [\n"
-    " {\"filepath\": \"val2014\", \"sentids\": [1, 2], \"filename\": \"COCO_val2014_000000000042.jpg\","
+    " {\"filepath\": \"val2014\", \"sentids\": [1, 2],"
+    "  \"filename\": \"COCO_val2014_000000000042.jpg\","
     "  \"imgid\": 0, \"split\": \"test\", \"cocoid\": 42, \"sentences\": [{\"tokens\": [\"a\"],"
     "  \"raw\": \"A red bus.\", \"imgid\": 0, \"sentid\": 1}, {\"raw\": \"A bus on a road.\"}]},\n"
     " {\"filepath\": \"train2014\", \"filename\": \"COCO_train2014_000000000009.jpg\","

@@ -356,8 +356,10 @@ static void test_converted_eval(void) {
     char q[2048] = "{\"questions\": [", a[4096] = "{\"annotations\": [";
     for (int i = 0; i < 6; i++) { /* a pool smaller than NDCG's 10: fine without NDCG */
         char item[256];
-        snprintf(item, sizeof item, "%s{\"image_id\": %d, \"question\": \"What color is shape %d?\", "
-                 "\"question_id\": %d}", i ? ", " : "", i + 10, i, 100 + i);
+        snprintf(item, sizeof item,
+                 "%s{\"image_id\": %d, \"question\": \"What color is shape %d?\", "
+                 "\"question_id\": %d}",
+                 i ? ", " : "", i + 10, i, 100 + i);
         strcat(q, item);
         snprintf(item, sizeof item, "%s{\"question_id\": %d, \"answers\": [{\"answer\": \"red\"}, "
                  "{\"answer\": \"red\"}]}", i ? ", " : "", 100 + i);
@@ -368,7 +370,8 @@ static void test_converted_eval(void) {
     write_text_file(path[0], q);
     write_text_file(path[1], a);
     write_text_file(path[2],
-                    "{\"questions\": [{\"image_id\": 6, \"question\": \"What color?\", \"question_id\": 1},"
+                    "{\"questions\": [{\"image_id\": 6, \"question\": \"What color?\", "
+                    "\"question_id\": 1},"
                     " {\"image_id\": 7, \"question\": \"Which color?\", \"question_id\": 2},"
                     " {\"image_id\": 8, \"question\": \"Color?\", \"question_id\": 3}]}");
     char ea[2048] = "{\"annotations\": [";
@@ -415,8 +418,9 @@ static void test_converted_eval(void) {
     CHECK(rc == 0, "drum eval on converted data: exit %d: %s", rc, log ? log : "");
     const char *v = res ? strstr(res, "\"vqa\": ") : NULL;
     double acc = v ? strtod(v + 7, NULL) : -1;
-    CHECK(fabs(acc - 1.6 / 3.0) < 1e-4, "VQA accuracy %.5f on the converted queries, want 0.53333 (%s)",
-          acc, res ? res : "no results");
+    CHECK(fabs(acc - 1.6 / 3.0) < 1e-4,
+          "VQA accuracy %.5f on the converted queries, want 0.53333 (%s)", acc,
+          res ? res : "no results");
     free(log);
     free(res);
 }
@@ -438,7 +442,8 @@ static void test_embed_drafts(const char *model, const char *data, const char *t
     char *all = slurp(drafts);
     int lines = 0;
     for (char *c = all; c && *c; c++) lines += *c == '\n';
-    CHECK(lines == 100 + 45, "drafts.jsonl has %d lines, want one per train and eval example", lines);
+    CHECK(lines == 100 + 45, "drafts.jsonl has %d lines, want one per train and eval example",
+          lines);
     free(all);
     const char *a[] = {drum_bin, "embed", "--data", data, "--model", model, "--tokenizer", tokdir,
                        "--text", "{P} {D}", "--drafts", drafts, "--no-image", "--out", emb_d, NULL};

@@ -114,10 +114,13 @@ static void check_profile(const char *out, const int *nvtx_calls) {
             CHECK(r->calls == nvtx_calls[i], "\"%s\": %ld calls timed, %d NVTX ranges",
                   names[i], r->calls, nvtx_calls[i]);
     }
-    const prof_row *step = prof_find(rows, n, "train step"), *loss = prof_find(rows, n, "list-wise loss");
-    const prof_row *enc = prof_find(rows, n, "encode images"), *pre = prof_find(rows, n, "pretrain");
+    const prof_row *step = prof_find(rows, n, "train step");
+    const prof_row *loss = prof_find(rows, n, "list-wise loss");
+    const prof_row *enc = prof_find(rows, n, "encode images");
+    const prof_row *pre = prof_find(rows, n, "pretrain");
     const prof_row *pstep = prof_find(rows, n, "pretrain step");
-    const prof_row *m1 = prof_find(rows, n, "mine round 1"), *m2 = prof_find(rows, n, "mine round 2");
+    const prof_row *m1 = prof_find(rows, n, "mine round 1");
+    const prof_row *m2 = prof_find(rows, n, "mine round 2");
     const prof_row *score = prof_find(rows, n, "score pairs");
     if (step && loss && enc && pre && pstep && m1 && m2 && score) {
         CHECK(loss->calls == step->calls && loss->total <= step->total + 1e-3 &&

@@ -1,4 +1,4 @@
-/* convert.c — VQA and Karpathy annotation files -> drum examples (convert.h). */
+/* convert.c — VQA and Karpathy annotation files, class folders -> drum examples (convert.h). */
 #include "drum/convert.h"
 
 #include <cjson/cJSON.h>
@@ -356,7 +356,8 @@ static int list_dir(const char *dir, int want_dirs, names *out, char *err, size_
         if (e->d_name[0] == '.') continue;
         char *path = drum_path_join(dir, e->d_name);
         struct stat st;
-        int keep = path && stat(path, &st) == 0 && (want_dirs ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
+        int keep = path && stat(path, &st) == 0 &&
+                   (want_dirs ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode));
         free(path);
         if (!keep) continue;
         if (out->n == out->cap) {
