@@ -67,6 +67,8 @@ static void test_defaults(void) {
           "retrieval defaults");
     CHECK(c.eval.shots.n == 4 && c.eval.shots.v[0] == 1 && c.eval.shots.v[3] == 8, "shots [1,2,4,8]");
     CHECK(c.eval.strategies.n == 6 && strcmp(c.eval.strategies.v[0], "RS") == 0, "all strategies");
+    CHECK(c.model.text_length == DRUM_TEXT_CONTEXT, "model.text_length default %d",
+          c.model.text_length);
     CHECK(strcmp(c.model.config, "demo-tiny") == 0 && strcmp(c.scorer.cache, "") == 0,
           "model.config demo-tiny; cache empty before finish");
     /* A partial file changes only what it names. */
@@ -133,6 +135,8 @@ static void test_errors(void) {
     expect_error("enum_loss", "train:\n  loss: hinge\n", 2, 9, "one of: rank, listnet, listmle", NULL);
     expect_error("enum_layout", "synth:\n  layout: hex\n", 2, 11, "key 'synth.layout'",
                  "expected one of: free, grid, got 'hex'");
+    expect_error("enum_text_length", "model:\n  text_length: short\n", 2, 16,
+                 "key 'model.text_length'", "expected one of: context, longest, got 'short'");
     expect_error("shape_captions", "synth:\n  shape_captions: 1.5\n", 2, 19, "key 'synth.shape_captions'",
                  "in [0, 1]");
     expect_error("list_scalar", "eval:\n  shots: 4\n", 2, 10, "key 'eval.shots'", "expected a list of integers");

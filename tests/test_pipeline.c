@@ -18,6 +18,7 @@
 
 #include "common/check.h"
 #include "drum/data.h"
+#include "drum/prepare.h"
 #include "drum/fileio.h"
 #include "drum/retrieval.h"
 #include "drum/safetensors.h"
@@ -329,6 +330,21 @@ static void test_exec_scorer_job(void) {
     free(text);
 }
 
+/* drum_cut_texts: rows compacted to the longest text's pooling position + 1, in order. */
+static void test_cut_texts(void) {
+    int ids[3 * 6] = {1, 2, 3, 9, 0, 0, 1, 9, 0, 0, 0, 0, 1, 2, 9, 0, 0, 0};
+    int mask[3 * 6] = {1, 1, 1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0};
+    int eos[3] = {3, 1, 2};
+    int W = drum_cut_texts(ids, mask, eos, 3, 6);
+    const int want_ids[12] = {1, 2, 3, 9, 1, 9, 0, 0, 1, 2, 9, 0};
+    const int want_mask[12] = {1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0};
+    CHECK(W == 4 && memcmp(ids, want_ids, sizeof want_ids) == 0 &&
+              memcmp(mask, want_mask, sizeof want_mask) == 0,
+          "cut to width %d", W);
+    int full[2] = {5, 5}, one[2 * 6] = {0};
+    CHECK(drum_cut_texts(one, one, full, 2, 6) == 6, "a text at the last position keeps T");
+}
+
 static void write_text_file(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
     if (!f) return;
@@ -449,6 +465,22 @@ static void test_embed_drafts(const char *model, const char *data, const char *t
                        "--text", "{P} {D}", "--drafts", drafts, "--no-image", "--out", emb_d, NULL};
     int erc = run_drum(log, a, 0, NULL, 0);
     CHECK(erc == 0, "drum embed --drafts exit %d (log %s)", erc, log);
+    /* the same texts cut to each batch's longest: bitwise the same features */
+    char emb_l[PATH_MAX];
+    snprintf(emb_l, sizeof emb_l, "%s/eval_l.emb", tmp);
+    const char *l[] = {drum_bin, "embed", "--data", data, "--model", model, "--tokenizer", tokdir,
+                       "--text", "{P} {D}", "--drafts", drafts, "--no-image",
+                       "--text-length", "longest", "--out", emb_l, NULL};
+    int lrc = run_drum(log, l, 0, NULL, 0);
+    CHECK(lrc == 0 && same_file(emb_d, emb_l),
+          "--text-length longest: exit %d, features differ from the full context's", lrc);
+    const char *bad_l[] = {drum_bin, "embed", "--data", data, "--model", model,
+                           "--text-length", "short", "--out", emb_l, NULL};
+    lrc = run_drum(log, bad_l, 0, NULL, 0);
+    char *msg = slurp(log);
+    CHECK(lrc == 2 && msg && strstr(msg, "expected context or longest"),
+          "--text-length short: exit %d: %s", lrc, msg ? msg : "");
+    free(msg);
     drum_embeddings r, q;
     if (rc == 0 && erc == 0 && drum_embeddings_load(&r, emb, err, sizeof err) == 0) {
         if (drum_embeddings_load(&q, emb_d, err, sizeof err) == 0) {
@@ -651,6 +683,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf("working in %s\n", tmp);
+    test_cut_texts();
     test_resume();
     test_errors();
     test_synth_cli();

@@ -131,9 +131,13 @@ typedef struct {
     int warmup_steps;
 } drum_pretrain_config;
 
+/* model.text_length: how long the token rows of a prepared dataset are */
+typedef enum { DRUM_TEXT_CONTEXT = 0, DRUM_TEXT_LONGEST = 1 } drum_text_length;
+
 typedef struct {
     char *config;     /* a Hugging Face config.json path, or "demo-tiny" */
     char *checkpoint; /* model.safetensors path; "" = random init, then pretrain */
+    int text_length;  /* drum_text_length */
     drum_pretrain_config pretrain;
 } drum_model_config;
 

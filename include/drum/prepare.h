@@ -22,7 +22,8 @@ extern "C" {
 typedef struct {
     int n;          /* examples */
     int S;          /* image side after preprocessing */
-    int T;          /* tokens per text */
+    int T;          /* tokens per text: the model's context */
+    int longest;    /* encode each batch at its longest text's width (drum_cut_texts) */
     float *pixels;  /* (n, 3, S, S) normalised */
     int *demo_ids, *demo_mask, *demo_eos;    /* (n, T), (n, T), (n): the demo template */
     int *query_ids, *query_mask, *query_eos; /* the query template; NULL when not prepared */
@@ -35,6 +36,7 @@ typedef struct {
     int eos_token_id;          /* the text config's, for the pooling position */
     const char *demo_template; /* e.g. "{P} {R}" */
     const char *query_template;/* e.g. "{P} {D}"; NULL: no query texts */
+    int longest;               /* 1: batches of these texts are cut to their longest text */
 } drum_prepare_opts;
 
 /* Options for a CLIP config: its image size, context and eos id, CLIPImageProcessor's
@@ -54,6 +56,13 @@ int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts
                  const drum_tokenizer *tok, const drum_prepare_opts *o, char *err,
                  size_t errlen);
 void drum_prepared_free(drum_prepared *p);
+
+/* Cuts n token rows of width T (ids and mask, compacted in place) to the batch's longest
+ * text: its pooling position (eos) + 1. Returns the new width (T when none is shorter).
+ * The tokens cut are padding after each text's pooling position, which the causal,
+ * key-masked text tower never lets reach the pooled feature: the features are bitwise
+ * those of the full width (measured: `drum embed --text-length`, the demo's results). */
+int drum_cut_texts(int *ids, int *mask, const int *eos, int n, int T);
 
 #ifdef __cplusplus
 }

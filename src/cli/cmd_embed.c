@@ -23,6 +23,8 @@ static void embed_usage(FILE *f) {
             "  --text TEMPLATE    text fields over {P} prompt, {R} response, {D} draft\n"
             "                     (default \"{P} {R}\")\n"
             "  --drafts FILE      the drafts {D} names: a run directory's drafts.jsonl\n"
+            "  --text-length L    context (default: every text at the model's context) or\n"
+            "                     longest (rows cut to the longest text: faster, same features)\n"
             "  --no-image         leave image embeddings out of the file\n"
             "  --no-text          leave text embeddings out of the file\n"
             "  --backend NAME     cpu (default) or cuda\n"
@@ -31,7 +33,7 @@ static void embed_usage(FILE *f) {
 
 int cmd_embed(int argc, char **argv) {
     const char *data = NULL, *model_dir = NULL, *tok_dir = NULL, *out = NULL, *text = "{P} {R}";
-    const char *drafts_path = NULL;
+    const char *drafts_path = NULL, *text_length = "context";
     const char *backend = "cpu", *v;
     int no_image = 0, no_text = 0, batch = 64;
     for (int i = 1; i < argc; i++) {
@@ -49,6 +51,7 @@ int cmd_embed(int argc, char **argv) {
                    (r = arg_value(argc, argv, &i, "--out", &out)) ||
                    (r = arg_value(argc, argv, &i, "--text", &text)) ||
                    (r = arg_value(argc, argv, &i, "--drafts", &drafts_path)) ||
+                   (r = arg_value(argc, argv, &i, "--text-length", &text_length)) ||
                    (r = arg_value(argc, argv, &i, "--backend", &backend))) {
             if (r < 0) return 2;
         } else if ((r = arg_value(argc, argv, &i, "--batch", &v))) {
@@ -61,6 +64,12 @@ int cmd_embed(int argc, char **argv) {
     }
     if (!data || !model_dir || !out || (no_image && no_text)) {
         embed_usage(stderr);
+        return 2;
+    }
+    int longest = strcmp(text_length, "longest") == 0;
+    if (!longest && strcmp(text_length, "context") != 0) {
+        fprintf(stderr, "drum embed: --text-length '%s': expected context or longest\n",
+                text_length);
         return 2;
     }
     if (strstr(text, "{D}") && !drafts_path) {
@@ -103,6 +112,7 @@ int cmd_embed(int argc, char **argv) {
         goto fail;
     }
     drum_prepare_opts po = drum_prepare_opts_for(&cfg, text, NULL);
+    po.longest = longest;
     if (drum_prepare(&prep, &ds, drafts, tok, &po, err, sizeof err)) goto fail;
     cli_progress pl;
     drum_progress progress;

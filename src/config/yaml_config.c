@@ -683,6 +683,7 @@ static const char *const BACKEND_NAMES[] = {"cpu", "cuda", NULL};
 static const char *const ORDER_NAMES[] = {"most_similar_last", "most_similar_first", NULL};
 static const char *const LOSS_NAMES[] = {"rank", "listnet", "listmle", NULL};
 static const char *const LAYOUT_NAMES[] = {"free", "grid", NULL};
+static const char *const TEXT_LENGTH_NAMES[] = {"context", "longest", NULL};
 static const char *const SCORER_NAMES[] = {"synthetic", "openai", "exec", NULL};
 static const char *const STRATEGY_NAMES[] = {"RS", "FIXED", "SI", "ST", "SIT", "DRUM", NULL};
 
@@ -792,6 +793,7 @@ static const drum_cfg_field PRETRAIN_FIELDS[] = {
 static const drum_cfg_field MODEL_FIELDS[] = {
     F_STR(drum_model_config, config, "demo-tiny"),
     F_STR(drum_model_config, checkpoint, ""),
+    F_ENUM(drum_model_config, text_length, "context", TEXT_LENGTH_NAMES),
     F_SEC(drum_model_config, pretrain, PRETRAIN_FIELDS),
     F_END,
 };

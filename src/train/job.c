@@ -328,7 +328,10 @@ static int export_model(drum_job *j, const char *dir, char *err, size_t errlen) 
 }
 
 static drum_prepare_opts prepare_opts(drum_job *j) {
-    return drum_prepare_opts_for(&j->ccfg, j->cfg->retrieval.demo_text, j->cfg->retrieval.query_text);
+    drum_prepare_opts o = drum_prepare_opts_for(&j->ccfg, j->cfg->retrieval.demo_text,
+                                                j->cfg->retrieval.query_text);
+    o.longest = j->cfg->model.text_length == DRUM_TEXT_LONGEST;
+    return o;
 }
 
 /* The un-tuned retriever: model.checkpoint, or train.out/clip0 from an earlier run, or a

@@ -168,5 +168,18 @@ int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts
         drum_prepared_free(out);
         return -1;
     }
+    out->longest = o->longest;
     return 0;
+}
+
+int drum_cut_texts(int *ids, int *mask, const int *eos, int n, int T) {
+    int W = 1;
+    for (int i = 0; i < n; i++)
+        if (eos[i] + 1 > W) W = eos[i] + 1;
+    if (W >= T) return T;
+    for (int i = 0; i < n; i++) {
+        memmove(ids + (size_t)i * W, ids + (size_t)i * T, (size_t)W * sizeof(int));
+        memmove(mask + (size_t)i * W, mask + (size_t)i * T, (size_t)W * sizeof(int));
+    }
+    return W;
 }

@@ -60,15 +60,16 @@ static int pretrain(drum_clip_model *m, const drum_prepared *prep, const drum_pr
                 memcpy(h_mask + (size_t)k * T, prep->demo_mask + (size_t)ex * T, (size_t)T * sizeof(int));
                 h_eos[k] = prep->demo_eos[ex];
             }
+            int W = prep->longest ? drum_cut_texts(h_ids, h_mask, h_eos, B, T) : T;
             be->to_device(be, d_pix, h_pix, (size_t)B * px * sizeof(float));
-            be->to_device(be, d_ids, h_ids, (size_t)B * T * sizeof(int));
-            be->to_device(be, d_mask, h_mask, (size_t)B * T * sizeof(int));
+            be->to_device(be, d_ids, h_ids, (size_t)B * W * sizeof(int));
+            be->to_device(be, d_mask, h_mask, (size_t)B * W * sizeof(int));
             be->to_device(be, d_eos, h_eos, (size_t)B * sizeof(int));
             float loss = 0;
             h.lr = drum_lr_at(o->lr, step, o->warmup_steps, total);
             drum_trace_push("pretrain step");
             if (drum_clip_zero_grad(m) || drum_clip_encode_images(m, d_pix, B) ||
-                drum_clip_encode_texts(m, d_ids, d_mask, d_eos, B, T) ||
+                drum_clip_encode_texts(m, d_ids, d_mask, d_eos, B, W) ||
                 drum_clip_contrastive_forward(m, &loss) || drum_clip_contrastive_backward(m) ||
                 drum_clip_backward_images(m, m->d_img_features) ||
                 drum_clip_backward_texts(m, m->d_txt_features) ||

@@ -242,13 +242,21 @@ static int embed_prepared(drum_clip_model *m, const drum_prepared *prep, const d
     int *d_ids = be->alloc(be, (size_t)batch * T * sizeof(int));
     int *d_mask = be->alloc(be, (size_t)batch * T * sizeof(int));
     int *d_eos = be->alloc(be, (size_t)batch * sizeof(int));
+    /* host copies of a batch's rows, cut to its longest text when prep->longest */
+    int *h_ids = malloc((size_t)batch * T * sizeof(int));
+    int *h_mask = malloc((size_t)batch * T * sizeof(int));
+    if (!h_ids || !h_mask) DRUM_FAIL(be, "out of memory for %d token rows", batch);
     for (int i0 = 0; i0 < n && drum_backend_ok(be); i0 += batch) {
-        int b = n - i0 < batch ? n - i0 : batch;
+        int b = n - i0 < batch ? n - i0 : batch, W = T;
+        memcpy(h_ids, ids + (size_t)i0 * T, (size_t)b * T * sizeof(int));
+        memcpy(h_mask, mask + (size_t)i0 * T, (size_t)b * T * sizeof(int));
+        if (prep->longest) W = drum_cut_texts(h_ids, h_mask, eos + i0, b, T);
         be->to_device(be, d_pix, prep->pixels + (size_t)i0 * px, (size_t)b * px * sizeof(float));
-        be->to_device(be, d_ids, ids + (size_t)i0 * T, (size_t)b * T * sizeof(int));
-        be->to_device(be, d_mask, mask + (size_t)i0 * T, (size_t)b * T * sizeof(int));
+        be->to_device(be, d_ids, h_ids, (size_t)b * W * sizeof(int));
+        be->to_device(be, d_mask, h_mask, (size_t)b * W * sizeof(int));
         be->to_device(be, d_eos, eos + i0, (size_t)b * sizeof(int));
-        if (drum_clip_encode_images(m, d_pix, b) || drum_clip_encode_texts(m, d_ids, d_mask, d_eos, b, T))
+        if (drum_clip_encode_images(m, d_pix, b) ||
+            drum_clip_encode_texts(m, d_ids, d_mask, d_eos, b, W))
             break;
         be->to_host(be, out->img + (size_t)i0 * D, m->img_features, (size_t)b * D * sizeof(float));
         be->to_host(be, out->txt + (size_t)i0 * D, m->txt_features, (size_t)b * D * sizeof(float));
@@ -258,6 +266,8 @@ static int embed_prepared(drum_clip_model *m, const drum_prepared *prep, const d
     be->free(be, d_ids);
     be->free(be, d_mask);
     be->free(be, d_eos);
+    free(h_ids);
+    free(h_mask);
     if (!drum_backend_ok(be)) {
         snprintf(err, errlen, "embed on %s: %s", be->name, be->err);
         drum_embeddings_free(out);
@@ -501,6 +511,7 @@ static double train_step(drum_trainer *t, const int *queries, int B) {
     int L = t->o.list_size, T = t->prep->T, D = m->cfg.projection_dim, S = t->prep->S;
     int rows = B * (1 + L), BL = B * L;
     build_batch(t, queries, B);
+    if (t->prep->longest) T = drum_cut_texts(b->h_ids, b->h_mask, b->h_eos, rows, T);
     be->to_device(be, b->pixels, b->h_pixels, (size_t)rows * 3 * S * S * sizeof(float));
     be->to_device(be, b->ids, b->h_ids, (size_t)rows * T * sizeof(int));
     be->to_device(be, b->mask, b->h_mask, (size_t)rows * T * sizeof(int));
