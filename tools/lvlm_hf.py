@@ -49,8 +49,11 @@ class Model:
         template = getattr(self.processor, "chat_template", None)
         if not template:
             raise SystemExit(f"{a.model}: the processor has no chat template")
+        import transformers
+        major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
+        key = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"  # renamed in 4.56
         self.model = AutoModelForImageTextToText.from_pretrained(
-            a.model, dtype=getattr(torch, dtype)).to(device).eval()
+            a.model, **{key: getattr(torch, dtype)}).to(device).eval()
         self.id = f"hf:{a.model}:{dtype}:max_new_tokens={a.max_new_tokens}"
         self.template = "chat:" + hashlib.sha1(
             (template if isinstance(template, str) else json.dumps(template)).encode()).hexdigest()[:12]
