@@ -13,6 +13,9 @@ as results.jsonl's `p_correct`, with no sampling noise) for demonstrations retri
                   `shapes`, `colours`, `count`, or a '+' of them
   oracle          the pool ranked by the simulator's benefit itself (the ceiling)
 
+With --model RUN/roundN the checkpoint is DRUM's after round N, and its SIT row is checked
+against the job's DRUM rN row instead.
+
 and prints them per question type. Queries use the run's drafts (drafts.jsonl) exactly as
 the job does. The benefit rules are re-implemented here; the script checks them by
 matching its SI/ST/SIT numbers against the run's results.jsonl (4-shot p_correct rows)
@@ -169,12 +172,22 @@ def load_jsonl(path):
         return [json.loads(line) for line in f if line.strip()]
 
 
-def run_p_correct(run, shots):
-    """The job's own 4-shot p_correct rows (strategy -> task -> value), if it wrote them."""
+def run_p_correct(run, model, shots):
+    """The job's own p_correct rows at `shots` for this checkpoint (name -> task -> value):
+    SI, ST and SIT for RUN/clip0, SIT (the job's DRUM row of that round) for RUN/roundN."""
     path = os.path.join(run, "results.jsonl")
     rows = load_jsonl(path) if os.path.exists(path) else []
-    return {r["strategy"]: r["p_correct"] for r in rows
-            if r.get("shots") == shots and "p_correct" in r and r["strategy"] in ("SI", "ST", "SIT")}
+    rows = [r for r in rows if r.get("shots") == shots and "p_correct" in r]
+    name = os.path.basename(os.path.normpath(model))
+    if os.path.dirname(os.path.normpath(model)) != os.path.normpath(run):
+        return {}
+    if name == "clip0":
+        return {r["strategy"]: r["p_correct"] for r in rows
+                if r["strategy"] in ("SI", "ST", "SIT")}
+    if name.startswith("round") and name[5:].isdigit():
+        return {"SIT": r["p_correct"] for r in rows
+                if r["strategy"] == "DRUM" and r.get("round") == int(name[5:])}
+    return {}
 
 
 def main():
@@ -201,7 +214,7 @@ def main():
     response = {e["id"]: e["response"] for e in load_jsonl(os.path.join(a.data, "train.jsonl"))}
     job_lam = (a.w_image / a.w_text) ** 2
     lams = sorted({0.05, 0.1, 0.25, 0.5, 1.0, 2.0, job_lam})
-    job = run_p_correct(a.run, a.k) if model == os.path.join(a.run, "clip0") else {}
+    job = run_p_correct(a.run, model, a.k)
     for task in ("vqa", "cls"):
         q = [i for i, x in enumerate(qids) if meta[x]["task"] == task]
         p = [i for i, x in enumerate(pids) if meta[x]["task"] == task]
@@ -228,6 +241,8 @@ def main():
             print(f"  {name:<32}{v.mean():7.4f}" +
                   "".join(f"{v[[k == t for k in kinds]].mean():9.4f}" for t in types))
             strategy = {"SI": "SI", "ST": "ST", f"SIT lam {job_lam:g}": "SIT"}.get(name)
+            if strategy and strategy not in job:
+                continue
             if strategy in job and abs(job[strategy][task] - v.mean()) > 5e-4:
                 sys.exit(f"{strategy} {task}: {v.mean():.4f} here, {job[strategy][task]:.4f} in "
                          f"{a.run}/results.jsonl: the rules here no longer match the simulator "
