@@ -205,6 +205,13 @@ static void test_karpathy(void) {
     CHECK(rc == 0 && ds.n == 1 && strcmp(ds.ex[0].id, "9") == 0 && ds.ex[0].prompt[0] == '\0',
           "train split leaves restval out: %s", rc ? err : ds.ex[0].id);
     if (rc == 0) drum_dataset_free(&ds);
+    src.split = "train,restval";
+    rc = drum_convert_karpathy(&src, &ds, err, sizeof err);
+    CHECK(rc == 0 && ds.n == 2 && strcmp(ds.ex[0].id, "9") == 0 &&
+              strcmp(ds.ex[0].split, "train") == 0 && strcmp(ds.ex[1].id, "5") == 0 &&
+              strcmp(ds.ex[1].split, "restval") == 0,
+          "train,restval: each image keeps its split: %s", rc ? err : "fields");
+    if (rc == 0) drum_dataset_free(&ds);
     src.split = "val";
     rc = drum_convert_karpathy(&src, &ds, err, sizeof err);
     CHECK(rc == -1 && strstr(err, "no image has split \"val\""), "empty split: %s", err);

@@ -48,8 +48,9 @@ typedef struct {
 typedef struct {
     const char *path;          /* the Karpathy JSON (dataset_coco.json, dataset_flickr30k.json) */
     const char *images_dir;    /* prefix of every image path */
-    const char *split;         /* the images whose "split" equals it ("train", "val", "test",
-                                  "restval"); also written as every example's "split" */
+    const char *split;         /* the images whose "split" is one of these comma-separated
+                                  names ("train", "restval", "val", "test", "train,restval");
+                                  each example keeps its own split */
     const char *prompt;        /* every example's prompt; NULL: "" */
 } drum_karpathy_source;
 

@@ -14,7 +14,7 @@ static void convert_usage(FILE *f) {
             "usage: drum convert vqa --questions Q.json --annotations A.json --images DIR\n"
             "                        --image-pattern PATTERN --out FILE.jsonl [--split NAME]\n"
             "       drum convert karpathy --karpathy dataset_coco.json --images DIR\n"
-            "                        --split train|restval|val|test --out FILE.jsonl\n"
+            "                        --split train|restval|val|test[,...] --out FILE.jsonl\n"
             "                        [--prompt TEXT]\n"
             "       drum convert folders --images DIR [--classes MAP.txt] --out FILE.jsonl\n"
             "                        [--split NAME] [--prompt TEXT]\n"

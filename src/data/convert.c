@@ -262,6 +262,17 @@ fail:
     return -1;
 }
 
+/* Whether `s` is one of the comma-separated names of `list`. */
+static int in_list(const char *s, const char *list) {
+    size_t n = strlen(s);
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == n && strncmp(p, s, n) == 0) return 1;
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
 int drum_convert_karpathy(const drum_karpathy_source *src, drum_dataset *out, char *err,
                           size_t errlen) {
     memset(out, 0, sizeof *out);
@@ -280,7 +291,7 @@ int drum_convert_karpathy(const drum_karpathy_source *src, drum_dataset *out, ch
         const cJSON *sents = cJSON_GetObjectItemCaseSensitive(im, "sentences");
         if (!cJSON_IsString(split) || !cJSON_IsString(file) || !file->valuestring[0])
             FAIL("%s: images[%d]: expected strings \"split\" and \"filename\"", src->path, i);
-        if (strcmp(split->valuestring, src->split) != 0) continue;
+        if (!in_list(split->valuestring, src->split)) continue;
         if (fpath && !cJSON_IsString(fpath))
             FAIL("%s: images[%d]: \"filepath\" must be a string", src->path, i);
         char id[512];
@@ -307,7 +318,7 @@ int drum_convert_karpathy(const drum_karpathy_source *src, drum_dataset *out, ch
         free(dir);
         if (!path ||
             push(out, &cap, id, path, src->prompt ? src->prompt : "", refs[0], refs, n,
-                 "caption", src->split))
+                 "caption", split->valuestring))
             FAIL("%s: out of memory", src->path);
         out->ex[out->n - 1].line = i + 1;
     }
