@@ -16,6 +16,13 @@ void drum_atomic_abort(FILE *f, char *tmp);
 /* Reads a whole file into a malloc'd, NUL-terminated buffer. */
 char *drum_read_file(const char *path, size_t *len, char *err, size_t errlen);
 
+/* The next non-blank line of buf[*pos..len) (without its newline or a trailing CR) in *s,
+ * *n; *line counts every line read (1-based). Returns 1 for a line, 0 at the end, -1 with
+ * "path:line: NUL byte in the line". A loop over a file's text lines:
+ *     while ((more = drum_next_line(buf, len, &pos, path, &line, &s, &n, err, errlen)) > 0) */
+int drum_next_line(const char *buf, size_t len, size_t *pos, const char *path, int *line,
+                   const char **s, size_t *n, char *err, size_t errlen);
+
 /* Creates dir and its parents (mkdir -p). */
 int drum_mkdirs(const char *dir, char *err, size_t errlen);
 

@@ -149,3 +149,23 @@ void drum_json_write_string(FILE *f, const char *s) {
     }
     fputc('"', f);
 }
+
+int drum_next_line(const char *buf, size_t len, size_t *pos, const char *path, int *line,
+                   const char **s, size_t *n, char *err, size_t errlen) {
+    while (*pos < len) {
+        ++*line;
+        *s = buf + *pos;
+        const char *nl = memchr(*s, '\n', len - *pos);
+        *n = nl ? (size_t)(nl - *s) : len - *pos;
+        *pos += *n + (nl ? 1 : 0);
+        if (memchr(*s, '\0', *n)) {
+            snprintf(err, errlen, "%s:%d: NUL byte in the line", path, *line);
+            return -1;
+        }
+        if (*n && (*s)[*n - 1] == '\r') --*n;
+        size_t blank = 0;
+        while (blank < *n && ((*s)[blank] == ' ' || (*s)[blank] == '\t')) blank++;
+        if (blank < *n) return 1;
+    }
+    return 0;
+}

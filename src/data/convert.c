@@ -391,70 +391,59 @@ static int list_dir(const char *dir, int want_dirs, names *out, char *err, size_
     return 0;
 }
 
-/* The class mapping file: keys[i] -> vals[i], one "<key> <name>" per non-blank line. */
-static int read_classes(const char *path, names *keys, names *vals, char *err, size_t errlen) {
-    memset(keys, 0, sizeof *keys);
-    memset(vals, 0, sizeof *vals);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    char line[4096];
-    int no = 0, rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, f)) {
-        no++;
-        line[strcspn(line, "\r\n")] = '\0';
-        char *k = line + strspn(line, " \t");
-        if (!*k) continue;
+/* The class mapping file, one "<folder> <class name>" per non-blank line; folder[i] and
+ * name[i] point into buf (its lines cut in place). */
+typedef struct {
+    char *buf;
+    const char **folder, **name;
+    int n;
+} class_map;
+
+static void class_map_free(class_map *m) {
+    free(m->buf);
+    free(m->folder);
+    free(m->name);
+    memset(m, 0, sizeof *m);
+}
+
+static int read_classes(const char *path, class_map *m, char *err, size_t errlen) {
+    memset(m, 0, sizeof *m);
+    size_t len = 0, pos = 0, n, lines = 1;
+    m->buf = drum_read_file(path, &len, err, errlen);
+    if (!m->buf) return -1;
+    for (size_t i = 0; i < len; i++) lines += m->buf[i] == '\n';
+    m->folder = malloc(lines * sizeof *m->folder);
+    m->name = malloc(lines * sizeof *m->name);
+    if (!m->folder || !m->name) FAIL("%s: out of memory", path);
+    const char *s;
+    int line = 0, more;
+    while ((more = drum_next_line(m->buf, len, &pos, path, &line, &s, &n, err, errlen)) > 0) {
+        char *k = (char *)s + strspn(s, " \t");
+        k[n - (size_t)(k - s)] = '\0'; /* the line's end: its newline, CR or the buffer's NUL */
         char *sp = k + strcspn(k, " \t");
         char *v = sp + strspn(sp, " \t");
-        if (!*sp || !*v) {
-            snprintf(err, errlen, "%s:%d: expected \"<folder> <class name>\"", path, no);
-            rc = -1;
-            break;
-        }
+        if (!*sp || !*v) FAIL("%s:%d: expected \"<folder> <class name>\"", path, line);
         *sp = '\0';
-        for (int i = 0; i < keys->n; i++)
-            if (strcmp(keys->v[i], k) == 0) {
-                snprintf(err, errlen, "%s:%d: folder \"%s\" is named twice", path, no, k);
-                rc = -1;
-            }
-        if (rc) break;
-        if (keys->n == keys->cap) {
-            keys->cap = vals->cap = keys->cap ? keys->cap * 2 : 256;
-            char **nk = realloc(keys->v, (size_t)keys->cap * sizeof *nk);
-            if (nk) keys->v = nk;
-            char **nv = nk ? realloc(vals->v, (size_t)vals->cap * sizeof *nv) : NULL;
-            if (nv) vals->v = nv;
-            if (!nk || !nv) {
-                snprintf(err, errlen, "%s: out of memory", path);
-                rc = -1;
-                break;
-            }
-        }
-        keys->v[keys->n] = strdup(k);
-        vals->v[vals->n] = strdup(v);
-        keys->n++, vals->n++;
-        if (!keys->v[keys->n - 1] || !vals->v[vals->n - 1]) {
-            snprintf(err, errlen, "%s: out of memory", path);
-            rc = -1;
-        }
+        for (int i = 0; i < m->n; i++)
+            if (strcmp(m->folder[i], k) == 0)
+                FAIL("%s:%d: folder \"%s\" is named twice", path, line, k);
+        m->folder[m->n] = k;
+        m->name[m->n++] = v;
     }
-    fclose(f);
-    if (rc) {
-        names_free(keys);
-        names_free(vals);
-    }
-    return rc;
+    if (more < 0) goto fail;
+    return 0;
+fail:
+    class_map_free(m);
+    return -1;
 }
 
 int drum_convert_folders(const drum_folders_source *src, drum_dataset *out, char *err,
                          size_t errlen) {
     memset(out, 0, sizeof *out);
-    names classes = {0}, files = {0}, keys = {0}, vals = {0};
+    names classes = {0}, files = {0};
+    class_map map = {0};
     int cap = 0;
-    if (src->classes && read_classes(src->classes, &keys, &vals, err, errlen)) return -1;
+    if (src->classes && read_classes(src->classes, &map, err, errlen)) return -1;
     if (list_dir(src->images_dir, 1, &classes, err, errlen)) goto fail;
     if (classes.n == 0)
         FAIL("%s: no class folders (expected one sub-folder of images per class)",
@@ -463,11 +452,11 @@ int drum_convert_folders(const drum_folders_source *src, drum_dataset *out, char
         const char *label = classes.v[c];
         if (src->classes) {
             int k = 0;
-            while (k < keys.n && strcmp(keys.v[k], classes.v[c]) != 0) k++;
-            if (k == keys.n)
+            while (k < map.n && strcmp(map.folder[k], classes.v[c]) != 0) k++;
+            if (k == map.n)
                 FAIL("%s: folder \"%s\" has no line in %s", src->images_dir, classes.v[c],
                      src->classes);
-            label = vals.v[k];
+            label = map.name[k];
         }
         char *dir = drum_path_join(src->images_dir, classes.v[c]);
         int rc = dir ? list_dir(dir, 0, &files, err, errlen) : -1;
@@ -490,14 +479,12 @@ int drum_convert_folders(const drum_folders_source *src, drum_dataset *out, char
     if (out->n == 0) FAIL("%s: the class folders hold no files", src->images_dir);
     if (check_unique(out, src->images_dir, "files", err, errlen)) goto fail;
     names_free(&classes);
-    names_free(&keys);
-    names_free(&vals);
+    class_map_free(&map);
     return 0;
 fail:
     names_free(&classes);
     names_free(&files);
-    names_free(&keys);
-    names_free(&vals);
+    class_map_free(&map);
     drum_dataset_free(out);
     return -1;
 }

@@ -191,29 +191,6 @@ fail:
     return -1;
 }
 
-/* The next non-blank line of buf[*pos..len) (without its newline or a trailing CR) in
- * *s, *n; *line counts every line read. Returns 1 for a line, 0 at the end, -1 with a
- * message on a NUL byte. */
-static int next_line(const char *buf, size_t len, size_t *pos, const char *path, int *line,
-                     const char **s, size_t *n, char *err, size_t errlen) {
-    while (*pos < len) {
-        ++*line;
-        *s = buf + *pos;
-        const char *nl = memchr(*s, '\n', len - *pos);
-        *n = nl ? (size_t)(nl - *s) : len - *pos;
-        *pos += *n + (nl ? 1 : 0);
-        if (memchr(*s, '\0', *n)) {
-            snprintf(err, errlen, "%s:%d: NUL byte in the line", path, *line);
-            return -1;
-        }
-        if (*n && (*s)[*n - 1] == '\r') --*n;
-        size_t blank = 0;
-        while (blank < *n && ((*s)[blank] == ' ' || (*s)[blank] == '\t')) blank++;
-        if (blank < *n) return 1;
-    }
-    return 0;
-}
-
 int drum_dataset_load(drum_dataset *ds, const char *path, char *err, size_t errlen) {
     memset(ds, 0, sizeof *ds);
     size_t len = 0;
@@ -229,7 +206,7 @@ int drum_dataset_load(drum_dataset *ds, const char *path, char *err, size_t errl
     int line = 0, more;
     size_t pos = 0, n;
     const char *s;
-    while ((more = next_line(buf, len, &pos, path, &line, &s, &n, err, errlen)) > 0) {
+    while ((more = drum_next_line(buf, len, &pos, path, &line, &s, &n, err, errlen)) > 0) {
         if (ds->n == cap) {
             cap = cap ? cap * 2 : 256;
             drum_example *nx = realloc(ds->ex, (size_t)cap * sizeof *nx);
@@ -393,7 +370,7 @@ int drum_drafts_load(const drum_dataset *ds, const char *path, char ***drafts, c
     *drafts = NULL;
     if (!buf) goto out;
     if (!d || !at) FAIL("%s: out of memory", path);
-    while ((more = next_line(buf, len, &pos, path, &line, &s, &n, err, errlen)) > 0) {
+    while ((more = drum_next_line(buf, len, &pos, path, &line, &s, &n, err, errlen)) > 0) {
         root = cJSON_ParseWithLengthOpts(s, n, NULL, 0);
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
         const cJSON *draft = cJSON_GetObjectItemCaseSensitive(root, "draft");
