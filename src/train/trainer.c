@@ -242,18 +242,26 @@ static int embed_prepared(drum_clip_model *m, const drum_prepared *prep, const d
     int *d_ids = be->alloc(be, (size_t)batch * T * sizeof(int));
     int *d_mask = be->alloc(be, (size_t)batch * T * sizeof(int));
     int *d_eos = be->alloc(be, (size_t)batch * sizeof(int));
-    /* host copies of a batch's rows, cut to its longest text when prep->longest */
-    int *h_ids = malloc((size_t)batch * T * sizeof(int));
-    int *h_mask = malloc((size_t)batch * T * sizeof(int));
-    if (!h_ids || !h_mask) DRUM_FAIL(be, "out of memory for %d token rows", batch);
+    /* with prep->longest, host copies of a batch's rows to cut to its longest text */
+    int *h_ids = NULL, *h_mask = NULL;
+    if (prep->longest) {
+        h_ids = malloc((size_t)batch * T * sizeof(int));
+        h_mask = malloc((size_t)batch * T * sizeof(int));
+        if (!h_ids || !h_mask) DRUM_FAIL(be, "out of memory for %d token rows", batch);
+    }
     for (int i0 = 0; i0 < n && drum_backend_ok(be); i0 += batch) {
         int b = n - i0 < batch ? n - i0 : batch, W = T;
-        memcpy(h_ids, ids + (size_t)i0 * T, (size_t)b * T * sizeof(int));
-        memcpy(h_mask, mask + (size_t)i0 * T, (size_t)b * T * sizeof(int));
-        if (prep->longest) W = drum_cut_texts(h_ids, h_mask, eos + i0, b, T);
+        const int *bi = ids + (size_t)i0 * T, *bm = mask + (size_t)i0 * T;
+        if (prep->longest) {
+            memcpy(h_ids, bi, (size_t)b * T * sizeof(int));
+            memcpy(h_mask, bm, (size_t)b * T * sizeof(int));
+            W = drum_cut_texts(h_ids, h_mask, eos + i0, b, T);
+            bi = h_ids;
+            bm = h_mask;
+        }
         be->to_device(be, d_pix, prep->pixels + (size_t)i0 * px, (size_t)b * px * sizeof(float));
-        be->to_device(be, d_ids, h_ids, (size_t)b * W * sizeof(int));
-        be->to_device(be, d_mask, h_mask, (size_t)b * W * sizeof(int));
+        be->to_device(be, d_ids, bi, (size_t)b * W * sizeof(int));
+        be->to_device(be, d_mask, bm, (size_t)b * W * sizeof(int));
         be->to_device(be, d_eos, eos + i0, (size_t)b * sizeof(int));
         if (drum_clip_encode_images(m, d_pix, b) ||
             drum_clip_encode_texts(m, d_ids, d_mask, d_eos, b, W))
