@@ -455,11 +455,19 @@ void drum_job_close(drum_job *j) {
 
 /* ------------------------------------------------------------ evaluation ---- */
 
+/* The largest configured shot count (0 when none). */
+static int largest_shots(const drum_job_config *c) {
+    int k = 0;
+    for (int i = 0; i < c->eval.shots.n; i++)
+        if (c->eval.shots.v[i] > k) k = c->eval.shots.v[i];
+    return k;
+}
+
+/* Demonstrations to retrieve per query: every shot count's, and NDCG@10's top 10. */
 static int max_shots(const drum_job *j) {
-    int k = 1;
-    for (int i = 0; i < j->cfg->eval.shots.n; i++)
-        if (j->cfg->eval.shots.v[i] > k) k = j->cfg->eval.shots.v[i];
-    if (j->oracle_ndcg && k < NDCG_K) k = NDCG_K; /* NDCG@10 reads the top 10 */
+    int k = largest_shots(j->cfg);
+    if (k < 1) k = 1;
+    if (j->oracle_ndcg && k < NDCG_K) k = NDCG_K;
     return k;
 }
 
@@ -870,16 +878,11 @@ const char *drum_job_report(drum_job *j, char *err, size_t errlen) {
         PUT("\n");
     }
     /* the simulator's P(correct) per task at the largest shot count */
-    int kbig = 0, have = 0;
-    for (int i = 0; i < c->eval.shots.n; i++)
-        if (c->eval.shots.v[i] > kbig) kbig = c->eval.shots.v[i];
+    int kbig = largest_shots(c);
     const drum_icl_result *tasks = NULL;
     for (int r = 0; r < j->n_rows; r++)
-        if (j->rows[r].shots == kbig && j->rows[r].r.has_expected) {
-            have = 1;
-            tasks = &j->rows[r].r;
-        }
-    if (have) {
+        if (j->rows[r].shots == kbig && j->rows[r].r.has_expected) tasks = &j->rows[r].r;
+    if (tasks) {
         PUT("\nThe simulated LVLM's mean P(correct) per task family at %d-shot: the probability "
             "its answers above were drawn from (for captions: of describing each object right). "
             "The task metrics also weigh annotators and wording, so they differ from it; "
