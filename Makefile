@@ -30,7 +30,7 @@ CFLAGS := -std=c11 $(OPT) -g -fopenmp -D_GNU_SOURCE -Wall -Wextra -Werror -Wshad
 LDLIBS := -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -lopenblas -lyaml -lutf8proc -lcjson -lm
 LDFLAGS := -fopenmp $(SAN)
 
-LIB_C := $(wildcard kernels/cpu/*.c) $(filter-out src/cli/% src/core/nocuda.c,$(shell find src -name '*.c'))
+LIB_C := $(wildcard kernels/cpu/*.c) $(filter-out src/cli/% src/core/nocuda.c src/core/nompi.c src/core/comm_mpi.c,$(shell find src -name '*.c'))
 ifeq ($(USE_CUDA),1)
   LIB_CU := $(wildcard kernels/cuda/*.cu)
   NVFLAGS := -std=c++17 -O3 $(CUDA_ARCH) -Iinclude -Isrc -Ikernels/cuda -MMD -MP \
@@ -40,6 +40,24 @@ ifeq ($(USE_CUDA),1)
 else
   LIB_CU :=
   LIB_C += src/core/nocuda.c
+endif
+
+# MPI=auto|0|1 (auto: with MPI when Open MPI's mpicc is on PATH). Only comm_mpi.c includes
+# mpi.h; without MPI, nompi.c stands in and data-parallel runs say how to get it.
+MPI ?= auto
+MPICC ?= $(shell command -v mpicc 2>/dev/null)
+ifeq ($(MPI),auto)
+  USE_MPI := $(if $(MPICC),1,0)
+else
+  USE_MPI := $(MPI)
+endif
+ifeq ($(USE_MPI),1)
+  LIB_C += src/core/comm_mpi.c
+  MPI_CFLAGS := $(shell $(MPICC) --showme:compile)
+  LDLIBS += $(shell $(MPICC) --showme:link)
+  $(BUILD)/src/core/comm_mpi.o: CFLAGS += $(MPI_CFLAGS)
+else
+  LIB_C += src/core/nompi.c
 endif
 
 LIB_OBJ := $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CU:%.cu=$(BUILD)/%.cu.o)

@@ -2,7 +2,7 @@
  * survive a reopen, a torn or junk tail is cut off, damage in the middle is an error naming
  * the byte offset, keys of different scorers and templates stay apart, and a writer killed
  * with SIGKILL at a random moment leaves only intact records (every acknowledged batch
- * among them). */
+ * among them); a read-only mirror beside the writer sees its records and never writes. */
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
@@ -541,6 +541,61 @@ static void test_kill_safety(void) {
     printf("kill: %d rounds, %d left a torn tail that was cut off\n", rounds, torn_seen);
 }
 
+/* A mirror (the other ranks of a data-parallel run): opened beside the writer (which holds
+ * the lock), it sees the writer's records, keeps its own puts in memory only, skips a torn
+ * tail without cutting it, and refuses a file that is not a cache yet. */
+static void test_mirror(void) {
+    char path[128], torn[128], empty[128];
+    path_of(path, sizeof path, "mirror.cache");
+    path_of(torn, sizeof torn, "mirror_torn.cache");
+    path_of(empty, sizeof empty, "mirror_empty.cache");
+    const int n = 10;
+    long size = write_cache(path, n);
+    char warn[256] = "", err[256] = "";
+    drum_score_cache *w = NULL, *m = NULL;
+    CHECK(drum_score_cache_open(&w, path, warn, sizeof warn, err, sizeof err) == 0,
+          "writer open: %s", err);
+    int rc = drum_score_cache_open_mirror(&m, path, err, sizeof err);
+    CHECK(rc == 0 && drum_score_cache_count(m) == (size_t)n,
+          "a mirror beside the locked writer: rc %d, %zu records: %s", rc,
+          m ? drum_score_cache_count(m) : 0, err);
+    if (m) {
+        double v = 0;
+        drum_score_key k = {"w", qid[3], did[3], "t"};
+        CHECK(drum_score_cache_get(m, &k, &v) && v == fake_value("w", "t", qid[3], did[3]),
+              "the mirror's value of a written record");
+        drum_score_key nk = {"w", qid[40], did[41], "t"};
+        double nv = -2.5;
+        CHECK(drum_score_cache_put(m, &nk, &nv, 1, err, sizeof err) == 0 &&
+                  drum_score_cache_get(m, &nk, &v) && v == nv,
+              "a mirror's put is answered from memory: %s", err);
+        CHECK(file_size(path) == size, "a mirror's put wrote to the file (%ld bytes, was %ld)",
+              file_size(path), size);
+    }
+    drum_score_cache_close(m);
+    drum_score_cache_close(w);
+    /* a torn tail: skipped by the mirror, left for the writer to cut */
+    long rec = record_size("w", qid[0], did[0], "t");
+    copy_file(path, torn, size - rec / 2);
+    m = NULL;
+    rc = drum_score_cache_open_mirror(&m, torn, err, sizeof err);
+    CHECK(rc == 0 && drum_score_cache_count(m) == (size_t)n - 1 &&
+              file_size(torn) == size - rec / 2,
+          "a mirror of a torn file: rc %d, %zu records, %ld bytes", rc,
+          m ? drum_score_cache_count(m) : 0, file_size(torn));
+    drum_score_cache_close(m);
+    /* no cache yet: an error naming the file, and nothing created */
+    m = NULL;
+    err[0] = '\0';
+    rc = drum_score_cache_open_mirror(&m, empty, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "mirror_empty.cache") && file_size(empty) == -1,
+          "a mirror of a missing file: rc %d, '%s'", rc, err);
+    fclose(fopen(empty, "w"));
+    rc = drum_score_cache_open_mirror(&m, empty, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "not a drum score cache yet") && file_size(empty) == 0,
+          "a mirror of an empty file: rc %d, '%s'", rc, err);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/drum_test_score_cache_XXXXXX");
     if (!mkdtemp(dir)) {
@@ -556,6 +611,7 @@ int main(void) {
     test_keys_do_not_collide();
     test_inner_failures();
     test_kill_safety();
+    test_mirror();
     CHECK(test_remove_tree(dir) == 0, "cleanup of %s", dir);
     return check_summary();
 }

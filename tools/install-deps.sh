@@ -3,7 +3,7 @@
 # present is left alone, and apt is only touched when something is missing.
 set -euo pipefail
 pkgs=(build-essential pkg-config libopenblas-openmp-dev libyaml-dev libutf8proc-dev
-      libcjson-dev libstb-dev)
+      libcjson-dev libstb-dev libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stddef.h>
 
+#include "drum/comm.h"
 #include "drum/config.h"
 #include "drum/progress.h"
 
@@ -25,10 +26,12 @@ typedef struct drum_job drum_job;
 
 /* Prepares everything a run needs (see above). Long steps report through progress; *stop
  * (set by a signal handler) interrupts training with a checkpoint. *log receives notes for
- * the user (what was generated, loaded or reused), one per line, and may be NULL. */
-int drum_job_open(drum_job **out, const drum_job_config *cfg, const drum_progress *progress,
-                  volatile sig_atomic_t *stop, void (*log)(const char *line), char *err,
-                  size_t errlen);
+ * the user (what was generated, loaded or reused), one per line, and may be NULL.
+ * comm: the ranks of a data-parallel run (comm.h), or NULL for one process. Every rank calls
+ * every job function in the same order; rank 0 alone writes files. */
+int drum_job_open(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
+                  const drum_progress *progress, volatile sig_atomic_t *stop,
+                  void (*log)(const char *line), char *err, size_t errlen);
 void drum_job_close(drum_job *j);
 
 /* Evaluates the strategies named in eval.strategies that need no training (RS, FIXED, SI,

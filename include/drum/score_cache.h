@@ -46,6 +46,13 @@ typedef struct {
 int drum_score_cache_open(drum_score_cache **out, const char *path, char *warn, size_t warnlen,
                           char *err, size_t errlen);
 
+/* Opens a cache file that another process (rank 0 of a data-parallel run) has open for
+ * writing: read-only, without the lock, a torn tail skipped rather than cut (the writer cut
+ * it when it opened the file). Puts then update only the in-memory index, so a rank that
+ * receives the same scores as the writer answers the same lookups. */
+int drum_score_cache_open_mirror(drum_score_cache **out, const char *path, char *err,
+                                 size_t errlen);
+
 /* 1 and *value when key is cached, else 0. */
 int drum_score_cache_get(const drum_score_cache *c, const drum_score_key *key, double *value);
 
@@ -83,6 +90,10 @@ typedef struct {
  * drum_score_cache_open. */
 drum_scorer *drum_cached_scorer_create(drum_scorer *inner, const char *path, int batch,
                                        char *warn, size_t warnlen, char *err, size_t errlen);
+
+/* The same over drum_score_cache_open_mirror: for the ranks other than the writer's. */
+drum_scorer *drum_cached_scorer_create_mirror(drum_scorer *inner, const char *path, int batch,
+                                              char *err, size_t errlen);
 
 /* The counters of a scorer made by drum_cached_scorer_create. Returns 0, or -1 when s is
  * not such a scorer. */

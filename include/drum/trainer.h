@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "drum/clip_model.h"
+#include "drum/comm.h"
 #include "drum/config.h"
 #include "drum/data.h"
 #include "drum/prepare.h"
@@ -92,14 +93,22 @@ typedef struct {
     void *round_end_user;
     unsigned char *frozen;       /* per parameter-table entry */
     drum_train_buffers *buf;
+    /* the ranks of a data-parallel run (NULL: one process). Each rank encodes its share of
+     * every batch's queries (with their candidates); the features are all-gathered, every
+     * rank computes the whole batch's loss and its rows' gradients, and the gradients are
+     * summed before the optimizer step, so all ranks keep the same weights (checked at
+     * every round's end). Only a rank with a checkpoint_path writes one. */
+    drum_comm *comm;
 } drum_trainer;
 
 /* Sets up a trainer (candidate lists empty, position at round 0, mining). The model must
  * be a training model whose max_images and max_texts are >= batch_queries*(1+list_size).
+ * comm: the ranks of a data-parallel run, or NULL for one process.
  * Returns 0 or -1 (a freeze pattern matching nothing is an error, so typos show). */
 int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *be,
                       drum_clip_model *m, const drum_clip_params *p, const drum_dataset *pool,
-                      const drum_prepared *prep, drum_scorer *scorer, char *err, size_t errlen);
+                      const drum_prepared *prep, drum_scorer *scorer, drum_comm *comm,
+                      char *err, size_t errlen);
 void drum_trainer_free(drum_trainer *t);
 
 /* Runs (or continues) the rounds. Returns 0 when done, 1 when stopped by *stop (a
@@ -123,10 +132,12 @@ int drum_checkpoint_read_params(const char *path, size_t total, float *host, cha
                                 size_t errlen);
 
 /* Embeds prepared examples with model m (batch rows at a time): L2-normalised image
- * features and the demo (use_query_text = 0) or query text features, ids from ds. */
-int drum_embed_prepared(drum_clip_model *m, const drum_prepared *prep, const drum_dataset *ds,
-                        int use_query_text, int batch, const drum_progress *progress,
-                        drum_embeddings *out, char *err, size_t errlen);
+ * features and the demo (use_query_text = 0) or query text features, ids from ds. With a
+ * comm of several ranks (NULL: one), each rank embeds its slice and every rank gets all. */
+int drum_embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepared *prep,
+                        const drum_dataset *ds, int use_query_text, int batch,
+                        const drum_progress *progress, drum_embeddings *out, char *err,
+                        size_t errlen);
 
 /* The learning rate at a step: linear warm-up to lr, then cosine decay to 0 at total. */
 float drum_lr_at(float lr, long step, int warmup, long total);

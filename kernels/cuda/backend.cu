@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "common.cuh"
+#include "drum/comm.h"
 
 static void *cuda_alloc(drum_backend *be, size_t bytes) {
     if (!drum_backend_ok(be)) return NULL;
@@ -97,6 +98,13 @@ extern "C" drum_backend *drum_cuda_backend_create(char *errbuf, size_t errlen) {
     if (e != cudaSuccess || count == 0) {
         snprintf(errbuf, errlen, "backend 'cuda': no usable GPU (%s)",
                  e != cudaSuccess ? cudaGetErrorString(e) : "cudaGetDeviceCount found 0 devices");
+        return NULL;
+    }
+    /* one GPU per rank: a data-parallel run's local rank picks its node's device */
+    int local = drum_comm_local_rank();
+    if (local >= 0 && count > 1 && (e = cudaSetDevice(local % count)) != cudaSuccess) {
+        snprintf(errbuf, errlen, "backend 'cuda': cudaSetDevice(%d) for local rank %d: %s",
+                 local % count, local, cudaGetErrorString(e));
         return NULL;
     }
     drum_backend *be = (drum_backend *)calloc(1, sizeof *be);

@@ -117,7 +117,7 @@ int cmd_embed(int argc, char **argv) {
     cli_progress pl;
     drum_progress progress;
     cli_progress_init(&pl, &progress);
-    if (drum_embed_prepared(m, &prep, &ds, 0, batch, &progress, &e, err, sizeof err)) goto fail;
+    if (drum_embed_prepared(NULL, m, &prep, &ds, 0, batch, &progress, &e, err, sizeof err)) goto fail;
     if (no_image) {
         free(e.img);
         e.img = NULL;

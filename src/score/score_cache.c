@@ -219,6 +219,7 @@ struct drum_score_cache {
     int fd;
     FILE *f;
     int broken; /* a write failed: the file may end in a partial record */
+    int mirror; /* opened read-only beside the rank that writes it: puts stay in memory */
     uint32_t crc[256];
     sc_index idx;
     char *keybuf; /* scratch for put() */
@@ -363,6 +364,11 @@ static int load(drum_score_cache *c, char *warn, size_t warnlen, char *err, size
     unsigned char hdr[SC_HEADER];
     header_bytes(c->crc, hdr);
     int rc = -1;
+    if (size < SC_HEADER && c->mirror) {
+        set_msg(err, errlen, "%s: not a drum score cache yet (%zu bytes): the writing rank opens it "
+                "first", c->path, size);
+        goto done;
+    }
     if (size < SC_HEADER) {
         /* Empty, or a header cut short while the file was being created. */
         if (memcmp(buf, hdr, size) != 0) {
@@ -420,6 +426,7 @@ static int load(drum_score_cache *c, char *warn, size_t warnlen, char *err, size
                 goto done;
             }
         }
+        if (c->mirror) break; /* the writer cut it when it opened the file */
         set_msg(warn, warnlen,
                 "%s: dropped %zu bytes at the end (from byte offset %zu: %s); %zu records kept",
                 c->path, size - off, off, why, c->idx.n);
@@ -432,8 +439,8 @@ done:
     return rc;
 }
 
-int drum_score_cache_open(drum_score_cache **out, const char *path, char *warn, size_t warnlen,
-                          char *err, size_t errlen) {
+static int cache_open(drum_score_cache **out, const char *path, int mirror, char *warn,
+                      size_t warnlen, char *err, size_t errlen) {
     *out = NULL;
     if (warn && warnlen) warn[0] = '\0';
     drum_score_cache *c = calloc(1, sizeof *c);
@@ -445,13 +452,15 @@ int drum_score_cache_open(drum_score_cache **out, const char *path, char *warn, 
     }
     crc_init(c->crc);
     c->f = NULL;
-    c->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    c->mirror = mirror;
+    c->fd = mirror ? open(path, O_RDONLY | O_CLOEXEC)
+                   : open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (c->fd < 0) {
         set_msg(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         drum_score_cache_close(c);
         return -1;
     }
-    if (flock(c->fd, LOCK_EX | LOCK_NB) != 0) {
+    if (!mirror && flock(c->fd, LOCK_EX | LOCK_NB) != 0) {
         set_msg(err, errlen, "%s: %s", path,
                 errno == EWOULDBLOCK ? "in use by another process (locked)" : strerror(errno));
         drum_score_cache_close(c);
@@ -461,14 +470,24 @@ int drum_score_cache_open(drum_score_cache **out, const char *path, char *warn, 
         drum_score_cache_close(c);
         return -1;
     }
-    c->f = fdopen(c->fd, "a");
-    if (!c->f) {
+    c->f = mirror ? NULL : fdopen(c->fd, "a");
+    if (!mirror && !c->f) {
         set_msg(err, errlen, "%s: fdopen: %s", path, strerror(errno));
         drum_score_cache_close(c);
         return -1;
     }
     *out = c;
     return 0;
+}
+
+int drum_score_cache_open(drum_score_cache **out, const char *path, char *warn, size_t warnlen,
+                          char *err, size_t errlen) {
+    return cache_open(out, path, 0, warn, warnlen, err, errlen);
+}
+
+int drum_score_cache_open_mirror(drum_score_cache **out, const char *path, char *err,
+                                 size_t errlen) {
+    return cache_open(out, path, 1, NULL, 0, err, errlen);
 }
 
 int drum_score_cache_get(const drum_score_cache *c, const drum_score_key *key, double *value) {
@@ -494,15 +513,10 @@ int drum_score_cache_get(const drum_score_cache *c, const drum_score_key *key, d
     return found;
 }
 
-int drum_score_cache_put(drum_score_cache *c, const drum_score_key *keys, const double *values,
+/* Appends the records of n valid keys, then fflush + fsync. */
+static int write_records(drum_score_cache *c, const drum_score_key *keys, const double *values,
                          int n, char *err, size_t errlen) {
-    if (c->broken) {
-        set_msg(err, errlen, "%s: an earlier write failed; reopen the cache", c->path);
-        return -1;
-    }
     uint32_t lens[4];
-    for (int i = 0; i < n; i++)
-        if (!key_encode(&keys[i], &c->keybuf, &c->keycap, lens, err, errlen)) return -1;
     unsigned char *rec = NULL;
     size_t reccap = 0;
     for (int i = 0; i < n; i++) {
@@ -544,6 +558,19 @@ int drum_score_cache_put(drum_score_cache *c, const drum_score_key *keys, const 
         set_msg(err, errlen, "%s: flush failed: %s", c->path, strerror(errno));
         return -1;
     }
+    return 0;
+}
+
+int drum_score_cache_put(drum_score_cache *c, const drum_score_key *keys, const double *values,
+                         int n, char *err, size_t errlen) {
+    if (c->broken) {
+        set_msg(err, errlen, "%s: an earlier write failed; reopen the cache", c->path);
+        return -1;
+    }
+    uint32_t lens[4];
+    for (int i = 0; i < n; i++)
+        if (!key_encode(&keys[i], &c->keybuf, &c->keycap, lens, err, errlen)) return -1;
+    if (!c->mirror && write_records(c, keys, values, n, err, errlen) != 0) return -1;
     /* Only durable records enter the index. */
     for (int i = 0; i < n; i++) {
         size_t klen = key_encode(&keys[i], &c->keybuf, &c->keycap, lens, err, errlen);
@@ -679,8 +706,8 @@ static void cached_destroy(drum_scorer *s) {
     free(s);
 }
 
-drum_scorer *drum_cached_scorer_create(drum_scorer *inner, const char *path, int batch,
-                                       char *warn, size_t warnlen, char *err, size_t errlen) {
+static drum_scorer *cached_create(drum_scorer *inner, const char *path, int batch, int mirror,
+                                  char *warn, size_t warnlen, char *err, size_t errlen) {
     if (warn && warnlen) warn[0] = '\0';
     drum_scorer *s = calloc(1, sizeof *s);
     cached_impl *im = calloc(1, sizeof *im);
@@ -690,7 +717,7 @@ drum_scorer *drum_cached_scorer_create(drum_scorer *inner, const char *path, int
         set_msg(err, errlen, "cached scorer: out of memory");
         return NULL;
     }
-    if (drum_score_cache_open(&im->cache, path, warn, warnlen, err, errlen) != 0) {
+    if (cache_open(&im->cache, path, mirror, warn, warnlen, err, errlen) != 0) {
         free(s);
         free(im);
         return NULL;
@@ -704,6 +731,16 @@ drum_scorer *drum_cached_scorer_create(drum_scorer *inner, const char *path, int
     s->destroy = cached_destroy;
     s->impl = im;
     return s;
+}
+
+drum_scorer *drum_cached_scorer_create(drum_scorer *inner, const char *path, int batch,
+                                       char *warn, size_t warnlen, char *err, size_t errlen) {
+    return cached_create(inner, path, batch, 0, warn, warnlen, err, errlen);
+}
+
+drum_scorer *drum_cached_scorer_create_mirror(drum_scorer *inner, const char *path, int batch,
+                                              char *err, size_t errlen) {
+    return cached_create(inner, path, batch, 1, NULL, 0, err, errlen);
 }
 
 int drum_cached_scorer_stats(const drum_scorer *s, drum_score_cache_stats *stats) {

@@ -15,6 +15,7 @@
 #include "drum/clip.h"
 #include "drum/clip_io.h"
 #include "drum/clip_model.h"
+#include "drum/comm.h"
 #include "drum/data.h"
 #include "drum/demo.h"
 #include "drum/exec_scorer.h"
@@ -26,6 +27,7 @@
 #include "drum/retrieval.h"
 #include "drum/safetensors.h"
 #include "drum/score_cache.h"
+#include "drum/sharded_scorer.h"
 #include "drum/synth.h"
 #include "drum/synthetic_lvlm.h"
 #include "drum/tokenizer.h"
@@ -53,6 +55,7 @@ typedef struct {
 
 struct drum_job {
     const drum_job_config *cfg;
+    drum_comm *comm;          /* the ranks of a data-parallel run: rank 0 writes the files */
     drum_progress progress;
     volatile sig_atomic_t *stop;
     void (*log)(const char *line);
@@ -89,6 +92,9 @@ static void note(drum_job *j, const char *fmt, ...) {
     va_end(ap);
     j->log(line);
 }
+
+/* Rank 0 writes the run's files; with one process, that is this one. */
+static int writer(const drum_job *j) { return j->comm->rank == 0; }
 
 static int file_exists(const char *path) {
     struct stat st;
@@ -148,7 +154,11 @@ static int open_data(drum_job *j, char *err, size_t errlen) {
         j->train_path = drum_path_join(j->data_dir, "train.jsonl");
         j->eval_path = drum_path_join(j->data_dir, "eval.jsonl");
         if (!j->train_path || !j->eval_path) goto oom;
-        if (!file_exists(j->train_path)) {
+        /* rank 0 generates the suite while the others wait, then all read it */
+        int have = file_exists(j->train_path);
+        if (!writer(j)) {
+            /* nothing */
+        } else if (!have) {
             drum_synth_config sc;
             drum_synth_default_config(&sc);
             sc.seed = c->synth.seed;
@@ -164,6 +174,7 @@ static int open_data(drum_job *j, char *err, size_t errlen) {
         } else {
             note(j, "using the synthetic suite already in %s", j->data_dir);
         }
+        if (j->comm->barrier(j->comm, err, errlen)) return -1;
     } else {
         j->train_path = strdup(c->data.train);
         j->eval_path = strdup(c->data.eval);
@@ -212,10 +223,22 @@ static int open_scorer(drum_job *j, char *err, size_t errlen) {
          j->oracle_ndcg ? "" : " (no NDCG@10: it would score every pool candidate per query)");
     char warn[512] = "";
     if (drum_mkdirs(c->train.out, err, errlen)) return -1;
-    j->scorer = drum_cached_scorer_create(j->lvlm, c->scorer.cache, 4096, warn, sizeof warn, err,
-                                          errlen);
-    if (!j->scorer) {
+    /* several ranks: each its own LVLM, every call split over them (sharded_scorer.h);
+     * rank 0 writes the cache file (opened first), the others mirror it */
+    drum_scorer *inner = j->lvlm;
+    if (j->comm->size > 1 && !(inner = drum_sharded_scorer_create(j->lvlm, j->comm, err, errlen))) {
         drum_scorer_destroy(j->lvlm);
+        j->lvlm = NULL;
+        return -1;
+    }
+    if (writer(j))
+        j->scorer = drum_cached_scorer_create(inner, c->scorer.cache, 4096, warn, sizeof warn, err,
+                                              errlen);
+    if (j->comm->size > 1 && j->comm->barrier(j->comm, err, errlen)) return -1;
+    if (!writer(j))
+        j->scorer = drum_cached_scorer_create_mirror(inner, c->scorer.cache, 4096, err, errlen);
+    if (!j->scorer) {
+        drum_scorer_destroy(inner);
         j->lvlm = NULL;
         return -1;
     }
@@ -248,6 +271,7 @@ static int drafts_for(drum_job *j, const drum_dataset *ds, char ***out, char *er
 /* drafts.jsonl in the run directory: every example's zero-shot draft, the {D} of the query
  * template, so `drum embed --drafts` reproduces the job's query texts outside it. */
 static int write_drafts(drum_job *j, char *err, size_t errlen) {
+    if (!writer(j)) return 0;
     char *path = drum_path_join(j->cfg->train.out, "drafts.jsonl"), *tmp = NULL;
     FILE *f = path ? drum_atomic_open(path, &tmp, err, errlen) : NULL;
     if (!f) {
@@ -314,6 +338,7 @@ static int load_weights(drum_job *j, const char *path, char *err, size_t errlen)
 }
 
 static int export_model(drum_job *j, const char *dir, char *err, size_t errlen) {
+    if (!writer(j)) return 0;
     float *host = malloc(j->params.total * sizeof(float));
     if (!host) {
         snprintf(err, errlen, "out of memory");
@@ -336,7 +361,7 @@ static drum_prepare_opts prepare_opts(drum_job *j) {
 
 /* The un-tuned retriever: model.checkpoint, or train.out/clip0 from an earlier run, or a
  * fresh initialisation pre-trained contrastively on the suite's captions. */
-static int initial_weights(drum_job *j, char *err, size_t errlen) {
+static int first_weights(drum_job *j, char *err, size_t errlen) {
     const drum_job_config *c = j->cfg;
     if (c->model.checkpoint[0]) {
         note(j, "retriever: %s", c->model.checkpoint);
@@ -390,9 +415,24 @@ out:
     return rc;
 }
 
-int drum_job_open(drum_job **out, const drum_job_config *cfg, const drum_progress *progress,
-                  volatile sig_atomic_t *stop, void (*log)(const char *line), char *err,
-                  size_t errlen) {
+/* With several ranks, rank 0 finds or pre-trains the retriever (writing clip0/) while the
+ * others wait, then they load what it wrote. */
+static int initial_weights(drum_job *j, char *err, size_t errlen) {
+    const drum_job_config *c = j->cfg;
+    if (j->comm->size == 1 || c->model.checkpoint[0]) return first_weights(j, err, errlen);
+    if (writer(j) && first_weights(j, err, errlen)) return -1;
+    if (j->comm->barrier(j->comm, err, errlen)) return -1;
+    if (writer(j)) return 0;
+    char *w = drum_path_join(c->train.out, "clip0/model.safetensors");
+    int rc = w ? load_weights(j, w, err, errlen) : -1;
+    if (!w) snprintf(err, errlen, "out of memory");
+    free(w);
+    return rc;
+}
+
+int drum_job_open(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
+                  const drum_progress *progress, volatile sig_atomic_t *stop,
+                  void (*log)(const char *line), char *err, size_t errlen) {
     drum_job *j = calloc(1, sizeof *j);
     *out = j;
     if (!j) {
@@ -400,6 +440,7 @@ int drum_job_open(drum_job **out, const drum_job_config *cfg, const drum_progres
         return -1;
     }
     j->cfg = cfg;
+    j->comm = comm ? comm : drum_comm_single();
     if (progress) j->progress = *progress;
     char *prev = drum_path_join(cfg->train.out, "results.jsonl");
     size_t len;
@@ -481,6 +522,7 @@ static void fmt_or(char *buf, size_t n, const char *fmt, double v, const char *m
 
 /* Rewrites results.jsonl from the rows so far (atomically). */
 static int write_results(drum_job *j, char *err, size_t errlen) {
+    if (!writer(j)) return 0;
     char *path = drum_path_join(j->cfg->train.out, "results.jsonl"), *tmp = NULL;
     if (!path) {
         snprintf(err, errlen, "out of memory");
@@ -584,8 +626,10 @@ static int evaluate_in(drum_job *j, drum_strategy s, int round, double *ndcg, ch
     }
     if (s != DRUM_STRATEGY_RS && s != DRUM_STRATEGY_FIXED) {
         int batch = j->model->max_images;
-        if (drum_embed_prepared(j->model, &j->pool, &j->train, 0, batch, &j->progress, &pool, err, errlen) ||
-            drum_embed_prepared(j->model, &j->queries, &j->eval, 1, batch, &j->progress, &q, err, errlen))
+        if (drum_embed_prepared(j->comm, j->model, &j->pool, &j->train, 0, batch, &j->progress,
+                                &pool, err, errlen) ||
+            drum_embed_prepared(j->comm, j->model, &j->queries, &j->eval, 1, batch, &j->progress,
+                                &q, err, errlen))
             goto out;
     } else {
         pool.n = j->train.n;
@@ -713,7 +757,7 @@ static drum_train_opts train_opts(const drum_job *j) {
 static int trainer_for(drum_job *j, drum_trainer *t, char *err, size_t errlen) {
     drum_train_opts o = train_opts(j);
     if (drum_trainer_init(t, &o, j->be, j->model, &j->params, &j->train, &j->pool, j->scorer,
-                          err, errlen))
+                          j->comm, err, errlen))
         return -1;
     t->stop = j->stop;
     t->progress = j->progress;
@@ -731,6 +775,10 @@ int drum_job_mine(drum_job *j, const char *path, char *err, size_t errlen) {
     drum_trainer t;
     int rc = -1;
     if (trainer_for(j, &t, err, errlen) || drum_trainer_mine(&t, err, errlen)) goto out;
+    if (!writer(j)) {
+        rc = 0;
+        goto out;
+    }
     char *tmp = NULL;
     FILE *f = drum_atomic_open(path, &tmp, err, errlen);
     if (!f) goto out;
@@ -819,7 +867,7 @@ int drum_job_train(drum_job *j, int resume, char *err, size_t errlen) {
     }
     char *ckpt = drum_path_join(tc->out, "train.ckpt");
     round_ctx rc = {j, &t};
-    t.checkpoint_path = ckpt;
+    t.checkpoint_path = writer(j) ? ckpt : NULL;
     t.round_end = round_end;
     t.round_end_user = &rc;
     int r = 0;
@@ -937,6 +985,7 @@ const char *drum_job_report(drum_job *j, char *err, size_t errlen) {
     }
     free(j->report);
     j->report = s;
+    if (!writer(j)) return s;
     char *path = drum_path_join(c->train.out, "results.md"), *tmp = NULL;
     FILE *f = path ? drum_atomic_open(path, &tmp, err, errlen) : NULL;
     if (!f) {

@@ -32,6 +32,11 @@ struct drum_train_buffers {
     float *dfeat;      /* (rows, 2D) */
     float *d_img_n, *d_txt_n, *d_img_f, *d_txt_f; /* (rows, D) */
     float *log_scale;  /* 1 */
+    /* data parallel (comm size > 1) only: this rank's rows' features and their gradients,
+     * the host staging of the all-gather, and the host copy of the gradients */
+    float *feat_local, *dfeat_local;  /* device (rows, 2D) */
+    float *h_feat_local, *h_feat;     /* (rows, 2D) */
+    float *h_grads;                   /* (total parameters) */
 };
 
 float drum_lr_at(float lr, long step, int warmup, long total) {
@@ -73,10 +78,14 @@ static void buffers_free(drum_backend *be, drum_train_buffers *b) {
     free(b->h_fb);
     free(b->h_target);
     free(b->h_loss);
+    free(b->h_feat_local);
+    free(b->h_feat);
+    free(b->h_grads);
     void *dev[] = {b->pixels, b->ids, b->mask, b->eos, b->img_n, b->img_norm, b->txt_n,
                    b->txt_norm, b->feat, b->sim, b->fb, b->probs, b->dsim, b->target,
                    b->loss_list, b->loss_ctr, b->dloss_list, b->dloss_ctr, b->dfeat,
-                   b->d_img_n, b->d_txt_n, b->d_img_f, b->d_txt_f, b->log_scale};
+                   b->d_img_n, b->d_txt_n, b->d_img_f, b->d_txt_f, b->log_scale,
+                   b->feat_local, b->dfeat_local};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) be->free(be, dev[i]);
     free(b);
 }
@@ -126,8 +135,17 @@ static drum_train_buffers *buffers_create(drum_trainer *t, char *err, size_t err
     b->d_img_f = be->alloc(be, rows * D * sizeof(float));
     b->d_txt_f = be->alloc(be, rows * D * sizeof(float));
     b->log_scale = be->alloc(be, sizeof(float));
+    int parallel = t->comm && t->comm->size > 1;
+    if (parallel) {
+        b->feat_local = be->alloc(be, rows * 2 * D * sizeof(float));
+        b->dfeat_local = be->alloc(be, rows * 2 * D * sizeof(float));
+        b->h_feat_local = malloc(rows * 2 * D * sizeof(float));
+        b->h_feat = malloc(rows * 2 * D * sizeof(float));
+        b->h_grads = malloc(t->p->total * sizeof(float));
+    }
     if (!b->row_example || !b->h_pixels || !b->h_ids || !b->h_mask || !b->h_eos || !b->h_fb ||
-        !b->h_target || !b->h_loss || !drum_backend_ok(be)) {
+        !b->h_target || !b->h_loss || !drum_backend_ok(be) ||
+        (parallel && (!b->h_feat_local || !b->h_feat || !b->h_grads))) {
         snprintf(err, errlen, "out of memory for training buffers (%zu rows): %s", rows,
                  be->err[0] ? be->err : "host allocation failed");
         buffers_free(be, b);
@@ -162,9 +180,11 @@ static int match_freeze(drum_trainer *t, char *err, size_t errlen) {
 
 int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *be,
                       drum_clip_model *m, const drum_clip_params *p, const drum_dataset *pool,
-                      const drum_prepared *prep, drum_scorer *scorer, char *err, size_t errlen) {
+                      const drum_prepared *prep, drum_scorer *scorer, drum_comm *comm,
+                      char *err, size_t errlen) {
     memset(t, 0, sizeof *t);
     t->o = *o;
+    t->comm = comm ? comm : drum_comm_single();
     t->be = be;
     t->m = m;
     t->p = p;
@@ -214,11 +234,14 @@ void drum_trainer_free(drum_trainer *t) {
 
 /* ---------------------------------------------------------------- embedding ---- */
 
-static int embed_prepared(drum_clip_model *m, const drum_prepared *prep, const drum_dataset *ds,
-                          int use_query_text, int batch, const drum_progress *progress,
-                          drum_embeddings *out, char *err, size_t errlen) {
+static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepared *prep,
+                          const drum_dataset *ds, int use_query_text, int batch,
+                          const drum_progress *progress, drum_embeddings *out, char *err,
+                          size_t errlen) {
     drum_backend *be = m->be;
     int D = m->cfg.projection_dim, S = prep->S, T = prep->T, n = prep->n;
+    long lo, hi; /* this rank's rows */
+    drum_comm_slice(n, comm->rank, comm->size, &lo, &hi);
     if (batch > m->max_images) batch = m->max_images;
     if (batch > m->max_texts) batch = m->max_texts;
     const int *ids = use_query_text ? prep->query_ids : prep->demo_ids;
@@ -249,8 +272,8 @@ static int embed_prepared(drum_clip_model *m, const drum_prepared *prep, const d
         h_mask = malloc((size_t)batch * T * sizeof(int));
         if (!h_ids || !h_mask) DRUM_FAIL(be, "out of memory for %d token rows", batch);
     }
-    for (int i0 = 0; i0 < n && drum_backend_ok(be); i0 += batch) {
-        int b = n - i0 < batch ? n - i0 : batch, W = T;
+    for (int i0 = (int)lo; i0 < hi && drum_backend_ok(be); i0 += batch) {
+        int b = hi - i0 < batch ? (int)hi - i0 : batch, W = T;
         const int *bi = ids + (size_t)i0 * T, *bm = mask + (size_t)i0 * T;
         if (prep->longest) {
             memcpy(h_ids, bi, (size_t)b * T * sizeof(int));
@@ -268,7 +291,8 @@ static int embed_prepared(drum_clip_model *m, const drum_prepared *prep, const d
             break;
         be->to_host(be, out->img + (size_t)i0 * D, m->img_features, (size_t)b * D * sizeof(float));
         be->to_host(be, out->txt + (size_t)i0 * D, m->txt_features, (size_t)b * D * sizeof(float));
-        drum_progress_report(progress, use_query_text ? "embed queries" : "embed pool", i0 + b, n, NULL);
+        drum_progress_report(progress, use_query_text ? "embed queries" : "embed pool",
+                             i0 + b - lo, hi - lo, NULL);
     }
     be->free(be, d_pix);
     be->free(be, d_ids);
@@ -281,27 +305,37 @@ static int embed_prepared(drum_clip_model *m, const drum_prepared *prep, const d
         drum_embeddings_free(out);
         return -1;
     }
+    size_t row = (size_t)D * sizeof(float);
+    if (comm->size > 1 &&
+        (drum_comm_gather_slices(comm, out->img + lo * D, out->img, n, row, err, errlen) ||
+         drum_comm_gather_slices(comm, out->txt + lo * D, out->txt, n, row, err, errlen))) {
+        drum_embeddings_free(out);
+        return -1;
+    }
     drum_embeddings_normalize(out);
     return 0;
 }
 
 /* ------------------------------------------------------------------- mining ---- */
 
-int drum_embed_prepared(drum_clip_model *m, const drum_prepared *prep, const drum_dataset *ds,
-                        int use_query_text, int batch, const drum_progress *progress,
-                        drum_embeddings *out, char *err, size_t errlen) {
+int drum_embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepared *prep,
+                        const drum_dataset *ds, int use_query_text, int batch,
+                        const drum_progress *progress, drum_embeddings *out, char *err,
+                        size_t errlen) {
     DRUM_TRACE_RETURN(use_query_text ? "embed queries" : "embed demonstrations",
-                      embed_prepared(m, prep, ds, use_query_text, batch, progress, out, err,
-                                     errlen));
+                      embed_prepared(comm ? comm : drum_comm_single(), m, prep, ds,
+                                     use_query_text, batch, progress, out, err, errlen));
 }
 
 static int mine(drum_trainer *t, char *err, size_t errlen) {
     int n = t->pool->n, K = t->o.candidates_k, l = t->o.scored_per_round;
     drum_embeddings demo, query;
     int batch = t->m->max_images;
-    if (drum_embed_prepared(t->m, t->prep, t->pool, 0, batch, &t->progress, &demo, err, errlen))
+    if (drum_embed_prepared(t->comm, t->m, t->prep, t->pool, 0, batch, &t->progress, &demo, err,
+                            errlen))
         return -1;
-    if (drum_embed_prepared(t->m, t->prep, t->pool, 1, batch, &t->progress, &query, err, errlen)) {
+    if (drum_embed_prepared(t->comm, t->m, t->prep, t->pool, 1, batch, &t->progress, &query, err,
+                            errlen)) {
         drum_embeddings_free(&demo);
         return -1;
     }
@@ -511,31 +545,106 @@ static void adamw_unfrozen(drum_trainer *t, float lr) {
     drum_trace_pop();
 }
 
-/* One optimizer step on a batch of B queries. Returns the loss or NAN on error. */
-static double train_step(drum_trainer *t, const int *queries, int B) {
+/* This rank's queries [*q0, *q1) of a batch of B. */
+static void my_queries(const drum_trainer *t, int B, int *q0, int *q1) {
+    long lo, hi;
+    drum_comm_slice(B, t->comm->rank, t->comm->size, &lo, &hi);
+    *q0 = (int)lo;
+    *q1 = (int)hi;
+}
+
+/* Uploads this rank's rows of the host staging: its queries, then their candidates (both
+ * contiguous in the batch layout; with one rank, the whole batch). */
+static void upload_rows(drum_backend *be, void *dst, const void *src, size_t row, int B, int L,
+                        int q0, int q1) {
+    size_t nq = (size_t)(q1 - q0);
+    const char *s = src;
+    be->to_device(be, dst, s + (size_t)q0 * row, nq * row);
+    be->to_device(be, (char *)dst + nq * row, s + ((size_t)B + (size_t)q0 * L) * row,
+                  nq * L * row);
+}
+
+/* Data parallel: every rank's feature rows (local: its queries, then their candidates) into
+ * the whole batch's (rows, 2D) layout on every rank. */
+static int gather_features(drum_trainer *t, const float *local, float *all, int B, int L, int D2,
+                           char *err, size_t errlen) {
+    drum_comm *c = t->comm;
+    drum_train_buffers *b = t->buf;
+    int P = c->size, q0, q1;
+    my_queries(t, B, &q0, &q1);
+    size_t row = (size_t)D2 * sizeof(float), nq = (size_t)(q1 - q0);
+    size_t *bytes = malloc(4 * (size_t)P * sizeof(size_t));
+    if (!bytes) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    size_t *displ = bytes + P, *cbytes = bytes + 2 * P, *cdispl = bytes + 3 * P;
+    for (int r = 0; r < P; r++) {
+        long lo, hi;
+        drum_comm_slice(B, r, P, &lo, &hi);
+        bytes[r] = (size_t)(hi - lo) * row;
+        displ[r] = (size_t)lo * row;
+        cbytes[r] = (size_t)(hi - lo) * L * row;
+        cdispl[r] = ((size_t)B + (size_t)lo * L) * row;
+    }
+    t->be->to_host(t->be, b->h_feat_local, local, nq * (1 + L) * row);
+    int rc = c->allgatherv(c, b->h_feat_local, b->h_feat, bytes, displ, err, errlen);
+    if (rc == 0)
+        rc = c->allgatherv(c, (char *)b->h_feat_local + nq * row, b->h_feat, cbytes, cdispl, err,
+                           errlen);
+    if (rc == 0) t->be->to_device(t->be, all, b->h_feat, (size_t)B * (1 + L) * row);
+    free(bytes);
+    return rc;
+}
+
+/* Data parallel: the sum of every rank's gradients, in rank order (comm.h). */
+static int sum_gradients(drum_trainer *t, char *err, size_t errlen) {
+    drum_clip_model *m = t->m;
+    size_t n = t->p->total;
+    t->be->to_host(t->be, t->buf->h_grads, m->grads, n * sizeof(float));
+    if (t->comm->allreduce_sum(t->comm, t->buf->h_grads, n, err, errlen)) return -1;
+    t->be->to_device(t->be, m->grads, t->buf->h_grads, n * sizeof(float));
+    return 0;
+}
+
+/* One optimizer step on a batch of B queries. Returns the loss, or NAN on error with the
+ * message in err (or the backend's). With several ranks, this rank encodes and
+ * back-propagates only its queries' rows (my_queries); the loss, which couples the whole
+ * batch, is computed on every rank from the all-gathered features. */
+static double train_step(drum_trainer *t, const int *queries, int B, char *err, size_t errlen) {
     drum_backend *be = t->be;
     drum_train_buffers *b = t->buf;
     drum_clip_model *m = t->m;
     int L = t->o.list_size, T = t->prep->T, D = m->cfg.projection_dim, S = t->prep->S;
-    int rows = B * (1 + L), BL = B * L;
+    int rows = B * (1 + L), BL = B * L, parallel = t->comm->size > 1, q0, q1;
+    my_queries(t, B, &q0, &q1);
+    int mine = (q1 - q0) * (1 + L); /* this rank's rows: all of them with one rank */
     build_batch(t, queries, B);
     if (t->prep->longest) T = drum_cut_texts(b->h_ids, b->h_mask, b->h_eos, rows, T);
-    be->to_device(be, b->pixels, b->h_pixels, (size_t)rows * 3 * S * S * sizeof(float));
-    be->to_device(be, b->ids, b->h_ids, (size_t)rows * T * sizeof(int));
-    be->to_device(be, b->mask, b->h_mask, (size_t)rows * T * sizeof(int));
-    be->to_device(be, b->eos, b->h_eos, (size_t)rows * sizeof(int));
+    upload_rows(be, b->pixels, b->h_pixels, (size_t)3 * S * S * sizeof(float), B, L, q0, q1);
+    upload_rows(be, b->ids, b->h_ids, (size_t)T * sizeof(int), B, L, q0, q1);
+    upload_rows(be, b->mask, b->h_mask, (size_t)T * sizeof(int), B, L, q0, q1);
+    upload_rows(be, b->eos, b->h_eos, sizeof(int), B, L, q0, q1);
     be->to_device(be, b->fb, b->h_fb, (size_t)B * BL * sizeof(float));
     be->to_device(be, b->target, b->h_target, (size_t)B * sizeof(int));
     if (drum_clip_zero_grad(m)) return NAN;
-    // towers: (rows, 3, S, S) -> (rows, D); (rows, T) -> (rows, D)
-    if (drum_clip_encode_images(m, b->pixels, rows)) return NAN;
-    if (drum_clip_encode_texts(m, b->ids, b->mask, b->eos, rows, T)) return NAN;
+    // towers: (mine, 3, S, S) -> (mine, D); (mine, T) -> (mine, D)
+    if (mine > 0 && (drum_clip_encode_images(m, b->pixels, mine) ||
+                     drum_clip_encode_texts(m, b->ids, b->mask, b->eos, mine, T)))
+        return NAN;
     drum_trace_push("list-wise loss");
-    // (rows, D) -> (rows, D) unit rows
-    be->op.l2norm_forward(be, b->img_n, b->img_norm, m->img_features, rows, D);
-    be->op.l2norm_forward(be, b->txt_n, b->txt_norm, m->txt_features, rows, D);
-    // SIT features: (rows, D) + (rows, D) -> (rows, 2D)
-    be->op.concat_forward(be, b->feat, b->img_n, b->txt_n, rows, D, D, t->o.w_img, t->o.w_txt);
+    // (mine, D) -> (mine, D) unit rows (a rank may get no query of a family's last batch)
+    float *featL = parallel ? b->feat_local : b->feat;
+    if (mine > 0) {
+        be->op.l2norm_forward(be, b->img_n, b->img_norm, m->img_features, mine, D);
+        be->op.l2norm_forward(be, b->txt_n, b->txt_norm, m->txt_features, mine, D);
+        // SIT features: (mine, D) + (mine, D) -> (mine, 2D), then every rank's into (rows, 2D)
+        be->op.concat_forward(be, featL, b->img_n, b->txt_n, mine, D, D, t->o.w_img, t->o.w_txt);
+    }
+    if (parallel && gather_features(t, featL, b->feat, B, L, 2 * D, err, errlen)) {
+        drum_trace_pop();
+        return NAN;
+    }
     // queries (B, 2D) x candidates (B*L, 2D)^T / tau -> (B, B*L)
     float *fq = b->feat, *fc = b->feat + (size_t)B * 2 * D;
     be->op.similarity_forward(be, b->sim, fq, fc, b->log_scale, B, BL, 2 * D);
@@ -572,20 +681,48 @@ static double train_step(drum_trainer *t, const int *queries, int B) {
     be->memset0(be, b->dfeat, (size_t)rows * 2 * D * sizeof(float));
     float *dfq = b->dfeat, *dfc = b->dfeat + (size_t)B * 2 * D;
     be->op.similarity_backward(be, dfq, dfc, NULL, b->dsim, b->sim, fq, fc, b->log_scale, B, BL, 2 * D);
-    be->memset0(be, b->d_img_n, (size_t)rows * D * sizeof(float));
-    be->memset0(be, b->d_txt_n, (size_t)rows * D * sizeof(float));
-    be->op.concat_backward(be, b->d_img_n, b->d_txt_n, b->dfeat, rows, D, D, t->o.w_img, t->o.w_txt);
-    be->memset0(be, b->d_img_f, (size_t)rows * D * sizeof(float));
-    be->memset0(be, b->d_txt_f, (size_t)rows * D * sizeof(float));
-    be->op.l2norm_backward(be, b->d_img_f, b->d_img_n, b->img_n, b->img_norm, rows, D);
-    be->op.l2norm_backward(be, b->d_txt_f, b->d_txt_n, b->txt_n, b->txt_norm, rows, D);
+    // this rank's rows of d(features): its queries, then their candidates
+    float *dfeatL = b->dfeat;
+    if (parallel) {
+        size_t row = (size_t)2 * D, nq = (size_t)(q1 - q0);
+        dfeatL = b->dfeat_local;
+        be->copy(be, dfeatL, dfq + (size_t)q0 * row, nq * row * sizeof(float));
+        be->copy(be, dfeatL + nq * row, dfc + (size_t)q0 * L * row, nq * L * row * sizeof(float));
+    }
+    if (mine > 0) {
+        be->memset0(be, b->d_img_n, (size_t)mine * D * sizeof(float));
+        be->memset0(be, b->d_txt_n, (size_t)mine * D * sizeof(float));
+        be->op.concat_backward(be, b->d_img_n, b->d_txt_n, dfeatL, mine, D, D, t->o.w_img,
+                               t->o.w_txt);
+        be->memset0(be, b->d_img_f, (size_t)mine * D * sizeof(float));
+        be->memset0(be, b->d_txt_f, (size_t)mine * D * sizeof(float));
+        be->op.l2norm_backward(be, b->d_img_f, b->d_img_n, b->img_n, b->img_norm, mine, D);
+        be->op.l2norm_backward(be, b->d_txt_f, b->d_txt_n, b->txt_n, b->txt_norm, mine, D);
+    }
     drum_trace_pop();
-    if (drum_clip_backward_images(m, b->d_img_f) || drum_clip_backward_texts(m, b->d_txt_f))
+    if (mine > 0 &&
+        (drum_clip_backward_images(m, b->d_img_f) || drum_clip_backward_texts(m, b->d_txt_f)))
         return NAN;
+    if (parallel && sum_gradients(t, err, errlen)) return NAN;
     if (t->o.grad_clip > 0 && drum_clip_clip_grad_norm(m, t->o.grad_clip, NULL)) return NAN;
     adamw_unfrozen(t, drum_lr_at(t->o.lr, t->step, t->o.warmup_steps, t->total_steps));
     be->synchronize(be);
     return drum_backend_ok(be) ? loss : NAN;
+}
+
+/* Data parallel: every rank must hold the same weights after a round (a rank that took
+ * another path, or a non-deterministic op, would otherwise go unnoticed). */
+static int same_weights(drum_trainer *t, char *err, size_t errlen) {
+    if (t->comm->size == 1) return 0;
+    float *h = t->buf->h_grads; /* free between steps */
+    if (drum_clip_model_download(t->m, h)) {
+        snprintf(err, errlen, "%s", t->be->err);
+        return -1;
+    }
+    char what[64];
+    snprintf(what, sizeof what, "weights after round %d", t->round + 1);
+    return drum_comm_check_same(t->comm, drum_comm_digest(h, t->p->total * sizeof(float)), what,
+                                err, errlen);
 }
 
 static int checkpoint(drum_trainer *t, char *err, size_t errlen) {
@@ -620,11 +757,13 @@ int drum_trainer_run(drum_trainer *t, char *err, size_t errlen) {
             epoch_batches(t, order, bstart, blen);
             while (t->batch < nbatches) {
                 drum_trace_push("train step");
-                double loss = train_step(t, order + bstart[t->batch], blen[t->batch]);
+                char serr[512] = "";
+                double loss = train_step(t, order + bstart[t->batch], blen[t->batch], serr,
+                                         sizeof serr);
                 drum_trace_pop();
                 if (isnan(loss)) {
                     snprintf(err, errlen, "training step %ld on %s: %s", t->step, t->be->name,
-                             t->be->err[0] ? t->be->err : "loss is NaN");
+                             serr[0] ? serr : t->be->err[0] ? t->be->err : "loss is NaN");
                     goto out;
                 }
                 t->last_loss = loss;
@@ -633,7 +772,9 @@ int drum_trainer_run(drum_trainer *t, char *err, size_t errlen) {
                 char note[48];
                 snprintf(note, sizeof note, "loss %.4f", loss);
                 drum_progress_report(&t->progress, stage, t->batch, nbatches, note);
-                int stop = t->stop && *t->stop;
+                /* every rank stops at the same step (a signal may reach them apart) */
+                int stop = t->comm->any(t->comm, t->stop && *t->stop, err, errlen);
+                if (stop < 0) goto out;
                 if ((t->o.checkpoint_every > 0 && t->step % t->o.checkpoint_every == 0) || stop)
                     if (checkpoint(t, err, errlen)) goto out;
                 if (stop) {
@@ -645,12 +786,15 @@ int drum_trainer_run(drum_trainer *t, char *err, size_t errlen) {
             if (++t->epoch == t->o.epochs) t->phase = DRUM_PHASE_ROUND_END;
             if (checkpoint(t, err, errlen)) goto out;
         } else {
+            if (same_weights(t, err, errlen)) goto out;
             if (t->round_end && t->round_end(t->round_end_user, t->round, err, errlen)) goto out;
             t->round++;
             t->phase = t->round == t->o.rounds ? DRUM_PHASE_DONE : DRUM_PHASE_MINE;
             if (checkpoint(t, err, errlen)) goto out;
         }
-        if (t->stop && *t->stop) {
+        int stop = t->comm->any(t->comm, t->stop && *t->stop, err, errlen);
+        if (stop < 0) goto out;
+        if (stop) {
             rc = 1;
             goto out;
         }

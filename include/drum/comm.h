@@ -1,0 +1,88 @@
+/* comm.h — the ranks of a data-parallel run (DESIGN.md §2, "Data parallel").
+ *
+ * Every rank runs the same program on the same inputs (SPMD) and calls the collectives in
+ * the same order. Backends: `single` (one process, every call a copy or nothing) and `mpi`
+ * (CPU ranks launched by mpirun/srun; src/core/comm_mpi.c, or a stub that says drum was
+ * built without MPI). Buffers are host memory.
+ *
+ * What drum shards (trainer.h, job.h): the LVLM's scoring and generation (sharded_scorer),
+ * the pool embedding, and each training batch's queries, with the batch's features
+ * all-gathered so the list-wise loss sees the whole batch, and the gradients summed in one
+ * call per step. Rank 0 alone writes files (the score cache, checkpoints, results).
+ *
+ * allreduce_sum is deterministic: element e is summed in rank order, ((x0 + x1) + x2) + ...,
+ * whichever rank computes it, so a run's result depends on its number of ranks, never on
+ * message timing.
+ */
+#ifndef DRUM_COMM_H
+#define DRUM_COMM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct drum_comm drum_comm;
+struct drum_comm {
+    char name[16]; /* "single", "mpi" */
+    int rank, size;
+    /* data[0..n) <- the sum over ranks, in rank order. 0 or -1 with a message. */
+    int (*allreduce_sum)(drum_comm *c, float *data, size_t n, char *err, size_t errlen);
+    /* Rank r's `bytes[r]` bytes (send, of length bytes[rank]) land at recv + displ[r] on
+     * every rank. */
+    int (*allgatherv)(drum_comm *c, const void *send, void *recv, const size_t *bytes,
+                      const size_t *displ, char *err, size_t errlen);
+    /* 1 on every rank when any rank passes a nonzero flag, else 0; -1 on error. */
+    int (*any)(drum_comm *c, int flag, char *err, size_t errlen);
+    int (*barrier)(drum_comm *c, char *err, size_t errlen);
+    /* Ends every rank (after a rank reported an error the others may wait forever). */
+    void (*abort)(drum_comm *c, int code);
+    void (*destroy)(drum_comm *c);
+    void *impl;
+};
+
+/* The one-process communicator (static; destroy is a no-op). */
+drum_comm *drum_comm_single(void);
+
+/* 1 when this build can open an MPI communicator. */
+int drum_comm_mpi_compiled(void);
+
+/* Initialises MPI (MPI_Init_thread, funneled) and returns a communicator over its world.
+ * Returns 0, or -1 with a message (built without MPI; MPI failed to start). destroy calls
+ * MPI_Finalize. */
+int drum_comm_mpi_open(drum_comm **out, int *argc, char ***argv, char *err, size_t errlen);
+
+/* The world size a launcher announces in the environment (Open MPI's mpirun, MPICH's or
+ * Intel MPI's mpiexec), or 0 when none does (srun with PMIx announces none: set
+ * DRUM_COMM=mpi there). */
+int drum_comm_launcher_size(void);
+
+/* This process's rank among those on its node, as the launcher announces it (Open MPI,
+ * Slurm, MPICH, PMIx), or -1 when none does. The cuda backend takes GPU local_rank % count. */
+int drum_comm_local_rank(void);
+
+/* Rank r's share [*lo, *hi) of n items split in contiguous, near-equal, ordered blocks. */
+static inline void drum_comm_slice(long n, int rank, int size, long *lo, long *hi) {
+    *lo = n * rank / size;
+    *hi = n * (rank + 1) / size;
+}
+
+/* Every rank's slice of n items of `item` bytes each: `local` holds this rank's slice
+ * (drum_comm_slice), all[0..n) gets every slice in order. */
+int drum_comm_gather_slices(drum_comm *c, const void *local, void *all, long n, size_t item,
+                            char *err, size_t errlen);
+
+/* A 64-bit digest of a buffer (FNV-1a), for checking that ranks hold the same weights. */
+uint64_t drum_comm_digest(const void *p, size_t bytes);
+
+/* 0 when every rank passes the same digest; -1 with a message naming the first rank that
+ * differs from rank 0 (or a communication error). */
+int drum_comm_check_same(drum_comm *c, uint64_t digest, const char *what, char *err,
+                         size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,97 @@
+/* comm.c — the one-process communicator and the helpers every backend shares (comm.h). */
+#include "drum/comm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int single_allreduce(drum_comm *c, float *data, size_t n, char *err, size_t errlen) {
+    return 0;
+}
+
+static int single_allgatherv(drum_comm *c, const void *send, void *recv, const size_t *bytes,
+                             const size_t *displ, char *err, size_t errlen) {
+    if (bytes[0] && (const char *)recv + displ[0] != send)
+        memmove((char *)recv + displ[0], send, bytes[0]);
+    return 0;
+}
+
+static int single_any(drum_comm *c, int flag, char *err, size_t errlen) { return flag != 0; }
+
+static int single_barrier(drum_comm *c, char *err, size_t errlen) { return 0; }
+
+static void single_abort(drum_comm *c, int code) { exit(code); }
+
+static void single_destroy(drum_comm *c) {}
+
+static drum_comm single_comm = {"single", 0, 1, single_allreduce, single_allgatherv, single_any,
+                                single_barrier, single_abort, single_destroy, NULL};
+
+drum_comm *drum_comm_single(void) { return &single_comm; }
+
+int drum_comm_launcher_size(void) {
+    /* Open MPI's mpirun; MPICH's and Intel MPI's mpiexec (PMI) */
+    const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && atoi(v) > 0) return atoi(v);
+    }
+    return 0;
+}
+
+int drum_comm_local_rank(void) {
+    const char *vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID",
+                          "PMI_LOCAL_RANK", "PMIX_LOCAL_RANK"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v >= '0' && *v <= '9') return atoi(v);
+    }
+    return -1;
+}
+
+int drum_comm_gather_slices(drum_comm *c, const void *local, void *all, long n, size_t item,
+                            char *err, size_t errlen) {
+    size_t *bytes = malloc(2 * (size_t)c->size * sizeof(size_t));
+    if (!bytes) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    size_t *displ = bytes + c->size;
+    for (int r = 0; r < c->size; r++) {
+        long lo, hi;
+        drum_comm_slice(n, r, c->size, &lo, &hi);
+        bytes[r] = (size_t)(hi - lo) * item;
+        displ[r] = (size_t)lo * item;
+    }
+    int rc = c->allgatherv(c, local, all, bytes, displ, err, errlen);
+    free(bytes);
+    return rc;
+}
+
+uint64_t drum_comm_digest(const void *p, size_t bytes) {
+    const unsigned char *s = p;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < bytes; i++) h = (h ^ s[i]) * 0x100000001b3ull;
+    return h;
+}
+
+int drum_comm_check_same(drum_comm *c, uint64_t digest, const char *what, char *err,
+                         size_t errlen) {
+    if (c->size == 1) return 0;
+    uint64_t *all = malloc((size_t)c->size * sizeof *all);
+    if (!all) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    long n = c->size;
+    int rc = drum_comm_gather_slices(c, &digest, all, n, sizeof digest, err, errlen);
+    for (int r = 1; r < c->size && rc == 0; r++)
+        if (all[r] != all[0]) {
+            snprintf(err, errlen, "rank %d's %s differ from rank 0's (digest %016llx vs %016llx): "
+                     "the ranks diverged", r, what, (unsigned long long)all[r],
+                     (unsigned long long)all[0]);
+            rc = -1;
+        }
+    free(all);
+    return rc;
+}

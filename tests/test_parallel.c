@@ -1,0 +1,571 @@
+/* test_parallel — data parallelism over MPI ranks (comm.h, sharded_scorer.h, trainer.h).
+ *
+ * Part 1 runs this binary under `mpirun -n 3 ... --ranks DIR`: on every rank, the
+ * collectives (the all-reduce summing in rank order, bit for bit; all-gathers; agreement
+ * flags; the divergence check), the sharded scorer (each rank's inner scorer sees only its
+ * share, every rank gets every answer, one rank's failure is every rank's error) and the
+ * score cache written by rank 0 and mirrored by the others.
+ *
+ * Part 2 runs the drum binary on a miniature demo with 1, 2 and 3 ranks: the same score
+ * cache, drafts and pre-trained retriever byte for byte, the same baselines, DRUM's
+ * weights within float rounding of the one-process run, a repeated 2-rank run byte-identical,
+ * a 2-rank run stopped by Ctrl-C and resumed ending byte-identical to an uninterrupted one,
+ * and a scorer failing on one rank ending the whole job with that rank's message.
+ *
+ * Skipped when drum was built without MPI or mpirun is not on PATH. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/check.h"
+#include "drum/comm.h"
+#include "drum/fileio.h"
+#include "drum/safetensors.h"
+#include "drum/score_cache.h"
+#include "drum/sharded_scorer.h"
+
+#define RANKS 3
+
+/* ------------------------------------------------------------- part 1: on every rank ---- */
+
+/* Rank r's value of element i: large terms of both signs, so the order of the sum shows in
+ * the result's bits. */
+static float term(int r, size_t i) {
+    static const float scale[RANKS] = {1.0e8f, -1.0e8f, 1.0f};
+    return scale[r] * (1.0f + 0.37f * (float)i) + (float)r * 0.0013f * (float)(i + 1);
+}
+
+static void check_allreduce(drum_comm *c) {
+    char err[256];
+    size_t sizes[] = {0, 1, 2, 10, 1001};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t n = sizes[k];
+        float *x = malloc((n + 1) * sizeof *x), *want = malloc((n + 1) * sizeof *want);
+        int other_order_differs = 0;
+        for (size_t i = 0; i < n; i++) {
+            x[i] = term(c->rank, i);
+            volatile float s = term(0, i);
+            for (int r = 1; r < c->size; r++) s += term(r, i);
+            want[i] = s;
+            volatile float t = term(1, i) + term(2, i);
+            other_order_differs |= (float)(term(0, i) + t) != want[i];
+        }
+        int rc = c->allreduce_sum(c, x, n, err, sizeof err);
+        CHECK(rc == 0, "allreduce of %zu: %s", n, err);
+        CHECK(n == 0 || memcmp(x, want, n * sizeof *x) == 0,
+              "rank %d: allreduce of %zu floats is not the rank-order sum ((x0 + x1) + x2)",
+              c->rank, n);
+        if (n >= 10) CHECK(other_order_differs, "the terms do not tell the sum orders apart");
+        free(x);
+        free(want);
+    }
+}
+
+static void check_gathers(drum_comm *c) {
+    char err[256];
+    for (long n = 0; n <= 8; n += 4) {
+        int all[16];
+        long lo, hi;
+        drum_comm_slice(n, c->rank, c->size, &lo, &hi);
+        for (long i = 0; i < 16; i++) all[i] = -1;
+        for (long i = lo; i < hi; i++) all[i] = (int)(1000 * c->rank + i); /* in place */
+        int rc = drum_comm_gather_slices(c, all + lo, all, n, sizeof(int), err, sizeof err);
+        int ok = rc == 0;
+        for (int r = 0; r < c->size; r++) {
+            long a, b;
+            drum_comm_slice(n, r, c->size, &a, &b);
+            for (long i = a; i < b; i++) ok &= all[i] == 1000 * r + i;
+        }
+        for (long i = n; i < 16; i++) ok &= all[i] == -1;
+        CHECK(ok, "rank %d: gather of %ld slices in place: %s", c->rank, n, rc ? err : "wrong data");
+        /* from a separate send buffer */
+        int mine[8], got[8] = {0};
+        for (long i = lo; i < hi; i++) mine[i - lo] = (int)(7 * i + 1);
+        rc = drum_comm_gather_slices(c, mine, got, n, sizeof(int), err, sizeof err);
+        ok = rc == 0;
+        for (long i = 0; i < n; i++) ok &= got[i] == 7 * i + 1;
+        CHECK(ok, "rank %d: gather of %ld slices: %s", c->rank, n, rc ? err : "wrong data");
+    }
+    CHECK(c->any(c, c->rank == 2, err, sizeof err) == 1, "any(rank == 2) is not 1 everywhere");
+    CHECK(c->any(c, 0, err, sizeof err) == 0, "any(0) is not 0");
+    CHECK(drum_comm_check_same(c, 42, "weights", err, sizeof err) == 0, "same digests: %s", err);
+    err[0] = '\0';
+    int rc = drum_comm_check_same(c, c->rank == 1 ? 43 : 42, "weights", err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "rank 1's weights"), "rank 1's digest differs: rc %d, '%s'", rc,
+          err);
+}
+
+/* An inner scorer: score = 100 * query + demo (indices into the examples), answers of
+ * varying length (some empty); it counts what it saw and fails when told to. */
+typedef struct {
+    const drum_example *base;
+    int pairs_seen, prompts_seen, calls, fail;
+} fake_impl;
+
+static int fake_score(drum_scorer *s, const drum_score_pair *p, int n, double *out, char *err,
+                      size_t errlen) {
+    fake_impl *im = s->impl;
+    im->calls++;
+    if (im->fail) {
+        snprintf(err, errlen, "fake scorer told to fail");
+        return -1;
+    }
+    im->pairs_seen += n;
+    for (int i = 0; i < n; i++) out[i] = 100.0 * (double)(p[i].query - im->base) + (double)(p[i].demo - im->base);
+    return 0;
+}
+
+static int fake_generate(drum_scorer *s, const drum_icl_prompt *p, int n, char **out, char *err,
+                         size_t errlen) {
+    fake_impl *im = s->impl;
+    im->calls++;
+    if (im->fail) {
+        snprintf(err, errlen, "fake scorer told to fail");
+        return -1;
+    }
+    im->prompts_seen += n;
+    for (int i = 0; i < n; i++) {
+        int q = (int)(p[i].query - im->base), len = (q * 5) % 4; /* 0..3 letters */
+        out[i] = calloc(8, 1);
+        for (int k = 0; k < len; k++) out[i][k] = (char)('a' + q % 26);
+    }
+    return 0;
+}
+
+static void fake_destroy(drum_scorer *s) { free(s); }
+
+static void make_fake(drum_scorer *s, fake_impl *im, const drum_example *base) {
+    memset(s, 0, sizeof *s);
+    memset(im, 0, sizeof *im);
+    im->base = base;
+    snprintf(s->id, sizeof s->id, "fake");
+    snprintf(s->template_name, sizeof s->template_name, "plain");
+    s->score = fake_score;
+    s->generate = fake_generate;
+    s->destroy = fake_destroy;
+    s->impl = im;
+}
+
+static void check_sharded(drum_comm *c, const char *dir) {
+    char err[256] = "";
+    enum { N = 11 };
+    drum_example ex[N];
+    char ids[N][8];
+    memset(ex, 0, sizeof ex);
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof ids[i], "e%d", i);
+        ex[i].id = ids[i];
+    }
+    drum_scorer *fake = malloc(sizeof *fake);
+    fake_impl im;
+    make_fake(fake, &im, ex);
+    drum_scorer *s = drum_sharded_scorer_create(fake, c, err, sizeof err);
+    CHECK(s != NULL && strcmp(s->id, "fake") == 0, "sharded scorer: %s", err);
+    if (!s) return;
+    drum_score_pair pairs[N];
+    double out[N];
+    int sizes[] = {N, 2, 0};
+    for (int k = 0; k < 3; k++) {
+        int n = sizes[k];
+        for (int i = 0; i < n; i++) {
+            pairs[i].query = &ex[i];
+            pairs[i].demo = &ex[(i * 3 + 1) % N];
+            out[i] = -1;
+        }
+        im.pairs_seen = 0;
+        int rc = s->score(s, pairs, n, out, err, sizeof err), ok = rc == 0;
+        for (int i = 0; i < n; i++) ok &= out[i] == 100.0 * i + (i * 3 + 1) % N;
+        long lo, hi;
+        drum_comm_slice(n, c->rank, c->size, &lo, &hi);
+        CHECK(ok, "rank %d: sharded scores of %d pairs: %s", c->rank, n, rc ? err : "wrong values");
+        CHECK(im.pairs_seen == hi - lo, "rank %d: its inner scorer saw %d of %d pairs, not its "
+              "share %ld", c->rank, im.pairs_seen, n, hi - lo);
+    }
+    drum_icl_prompt prompts[N];
+    char *answers[N];
+    memset(prompts, 0, sizeof prompts);
+    for (int i = 0; i < N; i++) prompts[i].query = &ex[i];
+    int rc = s->generate(s, prompts, N, answers, err, sizeof err), ok = rc == 0;
+    for (int i = 0; i < N && rc == 0; i++) {
+        char want[8] = "";
+        for (int k = 0; k < (i * 5) % 4; k++) want[k] = (char)('a' + i % 26);
+        ok &= answers[i] && strcmp(answers[i], want) == 0;
+        free(answers[i]);
+    }
+    CHECK(ok, "rank %d: sharded answers: %s", c->rank, rc ? err : "wrong strings");
+    CHECK(im.prompts_seen == (int)(N * (c->rank + 1) / c->size - N * c->rank / c->size),
+          "rank %d: its inner generate saw %d prompts", c->rank, im.prompts_seen);
+    /* one rank's failure is every rank's error */
+    im.fail = c->rank == 1;
+    err[0] = '\0';
+    rc = s->score(s, pairs, N, out, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, c->rank == 1 ? "told to fail" : "rank 1's scorer failed"),
+          "rank %d: a failure on rank 1: rc %d, '%s'", c->rank, rc, err);
+    err[0] = '\0';
+    rc = s->generate(s, prompts, N, answers, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, c->rank == 1 ? "told to fail" : "rank 1's scorer failed"),
+          "rank %d: a generate failure on rank 1: rc %d, '%s'", c->rank, rc, err);
+    im.fail = 0;
+    drum_scorer_destroy(s);
+
+    /* the score cache: rank 0 writes, the others mirror; all agree on hits */
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/cache.bin", dir);
+    fake = malloc(sizeof *fake);
+    make_fake(fake, &im, ex);
+    drum_scorer *inner = drum_sharded_scorer_create(fake, c, err, sizeof err);
+    char warn[256];
+    drum_scorer *cached = NULL;
+    if (c->rank == 0) cached = drum_cached_scorer_create(inner, path, 3, warn, sizeof warn, err, sizeof err);
+    c->barrier(c, err, sizeof err);
+    if (c->rank != 0) cached = drum_cached_scorer_create_mirror(inner, path, 3, err, sizeof err);
+    CHECK(cached != NULL, "rank %d: cached scorer: %s", c->rank, err);
+    if (!cached) return;
+    for (int i = 0; i < N; i++) {
+        pairs[i].query = &ex[i];
+        pairs[i].demo = &ex[(i + 2) % N];
+    }
+    rc = cached->score(cached, pairs, 6, out, err, sizeof err);
+    rc |= cached->score(cached, pairs, N, out, err, sizeof err);
+    ok = rc == 0;
+    for (int i = 0; i < N; i++) ok &= out[i] == 100.0 * i + (i + 2) % N;
+    drum_score_cache_stats st;
+    drum_cached_scorer_stats(cached, &st);
+    CHECK(ok && st.hits == 6 && st.misses == N && st.inner_calls == 2 + 2,
+          "rank %d: cached + sharded: rc %d, hits %ld, misses %ld, inner calls %ld", c->rank, rc,
+          st.hits, st.misses, st.inner_calls);
+    /* a mirror's put reaches memory, never the file: only rank 0's records are on disk */
+    drum_scorer_destroy(cached);
+    c->barrier(c, err, sizeof err);
+    drum_score_cache *reopened = NULL;
+    if (c->rank == 0) {
+        rc = drum_score_cache_open(&reopened, path, warn, sizeof warn, err, sizeof err);
+        CHECK(rc == 0 && drum_score_cache_count(reopened) == N && !warn[0],
+              "the cache file holds %zu records (want %d): %s %s",
+              reopened ? drum_score_cache_count(reopened) : 0, N, err, warn);
+        drum_score_cache_close(reopened);
+    }
+}
+
+static int rank_main(const char *dir) {
+    char err[512];
+    drum_comm *c = NULL;
+    if (drum_comm_mpi_open(&c, NULL, NULL, err, sizeof err)) {
+        printf("rank ?: %s\n", err);
+        return 1;
+    }
+    CHECK(c->size == RANKS && strcmp(c->name, "mpi") == 0, "size %d (want %d), name %s", c->size,
+          RANKS, c->name);
+    if (c->size == RANKS) {
+        check_allreduce(c);
+        check_gathers(c);
+        check_sharded(c, dir);
+    }
+    fflush(stderr);
+    printf("rank %d: %d passed, %d failed\n", c->rank, check_passed, check_failed);
+    fflush(stdout);
+    c->destroy(c);
+    return check_failed ? 1 : 0;
+}
+
+/* ------------------------------------------------------- part 2: drum on 1, 2, 3 ranks ---- */
+
+static char self_bin[PATH_MAX], drum_bin[PATH_MAX + 16], fixture_dir[PATH_MAX + 32];
+static char tmp[64] = "/tmp/drum_parallel_XXXXXX";
+
+/* Runs argv (NULL-terminated) with stdout+stderr to log, in its own process group, killed
+ * after timeout_s. With stop_when, SIGINT goes to the launcher as soon as that file
+ * appears. Returns the exit status, 128+signal, or -1 on a timeout. */
+static int run(const char *log, const char *const *argv, int timeout_s, const char *stop_when) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        setpgid(0, 0);
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        setenv("OMP_NUM_THREADS", "1", 1);
+        execvp(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0, signalled = 0;
+    for (int ms = 0; ms < timeout_s * 1000; ms += 10) {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+        struct stat st;
+        if (stop_when && !signalled && stat(stop_when, &st) == 0) {
+            kill(pid, SIGINT);
+            signalled = 1;
+        }
+        usleep(10000);
+    }
+    kill(-pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+}
+
+static void write_config(const char *path, const char *out, const char *scorer) {
+    FILE *f = fopen(path, "w");
+    fprintf(f,
+            "seed: 5\n"
+            "data: {dir: %s/data}\n"
+            "synth: {n_train: 100, n_eval: 45, image_size: 32, seed: 3}\n"
+            "model:\n  pretrain: {epochs: 1, batch: 32, lr: 1.0e-3, weight_decay: 0.1}\n"
+            "train: {rounds: 2, candidates_k: 8, scored_per_round: 4, epochs: 1,\n"
+            "        batch_queries: 8, list_size: 6, lr: 1.0e-3, warmup_steps: 2,\n"
+            "        checkpoint_every: 1, out: %s}\n"
+            "%s"
+            "eval: {shots: [1, 2], strategies: [RS, SIT, DRUM]}\n",
+            tmp, out, scorer);
+    fclose(f);
+}
+
+/* Runs `drum demo` (baselines, then DRUM) for a run named name on n ranks (0: without mpirun); returns the status. */
+static int train(const char *name, int n, const char *scorer, const char *extra,
+                 const char *stop_when) {
+    char cfg[256], out[256], log[256], np[8];
+    snprintf(cfg, sizeof cfg, "%s/%s.yaml", tmp, name);
+    snprintf(out, sizeof out, "%s/%s", tmp, name);
+    snprintf(log, sizeof log, "%s/%s%s.log", tmp, name, extra ? "-resume" : "");
+    snprintf(np, sizeof np, "%d", n);
+    write_config(cfg, out, scorer);
+    const char *one[] = {drum_bin, "demo", cfg, extra, NULL};
+    const char *many[] = {"mpirun", "--oversubscribe", "-n", np, drum_bin, "demo", cfg, extra, NULL};
+    return run(log, n ? many : one, 300, stop_when);
+}
+
+static char *slurp(const char *path) {
+    char err[256];
+    size_t len;
+    return drum_read_file(path, &len, err, sizeof err);
+}
+
+static int same_file(const char *name_a, const char *name_b, const char *file) {
+    char a[400], b[400], err[256];
+    snprintf(a, sizeof a, "%s/%s/%s", tmp, name_a, file);
+    snprintf(b, sizeof b, "%s/%s/%s", tmp, name_b, file);
+    size_t la, lb;
+    char *x = drum_read_file(a, &la, err, sizeof err), *y = drum_read_file(b, &lb, err, sizeof err);
+    int same = x && y && la == lb && memcmp(x, y, la) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+/* The mean |a - b| over every weight of two retrievers (run/dir/model.safetensors), and
+ * in *largest the largest; -1 when the files do not match in names or sizes. */
+static double weight_gap(const char *run_a, const char *dir_a, const char *run_b,
+                         const char *dir_b, double *largest) {
+    char a[400], b[400], err[256];
+    snprintf(a, sizeof a, "%s/%s/%s/model.safetensors", tmp, run_a, dir_a);
+    snprintf(b, sizeof b, "%s/%s/%s/model.safetensors", tmp, run_b, dir_b);
+    drum_safetensors *x = drum_safetensors_open(a, err, sizeof err);
+    drum_safetensors *y = x ? drum_safetensors_open(b, err, sizeof err) : NULL;
+    double gap = -1, diff = 0, sum = 0;
+    size_t count = 0;
+    if (x && y && drum_safetensors_count(x) == drum_safetensors_count(y)) {
+        gap = 0;
+        for (int i = 0; i < drum_safetensors_count(x) && gap == 0; i++) {
+            const drum_st_tensor *tx = drum_safetensors_at(x, i);
+            const drum_st_tensor *ty = drum_safetensors_find(y, tx->name);
+            float *fx = malloc(tx->numel * sizeof(float) + 1), *fy = malloc(tx->numel * sizeof(float) + 1);
+            if (!ty || ty->numel != tx->numel || drum_st_tensor_to_f32(tx, fx, err, sizeof err) ||
+                drum_st_tensor_to_f32(ty, fy, err, sizeof err)) {
+                gap = -1;
+            } else {
+                for (size_t k = 0; k < tx->numel; k++) {
+                    double d = fabs((double)fx[k] - fy[k]);
+                    diff = fmax(diff, d);
+                    sum += d;
+                }
+                count += tx->numel;
+            }
+            free(fx);
+            free(fy);
+        }
+    }
+    drum_safetensors_close(x);
+    drum_safetensors_close(y);
+    *largest = diff;
+    return gap < 0 || !count ? -1 : sum / (double)count;
+}
+
+/* results.jsonl lines of two runs: baseline rows (RS, SIT) equal as text; DRUM rows and
+ * per-round rows with every number within tol. Returns the number of lines compared, or
+ * -1 on a mismatch (printed). */
+static int compare_results(const char *name_a, const char *name_b, double tol) {
+    char a[400], b[400];
+    snprintf(a, sizeof a, "%s/%s/results.jsonl", tmp, name_a);
+    snprintf(b, sizeof b, "%s/%s/results.jsonl", tmp, name_b);
+    char *x = slurp(a), *y = slurp(b);
+    int lines = 0, bad = !x || !y;
+    for (char *p = x, *q = y; !bad && p && *p; lines++) {
+        char *pe = strchr(p, '\n'), *qe = q ? strchr(q, '\n') : NULL;
+        if (!pe || !qe) {
+            bad = 1;
+            break;
+        }
+        *pe = *qe = '\0';
+        if (strstr(p, "\"DRUM\"") || strstr(p, "ndcg_round")) {
+            /* the same text apart from numbers, numbers within tol */
+            const char *s = p, *t = q;
+            while (*s && *t && !bad) {
+                if ((*s == '-' || (*s >= '0' && *s <= '9')) && (*t == '-' || (*t >= '0' && *t <= '9'))) {
+                    char *s2, *t2;
+                    double u = strtod(s, &s2), v = strtod(t, &t2);
+                    bad = fabs(u - v) > tol * fmax(1.0, fabs(u));
+                    s = s2;
+                    t = t2;
+                } else {
+                    bad = *s++ != *t++;
+                }
+            }
+            bad |= *s != *t;
+        } else {
+            bad = strcmp(p, q) != 0;
+        }
+        if (bad) fprintf(stderr, "results differ:\n  %s: %s\n  %s: %s\n", name_a, p, name_b, q);
+        p = pe + 1;
+        q = qe + 1;
+    }
+    free(x);
+    free(y);
+    return bad ? -1 : lines;
+}
+
+static void check_job(void) {
+    const char *synthetic = "";
+    int rc = train("one", 0, synthetic, NULL, NULL);
+    CHECK(rc == 0, "one process: exit %d (see %s/one.log)", rc, tmp);
+    rc = train("two", 2, synthetic, NULL, NULL);
+    CHECK(rc == 0, "2 ranks: exit %d (see %s/two.log)", rc, tmp);
+    rc = train("three", RANKS, synthetic, NULL, NULL);
+    CHECK(rc == 0, "3 ranks: exit %d (see %s/three.log)", rc, tmp);
+    char log[300];
+    snprintf(log, sizeof log, "%s/two.log", tmp);
+    char *text = slurp(log);
+    CHECK(text && strstr(text, "data parallel over 2 mpi ranks"), "the 2-rank log names its ranks");
+    const char *at = text ? strstr(text, "drum: results in") : NULL;
+    CHECK(at && !strstr(at + 1, "drum: results in"), "rank 0 alone reports the results");
+    free(text);
+    const char *runs[] = {"two", "three"};
+    for (int i = 0; i < 2; i++) {
+        const char *r = runs[i];
+        CHECK(same_file("one", r, "score_cache.bin"), "%s: the score cache differs from one "
+              "process's (the sharded scores, or rank 0's writes)", r);
+        CHECK(same_file("one", r, "drafts.jsonl"), "%s: drafts.jsonl differs", r);
+        CHECK(same_file("one", r, "clip0/model.safetensors"), "%s: the pre-trained retriever differs", r);
+        /* sums over rows split between ranks round differently, and AdamW's normalised step
+         * turns a rounding difference in a near-zero gradient into a whole step: the
+         * weights agree to a small part of how far training moved them, not bit for bit */
+        double gap_max, moved_max;
+        double gap = weight_gap("one", "round2", r, "round2", &gap_max);
+        double moved = weight_gap("one", "clip0", "one", "round2", &moved_max);
+        printf("%s ranks vs one process: DRUM's weights differ by %.3g on average (at most "
+               "%.3g); training moved them by %.3g on average (at most %.3g)\n", r, gap, gap_max,
+               moved, moved_max);
+        CHECK(gap >= 0 && moved > 0 && gap < 1e-3 * moved,
+              "%s: DRUM's weights differ from one process's by %g on average (moved %g)", r, gap,
+              moved);
+        /* every line: baselines as text, DRUM's numbers within one flipped answer of 45 */
+        int lines = compare_results("one", r, 0.03);
+        CHECK(lines == 11, "%s: results.jsonl against one process's: %d lines agree (want 11)", r,
+              lines);
+    }
+    /* the same number of ranks gives the same bytes */
+    rc = train("two_again", 2, synthetic, NULL, NULL);
+    CHECK(rc == 0 && same_file("two", "two_again", "round2/model.safetensors") &&
+              same_file("two", "two_again", "results.jsonl"),
+          "a repeated 2-rank run differs (exit %d)", rc);
+    /* Ctrl-C to mpirun reaches every rank: a checkpoint, then --resume ends the same */
+    char ckpt[300];
+    snprintf(ckpt, sizeof ckpt, "%s/two_stopped/train.ckpt", tmp);
+    rc = train("two_stopped", 2, synthetic, NULL, ckpt);
+    snprintf(log, sizeof log, "%s/two_stopped.log", tmp);
+    text = slurp(log);
+    int stopped = text && strstr(text, "continue with --resume");
+    free(text);
+    CHECK(rc != -1 && stopped, "2 ranks, Ctrl-C at the first checkpoint: exit %d, %s", rc,
+          stopped ? "stopped" : "no 'continue with --resume' in the log");
+    rc = train("two_stopped", 2, synthetic, "--resume", NULL);
+    CHECK(rc == 0 && same_file("two", "two_stopped", "round2/model.safetensors") &&
+              same_file("two", "two_stopped", "results.jsonl"),
+          "2 ranks stopped and resumed (exit %d): not the uninterrupted run's weights/results", rc);
+    /* a scorer that fails on rank 1 only ends the job, with rank 1's reason */
+    char scorer[2 * sizeof fixture_dir + 256];
+    snprintf(scorer, sizeof scorer,
+             "scorer: {backend: exec, command: \"if [ \\\"$OMPI_COMM_WORLD_RANK\\\" = 1 ]; then "
+             "exec python3 '%s/exec_lvlm.py' --fail score; else exec python3 '%s/exec_lvlm.py'; "
+             "fi\"}\n", fixture_dir, fixture_dir);
+    if (system("command -v python3 >/dev/null 2>&1") != 0) {
+        SKIP("a scorer failing on one rank: python3 is not on PATH");
+        return;
+    }
+    rc = train("two_failing", 2, scorer, NULL, NULL);
+    snprintf(log, sizeof log, "%s/two_failing.log", tmp);
+    text = slurp(log);
+    CHECK(rc > 0 && text && strstr(text, "rank 1 of 2") && strstr(text, "rank 1's scorer failed"),
+          "a scorer failing on rank 1: exit %d, log: %s", rc, text ? text : "(none)");
+    free(text);
+}
+
+int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "--ranks") == 0) return rank_main(argv[2]);
+    ssize_t n = readlink("/proc/self/exe", self_bin, sizeof self_bin - 1);
+    if (n <= 0) return 1;
+    self_bin[n] = '\0';
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", self_bin);
+    *strrchr(dir, '/') = '\0';
+    snprintf(drum_bin, sizeof drum_bin, "%s/../drum", dir);
+    snprintf(fixture_dir, sizeof fixture_dir, "%s/../../tests/fixtures", dir);
+    if (!drum_comm_mpi_compiled()) {
+        SKIP("data parallel: drum was built without MPI");
+        return check_summary();
+    }
+    if (system("command -v mpirun >/dev/null 2>&1") != 0) {
+        SKIP("data parallel: mpirun is not on PATH");
+        return check_summary();
+    }
+    if (geteuid() == 0) { /* Open MPI refuses root unless told twice */
+        setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+        setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    }
+    if (!mkdtemp(tmp)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    printf("working in %s\n", tmp);
+    /* part 1 */
+    char log[128], np[8];
+    snprintf(log, sizeof log, "%s/ranks.log", tmp);
+    snprintf(np, sizeof np, "%d", RANKS);
+    const char *args[] = {"mpirun", "--oversubscribe", "-n", np, self_bin, "--ranks", tmp, NULL};
+    int rc = run(log, args, 120, NULL);
+    char *text = slurp(log);
+    int ranks_ok = 0;
+    for (int r = 0; r < RANKS; r++) {
+        char key[32];
+        snprintf(key, sizeof key, "rank %d: ", r);
+        const char *p = text ? strstr(text, key) : NULL;
+        int passed = 0, failed = -1;
+        if (p) sscanf(p + strlen(key), "%d passed, %d failed", &passed, &failed);
+        ranks_ok += passed > 10 && failed == 0;
+    }
+    CHECK(rc == 0 && ranks_ok == RANKS, "mpirun -n %d %s --ranks: exit %d, %d ranks passed:\n%s",
+          RANKS, self_bin, rc, ranks_ok, text ? text : "(no log)");
+    free(text);
+    /* part 2 */
+    check_job();
+    rc = check_summary();
+    if (rc == 0 && test_remove_tree(tmp) != 0) fprintf(stderr, "could not remove %s\n", tmp);
+    return rc;
+}
