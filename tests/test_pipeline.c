@@ -26,18 +26,7 @@
 static char drum_bin[PATH_MAX + 16], tmp[64] = "/tmp/drum_pipeline_XXXXXX";
 
 static void write_config(const char *path, const char *out) {
-    FILE *f = fopen(path, "w");
-    fprintf(f,
-            "seed: 5\n"
-            "data: {dir: %s/data}\n"
-            "synth: {n_train: 100, n_eval: 45, image_size: 32, seed: 3}\n"
-            "model:\n  pretrain: {epochs: 1, batch: 32, lr: 1.0e-3, weight_decay: 0.1}\n"
-            "train: {rounds: 2, candidates_k: 8, scored_per_round: 4, epochs: 1,\n"
-            "        batch_queries: 8, list_size: 6, lr: 1.0e-3, warmup_steps: 2,\n"
-            "        checkpoint_every: 1, out: %s}\n"
-            "eval: {shots: [1, 2], strategies: [RS, SIT, DRUM]}\n",
-            tmp, out);
-    fclose(f);
+    test_write_mini_config(path, tmp, out, "");
 }
 
 static long now_ms(void) {

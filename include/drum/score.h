@@ -13,6 +13,7 @@
 #define DRUM_SCORE_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include "drum/data.h"
 
@@ -49,6 +50,21 @@ struct drum_scorer {
 
 static inline void drum_scorer_destroy(drum_scorer *s) {
     if (s) s->destroy(s);
+}
+
+/* A wrapper scorer (cache, sharding) answers under its inner scorer's id and template. */
+static inline void drum_scorer_wrap(drum_scorer *s, const drum_scorer *inner,
+                                    int (*score)(drum_scorer *, const drum_score_pair *, int,
+                                                 double *, char *, size_t),
+                                    int (*generate)(drum_scorer *, const drum_icl_prompt *, int,
+                                                    char **, char *, size_t),
+                                    void (*destroy)(drum_scorer *), void *impl) {
+    memcpy(s->id, inner->id, sizeof s->id);
+    memcpy(s->template_name, inner->template_name, sizeof s->template_name);
+    s->score = score;
+    s->generate = generate;
+    s->destroy = destroy;
+    s->impl = impl;
 }
 
 #ifdef __cplusplus

@@ -724,12 +724,7 @@ static drum_scorer *cached_create(drum_scorer *inner, const char *path, int batc
     }
     im->inner = inner;
     im->batch = batch;
-    memcpy(s->id, inner->id, sizeof s->id);
-    memcpy(s->template_name, inner->template_name, sizeof s->template_name);
-    s->score = cached_score;
-    s->generate = cached_generate;
-    s->destroy = cached_destroy;
-    s->impl = im;
+    drum_scorer_wrap(s, inner, cached_score, cached_generate, cached_destroy, im);
     return s;
 }
 

@@ -130,11 +130,6 @@ drum_scorer *drum_sharded_scorer_create(drum_scorer *inner, drum_comm *comm, cha
     }
     im->inner = inner;
     im->comm = comm;
-    memcpy(s->id, inner->id, sizeof s->id);
-    memcpy(s->template_name, inner->template_name, sizeof s->template_name);
-    s->score = sharded_score;
-    s->generate = sharded_generate;
-    s->destroy = sharded_destroy;
-    s->impl = im;
+    drum_scorer_wrap(s, inner, sharded_score, sharded_generate, sharded_destroy, im);
     return s;
 }

@@ -54,3 +54,24 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
 int test_remove_tree(const char *dir) {
     return nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+void test_write_mini_config(const char *path, const char *root, const char *out,
+                            const char *extra) {
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "cannot write %s\n", path);
+        check_failed++;
+        return;
+    }
+    fprintf(f,
+            "seed: 5\n"
+            "data: {dir: %s/data}\n"
+            "synth: {n_train: 100, n_eval: 45, image_size: 32, seed: 3}\n"
+            "model:\n  pretrain: {epochs: 1, batch: 32, lr: 1.0e-3, weight_decay: 0.1}\n"
+            "train: {rounds: 2, candidates_k: 8, scored_per_round: 4, epochs: 1,\n"
+            "        batch_queries: 8, list_size: 6, lr: 1.0e-3, warmup_steps: 2,\n"
+            "        checkpoint_every: 1, out: %s}\n"
+            "eval: {shots: [1, 2], strategies: [RS, SIT, DRUM]}\n%s",
+            root, out, extra);
+    fclose(f);
+}

@@ -44,6 +44,12 @@ int test_rng_int(test_rng *r, int lo, int hi);           /* [lo, hi) */
  * with errno set by the first failure. */
 int test_remove_tree(const char *dir);
 
+/* Writes the miniature demo config the job tests run (100 train and 45 eval examples of
+ * 32-pixel images under root/data, 2 rounds of 14 steps, a checkpoint every step, run
+ * directory out) to path; extra: more YAML lines ("" for none). */
+void test_write_mini_config(const char *path, const char *root, const char *out,
+                            const char *extra);
+
 /* A seed for this run: $DRUM_TEST_SEED when set, else from the clock (printed, so a
  * failing run can be replayed). */
 uint64_t test_seed(void);
