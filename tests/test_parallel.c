@@ -9,8 +9,9 @@
  * Part 2 runs the drum binary on a miniature demo with 1, 2 and 3 ranks: the same score
  * cache, drafts and pre-trained retriever byte for byte, the same baselines, DRUM's
  * weights within float rounding of the one-process run, a repeated 2-rank run byte-identical,
- * a 2-rank run stopped by Ctrl-C and resumed ending byte-identical to an uninterrupted one,
- * and a scorer failing on one rank ending the whole job with that rank's message.
+ * a 2-rank run stopped by Ctrl-C and resumed ending byte-identical to an uninterrupted one
+ * (and resumable by one process), `drum mine` and `drum eval` writing one process's files, and
+ * a scorer failing on one rank ending the whole job with that rank's message.
  *
  * Skipped when drum was built without MPI or mpirun is not on PATH. */
 #include <errno.h>
@@ -322,17 +323,22 @@ static int run(const char *log, const char *const *argv, int timeout_s, const ch
 }
 
 /* Runs `drum demo` (baselines, then DRUM) for a run named name on n ranks (0: without mpirun); returns the status. */
-static int train(const char *name, int n, const char *scorer, const char *extra,
-                 const char *stop_when) {
+static int job(const char *cmd, const char *name, int n, const char *scorer, const char *a1,
+               const char *a2, const char *stop_when) {
     char cfg[256], out[256], log[256], np[8];
     snprintf(cfg, sizeof cfg, "%s/%s.yaml", tmp, name);
     snprintf(out, sizeof out, "%s/%s", tmp, name);
-    snprintf(log, sizeof log, "%s/%s%s.log", tmp, name, extra ? "-resume" : "");
+    snprintf(log, sizeof log, "%s/%s%s.log", tmp, name, a1 && !strcmp(a1, "--resume") ? "-resume" : "");
     snprintf(np, sizeof np, "%d", n);
     test_write_mini_config(cfg, tmp, out, scorer);
-    const char *one[] = {drum_bin, "demo", cfg, extra, NULL};
-    const char *many[] = {"mpirun", "--oversubscribe", "-n", np, drum_bin, "demo", cfg, extra, NULL};
+    const char *one[] = {drum_bin, cmd, cfg, a1, a2, NULL};
+    const char *many[] = {"mpirun", "--oversubscribe", "-n", np, drum_bin, cmd, cfg, a1, a2, NULL};
     return run(log, n ? many : one, 300, stop_when);
+}
+
+static int train(const char *name, int n, const char *scorer, const char *extra,
+                 const char *stop_when) {
+    return job("demo", name, n, scorer, extra, NULL, stop_when);
 }
 
 static char *slurp(const char *path) {
@@ -492,6 +498,31 @@ static void check_job(void) {
     CHECK(rc == 0 && same_file("two", "two_stopped", "round2/model.safetensors") &&
               same_file("two", "two_stopped", "results.jsonl"),
           "2 ranks stopped and resumed (exit %d): not the uninterrupted run's weights/results", rc);
+    /* resumed on another number of ranks: it finishes, close to the 2-rank run */
+    snprintf(ckpt, sizeof ckpt, "%s/two_then_one/train.ckpt", tmp);
+    rc = train("two_then_one", 2, synthetic, NULL, ckpt);
+    int rc1 = train("two_then_one", 0, synthetic, "--resume", NULL);
+    double gap_max;
+    double gap = weight_gap("two", "round2", "two_then_one", "round2", &gap_max);
+    CHECK(rc != -1 && rc1 == 0 && gap >= 0 && gap < 1e-6 && compare_results("two", "two_then_one", 0.03) == 11,
+          "2 ranks resumed by one process: exits %d, %d; mean weight gap %g", rc, rc1, gap);
+    /* drum mine and drum eval: the same files as one process's */
+    char m1[300], m2[300];
+    snprintf(m1, sizeof m1, "%s/mine_one.jsonl", tmp);
+    snprintf(m2, sizeof m2, "%s/mine_two.jsonl", tmp);
+    rc = job("mine", "mine_one", 0, synthetic, "--out", m1, NULL);
+    rc1 = job("mine", "mine_two", 2, synthetic, "--out", m2, NULL);
+    char *c1 = slurp(m1), *c2 = slurp(m2);
+    CHECK(rc == 0 && rc1 == 0 && c1 && c2 && strlen(c1) > 1000 && strcmp(c1, c2) == 0,
+          "drum mine on 2 ranks: exits %d, %d; candidate lists %s", rc, rc1,
+          c1 && c2 && !strcmp(c1, c2) ? "equal" : "differ");
+    free(c1);
+    free(c2);
+    rc = job("eval", "eval_one", 0, synthetic, NULL, NULL, NULL);
+    rc1 = job("eval", "eval_two", 2, synthetic, NULL, NULL, NULL);
+    CHECK(rc == 0 && rc1 == 0 && same_file("eval_one", "eval_two", "results.jsonl") &&
+              same_file("eval_one", "eval_two", "score_cache.bin"),
+          "drum eval on 2 ranks: exits %d, %d; results or score cache differ", rc, rc1);
     /* a scorer that fails on rank 1 only ends the job, with rank 1's reason */
     char scorer[2 * sizeof fixture_dir + 256];
     snprintf(scorer, sizeof scorer,
