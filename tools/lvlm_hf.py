@@ -28,6 +28,7 @@ tools/test_lvlm_hf.py checks it against a tiny random LLaVA built offline.
 import argparse
 import hashlib
 import json
+import os
 import sys
 from collections import OrderedDict
 
@@ -42,7 +43,7 @@ class Model:
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         self.torch = torch
-        device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = a.device or default_device(torch)
         dtype = a.dtype or ("bfloat16" if device.startswith("cuda") else "float32")
         self.device, self.max_new_tokens = device, a.max_new_tokens
         self.processor = AutoProcessor.from_pretrained(a.model)
@@ -113,10 +114,22 @@ class Model:
         return lines[0].strip() if lines else ""
 
 
+def default_device(torch):
+    """cuda when a GPU is visible: under `mpirun drum ...` each rank's LVLM takes the GPU of
+    its node-local rank (as drum's cuda backend does), else cuda:0; cpu without a GPU."""
+    if not torch.cuda.is_available():
+        return "cpu"
+    for var in ("OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID", "PMI_LOCAL_RANK"):
+        if os.environ.get(var, "").isdigit():
+            return "cuda:%d" % (int(os.environ[var]) % torch.cuda.device_count())
+    return "cuda"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True, help="a Hugging Face model id or directory")
-    ap.add_argument("--device", help="cuda, cuda:1, cpu (default: cuda when available)")
+    ap.add_argument("--device", help="cuda, cuda:1, cpu (default: cuda when available, the "
+                    "GPU of this MPI rank's node-local rank under mpirun)")
     ap.add_argument("--dtype", choices=["bfloat16", "float16", "float32"],
                     help="default bfloat16 on cuda, float32 on cpu")
     ap.add_argument("--max-new-tokens", type=int, default=20)
