@@ -71,7 +71,7 @@ BENCH_BIN := $(BENCH_SRC:tools/bench/%.c=$(BUILD)/bench/%)
 # Whole-archive so every op file lands in the binaries even when only the table names it.
 LINK_LIB := -Wl,--whole-archive $(BUILD)/libdrum.a -Wl,--no-whole-archive
 
-.PHONY: all test asan bench demo clean
+.PHONY: all test asan bench demo clean fuzz fuzz-run
 # Keep the objects of the test and benchmark binaries (make would delete them as
 # intermediates, rebuild them next time and print the removal after the test summary).
 .SECONDARY:
@@ -125,6 +125,29 @@ test: all
 asan:
 	$(MAKE) BUILD=build-asan CUDA=0 OPT=-O1 \
 	  SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+
+# `make fuzz`: libFuzzer harnesses over the parsers of files users hand drum (tools/fuzz/),
+# built with clang, ASan and UBSan in build-fuzz/ (needs clang and libomp-dev). Each runs
+# FUZZ_SECONDS from its seed corpus (tools/fuzz/corpus/NAME/; what it finds is kept in
+# build-fuzz/corpus/NAME/); a crash stops it and leaves the input in build-fuzz/crashes/.
+FUZZ_SECONDS ?= 60
+FUZZ_BIN := $(patsubst tools/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tools/fuzz/fuzz_*.c))
+fuzz:
+	$(MAKE) BUILD=build-fuzz CC=clang CUDA=0 MPI=0 OPT=-O1 \
+	  SAN="-fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer -Wno-pass-failed" fuzz-run
+
+$(BUILD)/fuzz/%: $(BUILD)/tools/fuzz/%.o $(BUILD)/libdrum.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer $< $(BUILD)/libdrum.a $(LDLIBS) -o $@
+
+fuzz-run: $(FUZZ_BIN)
+	@mkdir -p $(BUILD)/crashes
+	@for f in $(FUZZ_BIN); do n=$${f##*/}; mkdir -p $(BUILD)/corpus/$$n tools/fuzz/corpus/$$n; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix=$(BUILD)/crashes/$$n- $(BUILD)/corpus/$$n tools/fuzz/corpus/$$n \
+	    >$(BUILD)/fuzz/$$n.log 2>&1 || { tail -n 60 $(BUILD)/fuzz/$$n.log; exit 1; }; \
+	  echo "$$n: $$(grep -m1 -oE 'number_of_executed_units: *[0-9]+' $(BUILD)/fuzz/$$n.log | grep -oE '[0-9]+') runs in $(FUZZ_SECONDS) s, \
+	$$(ls $(BUILD)/corpus/$$n | wc -l) corpus inputs, no crash"; done
 
 bench: all
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done

@@ -312,8 +312,8 @@ const char *const sw_lexicon[] = {
     /* prompts */
     "What color is the? What is the color of the? Which color does the have?",
     "What shape is the object? What is the shape of the object? Which shape is?",
-    "How many objects are there? How many shapes are in the image? How many things can you "
-    "see?",
+    ("How many objects are there? How many shapes are in the image? How many things can you "
+     "see?"),
     "Where is the? In which part of the image is the? Where is the located?",
     "Is there a an? Is there a in the image? Can you see a?",
     "What is the main shape in the image? Classify the main object by its shape.",
