@@ -155,10 +155,7 @@ static int open_data(drum_job *j, char *err, size_t errlen) {
         j->eval_path = drum_path_join(j->data_dir, "eval.jsonl");
         if (!j->train_path || !j->eval_path) goto oom;
         /* rank 0 generates the suite while the others wait, then all read it */
-        int have = file_exists(j->train_path);
-        if (!writer(j)) {
-            /* nothing */
-        } else if (!have) {
+        if (writer(j) && !file_exists(j->train_path)) {
             drum_synth_config sc;
             drum_synth_default_config(&sc);
             sc.seed = c->synth.seed;
