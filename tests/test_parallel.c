@@ -341,22 +341,12 @@ static int train(const char *name, int n, const char *scorer, const char *extra,
     return job("demo", name, n, scorer, extra, NULL, stop_when);
 }
 
-static char *slurp(const char *path) {
-    char err[256];
-    size_t len;
-    return drum_read_file(path, &len, err, sizeof err);
-}
-
+/* The same file of two runs holds the same bytes. */
 static int same_file(const char *name_a, const char *name_b, const char *file) {
-    char a[400], b[400], err[256];
+    char a[400], b[400];
     snprintf(a, sizeof a, "%s/%s/%s", tmp, name_a, file);
     snprintf(b, sizeof b, "%s/%s/%s", tmp, name_b, file);
-    size_t la, lb;
-    char *x = drum_read_file(a, &la, err, sizeof err), *y = drum_read_file(b, &lb, err, sizeof err);
-    int same = x && y && la == lb && memcmp(x, y, la) == 0;
-    free(x);
-    free(y);
-    return same;
+    return test_same_file(a, b);
 }
 
 /* The mean |a - b| over every weight of two retrievers (run/dir/model.safetensors), and
@@ -404,7 +394,7 @@ static int compare_results(const char *name_a, const char *name_b, double tol) {
     char a[400], b[400];
     snprintf(a, sizeof a, "%s/%s/results.jsonl", tmp, name_a);
     snprintf(b, sizeof b, "%s/%s/results.jsonl", tmp, name_b);
-    char *x = slurp(a), *y = slurp(b);
+    char *x = test_slurp(a), *y = test_slurp(b);
     int lines = 0, bad = !x || !y;
     for (char *p = x, *q = y; !bad && p && *p; lines++) {
         char *pe = strchr(p, '\n'), *qe = q ? strchr(q, '\n') : NULL;
@@ -450,7 +440,7 @@ static void check_job(void) {
     CHECK(rc == 0, "3 ranks: exit %d (see %s/three.log)", rc, tmp);
     char log[300];
     snprintf(log, sizeof log, "%s/two.log", tmp);
-    char *text = slurp(log);
+    char *text = test_slurp(log);
     CHECK(text && strstr(text, "data parallel over 2 mpi ranks"), "the 2-rank log names its ranks");
     const char *at = text ? strstr(text, "drum: results in") : NULL;
     CHECK(at && !strstr(at + 1, "drum: results in"), "rank 0 alone reports the results");
@@ -489,7 +479,7 @@ static void check_job(void) {
     snprintf(ckpt, sizeof ckpt, "%s/two_stopped/train.ckpt", tmp);
     rc = train("two_stopped", 2, synthetic, NULL, ckpt);
     snprintf(log, sizeof log, "%s/two_stopped.log", tmp);
-    text = slurp(log);
+    text = test_slurp(log);
     int stopped = text && strstr(text, "continue with --resume");
     free(text);
     CHECK(rc != -1 && stopped, "2 ranks, Ctrl-C at the first checkpoint: exit %d, %s", rc,
@@ -512,7 +502,7 @@ static void check_job(void) {
     snprintf(m2, sizeof m2, "%s/mine_two.jsonl", tmp);
     rc = job("mine", "mine_one", 0, synthetic, "--out", m1, NULL);
     rc1 = job("mine", "mine_two", 2, synthetic, "--out", m2, NULL);
-    char *c1 = slurp(m1), *c2 = slurp(m2);
+    char *c1 = test_slurp(m1), *c2 = test_slurp(m2);
     CHECK(rc == 0 && rc1 == 0 && c1 && c2 && strlen(c1) > 1000 && strcmp(c1, c2) == 0,
           "drum mine on 2 ranks: exits %d, %d; candidate lists %s", rc, rc1,
           c1 && c2 && !strcmp(c1, c2) ? "equal" : "differ");
@@ -535,7 +525,7 @@ static void check_job(void) {
     }
     rc = train("two_failing", 2, scorer, NULL, NULL);
     snprintf(log, sizeof log, "%s/two_failing.log", tmp);
-    text = slurp(log);
+    text = test_slurp(log);
     CHECK(rc > 0 && text && strstr(text, "rank 1 of 2") && strstr(text, "rank 1's scorer failed"),
           "a scorer failing on rank 1: exit %d, log: %s", rc, text ? text : "(none)");
     free(text);
@@ -574,7 +564,7 @@ int main(int argc, char **argv) {
     snprintf(np, sizeof np, "%d", RANKS);
     const char *args[] = {"mpirun", "--oversubscribe", "-n", np, self_bin, "--ranks", tmp, NULL};
     int rc = run(log, args, 120, NULL);
-    char *text = slurp(log);
+    char *text = test_slurp(log);
     int ranks_ok = 0;
     for (int r = 0; r < RANKS; r++) {
         char key[32];

@@ -105,21 +105,6 @@ static int interrupted_run(const char *name, int sig, long rest_ms, run_paths *r
     return rc;
 }
 
-static char *slurp(const char *path) {
-    char err[256];
-    size_t len;
-    return drum_read_file(path, &len, err, sizeof err);
-}
-
-static int same_file(const char *a, const char *b) {
-    char err[256];
-    size_t la, lb;
-    char *x = drum_read_file(a, &la, err, sizeof err), *y = drum_read_file(b, &lb, err, sizeof err);
-    int same = x && y && la == lb && memcmp(x, y, la) == 0;
-    free(x);
-    free(y);
-    return same;
-}
 
 static void test_resume(void) {
     char cfg_a[256], out_a[256], log[256];
@@ -146,14 +131,14 @@ static void test_resume(void) {
     const char *b2[] = {drum_bin, "train", b.cfg, "--resume", NULL};
     rc = run_drum(log, b2, 0, NULL, 0);
     CHECK(rc == 0, "resumed drum train exit %d (log %s)", rc, log);
-    char *blog = slurp(log);
+    char *blog = test_slurp(log);
     CHECK(blog && strstr(blog, "resuming from"), "resume did not say where it resumed");
     free(blog);
 
     /* C: Ctrl-C (SIGINT) during the run: exit 3 with a checkpoint, then resume */
     rc = interrupted_run("c", SIGINT, rest_ms, &c);
     CHECK(rc == 3, "Ctrl-C should stop with exit status 3 and a checkpoint, got %d", rc);
-    char *clog = slurp(c.log);
+    char *clog = test_slurp(c.log);
     CHECK(clog && strstr(clog, "--resume"), "Ctrl-C message does not say how to continue");
     free(clog);
     snprintf(log, sizeof log, "%s/c_resume.log", tmp);
@@ -165,13 +150,13 @@ static void test_resume(void) {
     snprintf(wa, sizeof wa, "%s/round2/model.safetensors", out_a);
     snprintf(wb, sizeof wb, "%s/round2/model.safetensors", b.out);
     snprintf(wc, sizeof wc, "%s/round2/model.safetensors", c.out);
-    CHECK(same_file(wa, wb), "killed-and-resumed run's final weights differ from the uninterrupted run's");
-    CHECK(same_file(wa, wc), "interrupted (Ctrl-C) and resumed run's final weights differ");
+    CHECK(test_same_file(wa, wb), "killed-and-resumed run's final weights differ from the uninterrupted run's");
+    CHECK(test_same_file(wa, wc), "interrupted (Ctrl-C) and resumed run's final weights differ");
     char ra[300], rb[300], rc_[300];
     snprintf(ra, sizeof ra, "%s/results.jsonl", out_a);
     snprintf(rb, sizeof rb, "%s/results.jsonl", b.out);
     snprintf(rc_, sizeof rc_, "%s/results.jsonl", c.out);
-    char *x = slurp(ra);
+    char *x = test_slurp(ra);
     CHECK(x && strstr(x, "\"strategy\": \"DRUM\", \"round\": 1") &&
               strstr(x, "\"strategy\": \"DRUM\", \"round\": 2") && strstr(x, "\"ndcg_round\": 2"),
           "results.jsonl lacks a round: %s", x ? x : "(none)");
@@ -183,8 +168,8 @@ static void test_resume(void) {
     CHECK(rows > 0 && with_p == rows, "%d of %d result rows carry p_correct", with_p, rows);
     free(x);
     /* the evaluations of the rounds before the interruption are kept, and equal */
-    CHECK(same_file(ra, rb), "killed-and-resumed run's results.jsonl differs from the uninterrupted run's");
-    CHECK(same_file(ra, rc_), "interrupted-and-resumed run's results.jsonl differs");
+    CHECK(test_same_file(ra, rb), "killed-and-resumed run's results.jsonl differs from the uninterrupted run's");
+    CHECK(test_same_file(ra, rc_), "interrupted-and-resumed run's results.jsonl differs");
 }
 
 static void test_errors(void) {
@@ -197,7 +182,7 @@ static void test_errors(void) {
     fclose(f);
     const char *a[] = {drum_bin, "train", cfg, NULL};
     int rc = run_drum(log, a, 0, NULL, 0);
-    char *text = slurp(log);
+    char *text = test_slurp(log);
     CHECK(rc == 1, "unknown key: exit %d", rc);
     CHECK(text && strstr(text, "bad.yaml:4") && strstr(text, "learning_rate"),
           "unknown key error should name file:line and the key: %s", text ? text : "");
@@ -216,14 +201,14 @@ static void test_errors(void) {
     fclose(f);
     const char *b[] = {drum_bin, "eval", cfg2, NULL};
     rc = run_drum(log, b, 0, NULL, 0);
-    text = slurp(log);
+    text = test_slurp(log);
     CHECK(rc == 1, "bad dataset: exit %d", rc);
     CHECK(text && strstr(text, "bad.jsonl:2"), "bad dataset error should name file:line: %s",
           text ? text : "");
     free(text);
     const char *c[] = {drum_bin, "train", "/nonexistent/x.yaml", NULL};
     rc = run_drum(log, c, 0, NULL, 0);
-    text = slurp(log);
+    text = test_slurp(log);
     CHECK(rc == 1 && text && strstr(text, "/nonexistent/x.yaml"), "missing config: %d %s", rc,
           text ? text : "");
     free(text);
@@ -236,7 +221,7 @@ static void test_errors(void) {
     fclose(f);
     const char *d[] = {drum_bin, "train", cfg2, NULL};
     rc = run_drum(log, d, 0, NULL, 0);
-    text = slurp(log);
+    text = test_slurp(log);
     CHECK(rc == 1 && text && strstr(text, "synth.image_size 32 must be a multiple of 5"),
           "grid layout with image_size 32: exit %d, %s", rc, text ? text : "");
     CHECK(access(grid_dir, F_OK) != 0, "the grid-layout error still wrote %s", grid_dir);
@@ -253,7 +238,7 @@ static void test_synth_cli(void) {
     const char *a[] = {drum_bin, "synth", dir, "--image-size", "40", "--layout", "grid",
                        "--n-pretrain", "7", "--shape-captions", "0.25", NULL};
     int rc = run_drum(log, a, 0, NULL, 0);
-    char *text = slurp(json);
+    char *text = test_slurp(json);
     CHECK(rc == 0 && text && strstr(text, "\"image_size\":40") && strstr(text, "\"n_pretrain\":7") &&
               strstr(text, "\"layout\":\"grid\"") && strstr(text, "\"shape_captions\":0.25"),
           "drum synth options: exit %d, synth.json %s", rc, text ? text : "(none)");
@@ -264,7 +249,7 @@ static void test_synth_cli(void) {
     for (int i = 0; i < 3; i++) {
         const char *b[] = {drum_bin, "synth", dir, bad[i][0], bad[i][1], NULL};
         rc = run_drum(log, b, 0, NULL, 0);
-        text = slurp(log);
+        text = test_slurp(log);
         CHECK(rc == 2 && text && strstr(text, bad[i][2]), "drum synth %s %s: exit %d, %s",
               bad[i][0], bad[i][1], rc, text ? text : "");
         free(text);
@@ -300,7 +285,7 @@ static void test_exec_scorer_job(void) {
     fclose(f);
     const char *a[] = {drum_bin, "train", cfg, NULL};
     int rc = run_drum(log, a, 0, NULL, 0);
-    char *text = slurp(log), *res = slurp(results);
+    char *text = test_slurp(log), *res = test_slurp(results);
     CHECK(rc == 0, "drum train with the exec scorer: exit %d: %s", rc, text ? text : "");
     CHECK(text && strstr(text, "scorer: exec:stand-in"), "the log does not name the scorer");
     CHECK(res && strstr(res, "\"strategy\": \"DRUM\"") && strstr(res, "\"ndcg@10\": null") &&
@@ -313,7 +298,7 @@ static void test_exec_scorer_job(void) {
     fprintf(f, "data: {dir: %s/data}\nscorer: {backend: exec}\ntrain: {out: %s}\n", tmp, out);
     fclose(f);
     rc = run_drum(log, a, 0, NULL, 0);
-    text = slurp(log);
+    text = test_slurp(log);
     CHECK(rc == 1 && text && strstr(text, "scorer.command"), "exec without a command: exit %d, %s",
           rc, text ? text : "");
     free(text);
@@ -419,7 +404,7 @@ static void test_converted_eval(void) {
     fclose(f);
     const char *e[] = {drum_bin, "eval", path[6], NULL};
     int rc = run_drum(path[7], e, 0, NULL, 0);
-    char *log = slurp(path[7]), *res = slurp(path[8]);
+    char *log = test_slurp(path[7]), *res = test_slurp(path[8]);
     CHECK(rc == 0, "drum eval on converted data: exit %d: %s", rc, log ? log : "");
     const char *v = res ? strstr(res, "\"vqa\": ") : NULL;
     double acc = v ? strtod(v + 7, NULL) : -1;
@@ -444,7 +429,7 @@ static void test_embed_drafts(const char *model, const char *data, const char *t
     if (rc != 0) return;
     rc = drum_drafts_load(&ds, drafts, &d, err, sizeof err);
     CHECK(rc == 0, "the job's drafts file: %s", err);
-    char *all = slurp(drafts);
+    char *all = test_slurp(drafts);
     int lines = 0;
     for (char *c = all; c && *c; c++) lines += *c == '\n';
     CHECK(lines == 100 + 45, "drafts.jsonl has %d lines, want one per train and eval example",
@@ -461,12 +446,12 @@ static void test_embed_drafts(const char *model, const char *data, const char *t
                        "--text", "{P} {D}", "--drafts", drafts, "--no-image",
                        "--text-length", "longest", "--out", emb_l, NULL};
     int lrc = run_drum(log, l, 0, NULL, 0);
-    CHECK(lrc == 0 && same_file(emb_d, emb_l),
+    CHECK(lrc == 0 && test_same_file(emb_d, emb_l),
           "--text-length longest: exit %d, features differ from the full context's", lrc);
     const char *bad_l[] = {drum_bin, "embed", "--data", data, "--model", model,
                            "--text-length", "short", "--out", emb_l, NULL};
     lrc = run_drum(log, bad_l, 0, NULL, 0);
-    char *msg = slurp(log);
+    char *msg = test_slurp(log);
     CHECK(lrc == 2 && msg && strstr(msg, "expected context or longest"),
           "--text-length short: exit %d: %s", lrc, msg ? msg : "");
     free(msg);
@@ -497,7 +482,7 @@ static void test_embed_drafts(const char *model, const char *data, const char *t
     const char *b[] = {drum_bin, "embed", "--data", data, "--model", model, "--tokenizer", tokdir,
                        "--text", "{P} {D}", "--out", emb_d, NULL};
     rc = run_drum(log, b, 0, NULL, 0);
-    char *text = slurp(log);
+    char *text = test_slurp(log);
     CHECK(rc == 2 && text && strstr(text, "--drafts"), "{D} without drafts: exit %d: %s", rc,
           text ? text : "");
     free(text);
@@ -511,7 +496,7 @@ static void test_embed_drafts(const char *model, const char *data, const char *t
     const char *c[] = {drum_bin, "embed", "--data", data, "--model", model, "--tokenizer", tokdir,
                        "--text", "{P} {D}", "--drafts", other, "--out", emb_d, NULL};
     rc = run_drum(log, c, 0, NULL, 0);
-    text = slurp(log);
+    text = test_slurp(log);
     char want[300];
     snprintf(want, sizeof want, "no draft for \"%s\"", ds.ex[1].id);
     CHECK(rc == 1 && text && strstr(text, want), "incomplete drafts: exit %d: %s", rc,
@@ -549,7 +534,7 @@ static void test_embed_retrieve_export(void) {
     const char *r[] = {drum_bin, "retrieve", "--queries", emb, "--pool", emb, "--k", "3",
                        "--exclude-self", "--out", out, NULL};
     rc = run_drum(log, r, 0, NULL, 0);
-    char *text = slurp(out);
+    char *text = test_slurp(out);
     CHECK(rc == 0 && text && strstr(text, "\"demos\": ["), "drum retrieve: %d", rc);
     free(text);
 
@@ -562,7 +547,7 @@ static void test_embed_retrieve_export(void) {
     const char *m[] = {drum_bin, "embed", "--data", bad, "--model", model, "--tokenizer", tokdir,
                        "--out", emb, NULL};
     rc = run_drum(log, m, 0, NULL, 0);
-    text = slurp(log);
+    text = test_slurp(log);
     CHECK(rc == 1 && text && strstr(text, "missing.jsonl:1") && strstr(text, "none.png"),
           "missing image error: %s", text ? text : "");
     free(text);
@@ -577,7 +562,7 @@ static void test_embed_retrieve_export(void) {
     snprintf(w1, sizeof w1, "%s/model.safetensors", exp_dir);
     snprintf(w2, sizeof w2, "%s/round2/model.safetensors", tmp);
     snprintf(w2, sizeof w2, "%s/run_a/round2/model.safetensors", tmp);
-    CHECK(same_file(w1, w2), "exported checkpoint weights differ from the round's export");
+    CHECK(test_same_file(w1, w2), "exported checkpoint weights differ from the round's export");
 }
 
 /* 1 when tensor `name` has the same bytes in two safetensors files. */
@@ -604,7 +589,7 @@ static void test_mine_and_freeze(void) {
     const char *a[] = {drum_bin, "mine", cfg, "--out", cands, NULL};
     int rc = run_drum(log, a, 0, NULL, 0);
     CHECK(rc == 0, "drum mine exit %d (log %s)", rc, log);
-    char *text = slurp(cands);
+    char *text = test_slurp(cands);
     int lines = 0, bad = 0;
     for (char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
         lines++;
@@ -651,7 +636,7 @@ static void test_mine_and_freeze(void) {
           "a trainable text weight did not change");
     const char *g[] = {drum_bin, "train", fcfg, "--set", "train.freeze=[no_such_param*]", NULL};
     rc = run_drum(log, g, 0, NULL, 0);
-    text = slurp(log);
+    text = test_slurp(log);
     CHECK(rc == 1 && text && strstr(text, "no_such_param"),
           "a freeze pattern matching nothing should be an error: %s", text ? text : "");
     free(text);

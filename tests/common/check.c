@@ -3,7 +3,10 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+
+#include "drum/fileio.h"
 
 int check_passed, check_failed, check_skipped;
 
@@ -74,4 +77,20 @@ void test_write_mini_config(const char *path, const char *root, const char *out,
             "eval: {shots: [1, 2], strategies: [RS, SIT, DRUM]}\n%s",
             root, out, extra);
     fclose(f);
+}
+
+char *test_slurp(const char *path) {
+    char err[256];
+    size_t len;
+    return drum_read_file(path, &len, err, sizeof err);
+}
+
+int test_same_file(const char *a, const char *b) {
+    char err[256];
+    size_t la, lb;
+    char *x = drum_read_file(a, &la, err, sizeof err), *y = drum_read_file(b, &lb, err, sizeof err);
+    int same = x && y && la == lb && memcmp(x, y, la) == 0;
+    free(x);
+    free(y);
+    return same;
 }

@@ -44,6 +44,12 @@ int test_rng_int(test_rng *r, int lo, int hi);           /* [lo, hi) */
  * with errno set by the first failure. */
 int test_remove_tree(const char *dir);
 
+/* A whole file as a NUL-terminated string (malloc'd), or NULL when it cannot be read. */
+char *test_slurp(const char *path);
+
+/* 1 when both files can be read and hold the same bytes. */
+int test_same_file(const char *a, const char *b);
+
 /* Writes the miniature demo config the job tests run (100 train and 45 eval examples of
  * 32-pixel images under root/data, 2 rounds of 14 steps, a checkpoint every step, run
  * directory out) to path; extra: more YAML lines ("" for none). */
