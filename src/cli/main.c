@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "drum/comm.h"
 #include "drum/drum.h"
 #include "drum/trace.h"
 
@@ -80,6 +81,13 @@ static int dispatch(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     int rc = dispatch(argc, argv);
-    if (drum_trace_profiling()) drum_trace_report(stderr);
+    if (drum_trace_profiling()) {
+        /* every rank of a data-parallel run prints its own table: say whose */
+        const char *rank = getenv("OMPI_COMM_WORLD_RANK");
+        if (!rank) rank = getenv("PMI_RANK");
+        if (rank && drum_comm_launcher_size() > 1)
+            fprintf(stderr, "drum: rank %s of %d:\n", rank, drum_comm_launcher_size());
+        drum_trace_report(stderr);
+    }
     return rc;
 }

@@ -587,12 +587,14 @@ static int gather_features(drum_trainer *t, const float *local, float *all, int 
         cbytes[r] = (size_t)(hi - lo) * L * row;
         cdispl[r] = ((size_t)B + (size_t)lo * L) * row;
     }
+    drum_trace_push("all-gather features");
     t->be->to_host(t->be, b->h_feat_local, local, nq * (1 + L) * row);
     int rc = c->allgatherv(c, b->h_feat_local, b->h_feat, bytes, displ, err, errlen);
     if (rc == 0)
         rc = c->allgatherv(c, (char *)b->h_feat_local + nq * row, b->h_feat, cbytes, cdispl, err,
                            errlen);
     if (rc == 0) t->be->to_device(t->be, all, b->h_feat, (size_t)B * (1 + L) * row);
+    drum_trace_pop();
     free(bytes);
     return rc;
 }
@@ -601,10 +603,12 @@ static int gather_features(drum_trainer *t, const float *local, float *all, int 
 static int sum_gradients(drum_trainer *t, char *err, size_t errlen) {
     drum_clip_model *m = t->m;
     size_t n = t->p->total;
+    drum_trace_push("all-reduce gradients");
     t->be->to_host(t->be, t->buf->h_grads, m->grads, n * sizeof(float));
-    if (t->comm->allreduce_sum(t->comm, t->buf->h_grads, n, err, errlen)) return -1;
-    t->be->to_device(t->be, m->grads, t->buf->h_grads, n * sizeof(float));
-    return 0;
+    int rc = t->comm->allreduce_sum(t->comm, t->buf->h_grads, n, err, errlen);
+    if (rc == 0) t->be->to_device(t->be, m->grads, t->buf->h_grads, n * sizeof(float));
+    drum_trace_pop();
+    return rc;
 }
 
 /* One optimizer step on a batch of B queries. Returns the loss, or NAN on error with the
