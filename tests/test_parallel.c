@@ -10,8 +10,9 @@
  * cache, drafts and pre-trained retriever byte for byte, the same baselines, DRUM's
  * weights within float rounding of the one-process run, a repeated 2-rank run byte-identical,
  * a 2-rank run stopped by Ctrl-C and resumed ending byte-identical to an uninterrupted one
- * (and resumable by one process), `drum mine` and `drum eval` writing one process's files, and
- * a scorer failing on one rank ending the whole job with that rank's message.
+ * (and resumable by one process), `drum mine`, `drum eval` and `drum embed` writing one
+ * process's files, and a scorer failing on one rank ending the whole job with that rank's
+ * message.
  *
  * Skipped when drum was built without MPI or mpirun is not on PATH. */
 #include <errno.h>
@@ -30,6 +31,7 @@
 #include "common/check.h"
 #include "drum/comm.h"
 #include "drum/fileio.h"
+#include "drum/retrieval.h"
 #include "drum/safetensors.h"
 #include "drum/score_cache.h"
 #include "drum/sharded_scorer.h"
@@ -513,6 +515,46 @@ static void check_job(void) {
     CHECK(rc == 0 && rc1 == 0 && same_file("eval_one", "eval_two", "results.jsonl") &&
               same_file("eval_one", "eval_two", "score_cache.bin"),
           "drum eval on 2 ranks: exits %d, %d; results or score cache differ", rc, rc1);
+    /* drum embed: each rank decodes and embeds its slice, rank 0 writes the same file */
+    char data[300], model[300], tokdir[300], e1[300], e3[300], elog[300];
+    snprintf(data, sizeof data, "%s/data/eval.jsonl", tmp);
+    snprintf(model, sizeof model, "%s/one/round2", tmp);
+    snprintf(tokdir, sizeof tokdir, "%s/data", tmp);
+    snprintf(e1, sizeof e1, "%s/one.emb", tmp);
+    snprintf(e3, sizeof e3, "%s/three.emb", tmp);
+    snprintf(elog, sizeof elog, "%s/embed.log", tmp);
+    const char *emb1[] = {drum_bin, "embed", "--data", data, "--model", model, "--tokenizer",
+                          tokdir, "--text", "{P} {R}", "--out", e1, NULL};
+    const char *emb3[] = {"mpirun", "--oversubscribe", "-n", "3", drum_bin, "embed", "--data",
+                          data, "--model", model, "--tokenizer", tokdir, "--text", "{P} {R}",
+                          "--out", e3, NULL};
+    rc = run(elog, emb1, 120, NULL);
+    rc1 = run(elog, emb3, 120, NULL);
+    char *etext = test_slurp(elog), eerr[256] = "";
+    CHECK(rc == 0 && rc1 == 0 && etext && strstr(etext, "embedded 45 examples") &&
+              !strstr(strstr(etext, "embedded") + 1, "embedded"),
+          "drum embed on 3 ranks: exits %d, %d; one line from rank 0 expected: %s", rc, rc1,
+          etext ? etext : "");
+    free(etext);
+    /* the same rows to float rounding: a batch of 15 rows instead of 45 may round a GEMM
+     * differently */
+    drum_embeddings x = {0}, y = {0};
+    int ok = drum_embeddings_load(&x, e1, eerr, sizeof eerr) == 0 &&
+             drum_embeddings_load(&y, e3, eerr, sizeof eerr) == 0 && x.n == 45 && y.n == 45 &&
+             x.dim_img == y.dim_img && x.dim_txt == y.dim_txt;
+    double egap = 0;
+    for (int i = 0; ok && i < x.n; i++) {
+        ok &= strcmp(x.ids[i], y.ids[i]) == 0;
+        for (int d = 0; d < x.dim_img; d++)
+            egap = fmax(egap, fabs(x.img[(size_t)i * x.dim_img + d] - y.img[(size_t)i * x.dim_img + d]));
+        for (int d = 0; d < x.dim_txt; d++)
+            egap = fmax(egap, fabs(x.txt[(size_t)i * x.dim_txt + d] - y.txt[(size_t)i * x.dim_txt + d]));
+    }
+    printf("drum embed, 3 ranks vs one process: largest difference %.3g (unit vectors)\n", egap);
+    CHECK(ok && egap < 1e-5, "drum embed on 3 ranks: ids or rows differ (largest gap %g) %s", egap,
+          eerr);
+    drum_embeddings_free(&x);
+    drum_embeddings_free(&y);
     /* a scorer that fails on rank 1 only ends the job, with rank 1's reason */
     char scorer[2 * sizeof fixture_dir + 256];
     snprintf(scorer, sizeof scorer,

@@ -31,6 +31,34 @@ static void embed_usage(FILE *f) {
             "  --batch N          examples per forward (default 64)\n");
 }
 
+/* Data parallel: this rank embeds its slice `mine` (rows lo.. of ds, prepared in prep)
+ * and every rank's rows are gathered into *e, which takes ds's ids. */
+static int embed_slices(drum_comm *comm, drum_clip_model *m, const drum_prepared *prep,
+                        const drum_dataset *ds, const drum_dataset *mine, long lo, int batch,
+                        drum_embeddings *e, char *err, size_t errlen) {
+    int D = m->cfg.projection_dim;
+    drum_embeddings part = {0};
+    if (mine->n > 0 &&
+        drum_embed_prepared(NULL, m, prep, mine, 0, batch, NULL, &part, err, errlen))
+        return -1;
+    int rc = drum_embeddings_alloc(e, ds->n, D, D, err, errlen);
+    for (int i = 0; i < ds->n && rc == 0; i++)
+        if (!(e->ids[i] = strdup(ds->ex[i].id))) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+        }
+    size_t row = (size_t)D * sizeof(float);
+    if (rc == 0 && mine->n > 0) {
+        memcpy(e->img + lo * D, part.img, (size_t)mine->n * row);
+        memcpy(e->txt + lo * D, part.txt, (size_t)mine->n * row);
+    }
+    if (rc == 0)
+        rc = drum_comm_gather_slices(comm, e->img + lo * D, e->img, ds->n, row, err, errlen) ||
+             drum_comm_gather_slices(comm, e->txt + lo * D, e->txt, ds->n, row, err, errlen);
+    drum_embeddings_free(&part);
+    return rc ? -1 : 0;
+}
+
 int cmd_embed(int argc, char **argv) {
     const char *data = NULL, *model_dir = NULL, *tok_dir = NULL, *out = NULL, *text = "{P} {R}";
     const char *drafts_path = NULL, *text_length = "context";
@@ -80,6 +108,7 @@ int cmd_embed(int argc, char **argv) {
     if (!tok_dir) tok_dir = model_dir;
     char err[2048];
     int rc = 1;
+    drum_comm *comm = NULL;
     drum_dataset ds = {0};
     drum_tokenizer *tok = NULL;
     drum_clip_config cfg;
@@ -91,7 +120,9 @@ int cmd_embed(int argc, char **argv) {
     char **drafts = NULL;
     char *cfg_path = drum_path_join(model_dir, "config.json");
     char *w_path = drum_path_join(model_dir, "model.safetensors");
-    drum_backend *be = drum_backend_create(backend, err, sizeof err);
+    drum_backend *be = NULL;
+    if (cli_open_comm(&comm, err, sizeof err)) goto fail;
+    be = drum_backend_create(backend, err, sizeof err);
     if (!be || !cfg_path || !w_path) goto fail;
     if (drum_dataset_load(&ds, data, err, sizeof err) ||
         drum_tokenizer_load(tok_dir, &tok, err, sizeof err) ||
@@ -111,13 +142,23 @@ int cmd_embed(int argc, char **argv) {
         snprintf(err, sizeof err, "%s", be->err);
         goto fail;
     }
+    /* several ranks (mpirun): each decodes and embeds its slice, rank 0 writes them all */
+    long lo, hi;
+    drum_comm_slice(ds.n, comm->rank, comm->size, &lo, &hi);
+    drum_dataset mine = {ds.path, ds.ex + lo, (int)(hi - lo), NULL};
     drum_prepare_opts po = drum_prepare_opts_for(&cfg, text, NULL);
     po.longest = longest;
-    if (drum_prepare(&prep, &ds, drafts, tok, &po, err, sizeof err)) goto fail;
+    if (drum_prepare(&prep, &mine, drafts ? drafts + lo : NULL, tok, &po, err, sizeof err))
+        goto fail;
     cli_progress pl;
     drum_progress progress;
     cli_progress_init(&pl, &progress);
-    if (drum_embed_prepared(NULL, m, &prep, &ds, 0, batch, &progress, &e, err, sizeof err)) goto fail;
+    if (comm->size == 1) {
+        if (drum_embed_prepared(NULL, m, &prep, &ds, 0, batch, &progress, &e, err, sizeof err))
+            goto fail;
+    } else if (embed_slices(comm, m, &prep, &ds, &mine, lo, batch, &e, err, sizeof err)) {
+        goto fail;
+    }
     if (no_image) {
         free(e.img);
         e.img = NULL;
@@ -128,12 +169,15 @@ int cmd_embed(int argc, char **argv) {
         e.txt = NULL;
         e.dim_txt = 0;
     }
-    if (drum_embeddings_save(&e, out, err, sizeof err)) goto fail;
-    printf("embedded %d examples of %s into %s (image dim %d, text dim %d, %s)\n", e.n, data, out,
-           e.dim_img, e.dim_txt, be->name);
+    if (comm->rank == 0) {
+        if (drum_embeddings_save(&e, out, err, sizeof err)) goto fail;
+        printf("embedded %d examples of %s into %s (image dim %d, text dim %d, %s%s)\n", e.n,
+               data, out, e.dim_img, e.dim_txt, be->name, comm->size > 1 ? ", several ranks" : "");
+    }
     rc = 0;
     goto out;
 fail:
+    cli_fail_ranks(comm, "drum embed", err);
     fprintf(stderr, "drum embed: %s\n", err);
 out:
     drum_embeddings_free(&e);
@@ -148,5 +192,6 @@ out:
     free(host);
     free(cfg_path);
     free(w_path);
+    if (comm) comm->destroy(comm);
     return rc;
 }

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "commands.h"
-#include "drum/comm.h"
 #include "drum/config.h"
 #include "drum/job.h"
 #include "progress_line.h"
@@ -23,26 +22,6 @@ static void on_signal(int sig) {
 static void log_line(const char *line) {
     fprintf(stderr, "drum: %s\n", line);
     fflush(stderr);
-}
-
-/* The communicator this process runs in: MPI when a launcher (mpirun, srun) started more
- * than one process or DRUM_COMM=mpi asks for it, else one process. */
-static int open_comm(drum_comm **comm, char *err, size_t errlen) {
-    *comm = drum_comm_single();
-    const char *want = getenv("DRUM_COMM");
-    int launched = drum_comm_launcher_size();
-    if (want && strcmp(want, "mpi") != 0 && strcmp(want, "single") != 0) {
-        snprintf(err, errlen, "DRUM_COMM=%s: expected mpi or single", want);
-        return -1;
-    }
-    if (want ? strcmp(want, "mpi") != 0 : launched <= 1) return 0;
-    if (!drum_comm_mpi_compiled() && !want) {
-        snprintf(err, errlen, "started as one of %d processes, but drum was built without MPI: "
-                 "each would run the whole job and write the same files (install "
-                 "libopenmpi-dev and rebuild, or set DRUM_COMM=single to mean it)", launched);
-        return -1;
-    }
-    return drum_comm_mpi_open(comm, NULL, NULL, err, errlen);
 }
 
 static void job_usage(FILE *f, job_kind kind) {
@@ -117,7 +96,7 @@ int cmd_job(int argc, char **argv, job_kind kind) {
         }
     if (drum_job_config_finish(&cfg, err, sizeof err)) goto fail;
 
-    if (open_comm(&comm, err, sizeof err)) goto fail;
+    if (cli_open_comm(&comm, err, sizeof err)) goto fail;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     cli_progress pl;
@@ -155,12 +134,7 @@ int cmd_job(int argc, char **argv, job_kind kind) {
     rc = 0;
     goto out;
 fail:
-    if (comm && comm->size > 1) {
-        /* the other ranks may wait in a collective for this one: end them all */
-        fprintf(stderr, "drum: rank %d of %d: %s\n", comm->rank, comm->size, err);
-        fflush(stderr);
-        comm->abort(comm, 1);
-    }
+    cli_fail_ranks(comm, "drum", err);
     fprintf(stderr, "drum: %s\n", err);
 out:
     drum_job_close(job);
