@@ -6,7 +6,8 @@
 #   4. build/bench/bench_ops cuda: per-op timings against the copy and GEMM rooflines,
 #   5. tools/gpu_check_clip.sh: CLIP parity on cuda, images/s of drum and of PyTorch
 #      (transformers CLIPModel, fp32 and bf16 autocast) on the same configs, as ratios,
-#   6. `drum demo --set backend=cuda` (the main job on the GPU),
+#   6. `drum demo --set backend=cuda` (the main job on the GPU), and on 2 MPI ranks where
+#      mpirun is installed,
 #   7. compute-sanitizer memcheck over build/tests/test_ops (if the tool is there).
 # A machine that cannot build drum (the lent GPU machines lack its Debian libraries) runs
 # a build packed elsewhere by tools/gpu_pack.sh: with build/PREBUILT present, step 1 only
@@ -153,6 +154,24 @@ if [ "$RC" -eq 0 ]; then
   else
     record "demo on cuda" ok "$DUR" "$(grep -m1 -E '^\| DRUM' "$log" | tr -s ' ')"
     cp /tmp/gpu_check_demo/run/results.md "$LOGDIR/demo_cuda_results.md" 2>/dev/null
+  fi
+
+  # 6b. data parallel on the GPU: the same demo on 2 MPI ranks sharing the card (features and
+  # gradients through host memory); only where Open MPI's mpirun is installed
+  if command -v mpirun >/dev/null 2>&1; then
+    log=$LOGDIR/gpu_check_demo_cuda_mpi2.log
+    rm -rf /tmp/gpu_check_demo_mpi2
+    run_step "demo on cuda, 2 ranks" "$log" 200 env OMPI_ALLOW_RUN_AS_ROOT=1 \
+      OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -n 2 build/drum demo \
+      --set backend=cuda --set data.dir=/tmp/gpu_check_demo/data \
+      --set train.out=/tmp/gpu_check_demo_mpi2/run
+    if [ "$RC" -ne 0 ]; then
+      record "demo on cuda, 2 ranks" FAIL "$DUR" "exit $RC"
+    else
+      record "demo on cuda, 2 ranks" ok "$DUR" "$(grep -m1 -E '^\| DRUM' "$log" | tr -s ' ')"
+    fi
+  else
+    echo "(no mpirun here: the 2-rank demo on cuda is not run)"
   fi
 
   # 7. memcheck over every op case (cpu cases run too; only the cuda ones are checked)
