@@ -2,6 +2,7 @@
  * loads, defaults apply, every kind of mistake is reported at the right file:line:col,
  * overrides work, the writer round-trips, and docs/CONFIG.md documents every key. Run
  * from the repository root. */
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,32 @@ static char *read_text(const char *path) {
     buf[got] = '\0';
     fclose(f);
     return buf;
+}
+
+/* Every config in experiments/ loads strictly; the real-LVLM templates name their data, a
+ * Hugging Face CLIP and an exec LVLM, and the tool they run exists. */
+static void test_experiment_templates(void) {
+    glob_t g;
+    int found = glob("experiments/*.yaml", 0, NULL, &g) == 0 ? (int)g.gl_pathc : 0;
+    CHECK(found >= 4, "experiments/*.yaml: %d configs (demo + 3 templates expected)", found);
+    for (int i = 0; i < found; i++) {
+        const char *path = g.gl_pathv[i];
+        drum_job_config c;
+        char err[1024];
+        int rc = drum_job_config_load(&c, path, err, sizeof err);
+        CHECK(rc == 0, "%s: %s", path, err);
+        if (rc == 0 && !strstr(path, "demo.yaml")) {
+            CHECK(c.data.train[0] && c.data.eval[0] && strstr(c.model.config, "config.json") &&
+                      strstr(c.model.checkpoint, ".safetensors") &&
+                      c.scorer.backend == DRUM_SCORER_EXEC &&
+                      strstr(c.scorer.command, "tools/lvlm_hf.py") &&
+                      access("tools/lvlm_hf.py", R_OK) == 0 && c.train.candidates_k == 50 &&
+                      c.train.scored_per_round == 10 && c.train.rounds == 3,
+                  "%s: data, CLIP, exec LVLM and DESIGN's K=50, l=10, R=3 expected", path);
+        }
+        if (rc == 0) drum_job_config_free(&c);
+    }
+    if (found) globfree(&g);
 }
 
 static void test_demo_yaml(void) {
@@ -308,6 +335,7 @@ int main(void) {
         return check_summary();
     }
     test_demo_yaml();
+    test_experiment_templates();
     test_defaults();
     test_errors();
     test_overrides();
