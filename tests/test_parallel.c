@@ -571,6 +571,26 @@ static void check_job(void) {
     CHECK(rc > 0 && text && strstr(text, "rank 1 of 2") && strstr(text, "rank 1's scorer failed"),
           "a scorer failing on rank 1: exit %d, log: %s", rc, text ? text : "(none)");
     free(text);
+    /* an error on rank 1 alone, outside any collective (its LVLM does not start) while rank 0
+     * waits in a barrier: the whole job ends, with rank 1's message, instead of hanging */
+    snprintf(scorer, sizeof scorer,
+             "scorer: {backend: exec, command: \"if [ \\\"$OMPI_COMM_WORLD_RANK\\\" = 1 ]; then "
+             "exit 3; else exec python3 '%s/exec_lvlm.py'; fi\"}\n", fixture_dir);
+    rc = train("two_no_lvlm", 2, scorer, NULL, NULL);
+    snprintf(log, sizeof log, "%s/two_no_lvlm.log", tmp);
+    text = test_slurp(log);
+    CHECK(rc > 0 && text && strstr(text, "drum: rank 1 of 2:"),
+          "an LVLM that does not start on rank 1: exit %d, log: %s", rc, text ? text : "(none)");
+    free(text);
+    /* DRUM_COMM must name a communicator */
+    setenv("DRUM_COMM", "nccl", 1);
+    rc = train("bad_comm", 0, "", NULL, NULL);
+    unsetenv("DRUM_COMM");
+    snprintf(log, sizeof log, "%s/bad_comm.log", tmp);
+    text = test_slurp(log);
+    CHECK(rc == 1 && text && strstr(text, "DRUM_COMM=nccl: expected mpi or single"),
+          "DRUM_COMM=nccl: exit %d, log: %s", rc, text ? text : "(none)");
+    free(text);
 }
 
 int main(int argc, char **argv) {
