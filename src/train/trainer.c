@@ -37,6 +37,7 @@ struct drum_train_buffers {
     float *feat_local, *dfeat_local;  /* device (rows, 2D) */
     float *h_feat_local, *h_feat;     /* (rows, 2D) */
     float *h_grads;                   /* (total parameters) */
+    size_t *gather_sizes;             /* (4, ranks): bytes and offsets of the two all-gathers */
 };
 
 float drum_lr_at(float lr, long step, int warmup, long total) {
@@ -81,6 +82,7 @@ static void buffers_free(drum_backend *be, drum_train_buffers *b) {
     free(b->h_feat_local);
     free(b->h_feat);
     free(b->h_grads);
+    free(b->gather_sizes);
     void *dev[] = {b->pixels, b->ids, b->mask, b->eos, b->img_n, b->img_norm, b->txt_n,
                    b->txt_norm, b->feat, b->sim, b->fb, b->probs, b->dsim, b->target,
                    b->loss_list, b->loss_ctr, b->dloss_list, b->dloss_ctr, b->dfeat,
@@ -142,10 +144,11 @@ static drum_train_buffers *buffers_create(drum_trainer *t, char *err, size_t err
         b->h_feat_local = malloc(rows * 2 * D * sizeof(float));
         b->h_feat = malloc(rows * 2 * D * sizeof(float));
         b->h_grads = malloc(t->p->total * sizeof(float));
+        b->gather_sizes = malloc(4 * (size_t)t->comm->size * sizeof(size_t));
     }
     if (!b->row_example || !b->h_pixels || !b->h_ids || !b->h_mask || !b->h_eos || !b->h_fb ||
         !b->h_target || !b->h_loss || !drum_backend_ok(be) ||
-        (parallel && (!b->h_feat_local || !b->h_feat || !b->h_grads))) {
+        (parallel && (!b->h_feat_local || !b->h_feat || !b->h_grads || !b->gather_sizes))) {
         snprintf(err, errlen, "out of memory for training buffers (%zu rows): %s", rows,
                  be->err[0] ? be->err : "host allocation failed");
         buffers_free(be, b);
@@ -573,12 +576,7 @@ static int gather_features(drum_trainer *t, const float *local, float *all, int 
     int P = c->size, q0, q1;
     my_queries(t, B, &q0, &q1);
     size_t row = (size_t)D2 * sizeof(float), nq = (size_t)(q1 - q0);
-    size_t *bytes = malloc(4 * (size_t)P * sizeof(size_t));
-    if (!bytes) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    size_t *displ = bytes + P, *cbytes = bytes + 2 * P, *cdispl = bytes + 3 * P;
+    size_t *bytes = b->gather_sizes, *displ = bytes + P, *cbytes = bytes + 2 * P, *cdispl = bytes + 3 * P;
     for (int r = 0; r < P; r++) {
         long lo, hi;
         drum_comm_slice(B, r, P, &lo, &hi);
@@ -595,7 +593,6 @@ static int gather_features(drum_trainer *t, const float *local, float *all, int 
                            errlen);
     if (rc == 0) t->be->to_device(t->be, all, b->h_feat, (size_t)B * (1 + L) * row);
     drum_trace_pop();
-    free(bytes);
     return rc;
 }
 
