@@ -591,6 +591,18 @@ static void check_job(void) {
     CHECK(rc == 1 && text && strstr(text, "DRUM_COMM=nccl: expected mpi or single"),
           "DRUM_COMM=nccl: exit %d, log: %s", rc, text ? text : "(none)");
     free(text);
+    /* a command that does not split its work refuses to run as one of several processes */
+    char synth_out[300];
+    snprintf(synth_out, sizeof synth_out, "%s/synth_twice", tmp);
+    snprintf(log, sizeof log, "%s/synth_twice.log", tmp);
+    const char *synth[] = {"mpirun", "--oversubscribe", "-n", "2", drum_bin, "synth", synth_out, NULL};
+    rc = run(log, synth, 60, NULL);
+    text = test_slurp(log);
+    struct stat st;
+    CHECK(rc != 0 && rc != -1 && text && strstr(text, "only demo, train, eval, mine and embed") &&
+              stat(synth_out, &st) != 0,
+          "drum synth under mpirun: exit %d, log: %s", rc, text ? text : "(none)");
+    free(text);
 }
 
 int main(int argc, char **argv) {

@@ -64,6 +64,17 @@ static int dispatch(int argc, char **argv) {
                drum_backend_cuda_compiled() ? ", cuda" : "");
         return 0;
     }
+    /* under mpirun only the commands that split their work run: another would run N times
+     * over the same output files */
+    int parallel = !strcmp(cmd, "demo") || !strcmp(cmd, "train") || !strcmp(cmd, "eval") ||
+                   !strcmp(cmd, "mine") || !strcmp(cmd, "embed");
+    const char *want = getenv("DRUM_COMM");
+    if (!parallel && drum_comm_launcher_size() > 1 && !(want && !strcmp(want, "single"))) {
+        fprintf(stderr, "drum %s: started as one of %d processes, but only demo, train, eval, "
+                "mine and embed run data-parallel: run it once (or set DRUM_COMM=single to run "
+                "it in every process)\n", cmd, drum_comm_launcher_size());
+        return 2;
+    }
     if (strcmp(cmd, "backends") == 0) return cmd_backends();
     if (strcmp(cmd, "demo") == 0) return cmd_job(argc - 1, argv + 1, JOB_DEMO);
     if (strcmp(cmd, "train") == 0) return cmd_job(argc - 1, argv + 1, JOB_TRAIN);
