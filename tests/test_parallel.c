@@ -111,17 +111,19 @@ static void check_gathers(drum_comm *c) {
  * varying length (some empty); it counts what it saw and fails when told to. */
 typedef struct {
     const drum_example *base;
-    int pairs_seen, prompts_seen, calls, fail;
+    int pairs_seen, prompts_seen, fail;
 } fake_impl;
+
+/* 1 (with the message) when the fake scorer was told to fail. */
+static int fake_fails(const fake_impl *im, char *err, size_t errlen) {
+    if (im->fail) snprintf(err, errlen, "fake scorer told to fail");
+    return im->fail;
+}
 
 static int fake_score(drum_scorer *s, const drum_score_pair *p, int n, double *out, char *err,
                       size_t errlen) {
     fake_impl *im = s->impl;
-    im->calls++;
-    if (im->fail) {
-        snprintf(err, errlen, "fake scorer told to fail");
-        return -1;
-    }
+    if (fake_fails(im, err, errlen)) return -1;
     im->pairs_seen += n;
     for (int i = 0; i < n; i++) out[i] = 100.0 * (double)(p[i].query - im->base) + (double)(p[i].demo - im->base);
     return 0;
@@ -130,11 +132,7 @@ static int fake_score(drum_scorer *s, const drum_score_pair *p, int n, double *o
 static int fake_generate(drum_scorer *s, const drum_icl_prompt *p, int n, char **out, char *err,
                          size_t errlen) {
     fake_impl *im = s->impl;
-    im->calls++;
-    if (im->fail) {
-        snprintf(err, errlen, "fake scorer told to fail");
-        return -1;
-    }
+    if (fake_fails(im, err, errlen)) return -1;
     im->prompts_seen += n;
     for (int i = 0; i < n; i++) {
         int q = (int)(p[i].query - im->base), len = (q * 5) % 4; /* 0..3 letters */
