@@ -59,6 +59,9 @@ int drum_comm_mpi_open(drum_comm **out, int *argc, char ***argv, char *err, size
  * DRUM_COMM=mpi there). */
 int drum_comm_launcher_size(void);
 
+/* This process's rank as the same launchers announce it, or -1 when none does. */
+int drum_comm_launcher_rank(void);
+
 /* This process's rank among those on its node, as the launcher announces it (Open MPI,
  * Slurm, MPICH, PMIx), or -1 when none does. The cuda backend takes GPU local_rank % count. */
 int drum_comm_local_rank(void);

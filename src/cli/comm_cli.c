@@ -5,16 +5,31 @@
 
 #include "commands.h"
 
+/* DRUM_COMM: unset (follow the launcher), "single", "mpi", or anything else (an error). */
+typedef enum { WANT_AUTO, WANT_SINGLE, WANT_MPI, WANT_BAD } comm_wanted;
+
+static comm_wanted wanted(void) {
+    const char *w = getenv("DRUM_COMM");
+    return !w                     ? WANT_AUTO
+           : !strcmp(w, "single") ? WANT_SINGLE
+           : !strcmp(w, "mpi")    ? WANT_MPI
+                                  : WANT_BAD;
+}
+
+int cli_launched_ranks(void) {
+    return wanted() == WANT_SINGLE ? 1 : drum_comm_launcher_size();
+}
+
 int cli_open_comm(drum_comm **comm, char *err, size_t errlen) {
     *comm = drum_comm_single();
-    const char *want = getenv("DRUM_COMM");
+    comm_wanted want = wanted();
     int launched = drum_comm_launcher_size();
-    if (want && strcmp(want, "mpi") != 0 && strcmp(want, "single") != 0) {
-        snprintf(err, errlen, "DRUM_COMM=%s: expected mpi or single", want);
+    if (want == WANT_BAD) {
+        snprintf(err, errlen, "DRUM_COMM=%s: expected mpi or single", getenv("DRUM_COMM"));
         return -1;
     }
-    if (want ? strcmp(want, "mpi") != 0 : launched <= 1) return 0;
-    if (!drum_comm_mpi_compiled() && !want) {
+    if (want == WANT_SINGLE || (want == WANT_AUTO && launched <= 1)) return 0;
+    if (!drum_comm_mpi_compiled() && want == WANT_AUTO) {
         snprintf(err, errlen, "started as one of %d processes, but drum was built without MPI: "
                  "each would run the whole job and write the same files (install "
                  "libopenmpi-dev and rebuild, or set DRUM_COMM=single to mean it)", launched);

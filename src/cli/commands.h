@@ -22,6 +22,10 @@ int cmd_convert(int argc, char **argv);
  * (DRUM_COMM=single forces that). Returns 0, or -1 with a message. */
 int cli_open_comm(drum_comm **comm, char *err, size_t errlen);
 
+/* How many processes the launcher started this one among (0 or 1: none), unless
+ * DRUM_COMM=single says to run alone regardless. */
+int cli_launched_ranks(void);
+
 /* With several ranks: prints err as "CMD: rank R of N: err" and ends every rank (the others
  * may wait in a collective for this one). With one, returns and the caller reports err. */
 void cli_fail_ranks(drum_comm *comm, const char *cmd, const char *err);

@@ -68,11 +68,10 @@ static int dispatch(int argc, char **argv) {
      * over the same output files */
     int parallel = !strcmp(cmd, "demo") || !strcmp(cmd, "train") || !strcmp(cmd, "eval") ||
                    !strcmp(cmd, "mine") || !strcmp(cmd, "embed");
-    const char *want = getenv("DRUM_COMM");
-    if (!parallel && drum_comm_launcher_size() > 1 && !(want && !strcmp(want, "single"))) {
+    if (!parallel && cli_launched_ranks() > 1) {
         fprintf(stderr, "drum %s: started as one of %d processes, but only demo, train, eval, "
                 "mine and embed run data-parallel: run it once (or set DRUM_COMM=single to run "
-                "it in every process)\n", cmd, drum_comm_launcher_size());
+                "it in every process)\n", cmd, cli_launched_ranks());
         return 2;
     }
     if (strcmp(cmd, "backends") == 0) return cmd_backends();
@@ -94,10 +93,9 @@ int main(int argc, char **argv) {
     int rc = dispatch(argc, argv);
     if (drum_trace_profiling()) {
         /* every rank of a data-parallel run prints its own table: say whose */
-        const char *rank = getenv("OMPI_COMM_WORLD_RANK");
-        if (!rank) rank = getenv("PMI_RANK");
-        if (rank && drum_comm_launcher_size() > 1)
-            fprintf(stderr, "drum: rank %s of %d:\n", rank, drum_comm_launcher_size());
+        if (drum_comm_launcher_rank() >= 0 && drum_comm_launcher_size() > 1)
+            fprintf(stderr, "drum: rank %d of %d:\n", drum_comm_launcher_rank(),
+                    drum_comm_launcher_size());
         drum_trace_report(stderr);
     }
     return rc;

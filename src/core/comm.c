@@ -29,15 +29,23 @@ static drum_comm single_comm = {"single", 0, 1, single_allreduce, single_allgath
 
 drum_comm *drum_comm_single(void) { return &single_comm; }
 
-int drum_comm_launcher_size(void) {
-    /* Open MPI's mpirun; MPICH's and Intel MPI's mpiexec (PMI) */
-    const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
+/* The first of Open MPI's (mpirun) and MPICH's / Intel MPI's (mpiexec, PMI) variables that
+ * is set to a number >= min, or -1. */
+static int launcher_var(const char *ompi, const char *pmi, int min) {
+    const char *vars[] = {ompi, pmi};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         const char *v = getenv(vars[i]);
-        if (v && atoi(v) > 0) return atoi(v);
+        if (v && *v >= '0' && *v <= '9' && atoi(v) >= min) return atoi(v);
     }
-    return 0;
+    return -1;
 }
+
+int drum_comm_launcher_size(void) {
+    int n = launcher_var("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", 1);
+    return n > 0 ? n : 0;
+}
+
+int drum_comm_launcher_rank(void) { return launcher_var("OMPI_COMM_WORLD_RANK", "PMI_RANK", 0); }
 
 int drum_comm_local_rank(void) {
     const char *vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID",
