@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "drum/backend.h"
+#include "drum/comm.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -49,6 +50,10 @@ int drum_embeddings_alloc(drum_embeddings *e, int n, int dim_img, int dim_txt, c
 void drum_embeddings_free(drum_embeddings *e);
 /* Scales every present row of img and txt to unit L2 norm (zero rows stay zero). */
 void drum_embeddings_normalize(drum_embeddings *e);
+
+/* Data parallel: each rank holds its rows (drum_comm_slice of e->n) of e->img and e->txt in
+ * place; afterwards every rank holds all of them. A no-op with one rank. Returns 0 or -1. */
+int drum_embeddings_gather(drum_comm *comm, drum_embeddings *e, char *err, size_t errlen);
 
 /* Embedding file (docs/FORMATS.md): "DRUMEMB1", u32 version = 1, u32 n, u32 dim_img,
  * u32 dim_txt, then n ids (u32 length + bytes), then img rows, then txt rows (float32

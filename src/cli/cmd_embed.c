@@ -47,16 +47,13 @@ static int embed_slices(drum_comm *comm, drum_clip_model *m, const drum_prepared
             snprintf(err, errlen, "out of memory");
             rc = -1;
         }
-    size_t row = (size_t)D * sizeof(float);
     if (rc == 0 && mine->n > 0) {
-        memcpy(e->img + lo * D, part.img, (size_t)mine->n * row);
-        memcpy(e->txt + lo * D, part.txt, (size_t)mine->n * row);
+        memcpy(e->img + lo * D, part.img, (size_t)mine->n * D * sizeof(float));
+        memcpy(e->txt + lo * D, part.txt, (size_t)mine->n * D * sizeof(float));
     }
-    if (rc == 0)
-        rc = drum_comm_gather_slices(comm, e->img + lo * D, e->img, ds->n, row, err, errlen) ||
-             drum_comm_gather_slices(comm, e->txt + lo * D, e->txt, ds->n, row, err, errlen);
+    if (rc == 0) rc = drum_embeddings_gather(comm, e, err, errlen);
     drum_embeddings_free(&part);
-    return rc ? -1 : 0;
+    return rc;
 }
 
 int cmd_embed(int argc, char **argv) {

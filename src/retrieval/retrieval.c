@@ -64,6 +64,20 @@ static void normalize_rows(float *x, int n, int d) {
     }
 }
 
+int drum_embeddings_gather(drum_comm *comm, drum_embeddings *e, char *err, size_t errlen) {
+    if (comm->size == 1) return 0;
+    long lo, hi;
+    drum_comm_slice(e->n, comm->rank, comm->size, &lo, &hi);
+    size_t ri = (size_t)e->dim_img * sizeof(float), rt = (size_t)e->dim_txt * sizeof(float);
+    if (e->dim_img && drum_comm_gather_slices(comm, e->img + lo * e->dim_img, e->img, e->n, ri,
+                                              err, errlen))
+        return -1;
+    if (e->dim_txt && drum_comm_gather_slices(comm, e->txt + lo * e->dim_txt, e->txt, e->n, rt,
+                                              err, errlen))
+        return -1;
+    return 0;
+}
+
 void drum_embeddings_normalize(drum_embeddings *e) {
     if (e->img) normalize_rows(e->img, e->n, e->dim_img);
     if (e->txt) normalize_rows(e->txt, e->n, e->dim_txt);

@@ -308,10 +308,7 @@ static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepar
         drum_embeddings_free(out);
         return -1;
     }
-    size_t row = (size_t)D * sizeof(float);
-    if (comm->size > 1 &&
-        (drum_comm_gather_slices(comm, out->img + lo * D, out->img, n, row, err, errlen) ||
-         drum_comm_gather_slices(comm, out->txt + lo * D, out->txt, n, row, err, errlen))) {
+    if (drum_embeddings_gather(comm, out, err, errlen)) {
         drum_embeddings_free(out);
         return -1;
     }
