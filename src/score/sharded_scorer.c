@@ -87,14 +87,9 @@ static int sharded_generate(drum_scorer *s, const drum_icl_prompt *prompts, int 
         const char *p = all;
         for (int i = 0; i < n && rc == 0; i++) {
             size_t k = strlen(p);
-            if (i < lo || i >= hi) {
-                out[i] = malloc(k + 1);
-                if (!out[i]) {
-                    snprintf(err, errlen, "out of memory");
-                    rc = -1;
-                } else {
-                    memcpy(out[i], p, k + 1);
-                }
+            if ((i < lo || i >= hi) && !(out[i] = strdup(p))) {
+                snprintf(err, errlen, "out of memory");
+                rc = -1;
             }
             p += k + 1;
         }
