@@ -29,32 +29,31 @@ static drum_comm single_comm = {"single", 0, 1, single_allreduce, single_allgath
 
 drum_comm *drum_comm_single(void) { return &single_comm; }
 
-/* The first of Open MPI's (mpirun) and MPICH's / Intel MPI's (mpiexec, PMI) variables that
- * is set to a number >= min, or -1. */
-static int launcher_var(const char *ompi, const char *pmi, int min) {
-    const char *vars[] = {ompi, pmi};
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+/* The first of the environment variables vars[0..n) that holds a number >= min, or -1. */
+static int env_number(const char *const *vars, size_t n, int min) {
+    for (size_t i = 0; i < n; i++) {
         const char *v = getenv(vars[i]);
         if (v && *v >= '0' && *v <= '9' && atoi(v) >= min) return atoi(v);
     }
     return -1;
 }
 
+/* Open MPI's mpirun, then MPICH's and Intel MPI's mpiexec (PMI) */
 int drum_comm_launcher_size(void) {
-    int n = launcher_var("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", 1);
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
+    int n = env_number(vars, 2, 1);
     return n > 0 ? n : 0;
 }
 
-int drum_comm_launcher_rank(void) { return launcher_var("OMPI_COMM_WORLD_RANK", "PMI_RANK", 0); }
+int drum_comm_launcher_rank(void) {
+    static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK"};
+    return env_number(vars, 2, 0);
+}
 
 int drum_comm_local_rank(void) {
-    const char *vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID", "MPI_LOCALRANKID",
-                          "PMI_LOCAL_RANK", "PMIX_LOCAL_RANK"};
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-        const char *v = getenv(vars[i]);
-        if (v && *v >= '0' && *v <= '9') return atoi(v);
-    }
-    return -1;
+    static const char *const vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "SLURM_LOCALID",
+                                       "MPI_LOCALRANKID", "PMI_LOCAL_RANK", "PMIX_LOCAL_RANK"};
+    return env_number(vars, sizeof vars / sizeof vars[0], 0);
 }
 
 int drum_comm_gather_slices(drum_comm *c, const void *local, void *all, long n, size_t item,
@@ -91,8 +90,7 @@ int drum_comm_check_same(drum_comm *c, uint64_t digest, const char *what, char *
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    long n = c->size;
-    int rc = drum_comm_gather_slices(c, &digest, all, n, sizeof digest, err, errlen);
+    int rc = drum_comm_gather_slices(c, &digest, all, c->size, sizeof digest, err, errlen);
     for (int r = 1; r < c->size && rc == 0; r++)
         if (all[r] != all[0]) {
             snprintf(err, errlen, "rank %d's %s differ from rank 0's (digest %016llx vs %016llx): "
