@@ -413,18 +413,12 @@ out:
 }
 
 /* With several ranks, rank 0 finds or pre-trains the retriever (writing clip0/) while the
- * others wait, then they load what it wrote. */
+ * others wait; then they find the clip0/ it wrote. */
 static int initial_weights(drum_job *j, char *err, size_t errlen) {
-    const drum_job_config *c = j->cfg;
-    if (j->comm->size == 1 || c->model.checkpoint[0]) return first_weights(j, err, errlen);
+    if (j->comm->size == 1 || j->cfg->model.checkpoint[0]) return first_weights(j, err, errlen);
     if (writer(j) && first_weights(j, err, errlen)) return -1;
     if (j->comm->barrier(j->comm, err, errlen)) return -1;
-    if (writer(j)) return 0;
-    char *w = drum_path_join(c->train.out, "clip0/model.safetensors");
-    int rc = w ? load_weights(j, w, err, errlen) : -1;
-    if (!w) snprintf(err, errlen, "out of memory");
-    free(w);
-    return rc;
+    return writer(j) ? 0 : first_weights(j, err, errlen);
 }
 
 int drum_job_open(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
