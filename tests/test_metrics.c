@@ -1,8 +1,8 @@
-/* test_metrics.c — VQA accuracy, classification, PTB tokenization and CIDEr-D against the
- * Python references. The fixtures come from
- *     /work/venv/bin/python tools/gen_metric_fixtures.py
+/* test_metrics.c — VQA accuracy, classification, PTB tokenization, CIDEr-D and ROC-AUC
+ * against the Python references. The fixtures come from
+ *     /work/venv/bin/python tools/gen_metric_fixtures.py [--only roc]
  * (official VQA logic re-implemented in Python; pycocoevalcap's CiderScorer; the Java
- * Stanford PTBTokenizer). Run from the repository root. */
+ * Stanford PTBTokenizer; sklearn.metrics.roc_auc_score). Run from the repository root. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -228,6 +228,314 @@ static void test_cider_errors(void) {
     CHECK(drum_cider_d(0, h, r, nr, NULL, &mean, err, sizeof err) == -1, "n = 0 must fail");
 }
 
+/* ---- ROC-AUC ---- */
+
+/* drum_roc_auc that must succeed; NaN (never a valid AUC) when it does not. */
+static double roc(int n, const double *s, const int *y) {
+    double auc = -1.0;
+    char err[256] = "";
+    int rc = drum_roc_auc(n, s, y, &auc, err, sizeof err);
+    CHECK(rc == 0, "drum_roc_auc(n = %d) failed: %s", n, err);
+    return rc == 0 ? auc : NAN;
+}
+
+/* The definition, pair by pair, O(n^2): P(positive > negative) + P(tie) / 2. */
+static double roc_pairwise(int n, const double *s, const int *y) {
+    long long u2 = 0, pos = 0, neg = 0;
+    for (int i = 0; i < n; i++) {
+        pos += y[i] == 1;
+        neg += y[i] == 0;
+        if (y[i] != 1) continue;
+        for (int j = 0; j < n; j++)
+            if (y[j] == 0) u2 += s[i] > s[j] ? 2 : s[i] == s[j] ? 1 : 0;
+    }
+    return (double)u2 / (2.0 * (double)pos * (double)neg);
+}
+
+/* The checks every data set must pass: the pairwise definition, AUC(-s) = 1 - AUC(s), a
+ * strictly increasing transform and a permutation change nothing. The transforms: 2s (exact
+ * in floating point, so strictly increasing, unless it overflows) always; 3s + 7 and exp(s)
+ * only when `grid` says the scores are k / levels * 4 - 2 for some levels <= 10^6 (these
+ * transforms would round distinct neighbouring doubles together, and exp(s) to 1.0 near 0,
+ * on arbitrary data). `what` names the data in failures. */
+static void check_roc_invariances(const char *what, int n, const double *s, const int *y,
+                                  double auc, int grid, test_rng *rng) {
+    double *t = malloc((size_t)n * sizeof *t);
+    double *ps = malloc((size_t)n * sizeof *ps);
+    int *py = malloc((size_t)n * sizeof *py);
+    CHECK(t && ps && py, "out of memory");
+    if (!t || !ps || !py) goto done;
+    if (n <= 4000) {
+        double want = roc_pairwise(n, s, y);
+        CHECK(auc == want, "%s: %.17g, pairwise definition %.17g", what, auc, want);
+    }
+    for (int i = 0; i < n; i++) t[i] = -s[i];
+    double flipped = roc(n, t, y);
+    CHECK(fabs(flipped - (1.0 - auc)) <= 1e-15, "%s: AUC(-s) = %.17g, 1 - AUC(s) = %.17g",
+          what, flipped, 1.0 - auc);
+    int big = 0;
+    for (int i = 0; i < n; i++) big |= fabs(s[i]) > 1e307;
+    if (!big) {
+        for (int i = 0; i < n; i++) t[i] = 2.0 * s[i];
+        double twice = roc(n, t, y);
+        CHECK(twice == auc, "%s: AUC(2s) = %.17g, AUC(s) = %.17g", what, twice, auc);
+    }
+    if (grid) {
+        for (int i = 0; i < n; i++) t[i] = 3.0 * s[i] + 7.0;
+        double affine = roc(n, t, y);
+        CHECK(affine == auc, "%s: AUC(3s + 7) = %.17g, AUC(s) = %.17g", what, affine, auc);
+        for (int i = 0; i < n; i++) t[i] = exp(s[i]);
+        double expo = roc(n, t, y);
+        CHECK(expo == auc, "%s: AUC(exp(s)) = %.17g, AUC(s) = %.17g", what, expo, auc);
+    }
+    memcpy(ps, s, (size_t)n * sizeof *ps);
+    memcpy(py, y, (size_t)n * sizeof *py);
+    for (int i = n - 1; i > 0; i--) {
+        int j = test_rng_int(rng, 0, i + 1);
+        double ts = ps[i];
+        ps[i] = ps[j];
+        ps[j] = ts;
+        int ty = py[i];
+        py[i] = py[j];
+        py[j] = ty;
+    }
+    double perm = roc(n, ps, py);
+    CHECK(perm == auc, "%s: permuted %.17g, in order %.17g", what, perm, auc);
+done:
+    free(t);
+    free(ps);
+    free(py);
+}
+
+/* The error drum_roc_auc must report for these inputs, as a substring of its message. */
+static const char *roc_expected_error(int n, const double *s, const int *y, char *buf,
+                                      size_t len) {
+    int pos = 0;
+    for (int i = 0; i < n; i++)
+        if (y[i] != 0 && y[i] != 1) return "not 0 or 1";
+    for (int i = 0; i < n; i++)
+        if (!isfinite(s[i])) return "not finite";
+    for (int i = 0; i < n; i++) pos += y[i];
+    snprintf(buf, len, "only one class present in the labels (%d positives, %d negatives)", pos,
+             n - pos);
+    return buf;
+}
+
+static void check_roc_error(const char *what, int n, const double *s, const int *y) {
+    char want_buf[128], err[256] = "";
+    const char *want =
+        n < 1 ? "need at least 1" : roc_expected_error(n, s, y, want_buf, sizeof want_buf);
+    double auc = 0.25;
+    int rc = drum_roc_auc(n, s, y, &auc, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, want) != NULL,
+          "%s: rc %d, auc %g, message \"%s\", want -1 and \"%s\"", what, rc, auc, err, want);
+}
+
+static void test_roc_fixtures(void) {
+    char *text = read_file(FIXTURES "roc_auc.jsonl");
+    CHECK(text != NULL, "cannot read " FIXTURES "roc_auc.jsonl");
+    if (!text) return;
+    test_rng rng;
+    test_rng_seed(&rng, 20261201);
+    int n_auc = 0, n_err = 0, n_tied = 0, n_log = 0;
+    double max_err = 0.0;
+    /* probabilities_N is followed by log_probabilities_N, the same data through log(): a
+     * strictly increasing transform of real P(yes) scores, so the AUCs must be identical. */
+    char prob_name[64] = "";
+    double prob_auc = NAN;
+    char version[64] = "?";
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *c = cJSON_Parse(line);
+        CHECK(c != NULL, "bad fixture line: %.80s", line);
+        if (!c) continue;
+        const char *kind = cJSON_GetObjectItem(c, "kind")->valuestring;
+        if (strcmp(kind, "meta") == 0) {
+            snprintf(version, sizeof version, "%s", cJSON_GetObjectItem(c, "sklearn")->valuestring);
+            cJSON_Delete(c);
+            continue;
+        }
+        const char *name = cJSON_GetObjectItem(c, "name")->valuestring;
+        cJSON *js = cJSON_GetObjectItem(c, "scores"), *jy = cJSON_GetObjectItem(c, "labels");
+        int n = cJSON_GetArraySize(js);
+        CHECK(n == cJSON_GetArraySize(jy), "%s: %d scores, %d labels", name, n,
+              cJSON_GetArraySize(jy));
+        double *s = malloc((size_t)n * sizeof *s);
+        int *y = malloc((size_t)n * sizeof *y);
+        CHECK(s && y, "out of memory");
+        for (int i = 0; s && y && i < n; i++) {
+            const char *str = cJSON_GetArrayItem(js, i)->valuestring;
+            char *end;
+            s[i] = strtod(str, &end);
+            CHECK(*str && *end == '\0', "%s: score \"%s\" does not parse", name, str);
+            y[i] = cJSON_GetArrayItem(jy, i)->valueint;
+        }
+        if (s && y && strcmp(kind, "auc") == 0) {
+            double want = cJSON_GetObjectItem(c, "auc")->valuedouble;
+            double got = roc(n, s, y);
+            double e = fabs(got - want);
+            if (e > max_err || e != e) max_err = e;
+            CHECK(e <= 1e-12, "roc %s (n = %d): %.17g, sklearn %.17g", name, n, got, want);
+            check_roc_invariances(name, n, s, y, got, 0, &rng);
+            if (strncmp(name, "probabilities_", 14) == 0) {
+                snprintf(prob_name, sizeof prob_name, "%s", name);
+                prob_auc = got;
+            } else if (strncmp(name, "log_", 4) == 0) {
+                CHECK(strcmp(name + 4, prob_name) == 0 && got == prob_auc,
+                      "roc %s: %.17g, but %s gave %.17g", name, got, prob_name, prob_auc);
+                n_log++;
+            }
+            int distinct = 1;
+            for (int i = 1; i < n && distinct; i++)
+                for (int j = 0; j < i && distinct; j++) distinct = s[i] != s[j] || y[i] == y[j];
+            n_tied += !distinct; /* a positive and a negative share a score */
+            n_auc++;
+        } else if (s && y) {
+            check_roc_error(name, n, s, y);
+            n_err++;
+        }
+        free(s);
+        free(y);
+        cJSON_Delete(c);
+    }
+    free(text);
+    printf("roc: %d cases (%d with a positive and a negative tied, %d log-probability "
+           "twins) vs sklearn %s, max |err| %.3g; %d error cases\n",
+           n_auc, n_tied, n_log, version, max_err, n_err);
+    CHECK(n_auc >= 40 && n_tied >= 10 && n_log >= 3 && n_err >= 7,
+          "roc fixture too small: %d cases, %d tied, %d log twins, %d errors", n_auc, n_tied,
+          n_log, n_err);
+}
+
+static void test_roc_direct(void) {
+    /* Pairs (positive, negative): (0.35, 0.1) (0.35, 0.4) (0.8, 0.1) (0.8, 0.4): 3 of 4. */
+    const double s1[4] = {0.1, 0.4, 0.35, 0.8};
+    const int y1[4] = {0, 0, 1, 1};
+    CHECK(roc(4, s1, y1) == 0.75, "sklearn's doc example: %.17g", roc(4, s1, y1));
+    const double s2[2] = {0.5, 0.5};
+    const int y2[2] = {1, 0};
+    CHECK(roc(2, s2, y2) == 0.5, "one tied pair counts one half: %.17g", roc(2, s2, y2));
+    /* Positive 0.5 beats 0.2 and ties 0.5 (1.5); positive 0.9 beats both (2): 3.5 / 4. */
+    const double s3[4] = {0.2, 0.5, 0.5, 0.9};
+    const int y3[4] = {0, 1, 0, 1};
+    CHECK(roc(4, s3, y3) == 0.875, "half credit for the tie: %.17g", roc(4, s3, y3));
+    /* Positives 2, 1, 3 against negatives 1, 2: (1 + 0.5) + (0.5 + 0) + 2 = 4 of 6. */
+    const double s4[5] = {2, 1, 2, 1, 3};
+    const int y4[5] = {1, 0, 0, 1, 1};
+    CHECK(roc(5, s4, y4) == 2.0 / 3.0, "two tied groups: %.17g", roc(5, s4, y4));
+    /* -0.0 == 0.0: a tie, as in numpy, whichever the positive is. */
+    const double s5[4] = {-0.0, 0.0, 0.0, -0.0};
+    const int y5[4] = {1, 0, 1, 0};
+    CHECK(roc(2, s5, y5) == 0.5 && roc(2, s5 + 2, y5 + 2) == 0.5, "-0.0 and 0.0 tie: %g %g",
+          roc(2, s5, y5), roc(2, s5 + 2, y5 + 2));
+    const double s6[3] = {-1e300, 5e-324, 1e300};
+    const int y6[3] = {0, 1, 0};
+    CHECK(roc(3, s6, y6) == 0.5, "extreme finite scores are ordinary: %.17g", roc(3, s6, y6));
+    const int y7[3] = {1, 0, 0};
+    CHECK(roc(3, s6, y7) == 0.0, "lowest positive: %.17g", roc(3, s6, y7));
+
+    /* Errors. */
+    const double bad_nan[3] = {0.1, NAN, 0.3}, bad_inf[3] = {0.1, 0.2, INFINITY},
+                 bad_ninf[3] = {-INFINITY, 0.2, 0.3};
+    const int y01[3] = {0, 1, 0}, y02[3] = {0, 2, 0}, ym1[3] = {-1, 1, 0}, yall1[3] = {1, 1, 1},
+              yall0[3] = {0, 0, 0};
+    const double ok3[3] = {0.1, 0.2, 0.3};
+    check_roc_error("n = 0", 0, ok3, y01);
+    check_roc_error("n = -3", -3, ok3, y01);
+    check_roc_error("label 2", 3, ok3, y02);
+    check_roc_error("label -1", 3, ok3, ym1);
+    check_roc_error("NaN score", 3, bad_nan, y01);
+    check_roc_error("inf score", 3, bad_inf, y01);
+    check_roc_error("-inf score", 3, bad_ninf, y01);
+    check_roc_error("positives only", 3, ok3, yall1);
+    check_roc_error("negatives only", 3, ok3, yall0);
+    check_roc_error("one example", 1, ok3, y01 + 1);
+    char err[256] = "";
+    double auc;
+    CHECK(drum_roc_auc(3, NULL, y01, &auc, err, sizeof err) == -1 && err[0],
+          "NULL scores must fail: \"%s\"", err);
+    CHECK(drum_roc_auc(3, ok3, y01, &auc, NULL, 0) == 0 && auc == 0.5,
+          "err may be NULL: %.17g", auc);
+
+    /* Random data with many ties, small n: the invariances and the pairwise definition. */
+    test_rng rng;
+    test_rng_seed(&rng, 7);
+    for (int trial = 0; trial < 40; trial++) {
+        int n = test_rng_int(&rng, 2, 300);
+        int levels = trial % 4 == 0 ? 1000000 : test_rng_int(&rng, 2, 20);
+        double *s = malloc((size_t)n * sizeof *s);
+        int *y = malloc((size_t)n * sizeof *y);
+        CHECK(s && y, "out of memory");
+        if (!s || !y) {
+            free(s);
+            free(y);
+            return;
+        }
+        for (int i = 0; i < n; i++) {
+            y[i] = i < 2 ? i : (int)(test_rng_u32(&rng) % 3 == 0);
+            /* The label shifts the score up by a few levels, so AUCs spread over (0.5, 1). */
+            int lvl = test_rng_int(&rng, 0, levels) + y[i] * (levels / 4);
+            s[i] = (double)lvl / (double)levels * 4.0 - 2.0;
+        }
+        char what[64];
+        snprintf(what, sizeof what, "random trial %d (n = %d, %d levels)", trial, n, levels);
+        check_roc_invariances(what, n, s, y, roc(n, s, y), 1, &rng);
+        free(s);
+        free(y);
+    }
+}
+
+/* n = 10^6: pos * neg > 2^31 (int products would overflow); groups of 4 tied scores, each
+ * with 0 to 4 positives, shuffled so that the sort does the work. The expected value is
+ * counted group by group, without sorting. */
+static void test_roc_large(void) {
+    const int n = 1000000, groups = n / 4;
+    double *s = malloc((size_t)n * sizeof *s);
+    int *y = malloc((size_t)n * sizeof *y);
+    CHECK(s && y, "out of memory");
+    if (!s || !y) {
+        free(s);
+        free(y);
+        return;
+    }
+    unsigned long long u2 = 0, neg_below = 0, pos = 0;
+    for (int g = 0; g < groups; g++) {
+        /* Positives in this group: 0..2 cycling, 2..4 in the upper half of the scores. */
+        int k = g % 3 + (g >= groups / 2 ? 2 : 0);
+        for (int j = 0; j < 4; j++) {
+            s[4 * g + j] = (double)g * 0.25 - 1000.0;
+            y[4 * g + j] = j < k;
+        }
+        u2 += (unsigned long long)k * (2 * neg_below + (unsigned long long)(4 - k));
+        neg_below += (unsigned long long)(4 - k);
+        pos += (unsigned long long)k;
+    }
+    double want = (double)u2 / (2.0 * (double)pos * (double)neg_below);
+    test_rng rng;
+    test_rng_seed(&rng, 11);
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(test_rng_u32(&rng) % (uint32_t)(i + 1));
+        double ts = s[i];
+        s[i] = s[j];
+        s[j] = ts;
+        int ty = y[i];
+        y[i] = y[j];
+        y[j] = ty;
+    }
+    double got = roc(n, s, y);
+    CHECK(got == want, "n = 10^6 in tied groups: %.17g, want %.17g", got, want);
+    CHECK(pos * neg_below > 2147483647ULL, "the large case must overflow an int: %llu",
+          pos * neg_below);
+    for (int i = 0; i < n; i++) s[i] = 0.125;
+    got = roc(n, s, y);
+    CHECK(got == 0.5, "n = 10^6 all tied: %.17g", got);
+    for (int i = 0; i < n; i++) s[i] = y[i] ? 1.0 + i * 1e-6 : -(double)i; /* separated */
+    got = roc(n, s, y);
+    CHECK(got == 1.0, "n = 10^6 separated: %.17g", got);
+    printf("roc: n = 10^6, %llu positives, AUC %.12f\n", pos, want);
+    free(s);
+    free(y);
+}
+
 int main(void) {
     test_vqa_fixtures();
     test_vqa_direct();
@@ -236,5 +544,8 @@ int main(void) {
     test_ptb_direct();
     test_cider_fixtures();
     test_cider_errors();
+    test_roc_fixtures();
+    test_roc_direct();
+    test_roc_large();
     return check_summary();
 }

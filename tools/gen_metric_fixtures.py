@@ -16,10 +16,17 @@ PythonEvaluationTools/vqaEvaluation/vqaEval.py) and OpenFlamingo's copy of it
   - the contraction keys with capitals (Im, Ive, Id've) can never match after lower();
   - official: GT answers get processPunctuation only, and only when they are not all
     identical; OpenFlamingo: GT always gets strip + processPunctuation + processDigitArticle.
+ROC-AUC (Hateful Memes in OpenFlamingo's suite) is sklearn.metrics.roc_auc_score itself
+(`pip install scikit-learn`; roc_auc.jsonl was written with scikit-learn 1.9.1,
+numpy 2.4.6, Python 3.11.7; its first line records the versions). `--only roc` writes
+that file alone (no java or pycocoevalcap needed); it has its own seed, so it never changes
+the other files.
 Outputs (deterministic, seeded):
   vqa.jsonl         normalisation cases and accuracy cases
   ptb_tokens.jsonl  raw caption -> PTB tokens with the punctuation tokens removed
   cider.json        CIDEr-D sets: per-image scores and mean
+  roc_auc.jsonl     a meta line, then ROC-AUC cases (scores as repr() strings, so they
+                    round-trip exactly and NaN/inf can be written) and error cases
 """
 import argparse
 import json
@@ -333,11 +340,160 @@ def caption_sets(rng):
     return [main] + edge, tokens
 
 
+# ---- ROC-AUC -------------------------------------------------------------------------------
+
+
+def roc_reference(scores, labels):
+    """sklearn's value, or its error message. With one class only, older scikit-learn
+    raised ValueError("Only one class present in y_true. ROC AUC score is not defined in
+    that case."); 1.9.1 warns (UndefinedMetricWarning, "Only one class is present in
+    y_true. ...") and returns nan: both count as an error here, with sklearn's message."""
+    import warnings
+
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            auc = float(roc_auc_score(np.array(labels), np.array(scores, dtype=np.float64)))
+        except ValueError as e:
+            return None, str(e)
+    if auc != auc:
+        msgs = [str(w.message) for w in caught]
+        return None, "returned nan: " + " ".join(msgs)
+    return auc, None
+
+
+def roc_cases(rng):
+    import math
+    cases = []
+
+    def add(name, scores, labels, expect_error=False):
+        scores = [float(x) for x in scores]
+        auc, err = roc_reference(scores, labels)
+        if (err is not None) != expect_error:
+            raise SystemExit("roc case %s: sklearn gave %r / %r" % (name, auc, err))
+        case = {"kind": "error" if expect_error else "auc", "name": name,
+                "scores": [repr(x) for x in scores], "labels": list(labels)}
+        if expect_error:
+            case["error"] = err
+        else:
+            case["auc"] = auc
+        cases.append(case)
+
+    def labels_p(n, p):
+        # Both classes present (the error cases are written on purpose, below).
+        while True:
+            y = [1 if rng.random() < p else 0 for _ in range(n)]
+            if 0 < sum(y) < n:
+                return y
+
+    def informative(y, shift, noise=rng.gauss):
+        # A score that leans towards the label by `shift` standard deviations.
+        return [noise(0.0, 1.0) + shift * t for t in y]
+
+    # Hand-sized cases.
+    add("doc_example", [0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1])
+    add("two_tied", [0.5, 0.5], [0, 1])
+    add("two_sorted", [0.2, 0.7], [0, 1])
+    add("two_reversed", [0.7, 0.2], [0, 1])
+    add("tie_mixed", [0.2, 0.5, 0.5, 0.9], [0, 1, 0, 1])
+    add("neg_zero_tie", [-0.0, 0.0, 1.0, -1.0], [1, 0, 1, 0])
+    add("extremes", [5e-324, 1e-300, 1.7976931348623157e308, -1.7976931348623157e308, 0.0,
+                     2.2250738585072014e-308], [1, 0, 1, 0, 0, 1])
+    # Small random cases, continuous scores.
+    for k in range(12):
+        n = rng.choice([2, 3, 4, 5, 7, 10, 16, 25, 40])
+        y = labels_p(n, rng.choice([0.3, 0.5, 0.7]))
+        add("small_%d" % k, informative(y, rng.choice([-1.0, 0.0, 0.5, 1.5])), y)
+    # Many ties: scores rounded to 1 or 2 decimals, or small integers.
+    for k, (n, digits) in enumerate([(60, 1), (200, 1), (500, 2), (1000, 2), (3000, 1)]):
+        y = labels_p(n, 0.4)
+        s = [round(1.0 / (1.0 + math.exp(-v)), digits) for v in informative(y, 0.8)]
+        add("ties_round%d_%d" % (digits, k), s, y)
+    for k, (n, levels) in enumerate([(30, 2), (300, 3), (1000, 5), (2000, 4)]):
+        y = labels_p(n, 0.5)
+        s = [min(levels - 1, max(0, int(round(v + (levels - 1) / 2.0))))
+             for v in informative(y, 0.7)]
+        add("ties_int%d_%d" % (levels, k), s, y)
+    # All tied: 0.5 whatever the labels.
+    add("all_tied_small", [0.25] * 7, [0, 1, 1, 0, 1, 0, 0])
+    y = labels_p(400, 0.3)
+    add("all_tied_400", [-3.0] * 400, y)
+    # Perfectly separated, reversed, and separated but for one tie at the boundary.
+    y = labels_p(200, 0.5)
+    pos = sorted(round(rng.uniform(0.6, 1.0), 6) for _ in range(sum(y)))
+    neg = sorted(round(rng.uniform(0.0, 0.4), 6) for _ in range(len(y) - sum(y)))
+    it_p, it_n = iter(pos), iter(neg)
+    s = [next(it_p) if t else next(it_n) for t in y]
+    add("separated", s, y)
+    add("reversed", [-v for v in s], y)
+    s2 = list(s)
+    s2[y.index(1)] = 0.5
+    s2[y.index(0)] = 0.5
+    add("separated_but_one_tie", s2, y)
+    # Imbalanced.
+    y = [0] * 500
+    y[rng.randrange(500)] = 1
+    add("one_positive_500", [round(v, 6) for v in informative(y, 1.0)], y)
+    y = [1] * 500
+    y[rng.randrange(500)] = 0
+    add("one_negative_500", [round(v, 6) for v in informative(y, 1.0)], y)
+    y = [0] * 2000
+    for i in rng.sample(range(2000), 5):
+        y[i] = 1
+    add("five_positive_2000", [round(v, 2) for v in informative(y, 2.0)], y)
+    # What an eval harness scores: P(yes) and log P(yes) (Hateful Memes).
+    # Full-precision doubles; at n = 300 the logits are steep enough that many
+    # probabilities round to exactly 1.0 (log 0.0): ties across both classes.
+    for k, n in enumerate([50, 300, 600]):
+        y = labels_p(n, 0.37)
+        logits = informative(y, 1.2)
+        steep = 40.0 if k == 1 else 3.0
+        probs = [1.0 / (1.0 + math.exp(-steep * v)) for v in logits]
+        add("probabilities_%d" % n, probs, y)
+        add("log_probabilities_%d" % n, [math.log(p) for p in probs], y)
+    # Errors (sklearn raises or returns nan): one class only, a third label, non-finite
+    # scores. Labels {0, 2} alone are no error to sklearn (2 is then the positive class) but
+    # are to drum, which takes 0/1 only: tests/test_metrics.c checks that one directly.
+    add("only_negatives", [rng.random() for _ in range(10)], [0] * 10, expect_error=True)
+    add("only_positives", [rng.random() for _ in range(10)], [1] * 10, expect_error=True)
+    add("single_example", [0.3], [1], expect_error=True)
+    add("label_two", [0.1, 0.2, 0.3, 0.4], [0, 1, 2, 1], expect_error=True)
+    add("nan_score", [0.1, float("nan"), 0.3, 0.4], [0, 1, 0, 1], expect_error=True)
+    add("inf_score", [0.1, 0.2, float("inf"), 0.4], [0, 1, 0, 1], expect_error=True)
+    add("neg_inf_score", [float("-inf"), 0.2, 0.3, 0.4], [0, 1, 0, 1], expect_error=True)
+    return cases
+
+
+def write_roc(out):
+    import platform
+
+    import numpy
+    import sklearn
+    cases = roc_cases(random.Random(20261201))
+    meta = {"kind": "meta", "reference": "sklearn.metrics.roc_auc_score(labels, scores)",
+            "sklearn": sklearn.__version__, "numpy": numpy.__version__,
+            "python": platform.python_version(), "generator": "tools/gen_metric_fixtures.py"}
+    with open(os.path.join(out, "roc_auc.jsonl"), "w") as f:
+        f.write(json.dumps(meta) + "\n")
+        for c in cases:
+            f.write(json.dumps(c, separators=(",", ":")) + "\n")
+    n_err = sum(1 for c in cases if c["kind"] == "error")
+    print("roc: %d cases + %d error cases (sklearn %s)"
+          % (len(cases) - n_err, n_err, sklearn.__version__), file=sys.stderr)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join("tests", "fixtures", "metrics"))
+    ap.add_argument("--only", choices=["roc"],
+                    help="write only this fixture (roc: roc_auc.jsonl, needs scikit-learn only)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    if args.only == "roc":
+        write_roc(args.out)
+        return
     rng = random.Random(20241209)
     vqa = vqa_cases(rng)
     with open(os.path.join(args.out, "vqa.jsonl"), "w") as f:
@@ -354,6 +510,7 @@ def main():
     print("vqa: %d normalisation + %d accuracy cases; ptb: %d captions; cider: %d sets (%s)"
           % (n_norm, len(vqa) - n_norm, len(tokens), len(sets),
              ", ".join("%s=%.6f" % (s["name"], s["mean"]) for s in sets)), file=sys.stderr)
+    write_roc(args.out)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@
  *   classification  exact match after trimming and lowercasing.
  *   CIDEr-D         pycocoevalcap's Cider scorer, with a C approximation of the Stanford PTB
  *                   tokenizer that pycocoevalcap runs first.
+ *   ROC-AUC         sklearn.metrics.roc_auc_score on binary labels (Hateful Memes, scored
+ *                   by P(yes) in OpenFlamingo's suite).
  *
  * Every quirk of the reference scorers is reproduced on purpose (listed in docs/METRICS.md
  * with the choices made where the references disagree); tests/test_metrics.c checks these
@@ -70,6 +72,20 @@ char *drum_ptb_tokenize(const char *s);
  * of memory). */
 int drum_cider_d(int n, const char *const *hyps, const char *const *const *refs,
                  const int *n_refs, double *scores, double *mean, char *err, size_t errlen);
+
+/* Area under the ROC curve of scores against binary labels (1 = positive), as
+ * sklearn.metrics.roc_auc_score(labels, scores) computes it: the probability that a random
+ * positive scores above a random negative, a tie counting one half (sklearn's trapezoidal
+ * rule over the ROC curve equals this Mann-Whitney U / (positives x negatives) with
+ * mid-ranks). Only the order of the scores matters; -0.0 and 0.0 are tied. Computed from
+ * integer pair counts and one final division (O(n log n), deterministic, independent of
+ * the input order); the correctly rounded U / (positives x negatives) whenever n <= 2^27.
+ * Returns 0, or -1 with a message: n < 1, a label other than 0 or 1 (sklearn would take any
+ * two values, the larger one positive; drum asks for 0/1), a score that is NaN or
+ * infinite, only one class present (older sklearn raises; 1.9.1 warns and returns nan),
+ * out of memory (one n-element array is allocated). */
+int drum_roc_auc(int n, const double *scores, const int *labels, double *auc, char *err,
+                 size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,5 @@
-/* metrics.c — VQA accuracy, classification accuracy, PTB-style tokenization, CIDEr-D.
+/* metrics.c — VQA accuracy, classification accuracy, PTB-style tokenization, CIDEr-D,
+ * ROC-AUC.
  *
  * The reference scorers are Python: their `str.lower`, `str.split`, `str.strip` and the
  * regex class `\d` are Unicode-aware, so this file decodes UTF-8 and classifies code
@@ -912,4 +913,73 @@ done:
         for (int j = 0; j < max_refs; j++) table_free(&rv[j].t);
     free(rv);
     return rc;
+}
+
+/* ---- ROC-AUC ------------------------------------------------------------------------------- */
+
+typedef struct {
+    double s;
+    int y;
+} scored_label;
+
+/* Ascending by score. NaN never gets here; -0.0 and 0.0 compare equal, as in numpy. */
+static int cmp_scored_label(const void *a, const void *b) {
+    double x = ((const scored_label *)a)->s, y = ((const scored_label *)b)->s;
+    return (x > y) - (x < y);
+}
+
+int drum_roc_auc(int n, const double *scores, const int *labels, double *auc, char *err,
+                 size_t errlen) {
+    if (n < 1) return drum_errorf(err, errlen, "roc auc: %d examples (need at least 1)", n);
+    if (!scores || !labels || !auc)
+        return drum_errorf(err, errlen, "roc auc: scores, labels or the result is NULL");
+    long long pos = 0;
+    for (int i = 0; i < n; i++) {
+        if (labels[i] != 0 && labels[i] != 1)
+            return drum_errorf(err, errlen, "roc auc: label %d of example %d is not 0 or 1",
+                               labels[i], i);
+        if (!isfinite(scores[i]))
+            return drum_errorf(err, errlen,
+                               "roc auc: score %g of example %d is not finite (NaN or "
+                               "infinite scores have no rank)",
+                               scores[i], i);
+        pos += labels[i];
+    }
+    long long neg = (long long)n - pos;
+    if (pos == 0 || neg == 0)
+        return drum_errorf(err, errlen,
+                           "roc auc: only one class present in the labels (%lld positives, "
+                           "%lld negatives); ROC AUC is not defined in that case",
+                           pos, neg);
+    scored_label *v = malloc((size_t)n * sizeof *v);
+    if (!v) return drum_errorf(err, errlen, "roc auc: out of memory (%d examples)", n);
+    for (int i = 0; i < n; i++) {
+        v[i].s = scores[i];
+        v[i].y = labels[i];
+    }
+    qsort(v, (size_t)n, sizeof *v, cmp_scored_label);
+    /* Twice the Mann-Whitney U, in integers: each positive of a group of tied scores beats
+     * the negatives below the group (2 each) and ties its negatives (1 each). At most
+     * 2 * pos * neg <= n^2 / 2 < 2^61 for any int n: no overflow. */
+    unsigned long long u2 = 0, neg_below = 0;
+    for (int i = 0; i < n;) {
+        int j = i;
+        unsigned long long gp = 0, gn = 0;
+        while (j < n && v[j].s == v[i].s) {
+            if (v[j].y) {
+                gp++;
+            } else {
+                gn++;
+            }
+            j++;
+        }
+        u2 += gp * (2 * neg_below + gn);
+        neg_below += gn;
+        i = j;
+    }
+    free(v);
+    /* Both operands are exact doubles while pos * neg < 2^52; the quotient is then the
+     * correctly rounded U / (pos * neg). */
+    *auc = (double)u2 / (2.0 * (double)pos * (double)neg);
+    return 0;
 }
