@@ -1,8 +1,8 @@
 /* test_convert — `drum convert` and convert.h on small files in the benchmarks' native
  * formats (shared/METRICS.md): VQA questions + annotations (integer and string image ids),
  * Karpathy caption splits (COCO with filepath/cocoid, Flickr30K without), class folders
- * (ImageNet's layout, with and without a class-name map), the JSONL round trip through the
- * loader, every error path, and the CLI's exit codes. */
+ * (ImageNet's layout, with and without a class-name map), Hateful Memes JSON lines, the
+ * JSONL round trip through the loader, every error path, and the CLI's exit codes. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -325,6 +325,148 @@ static void test_folders(void) {
     free(empty);
 }
 
+/* Three memes: an integer id, a string id with quotes and non-ASCII text (a JSON escape
+ * and raw UTF-8) and an extra key, a blank line, a CRLF line with its keys reordered and
+ * empty text. */
+static const char *hateful =
+    "{\"id\": 42953, \"img\": \"img/42953.png\", \"label\": 0, "
+    "\"text\": \"its their character not their color that matters\"}\n"
+    "{\"id\": \"01235\", \"img\": \"img/01235.png\", \"label\": 1, "
+    "\"text\": \"don't say \\\"it's fine\\\" to a na\\u00efve \xf0\x9f\x99\x82\", \"x\": [1]}\n"
+    "  \t\n"
+    "{\"img\":\"img/07.png\",\"text\":\"\",\"label\":1,\"id\":7}\r\n";
+
+static void test_hateful_memes(void) {
+    char err[1024] = "";
+    char *p = write_file("hm.jsonl", hateful), *imgs = in_tmp("hm");
+    drum_hateful_memes_source src = {p, imgs, "dev_seen"};
+    drum_dataset ds;
+    int rc = drum_convert_hateful_memes(&src, &ds, err, sizeof err);
+    CHECK(rc == 0, "hateful memes: %s", err);
+    if (rc == 0) {
+        CHECK(ds.n == 3, "%d examples", ds.n);
+        CHECK(ds.n == 3 && strcmp(ds.ex[0].id, "42953") == 0 &&
+                  strcmp(ds.ex[1].id, "01235") == 0 && strcmp(ds.ex[2].id, "7") == 0,
+              "ids as written: %s %s %s", ds.ex[0].id, ds.n > 1 ? ds.ex[1].id : "",
+              ds.n > 2 ? ds.ex[2].id : "");
+        char *want0 = drum_path_join(imgs, "img/42953.png");
+        char *want2 = drum_path_join(imgs, "img/07.png");
+        CHECK(ds.n == 3 && strcmp(ds.ex[0].image, want0) == 0 &&
+                  strcmp(ds.ex[2].image, want2) == 0,
+              "images: %s, %s", ds.ex[0].image, ds.n > 2 ? ds.ex[2].image : "");
+        free(want0);
+        free(want2);
+        CHECK(strcmp(ds.ex[0].prompt, "is an image with: 'its their character not their color "
+                                      "that matters' written on it. Is it hateful?") == 0,
+              "prompt 0: %s", ds.ex[0].prompt);
+        CHECK(ds.n == 3 &&
+                  strcmp(ds.ex[1].prompt, "is an image with: 'don't say \"it's fine\" to a "
+                                          "na\xc3\xaf" "ve \xf0\x9f\x99\x82' written on it. "
+                                          "Is it hateful?") == 0 &&
+                  strcmp(ds.ex[2].prompt, "is an image with: '' written on it. Is it hateful?") ==
+                      0,
+              "prompts: %s | %s", ds.n > 1 ? ds.ex[1].prompt : "", ds.n > 2 ? ds.ex[2].prompt : "");
+        CHECK(ds.n == 3 && strcmp(ds.ex[0].response, "no") == 0 &&
+                  strcmp(ds.ex[1].response, "yes") == 0 && strcmp(ds.ex[2].response, "yes") == 0,
+              "responses: label 0 -> no, 1 -> yes");
+        int same = 1;
+        for (int i = 0; i < ds.n; i++)
+            same &= strcmp(ds.ex[i].task, "binary") == 0 && ds.ex[i].answers == NULL &&
+                    ds.ex[i].n_answers == 0 && ds.ex[i].split &&
+                    strcmp(ds.ex[i].split, "dev_seen") == 0;
+        CHECK(same, "task binary, no answers, split dev_seen on every example");
+        CHECK(ds.n == 3 && ds.ex[0].line == 1 && ds.ex[1].line == 2 && ds.ex[2].line == 4,
+              "file lines %d %d %d (the blank line counted)", ds.ex[0].line,
+              ds.n > 1 ? ds.ex[1].line : 0, ds.n > 2 ? ds.ex[2].line : 0);
+        /* saved and loaded back by the strict loader */
+        char *sub = in_tmp("out"), *out = in_tmp("out/hm.jsonl");
+        mkdir(sub, 0777);
+        rc = drum_dataset_save(&ds, out, NULL, err, sizeof err);
+        CHECK(rc == 0, "save: %s", err);
+        drum_dataset back;
+        rc = drum_dataset_load(&back, out, err, sizeof err);
+        CHECK(rc == 0 && back.n == 3 && strcmp(back.ex[1].prompt, ds.ex[1].prompt) == 0 &&
+                  strcmp(back.ex[1].response, "yes") == 0 &&
+                  strcmp(back.ex[2].task, "binary") == 0 && back.ex[0].answers == NULL &&
+                  back.ex[0].split && strcmp(back.ex[0].split, "dev_seen") == 0,
+              "round trip: %s", rc ? err : "fields differ");
+        if (rc == 0) drum_dataset_free(&back);
+        drum_dataset_free(&ds);
+        free(sub);
+        free(out);
+    }
+    drum_hateful_memes_source nosplit = {p, "memes", NULL};
+    rc = drum_convert_hateful_memes(&nosplit, &ds, err, sizeof err);
+    CHECK(rc == 0 && ds.n == 3 && ds.ex[0].split == NULL &&
+              strcmp(ds.ex[1].image, "memes/img/01235.png") == 0,
+          "no split: %s", rc ? err : ds.ex[1].image);
+    if (rc == 0) drum_dataset_free(&ds);
+    free(p);
+    free(imgs);
+}
+
+#define HM_OK(id) "{\"id\": " id ", \"img\": \"img/a.png\", \"label\": 0, \"text\": \"t\"}\n"
+
+/* Each case: the file, and what the message must contain after the file's name. */
+static void test_hateful_memes_errors(void) {
+    const char *cases[][2] = {
+        {HM_OK("1") "{\"id\": 2, \"img\": \"b.png\", label: 1, \"text\": \"x\"}\n",
+         ":2: invalid JSON at column "},
+        {HM_OK("1") "\n" HM_OK("2") "{\"id\": 3, \"img\": \"c.png\", \"text\": \"x\"}\n",
+         ":4: missing key \"label\""},
+        {"{\"id\": 1, \"img\": \"a.png\", \"label\": 2, \"text\": \"x\"}\n",
+         ":1: \"label\" must be 0 or 1"},
+        {HM_OK("1") "{\"id\": 2, \"img\": \"a.png\", \"label\": \"1\", \"text\": \"x\"}",
+         ":2: \"label\" must be 0 or 1"},
+        {"{\"id\": 1, \"img\": \"a.png\", \"label\": true, \"text\": \"x\"}",
+         ":1: \"label\" must be 0 or 1"},
+        {"{\"id\": 1, \"img\": \"a.png\", \"label\": 0.5, \"text\": \"x\"}",
+         ":1: \"label\" must be 0 or 1"},
+        {HM_OK("1") HM_OK("2") "{\"id\": 3, \"img\": \"a.png\", \"label\": 1, \"text\": 3}\n",
+         ":3: \"text\" must be a string"},
+        {"{\"id\": 1, \"img\": \"a.png\", \"label\": 1, \"text\": null}",
+         ":1: \"text\" must be a string"},
+        {"{\"id\": 1, \"img\": \"a.png\", \"label\": 1}", ":1: missing key \"text\""},
+        {HM_OK("5") HM_OK("\"6\"") HM_OK("\"5\"") HM_OK("6"),
+         ":3: duplicate id \"5\" (first on line 1)"},
+        {HM_OK("1") HM_OK("2") HM_OK("1") HM_OK("1"), ":3: duplicate id \"1\" (first on line 1)"},
+        {HM_OK("1.5"), ":1: \"id\" must be an integer or a non-empty string"},
+        {HM_OK("\"\""), ":1: \"id\" must be an integer or a non-empty string"},
+        {"{\"img\": \"a.png\", \"label\": 1, \"text\": \"x\"}", ":1: missing key \"id\""},
+        {"{\"id\": 1, \"img\": \"\", \"label\": 1, \"text\": \"x\"}",
+         ":1: \"img\" must be a non-empty string"},
+        {"{\"id\": 1, \"img\": 4, \"label\": 1, \"text\": \"x\"}",
+         ":1: \"img\" must be a non-empty string"},
+        {"{\"id\": 1, \"id\": 2, \"img\": \"a.png\", \"label\": 1, \"text\": \"x\"}",
+         ":1: duplicate key \"id\""},
+        {HM_OK("1") "[1, 2]\n", ":2: expected a JSON object"},
+        {HM_OK("1") "\"text\"\n", ":2: expected a JSON object"},
+        {"{\"id\": 1, \"img\": \"a.png\", \"label\": 1, \"text\": \"x\"} {}\n",
+         ":1: unexpected text after the JSON object at column 52"},
+        {"", ": no examples"},
+        {"\n  \n\r\n", ": no examples"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *p = write_file("ehm.jsonl", cases[i][0]);
+        drum_hateful_memes_source src = {p, "imgs", NULL};
+        drum_dataset ds;
+        char err[1024] = "", want[1200];
+        snprintf(want, sizeof want, "%s%s", p, cases[i][1]);
+        memset(&ds, 0x55, sizeof ds);
+        int rc = drum_convert_hateful_memes(&src, &ds, err, sizeof err);
+        CHECK(rc == -1 && strstr(err, want), "hateful case %zu: rc %d, \"%s\" lacks \"%s\"", i,
+              rc, err, want);
+        CHECK(rc == 0 || (ds.n == 0 && ds.ex == NULL), "hateful case %zu: dataset not cleared",
+              i);
+        free(p);
+    }
+    drum_hateful_memes_source none = {"/nonexistent/test.jsonl", "imgs", NULL};
+    drum_dataset ds;
+    char err[1024] = "";
+    int rc = drum_convert_hateful_memes(&none, &ds, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "/nonexistent/test.jsonl"), "missing file: %s", err);
+}
+
 static int run(const char *args) {
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "cd '%s' && '%s' convert %s > cli.log 2>&1", tmp, drum_bin, args);
@@ -362,6 +504,25 @@ static void test_cli(void) {
     t = log_text();
     CHECK(rc == 0 && t && strstr(t, "wrote 1 examples"), "convert karpathy: exit %d: %s", rc, t);
     free(t);
+    rc = run("hateful-memes --jsonl hm.jsonl --images hm --split dev_seen --out out/hm2.jsonl");
+    t = log_text();
+    CHECK(rc == 0 && t && strstr(t, "wrote 3 examples to out/hm2.jsonl"),
+          "convert hateful-memes: exit %d: %s", rc, t);
+    free(t);
+    out = in_tmp("out/hm2.jsonl");
+    char *img = in_tmp("out/../hm/img/01235.png"); /* as the loader resolves it */
+    lrc = drum_dataset_load(&ds, out, err, sizeof err);
+    CHECK(lrc == 0 && ds.n == 3 && strcmp(ds.ex[1].image, img) == 0 &&
+              strcmp(ds.ex[1].response, "yes") == 0 && ds.ex[1].split &&
+              strcmp(ds.ex[1].split, "dev_seen") == 0 &&
+              strcmp(ds.ex[1].task, "binary") == 0,
+          "cli hateful-memes output: %s", lrc ? err : ds.ex[1].image);
+    if (lrc == 0) drum_dataset_free(&ds);
+    free(out);
+    free(img);
+    char *unlabelled = write_file("hm_test.jsonl", HM_OK("1")
+                                  "{\"id\": 2, \"img\": \"img/2.png\", \"text\": \"x\"}\n");
+    free(unlabelled);
     const struct {
         const char *args;
         int code;
@@ -372,7 +533,12 @@ static void test_cli(void) {
         {"vqa --questions q.json --annotations a.json --images imgs --image-pattern x.jpg "
          "--out o.jsonl", 2, "exactly one {id}"},
         {"karpathy --karpathy k.json --images coco --out o.jsonl", 2, "--split is required"},
-        {"coco --out o.jsonl", 2, "unknown format 'coco'"},
+        {"coco --out o.jsonl", 2,
+         "unknown format 'coco' (expected vqa, karpathy, folders or hateful-memes)"},
+        {"hateful-memes --images hm --out o.jsonl", 2, "--jsonl is required"},
+        {"hateful-memes --jsonl hm.jsonl --out o.jsonl", 2, "--images is required"},
+        {"hateful-memes --jsonl hm_test.jsonl --images hm --out o.jsonl", 1,
+         "drum convert hateful-memes: hm_test.jsonl:2: missing key \"label\""},
         {"folders --out o.jsonl", 2, "--images is required"},
         {"vqa --questions nope.json --annotations a.json --images i --image-pattern '{id}' "
          "--out o.jsonl", 1, "nope.json"},
@@ -406,6 +572,8 @@ int main(void) {
     test_vqa_errors();
     test_karpathy();
     test_folders();
+    test_hateful_memes();
+    test_hateful_memes_errors();
     test_cli();
     CHECK(test_remove_tree(tmp) == 0, "cleanup of %s", tmp);
     return check_summary();

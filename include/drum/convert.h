@@ -18,10 +18,24 @@
  *             the class name (the folder's name, or its name in a mapping file of lines
  *             "<folder> <class name>", such as ImageNet's LOC_synset_mapping.txt), task
  *             "cls". Folders and files are taken in byte order; hidden ones are skipped.
+ *   Hateful Memes  JSON lines (train.jsonl, dev_seen.jsonl, test_seen.jsonl, ...), one
+ *             object per line {"id": 42953, "img": "img/42953.png", "label": 0 | 1,
+ *             "text": "<the meme's OCR text>"}; other keys are ignored, a key given
+ *             twice is an error, and so is a file without a line. One example per
+ *             line: id = the id as written (an integer in decimal, or a non-empty string),
+ *             image = images_dir joined with "img", prompt = "is an image with: '<text>'
+ *             written on it. Is it hateful?" (OpenFlamingo's prompt without its <image>
+ *             token and "Answer:"; the text inserted as is), response = "yes" (label 1) or
+ *             "no" (label 0), no answers, task "binary" (a yes/no question scored by the
+ *             ROC-AUC of P(yes)). A line without "label" (the unlabelled test.jsonl) is an
+ *             error. As in drum's own JSONL (data.h), blank lines (spaces and tabs only) are
+ *             skipped wherever they are, lines are counted with them, and a trailing "\r"
+ *             is ignored; errors name the line: "dev.jsonl:7: \"label\" must be 0 or 1".
  *
  * Image paths are `images_dir` joined with the image's file name (VQA: from a pattern over
- * the image id; Karpathy: filepath/filename); images are not opened here (a missing one is
- * reported by the loader that reads it). Errors name the file and the entry:
+ * the image id; Karpathy: filepath/filename; Hateful Memes: img); images are not opened
+ * here (a missing one is reported by the loader that reads it). Errors name the file and
+ * the entry (Hateful Memes: the line):
  * "q.json: questions[12]: \"question_id\" must be a number or a string".
  */
 #ifndef DRUM_CONVERT_H
@@ -61,6 +75,13 @@ typedef struct {
     const char *prompt;        /* every example's prompt; NULL: "" */
 } drum_folders_source;
 
+typedef struct {
+    const char *path;          /* the Hateful Memes JSONL (train.jsonl, dev_seen.jsonl,
+                                  test_seen.jsonl, ...) */
+    const char *images_dir;    /* prefix of every image path (the folder holding img/) */
+    const char *split;         /* written as every example's "split"; NULL: none */
+} drum_hateful_memes_source;
+
 /* Fills *out (its examples malloc'd; free with drum_dataset_free). Returns 0, or -1 with a
  * message naming the file and the entry. A duplicate id is an error. */
 int drum_convert_vqa(const drum_vqa_source *src, drum_dataset *out, char *err, size_t errlen);
@@ -68,6 +89,8 @@ int drum_convert_karpathy(const drum_karpathy_source *src, drum_dataset *out, ch
                           size_t errlen);
 int drum_convert_folders(const drum_folders_source *src, drum_dataset *out, char *err,
                          size_t errlen);
+int drum_convert_hateful_memes(const drum_hateful_memes_source *src, drum_dataset *out,
+                               char *err, size_t errlen);
 
 /* Checks an image pattern (exactly one {id} or {id:0Nd}, N in 1..32). Returns 0, or -1
  * with a message. */

@@ -18,6 +18,8 @@ static void convert_usage(FILE *f) {
             "                        [--prompt TEXT]\n"
             "       drum convert folders --images DIR [--classes MAP.txt] --out FILE.jsonl\n"
             "                        [--split NAME] [--prompt TEXT]\n"
+            "       drum convert hateful-memes --jsonl FILE --images DIR --out FILE.jsonl\n"
+            "                        [--split NAME]\n"
             "\n"
             "  vqa       VQAv2, OK-VQA and the VQA-format TextVQA/VizWiz files: questions and\n"
             "            annotations pair by position; response = the first answer, answers =\n"
@@ -29,6 +31,11 @@ static void convert_usage(FILE *f) {
             "  folders   image classification stored one sub-folder per class (ImageNet's\n"
             "            layout); response = the class: the folder's name, or its name in\n"
             "            MAP.txt, lines \"<folder> <class name>\" (e.g. LOC_synset_mapping.txt)\n"
+            "  hateful-memes  Hateful Memes JSON lines (train.jsonl, dev_seen.jsonl, ...):\n"
+            "            {id, img, label, text}; image = DIR/img (DIR holds img/), prompt =\n"
+            "            \"is an image with: '<text>' written on it. Is it hateful?\", response\n"
+            "            = yes (label 1) or no (label 0), task binary; a line without a label\n"
+            "            (test.jsonl) is an error\n"
             "\n"
             "Image paths are written relative to the output file; images are not opened.\n");
 }
@@ -40,10 +47,13 @@ int cmd_convert(int argc, char **argv) {
     }
     const char *format = argv[1], *questions = NULL, *annotations = NULL, *karpathy = NULL;
     const char *images = NULL, *pattern = NULL, *out = NULL, *split = NULL, *prompt = NULL;
-    const char *classes = NULL;
+    const char *classes = NULL, *jsonl = NULL;
     int vqa = strcmp(format, "vqa") == 0, folders = strcmp(format, "folders") == 0;
-    if (!vqa && !folders && strcmp(format, "karpathy") != 0) {
-        fprintf(stderr, "drum convert: unknown format '%s' (expected vqa, karpathy or folders)\n",
+    int hateful = strcmp(format, "hateful-memes") == 0;
+    if (!vqa && !folders && !hateful && strcmp(format, "karpathy") != 0) {
+        fprintf(stderr,
+                "drum convert: unknown format '%s' (expected vqa, karpathy, folders or "
+                "hateful-memes)\n",
                 format);
         return 2;
     }
@@ -60,6 +70,7 @@ int cmd_convert(int argc, char **argv) {
                    (r = arg_value(argc, argv, &i, "--split", &split)) ||
                    (r = arg_value(argc, argv, &i, "--prompt", &prompt)) ||
                    (r = arg_value(argc, argv, &i, "--classes", &classes)) ||
+                   (r = arg_value(argc, argv, &i, "--jsonl", &jsonl)) ||
                    (r = arg_value(argc, argv, &i, "--out", &out))) {
             if (r < 0) return 2;
         } else {
@@ -72,7 +83,8 @@ int cmd_convert(int argc, char **argv) {
     if (!missing && vqa)
         missing = !questions ? "--questions" : !annotations ? "--annotations"
                   : !pattern ? "--image-pattern" : NULL;
-    if (!missing && !vqa && !folders)
+    if (!missing && hateful) missing = !jsonl ? "--jsonl" : NULL;
+    if (!missing && !vqa && !folders && !hateful)
         missing = !karpathy ? "--karpathy" : !split ? "--split" : NULL;
     if (missing) {
         fprintf(stderr, "drum convert %s: %s is required\n", format, missing);
@@ -92,6 +104,9 @@ int cmd_convert(int argc, char **argv) {
     } else if (folders) {
         drum_folders_source src = {images, classes, split, prompt};
         rc = drum_convert_folders(&src, &ds, err, sizeof err);
+    } else if (hateful) {
+        drum_hateful_memes_source src = {jsonl, images, split};
+        rc = drum_convert_hateful_memes(&src, &ds, err, sizeof err);
     } else {
         drum_karpathy_source src = {karpathy, images, split, prompt};
         rc = drum_convert_karpathy(&src, &ds, err, sizeof err);

@@ -1,4 +1,5 @@
-/* convert.c — VQA and Karpathy annotation files, class folders -> drum examples (convert.h). */
+/* convert.c — VQA and Karpathy annotation files, class folders, Hateful Memes JSONL -> drum
+ * examples (convert.h). */
 #include "drum/convert.h"
 
 #include <cjson/cJSON.h>
@@ -142,31 +143,45 @@ static int push(drum_dataset *ds, int *cap, const char *id, char *image, const c
     return bad ? -1 : 0;
 }
 
+/* By id, then by line (so that equal ids sit in file order whatever qsort does). */
 static int by_id(const void *a, const void *b) {
-    return strcmp((*(drum_example *const *)a)->id, (*(drum_example *const *)b)->id);
+    const drum_example *x = *(drum_example *const *)a, *y = *(drum_example *const *)b;
+    int c = strcmp(x->id, y->id);
+    return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+/* The earliest repeat of an id: returns 1 with the `line` of the id's first example in *a,
+ * the smallest `line` of an example whose id came before in *b, and that example in *dup;
+ * 0 when every id is unique; -1 when out of memory. */
+static int find_duplicate(const drum_dataset *ds, int *a, int *b, const drum_example **dup) {
+    drum_example **v = malloc((size_t)(ds->n ? ds->n : 1) * sizeof *v);
+    if (!v) return -1;
+    for (int i = 0; i < ds->n; i++) v[i] = &ds->ex[i];
+    qsort(v, (size_t)ds->n, sizeof *v, by_id);
+    int found = 0;
+    for (int i = 1; i < ds->n; i++)
+        if (strcmp(v[i - 1]->id, v[i]->id) == 0 && (!found || v[i]->line < *b)) {
+            *a = v[i - 1]->line; /* the id's first: only the first pair of a run gets here */
+            *b = v[i]->line;
+            *dup = v[i];
+            found = 1;
+        }
+    free(v);
+    return found;
 }
 
 /* A duplicate id is an error naming both entries (their 1-based positions). */
 static int check_unique(const drum_dataset *ds, const char *path, const char *what, char *err,
                         size_t errlen) {
-    drum_example **v = malloc((size_t)(ds->n ? ds->n : 1) * sizeof *v);
-    if (!v) {
+    int a, b;
+    const drum_example *dup = NULL;
+    int found = find_duplicate(ds, &a, &b, &dup);
+    if (found < 0)
         snprintf(err, errlen, "%s: out of memory", path);
-        return -1;
-    }
-    for (int i = 0; i < ds->n; i++) v[i] = &ds->ex[i];
-    qsort(v, (size_t)ds->n, sizeof *v, by_id);
-    int rc = 0;
-    for (int i = 1; i < ds->n && rc == 0; i++)
-        if (strcmp(v[i - 1]->id, v[i]->id) == 0) {
-            int a = v[i - 1]->line < v[i]->line ? v[i - 1]->line : v[i]->line;
-            int b = v[i - 1]->line < v[i]->line ? v[i]->line : v[i - 1]->line;
-            snprintf(err, errlen, "%s: %s[%d] and %s[%d] have the same id \"%s\"", path, what,
-                     a - 1, what, b - 1, v[i]->id);
-            rc = -1;
-        }
-    free(v);
-    return rc;
+    else if (found)
+        snprintf(err, errlen, "%s: %s[%d] and %s[%d] have the same id \"%s\"", path, what,
+                 a - 1, what, b - 1, dup->id);
+    return found ? -1 : 0;
 }
 
 /* The string field `key` of every object in the array `arr` (found under `list` in entry
@@ -485,6 +500,115 @@ fail:
     names_free(&classes);
     names_free(&files);
     class_map_free(&map);
+    drum_dataset_free(out);
+    return -1;
+}
+
+/* ---- Hateful Memes ----------------------------------------------------------------- */
+
+/* OpenFlamingo's Hateful Memes prompt around the OCR text, without its leading <image>
+ * token and its trailing "Answer:". */
+#define HM_PROMPT_HEAD "is an image with: '"
+#define HM_PROMPT_TAIL "' written on it. Is it hateful?"
+
+enum { HM_ID, HM_IMG, HM_LABEL, HM_TEXT, HM_KEYS };
+static const char *const hm_keys[HM_KEYS] = {"id", "img", "label", "text"};
+
+/* One line (text[0..len), line number `line`) into an example appended to *out. Returns 0,
+ * or -1 with "path:line: problem". */
+static int hateful_line(const drum_hateful_memes_source *src, const char *text, size_t len,
+                        int line, drum_dataset *out, int *cap, char *err, size_t errlen) {
+    const char *path = src->path, *end = NULL;
+    const cJSON *field[HM_KEYS] = {0};
+    char *prompt = NULL, *image = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!root) {
+        long col = end && end >= text ? (long)(end - text) + 1 : 1;
+        snprintf(err, errlen,
+                 "%s:%d: invalid JSON at column %ld: expected one JSON object {\"id\", \"img\", "
+                 "\"label\", \"text\"}",
+                 path, line, col);
+        return -1;
+    }
+    while (end && (size_t)(end - text) < len && (*end == ' ' || *end == '\t')) end++;
+    if (end && (size_t)(end - text) < len)
+        FAIL("%s:%d: unexpected text after the JSON object at column %ld", path, line,
+             (long)(end - text) + 1);
+    if (!cJSON_IsObject(root))
+        FAIL("%s:%d: expected a JSON object {\"id\", \"img\", \"label\", \"text\"}", path, line);
+    for (const cJSON *it = root->child; it; it = it->next)
+        for (int k = 0; k < HM_KEYS; k++)
+            if (strcmp(it->string, hm_keys[k]) == 0) {
+                if (field[k]) FAIL("%s:%d: duplicate key \"%s\"", path, line, it->string);
+                field[k] = it;
+            }
+    for (int k = 0; k < HM_KEYS; k++)
+        if (!field[k])
+            FAIL("%s:%d: missing key \"%s\"%s", path, line, hm_keys[k],
+                 k == HM_LABEL ? " (0 or 1; an unlabelled file such as test.jsonl gives no "
+                                 "gold responses)"
+                               : "");
+    char id[1024];
+    long long as_int;
+    int is_int;
+    if ((cJSON_IsString(field[HM_ID]) && strlen(field[HM_ID]->valuestring) >= sizeof id) ||
+        id_text(field[HM_ID], id, sizeof id, &as_int, &is_int))
+        FAIL("%s:%d: \"id\" must be an integer or a non-empty string (under %zu bytes)", path,
+             line, sizeof id);
+    if (!cJSON_IsString(field[HM_IMG]) || !field[HM_IMG]->valuestring[0])
+        FAIL("%s:%d: \"img\" must be a non-empty string (the image's path under the dataset's "
+             "folder)",
+             path, line);
+    const cJSON *label = field[HM_LABEL];
+    if (!cJSON_IsNumber(label) || (label->valuedouble != 0 && label->valuedouble != 1))
+        FAIL("%s:%d: \"label\" must be 0 or 1", path, line);
+    if (!cJSON_IsString(field[HM_TEXT])) FAIL("%s:%d: \"text\" must be a string", path, line);
+    const char *ocr = field[HM_TEXT]->valuestring;
+    size_t n = sizeof HM_PROMPT_HEAD + strlen(ocr) + sizeof HM_PROMPT_TAIL;
+    prompt = malloc(n);
+    image = drum_path_join(src->images_dir, field[HM_IMG]->valuestring);
+    if (!prompt || !image) FAIL("%s:%d: out of memory", path, line);
+    snprintf(prompt, n, "%s%s%s", HM_PROMPT_HEAD, ocr, HM_PROMPT_TAIL);
+    char *img = image;
+    image = NULL; /* push owns it from here, freed with the example or by push */
+    if (push(out, cap, id, img, prompt, label->valuedouble == 1 ? "yes" : "no", NULL, 0,
+             "binary", src->split))
+        FAIL("%s:%d: out of memory", path, line);
+    out->ex[out->n - 1].line = line;
+    free(prompt);
+    cJSON_Delete(root);
+    return 0;
+fail:
+    free(prompt);
+    free(image);
+    cJSON_Delete(root);
+    return -1;
+}
+
+int drum_convert_hateful_memes(const drum_hateful_memes_source *src, drum_dataset *out,
+                               char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    size_t len = 0, pos = 0, n;
+    int cap = 0, line = 0, more, a, b;
+    const char *s;
+    const drum_example *dup = NULL;
+    char *buf = drum_read_file(src->path, &len, err, errlen);
+    if (!buf) return -1;
+    while ((more = drum_next_line(buf, len, &pos, src->path, &line, &s, &n, err, errlen)) > 0)
+        if (hateful_line(src, s, n, line, out, &cap, err, errlen)) goto fail;
+    if (more < 0) goto fail;
+    if (out->n == 0)
+        FAIL("%s: no examples (expected one JSON object {\"id\", \"img\", \"label\", \"text\"} "
+             "per line)",
+             src->path);
+    int found = find_duplicate(out, &a, &b, &dup);
+    if (found < 0) FAIL("%s: out of memory", src->path);
+    if (found)
+        FAIL("%s:%d: duplicate id \"%s\" (first on line %d)", src->path, b, dup->id, a);
+    free(buf);
+    return 0;
+fail:
+    free(buf);
     drum_dataset_free(out);
     return -1;
 }

@@ -1,7 +1,8 @@
 /* fuzz_convert — benchmark annotation JSON through `drum convert`: the input is read as a
- * Karpathy split file and as both the questions and the annotations file of a VQA set (a
- * JSON object may hold "images", "questions" and "annotations" at once), then the examples
- * are written as JSONL and read back by the dataset loader. */
+ * Karpathy split file, as both the questions and the annotations file of a VQA set (a
+ * JSON object may hold "images", "questions" and "annotations" at once) and as a Hateful
+ * Memes JSONL file, then the examples are written as JSONL and read back by the dataset
+ * loader. */
 #include "drum/convert.h"
 #include "fuzz_common.h"
 
@@ -27,5 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (drum_convert_karpathy(&k, &ds, err, sizeof err) == 0) round_trip(&ds);
     drum_vqa_source v = {path, path, "images", "COCO_val2014_{id:012d}.jpg", "val"};
     if (drum_convert_vqa(&v, &ds, err, sizeof err) == 0) round_trip(&ds);
+    drum_hateful_memes_source h = {path, "memes", "dev_seen"};
+    if (drum_convert_hateful_memes(&h, &ds, err, sizeof err) == 0) round_trip(&ds);
     return 0;
 }
