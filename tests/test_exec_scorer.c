@@ -72,10 +72,27 @@ static void test_protocol(void) {
     CHECK(ans[1] && strcmp(ans[1], "unknown") == 0, "zero-shot answer '%s'", ans[1] ? ans[1] : "");
     CHECK(ans[2] && strcmp(ans[2], "no") == 0, "answer 2 '%s'", ans[2] ? ans[2] : "");
     for (int i = 0; i < 3; i++) free(ans[i]);
+
+    /* rank: one row a prompt, one number a choice, in order */
+    const char *choices[] = {"no", "a red \"circle\".\nnext line", "yes", "maybe"};
+    double ll[3 * 4];
+    for (int i = 0; i < 12; i++) ll[i] = NAN;
+    CHECK(s->rank != NULL && s->rank(s, prompts, 3, choices, 4, ll, err, sizeof err) == 0,
+          "rank: %s", err);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 4; j++) {
+            const drum_icl_prompt *p = &prompts[i];
+            int last = p->k > 0 && strcmp(p->demos[p->k - 1]->response, choices[j]) == 0;
+            double want = last ? 0.0 : -1.0 - 0.1 * (double)(utf8_len(choices[j]) % 5) - 0.01 * p->k;
+            CHECK(fabs(ll[i * 4 + j] - want) < 1e-12, "rank (%d, %d): %g, rule %g", i, j,
+                  ll[i * 4 + j], want);
+        }
+    CHECK(s->rank(s, prompts, 0, choices, 4, ll, err, sizeof err) == 0, "an empty rank call");
     drum_scorer_destroy(s);
 }
 
-/* opens `command` and runs op (0 open only, 1 score, 2 generate); the message must hold want */
+/* opens `command` and runs op (0 open only, 1 score, 2 generate, 3 rank of two prompts);
+ * the message must hold want */
 static void expect_failure(const char *command, int op, const char *want) {
     char err[512] = "";
     drum_scorer *s = NULL;
@@ -87,8 +104,12 @@ static void expect_failure(const char *command, int op, const char *want) {
         drum_icl_prompt prompt = {&q, ds, 1};
         double v = 0;
         char *a = NULL;
-        rc = op == 1 ? s->score(s, &pair, 1, &v, err, sizeof err)
-                     : s->generate(s, &prompt, 1, &a, err, sizeof err);
+        drum_icl_prompt two[2] = {prompt, prompt};
+        const char *choices[2] = {"r", "x"};
+        double ll[4];
+        rc = op == 1   ? s->score(s, &pair, 1, &v, err, sizeof err)
+             : op == 2 ? s->generate(s, &prompt, 1, &a, err, sizeof err)
+                       : s->rank(s, two, 2, choices, 2, ll, err, sizeof err);
         CHECK(op == 1 || a == NULL, "a failed generate left an answer");
         free(a);
     }
@@ -117,6 +138,11 @@ static void test_failures(void) {
     with_lvlm("--garble generate", 2, "is not a JSON object: 'this is not json'");
     with_lvlm("--short generate", 2, "0 answers for 1 prompts");
     with_lvlm("--fail generate", 2, "told to fail generate");
+    with_lvlm("--fail rank", 3, "told to fail rank");
+    with_lvlm("--short rank", 3, "1 scores for 2 prompts");
+    with_lvlm("--ragged", 3, "scores 0, for q, is not a list of 2 numbers");
+    with_lvlm("--non-number", 3, "score 1 of prompt 1, for (q, \"x\"), is not a finite number");
+    with_lvlm("--garble rank", 3, "is not a JSON object: 'this is not json'");
 }
 
 int main(void) {

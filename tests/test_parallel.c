@@ -142,6 +142,17 @@ static int fake_generate(drum_scorer *s, const drum_icl_prompt *p, int n, char *
     return 0;
 }
 
+static int fake_rank(drum_scorer *s, const drum_icl_prompt *p, int n, const char *const *choices,
+                     int n_choices, double *out, char *err, size_t errlen) {
+    fake_impl *im = s->impl;
+    if (fake_fails(im, err, errlen)) return -1;
+    im->prompts_seen += n;
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n_choices; j++)
+            out[i * n_choices + j] = 10.0 * (double)(p[i].query - im->base) + (double)strlen(choices[j]);
+    return 0;
+}
+
 static void fake_destroy(drum_scorer *s) { free(s); }
 
 static void make_fake(drum_scorer *s, fake_impl *im, const drum_example *base) {
@@ -152,6 +163,7 @@ static void make_fake(drum_scorer *s, fake_impl *im, const drum_example *base) {
     snprintf(s->template_name, sizeof s->template_name, "plain");
     s->score = fake_score;
     s->generate = fake_generate;
+    s->rank = fake_rank;
     s->destroy = fake_destroy;
     s->impl = im;
 }
@@ -205,6 +217,18 @@ static void check_sharded(drum_comm *c, const char *dir) {
     CHECK(ok, "rank %d: sharded answers: %s", c->rank, rc ? err : "wrong strings");
     CHECK(im.prompts_seen == (int)(N * (c->rank + 1) / c->size - N * c->rank / c->size),
           "rank %d: its inner generate saw %d prompts", c->rank, im.prompts_seen);
+    /* rank: rows of n_choices numbers, gathered in prompt order */
+    const char *choices[3] = {"a", "bbb", "cc"};
+    double ll[N * 3];
+    im.prompts_seen = 0;
+    for (int i = 0; i < N * 3; i++) ll[i] = -1;
+    rc = s->rank(s, prompts, N, choices, 3, ll, err, sizeof err);
+    ok = rc == 0;
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < 3; j++) ok &= ll[i * 3 + j] == 10.0 * i + (double)strlen(choices[j]);
+    CHECK(ok, "rank %d: sharded ranks: %s", c->rank, rc ? err : "wrong values");
+    CHECK(im.prompts_seen == (int)(N * (c->rank + 1) / c->size - N * c->rank / c->size),
+          "rank %d: its inner rank saw %d prompts", c->rank, im.prompts_seen);
     /* one rank's failure is every rank's error */
     im.fail = c->rank == 1;
     err[0] = '\0';
@@ -215,6 +239,10 @@ static void check_sharded(drum_comm *c, const char *dir) {
     rc = s->generate(s, prompts, N, answers, err, sizeof err);
     CHECK(rc == -1 && strstr(err, c->rank == 1 ? "told to fail" : "rank 1's scorer failed"),
           "rank %d: a generate failure on rank 1: rc %d, '%s'", c->rank, rc, err);
+    err[0] = '\0';
+    rc = s->rank(s, prompts, N, choices, 3, ll, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, c->rank == 1 ? "told to fail" : "rank 1's scorer failed"),
+          "rank %d: a rank failure on rank 1: rc %d, '%s'", c->rank, rc, err);
     im.fail = 0;
     drum_scorer_destroy(s);
 

@@ -415,6 +415,82 @@ static void test_converted_eval(void) {
     free(res);
 }
 
+/* Hateful Memes in its native format, through `drum convert hateful-memes` and `drum eval`
+ * with the exec stand-in, whose rank() favours the last demonstration's response: with
+ * texts alone retrieved (demo and query text "{P}") each query's one demonstration is the
+ * pool meme with its text, so P(yes) is 1/(1+e^-1.21) = .770 after a "yes" meme and
+ * 1/(1+e^1.31) = .212 after a "no" one. Queries (gold, P(yes)): yes .212, yes .770,
+ * no .770, no .212, yes .770: ROC-AUC 3.5 / 6. */
+static void test_hateful_memes_eval(void) {
+    if (system("command -v python3 >/dev/null 2>&1") != 0) {
+        SKIP("hateful memes: python3 is not on PATH");
+        return;
+    }
+    char dir[PATH_MAX], pool_hm[PATH_MAX + 32], eval_hm[PATH_MAX + 32], pool[PATH_MAX + 32],
+        queries[PATH_MAX + 32], cfg[PATH_MAX + 32], log[PATH_MAX + 32], results[PATH_MAX + 32],
+        images[PATH_MAX + 32], lvlm[PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s/hm", tmp);
+    mkdir(dir, 0777);
+    snprintf(pool_hm, sizeof pool_hm, "%s/train.jsonl", dir);
+    snprintf(eval_hm, sizeof eval_hm, "%s/dev_seen.jsonl", dir);
+    snprintf(pool, sizeof pool, "%s/pool.jsonl", dir);
+    snprintf(queries, sizeof queries, "%s/queries.jsonl", dir);
+    snprintf(cfg, sizeof cfg, "%s/eval.yaml", dir);
+    snprintf(log, sizeof log, "%s/log", dir);
+    snprintf(results, sizeof results, "%s/run/results.jsonl", dir);
+    snprintf(images, sizeof images, "%s/data/images", tmp);
+    write_text_file(pool_hm,
+                    "{\"id\": 1, \"img\": \"img-00001.png\", \"label\": 0, \"text\": \"cats are soft\"}\n"
+                    "{\"id\": 2, \"img\": \"img-00002.png\", \"label\": 1, \"text\": \"dogs bark loud\"}\n"
+                    "{\"id\": 3, \"img\": \"img-00003.png\", \"label\": 1, \"text\": \"birds sing\"}\n"
+                    "{\"id\": 4, \"img\": \"img-00004.png\", \"label\": 0, \"text\": \"fish swim\"}\n");
+    write_text_file(eval_hm,
+                    "{\"id\": 11, \"img\": \"img-00005.png\", \"label\": 1, \"text\": \"cats are soft\"}\n"
+                    "{\"id\": 12, \"img\": \"img-00006.png\", \"label\": 1, \"text\": \"dogs bark loud\"}\n"
+                    "{\"id\": 13, \"img\": \"img-00007.png\", \"label\": 0, \"text\": \"birds sing\"}\n"
+                    "{\"id\": 14, \"img\": \"img-00008.png\", \"label\": 0, \"text\": \"fish swim\"}\n"
+                    "{\"id\": 15, \"img\": \"img-00009.png\", \"label\": 1, \"text\": \"dogs bark loud\"}\n");
+    for (int s = 0; s < 2; s++) {
+        const char *c[] = {drum_bin, "convert", "hateful-memes", "--jsonl", s ? eval_hm : pool_hm,
+                           "--images", images, "--out", s ? queries : pool, NULL};
+        int rc = run_drum(log, c, 0, NULL, 0);
+        CHECK(rc == 0, "drum convert hateful-memes (%s): exit %d", s ? "eval" : "pool", rc);
+    }
+    snprintf(lvlm, sizeof lvlm, "%.*s/../tests/fixtures/exec_lvlm.py",
+             (int)(strlen(drum_bin) - strlen("/drum")), drum_bin);
+    FILE *f = fopen(cfg, "w");
+    if (!f) return;
+    fprintf(f,
+            "data: {dir: %s/data, train: %s, eval: %s}\n"
+            "synth: {image_size: 32}\n"
+            "model: {checkpoint: %s/run_a/round2/model.safetensors}\n"
+            "retrieval: {demo_text: \"{P}\", query_text: \"{P}\"}\n"
+            "train: {out: %s/run}\n"
+            "scorer: {backend: exec, command: \"python3 '%s'\"}\n"
+            "eval: {shots: [1], strategies: [ST]}\n",
+            tmp, pool, queries, tmp, dir, lvlm);
+    fclose(f);
+    const char *e[] = {drum_bin, "eval", cfg, NULL};
+    int rc = run_drum(log, e, 0, NULL, 0);
+    char *text = test_slurp(log), *res = test_slurp(results);
+    CHECK(rc == 0, "drum eval on Hateful Memes: exit %d: %s", rc, text ? text : "");
+    const char *v = res ? strstr(res, "\"binary\": ") : NULL;
+    double auc = v ? strtod(v + 10, NULL) : -1;
+    CHECK(fabs(auc - 3.5 / 6) < 1e-6, "ROC-AUC %.6f, want 0.583333 (%s)", auc,
+          res ? res : "no results");
+    free(text);
+    free(res);
+    /* an LVLM whose rank fails: the job fails with its message */
+    char set[PATH_MAX + 128];
+    snprintf(set, sizeof set, "scorer.command=python3 '%s' --fail rank", lvlm);
+    const char *e2[] = {drum_bin, "eval", cfg, "--set", set, NULL};
+    rc = run_drum(log, e2, 0, NULL, 0);
+    text = test_slurp(log);
+    CHECK(rc == 1 && text && strstr(text, "told to fail rank"),
+          "a failing rank: exit %d, %s", rc, text ? text : "");
+    free(text);
+}
+
 /* The job's drafts.jsonl renders {D} in `drum embed`: an example's "{P} {D}" text embedding
  * equals its "{P} {R}" one exactly when its draft is its response. emb holds the latter. */
 static void test_embed_drafts(const char *model, const char *data, const char *tokdir,
@@ -664,6 +740,7 @@ int main(int argc, char **argv) {
     test_exec_scorer_job();
     test_embed_retrieve_export();
     test_converted_eval();
+    test_hateful_memes_eval();
     test_mine_and_freeze();
     int rc = check_summary();
     if (rc == 0 && test_remove_tree(tmp) != 0) fprintf(stderr, "could not remove %s\n", tmp);

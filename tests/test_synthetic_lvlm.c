@@ -516,6 +516,158 @@ static void test_expected(void) {
     free(idx);
 }
 
+/* rank() for classification: exp(log-likelihood) is the distribution generate draws from.
+ * With classification demonstrations only, the label gets exactly P(correct) and the seven
+ * shapes share all the mass; over thousands of prompts, how often generate says each wrong
+ * shape matches the probabilities rank gives it. Also: ranked evaluation picks the best
+ * class, and rank refuses other families. */
+static void test_rank(void) {
+    enum { NS = 10, KR = 4, SETS = 40 };
+    /* the seven shapes, a synonym, an answer never given, and (set per prompt) the response
+     * of the VQA demonstration when there is one */
+    const char *choices[NS] = {"circle", "square", "triangle", "cross", "star",
+                               "diamond", "ring", "box", "banana", "banana"};
+    char err[512] = "";
+    int *cls = malloc((size_t)tr.n * sizeof(int)), *vqa = malloc((size_t)tr.n * sizeof(int));
+    int ncls = task_pool("cls", cls), nvqa = task_pool("vqa", vqa);
+    /* per wrong shape, then [7] the VQA demonstration's answer (a format error) */
+    double expect[8] = {0}, var[8] = {0}, seen[8] = {0}, worst_sum = 0, worst_gold = 0;
+    int prompts = 0, bad_gold = 0, bad_synonym = 0, bad_floor = 0;
+    test_rng rng;
+    test_rng_seed(&rng, 99);
+    for (int i = 0; i < ev.n; i++) {
+        if (strcmp(ev.ex[i].task, "cls") != 0) continue;
+        for (int set = 0; set < SETS; set++) {
+            const drum_example *d[KR];
+            int other = set % 2 == 1; /* one VQA demonstration: format errors */
+            for (int j = 0; j < KR; j++)
+                d[j] = other && j == KR - 1 ? &tr.ex[vqa[test_rng_u32(&rng) % (uint32_t)nvqa]]
+                                       : &tr.ex[cls[test_rng_u32(&rng) % (uint32_t)ncls]];
+            char extra[64] = "banana";
+            if (other) drum_synthetic_canon(d[KR - 1]->response, extra, sizeof extra);
+            int extra_new = 1; /* the format error's answer is not a shape */
+            for (int t = 0; t < 8; t++) extra_new &= strcmp(extra, choices[t]) != 0;
+            choices[9] = other ? d[KR - 1]->response : "banana";
+            drum_icl_prompt pr = {&ev.ex[i], d, KR};
+            double ll[NS], p = -1, sum = 0;
+            if (sim->rank(sim, &pr, 1, choices, NS, ll, err, sizeof err) != 0 ||
+                drum_synthetic_p_correct(sim, &pr, &p, err, sizeof err) != 0) {
+                CHECK(0, "rank: %s", err);
+                goto done;
+            }
+            int g = -1;
+            char gold[64];
+            drum_synthetic_canon(ev.ex[i].response, gold, sizeof gold);
+            for (int t = 0; t < 7; t++) {
+                if (ll[t] > log(1e-9) + 1e-9) sum += exp(ll[t]); /* not the floor */
+                if (strcmp(choices[t], gold) == 0) g = t;
+            }
+            if (other && extra_new) sum += exp(ll[9]);
+            bad_synonym += ll[7] != ll[1];               /* "box" is a square */
+            bad_floor += fabs(ll[8] - log(1e-9)) > 1e-9; /* never said */
+            /* every answer generate can give is among the choices: the mass sums to 1, and
+             * with classification demonstrations only the label gets exactly P(correct) */
+            if (!other || extra_new)
+                if (fabs(sum - 1) > worst_sum) worst_sum = fabs(sum - 1);
+            if (!other && (g < 0 || fabs(exp(ll[g]) - p) > worst_gold))
+                worst_gold = g < 0 ? 1 : fabs(exp(ll[g]) - p);
+            bad_gold += g < 0;
+            char *a = generate1(&ev.ex[i], d, KR);
+            char said[64];
+            drum_synthetic_canon(a ? a : "", said, sizeof said);
+            free(a);
+            for (int t = 0; t < 8; t++) {
+                if (t == g || (t == 7 && !(other && extra_new))) continue;
+                double q = exp(ll[t == 7 ? 9 : t]);
+                expect[t] += q;
+                var[t] += q * (1 - q);
+                seen[t] += strcmp(said, t == 7 ? extra : choices[t]) == 0;
+            }
+            prompts++;
+        }
+    }
+    CHECK(prompts >= 1000, "%d prompts", prompts);
+    CHECK(bad_gold == 0 && bad_synonym == 0 && bad_floor == 0,
+          "labels not among the shapes %d, synonym scored apart %d, floor missed %d", bad_gold,
+          bad_synonym, bad_floor);
+    CHECK(worst_sum < 1e-12, "the answers' mass misses 1 by %.3g", worst_sum);
+    CHECK(worst_gold < 1e-12, "classification demonstrations: P(label) differs from P(correct) by %.3g",
+          worst_gold);
+    for (int t = 0; t < 8; t++) {
+        double z = (seen[t] - expect[t]) / sqrt(var[t] > 0 ? var[t] : 1);
+        CHECK(expect[t] > 20 && fabs(z) < 4.5,
+              "wrong answer %s: generate said it %.0f times, rank expects %.1f (z = %.2f)",
+              t == 7 ? "(a VQA demonstration's)" : choices[t], seen[t], expect[t], z);
+    }
+
+    /* ranked evaluation: the best-scoring class name, VQA and captions still generated */
+    enum { SHOTS = 2 };
+    int *idx = malloc((size_t)ev.n * SHOTS * sizeof(int));
+    for (int i = 0; i < ev.n; i++)
+        for (int j = 0; j < SHOTS; j++) idx[i * SHOTS + j] = (i * 13 + 5 * j + 1) % tr.n;
+    drum_icl_result by_gen, by_rank;
+    CHECK(drum_icl_evaluate(sim, &ev, &tr, idx, SHOTS, SHOTS, 0, 0, NULL, &by_gen, err, sizeof err) == 0 &&
+              drum_icl_evaluate(sim, &ev, &tr, idx, SHOTS, SHOTS, 0, 1, NULL, &by_rank, err, sizeof err) == 0,
+          "evaluate: %s", err);
+    /* the classes: every distinct cls response of pool and queries, in byte order */
+    const char *names[64];
+    int nn = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        const drum_dataset *ds = pass ? &ev : &tr;
+        for (int i = 0; i < ds->n; i++) {
+            if (strcmp(ds->ex[i].task, "cls") != 0) continue;
+            int known = 0;
+            for (int t = 0; t < nn; t++) known |= strcmp(names[t], ds->ex[i].response) == 0;
+            if (!known && nn < 64) names[nn++] = ds->ex[i].response;
+        }
+    }
+    for (int a = 0; a < nn; a++)
+        for (int b = a + 1; b < nn; b++)
+            if (strcmp(names[b], names[a]) < 0) {
+                const char *t = names[a];
+                names[a] = names[b];
+                names[b] = t;
+            }
+    int right = 0, ncq = 0;
+    for (int i = 0; i < ev.n; i++) {
+        if (strcmp(ev.ex[i].task, "cls") != 0) continue;
+        const drum_example *d[SHOTS] = {&tr.ex[idx[i * SHOTS + 1]], &tr.ex[idx[i * SHOTS]]};
+        drum_icl_prompt pr = {&ev.ex[i], d, SHOTS};
+        double ll[64];
+        CHECK(sim->rank(sim, &pr, 1, names, nn, ll, err, sizeof err) == 0, "rank: %s", err);
+        int best = 0;
+        for (int t = 1; t < nn; t++)
+            if (ll[t] > ll[best]) best = t;
+        right += strcmp(names[best], ev.ex[i].response) == 0;
+        ncq++;
+    }
+    for (int t = 0; t < by_rank.n_tasks; t++) {
+        if (strcmp(by_rank.task[t], "cls") == 0)
+            CHECK(ncq > 0 && fabs(by_rank.score[t] - (double)right / ncq) < 1e-12,
+                  "ranked classification accuracy %.6f, recomputed %d / %d", by_rank.score[t],
+                  right, ncq);
+        else
+            CHECK(by_rank.score[t] == by_gen.score[t], "%s: %.6f ranked, %.6f generated",
+                  by_rank.task[t], by_rank.score[t], by_gen.score[t]);
+    }
+    CHECK(nn == 7, "%d class names in the suite", nn);
+    free(idx);
+
+    /* other families are not simulated */
+    const drum_example *d1[1] = {&tr.ex[cls[0]]};
+    int v = -1;
+    for (int i = 0; i < ev.n && v < 0; i++)
+        if (strcmp(ev.ex[i].task, "vqa") == 0) v = i;
+    drum_icl_prompt pv = {&ev.ex[v], d1, 1};
+    double ll1[NS];
+    CHECK(sim->rank(sim, &pv, 1, choices, NS, ll1, err, sizeof err) == -1 &&
+              strstr(err, "classification queries only") && strstr(err, ev.ex[v].id),
+          "rank of a VQA query: %s", err);
+done:
+    free(cls);
+    free(vqa);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/drum_test_lvlm_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -544,6 +696,7 @@ int main(void) {
         test_separation();
         test_answers();
         test_expected();
+        test_rank();
     }
     drum_scorer_destroy(sim);
     drum_dataset_free(&tr);

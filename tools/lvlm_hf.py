@@ -20,6 +20,10 @@ whose processor has a chat template (LLaVA, Idefics, Qwen2-VL, ...):
   generate  greedy decoding (at most --max-new-tokens) after the demonstrations as
             user/assistant turns and the query as the last user turn; the answer is the
             decoded text's first line, stripped.
+  rank      for each prompt (demonstrations, query) and each choice (a class name, yes/no):
+            the mean log-probability of the choice's tokens as the assistant's answer, the
+            same way as score; one forward pass per choice (no prefix cache), so ranking
+            ImageNet's 1000 class names costs 1000 passes a query.
 
 Pairs and prompts run one at a time (no padding across examples), so a score does not depend
 on what else is in the request. Needs torch, transformers and pillow; not run by drum's CI.
@@ -90,20 +94,27 @@ class Model:
                                                  return_tensors="pt", **kw)
         return {k: v.to(self.device) for k, v in enc.items()}
 
-    def score(self, query, demo):
+    def answer_logprob(self, demos, query, answer):
+        """The mean log-probability of answer's tokens after the demonstrations and query."""
         torch = self.torch
-        msgs = self.conversation([demo], query)
+        msgs = self.conversation(demos, query)
         prompt = self.encode(msgs, add_generation_prompt=True)
-        full = self.encode(msgs + [self.assistant(query["response"])],
-                           continue_final_message=True)
+        full = self.encode(msgs + [self.assistant(answer)], continue_final_message=True)
         p, f = prompt["input_ids"][0], full["input_ids"][0]
         if len(f) <= len(p) or not torch.equal(f[:len(p)], p):
-            raise ValueError(f"({query['id']}, {demo['id']}): the chat template does not render "
+            ids = ", ".join([query["id"]] + [d["id"] for d in demos])
+            raise ValueError(f"({ids}; answer {answer!r}): the chat template does not render "
                              "the generation prompt as a prefix of the answered conversation")
         with torch.no_grad():
             logits = self.model(**full).logits[0].float()
         logp = torch.log_softmax(logits[len(p) - 1:len(f) - 1], dim=-1)
         return float(logp.gather(1, f[len(p):, None]).mean())
+
+    def score(self, query, demo):
+        return self.answer_logprob([demo], query, query["response"])
+
+    def rank(self, query, demos, choices):
+        return [self.answer_logprob(demos, query, c) for c in choices]
 
     def generate(self, query, demos):
         enc = self.encode(self.conversation(demos, query), add_generation_prompt=True)
@@ -151,6 +162,9 @@ def main():
             elif op == "generate":
                 reply = {"answers": [model.generate(p["query"], p["demos"])
                                      for p in req["prompts"]]}
+            elif op == "rank":
+                reply = {"scores": [model.rank(p["query"], p["demos"], req["choices"])
+                                    for p in req["prompts"]]}
             else:
                 reply = {"error": f"unknown op {op!r}"}
         except SystemExit as e:

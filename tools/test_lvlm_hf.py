@@ -7,9 +7,11 @@ built offline (no download), then runs a whole `drum demo` of a small config thr
 Checks: hello's id and template; each score equals the mean log-probability of the gold
 response's tokens computed here independently (text rendered with tokenize=False, processed,
 one forward pass, a loop over the response positions), and moves when the response changes;
-generate equals the model's own greedy decoding; a missing image is an error reply and the
-process keeps serving; `drum demo` with `scorer: {backend: exec, command: ...lvlm_hf.py...}`
-finishes and writes DRUM rows. Needs torch, transformers, pillow (not run by drum's CI).
+generate equals the model's own greedy decoding; rank gives, for a choice after the same
+one-demonstration prompt, the score of that response, and one number per choice and prompt;
+a missing image is an error reply and the process keeps serving; `drum demo` with
+`scorer: {backend: exec, command: ...lvlm_hf.py...}` and `eval.classify: rank` finishes and
+writes DRUM rows with classification scores. Needs torch, transformers, pillow (not run by drum's CI).
 Prints "N passed, N failed".
 """
 import argparse
@@ -157,6 +159,16 @@ def main():
         text = proc.decode(out[0][enc["input_ids"].shape[1]:], skip_special_tokens=True)
         want_answer = (text.strip().splitlines() or [""])[0].strip()
         check(g.get("answers") == [want_answer], f"generate {g} vs {want_answer!r}")
+        # rank: a choice after the same one-demonstration prompt is what score computes
+        qn = {k: v for k, v in q.items() if k != "response"}
+        rk = s.ask({"op": "rank", "prompts": [{"query": qn, "demos": [d]}, {"query": qn, "demos": []}],
+                    "choices": ["red", "green", "blue"]}).get("scores", [])
+        check(len(rk) == 2 and all(len(row) == 3 for row in rk), f"rank: {rk}")
+        if len(rk) == 2 and all(len(row) == 3 for row in rk):
+            check(abs(rk[0][0] - scores[0]) < 1e-5 and abs(rk[0][1] - scores[1]) < 1e-5,
+                  f"rank {rk[0][:2]} vs score {scores}")
+            check(len({round(v, 6) for v in rk[0] + rk[1]}) == 6,
+                  f"rank: every choice and prompt scores differently: {rk}")
         e = s.ask({"op": "score", "pairs": [{"query": dict(q, image="/nonexistent.png"), "demo": d}]})
         check("/nonexistent.png" in e.get("error", ""), f"missing image: {e}")
         again = s.ask({"op": "hello", "protocol": 1})
@@ -174,12 +186,13 @@ def main():
                     f"        batch_queries: 8, list_size: 6, out: {run}}}\n"
                     f"scorer: {{backend: exec, command: \"{sys.executable} {HERE}/lvlm_hf.py "
                     f"--model {model_dir} --device cpu --max-new-tokens 4\"}}\n"
-                    "eval: {shots: [1, 2], strategies: [RS, SIT, DRUM]}\n")
+                    "eval: {shots: [1, 2], strategies: [RS, SIT, DRUM], classify: rank}\n")
         r = subprocess.run([a.drum, "demo", cfg], capture_output=True, text=True)
         check(r.returncode == 0, f"drum demo through lvlm_hf.py: exit {r.returncode}: {r.stderr[-2000:]}")
         res = open(os.path.join(run, "results.jsonl")).read() if r.returncode == 0 else ""
-        check('"strategy": "DRUM"' in res and ("exec:hf:" + model_dir) in r.stderr + r.stdout,
-              "results.jsonl has DRUM rows and the log names the model")
+        check('"strategy": "DRUM"' in res and '"cls": ' in res and
+              ("exec:hf:" + model_dir) in r.stderr + r.stdout,
+              "results.jsonl has DRUM rows with ranked classification and the log names the model")
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 

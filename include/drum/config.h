@@ -168,9 +168,13 @@ typedef struct {
     uint64_t seed;
 } drum_scorer_config;
 
+/* eval.classify: how classification queries are answered (icl.h) */
+typedef enum { DRUM_CLASSIFY_GENERATE = 0, DRUM_CLASSIFY_RANK = 1 } drum_classify;
+
 typedef struct {
     drum_cfg_int_list shots;      /* k values, each evaluated */
     drum_cfg_str_list strategies; /* names among RS, FIXED, SI, ST, SIT, DRUM */
+    int classify;                 /* drum_classify */
 } drum_eval_config;
 
 typedef struct {

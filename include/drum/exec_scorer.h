@@ -13,10 +13,15 @@
  *   {"op":"generate","prompts":[{"query":EX,"demos":[EX, ...]}, ...]}
  *       -> {"answers":["...", ...]}   one string a prompt; demos in prompt order, the last
  *          nearest the query; an empty list asks for a zero-shot answer
+ *   {"op":"rank","prompts":[{"query":EX,"demos":[EX, ...]}, ...],"choices":["...", ...]}
+ *       -> {"scores":[[s_11, ...], ...]}   a list a prompt, one finite number a choice: the
+ *          length-normalised log-likelihood of that choice as the answer to the prompt
+ *          (evaluation of classification by class name, and of yes/no tasks); a subprocess
+ *          that does not rank may answer {"error": ...}, which fails only such evaluations
  *
  * EX = {"id","image","prompt","response","task"}: "image" is the path drum resolved (the
  * dataset file's directory joined with the example's image); "response" is the gold response,
- * which a score needs; generate's queries carry no "response". Any reply may instead be
+ * which a score needs; generate's and rank's queries carry no "response". Any reply may instead be
  * {"error":"message"}: the call fails with that message. When the scorer is destroyed drum
  * closes the process's standard input and waits up to 5 s for it to exit, then ends it
  * with SIGTERM.

@@ -1,6 +1,6 @@
 /* icl.h — k-shot in-context evaluation: retrieved demonstrations -> the LVLM's answers ->
  * the task metrics (VQA accuracy with the 10-answer rule, classification accuracy,
- * CIDEr-D for captions). */
+ * CIDEr-D for captions, ROC-AUC of P(yes) for the yes/no task "binary"). */
 #ifndef DRUM_ICL_H
 #define DRUM_ICL_H
 
@@ -31,11 +31,20 @@ typedef struct {
 
 /* Evaluates queries with the first k of each query's retrieved demonstrations (rows of
  * `retrieved` (nq, kmax), most similar first; -1 entries are not allowed). The
- * demonstrations are shown most similar last unless most_similar_first. */
+ * demonstrations are shown most similar last unless most_similar_first.
+ *
+ * Most queries are answered by the scorer's generate(). Two kinds are answered by its rank()
+ * (OpenFlamingo's evaluation), and fail on a scorer without one:
+ *   - "cls" queries when rank_cls: the answer is the class name with the highest
+ *     log-likelihood (ties: the first), the class names being every distinct response of a
+ *     "cls" example in the pool or the queries, in byte order;
+ *   - "binary" queries (Hateful Memes: the gold response is "yes" or "no"), always: P(yes) =
+ *     1 / (1 + exp(ll(no) - ll(yes))), and the task's score is the ROC-AUC of P(yes)
+ *     against the gold answers (drum_roc_auc; both answers must occur among the queries). */
 int drum_icl_evaluate(drum_scorer *lvlm, const drum_dataset *queries, const drum_dataset *pool,
                       const int *retrieved, int kmax, int k, int most_similar_first,
-                      const drum_progress *progress, drum_icl_result *out, char *err,
-                      size_t errlen);
+                      int rank_cls, const drum_progress *progress, drum_icl_result *out,
+                      char *err, size_t errlen);
 
 /* The probability a scorer's generate answers a prompt correctly (for VQA and classification;
  * for captions, that it describes each object correctly): drum_synthetic_p_correct. */
@@ -51,9 +60,11 @@ int drum_icl_expected(drum_scorer *sim, drum_icl_p_correct_fn p_correct,
                       int kmax, int k, int most_similar_first, drum_icl_result *out, char *err,
                       size_t errlen);
 
-/* Scores given answers (answers[i] for queries->ex[i]) with each task's metric. */
+/* Scores given answers (answers[i] for queries->ex[i]) with each task's metric; p_yes[i]
+ * (NULL when there is no "binary" query) is the LVLM's P(yes) for a binary query. */
 int drum_icl_score_answers(const drum_dataset *queries, char *const *answers,
-                           drum_icl_result *out, char *err, size_t errlen);
+                           const double *p_yes, drum_icl_result *out, char *err,
+                           size_t errlen);
 
 #ifdef __cplusplus
 }

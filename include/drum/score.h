@@ -4,9 +4,15 @@
  *                          x's gold response given demonstration c then x (higher = better)
  *   generate(prompts)   -> the LVLM's answer to a query given k demonstrations (in order,
  *                          the last one nearest the query); k = 0 gives a zero-shot draft.
+ *   rank(prompts, choices) -> the length-normalised log-likelihood of each of a fixed list of
+ *                          answers (class names, "yes"/"no") after the same k-shot prompt:
+ *                          OpenFlamingo's way of evaluating classification (the best-scoring
+ *                          class name) and Hateful Memes (ROC-AUC of P(yes)). Optional: NULL
+ *                          when a backend cannot.
  *
  * Backends: `synthetic` (the demo's simulated LVLM, src/score/synthetic.c, synthetic_lvlm.h)
  * and `exec` (any LVLM behind a JSON-lines subprocess, exec_scorer.h); `openai` is planned.
+ * Both implement rank.
  * Every backend can be wrapped by the persistent score cache (score_cache.h).
  */
 #ifndef DRUM_SCORE_H
@@ -33,6 +39,9 @@ typedef struct {
 } drum_icl_prompt;
 
 typedef struct drum_scorer drum_scorer;
+typedef int (*drum_rank_fn)(drum_scorer *s, const drum_icl_prompt *prompts, int n,
+                            const char *const *choices, int n_choices, double *out, char *err,
+                            size_t errlen);
 struct drum_scorer {
     /* Identifies the model and its settings; part of every cache key. */
     char id[128];
@@ -44,6 +53,10 @@ struct drum_scorer {
     /* out[i] = a malloc'd answer for prompts[i] (caller frees). Returns 0 or -1. */
     int (*generate)(drum_scorer *s, const drum_icl_prompt *prompts, int n, char **out,
                     char *err, size_t errlen);
+    /* out[i * n_choices + j] = the length-normalised log-likelihood of choices[j] as the
+     * answer to prompts[i] (its k demonstrations, then the query). NULL: not supported.
+     * Returns 0 or -1. */
+    drum_rank_fn rank;
     void (*destroy)(drum_scorer *s);
     void *impl;
 };
@@ -52,17 +65,20 @@ static inline void drum_scorer_destroy(drum_scorer *s) {
     if (s) s->destroy(s);
 }
 
-/* A wrapper scorer (cache, sharding) answers under its inner scorer's id and template. */
+/* A wrapper scorer (cache, sharding) answers under its inner scorer's id and template, and
+ * ranks only when its inner scorer does. */
 static inline void drum_scorer_wrap(drum_scorer *s, const drum_scorer *inner,
                                     int (*score)(drum_scorer *, const drum_score_pair *, int,
                                                  double *, char *, size_t),
                                     int (*generate)(drum_scorer *, const drum_icl_prompt *, int,
                                                     char **, char *, size_t),
-                                    void (*destroy)(drum_scorer *), void *impl) {
+                                    drum_rank_fn rank, void (*destroy)(drum_scorer *),
+                                    void *impl) {
     memcpy(s->id, inner->id, sizeof s->id);
     memcpy(s->template_name, inner->template_name, sizeof s->template_name);
     s->score = score;
     s->generate = generate;
+    s->rank = inner->rank ? rank : NULL;
     s->destroy = destroy;
     s->impl = impl;
 }

@@ -1,6 +1,6 @@
 /* sharded_scorer.h — one LVLM per rank, each call split over the ranks.
  *
- * Every rank calls score() or generate() with the same list (SPMD); rank r sends its
+ * Every rank calls score(), generate() or rank() with the same list (SPMD); rank r sends its
  * contiguous share (drum_comm_slice) to its own inner scorer, and the answers are
  * all-gathered so every rank returns the whole list. With an LVLM per GPU, a mining round's
  * scoring and an evaluation's k-shot generation take 1/size of the time. Put it inside the

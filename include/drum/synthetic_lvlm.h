@@ -22,8 +22,11 @@
  *                    object described correctly with probability P(correct). The draw is a
  *                    hash of (seed, query id, demonstration ids in order): deterministic.
  *                    k = 0 gives the zero-shot draft.
+ *   rank(x, D, A)    classification queries only: log of the probability that generate
+ *                    answers each choice (canonicalised), i.e. the distribution it samples
+ *                    from; an answer it never gives gets log 1e-9.
  *
- * score and generate only read the scorer, so threads may call them concurrently.
+ * score, generate and rank only read the scorer, so threads may call them concurrently.
  */
 #ifndef DRUM_SYNTHETIC_LVLM_H
 #define DRUM_SYNTHETIC_LVLM_H

@@ -685,6 +685,7 @@ static const char *const LOSS_NAMES[] = {"rank", "listnet", "listmle", NULL};
 static const char *const LAYOUT_NAMES[] = {"free", "grid", NULL};
 static const char *const TEXT_LENGTH_NAMES[] = {"context", "longest", NULL};
 static const char *const SCORER_NAMES[] = {"synthetic", "openai", "exec", NULL};
+static const char *const CLASSIFY_NAMES[] = {"generate", "rank", NULL};
 static const char *const STRATEGY_NAMES[] = {"RS", "FIXED", "SI", "ST", "SIT", "DRUM", NULL};
 
 /* A template may use only the placeholders in `allowed` (e.g. "PR"), at least one. */
@@ -846,6 +847,7 @@ static const drum_cfg_field EVAL_FIELDS[] = {
     {.key = "strategies", .type = DRUM_CFG_STRING_LIST,
      .offset = offsetof(drum_eval_config, strategies), .def = "RS,FIXED,SI,ST,SIT,DRUM",
      .names = STRATEGY_NAMES, .check = check_strategies},
+    F_ENUM(drum_eval_config, classify, "generate", CLASSIFY_NAMES),
     F_END,
 };
 

@@ -117,17 +117,23 @@ int sw_confusable_color(int c, drum_rng *r) {
     return near[c][drum_rng_below(r, 2)];
 }
 
+static const int shape_near[SW_SHAPES][2] = {
+    {6, 6}, /* circle: ring */
+    {5, 5}, /* square: diamond */
+    {5, 4}, /* triangle: diamond, star */
+    {4, 4}, /* cross: star */
+    {3, 2}, /* star: cross, triangle */
+    {1, 2}, /* diamond: square, triangle */
+    {0, 0}, /* ring: circle */
+};
+
 int sw_confusable_shape(int s, drum_rng *r) {
-    static const int near[SW_SHAPES][2] = {
-        {6, 6}, /* circle: ring */
-        {5, 5}, /* square: diamond */
-        {5, 4}, /* triangle: diamond, star */
-        {4, 4}, /* cross: star */
-        {3, 2}, /* star: cross, triangle */
-        {1, 2}, /* diamond: square, triangle */
-        {0, 0}, /* ring: circle */
-    };
-    return near[s][drum_rng_below(r, 2)];
+    return shape_near[s][drum_rng_below(r, 2)];
+}
+
+void sw_shape_confusions(int s, int out[2]) {
+    out[0] = shape_near[s][0];
+    out[1] = shape_near[s][1];
 }
 
 const char *sw_answer_confusion(sw_qtype q, const char *canonical, drum_rng *r, char *buf,

@@ -75,6 +75,8 @@ const char *sw_answer_confusion(sw_qtype q, const char *canonical, drum_rng *r, 
 /* The confusable neighbours of a colour or shape (the one annotators mix it up with). */
 int sw_confusable_color(int c, drum_rng *r);
 int sw_confusable_shape(int s, drum_rng *r);
+/* The two equally likely draws of sw_confusable_shape(s, .) (they may be the same shape). */
+void sw_shape_confusions(int s, int out[2]);
 
 /* "a red circle", "an orange star", "a large red circle" (with_size). */
 void sw_object_phrase(const sw_object *o, int with_size, char *out, size_t n);

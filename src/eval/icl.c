@@ -1,6 +1,7 @@
 /* icl.c — k-shot in-context evaluation through a scorer's generate(). */
 #include "drum/icl.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +16,39 @@ static int task_slot(drum_icl_result *r, const char *task) {
     return r->n_tasks++;
 }
 
+/* ROC-AUC of P(yes) over the "binary" queries of slot t. */
+static int binary_auc(const drum_dataset *queries, const int *slot, int t, const double *p_yes,
+                      double *auc, char *err, size_t errlen) {
+    int n = queries->n, m = 0, rc = -1;
+    double *score = malloc((size_t)(n ? n : 1) * sizeof(double));
+    int *label = malloc((size_t)(n ? n : 1) * sizeof(int));
+    if (!score || !label) {
+        snprintf(err, errlen, "out of memory scoring %d answers", n);
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        if (slot[i] != t) continue;
+        const drum_example *ex = &queries->ex[i];
+        int yes = drum_cls_match(ex->response, "yes"), no = drum_cls_match(ex->response, "no");
+        if (!yes && !no) {
+            snprintf(err, errlen, "%s: query \"%s\" of task binary has the response \"%.40s\" "
+                     "(expected yes or no)", queries->path, ex->id, ex->response);
+            goto out;
+        }
+        score[m] = p_yes[i];
+        label[m++] = yes;
+    }
+    if (drum_roc_auc(m, score, label, auc, err, errlen)) goto out;
+    rc = 0;
+out:
+    free(score);
+    free(label);
+    return rc;
+}
+
 int drum_icl_score_answers(const drum_dataset *queries, char *const *answers,
-                           drum_icl_result *out, char *err, size_t errlen) {
+                           const double *p_yes, drum_icl_result *out, char *err,
+                           size_t errlen) {
     memset(out, 0, sizeof *out);
     int n = queries->n, rc = -1;
     int *slot = malloc((size_t)(n ? n : 1) * sizeof(int));
@@ -41,6 +73,16 @@ int drum_icl_score_answers(const drum_dataset *queries, char *const *answers,
     }
     for (int t = 0; t < out->n_tasks; t++) {
         int is_caption = strcmp(out->task[t], "caption") == 0;
+        if (strcmp(out->task[t], "binary") == 0) {
+            if (!p_yes) {
+                snprintf(err, errlen, "%s: the binary task is scored by ROC-AUC of P(yes), which "
+                         "needs ranked answers", queries->path);
+                goto out;
+            }
+            if (binary_auc(queries, slot, t, p_yes, &out->score[t], err, errlen)) goto out;
+            out->mean += out->score[t] / out->n_tasks;
+            continue;
+        }
         int m = 0;
         double sum = 0;
         for (int i = 0; i < n; i++) {
@@ -109,34 +151,144 @@ static int build_prompts(const drum_dataset *queries, const drum_dataset *pool,
     return 0;
 }
 
+/* How a query is answered: by generate, by the best-scoring class name, or by yes/no. */
+enum { BY_GENERATE, BY_CLASS, BY_YES_NO, N_MODES };
+
+static int answer_mode(const drum_example *ex, int rank_cls) {
+    if (strcmp(ex->task, "binary") == 0) return BY_YES_NO;
+    if (rank_cls && strcmp(ex->task, "cls") == 0) return BY_CLASS;
+    return BY_GENERATE;
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The class names of classification: every distinct response of a "cls" example of the pool
+ * or the queries, in byte order (*names points into the datasets; free the array). */
+static int class_names(const drum_dataset *pool, const drum_dataset *queries,
+                       const char ***names, int *n, char *err, size_t errlen) {
+    const drum_dataset *sets[2] = {pool, queries};
+    const char **v = malloc((size_t)(pool->n + queries->n + 1) * sizeof *v);
+    if (!v) {
+        snprintf(err, errlen, "out of memory for class names");
+        return -1;
+    }
+    int m = 0;
+    for (int s = 0; s < 2; s++)
+        for (int i = 0; i < sets[s]->n; i++)
+            if (strcmp(sets[s]->ex[i].task, "cls") == 0) v[m++] = sets[s]->ex[i].response;
+    qsort(v, (size_t)m, sizeof *v, cmp_str);
+    int u = 0;
+    for (int i = 0; i < m; i++)
+        if (u == 0 || strcmp(v[u - 1], v[i]) != 0) v[u++] = v[i];
+    *names = v;
+    *n = u;
+    return 0;
+}
+
+/* Answers the queries whose mode is m, in chunks: generate's answers, or the best-scoring
+ * choice (ties: the first) and, for yes/no, p_yes[i] = P(yes) from the two log-likelihoods. */
+static int answer_by(drum_scorer *lvlm, const drum_icl_prompt *prompts, int n, const int *mode,
+                     int m, const char *const *choices, int n_choices,
+                     const drum_progress *progress, char **answers, double *p_yes, char *err,
+                     size_t errlen) {
+    enum { CHUNK = 256 };
+    int total = 0, done = 0, rc = -1;
+    for (int i = 0; i < n; i++) total += mode[i] == m;
+    if (total == 0) return 0;
+    if (m != BY_GENERATE && !lvlm->rank) {
+        snprintf(err, errlen, "scorer %s cannot rank answers, which %s needs", lvlm->id,
+                 m == BY_CLASS ? "classification with eval.classify: rank" : "the binary task");
+        return -1;
+    }
+    if (m != BY_GENERATE && n_choices < 1) {
+        snprintf(err, errlen, "no class names to rank (no classification example has a response)");
+        return -1;
+    }
+    drum_icl_prompt sub[CHUNK];
+    int at[CHUNK];
+    char *got[CHUNK];
+    double *ll = m == BY_GENERATE ? NULL : malloc((size_t)CHUNK * n_choices * sizeof(double));
+    if (m != BY_GENERATE && !ll) {
+        snprintf(err, errlen, "out of memory for %d x %d log-likelihoods", CHUNK, n_choices);
+        return -1;
+    }
+    for (int i = 0; done < total;) {
+        int c = 0;
+        for (; i < n && c < CHUNK; i++)
+            if (mode[i] == m) {
+                at[c] = i;
+                sub[c++] = prompts[i];
+            }
+        if (m == BY_GENERATE) {
+            if (lvlm->generate(lvlm, sub, c, got, err, errlen)) goto out;
+            for (int j = 0; j < c; j++) answers[at[j]] = got[j];
+        } else {
+            if (lvlm->rank(lvlm, sub, c, choices, n_choices, ll, err, errlen)) goto out;
+            for (int j = 0; j < c; j++) {
+                const double *row = ll + (size_t)j * n_choices;
+                int best = 0;
+                for (int t = 1; t < n_choices; t++)
+                    if (row[t] > row[best]) best = t;
+                if (!(answers[at[j]] = strdup(choices[best]))) {
+                    snprintf(err, errlen, "out of memory");
+                    goto out;
+                }
+                if (m == BY_YES_NO) p_yes[at[j]] = 1.0 / (1.0 + exp(row[1] - row[0]));
+            }
+        }
+        done += c;
+        drum_progress_report(progress, m == BY_GENERATE ? "generate" : "rank", done, total, NULL);
+    }
+    rc = 0;
+out:
+    free(ll);
+    return rc;
+}
+
 int drum_icl_evaluate(drum_scorer *lvlm, const drum_dataset *queries, const drum_dataset *pool,
                       const int *retrieved, int kmax, int k, int most_similar_first,
-                      const drum_progress *progress, drum_icl_result *out, char *err,
-                      size_t errlen) {
-    int n = queries->n, rc = -1;
+                      int rank_cls, const drum_progress *progress, drum_icl_result *out,
+                      char *err, size_t errlen) {
+    static const char *const yes_no[2] = {"yes", "no"};
+    int n = queries->n, rc = -1, n_classes = 0;
+    const char **classes = NULL;
     drum_icl_prompt *prompts = calloc((size_t)(n ? n : 1), sizeof *prompts);
     const drum_example **demos = calloc((size_t)(n ? n : 1) * (k > 0 ? k : 1), sizeof *demos);
     char **answers = calloc((size_t)(n ? n : 1), sizeof(char *));
-    if (!prompts || !demos || !answers) {
+    int *mode = malloc((size_t)(n ? n : 1) * sizeof(int));
+    double *p_yes = malloc((size_t)(n ? n : 1) * sizeof(double));
+    if (!prompts || !demos || !answers || !mode || !p_yes) {
         snprintf(err, errlen, "out of memory for %d prompts", n);
         goto out;
     }
     if (build_prompts(queries, pool, retrieved, kmax, k, most_similar_first, prompts, demos, err,
                       errlen))
         goto out;
-    const int chunk = 256;
-    for (int i0 = 0; i0 < n; i0 += chunk) {
-        int m = n - i0 < chunk ? n - i0 : chunk;
-        if (lvlm->generate(lvlm, prompts + i0, m, answers + i0, err, errlen)) goto out;
-        drum_progress_report(progress, "generate", i0 + m, n, NULL);
+    int any_class = 0;
+    for (int i = 0; i < n; i++) {
+        mode[i] = answer_mode(&queries->ex[i], rank_cls);
+        any_class |= mode[i] == BY_CLASS;
     }
-    rc = drum_icl_score_answers(queries, answers, out, err, errlen);
+    if (any_class && class_names(pool, queries, &classes, &n_classes, err, errlen)) goto out;
+    if (answer_by(lvlm, prompts, n, mode, BY_GENERATE, NULL, 0, progress, answers, NULL, err,
+                  errlen) ||
+        answer_by(lvlm, prompts, n, mode, BY_CLASS, classes, n_classes, progress, answers, NULL,
+                  err, errlen) ||
+        answer_by(lvlm, prompts, n, mode, BY_YES_NO, yes_no, 2, progress, answers, p_yes, err,
+                  errlen))
+        goto out;
+    rc = drum_icl_score_answers(queries, answers, p_yes, out, err, errlen);
 out:
     if (answers)
         for (int i = 0; i < n; i++) free(answers[i]);
     free(answers);
     free(prompts);
     free(demos);
+    free(mode);
+    free(p_yes);
+    free(classes);
     return rc;
 }
 

@@ -238,6 +238,45 @@ static int exec_generate(drum_scorer *s, const drum_icl_prompt *prompts, int n, 
     return rc;
 }
 
+static int exec_rank(drum_scorer *s, const drum_icl_prompt *prompts, int n,
+                     const char *const *choices, int n_choices, double *out, char *err,
+                     size_t errlen) {
+    exec_impl *im = s->impl;
+    if (n == 0) return 0;
+    cJSON *list, *req = request("rank", "prompts", &list);
+    for (int i = 0; req && i < n; i++) append_item(&req, list, prompt_json(&prompts[i]));
+    cJSON *names = req ? cJSON_AddArrayToObject(req, "choices") : NULL;
+    for (int j = 0; names && j < n_choices; j++) append_item(&req, names, cJSON_CreateString(choices[j]));
+    if (req && !names) {
+        cJSON_Delete(req);
+        req = NULL;
+    }
+    cJSON *reply;
+    if (roundtrip(im, req, "rank", &reply, err, errlen)) return -1;
+    const cJSON *a = reply_array(im, reply, "scores", n, "prompts", err, errlen);
+    int i = 0;
+    for (const cJSON *row = a ? a->child : NULL; row && a; row = row->next, i++) {
+        if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != n_choices) {
+            snprintf(err, errlen, "scorer exec '%s': scores %d, for %s, is not a list of %d numbers",
+                     im->command, i, prompts[i].query->id, n_choices);
+            a = NULL;
+            break;
+        }
+        int j = 0;
+        for (const cJSON *v = row->child; v; v = v->next, j++) {
+            if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) {
+                snprintf(err, errlen, "scorer exec '%s': score %d of prompt %d, for (%s, \"%s\"), "
+                         "is not a finite number", im->command, j, i, prompts[i].query->id, choices[j]);
+                a = NULL;
+                break;
+            }
+            out[(size_t)i * n_choices + j] = v->valuedouble;
+        }
+    }
+    cJSON_Delete(reply);
+    return a ? 0 : -1;
+}
+
 static void exec_destroy(drum_scorer *s) {
     if (!s) return;
     exec_impl *im = s->impl;
@@ -277,6 +316,7 @@ int drum_exec_open(drum_scorer **out, const char *command, char *err, size_t err
     s->impl = im;
     s->score = exec_score;
     s->generate = exec_generate;
+    s->rank = exec_rank;
     s->destroy = exec_destroy;
     int in[2] = {-1, -1}, outp[2] = {-1, -1};
     if (pipe2(in, O_CLOEXEC) || pipe2(outp, O_CLOEXEC)) {

@@ -698,6 +698,14 @@ static int cached_generate(drum_scorer *s, const drum_icl_prompt *prompts, int n
     return im->inner->generate(im->inner, prompts, n, out, err, errlen);
 }
 
+/* Ranked answers are evaluation, like generate: not cached. */
+static int cached_rank(drum_scorer *s, const drum_icl_prompt *prompts, int n,
+                       const char *const *choices, int n_choices, double *out, char *err,
+                       size_t errlen) {
+    cached_impl *im = s->impl;
+    return im->inner->rank(im->inner, prompts, n, choices, n_choices, out, err, errlen);
+}
+
 static void cached_destroy(drum_scorer *s) {
     cached_impl *im = s->impl;
     drum_score_cache_close(im->cache);
@@ -724,7 +732,7 @@ static drum_scorer *cached_create(drum_scorer *inner, const char *path, int batc
     }
     im->inner = inner;
     im->batch = batch;
-    drum_scorer_wrap(s, inner, cached_score, cached_generate, cached_destroy, im);
+    drum_scorer_wrap(s, inner, cached_score, cached_generate, cached_rank, cached_destroy, im);
     return s;
 }
 

@@ -44,6 +44,20 @@ static int sharded_score(drum_scorer *s, const drum_score_pair *pairs, int n, do
     return drum_comm_gather_slices(im->comm, out + lo, out, n, sizeof(double), err, errlen);
 }
 
+/* rank: each rank ranks a contiguous slice of the prompts, n_choices numbers a prompt. */
+static int sharded_rank(drum_scorer *s, const drum_icl_prompt *prompts, int n,
+                        const char *const *choices, int n_choices, double *out, char *err,
+                        size_t errlen) {
+    sharded_impl *im = s->impl;
+    long lo, hi;
+    drum_comm_slice(n, im->comm->rank, im->comm->size, &lo, &hi);
+    int bad = hi > lo && im->inner->rank(im->inner, prompts + lo, (int)(hi - lo), choices,
+                                         n_choices, out + lo * n_choices, err, errlen) != 0;
+    if (agree(im->comm, bad, err, errlen)) return -1;
+    return drum_comm_gather_slices(im->comm, out + lo * n_choices, out, n,
+                                   (size_t)n_choices * sizeof(double), err, errlen);
+}
+
 /* generate: each rank's answers travel as NUL-terminated strings, one block per rank. */
 static int sharded_generate(drum_scorer *s, const drum_icl_prompt *prompts, int n, char **out,
                             char *err, size_t errlen) {
@@ -125,6 +139,6 @@ drum_scorer *drum_sharded_scorer_create(drum_scorer *inner, drum_comm *comm, cha
     }
     im->inner = inner;
     im->comm = comm;
-    drum_scorer_wrap(s, inner, sharded_score, sharded_generate, sharded_destroy, im);
+    drum_scorer_wrap(s, inner, sharded_score, sharded_generate, sharded_rank, sharded_destroy, im);
     return s;
 }

@@ -38,6 +38,7 @@ static const double copy_rate = 1.0;    /* P(copy | wrong) per unit weight of co
 static const double format_rate = 0.5;  /* P(format error | wrong) per unit weight */
 static const double scene_distractor = 0.7; /* wrong: take an attribute of the scene */
 static const int zero_shot_style = 0;   /* caption style with no captioning demonstration */
+static const double rank_floor = 1e-9;  /* rank: the probability of an answer never given */
 
 /* ---- meta.jsonl ---------------------------------------------------------------------- */
 
@@ -491,6 +492,88 @@ static char *caption_answer(const icl_state *st, const drum_icl_prompt *p, drum_
     return strdup(buf);
 }
 
+/* ---- ranked answers (classification) ------------------------------------------------- */
+
+/* The probability that distractor() says `a` (canonical) for a classification query: another
+ * object's shape (scene_distractor, when the scene has others; one that is the label falls
+ * through), else one of the label's two confusable shapes. */
+static double distractor_probability(const meta *x, const char *a) {
+    const sw_scene *s = &x->scene;
+    double confusion = 1, prob = 0;
+    if (x->focus >= 0 && s->n > 1) {
+        double each = scene_distractor / (s->n - 1);
+        confusion -= scene_distractor;
+        for (int i = 0; i < s->n; i++) {
+            if (i == x->focus) continue;
+            const char *v = sw_shape_names[s->obj[i].shape];
+            if (strcmp(v, x->gold) == 0)
+                confusion += each;
+            else if (strcmp(v, a) == 0)
+                prob += each;
+        }
+    }
+    int g = sw_find(sw_shape_names, SW_SHAPES, x->gold);
+    if (g < 0) /* sw_answer_confusion draws any shape */
+        return prob + (sw_find(sw_shape_names, SW_SHAPES, a) >= 0 ? confusion / SW_SHAPES : 0);
+    int near[2];
+    sw_shape_confusions(g, near);
+    for (int t = 0; t < 2; t++)
+        if (strcmp(sw_shape_names[near[t]], a) == 0) prob += confusion / 2;
+    return prob;
+}
+
+/* The probability that short_answer() says `a` (canonical) for a classification prompt:
+ * the label with P(correct); the wrong mass goes to a copy of a conflicting demonstration
+ * (copy_rate w_j each), another family's response (format_rate w_j each) and the rest to
+ * distractors. What generate samples from, summed over the texts that canonicalise to a. */
+static double answer_probability(const icl_state *st, const drum_icl_prompt *p, const char *a) {
+    const meta *x = st->x;
+    double wrong = 0, rest = 1;
+    char buf[SW_TEXT];
+    for (int j = 0; j < st->k; j++) {
+        const meta *c = st->c[j];
+        int same = c->task == x->task && c->qtype == x->qtype;
+        sw_canon(p->demos[j]->response, buf, sizeof buf);
+        if (same && strcmp(buf, x->gold) == 0) continue;
+        double mass = (same ? copy_rate : format_rate) * st->w[j];
+        rest -= mass;
+        if (strcmp(buf, a) == 0) wrong += mass;
+    }
+    wrong += rest * distractor_probability(x, a);
+    return (strcmp(a, x->gold) == 0 ? st->p : 0) + (1 - st->p) * wrong;
+}
+
+static int sim_rank(drum_scorer *s, const drum_icl_prompt *prompts, int n,
+                    const char *const *choices, int n_choices, double *out, char *err,
+                    size_t errlen) {
+    const simulator *sim = s->impl;
+    char(*canon)[SW_TEXT] = malloc((size_t)(n_choices > 0 ? n_choices : 1) * sizeof *canon);
+    if (!canon) {
+        snprintf(err, errlen, "synthetic: out of memory");
+        return -1;
+    }
+    for (int j = 0; j < n_choices; j++) sw_canon(choices[j], canon[j], sizeof canon[j]);
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        icl_state st;
+        if ((rc = icl_prepare(sim, &prompts[i], &st, err, errlen)) != 0) break;
+        if (st.x->task != SW_CLS) {
+            snprintf(err, errlen,
+                     "synthetic: ranked answers are simulated for classification queries only "
+                     "(\"%s\" is a %s query)",
+                     prompts[i].query->id, prompts[i].query->task);
+            rc = -1;
+            break;
+        }
+        for (int j = 0; j < n_choices; j++) {
+            double q = answer_probability(&st, &prompts[i], canon[j]);
+            out[(size_t)i * n_choices + j] = log(q > rank_floor ? q : rank_floor);
+        }
+    }
+    free(canon);
+    return rc;
+}
+
 /* ---- the scorer interface ------------------------------------------------------------ */
 
 static int sim_score(drum_scorer *s, const drum_score_pair *pairs, int n, double *out,
@@ -565,6 +648,7 @@ int drum_synthetic_open(drum_scorer **out, const char *meta_path,
     snprintf(s->template_name, sizeof s->template_name, "synthetic");
     s->score = sim_score;
     s->generate = sim_generate;
+    s->rank = sim_rank;
     s->destroy = sim_destroy;
     s->impl = sim;
     *out = s;

@@ -652,7 +652,8 @@ static int evaluate_in(drum_job *j, drum_strategy s, int round, double *ndcg, ch
         int first = c->retrieval.order == DRUM_ORDER_MOST_SIMILAR_FIRST;
         drum_trace_push("k-shot answers");
         bad = drum_icl_evaluate(j->scorer, &j->eval, &j->train, idx, kmax, row->shots, first,
-                                &j->progress, &row->r, err, errlen);
+                                c->eval.classify == DRUM_CLASSIFY_RANK, &j->progress, &row->r,
+                                err, errlen);
         drum_trace_pop();
         if (bad) goto out;
         /* the simulator also says what the answers were drawn from: no sampling noise */
