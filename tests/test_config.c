@@ -31,7 +31,7 @@ static char *read_text(const char *path) {
 static void test_experiment_templates(void) {
     glob_t g;
     int found = glob("experiments/*.yaml", 0, NULL, &g) == 0 ? (int)g.gl_pathc : 0;
-    CHECK(found >= 4, "experiments/*.yaml: %d configs (demo + 3 templates expected)", found);
+    CHECK(found >= 5, "experiments/*.yaml: %d configs (demo + 4 templates expected)", found);
     for (int i = 0; i < found; i++) {
         const char *path = g.gl_pathv[i];
         drum_job_config c;
@@ -46,6 +46,9 @@ static void test_experiment_templates(void) {
                       access("tools/lvlm_hf.py", R_OK) == 0 && c.train.candidates_k == 50 &&
                       c.train.scored_per_round == 10 && c.train.rounds == 3,
                   "%s: data, CLIP, exec LVLM and DESIGN's K=50, l=10, R=3 expected", path);
+            /* classification is ranked over the class names, as OpenFlamingo does */
+            CHECK(!strstr(path, "cls_") || c.eval.classify == DRUM_CLASSIFY_RANK,
+                  "%s: eval.classify: rank expected", path);
         }
         if (rc == 0) drum_job_config_free(&c);
     }
