@@ -252,6 +252,19 @@ static double roc_pairwise(int n, const double *s, const int *y) {
     return (double)u2 / (2.0 * (double)pos * (double)neg);
 }
 
+/* Fisher-Yates over (score, label) pairs together. */
+static void shuffle_scored(test_rng *rng, int n, double *s, int *y) {
+    for (int i = n - 1; i > 0; i--) {
+        int j = test_rng_int(rng, 0, i + 1);
+        double ts = s[i];
+        s[i] = s[j];
+        s[j] = ts;
+        int ty = y[i];
+        y[i] = y[j];
+        y[j] = ty;
+    }
+}
+
 /* The checks every data set must pass: the pairwise definition, AUC(-s) = 1 - AUC(s), a
  * strictly increasing transform and a permutation change nothing. The transforms: 2s (exact
  * in floating point, so strictly increasing, unless it overflows) always; 3s + 7 and exp(s)
@@ -290,15 +303,7 @@ static void check_roc_invariances(const char *what, int n, const double *s, cons
     }
     memcpy(ps, s, (size_t)n * sizeof *ps);
     memcpy(py, y, (size_t)n * sizeof *py);
-    for (int i = n - 1; i > 0; i--) {
-        int j = test_rng_int(rng, 0, i + 1);
-        double ts = ps[i];
-        ps[i] = ps[j];
-        ps[j] = ts;
-        int ty = py[i];
-        py[i] = py[j];
-        py[j] = ty;
-    }
+    shuffle_scored(rng, n, ps, py);
     double perm = roc(n, ps, py);
     CHECK(perm == auc, "%s: permuted %.17g, in order %.17g", what, perm, auc);
 done:
@@ -512,15 +517,7 @@ static void test_roc_large(void) {
     double want = (double)u2 / (2.0 * (double)pos * (double)neg_below);
     test_rng rng;
     test_rng_seed(&rng, 11);
-    for (int i = n - 1; i > 0; i--) {
-        int j = (int)(test_rng_u32(&rng) % (uint32_t)(i + 1));
-        double ts = s[i];
-        s[i] = s[j];
-        s[j] = ts;
-        int ty = y[i];
-        y[i] = y[j];
-        y[j] = ty;
-    }
+    shuffle_scored(&rng, n, s, y);
     double got = roc(n, s, y);
     CHECK(got == want, "n = 10^6 in tied groups: %.17g, want %.17g", got, want);
     CHECK(pos * neg_below > 2147483647ULL, "the large case must overflow an int: %llu",

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "drum/fileio.h"
+#include "jsonl.h"
 
 #define FAIL(...)                                                                          \
     do {                                                                                   \
@@ -513,29 +514,17 @@ fail:
 
 enum { HM_ID, HM_IMG, HM_LABEL, HM_TEXT, HM_KEYS };
 static const char *const hm_keys[HM_KEYS] = {"id", "img", "label", "text"};
+#define HM_OBJECT " {\"id\", \"img\", \"label\", \"text\"}"
 
 /* One line (text[0..len), line number `line`) into an example appended to *out. Returns 0,
  * or -1 with "path:line: problem". */
 static int hateful_line(const drum_hateful_memes_source *src, const char *text, size_t len,
                         int line, drum_dataset *out, int *cap, char *err, size_t errlen) {
-    const char *path = src->path, *end = NULL;
+    const char *path = src->path;
     const cJSON *field[HM_KEYS] = {0};
     char *prompt = NULL, *image = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    if (!root) {
-        long col = end && end >= text ? (long)(end - text) + 1 : 1;
-        snprintf(err, errlen,
-                 "%s:%d: invalid JSON at column %ld: expected one JSON object {\"id\", \"img\", "
-                 "\"label\", \"text\"}",
-                 path, line, col);
-        return -1;
-    }
-    while (end && (size_t)(end - text) < len && (*end == ' ' || *end == '\t')) end++;
-    if (end && (size_t)(end - text) < len)
-        FAIL("%s:%d: unexpected text after the JSON object at column %ld", path, line,
-             (long)(end - text) + 1);
-    if (!cJSON_IsObject(root))
-        FAIL("%s:%d: expected a JSON object {\"id\", \"img\", \"label\", \"text\"}", path, line);
+    cJSON *root = drum_jsonl_object(text, len, path, line, HM_OBJECT, err, errlen);
+    if (!root) return -1;
     for (const cJSON *it = root->child; it; it = it->next)
         for (int k = 0; k < HM_KEYS; k++)
             if (strcmp(it->string, hm_keys[k]) == 0) {
@@ -598,9 +587,7 @@ int drum_convert_hateful_memes(const drum_hateful_memes_source *src, drum_datase
         if (hateful_line(src, s, n, line, out, &cap, err, errlen)) goto fail;
     if (more < 0) goto fail;
     if (out->n == 0)
-        FAIL("%s: no examples (expected one JSON object {\"id\", \"img\", \"label\", \"text\"} "
-             "per line)",
-             src->path);
+        FAIL("%s: no examples (expected one JSON object" HM_OBJECT " per line)", src->path);
     int found = find_duplicate(out, &a, &b, &dup);
     if (found < 0) FAIL("%s: out of memory", src->path);
     if (found)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "drum/fileio.h"
+#include "jsonl.h"
 
 /* Open addressing over example indices; capacity is a power of two at least twice n. */
 struct drum_dataset_index {
@@ -114,23 +115,34 @@ static char *str_cat(const char *a, const char *b) {
         goto fail;                                                                         \
     } while (0)
 
-/* Parses one line into *e (zeroed by the caller). Returns 0, or -1 with a message. */
-static int parse_line(drum_example *e, const char *text, size_t len, const char *path,
-                      const char *dir, int line, char *err, size_t errlen) {
+cJSON *drum_jsonl_object(const char *text, size_t len, const char *path, int line,
+                         const char *what, char *err, size_t errlen) {
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    const cJSON *field[N_KEYS] = {0};
     if (!root) {
         long col = end && end >= text ? (long)(end - text) + 1 : 1;
-        snprintf(err, errlen, "%s:%d: invalid JSON at column %ld: expected one JSON object",
-                 path, line, col);
-        return -1;
+        snprintf(err, errlen, "%s:%d: invalid JSON at column %ld: expected one JSON object%s",
+                 path, line, col, what);
+        return NULL;
     }
     while (end && (size_t)(end - text) < len && (*end == ' ' || *end == '\t')) end++;
     if (end && (size_t)(end - text) < len)
-        FAIL("%s:%d: unexpected text after the JSON object at column %ld", path, line,
-             (long)(end - text) + 1);
-    if (!cJSON_IsObject(root)) FAIL("%s:%d: expected a JSON object", path, line);
+        snprintf(err, errlen, "%s:%d: unexpected text after the JSON object at column %ld", path,
+                 line, (long)(end - text) + 1);
+    else if (!cJSON_IsObject(root))
+        snprintf(err, errlen, "%s:%d: expected a JSON object%s", path, line, what);
+    else
+        return root;
+    cJSON_Delete(root);
+    return NULL;
+}
+
+/* Parses one line into *e (zeroed by the caller). Returns 0, or -1 with a message. */
+static int parse_line(drum_example *e, const char *text, size_t len, const char *path,
+                      const char *dir, int line, char *err, size_t errlen) {
+    cJSON *root = drum_jsonl_object(text, len, path, line, "", err, errlen);
+    const cJSON *field[N_KEYS] = {0};
+    if (!root) return -1;
     for (const cJSON *it = root->child; it; it = it->next) {
         int k = 0;
         while (k < N_KEYS && strcmp(it->string, known_keys[k]) != 0) k++;
