@@ -17,6 +17,8 @@
 /* "python3 '<root>/tests/fixtures/exec_lvlm.py'", root found from this binary's path
  * (<root>/<build>/tests/test_exec_scorer), so any working directory will do */
 static char LVLM[PATH_MAX + 64];
+/* the repository root */
+static char ROOT[PATH_MAX];
 
 static drum_example ex(const char *id, const char *prompt, const char *response, const char *task) {
     drum_example e = {0};
@@ -145,6 +147,92 @@ static void test_failures(void) {
     with_lvlm("--garble rank", 3, "is not a JSON object: 'this is not json'");
 }
 
+/* tools/lvlm_openai.py against tests/fixtures/openai_server.py: a character is a token
+ * whose log-probability is -0.1 (1 + code mod 5), so a score is that mean over the answer's
+ * characters; the completion is the last demonstration's response and a second line. */
+static double openai_rule(const char *answer) {
+    double sum = 0;
+    size_t n = strlen(answer);
+    for (size_t i = 0; i < n; i++) sum += -0.1 * (1 + (unsigned char)answer[i] % 5);
+    return n ? sum / (double)n : 0;
+}
+
+static void openai_command(char *cmd, size_t n, const char *server_opts) {
+    snprintf(cmd, n,
+             "python3 '%s/tests/fixtures/openai_server.py' %s -- python3 '%s/tools/lvlm_openai.py' "
+             "--url 'http://127.0.0.1:{port}/v1' --parallel 3",
+             ROOT, server_opts, ROOT);
+}
+
+static void test_openai_adapter(void) {
+    char err[512] = "", png[] = "/tmp/drum_openai_XXXXXX.png", cmd[3 * PATH_MAX];
+    int fd = mkstemps(png, 4);
+    CHECK(fd >= 0 && write(fd, "\x89PNG\r\n\x1a\n0000", 12) == 12, "a PNG file for the images");
+    if (fd >= 0) close(fd);
+    openai_command(cmd, sizeof cmd, "");
+    drum_scorer *s = NULL;
+    CHECK(drum_exec_open(&s, cmd, err, sizeof err) == 0, "open: %s", err);
+    if (!s) {
+        unlink(png);
+        return;
+    }
+    CHECK(strncmp(s->id, "exec:openai:stand-in-vlm@http://127.0.0.1:", 42) == 0 &&
+              strstr(s->id, "/v1:max_tokens=20") && strcmp(s->template_name, "server-chat") == 0,
+          "id '%s', template '%s'", s->id, s->template_name);
+    drum_example q1 = ex("q1", "What color is the circle?", "red", "vqa");
+    drum_example q2 = ex("q2", "Describe the image.", "a red \"circle\".\nnext line", "caption");
+    drum_example d1 = ex("d1", "What color is the square?", "blue", "vqa");
+    drum_example d2 = ex("d2", "Is there a star?", "no", "vqa");
+    drum_example *all[] = {&q1, &q2, &d1, &d2};
+    for (int i = 0; i < 4; i++) all[i]->image = png;
+    drum_score_pair pairs[] = {{&q1, &d1}, {&q2, &d2}, {&q1, &d2}};
+    double sc[3] = {0};
+    CHECK(s->score(s, pairs, 3, sc, err, sizeof err) == 0, "score: %s", err);
+    for (int i = 0; i < 3; i++)
+        CHECK(fabs(sc[i] - openai_rule(pairs[i].query->response)) < 1e-12, "score %d: %.17g, rule %.17g",
+              i, sc[i], openai_rule(pairs[i].query->response));
+    const drum_example *ds[] = {&d1, &q2};
+    drum_icl_prompt prompts[] = {{&q1, ds, 2}, {&q2, NULL, 0}, {&q1, ds, 1}};
+    char *ans[3] = {0};
+    CHECK(s->generate(s, prompts, 3, ans, err, sizeof err) == 0, "generate: %s", err);
+    const char *want[3] = {"a red \"circle\".", "unknown", "blue"};
+    for (int i = 0; i < 3; i++) {
+        CHECK(ans[i] && strcmp(ans[i], want[i]) == 0, "answer %d '%s', want '%s' (the first line)",
+              i, ans[i] ? ans[i] : "", want[i]);
+        free(ans[i]);
+    }
+    const char *choices[] = {"yes", "no", "a cat on a mat"};
+    double ll[9];
+    CHECK(s->rank(s, prompts, 3, choices, 3, ll, err, sizeof err) == 0, "rank: %s", err);
+    for (int i = 0; i < 9; i++)
+        CHECK(fabs(ll[i] - openai_rule(choices[i % 3])) < 1e-12, "rank %d: %.17g, rule %.17g", i,
+              ll[i], openai_rule(choices[i % 3]));
+    drum_example gone = q1;
+    gone.image = (char *)"/nonexistent/img.png";
+    drum_score_pair bad = {&gone, &d1};
+    CHECK(s->score(s, &bad, 1, sc, err, sizeof err) == -1 && strstr(err, "/nonexistent/img.png"),
+          "a missing image: %s", err);
+    CHECK(s->score(s, pairs, 1, sc, err, sizeof err) == 0, "it keeps serving after an error: %s",
+          err);
+    drum_scorer_destroy(s);
+
+    /* the server's failures come back as the call's error */
+    const char *opts[] = {"--fail-status 503", "--no-prompt-logprobs", "--skewed-template"};
+    const char *says[] = {"HTTP 503: {\"error\": {\"message\": \"the stand-in was told to fail\"}}",
+                          "no prompt_logprobs", "not render the generation prompt as a token prefix"};
+    for (int k = 0; k < 3; k++) {
+        openai_command(cmd, sizeof cmd, opts[k]);
+        s = NULL;
+        int rc = drum_exec_open(&s, cmd, err, sizeof err);
+        CHECK(rc == 0, "open (%s): %s", opts[k], err);
+        if (rc) continue;
+        rc = s->score(s, pairs, 1, sc, err, sizeof err);
+        CHECK(rc == -1 && strstr(err, says[k]), "%s: rc %d, '%s'", opts[k], rc, err);
+        drum_scorer_destroy(s);
+    }
+    unlink(png);
+}
+
 int main(void) {
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -156,11 +244,13 @@ int main(void) {
         *slash = '\0';
     }
     snprintf(LVLM, sizeof LVLM, "python3 '%s/tests/fixtures/exec_lvlm.py'", self);
+    snprintf(ROOT, sizeof ROOT, "%s", self);
     if (system("command -v python3 >/dev/null 2>&1") != 0) {
         SKIP("exec scorer cases: python3 is not on PATH");
         return check_summary();
     }
     test_protocol();
     test_failures();
+    test_openai_adapter();
     return check_summary();
 }

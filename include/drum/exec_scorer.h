@@ -32,7 +32,8 @@
  * at once. Opening one makes the process ignore SIGPIPE (when it was at its default), so a
  * subprocess that dies mid-request is an error naming its exit status, not a crash.
  * tests/fixtures/exec_lvlm.py is a small stand-in that speaks the protocol; tools/lvlm_hf.py
- * serves a real vision-language model through transformers.
+ * serves a real vision-language model through transformers, tools/lvlm_openai.py one behind
+ * an OpenAI-compatible server with vLLM's prompt_logprobs (vllm serve).
  */
 #ifndef DRUM_EXEC_SCORER_H
 #define DRUM_EXEC_SCORER_H

@@ -11,7 +11,8 @@
  *                          when a backend cannot.
  *
  * Backends: `synthetic` (the demo's simulated LVLM, src/score/synthetic.c, synthetic_lvlm.h)
- * and `exec` (any LVLM behind a JSON-lines subprocess, exec_scorer.h); `openai` is planned.
+ * and `exec` (any LVLM behind a JSON-lines subprocess, exec_scorer.h: tools/lvlm_hf.py for
+ * transformers models, tools/lvlm_openai.py for an OpenAI-compatible server such as vLLM).
  * Both implement rank.
  * Every backend can be wrapped by the persistent score cache (score_cache.h).
  */

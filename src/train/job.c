@@ -210,8 +210,9 @@ static int open_scorer(drum_job *j, char *err, size_t errlen) {
         rc = drum_synthetic_open(&j->lvlm, meta, &sc, err, errlen);
         free(meta);
     } else {
-        snprintf(err, errlen, "scorer.backend: 'openai' is not implemented in this version "
-                 "(use 'exec' with a client of your server)");
+        snprintf(err, errlen, "scorer.backend: 'openai' is not built into drum; an "
+                 "OpenAI-compatible server (vLLM) is served through 'exec': command: \"python3 "
+                 "tools/lvlm_openai.py --url http://HOST:PORT/v1\"");
         return -1;
     }
     if (rc) return -1;
