@@ -21,9 +21,10 @@ whose processor has a chat template (LLaVA, Idefics, Qwen2-VL, ...):
             user/assistant turns and the query as the last user turn; the answer is the
             decoded text's first line, stripped.
   rank      for each prompt (demonstrations, query) and each choice (a class name, yes/no):
-            the mean log-probability of the choice's tokens as the assistant's answer, the
-            same way as score; one forward pass per choice (no prefix cache), so ranking
-            ImageNet's 1000 class names costs 1000 passes a query.
+            the mean log-probability of the choice's tokens as the assistant's answer, as
+            score computes it, with the prompt (images included) run once and its KV cache
+            reused: each further choice costs a pass over its own few tokens, so ranking
+            ImageNet's 1000 class names is one prompt pass and 1000 short ones a query.
 
 Pairs and prompts run one at a time (no padding across examples), so a score does not depend
 on what else is in the request. Needs torch, transformers and pillow; not run by drum's CI.
@@ -114,7 +115,41 @@ class Model:
         return self.answer_logprob([demo], query, query["response"])
 
     def rank(self, query, demos, choices):
-        return [self.answer_logprob(demos, query, c) for c in choices]
+        """answer_logprob for every choice, the prompt run once: its KV cache is kept and cut
+        back to the prompt after each choice's tokens. A choice's tokens are those after the
+        prompt in the tokenized text of the answered conversation (the prompt's text tokens
+        must be a prefix of it); images only add tokens inside the prompt."""
+        torch = self.torch
+        msgs = self.conversation(demos, query)
+        prompt = self.encode(msgs, add_generation_prompt=True)
+        n_prompt = prompt["input_ids"].shape[1]
+        tok = self.processor.tokenizer
+        render = self.processor.apply_chat_template
+        ids_p = tok(render(msgs, tokenize=False, add_generation_prompt=True),
+                    add_special_tokens=False)["input_ids"]
+        with torch.no_grad():
+            out = self.model(**prompt, use_cache=True)
+            cache, last = out.past_key_values, out.logits[0, -1].float()
+            scores = []
+            for c in choices:
+                text = render(msgs + [self.assistant(c)], tokenize=False,
+                              continue_final_message=True)
+                ids_f = tok(text, add_special_tokens=False)["input_ids"]
+                if len(ids_f) <= len(ids_p) or ids_f[:len(ids_p)] != ids_p:
+                    raise ValueError(f"({query['id']}; answer {c!r}): the chat template does not "
+                                     "render the generation prompt as a prefix of the answered "
+                                     "conversation")
+                tail = torch.tensor([ids_f[len(ids_p):]], device=self.device)
+                logits = self.model(input_ids=tail, past_key_values=cache,
+                                    use_cache=True).logits[0].float()
+                cache.crop(-tail.shape[1])  # back to the prompt (both APIs: negative = drop)
+                if cache.get_seq_length() != n_prompt:
+                    raise RuntimeError(f"the KV cache holds {cache.get_seq_length()} tokens "
+                                       f"after a choice, not the prompt's {n_prompt}")
+                steps = torch.cat([last[None], logits[:-1]])
+                logp = torch.log_softmax(steps, dim=-1)
+                scores.append(float(logp.gather(1, tail[0][:, None]).mean()))
+        return scores
 
     def generate(self, query, demos):
         enc = self.encode(self.conversation(demos, query), add_generation_prompt=True)

@@ -137,15 +137,17 @@ def main():
         hello = s.ask({"op": "hello", "protocol": 1})
         check(hello.get("id", "").startswith("hf:" + model_dir) and
               len(hello.get("template", "")) == len("chat:") + 12, f"hello: {hello}")
-        r = s.ask({"op": "score", "pairs": [{"query": q, "demo": d},
-                                            {"query": dict(q, response="green"), "demo": d}]})
+        # several-token answers too: rank reuses the prompt's KV cache across its choices
+        answers = ["red", "green", "a dark blue circle", "light green square ."]
+        r = s.ask({"op": "score", "pairs": [{"query": dict(q, response=a), "demo": d}
+                                            for a in answers]})
         scores = r.get("scores", [])
         model = AutoModelForImageTextToText.from_pretrained(model_dir).eval()
         proc = AutoProcessor.from_pretrained(model_dir)
         want = reference_score(model, proc, q, d, images)
-        check(len(scores) == 2 and abs(scores[0] - want) < 1e-4 and scores[0] < 0,
+        check(len(scores) == 4 and abs(scores[0] - want) < 1e-4 and scores[0] < 0,
               f"score {scores[:1]} vs the reference {want:.6f}")
-        check(len(scores) == 2 and abs(scores[0] - scores[1]) > 1e-6,
+        check(len(scores) == 4 and abs(scores[0] - scores[1]) > 1e-6,
               "the score does not depend on the response")
         g = s.ask({"op": "generate", "prompts": [{"query": {k: v for k, v in q.items() if k != "response"},
                                                   "demos": [d]}]})
@@ -161,13 +163,14 @@ def main():
         check(g.get("answers") == [want_answer], f"generate {g} vs {want_answer!r}")
         # rank: a choice after the same one-demonstration prompt is what score computes
         qn = {k: v for k, v in q.items() if k != "response"}
+        order = [2, 0, 3, 1]  # a several-token choice first, then one after another
         rk = s.ask({"op": "rank", "prompts": [{"query": qn, "demos": [d]}, {"query": qn, "demos": []}],
-                    "choices": ["red", "green", "blue"]}).get("scores", [])
-        check(len(rk) == 2 and all(len(row) == 3 for row in rk), f"rank: {rk}")
-        if len(rk) == 2 and all(len(row) == 3 for row in rk):
-            check(abs(rk[0][0] - scores[0]) < 1e-5 and abs(rk[0][1] - scores[1]) < 1e-5,
-                  f"rank {rk[0][:2]} vs score {scores}")
-            check(len({round(v, 6) for v in rk[0] + rk[1]}) == 6,
+                    "choices": [answers[i] for i in order]}).get("scores", [])
+        check(len(rk) == 2 and all(len(row) == 4 for row in rk), f"rank: {rk}")
+        if len(rk) == 2 and all(len(row) == 4 for row in rk) and len(scores) == 4:
+            check(all(abs(rk[0][j] - scores[i]) < 1e-5 for j, i in enumerate(order)),
+                  f"rank {rk[0]} vs score {[scores[i] for i in order]}")
+            check(len({round(v, 6) for v in rk[0] + rk[1]}) == 8,
                   f"rank: every choice and prompt scores differently: {rk}")
         e = s.ask({"op": "score", "pairs": [{"query": dict(q, image="/nonexistent.png"), "demo": d}]})
         check("/nonexistent.png" in e.get("error", ""), f"missing image: {e}")
