@@ -693,6 +693,18 @@ static void test_mine_and_freeze(void) {
     CHECK(lines == 100 && bad == 0, "candidates.jsonl: %d lines (want 100), %d bad", lines, bad);
     free(text);
 
+    /* ranked classification through the CLI with the simulator: results.md says so */
+    char rdir[300], rmd[320];
+    snprintf(rdir, sizeof rdir, "train.out=%s/run_ranked", tmp);
+    snprintf(rmd, sizeof rmd, "%s/run_ranked/results.md", tmp);
+    const char *r[] = {drum_bin, "eval", cfg, "--set", rdir, "--set", "eval.classify=rank",
+                       "--set", "eval.strategies=[RS]", NULL};
+    rc = run_drum(log, r, 0, NULL, 0);
+    text = test_slurp(rmd);
+    CHECK(rc == 0 && text && strstr(text, "Classification was ranked") && strstr(text, "| cls |"),
+          "drum eval with eval.classify=rank: exit %d, results.md %s", rc, text ? "lacks the note" : "missing");
+    free(text);
+
     char out[256], fcfg[256];
     snprintf(out, sizeof out, "%s/run_freeze", tmp);
     snprintf(fcfg, sizeof fcfg, "%s/freeze.yaml", tmp);

@@ -928,7 +928,12 @@ const char *drum_job_report(drum_job *j, char *err, size_t errlen) {
             "its answers above were drawn from (for captions: of describing each object right). "
             "The task metrics also weigh annotators and wording, so they differ from it; "
             "differences between strategies here carry no sampling noise (a sampled accuracy over "
-            "n queries strays by about sqrt(p (1 - p) / n)).\n\n| strategy |", kbig);
+            "n queries strays by about sqrt(p (1 - p) / n)).%s\n\n| strategy |", kbig,
+            c->eval.classify == DRUM_CLASSIFY_RANK
+                ? " Classification was ranked (eval.classify: rank): its answers are the single "
+                  "most likely class, not draws, so its accuracy is not an estimate of this "
+                  "number."
+                : "");
         for (int t = 0; t < tasks->n_tasks; t++) PUT(" %s |", tasks->task[t]);
         PUT("\n|---|");
         for (int t = 0; t < tasks->n_tasks; t++) PUT("---:|");
