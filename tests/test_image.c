@@ -14,6 +14,7 @@
 #include "common/check.h"
 #include "drum/backend.h"
 #include "drum/image.h"
+#include "drum/prepare.h"
 
 #define FIXDIR "tests/fixtures/image"
 
@@ -112,6 +113,17 @@ static void check_fixtures(void) {
             /* decoding and resampling reproduce PIL's integer arithmetic: nothing may differ */
             CHECK(md == 0, "%s: not bit-identical to transformers (max |delta| %g)", c->output, md);
             if (md > worst) worst = md;
+            /* kept as uint8 levels and expanded through the table: the same floats */
+            uint8_t *lv = malloc(total);
+            float lut[3][256];
+            drum_image_level_lut(&c->cfg, lut);
+            size_t plane = total / 3, same = 0;
+            rc = drum_image_preprocess_levels(&img, &c->cfg, lv, err, sizeof err);
+            for (size_t i = 0; rc == 0 && i < total; i++)
+                same += memcmp(&lut[i / plane][lv[i]], &got[i], sizeof(float)) == 0;
+            CHECK(rc == 0 && same == total, "%s: levels through the table match %zu of %zu "
+                  "floats: %s", c->output, same, total, rc ? err : "");
+            free(lv);
         }
         free(got);
         free(want);
@@ -211,6 +223,29 @@ static void check_errors(void) {
     for (int i = 1; i < 5; i += 2)
         for (int j = 0; j < 768; j++) rows_ok &= out[i * 768 + j] == 0;
     CHECK(rows_ok, "batch rows: good ones as single calls, failed ones zero");
+    /* the same files as uint8 levels; a prepared set expands them to the same floats */
+    uint8_t *lv = malloc(5 * 768);
+    failed = -2;
+    rc = drum_image_preprocess_files_levels(paths, 5, &cfg, lv, &failed, err, sizeof err);
+    CHECK(rc == -1 && failed == 1 && strstr(err, "/nonexistent/dog.png"), "levels batch: %d %s",
+          failed, err);
+    drum_prepared prep = {0};
+    prep.n = 5;
+    prep.S = 16;
+    prep.levels = lv;
+    drum_image_level_lut(&cfg, prep.lut);
+    float *back = malloc(5 * sizeof out1);
+    drum_prepared_images(&prep, 0, 5, back);
+    rows_ok = 1;
+    for (int i = 0; i < 5; i += 2) rows_ok &= memcmp(back + i * 768, out + i * 768, sizeof out1) == 0;
+    for (int i = 1; i < 5; i += 2)
+        for (int j = 0; j < 768; j++) rows_ok &= lv[i * 768 + j] == 0;
+    CHECK(rows_ok, "drum_prepared_images of 5 rows: the good ones are drum_image_preprocess_files' "
+          "floats, the failed ones level 0");
+    drum_prepared_images(&prep, 2, 1, back);
+    CHECK(memcmp(back, out1, sizeof out1) == 0, "drum_prepared_images of row 2");
+    free(back);
+    free(lv);
     free(out);
     unlink(trunc);
     unlink(junk);

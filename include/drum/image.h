@@ -83,6 +83,16 @@ void drum_image_resize_size(int w, int h, int size, int *out_w, int *out_h);
 int drum_image_preprocess(const drum_image *img, const drum_image_config *cfg, float *out,
                           char *err, size_t errlen);
 
+/* The same up to the crop: the uint8 levels (3, crop_h, crop_w) that drum_image_preprocess
+ * rescales and normalises, 4x smaller to keep; lut (drum_image_level_lut) maps them to its
+ * floats exactly. */
+int drum_image_preprocess_levels(const drum_image *img, const drum_image_config *cfg,
+                                 uint8_t *out, char *err, size_t errlen);
+
+/* lut[c][u]: the normalised float of level u in channel c, as transformers computes it
+ * (float64(u) * rescale -> float32, then (x - mean) / std in float32). */
+void drum_image_level_lut(const drum_image_config *cfg, float lut[3][256]);
+
 /* drum_image_preprocess over n images, in parallel (OpenMP); out is (n, 3, crop_h, crop_w). */
 int drum_image_preprocess_batch(const drum_image *imgs, int n, const drum_image_config *cfg,
                                 float *out, char *err, size_t errlen);
@@ -93,6 +103,10 @@ int drum_image_preprocess_batch(const drum_image *imgs, int n, const drum_image_
  * ("data.jsonl:12: "). Rows of failed images are zero. */
 int drum_image_preprocess_files(const char *const *paths, int n, const drum_image_config *cfg,
                                 float *out, int *failed, char *err, size_t errlen);
+/* The same into uint8 levels (n, 3, crop_h, crop_w) (drum_image_preprocess_levels). */
+int drum_image_preprocess_files_levels(const char *const *paths, int n,
+                                       const drum_image_config *cfg, uint8_t *out, int *failed,
+                                       char *err, size_t errlen);
 
 /* The same preprocessing on a CUDA backend: the n decoded host images go to the device,
  * which resizes, crops and normalises them into out (n, 3, crop_h, crop_w), device memory

@@ -10,6 +10,7 @@
 #define DRUM_PREPARE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "drum/clip.h"
 #include "drum/data.h"
@@ -24,7 +25,8 @@ typedef struct {
     int S;          /* image side after preprocessing */
     int T;          /* tokens per text: the model's context */
     int longest;    /* encode each batch at its longest text's width (drum_cut_texts) */
-    float *pixels;  /* (n, 3, S, S) normalised */
+    uint8_t *levels;       /* (n, 3, S, S): the resized, cropped images' uint8 levels */
+    float lut[3][256];     /* level -> normalised pixel, per channel (drum_prepared_images) */
     int *demo_ids, *demo_mask, *demo_eos;    /* (n, T), (n, T), (n): the demo template */
     int *query_ids, *query_mask, *query_eos; /* the query template; NULL when not prepared */
 } drum_prepared;
@@ -56,6 +58,11 @@ int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts
                  const drum_tokenizer *tok, const drum_prepare_opts *o, char *err,
                  size_t errlen);
 void drum_prepared_free(drum_prepared *p);
+
+/* The normalised pixels (count, 3, S, S) of examples i0 .. i0 + count - 1, exactly what
+ * drum_image_preprocess gives: prepared images are kept as uint8 levels (a quarter of the
+ * floats' memory: 150 KB instead of 600 KB an image at 224 px) and expanded per batch. */
+void drum_prepared_images(const drum_prepared *p, long i0, int count, float *out);
 
 /* Cuts n token rows of width T (ids and mask, compacted in place) to the batch's longest
  * text: its pooling position (eos) + 1. Returns the new width (T when none is shorter).

@@ -192,13 +192,17 @@ int drum_resample_plan_init(drum_resample_plan *p, int w, int h, const drum_imag
         *b = (drum_resample_pass){DRUM_PASS_ROWS, DRUM_BUF_TMP, DRUM_BUF_CROP, 0, tstride,
                                   crop_stride, p->c0, (int)nrow, p->x0, p->x1};
     }
+    drum_image_level_lut(cfg, p->lut);
+    return 0;
+}
+
+void drum_image_level_lut(const drum_image_config *cfg, float lut[3][256]) {
     /* transformers: float64(u8) * scale -> float32, then (x - mean) / std in float32 */
     for (int c = 0; c < 3; c++)
         for (int u = 0; u < 256; u++) {
             float x = (float)((double)u * cfg->rescale);
-            p->lut[c][u] = (x - cfg->mean[c]) / cfg->std[c];
+            lut[c][u] = (x - cfg->mean[c]) / cfg->std[c];
         }
-    return 0;
 }
 
 void drum_resample_plan_free(drum_resample_plan *p) {
@@ -261,8 +265,9 @@ static void run_pass(const drum_resample_plan *p, const drum_resample_pass *ps,
     }
 }
 
-int drum_image_preprocess(const drum_image *img, const drum_image_config *cfg, float *out,
-                          char *err, size_t errlen) {
+/* Resize and crop into levels (uint8) or, through the plan's table, normalised floats. */
+static int preprocess(const drum_image *img, const drum_image_config *cfg, float *out,
+                      uint8_t *levels, char *err, size_t errlen) {
     drum_resample_plan p;
     if (drum_resample_plan_init(&p, img->w, img->h, cfg, err, errlen) != 0) return -1;
     int maxn = p.pass[0].n > p.pass[1].n ? p.pass[0].n : p.pass[1].n;
@@ -290,9 +295,12 @@ int drum_image_preprocess(const drum_image *img, const drum_image_config *cfg, f
                                    ? crop + (size_t)(y - p.y0) * cstride + (size_t)(x - p.x0) * 3
                                    : zero;
             size_t o = (size_t)i * cfg->crop_w + j;
-            out[o] = p.lut[0][u[0]];
-            out[plane + o] = p.lut[1][u[1]];
-            out[2 * plane + o] = p.lut[2][u[2]];
+            for (int c = 0; c < 3; c++) {
+                if (levels)
+                    levels[c * plane + o] = u[c];
+                else
+                    out[c * plane + o] = p.lut[c][u[c]];
+            }
         }
     }
     free(tmp);
@@ -300,6 +308,16 @@ int drum_image_preprocess(const drum_image *img, const drum_image_config *cfg, f
     free(acc);
     drum_resample_plan_free(&p);
     return 0;
+}
+
+int drum_image_preprocess(const drum_image *img, const drum_image_config *cfg, float *out,
+                          char *err, size_t errlen) {
+    return preprocess(img, cfg, out, NULL, err, errlen);
+}
+
+int drum_image_preprocess_levels(const drum_image *img, const drum_image_config *cfg,
+                                 uint8_t *out, char *err, size_t errlen) {
+    return preprocess(img, cfg, NULL, out, err, errlen);
 }
 
 int drum_image_preprocess_batch(const drum_image *imgs, int n, const drum_image_config *cfg,
@@ -321,8 +339,10 @@ int drum_image_preprocess_batch(const drum_image *imgs, int n, const drum_image_
     return failed < 0 ? 0 : -1;
 }
 
-int drum_image_preprocess_files(const char *const *paths, int n, const drum_image_config *cfg,
-                                float *out, int *failed, char *err, size_t errlen) {
+/* Loads and preprocesses files in parallel into floats (out) or levels. */
+static int preprocess_files(const char *const *paths, int n, const drum_image_config *cfg,
+                            float *out, uint8_t *levels, int *failed, char *err,
+                            size_t errlen) {
     size_t per = (size_t)3 * cfg->crop_h * cfg->crop_w;
     int first = -1;
 #pragma omp parallel for schedule(dynamic, 1)
@@ -332,12 +352,14 @@ int drum_image_preprocess_files(const char *const *paths, int n, const drum_imag
         int rc = drum_image_load(paths[i], cfg->alpha, &img, e, sizeof e);
         if (rc == 0) {
             char e2[256];
-            rc = drum_image_preprocess(&img, cfg, out + (size_t)i * per, e2, sizeof e2);
+            rc = preprocess(&img, cfg, out ? out + (size_t)i * per : NULL,
+                            levels ? levels + (size_t)i * per : NULL, e2, sizeof e2);
             if (rc != 0) snprintf(e, sizeof e, "%s: %s", paths[i], e2);
             drum_image_free(&img);
         }
         if (rc != 0) {
-            memset(out + (size_t)i * per, 0, per * sizeof(float));
+            if (out) memset(out + (size_t)i * per, 0, per * sizeof(float));
+            if (levels) memset(levels + (size_t)i * per, 0, per);
 #pragma omp critical(drum_image_files_fail)
             if (first < 0 || i < first) {
                 first = i;
@@ -347,4 +369,15 @@ int drum_image_preprocess_files(const char *const *paths, int n, const drum_imag
     }
     if (failed) *failed = first;
     return first < 0 ? 0 : -1;
+}
+
+int drum_image_preprocess_files(const char *const *paths, int n, const drum_image_config *cfg,
+                                float *out, int *failed, char *err, size_t errlen) {
+    return preprocess_files(paths, n, cfg, out, NULL, failed, err, errlen);
+}
+
+int drum_image_preprocess_files_levels(const char *const *paths, int n,
+                                       const drum_image_config *cfg, uint8_t *out, int *failed,
+                                       char *err, size_t errlen) {
+    return preprocess_files(paths, n, cfg, NULL, out, failed, err, errlen);
 }

@@ -87,7 +87,7 @@ char *drum_render_template(const char *tmpl, const drum_example *ex, const char 
 }
 
 void drum_prepared_free(drum_prepared *p) {
-    free(p->pixels);
+    free(p->levels);
     free(p->demo_ids);
     free(p->demo_mask);
     free(p->demo_eos);
@@ -140,8 +140,9 @@ int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts
     memcpy(ic.mean, o->mean, sizeof ic.mean);
     memcpy(ic.std, o->std, sizeof ic.std);
     const char **paths = malloc((size_t)(ds->n > 0 ? ds->n : 1) * sizeof(char *));
-    out->pixels = malloc((size_t)ds->n * 3 * o->image_size * o->image_size * sizeof(float) + 1);
-    if (!paths || !out->pixels) {
+    out->levels = malloc((size_t)ds->n * 3 * o->image_size * o->image_size + 1);
+    drum_image_level_lut(&ic, out->lut);
+    if (!paths || !out->levels) {
         free(paths);
         drum_prepared_free(out);
         snprintf(err, errlen, "out of memory preparing %d images", ds->n);
@@ -150,7 +151,8 @@ int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts
     for (int i = 0; i < ds->n; i++) paths[i] = ds->ex[i].image;
     int failed = -1;
     char ierr[512];
-    int rc = drum_image_preprocess_files(paths, ds->n, &ic, out->pixels, &failed, ierr, sizeof ierr);
+    int rc = drum_image_preprocess_files_levels(paths, ds->n, &ic, out->levels, &failed, ierr,
+                                                sizeof ierr);
     free(paths);
     if (rc) {
         if (failed >= 0)
@@ -182,4 +184,11 @@ int drum_cut_texts(int *ids, int *mask, const int *eos, int n, int T) {
         memmove(mask + (size_t)i * W, mask + (size_t)i * T, (size_t)W * sizeof(int));
     }
     return W;
+}
+
+void drum_prepared_images(const drum_prepared *p, long i0, int count, float *out) {
+    size_t plane = (size_t)p->S * p->S, n = (size_t)count * 3 * plane;
+    const uint8_t *u = p->levels + (size_t)i0 * 3 * plane;
+#pragma omp parallel for schedule(static) if (n > (1u << 20))
+    for (size_t k = 0; k < n; k++) out[k] = p->lut[(k / plane) % 3][u[k]];
 }

@@ -55,7 +55,7 @@ static int pretrain(drum_clip_model *m, const drum_prepared *prep, const drum_pr
         for (int b = 0; b < nb; b++, step++) {
             for (int k = 0; k < B; k++) {
                 int ex = order[b * B + k];
-                memcpy(h_pix + (size_t)k * px, prep->pixels + (size_t)ex * px, px * sizeof(float));
+                drum_prepared_images(prep, ex, 1, h_pix + (size_t)k * px);
                 memcpy(h_ids + (size_t)k * T, prep->demo_ids + (size_t)ex * T, (size_t)T * sizeof(int));
                 memcpy(h_mask + (size_t)k * T, prep->demo_mask + (size_t)ex * T, (size_t)T * sizeof(int));
                 h_eos[k] = prep->demo_eos[ex];

@@ -265,11 +265,13 @@ static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepar
     }
     size_t px = (size_t)3 * S * S;
     float *d_pix = be->alloc(be, (size_t)batch * px * sizeof(float));
+    float *h_pix = malloc((size_t)batch * px * sizeof(float)); /* a batch's pixels, expanded */
     int *d_ids = be->alloc(be, (size_t)batch * T * sizeof(int));
     int *d_mask = be->alloc(be, (size_t)batch * T * sizeof(int));
     int *d_eos = be->alloc(be, (size_t)batch * sizeof(int));
     /* with prep->longest, host copies of a batch's rows to cut to its longest text */
     int *h_ids = NULL, *h_mask = NULL;
+    if (!h_pix) DRUM_FAIL(be, "out of memory for %d images", batch);
     if (prep->longest) {
         h_ids = malloc((size_t)batch * T * sizeof(int));
         h_mask = malloc((size_t)batch * T * sizeof(int));
@@ -285,7 +287,8 @@ static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepar
             bi = h_ids;
             bm = h_mask;
         }
-        be->to_device(be, d_pix, prep->pixels + (size_t)i0 * px, (size_t)b * px * sizeof(float));
+        drum_prepared_images(prep, i0, b, h_pix);
+        be->to_device(be, d_pix, h_pix, (size_t)b * px * sizeof(float));
         be->to_device(be, d_ids, bi, (size_t)b * W * sizeof(int));
         be->to_device(be, d_mask, bm, (size_t)b * W * sizeof(int));
         be->to_device(be, d_eos, eos + i0, (size_t)b * sizeof(int));
@@ -301,6 +304,7 @@ static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepar
     be->free(be, d_ids);
     be->free(be, d_mask);
     be->free(be, d_eos);
+    free(h_pix);
     free(h_ids);
     free(h_mask);
     if (!drum_backend_ok(be)) {
@@ -518,7 +522,7 @@ static void build_batch(drum_trainer *t, const int *queries, int B) {
         const int *ids = row < B ? p->query_ids : p->demo_ids;
         const int *mask = row < B ? p->query_mask : p->demo_mask;
         const int *eos = row < B ? p->query_eos : p->demo_eos;
-        memcpy(b->h_pixels + (size_t)row * px, p->pixels + (size_t)e * px, px * sizeof(float));
+        drum_prepared_images(p, e, 1, b->h_pixels + (size_t)row * px);
         memcpy(b->h_ids + (size_t)row * T, ids + (size_t)e * T, (size_t)T * sizeof(int));
         memcpy(b->h_mask + (size_t)row * T, mask + (size_t)e * T, (size_t)T * sizeof(int));
         b->h_eos[row] = eos[e];
