@@ -37,6 +37,8 @@ import os
 import sys
 from collections import OrderedDict
 
+from exec_protocol import serve
+
 
 def log(*a):
     print("lvlm_hf:", *a, file=sys.stderr, flush=True)
@@ -151,6 +153,15 @@ class Model:
                 scores.append(float(logp.gather(1, tail[0][:, None]).mean()))
         return scores
 
+    def score_pairs(self, pairs):
+        return [self.score(p["query"], p["demo"]) for p in pairs]
+
+    def generate_prompts(self, prompts):
+        return [self.generate(p["query"], p["demos"]) for p in prompts]
+
+    def rank_prompts(self, prompts, choices):
+        return [self.rank(p["query"], p["demos"], choices) for p in prompts]
+
     def generate(self, query, demos):
         enc = self.encode(self.conversation(demos, query), add_generation_prompt=True)
         with self.torch.no_grad():
@@ -180,35 +191,13 @@ def main():
                     help="default bfloat16 on cuda, float32 on cpu")
     ap.add_argument("--max-new-tokens", type=int, default=20)
     a = ap.parse_args()
-    out = sys.stdout
-    sys.stdout = sys.stderr  # a library that prints must not break the protocol
-    model = None
-    for line in sys.stdin:
-        try:
-            req = json.loads(line)
-            op = req.get("op")
-            if model is None:
-                model = Model(a)
-                log("loaded", model.id, "on", model.device)
-            if op == "hello":
-                reply = {"id": model.id, "template": model.template}
-            elif op == "score":
-                reply = {"scores": [model.score(p["query"], p["demo"]) for p in req["pairs"]]}
-            elif op == "generate":
-                reply = {"answers": [model.generate(p["query"], p["demos"])
-                                     for p in req["prompts"]]}
-            elif op == "rank":
-                reply = {"scores": [model.rank(p["query"], p["demos"], req["choices"])
-                                    for p in req["prompts"]]}
-            else:
-                reply = {"error": f"unknown op {op!r}"}
-        except SystemExit as e:
-            reply = {"error": str(e)}
-        except Exception as e:  # the message goes back to drum, which names the call
-            reply = {"error": f"{type(e).__name__}: {e}"}
-        out.write(json.dumps(reply) + "\n")
-        out.flush()
 
+    def open_model():
+        model = Model(a)
+        log("loaded", model.id, "on", model.device)
+        return model
+
+    serve(open_model)
 
 if __name__ == "__main__":
     main()

@@ -43,6 +43,8 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
+from exec_protocol import serve
+
 MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
         ".webp": "image/webp", ".gif": "image/gif", ".bmp": "image/bmp"}
 
@@ -152,6 +154,16 @@ class Client:
             out[i].append(sum(tail) / len(tail))
         return out
 
+    def score_pairs(self, pairs):
+        return [row[0] for row in self.answer_logprobs(
+            [([p["demo"]], p["query"], [p["query"]["response"]]) for p in pairs])]
+
+    def generate_prompts(self, prompts):
+        return list(self.pool.map(lambda p: self.generate(p["query"], p["demos"]), prompts))
+
+    def rank_prompts(self, prompts, choices):
+        return self.answer_logprobs([(p["demos"], p["query"], choices) for p in prompts])
+
     def generate(self, query, demos):
         r = self.chat(self.conversation(demos, query), max_tokens=self.max_tokens)
         text = (r.get("choices") or [{}])[0].get("message", {}).get("content") or ""
@@ -170,34 +182,13 @@ def main():
     ap.add_argument("--parallel", type=int, default=8, help="requests in flight at once")
     ap.add_argument("--timeout", type=float, default=600, help="seconds a request may take")
     a = ap.parse_args()
-    out = sys.stdout
-    sys.stdout = sys.stderr  # nothing but replies on the protocol's stream
-    client = None
-    for line in sys.stdin:
-        try:
-            req = json.loads(line)
-            op = req.get("op")
-            if client is None:
-                client = Client(a)
-                log("serving", client.id)
-            if op == "hello":
-                reply = {"id": client.id, "template": client.template}
-            elif op == "score":
-                reply = {"scores": [row[0] for row in client.answer_logprobs(
-                    [([p["demo"]], p["query"], [p["query"]["response"]]) for p in req["pairs"]])]}
-            elif op == "generate":
-                reply = {"answers": list(client.pool.map(
-                    lambda p: client.generate(p["query"], p["demos"]), req["prompts"]))}
-            elif op == "rank":
-                reply = {"scores": client.answer_logprobs(
-                    [(p["demos"], p["query"], req["choices"]) for p in req["prompts"]])}
-            else:
-                reply = {"error": f"unknown op {op!r}"}
-        except Exception as e:  # the message goes back to drum, which names the call
-            reply = {"error": f"{type(e).__name__}: {e}"}
-        out.write(json.dumps(reply) + "\n")
-        out.flush()
 
+    def open_client():
+        client = Client(a)
+        log("serving", client.id)
+        return client
+
+    serve(open_client)
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,45 @@
+"""The request loop of drum's `exec` scorer protocol (include/drum/exec_scorer.h), shared by
+tools/lvlm_hf.py and tools/lvlm_openai.py: standard library only.
+
+serve(open_backend) reads one JSON request a line from standard input and writes one reply a
+line to standard output, which it keeps for replies alone (anything a library prints goes to
+standard error). open_backend() runs at the first request (so a model that fails to load is
+an error reply, not a dead process) and returns an object with `id`, `template` and
+
+    score_pairs(pairs)                 -> [float]          one a {"query", "demo"} pair
+    generate_prompts(prompts)          -> [str]            one a {"query", "demos"} prompt
+    rank_prompts(prompts, choices)     -> [[float]]        one row a prompt, one number a choice
+
+Any exception becomes {"error": "<type>: <message>"} (a SystemExit its message alone) and
+the loop goes on serving.
+"""
+import json
+import sys
+
+
+def serve(open_backend):
+    out = sys.stdout
+    sys.stdout = sys.stderr
+    backend = None
+    for line in sys.stdin:
+        try:
+            req = json.loads(line)
+            op = req.get("op")
+            if backend is None:
+                backend = open_backend()
+            if op == "hello":
+                reply = {"id": backend.id, "template": backend.template}
+            elif op == "score":
+                reply = {"scores": backend.score_pairs(req["pairs"])}
+            elif op == "generate":
+                reply = {"answers": backend.generate_prompts(req["prompts"])}
+            elif op == "rank":
+                reply = {"scores": backend.rank_prompts(req["prompts"], req["choices"])}
+            else:
+                reply = {"error": f"unknown op {op!r}"}
+        except SystemExit as e:
+            reply = {"error": str(e)}
+        except Exception as e:  # the message goes back to drum, which names the call
+            reply = {"error": f"{type(e).__name__}: {e}"}
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
