@@ -364,6 +364,52 @@ static void check_cuda(drum_image *imgs, int n, const drum_image_config *cfg) {
 #endif
 }
 
+/* The op levels_forward on each backend (cpu; cuda when a GPU is visible): the images'
+ * levels through the table give exactly drum_image_preprocess's floats. */
+static void check_levels_op(drum_image *imgs, int n, const drum_image_config *cfg) {
+    static const char *const names[2] = {"cpu", "cuda"};
+    size_t plane = (size_t)cfg->crop_h * cfg->crop_w, per = 3 * plane;
+    uint8_t *lv = malloc(n * per);
+    float *want = malloc(n * per * sizeof(float)), *got = malloc(n * per * sizeof(float));
+    float lut[3][256];
+    char err[512];
+    drum_image_level_lut(cfg, lut);
+    int ok = 1;
+    for (int i = 0; i < n; i++)
+        ok &= drum_image_preprocess_levels(&imgs[i], cfg, lv + i * per, err, sizeof err) == 0;
+    CHECK(ok && drum_image_preprocess_batch(imgs, n, cfg, want, err, sizeof err) == 0,
+          "levels: %s", err);
+    for (int k = 0; k < 2; k++) {
+        drum_backend *be = drum_backend_create(names[k], err, sizeof err);
+        if (!be) {
+            SKIP("levels_forward on %s: %s", names[k], err);
+            continue;
+        }
+        uint8_t *d_lv = be->alloc(be, n * per);
+        float *d_lut = be->alloc(be, sizeof lut), *d_out = be->alloc(be, n * per * sizeof(float));
+        if (d_lv && d_lut && d_out) {
+            be->to_device(be, d_lv, lv, n * per);
+            be->to_device(be, d_lut, lut, sizeof lut);
+            for (size_t i = 0; i < n * per; i++) got[i] = NAN;
+            be->op.levels_forward(be, d_out, d_lv, d_lut, n, plane);
+            be->to_host(be, got, d_out, n * per * sizeof(float));
+            be->synchronize(be);
+        }
+        size_t ndiff = 0;
+        for (size_t i = 0; i < n * per; i++) ndiff += memcmp(&got[i], &want[i], sizeof(float)) != 0;
+        CHECK(drum_backend_ok(be) && ndiff == 0,
+              "levels_forward on %s: %zu of %zu values differ from drum_image_preprocess (%s)",
+              names[k], ndiff, n * per, be->err);
+        be->free(be, d_lv);
+        be->free(be, d_lut);
+        be->free(be, d_out);
+        drum_backend_destroy(be);
+    }
+    free(lv);
+    free(want);
+    free(got);
+}
+
 int main(void) {
     check_sizes();
     check_fixtures();
@@ -386,12 +432,14 @@ int main(void) {
         drum_image_config cfg;
         drum_image_config_default(&cfg);
         check_batch(imgs, NIMG, &cfg);
+        check_levels_op(imgs, NIMG, &cfg);
         check_pass_order(imgs, NIMG);
         check_cuda(imgs, NIMG, &cfg);
         cfg.size = 48;
         cfg.crop_h = 64;
         cfg.crop_w = 40;
         check_cuda(imgs, NIMG, &cfg);
+        check_levels_op(imgs, NIMG, &cfg);
     }
     for (int i = 0; i < NIMG; i++) drum_image_free(&imgs[i]);
     return check_summary();

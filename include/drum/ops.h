@@ -90,6 +90,13 @@ typedef struct drum_ops {
     void (*patchify_backward)(drum_backend *be, float *dimg, const float *dout, int B, int Cin,
                               int H, int W, int P);
 
+    /* ---- levels: out (B, 3, plane) = lut[c][levels (B, 3, plane)], the normalised pixels
+     * of images kept as uint8 levels (prepare.h); lut (3, 256) float in backend memory.
+     * No backward: pixels are not differentiated. Tested in tests/test_image.c (not the op
+     * table: its tensors are float or int32), cuda against cpu when a GPU is visible. */
+    void (*levels_forward)(drum_backend *be, float *out, const uint8_t *levels,
+                           const float *lut, int B, size_t plane);
+
     /* ---- attention: qkv (B,T,3C) packed [q | k | v], NH heads of C/NH, scores scaled
      * by 1/sqrt(C/NH); causal masks keys after the query; key_mask (B,T) (1 = attend,
      * 0 = padding) or NULL. Saves att (B,NH,T,T) probabilities; out (B,T,C). A query row

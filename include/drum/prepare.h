@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "drum/backend.h"
 #include "drum/clip.h"
 #include "drum/data.h"
 #include "drum/tokenizer.h"
@@ -63,6 +64,18 @@ void drum_prepared_free(drum_prepared *p);
  * drum_image_preprocess gives: prepared images are kept as uint8 levels (a quarter of the
  * floats' memory: 150 KB instead of 600 KB an image at 224 px) and expanded per batch. */
 void drum_prepared_images(const drum_prepared *p, long i0, int count, float *out);
+
+/* On a backend, images travel as levels and are expanded there (op levels_forward): a
+ * device buffer for the levels of max_images images and the device copy of p's table. */
+typedef struct {
+    uint8_t *levels; /* (max_images, 3, S, S) */
+    float *lut;      /* (3, 256) */
+} drum_device_levels;
+
+/* Allocates *d on be and uploads the table. Returns 0, or -1 with the backend's message. */
+int drum_device_levels_alloc(drum_backend *be, const drum_prepared *p, int max_images,
+                             drum_device_levels *d, char *err, size_t errlen);
+void drum_device_levels_free(drum_backend *be, drum_device_levels *d);
 
 /* Cuts n token rows of width T (ids and mask, compacted in place) to the batch's longest
  * text: its pooling position (eos) + 1. Returns the new width (T when none is shorter).

@@ -71,6 +71,7 @@ void drum_cpu_ops_fill(drum_ops *ops) {
     ops->add_positions_backward = cpu_add_positions_backward;
     ops->patchify_forward = cpu_patchify_forward;
     ops->patchify_backward = cpu_patchify_backward;
+    ops->levels_forward = cpu_levels_forward;
     ops->attention_forward = cpu_attention_forward;
     ops->attention_backward = cpu_attention_backward;
     ops->pool_forward = cpu_pool_forward;

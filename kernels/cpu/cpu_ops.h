@@ -23,6 +23,7 @@ void cpu_add_positions_forward(drum_backend *be, float *out, const float *inp, c
 void cpu_add_positions_backward(drum_backend *be, float *dinp, float *dpos, const float *dout, int B, int T, int C);
 void cpu_patchify_forward(drum_backend *be, float *out, const float *img, int B, int Cin, int H, int W, int P);
 void cpu_patchify_backward(drum_backend *be, float *dimg, const float *dout, int B, int Cin, int H, int W, int P);
+void cpu_levels_forward(drum_backend *be, float *out, const uint8_t *levels, const float *lut, int B, size_t plane);
 void cpu_attention_forward(drum_backend *be, float *out, float *att, const float *qkv, const int *key_mask, int B, int T, int C, int NH, int causal);
 void cpu_attention_backward(drum_backend *be, float *dqkv, float *datt, const float *dout, const float *qkv, const float *att, const int *key_mask, int B, int T, int C, int NH, int causal);
 void cpu_pool_forward(drum_backend *be, float *out, const float *inp, const int *idx, int B, int T, int C);

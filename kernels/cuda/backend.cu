@@ -159,6 +159,7 @@ extern "C" void drum_cuda_ops_fill(drum_ops *ops) {
     ops->add_positions_backward = cuda_add_positions_backward;
     ops->patchify_forward = cuda_patchify_forward;
     ops->patchify_backward = cuda_patchify_backward;
+    ops->levels_forward = cuda_levels_forward;
     ops->attention_forward = cuda_attention_forward;
     ops->attention_backward = cuda_attention_backward;
     ops->pool_forward = cuda_pool_forward;

@@ -192,3 +192,24 @@ void drum_prepared_images(const drum_prepared *p, long i0, int count, float *out
 #pragma omp parallel for schedule(static) if (n > (1u << 20))
     for (size_t k = 0; k < n; k++) out[k] = p->lut[(k / plane) % 3][u[k]];
 }
+
+int drum_device_levels_alloc(drum_backend *be, const drum_prepared *p, int max_images,
+                             drum_device_levels *d, char *err, size_t errlen) {
+    d->levels = be->alloc(be, (size_t)(max_images > 0 ? max_images : 1) * 3 * p->S * p->S);
+    d->lut = be->alloc(be, sizeof p->lut);
+    if (d->lut) be->to_device(be, d->lut, p->lut, sizeof p->lut);
+    if (!d->levels || !d->lut || !drum_backend_ok(be)) {
+        snprintf(err, errlen, "out of memory for %d images' levels on %s: %s", max_images,
+                 be->name, be->err);
+        drum_device_levels_free(be, d);
+        return -1;
+    }
+    return 0;
+}
+
+void drum_device_levels_free(drum_backend *be, drum_device_levels *d) {
+    be->free(be, d->levels);
+    be->free(be, d->lut);
+    d->levels = NULL;
+    d->lut = NULL;
+}

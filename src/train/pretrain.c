@@ -25,7 +25,7 @@ static int pretrain(drum_clip_model *m, const drum_prepared *prep, const drum_pr
     long total = (long)nb * o->epochs, step = 0;
     size_t px = (size_t)3 * S * S;
     int *order = malloc((size_t)n * sizeof(int));
-    float *h_pix = malloc((size_t)B * px * sizeof(float));
+    uint8_t *h_lv = malloc((size_t)B * px);
     int *h_ids = malloc((size_t)B * T * sizeof(int)), *h_mask = malloc((size_t)B * T * sizeof(int));
     int *h_eos = malloc((size_t)B * sizeof(int));
     float *d_pix = be->alloc(be, (size_t)B * px * sizeof(float));
@@ -33,7 +33,9 @@ static int pretrain(drum_clip_model *m, const drum_prepared *prep, const drum_pr
     int *d_mask = be->alloc(be, (size_t)B * T * sizeof(int));
     int *d_eos = be->alloc(be, (size_t)B * sizeof(int));
     int rc = -1;
-    if (!order || !h_pix || !h_ids || !h_mask || !h_eos || !drum_backend_ok(be)) {
+    drum_device_levels lv = {0};
+    if (drum_device_levels_alloc(be, prep, B, &lv, err, errlen)) goto out;
+    if (!order || !h_lv || !h_ids || !h_mask || !h_eos || !drum_backend_ok(be)) {
         snprintf(err, errlen, "pretrain: out of memory: %s", be->err);
         goto out;
     }
@@ -55,13 +57,14 @@ static int pretrain(drum_clip_model *m, const drum_prepared *prep, const drum_pr
         for (int b = 0; b < nb; b++, step++) {
             for (int k = 0; k < B; k++) {
                 int ex = order[b * B + k];
-                drum_prepared_images(prep, ex, 1, h_pix + (size_t)k * px);
+                memcpy(h_lv + (size_t)k * px, prep->levels + (size_t)ex * px, px);
                 memcpy(h_ids + (size_t)k * T, prep->demo_ids + (size_t)ex * T, (size_t)T * sizeof(int));
                 memcpy(h_mask + (size_t)k * T, prep->demo_mask + (size_t)ex * T, (size_t)T * sizeof(int));
                 h_eos[k] = prep->demo_eos[ex];
             }
             int W = prep->longest ? drum_cut_texts(h_ids, h_mask, h_eos, B, T) : T;
-            be->to_device(be, d_pix, h_pix, (size_t)B * px * sizeof(float));
+            be->to_device(be, lv.levels, h_lv, (size_t)B * px);
+            be->op.levels_forward(be, d_pix, lv.levels, lv.lut, B, (size_t)S * S);
             be->to_device(be, d_ids, h_ids, (size_t)B * W * sizeof(int));
             be->to_device(be, d_mask, h_mask, (size_t)B * W * sizeof(int));
             be->to_device(be, d_eos, h_eos, (size_t)B * sizeof(int));
@@ -90,7 +93,8 @@ static int pretrain(drum_clip_model *m, const drum_prepared *prep, const drum_pr
     rc = 0;
 out:
     free(order);
-    free(h_pix);
+    free(h_lv);
+    drum_device_levels_free(be, &lv);
     free(h_ids);
     free(h_mask);
     free(h_eos);

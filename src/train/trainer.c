@@ -16,12 +16,13 @@ struct drum_train_buffers {
     int Bmax, Lmax;
     /* host staging */
     int *row_example;  /* (rows) pool index of each image/text row */
-    float *h_pixels;   /* (rows, 3, S, S) */
+    uint8_t *h_levels; /* (rows, 3, S, S) */
     int *h_ids, *h_mask, *h_eos;
     float *h_fb;       /* (B, B*L) */
     int *h_target;     /* (B) */
     float *h_loss;     /* (2B): list and contrastive losses, then their upstream gradients */
     /* device */
+    drum_device_levels levels; /* a batch's images as levels, and the table */
     float *pixels;
     int *ids, *mask, *eos;
     float *img_n, *img_norm, *txt_n, *txt_norm; /* (rows, D), (rows) */
@@ -72,7 +73,8 @@ static int cand_push(drum_candidate_list *l, int demo, float fb) {
 static void buffers_free(drum_backend *be, drum_train_buffers *b) {
     if (!b) return;
     free(b->row_example);
-    free(b->h_pixels);
+    free(b->h_levels);
+    drum_device_levels_free(be, &b->levels);
     free(b->h_ids);
     free(b->h_mask);
     free(b->h_eos);
@@ -106,7 +108,7 @@ static drum_train_buffers *buffers_create(drum_trainer *t, char *err, size_t err
     b->Bmax = B;
     b->Lmax = L;
     b->row_example = malloc(rows * sizeof(int));
-    b->h_pixels = malloc(rows * 3 * S * S * sizeof(float));
+    b->h_levels = malloc(rows * 3 * S * S);
     b->h_ids = malloc(rows * T * sizeof(int));
     b->h_mask = malloc(rows * T * sizeof(int));
     b->h_eos = malloc(rows * sizeof(int));
@@ -146,7 +148,11 @@ static drum_train_buffers *buffers_create(drum_trainer *t, char *err, size_t err
         b->h_grads = malloc(t->p->total * sizeof(float));
         b->gather_sizes = malloc(4 * (size_t)t->comm->size * sizeof(size_t));
     }
-    if (!b->row_example || !b->h_pixels || !b->h_ids || !b->h_mask || !b->h_eos || !b->h_fb ||
+    if (drum_device_levels_alloc(be, t->prep, (int)rows, &b->levels, err, errlen)) {
+        buffers_free(be, b);
+        return NULL;
+    }
+    if (!b->row_example || !b->h_levels || !b->h_ids || !b->h_mask || !b->h_eos || !b->h_fb ||
         !b->h_target || !b->h_loss || !drum_backend_ok(be) ||
         (parallel && (!b->h_feat_local || !b->h_feat || !b->h_grads || !b->gather_sizes))) {
         snprintf(err, errlen, "out of memory for training buffers (%zu rows): %s", rows,
@@ -265,13 +271,14 @@ static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepar
     }
     size_t px = (size_t)3 * S * S;
     float *d_pix = be->alloc(be, (size_t)batch * px * sizeof(float));
-    float *h_pix = malloc((size_t)batch * px * sizeof(float)); /* a batch's pixels, expanded */
+    drum_device_levels lv = {0};
+    int lv_bad = drum_device_levels_alloc(be, prep, batch, &lv, err, errlen);
     int *d_ids = be->alloc(be, (size_t)batch * T * sizeof(int));
     int *d_mask = be->alloc(be, (size_t)batch * T * sizeof(int));
     int *d_eos = be->alloc(be, (size_t)batch * sizeof(int));
     /* with prep->longest, host copies of a batch's rows to cut to its longest text */
     int *h_ids = NULL, *h_mask = NULL;
-    if (!h_pix) DRUM_FAIL(be, "out of memory for %d images", batch);
+    if (lv_bad) DRUM_FAIL(be, "%s", err);
     if (prep->longest) {
         h_ids = malloc((size_t)batch * T * sizeof(int));
         h_mask = malloc((size_t)batch * T * sizeof(int));
@@ -287,8 +294,8 @@ static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepar
             bi = h_ids;
             bm = h_mask;
         }
-        drum_prepared_images(prep, i0, b, h_pix);
-        be->to_device(be, d_pix, h_pix, (size_t)b * px * sizeof(float));
+        be->to_device(be, lv.levels, prep->levels + (size_t)i0 * px, (size_t)b * px);
+        be->op.levels_forward(be, d_pix, lv.levels, lv.lut, b, (size_t)S * S);
         be->to_device(be, d_ids, bi, (size_t)b * W * sizeof(int));
         be->to_device(be, d_mask, bm, (size_t)b * W * sizeof(int));
         be->to_device(be, d_eos, eos + i0, (size_t)b * sizeof(int));
@@ -304,7 +311,7 @@ static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepar
     be->free(be, d_ids);
     be->free(be, d_mask);
     be->free(be, d_eos);
-    free(h_pix);
+    drum_device_levels_free(be, &lv);
     free(h_ids);
     free(h_mask);
     if (!drum_backend_ok(be)) {
@@ -522,7 +529,7 @@ static void build_batch(drum_trainer *t, const int *queries, int B) {
         const int *ids = row < B ? p->query_ids : p->demo_ids;
         const int *mask = row < B ? p->query_mask : p->demo_mask;
         const int *eos = row < B ? p->query_eos : p->demo_eos;
-        drum_prepared_images(p, e, 1, b->h_pixels + (size_t)row * px);
+        memcpy(b->h_levels + (size_t)row * px, p->levels + (size_t)e * px, px);
         memcpy(b->h_ids + (size_t)row * T, ids + (size_t)e * T, (size_t)T * sizeof(int));
         memcpy(b->h_mask + (size_t)row * T, mask + (size_t)e * T, (size_t)T * sizeof(int));
         b->h_eos[row] = eos[e];
@@ -623,7 +630,8 @@ static double train_step(drum_trainer *t, const int *queries, int B, char *err, 
     int mine = (q1 - q0) * (1 + L); /* this rank's rows: all of them with one rank */
     build_batch(t, queries, B);
     if (t->prep->longest) T = drum_cut_texts(b->h_ids, b->h_mask, b->h_eos, rows, T);
-    upload_rows(be, b->pixels, b->h_pixels, (size_t)3 * S * S * sizeof(float), B, L, q0, q1);
+    upload_rows(be, b->levels.levels, b->h_levels, (size_t)3 * S * S, B, L, q0, q1);
+    if (mine > 0) be->op.levels_forward(be, b->pixels, b->levels.levels, b->levels.lut, mine, (size_t)S * S);
     upload_rows(be, b->ids, b->h_ids, (size_t)T * sizeof(int), B, L, q0, q1);
     upload_rows(be, b->mask, b->h_mask, (size_t)T * sizeof(int), B, L, q0, q1);
     upload_rows(be, b->eos, b->h_eos, sizeof(int), B, L, q0, q1);
