@@ -608,6 +608,27 @@ static void check_job(void) {
     CHECK(rc > 0 && text && strstr(text, "drum: rank 1 of 2:"),
           "an LVLM that does not start on rank 1: exit %d, log: %s", rc, text ? text : "(none)");
     free(text);
+    /* the answer cache on 2 ranks: an exec LVLM's evaluation, then the same one with an LVLM
+     * that cannot generate, answered from rank 0's answers.jsonl and rank 1's mirror of it */
+    snprintf(scorer, sizeof scorer, "scorer: {backend: exec, command: \"python3 '%s/exec_lvlm.py'\"}\n",
+             fixture_dir);
+    rc = job("eval", "two_answers", 2, scorer, NULL, NULL, NULL);
+    char results[400];
+    snprintf(results, sizeof results, "%s/two_answers/results.jsonl", tmp);
+    char *first = test_slurp(results);
+    snprintf(scorer, sizeof scorer,
+             "scorer: {backend: exec, command: \"python3 '%s/exec_lvlm.py' --fail generate\"}\n",
+             fixture_dir);
+    int rc2 = job("eval", "two_answers", 2, scorer, NULL, NULL, NULL);
+    char *second = test_slurp(results);
+    snprintf(log, sizeof log, "%s/two_answers.log", tmp);
+    text = test_slurp(log);
+    CHECK(rc == 0 && rc2 == 0 && first && second && strcmp(first, second) == 0,
+          "2 ranks re-run from the answer cache with a failing generate: exits %d, %d; log: %s",
+          rc, rc2, text ? text : "(none)");
+    free(first);
+    free(second);
+    free(text);
     /* DRUM_COMM must name a communicator */
     setenv("DRUM_COMM", "nccl", 1);
     rc = train("bad_comm", 0, "", NULL, NULL);

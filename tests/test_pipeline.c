@@ -413,6 +413,18 @@ static void test_converted_eval(void) {
           res ? res : "no results");
     free(log);
     free(res);
+    /* again with an LVLM that cannot generate: drafts and answers come from answers.jsonl */
+    char set[PATH_MAX + 128];
+    snprintf(set, sizeof set, "scorer.command=python3 '%s' --fail generate", lvlm);
+    const char *e2[] = {drum_bin, "eval", path[6], "--set", set, NULL};
+    rc = run_drum(path[7], e2, 0, NULL, 0);
+    log = test_slurp(path[7]);
+    res = test_slurp(path[8]);
+    v = res ? strstr(res, "\"vqa\": ") : NULL;
+    CHECK(rc == 0 && v && fabs(strtod(v + 7, NULL) - 1.6 / 3.0) < 1e-4,
+          "re-run from the answer cache with a failing generate: exit %d: %s", rc, log ? log : "");
+    free(log);
+    free(res);
 }
 
 /* Hateful Memes in its native format, through `drum convert hateful-memes` and `drum eval`
@@ -480,11 +492,23 @@ static void test_hateful_memes_eval(void) {
           res ? res : "no results");
     free(text);
     free(res);
-    /* an LVLM whose rank fails: the job fails with its message */
-    char set[PATH_MAX + 128];
+    /* the same evaluation again with an LVLM whose rank fails: every answer comes from the
+     * run's answers.jsonl (answer_cache.h), so it is never asked and the result is the same */
+    char set[PATH_MAX + 128], fresh[PATH_MAX + 64];
     snprintf(set, sizeof set, "scorer.command=python3 '%s' --fail rank", lvlm);
     const char *e2[] = {drum_bin, "eval", cfg, "--set", set, NULL};
     rc = run_drum(log, e2, 0, NULL, 0);
+    text = test_slurp(log);
+    res = test_slurp(results);
+    v = res ? strstr(res, "\"binary\": ") : NULL;
+    CHECK(rc == 0 && v && fabs(strtod(v + 10, NULL) - 3.5 / 6) < 1e-6,
+          "re-run from the answer cache with a failing rank: exit %d, %s", rc, text ? text : "");
+    free(text);
+    free(res);
+    /* in a fresh run directory the failing rank is asked, and the job fails with its message */
+    snprintf(fresh, sizeof fresh, "train.out=%s/run_fresh", dir);
+    const char *e3[] = {drum_bin, "eval", cfg, "--set", set, "--set", fresh, NULL};
+    rc = run_drum(log, e3, 0, NULL, 0);
     text = test_slurp(log);
     CHECK(rc == 1 && text && strstr(text, "told to fail rank"),
           "a failing rank: exit %d, %s", rc, text ? text : "");

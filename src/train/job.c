@@ -26,6 +26,7 @@
 #include "drum/pretrain.h"
 #include "drum/retrieval.h"
 #include "drum/safetensors.h"
+#include "drum/answer_cache.h"
 #include "drum/score_cache.h"
 #include "drum/sharded_scorer.h"
 #include "drum/synth.h"
@@ -240,6 +241,22 @@ static int open_scorer(drum_job *j, char *err, size_t errlen) {
         j->lvlm = NULL;
         return -1;
     }
+    if (warn[0]) note(j, "%s", warn);
+    /* a real LVLM's evaluation answers are kept too (answer_cache.h): a re-run asks it nothing
+     * twice; the simulator answers instantly, so it goes without */
+    if (c->scorer.backend == DRUM_SCORER_SYNTHETIC) return 0;
+    char *path = drum_path_join(c->train.out, "answers.jsonl");
+    drum_scorer *cached = NULL;
+    warn[0] = '\0';
+    if (path && writer(j))
+        cached = drum_answer_cached_scorer_create(j->scorer, path, 0, warn, sizeof warn, err, errlen);
+    int bad = j->comm->size > 1 && j->comm->barrier(j->comm, err, errlen);
+    if (path && !bad && !writer(j))
+        cached = drum_answer_cached_scorer_create(j->scorer, path, 1, NULL, 0, err, errlen);
+    if (!path) snprintf(err, errlen, "out of memory");
+    free(path);
+    if (!cached) return -1; /* j->scorer is still the job's */
+    j->scorer = cached;
     if (warn[0]) note(j, "%s", warn);
     return 0;
 }

@@ -1,0 +1,500 @@
+/* answer_cache.c — generate()'s answers and rank()'s log-likelihoods kept in a JSON-lines
+ * file, and the scorer wrapper that answers from it (answer_cache.h). */
+#include "drum/answer_cache.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- the index: key -> an answer or a row of log-likelihoods -------------------------- */
+
+typedef struct {
+    char *key; /* NULL: empty slot */
+    uint64_t hash;
+    char *answer; /* generate */
+    double *ll;   /* rank: n_ll numbers */
+    int n_ll;
+} ac_entry;
+
+typedef struct {
+    ac_entry *slot;
+    size_t cap, count;
+} ac_index;
+
+static uint64_t fnv1a(const void *p, size_t n, uint64_t h) {
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+static ac_entry *index_find(const ac_index *x, const char *key, uint64_t h) {
+    if (!x->cap) return NULL;
+    for (size_t i = h & (x->cap - 1);; i = (i + 1) & (x->cap - 1)) {
+        ac_entry *e = &x->slot[i];
+        if (!e->key) return NULL;
+        if (e->hash == h && strcmp(e->key, key) == 0) return e;
+    }
+}
+
+static void entry_clear(ac_entry *e) {
+    free(e->key);
+    free(e->answer);
+    free(e->ll);
+    memset(e, 0, sizeof *e);
+}
+
+static int index_grow(ac_index *x) {
+    size_t cap = x->cap ? 2 * x->cap : 1024;
+    ac_entry *slot = calloc(cap, sizeof *slot);
+    if (!slot) return -1;
+    for (size_t i = 0; i < x->cap; i++) {
+        ac_entry *e = &x->slot[i];
+        if (!e->key) continue;
+        size_t j = e->hash & (cap - 1);
+        while (slot[j].key) j = (j + 1) & (cap - 1);
+        slot[j] = *e;
+    }
+    free(x->slot);
+    x->slot = slot;
+    x->cap = cap;
+    return 0;
+}
+
+/* Takes ownership of key, answer and ll (also on failure); a key present is replaced. */
+static int index_put(ac_index *x, char *key, char *answer, double *ll, int n_ll) {
+    uint64_t h = fnv1a(key, strlen(key), 0xcbf29ce484222325ULL);
+    ac_entry *e = index_find(x, key, h);
+    if (e) {
+        free(key);
+        free(e->answer);
+        free(e->ll);
+    } else {
+        if ((x->count + 1) * 2 > x->cap && index_grow(x) != 0) {
+            free(key);
+            free(answer);
+            free(ll);
+            return -1;
+        }
+        size_t i = h & (x->cap - 1);
+        while (x->slot[i].key) i = (i + 1) & (x->cap - 1);
+        e = &x->slot[i];
+        e->key = key;
+        e->hash = h;
+        x->count++;
+    }
+    e->answer = answer;
+    e->ll = ll;
+    e->n_ll = n_ll;
+    return 0;
+}
+
+static void index_free(ac_index *x) {
+    for (size_t i = 0; i < x->cap; i++) entry_clear(&x->slot[i]);
+    free(x->slot);
+    memset(x, 0, sizeof *x);
+}
+
+/* ---- the file ------------------------------------------------------------------------- */
+
+typedef struct {
+    drum_scorer *inner;
+    char *path;
+    int fd, mirror, broken; /* broken: a write failed; no more appends */
+    ac_index idx;
+    drum_answer_cache_stats stats;
+} ac_impl;
+
+static int write_all(int fd, const char *s, size_t n) {
+    while (n > 0) {
+        ssize_t k = write(fd, s, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return -1;
+        s += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* One record line (without its newline) into the index. Returns 0, or -1 when the line is
+ * not a record. */
+static int parse_record(ac_impl *im, const char *text, size_t len) {
+    cJSON *o = cJSON_ParseWithLength(text, len);
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "k");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "a");
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "r");
+    int rc = -1;
+    if (!cJSON_IsObject(o) || !cJSON_IsString(k) || (a != NULL) == (r != NULL)) goto out;
+    char *key = strdup(k->valuestring), *answer = NULL;
+    double *ll = NULL;
+    int n = 0;
+    if (a) {
+        if (!cJSON_IsString(a) || !(answer = strdup(a->valuestring))) goto bad;
+    } else {
+        if (!cJSON_IsArray(r)) goto bad;
+        n = cJSON_GetArraySize(r);
+        ll = malloc((size_t)(n > 0 ? n : 1) * sizeof *ll);
+        if (!ll) goto bad;
+        int i = 0;
+        for (const cJSON *v = r->child; v; v = v->next, i++) {
+            if (!cJSON_IsNumber(v)) goto bad;
+            ll[i] = v->valuedouble;
+        }
+    }
+    if (!key) goto bad;
+    rc = index_put(&im->idx, key, answer, ll, n);
+    goto out;
+bad:
+    free(key);
+    free(answer);
+    free(ll);
+out:
+    cJSON_Delete(o);
+    return rc;
+}
+
+/* Reads every record. The writer cuts a torn last line (no newline, or not a record) off
+ * the file; the mirror skips it. A bad line before good ones is an error. */
+static int load(ac_impl *im, char *warn, size_t warnlen, char *err, size_t errlen) {
+    struct stat st;
+    if (fstat(im->fd, &st) != 0) {
+        snprintf(err, errlen, "%s: %s", im->path, strerror(errno));
+        return -1;
+    }
+    size_t size = (size_t)st.st_size, got = 0;
+    char *buf = malloc(size + 1);
+    if (!buf) {
+        snprintf(err, errlen, "%s: out of memory for %zu bytes", im->path, size);
+        return -1;
+    }
+    while (got < size) {
+        ssize_t k = pread(im->fd, buf + got, size - got, (off_t)got);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            snprintf(err, errlen, "%s: read: %s", im->path, k ? strerror(errno) : "short read");
+            free(buf);
+            return -1;
+        }
+        got += (size_t)k;
+    }
+    size_t pos = 0, cut = size;
+    int line = 0;
+    while (pos < size) {
+        char *nl = memchr(buf + pos, '\n', size - pos);
+        line++;
+        size_t end = nl ? (size_t)(nl - buf) : size;
+        int bad = !nl || parse_record(im, buf + pos, end - pos) != 0;
+        if (bad) {
+            if (nl && end + 1 < size) {
+                snprintf(err, errlen, "%s:%d: not an answer record (a damaged file: records "
+                         "follow it)", im->path, line);
+                free(buf);
+                return -1;
+            }
+            cut = pos;
+            break;
+        }
+        pos = end + 1;
+    }
+    free(buf);
+    if (cut < size) {
+        if (!im->mirror && (ftruncate(im->fd, (off_t)cut) != 0 || fsync(im->fd) != 0)) {
+            snprintf(err, errlen, "%s: cutting a torn last line: %s", im->path, strerror(errno));
+            return -1;
+        }
+        if (warn && warnlen)
+            snprintf(warn, warnlen, "%s: %s a torn last line (line %d, %zu bytes)", im->path,
+                     im->mirror ? "skipped" : "cut off", line, size - cut);
+    }
+    im->stats.records = (long)im->idx.count;
+    return 0;
+}
+
+/* Appends the records and fsyncs (the writer), or keeps them in memory only (a mirror). */
+static int append(ac_impl *im, const char *text, size_t n, char *err, size_t errlen) {
+    if (im->mirror || n == 0) return 0;
+    if (im->broken || write_all(im->fd, text, n) != 0 || fsync(im->fd) != 0) {
+        im->broken = 1;
+        snprintf(err, errlen, "%s: cannot append answers: %s", im->path,
+                 errno ? strerror(errno) : "an earlier write failed");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- keys ------------------------------------------------------------------------------ */
+
+typedef struct {
+    char *s;
+    size_t n, cap;
+} strbuf;
+
+static int sb_add(strbuf *b, const char *s, size_t n) {
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (b->n + n + 1 > cap) cap *= 2;
+        char *p = realloc(b->s, cap);
+        if (!p) return -1;
+        b->s = p;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->n, s, n);
+    b->n += n;
+    b->s[b->n] = '\0';
+    return 0;
+}
+
+static int sb_str(strbuf *b, const char *s) { return sb_add(b, s, strlen(s)); }
+
+/* op \x1f scorer id \x1f template \x1f query id \x1f demo ids (\x1e between) [\x1f choices] */
+static char *prompt_key(const drum_scorer *inner, const char *op, const drum_icl_prompt *p,
+                        const char *choices) {
+    strbuf b = {0};
+    int bad = sb_str(&b, op) || sb_str(&b, "\x1f") || sb_str(&b, inner->id) ||
+              sb_str(&b, "\x1f") || sb_str(&b, inner->template_name) || sb_str(&b, "\x1f") ||
+              sb_str(&b, p->query->id) || sb_str(&b, "\x1f");
+    for (int j = 0; j < p->k && !bad; j++)
+        bad = (j && sb_str(&b, "\x1e")) || sb_str(&b, p->demos[j]->id);
+    if (!bad && choices) bad = sb_str(&b, "\x1f") || sb_str(&b, choices);
+    if (bad) {
+        free(b.s);
+        return NULL;
+    }
+    return b.s;
+}
+
+/* "N:<hex>": how many choices and a 64-bit digest of them in order. */
+static void choices_digest(const char *const *choices, int n, char *out, size_t len) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (int j = 0; j < n; j++) h = fnv1a(choices[j], strlen(choices[j]) + 1, h);
+    snprintf(out, len, "%d:%016llx", n, (unsigned long long)h);
+}
+
+/* Appends {"k": key, "a": answer} or {"k": key, "r": [...]} and a newline to b. */
+static int record_line(strbuf *b, const char *key, const char *answer, const double *ll, int n) {
+    cJSON *o = cJSON_CreateObject();
+    int ok = o && cJSON_AddStringToObject(o, "k", key);
+    if (ok && answer) ok = cJSON_AddStringToObject(o, "a", answer) != NULL;
+    if (ok && !answer) {
+        cJSON *r = cJSON_AddArrayToObject(o, "r");
+        for (int j = 0; r && j < n; j++) cJSON_AddItemToArray(r, cJSON_CreateNumber(ll[j]));
+        ok = r && cJSON_GetArraySize(r) == n;
+    }
+    char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    ok = text && sb_str(b, text) == 0 && sb_str(b, "\n") == 0;
+    free(text);
+    return ok ? 0 : -1;
+}
+
+/* ---- the wrapper ----------------------------------------------------------------------- */
+
+static int ac_score(drum_scorer *s, const drum_score_pair *pairs, int n, double *out, char *err,
+                    size_t errlen) {
+    ac_impl *im = s->impl;
+    return im->inner->score(im->inner, pairs, n, out, err, errlen);
+}
+
+/* The keys of n prompts; *miss gets the indices not cached (m of them). */
+static int lookup(ac_impl *im, const char *op, const drum_icl_prompt *prompts, int n,
+                  const char *choices, char **keys, int *miss, int *m, char *err,
+                  size_t errlen) {
+    *m = 0;
+    for (int i = 0; i < n; i++) {
+        if (!(keys[i] = prompt_key(im->inner, op, &prompts[i], choices))) {
+            snprintf(err, errlen, "answer cache: out of memory");
+            return -1;
+        }
+        if (!index_find(&im->idx, keys[i], fnv1a(keys[i], strlen(keys[i]), 0xcbf29ce484222325ULL)))
+            miss[(*m)++] = i;
+    }
+    im->stats.hits += n - *m;
+    im->stats.misses += *m;
+    return 0;
+}
+
+static void free_keys(char **keys, int n) {
+    if (!keys) return;
+    for (int i = 0; i < n; i++) free(keys[i]);
+    free(keys);
+}
+
+static const ac_entry *entry_of(const ac_impl *im, const char *key) {
+    return index_find(&im->idx, key, fnv1a(key, strlen(key), 0xcbf29ce484222325ULL));
+}
+
+static int ac_generate(drum_scorer *s, const drum_icl_prompt *prompts, int n, char **out,
+                       char *err, size_t errlen) {
+    ac_impl *im = s->impl;
+    for (int i = 0; i < n; i++) out[i] = NULL;
+    char **keys = calloc((size_t)(n > 0 ? n : 1), sizeof *keys), **got = NULL;
+    int *miss = malloc((size_t)(n > 0 ? n : 1) * sizeof *miss), m = 0, rc = -1;
+    drum_icl_prompt *sub = malloc((size_t)(n > 0 ? n : 1) * sizeof *sub);
+    strbuf lines = {0};
+    if (!keys || !miss || !sub) {
+        snprintf(err, errlen, "answer cache: out of memory");
+        goto out;
+    }
+    if (lookup(im, "generate", prompts, n, NULL, keys, miss, &m, err, errlen)) goto out;
+    if (m) {
+        got = calloc((size_t)m, sizeof *got);
+        if (!got) goto oom;
+        for (int j = 0; j < m; j++) sub[j] = prompts[miss[j]];
+        im->stats.inner_calls++;
+        if (im->inner->generate(im->inner, sub, m, got, err, errlen)) goto out;
+        for (int j = 0; j < m; j++)
+            if (record_line(&lines, keys[miss[j]], got[j], NULL, 0)) goto oom;
+        if (append(im, lines.s, lines.n, err, errlen)) goto out;
+        for (int j = 0; j < m; j++) {
+            char *answer = strdup(got[j]), *key = keys[miss[j]];
+            if (!answer) goto oom;
+            keys[miss[j]] = NULL; /* the index owns it now, also when the put fails */
+            if (index_put(&im->idx, key, answer, NULL, 0)) goto oom;
+        }
+        im->stats.records = (long)im->idx.count;
+    }
+    for (int i = 0; i < n; i++) {
+        if (keys[i]) {
+            const ac_entry *e = entry_of(im, keys[i]);
+            if (!e || !e->answer) {
+                snprintf(err, errlen, "%s: a generate key holds log-likelihoods", im->path);
+                goto out;
+            }
+            if (!(out[i] = strdup(e->answer))) goto oom;
+        }
+    }
+    for (int j = 0; j < m; j++) {
+        out[miss[j]] = got[j];
+        got[j] = NULL;
+    }
+    rc = 0;
+    goto out;
+oom:
+    snprintf(err, errlen, "answer cache: out of memory");
+out:
+    if (rc)
+        for (int i = 0; i < n; i++) {
+            free(out[i]);
+            out[i] = NULL;
+        }
+    if (got)
+        for (int j = 0; j < m; j++) free(got[j]);
+    free(got);
+    free_keys(keys, n);
+    free(miss);
+    free(sub);
+    free(lines.s);
+    return rc;
+}
+
+static int ac_rank(drum_scorer *s, const drum_icl_prompt *prompts, int n,
+                   const char *const *choices, int n_choices, double *out, char *err,
+                   size_t errlen) {
+    ac_impl *im = s->impl;
+    char digest[48];
+    choices_digest(choices, n_choices, digest, sizeof digest);
+    char **keys = calloc((size_t)(n > 0 ? n : 1), sizeof *keys);
+    int *miss = malloc((size_t)(n > 0 ? n : 1) * sizeof *miss), m = 0, rc = -1;
+    drum_icl_prompt *sub = malloc((size_t)(n > 0 ? n : 1) * sizeof *sub);
+    double *got = NULL;
+    strbuf lines = {0};
+    size_t row = (size_t)n_choices;
+    if (!keys || !miss || !sub) goto oom;
+    if (lookup(im, "rank", prompts, n, digest, keys, miss, &m, err, errlen)) goto out;
+    if (m) {
+        if (!(got = malloc((size_t)m * (row ? row : 1) * sizeof *got))) goto oom;
+        for (int j = 0; j < m; j++) sub[j] = prompts[miss[j]];
+        im->stats.inner_calls++;
+        if (im->inner->rank(im->inner, sub, m, choices, n_choices, got, err, errlen)) goto out;
+        for (int j = 0; j < m; j++)
+            if (record_line(&lines, keys[miss[j]], NULL, got + j * row, n_choices)) goto oom;
+        if (append(im, lines.s, lines.n, err, errlen)) goto out;
+        for (int j = 0; j < m; j++) {
+            double *ll = malloc((row ? row : 1) * sizeof *ll);
+            char *key = keys[miss[j]];
+            if (!ll) goto oom;
+            memcpy(ll, got + j * row, row * sizeof *ll);
+            keys[miss[j]] = NULL; /* the index owns it now, also when the put fails */
+            if (index_put(&im->idx, key, NULL, ll, n_choices)) goto oom;
+        }
+        im->stats.records = (long)im->idx.count;
+        for (int j = 0; j < m; j++) memcpy(out + miss[j] * row, got + j * row, row * sizeof *out);
+    }
+    for (int i = 0; i < n; i++) {
+        if (!keys[i]) continue;
+        const ac_entry *e = entry_of(im, keys[i]);
+        if (!e || !e->ll || e->n_ll != n_choices) {
+            snprintf(err, errlen, "%s: the record for prompt %d (query %s) does not hold %d "
+                     "log-likelihoods", im->path, i, prompts[i].query->id, n_choices);
+            goto out;
+        }
+        memcpy(out + i * row, e->ll, row * sizeof *out);
+    }
+    rc = 0;
+    goto out;
+oom:
+    snprintf(err, errlen, "answer cache: out of memory");
+out:
+    free_keys(keys, n);
+    free(miss);
+    free(sub);
+    free(got);
+    free(lines.s);
+    return rc;
+}
+
+static void ac_destroy(drum_scorer *s) {
+    ac_impl *im = s->impl;
+    drum_scorer_destroy(im->inner);
+    if (im->fd >= 0) close(im->fd);
+    index_free(&im->idx);
+    free(im->path);
+    free(im);
+    free(s);
+}
+
+drum_scorer *drum_answer_cached_scorer_create(drum_scorer *inner, const char *path, int mirror,
+                                              char *warn, size_t warnlen, char *err,
+                                              size_t errlen) {
+    if (warn && warnlen) warn[0] = '\0';
+    drum_scorer *s = calloc(1, sizeof *s);
+    ac_impl *im = calloc(1, sizeof *im);
+    if (!s || !im || !(im->path = strdup(path))) {
+        free(s);
+        free(im);
+        snprintf(err, errlen, "answer cache: out of memory");
+        return NULL;
+    }
+    im->inner = inner;
+    im->mirror = mirror;
+    im->fd = mirror ? open(path, O_RDONLY | O_CLOEXEC)
+                    : open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (im->fd < 0)
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    else if (!mirror && flock(im->fd, LOCK_EX | LOCK_NB) != 0)
+        snprintf(err, errlen, "%s: %s", path,
+                 errno == EWOULDBLOCK ? "in use by another process (locked)" : strerror(errno));
+    else if (load(im, warn, warnlen, err, errlen) == 0) {
+        drum_scorer_wrap(s, inner, ac_score, ac_generate, ac_rank, ac_destroy, im);
+        return s;
+    }
+    im->inner = NULL; /* still the caller's */
+    if (im->fd >= 0) close(im->fd);
+    index_free(&im->idx);
+    free(im->path);
+    free(im);
+    free(s);
+    return NULL;
+}
+
+int drum_answer_cached_scorer_stats(const drum_scorer *s, drum_answer_cache_stats *stats) {
+    if (!s || s->destroy != ac_destroy) return -1;
+    *stats = ((const ac_impl *)s->impl)->stats;
+    return 0;
+}
