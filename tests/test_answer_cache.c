@@ -80,7 +80,7 @@ static drum_scorer *make_fake(fake_impl *im, const drum_example *base, int with_
 }
 
 static drum_example ex[NQ];
-static char ids[NQ][8];
+static char ids[NQ][16];
 static const drum_example *demos[NQ][2];
 static drum_icl_prompt prompts[NQ];
 
