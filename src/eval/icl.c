@@ -152,7 +152,7 @@ static int build_prompts(const drum_dataset *queries, const drum_dataset *pool,
 }
 
 /* How a query is answered: by generate, by the best-scoring class name, or by yes/no. */
-enum { BY_GENERATE, BY_CLASS, BY_YES_NO, N_MODES };
+enum { BY_GENERATE, BY_CLASS, BY_YES_NO };
 
 static int answer_mode(const drum_example *ex, int rank_cls) {
     if (strcmp(ex->task, "binary") == 0) return BY_YES_NO;
