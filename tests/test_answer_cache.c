@@ -142,6 +142,20 @@ static void test_cache(const char *dir) {
           "rank again: calls %d", im.rank_calls);
     CHECK(s->rank(s, prompts, 2, ch2, 2, again, err, sizeof err) == 0 && im.rank_calls == 2,
           "other choices: calls %d", im.rank_calls);
+    /* more choices than are kept: asked every time, nothing written */
+    enum { MANY = DRUM_ANSWER_CACHE_MAX_CHOICES + 1 };
+    const char *many[MANY];
+    for (int j = 0; j < MANY; j++) many[j] = "c";
+    double *wide = malloc(2 * MANY * sizeof *wide);
+    long size0 = file_size(path);
+    int calls0 = im.rank_calls;
+    CHECK(s->rank(s, prompts, 2, many, MANY, wide, err, sizeof err) == 0 &&
+              s->rank(s, prompts, 2, many, MANY, wide, err, sizeof err) == 0 &&
+              im.rank_calls == calls0 + 2 && file_size(path) == size0 &&
+              wide[MANY + 1] == fake_ll(1, 1) - 1.0,
+          "%d choices: rank calls %d (want %d), file %ld -> %ld", MANY, im.rank_calls, calls0 + 2,
+          size0, file_size(path));
+    free(wide);
     double sc[2];
     drum_score_pair pairs[2] = {{&ex[0], &ex[1]}, {&ex[1], &ex[2]}};
     CHECK(s->score(s, pairs, 2, sc, err, sizeof err) == 0 && sc[1] == -0.5, "score passes through");

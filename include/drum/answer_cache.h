@@ -15,6 +15,9 @@
  * call. One process writes a file at a time (an exclusive flock); the other ranks of a
  * data-parallel run open a read-only mirror (as with the score cache) whose new answers stay
  * in memory, so every rank agrees on the hits. Not thread-safe.
+ *
+ * rank() calls with more than DRUM_ANSWER_CACHE_MAX_CHOICES choices pass through uncached:
+ * ImageNet's 1000 class names would make a ~20 KB line a prompt (gigabytes for an evaluation).
  */
 #ifndef DRUM_ANSWER_CACHE_H
 #define DRUM_ANSWER_CACHE_H
@@ -26,6 +29,8 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#define DRUM_ANSWER_CACHE_MAX_CHOICES 64
 
 /* Opens (creating) path and wraps inner. mirror: read-only, no lock, a torn tail skipped,
  * new answers in memory only. Returns the wrapper (which owns inner from then on), or NULL

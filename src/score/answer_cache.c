@@ -397,6 +397,8 @@ static int ac_rank(drum_scorer *s, const drum_icl_prompt *prompts, int n,
                    const char *const *choices, int n_choices, double *out, char *err,
                    size_t errlen) {
     ac_impl *im = s->impl;
+    if (n_choices > DRUM_ANSWER_CACHE_MAX_CHOICES) /* rows too long to keep: asked every time */
+        return im->inner->rank(im->inner, prompts, n, choices, n_choices, out, err, errlen);
     char digest[48];
     choices_digest(choices, n_choices, digest, sizeof digest);
     char **keys = calloc((size_t)(n > 0 ? n : 1), sizeof *keys);
