@@ -23,6 +23,10 @@ char *drum_read_file(const char *path, size_t *len, char *err, size_t errlen);
 int drum_next_line(const char *buf, size_t len, size_t *pos, const char *path, int *line,
                    const char **s, size_t *n, char *err, size_t errlen);
 
+/* write(2) until all n bytes are out (EINTR retried). Returns 0, or -1 with errno set (0
+ * when write returned 0). */
+int drum_write_all(int fd, const void *p, size_t n);
+
 /* Creates dir and its parents (mkdir -p). */
 int drum_mkdirs(const char *dir, char *err, size_t errlen);
 

@@ -169,3 +169,18 @@ int drum_next_line(const char *buf, size_t len, size_t *pos, const char *path, i
     }
     return 0;
 }
+
+int drum_write_all(int fd, const void *p, size_t n) {
+    const char *s = p;
+    while (n > 0) {
+        ssize_t k = write(fd, s, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            if (k == 0) errno = 0;
+            return -1;
+        }
+        s += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}

@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "drum/fileio.h"
+
 /* ---- the index: key -> an answer or a row of log-likelihoods -------------------------- */
 
 typedef struct {
@@ -111,17 +113,6 @@ typedef struct {
     drum_answer_cache_stats stats;
 } ac_impl;
 
-static int write_all(int fd, const char *s, size_t n) {
-    while (n > 0) {
-        ssize_t k = write(fd, s, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return -1;
-        s += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* One record line (without its newline) into the index. Returns 0, or -1 when the line is
  * not a record. */
 static int parse_record(ac_impl *im, const char *text, size_t len) {
@@ -219,7 +210,7 @@ static int load(ac_impl *im, char *warn, size_t warnlen, char *err, size_t errle
 /* Appends the records and fsyncs (the writer), or keeps them in memory only (a mirror). */
 static int append(ac_impl *im, const char *text, size_t n, char *err, size_t errlen) {
     if (im->mirror || n == 0) return 0;
-    if (im->broken || write_all(im->fd, text, n) != 0 || fsync(im->fd) != 0) {
+    if (im->broken || drum_write_all(im->fd, text, n) != 0 || fsync(im->fd) != 0) {
         im->broken = 1;
         snprintf(err, errlen, "%s: cannot append answers: %s", im->path,
                  errno ? strerror(errno) : "an earlier write failed");

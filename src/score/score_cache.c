@@ -20,6 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "drum/fileio.h"
+
 #define SC_HEADER 16
 #define SC_VERSION 1u
 #define SC_MAX_KEY 65535u
@@ -310,18 +312,6 @@ static void fsync_dir(const char *path) {
     free(dir);
 }
 
-static int write_all(int fd, const void *p, size_t n) {
-    const char *s = p;
-    while (n > 0) {
-        ssize_t k = write(fd, s, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return -1;
-        s += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 /* Reads the whole file into *out (*size bytes). */
 static int read_all(int fd, unsigned char **out, size_t *size) {
     struct stat st;
@@ -379,7 +369,7 @@ static int load(drum_score_cache *c, char *warn, size_t warnlen, char *err, size
             set_msg(warn, warnlen, "%s: rewrote a header cut short at %zu bytes", c->path, size);
             if (cut_to(c, 0, err, errlen) != 0) goto done;
         }
-        if (write_all(c->fd, hdr, SC_HEADER) != 0 || fsync(c->fd) != 0) {
+        if (drum_write_all(c->fd, hdr, SC_HEADER) != 0 || fsync(c->fd) != 0) {
             set_msg(err, errlen, "%s: cannot write the header: %s", c->path, strerror(errno));
             goto done;
         }
