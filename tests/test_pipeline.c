@@ -501,7 +501,8 @@ static void test_hateful_memes_eval(void) {
     text = test_slurp(log);
     res = test_slurp(results);
     v = res ? strstr(res, "\"binary\": ") : NULL;
-    CHECK(rc == 0 && v && fabs(strtod(v + 10, NULL) - 3.5 / 6) < 1e-6,
+    CHECK(rc == 0 && v && fabs(strtod(v + 10, NULL) - 3.5 / 6) < 1e-6 && text &&
+              strstr(text, "answers: 5 prompts from answers.jsonl, 0 asked"),
           "re-run from the answer cache with a failing rank: exit %d, %s", rc, text ? text : "");
     free(text);
     free(res);

@@ -644,6 +644,8 @@ static int evaluate_in(drum_job *j, drum_strategy s, int round, double *ndcg, ch
         pool.n = j->train.n;
         q.n = nq;
     }
+    drum_answer_cache_stats before = {0}, after = {0};
+    int cached = drum_answer_cached_scorer_stats(j->scorer, &before) == 0;
     drum_retrieval_opts ro = {s, (float)c->retrieval.w_image, (float)c->retrieval.w_text,
                               c->seed, 0};
     drum_trace_push("retrieve");
@@ -682,6 +684,9 @@ static int evaluate_in(drum_job *j, drum_strategy s, int round, double *ndcg, ch
         j->n_rows++;
         note(j, "%-8s %2d-shot: mean %.4f", row->label, row->shots, row->r.mean);
     }
+    if (cached && drum_answer_cached_scorer_stats(j->scorer, &after) == 0)
+        note(j, "answers: %ld prompts from answers.jsonl, %ld asked", after.hits - before.hits,
+             after.misses - before.misses);
     rc = write_results(j, err, errlen);
 out:
     drum_embeddings_free(&pool);
