@@ -4,6 +4,7 @@
 #define DRUM_RNG_H
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct {
@@ -54,6 +55,19 @@ static inline uint64_t drum_hash64(uint64_t a, uint64_t b) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     return z ^ (z >> 31);
+}
+
+/* FNV-1a (64-bit) of n bytes, continued from h: DRUM_FNV1A_INIT starts a digest. Ids into
+ * hashes, checkpoint and weight digests, cache keys. */
+#define DRUM_FNV1A_INIT 0xcbf29ce484222325ULL
+/* The start the string hashes of ids, words and n-grams have always used: the FNV offset
+ * basis with its last decimal digit lost. Kept, because the simulator's per-pair draws
+ * (synth_world.h) and every hash-table layout depend on it. */
+#define DRUM_STR_HASH_INIT 1469598103934665603ULL
+static inline uint64_t drum_fnv1a(const void *p, size_t n, uint64_t h) {
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ULL;
+    return h;
 }
 
 #endif

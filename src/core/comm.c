@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drum/rng.h"
+
 static int single_allreduce(drum_comm *c, float *data, size_t n, char *err, size_t errlen) {
     return 0;
 }
@@ -76,10 +78,7 @@ int drum_comm_gather_slices(drum_comm *c, const void *local, void *all, long n, 
 }
 
 uint64_t drum_comm_digest(const void *p, size_t bytes) {
-    const unsigned char *s = p;
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < bytes; i++) h = (h ^ s[i]) * 0x100000001b3ull;
-    return h;
+    return drum_fnv1a(p, bytes, DRUM_FNV1A_INIT);
 }
 
 int drum_comm_check_same(drum_comm *c, uint64_t digest, const char *what, char *err,

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "drum/fileio.h"
+#include "drum/rng.h"
 #include "drum/synth.h"
 
 /* String -> int, open addressing; keys are owned copies. */
@@ -22,11 +23,7 @@ typedef struct {
     size_t cap, n;
 } strmap;
 
-static uint64_t str_hash(const char *s) {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
+static uint64_t str_hash(const char *s) { return drum_fnv1a(s, strlen(s), DRUM_STR_HASH_INIT); }
 
 static int map_get(const strmap *m, const char *k) {
     if (!m->cap) return -1;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "drum/fileio.h"
+#include "drum/rng.h"
 #include "jsonl.h"
 
 /* Open addressing over example indices; capacity is a power of two at least twice n. */
@@ -17,11 +18,7 @@ struct drum_dataset_index {
     size_t cap;
 };
 
-static uint64_t fnv1a(const char *s) {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
+static uint64_t fnv1a(const char *s) { return drum_fnv1a(s, strlen(s), DRUM_STR_HASH_INIT); }
 
 static void example_free(drum_example *e) {
     free(e->id);

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "drum/rng.h"
 
@@ -108,9 +109,7 @@ void sw_render(const sw_scene *s, uint64_t seed, int size, int grid, unsigned ch
 
 /* FNV-1a of a string (ids into hashes). */
 static inline uint64_t sw_hash_str(const char *s) {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
+    return drum_fnv1a(s, strlen(s), DRUM_STR_HASH_INIT);
 }
 
 #endif

@@ -8,6 +8,7 @@
  */
 #include "drum/error.h"
 #include "drum/metrics.h"
+#include "drum/rng.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -675,14 +676,7 @@ typedef struct {
     int nslot;
 } ngram_table;
 
-static uint64_t fnv1a(const char *s, size_t len) {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
+static uint64_t fnv1a(const char *s, size_t len) { return drum_fnv1a(s, len, DRUM_STR_HASH_INIT); }
 
 static void table_free(ngram_table *t) {
     for (int i = 0; i < t->n; i++) free(t->e[i].key);

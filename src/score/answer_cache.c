@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "drum/fileio.h"
+#include "drum/rng.h"
 
 /* ---- the index: key -> an answer or a row of log-likelihoods -------------------------- */
 
@@ -30,10 +31,8 @@ typedef struct {
     size_t cap, count;
 } ac_index;
 
-static uint64_t fnv1a(const void *p, size_t n, uint64_t h) {
-    const unsigned char *s = p;
-    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ULL;
-    return h;
+static uint64_t key_hash(const char *key) {
+    return drum_fnv1a(key, strlen(key), DRUM_FNV1A_INIT);
 }
 
 static ac_entry *index_find(const ac_index *x, const char *key, uint64_t h) {
@@ -71,7 +70,7 @@ static int index_grow(ac_index *x) {
 
 /* Takes ownership of key, answer and ll (also on failure); a key present is replaced. */
 static int index_put(ac_index *x, char *key, char *answer, double *ll, int n_ll) {
-    uint64_t h = fnv1a(key, strlen(key), 0xcbf29ce484222325ULL);
+    uint64_t h = key_hash(key);
     ac_entry *e = index_find(x, key, h);
     if (e) {
         free(key);
@@ -262,8 +261,8 @@ static char *prompt_key(const drum_scorer *inner, const char *op, const drum_icl
 
 /* "N:<hex>": how many choices and a 64-bit digest of them in order. */
 static void choices_digest(const char *const *choices, int n, char *out, size_t len) {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (int j = 0; j < n; j++) h = fnv1a(choices[j], strlen(choices[j]) + 1, h);
+    uint64_t h = DRUM_FNV1A_INIT;
+    for (int j = 0; j < n; j++) h = drum_fnv1a(choices[j], strlen(choices[j]) + 1, h);
     snprintf(out, len, "%d:%016llx", n, (unsigned long long)h);
 }
 
@@ -292,6 +291,10 @@ static int ac_score(drum_scorer *s, const drum_score_pair *pairs, int n, double 
     return im->inner->score(im->inner, pairs, n, out, err, errlen);
 }
 
+static const ac_entry *entry_of(const ac_impl *im, const char *key) {
+    return index_find(&im->idx, key, key_hash(key));
+}
+
 /* The keys of n prompts; *miss gets the indices not cached (m of them). */
 static int lookup(ac_impl *im, const char *op, const drum_icl_prompt *prompts, int n,
                   const char *choices, char **keys, int *miss, int *m, char *err,
@@ -302,8 +305,7 @@ static int lookup(ac_impl *im, const char *op, const drum_icl_prompt *prompts, i
             snprintf(err, errlen, "answer cache: out of memory");
             return -1;
         }
-        if (!index_find(&im->idx, keys[i], fnv1a(keys[i], strlen(keys[i]), 0xcbf29ce484222325ULL)))
-            miss[(*m)++] = i;
+        if (!entry_of(im, keys[i])) miss[(*m)++] = i;
     }
     im->stats.hits += n - *m;
     im->stats.misses += *m;
@@ -314,10 +316,6 @@ static void free_keys(char **keys, int n) {
     if (!keys) return;
     for (int i = 0; i < n; i++) free(keys[i]);
     free(keys);
-}
-
-static const ac_entry *entry_of(const ac_impl *im, const char *key) {
-    return index_find(&im->idx, key, fnv1a(key, strlen(key), 0xcbf29ce484222325ULL));
 }
 
 static int ac_generate(drum_scorer *s, const drum_icl_prompt *prompts, int n, char **out,

@@ -3,6 +3,7 @@
  * byte-unicode symbols, and merges map (left id, right id) -> (rank, merged id). */
 #include "drum/error.h"
 #include "drum/fileio.h"
+#include "drum/rng.h"
 #include "drum/tokenizer.h"
 
 #include <cjson/cJSON.h>
@@ -44,9 +45,7 @@ typedef struct {
 } str_map;
 
 static uint64_t hash_bytes(const char *s, int n) {
-    uint64_t h = 1469598103934665603ull;
-    for (int i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
+    return drum_fnv1a(s, (size_t)n, DRUM_STR_HASH_INIT);
 }
 
 static int str_map_init(str_map *m, size_t n) {

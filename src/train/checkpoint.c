@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "drum/fileio.h"
+#include "drum/rng.h"
 #include "drum/trainer.h"
 
 static const char CKPT_MAGIC[8] = {'D', 'R', 'U', 'M', 'C', 'K', 'P', '1'};
@@ -31,15 +32,8 @@ typedef struct {
 } hashed_writer;
 
 static void hw_write(hashed_writer *w, const void *p, size_t n) {
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++) w->h = (w->h ^ b[i]) * 0x100000001b3ULL;
+    w->h = drum_fnv1a(p, n, w->h);
     fwrite(p, 1, n, w->f);
-}
-
-static uint64_t fnv1a(const unsigned char *b, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
-    return h;
 }
 
 int drum_trainer_save_checkpoint(drum_trainer *t, const char *path, char *err, size_t errlen) {
@@ -56,7 +50,7 @@ int drum_trainer_save_checkpoint(drum_trainer *t, const char *path, char *err, s
         free(host);
         return -1;
     }
-    hashed_writer w = {f, 0xcbf29ce484222325ULL};
+    hashed_writer w = {f, DRUM_FNV1A_INIT};
     ckpt_header h;
     memset(&h, 0, sizeof h); /* padding bytes too: the same run writes the same bytes */
     h.params = total;
@@ -109,7 +103,7 @@ int drum_trainer_load_checkpoint(drum_trainer *t, const char *path, char *err, s
     }
     uint64_t sum;
     memcpy(&sum, buf + len - sizeof sum, sizeof sum);
-    if (fnv1a(buf, len - sizeof sum) != sum) {
+    if (drum_fnv1a(buf, len - sizeof sum, DRUM_FNV1A_INIT) != sum) {
         snprintf(err, errlen, "%s: checksum mismatch: the checkpoint is corrupt", path);
         goto out;
     }
@@ -196,7 +190,7 @@ int drum_checkpoint_read_params(const char *path, size_t total, float *host, cha
     }
     memcpy(&sum, buf + len - sizeof sum, sizeof sum);
     memcpy(&h, buf + sizeof CKPT_MAGIC, sizeof h);
-    if (fnv1a(buf, len - sizeof sum) != sum) {
+    if (drum_fnv1a(buf, len - sizeof sum, DRUM_FNV1A_INIT) != sum) {
         snprintf(err, errlen, "%s: checksum mismatch: the checkpoint is corrupt", path);
     } else if (h.params != total || len - sizeof sum < off + total * sizeof(float)) {
         snprintf(err, errlen, "%s: holds %llu parameters, the model config has %zu", path,
