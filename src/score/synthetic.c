@@ -525,19 +525,19 @@ static double distractor_probability(const meta *x, const char *a) {
 /* The probability that short_answer() says `a` (canonical) for a classification prompt:
  * the label with P(correct); the wrong mass goes to a copy of a conflicting demonstration
  * (copy_rate w_j each), another family's response (format_rate w_j each) and the rest to
- * distractors. What generate samples from, summed over the texts that canonicalise to a. */
-static double answer_probability(const icl_state *st, const drum_icl_prompt *p, const char *a) {
+ * distractors. What generate samples from, summed over the texts that canonicalise to a.
+ * shown[j] is demonstration j's response, canonicalised. */
+static double answer_probability(const icl_state *st, const char (*shown)[SW_TEXT],
+                                 const char *a) {
     const meta *x = st->x;
     double wrong = 0, rest = 1;
-    char buf[SW_TEXT];
     for (int j = 0; j < st->k; j++) {
         const meta *c = st->c[j];
         int same = c->task == x->task && c->qtype == x->qtype;
-        sw_canon(p->demos[j]->response, buf, sizeof buf);
-        if (same && strcmp(buf, x->gold) == 0) continue;
+        if (same && strcmp(shown[j], x->gold) == 0) continue;
         double mass = (same ? copy_rate : format_rate) * st->w[j];
         rest -= mass;
-        if (strcmp(buf, a) == 0) wrong += mass;
+        if (strcmp(shown[j], a) == 0) wrong += mass;
     }
     wrong += rest * distractor_probability(x, a);
     return (strcmp(a, x->gold) == 0 ? st->p : 0) + (1 - st->p) * wrong;
@@ -565,8 +565,11 @@ static int sim_rank(drum_scorer *s, const drum_icl_prompt *prompts, int n,
             rc = -1;
             break;
         }
+        char shown[MAX_SHOTS][SW_TEXT]; /* each demonstration's response, once */
+        for (int j = 0; j < st.k; j++)
+            sw_canon(prompts[i].demos[j]->response, shown[j], sizeof shown[j]);
         for (int j = 0; j < n_choices; j++) {
-            double q = answer_probability(&st, &prompts[i], canon[j]);
+            double q = answer_probability(&st, (const char(*)[SW_TEXT])shown, canon[j]);
             out[(size_t)i * n_choices + j] = log(q > rank_floor ? q : rank_floor);
         }
     }
