@@ -252,6 +252,19 @@ static double roc_pairwise(int n, const double *s, const int *y) {
     return (double)u2 / (2.0 * (double)pos * (double)neg);
 }
 
+/* n scores and n labels: 0, or -1 after a failed check with both NULL. */
+static int alloc_scored(int n, double **s, int **y) {
+    *s = malloc((size_t)(n > 0 ? n : 1) * sizeof **s);
+    *y = malloc((size_t)(n > 0 ? n : 1) * sizeof **y);
+    CHECK(*s && *y, "out of memory for %d scores", n);
+    if (*s && *y) return 0;
+    free(*s);
+    free(*y);
+    *s = NULL;
+    *y = NULL;
+    return -1;
+}
+
 /* Fisher-Yates over (score, label) pairs together. */
 static void shuffle_scored(test_rng *rng, int n, double *s, int *y) {
     for (int i = n - 1; i > 0; i--) {
@@ -364,9 +377,9 @@ static void test_roc_fixtures(void) {
         int n = cJSON_GetArraySize(js);
         CHECK(n == cJSON_GetArraySize(jy), "%s: %d scores, %d labels", name, n,
               cJSON_GetArraySize(jy));
-        double *s = malloc((size_t)n * sizeof *s);
-        int *y = malloc((size_t)n * sizeof *y);
-        CHECK(s && y, "out of memory");
+        double *s;
+        int *y;
+        alloc_scored(n, &s, &y);
         for (int i = 0; s && y && i < n; i++) {
             const char *str = cJSON_GetArrayItem(js, i)->valuestring;
             char *end;
@@ -467,14 +480,9 @@ static void test_roc_direct(void) {
     for (int trial = 0; trial < 40; trial++) {
         int n = test_rng_int(&rng, 2, 300);
         int levels = trial % 4 == 0 ? 1000000 : test_rng_int(&rng, 2, 20);
-        double *s = malloc((size_t)n * sizeof *s);
-        int *y = malloc((size_t)n * sizeof *y);
-        CHECK(s && y, "out of memory");
-        if (!s || !y) {
-            free(s);
-            free(y);
-            return;
-        }
+        double *s;
+        int *y;
+        if (alloc_scored(n, &s, &y)) return;
         for (int i = 0; i < n; i++) {
             y[i] = i < 2 ? i : (int)(test_rng_u32(&rng) % 3 == 0);
             /* The label shifts the score up by a few levels, so AUCs spread over (0.5, 1). */
@@ -494,14 +502,9 @@ static void test_roc_direct(void) {
  * counted group by group, without sorting. */
 static void test_roc_large(void) {
     const int n = 1000000, groups = n / 4;
-    double *s = malloc((size_t)n * sizeof *s);
-    int *y = malloc((size_t)n * sizeof *y);
-    CHECK(s && y, "out of memory");
-    if (!s || !y) {
-        free(s);
-        free(y);
-        return;
-    }
+    double *s;
+    int *y;
+    if (alloc_scored(n, &s, &y)) return;
     unsigned long long u2 = 0, neg_below = 0, pos = 0;
     for (int g = 0; g < groups; g++) {
         /* Positives in this group: 0..2 cycling, 2..4 in the upper half of the scores. */
