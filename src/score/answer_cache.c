@@ -295,62 +295,74 @@ static const ac_entry *entry_of(const ac_impl *im, const char *key) {
     return index_find(&im->idx, key, key_hash(key));
 }
 
-/* The keys of n prompts; *miss gets the indices not cached (m of them). */
-static int lookup(ac_impl *im, const char *op, const drum_icl_prompt *prompts, int n,
-                  const char *choices, char **keys, int *miss, int *m, char *err,
-                  size_t errlen) {
-    *m = 0;
-    for (int i = 0; i < n; i++) {
-        if (!(keys[i] = prompt_key(im->inner, op, &prompts[i], choices))) {
-            snprintf(err, errlen, "answer cache: out of memory");
-            return -1;
-        }
-        if (!entry_of(im, keys[i])) miss[(*m)++] = i;
-    }
-    im->stats.hits += n - *m;
-    im->stats.misses += *m;
-    return 0;
+/* One generate or rank call: every prompt's key, and the prompts not cached (miss, m of
+ * them) gathered into sub for the inner scorer; lines collects their new records. */
+typedef struct {
+    int n, m;
+    char **keys; /* a key is NULL once the index owns it (a miss answered) */
+    int *miss;
+    drum_icl_prompt *sub;
+    strbuf lines;
+} ac_call;
+
+static void call_end(ac_call *c) {
+    if (c->keys)
+        for (int i = 0; i < c->n; i++) free(c->keys[i]);
+    free(c->keys);
+    free(c->miss);
+    free(c->sub);
+    free(c->lines.s);
 }
 
-static void free_keys(char **keys, int n) {
-    if (!keys) return;
-    for (int i = 0; i < n; i++) free(keys[i]);
-    free(keys);
+static int call_begin(ac_impl *im, const char *op, const drum_icl_prompt *prompts, int n,
+                      const char *choices, ac_call *c, char *err, size_t errlen) {
+    memset(c, 0, sizeof *c);
+    c->n = n;
+    c->keys = calloc((size_t)(n > 0 ? n : 1), sizeof *c->keys);
+    c->miss = malloc((size_t)(n > 0 ? n : 1) * sizeof *c->miss);
+    c->sub = malloc((size_t)(n > 0 ? n : 1) * sizeof *c->sub);
+    for (int i = 0; c->keys && c->miss && c->sub && i < n; i++) {
+        if (!(c->keys[i] = prompt_key(im->inner, op, &prompts[i], choices))) break;
+        if (!entry_of(im, c->keys[i])) {
+            c->sub[c->m] = prompts[i];
+            c->miss[c->m++] = i;
+        }
+    }
+    if (!c->keys || !c->miss || !c->sub || (n > 0 && !c->keys[n - 1])) {
+        snprintf(err, errlen, "answer cache: out of memory");
+        return -1;
+    }
+    im->stats.hits += n - c->m;
+    im->stats.misses += c->m;
+    if (c->m) im->stats.inner_calls++;
+    return 0;
 }
 
 static int ac_generate(drum_scorer *s, const drum_icl_prompt *prompts, int n, char **out,
                        char *err, size_t errlen) {
     ac_impl *im = s->impl;
     for (int i = 0; i < n; i++) out[i] = NULL;
-    char **keys = calloc((size_t)(n > 0 ? n : 1), sizeof *keys), **got = NULL;
-    int *miss = malloc((size_t)(n > 0 ? n : 1) * sizeof *miss), m = 0, rc = -1;
-    drum_icl_prompt *sub = malloc((size_t)(n > 0 ? n : 1) * sizeof *sub);
-    strbuf lines = {0};
-    if (!keys || !miss || !sub) {
-        snprintf(err, errlen, "answer cache: out of memory");
-        goto out;
-    }
-    if (lookup(im, "generate", prompts, n, NULL, keys, miss, &m, err, errlen)) goto out;
-    if (m) {
-        got = calloc((size_t)m, sizeof *got);
-        if (!got) goto oom;
-        for (int j = 0; j < m; j++) sub[j] = prompts[miss[j]];
-        im->stats.inner_calls++;
-        if (im->inner->generate(im->inner, sub, m, got, err, errlen)) goto out;
-        for (int j = 0; j < m; j++)
-            if (record_line(&lines, keys[miss[j]], got[j], NULL, 0)) goto oom;
-        if (append(im, lines.s, lines.n, err, errlen)) goto out;
-        for (int j = 0; j < m; j++) {
-            char *answer = strdup(got[j]), *key = keys[miss[j]];
+    ac_call c;
+    char **got = NULL;
+    int rc = -1;
+    if (call_begin(im, "generate", prompts, n, NULL, &c, err, errlen)) goto out;
+    if (c.m) {
+        if (!(got = calloc((size_t)c.m, sizeof *got))) goto oom;
+        if (im->inner->generate(im->inner, c.sub, c.m, got, err, errlen)) goto out;
+        for (int j = 0; j < c.m; j++)
+            if (record_line(&c.lines, c.keys[c.miss[j]], got[j], NULL, 0)) goto oom;
+        if (append(im, c.lines.s, c.lines.n, err, errlen)) goto out;
+        for (int j = 0; j < c.m; j++) {
+            char *answer = strdup(got[j]), *key = c.keys[c.miss[j]];
             if (!answer) goto oom;
-            keys[miss[j]] = NULL; /* the index owns it now, also when the put fails */
+            c.keys[c.miss[j]] = NULL; /* the index owns it now, also when the put fails */
             if (index_put(&im->idx, key, answer, NULL, 0)) goto oom;
         }
         im->stats.records = (long)im->idx.count;
     }
     for (int i = 0; i < n; i++) {
-        if (keys[i]) {
-            const ac_entry *e = entry_of(im, keys[i]);
+        if (c.keys[i]) {
+            const ac_entry *e = entry_of(im, c.keys[i]);
             if (!e || !e->answer) {
                 snprintf(err, errlen, "%s: a generate key holds log-likelihoods", im->path);
                 goto out;
@@ -358,8 +370,8 @@ static int ac_generate(drum_scorer *s, const drum_icl_prompt *prompts, int n, ch
             if (!(out[i] = strdup(e->answer))) goto oom;
         }
     }
-    for (int j = 0; j < m; j++) {
-        out[miss[j]] = got[j];
+    for (int j = 0; j < c.m; j++) {
+        out[c.miss[j]] = got[j];
         got[j] = NULL;
     }
     rc = 0;
@@ -373,12 +385,9 @@ out:
             out[i] = NULL;
         }
     if (got)
-        for (int j = 0; j < m; j++) free(got[j]);
+        for (int j = 0; j < c.m; j++) free(got[j]);
     free(got);
-    free_keys(keys, n);
-    free(miss);
-    free(sub);
-    free(lines.s);
+    call_end(&c);
     return rc;
 }
 
@@ -390,36 +399,31 @@ static int ac_rank(drum_scorer *s, const drum_icl_prompt *prompts, int n,
         return im->inner->rank(im->inner, prompts, n, choices, n_choices, out, err, errlen);
     char digest[48];
     choices_digest(choices, n_choices, digest, sizeof digest);
-    char **keys = calloc((size_t)(n > 0 ? n : 1), sizeof *keys);
-    int *miss = malloc((size_t)(n > 0 ? n : 1) * sizeof *miss), m = 0, rc = -1;
-    drum_icl_prompt *sub = malloc((size_t)(n > 0 ? n : 1) * sizeof *sub);
+    ac_call c;
     double *got = NULL;
-    strbuf lines = {0};
     size_t row = (size_t)n_choices;
-    if (!keys || !miss || !sub) goto oom;
-    if (lookup(im, "rank", prompts, n, digest, keys, miss, &m, err, errlen)) goto out;
-    if (m) {
-        if (!(got = malloc((size_t)m * (row ? row : 1) * sizeof *got))) goto oom;
-        for (int j = 0; j < m; j++) sub[j] = prompts[miss[j]];
-        im->stats.inner_calls++;
-        if (im->inner->rank(im->inner, sub, m, choices, n_choices, got, err, errlen)) goto out;
-        for (int j = 0; j < m; j++)
-            if (record_line(&lines, keys[miss[j]], NULL, got + j * row, n_choices)) goto oom;
-        if (append(im, lines.s, lines.n, err, errlen)) goto out;
-        for (int j = 0; j < m; j++) {
+    int rc = -1;
+    if (call_begin(im, "rank", prompts, n, digest, &c, err, errlen)) goto out;
+    if (c.m) {
+        if (!(got = malloc((size_t)c.m * (row ? row : 1) * sizeof *got))) goto oom;
+        if (im->inner->rank(im->inner, c.sub, c.m, choices, n_choices, got, err, errlen)) goto out;
+        for (int j = 0; j < c.m; j++)
+            if (record_line(&c.lines, c.keys[c.miss[j]], NULL, got + j * row, n_choices)) goto oom;
+        if (append(im, c.lines.s, c.lines.n, err, errlen)) goto out;
+        for (int j = 0; j < c.m; j++) {
             double *ll = malloc((row ? row : 1) * sizeof *ll);
-            char *key = keys[miss[j]];
+            char *key = c.keys[c.miss[j]];
             if (!ll) goto oom;
             memcpy(ll, got + j * row, row * sizeof *ll);
-            keys[miss[j]] = NULL; /* the index owns it now, also when the put fails */
+            c.keys[c.miss[j]] = NULL; /* the index owns it now, also when the put fails */
             if (index_put(&im->idx, key, NULL, ll, n_choices)) goto oom;
         }
         im->stats.records = (long)im->idx.count;
-        for (int j = 0; j < m; j++) memcpy(out + miss[j] * row, got + j * row, row * sizeof *out);
+        for (int j = 0; j < c.m; j++) memcpy(out + c.miss[j] * row, got + j * row, row * sizeof *out);
     }
     for (int i = 0; i < n; i++) {
-        if (!keys[i]) continue;
-        const ac_entry *e = entry_of(im, keys[i]);
+        if (!c.keys[i]) continue;
+        const ac_entry *e = entry_of(im, c.keys[i]);
         if (!e || !e->ll || e->n_ll != n_choices) {
             snprintf(err, errlen, "%s: the record for prompt %d (query %s) does not hold %d "
                      "log-likelihoods", im->path, i, prompts[i].query->id, n_choices);
@@ -432,11 +436,8 @@ static int ac_rank(drum_scorer *s, const drum_icl_prompt *prompts, int n,
 oom:
     snprintf(err, errlen, "answer cache: out of memory");
 out:
-    free_keys(keys, n);
-    free(miss);
-    free(sub);
     free(got);
-    free(lines.s);
+    call_end(&c);
     return rc;
 }
 
