@@ -166,6 +166,7 @@ typedef struct {
     char *command; /* exec: the subprocess's command line (run with /bin/sh -c) */
     char *cache;  /* score cache file; the loader fills "" in as {train.out}/score_cache.bin */
     uint64_t seed;
+    int rules;    /* synthetic: the simulator's rule set, 1 or 2 (docs/SIMULATOR.md) */
 } drum_scorer_config;
 
 /* eval.classify: how classification queries are answered (icl.h) */

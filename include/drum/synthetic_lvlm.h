@@ -7,8 +7,10 @@
  *   benefit b(x, c)  how much demonstration c helps query x: same task family, same
  *                    question type, same answer (what c's response says, canonicalised),
  *                    conflicting answers, overlap of c's scene with the attributes x asks
- *                    about, caption style, plus a fixed per-pair idiosyncrasy (a hash of
- *                    the seed and both ids turned into Gaussian-like noise).
+ *                    about, caption style, (rules 2) the two scenes' resemblance: shared
+ *                    object colours and the same object count, plus a fixed per-pair
+ *                    idiosyncrasy (a hash of the seed and both ids turned into
+ *                    Gaussian-like noise).
  *   P(correct)       p_max * sigmoid(a_q + g(k) * sum_j w_j b(x, c_j)), with a_q the
  *                    zero-shot logit of x's question type, w_j growing with the position
  *                    (the last demonstration weighs most) and summing to 1, and
@@ -21,7 +23,9 @@
  *                    rendered in the style of the last captioning demonstration, each
  *                    object described correctly with probability P(correct). The draw is a
  *                    hash of (seed, query id, demonstration ids in order): deterministic.
- *                    k = 0 gives the zero-shot draft.
+ *                    Rules 2 take the right-or-wrong draw from (seed, query id, k) alone,
+ *                    so all k-shot prompts of a query share it. k = 0 gives the zero-shot
+ *                    draft.
  *   rank(x, D, A)    classification queries only: log of the probability that generate
  *                    answers each choice (canonicalised), i.e. the distribution it samples
  *                    from; an answer it never gives gets log 1e-9.
@@ -43,6 +47,8 @@ extern "C" {
 typedef struct {
     uint64_t seed; /* the idiosyncrasy and the answer draws (default 1) */
     double noise;  /* standard deviation of the per-pair idiosyncrasy (default 0.35) */
+    int rules;     /* 2 (default): resemblance terms and a fixed difficulty per query;
+                      1: the rules before them (docs/SIMULATOR.md, "Rule sets") */
 } drum_synthetic_config;
 
 void drum_synthetic_default_config(drum_synthetic_config *cfg);

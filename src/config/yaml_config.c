@@ -838,6 +838,7 @@ static const drum_cfg_field SCORER_FIELDS[] = {
     F_STR(drum_scorer_config, command, ""),
     F_STR(drum_scorer_config, cache, ""),
     F_U64(drum_scorer_config, seed, "7"),
+    F_INT(drum_scorer_config, rules, "2", 1, 2),
     F_END,
 };
 

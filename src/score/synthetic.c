@@ -39,6 +39,9 @@ static const double format_rate = 0.5;  /* P(format error | wrong) per unit weig
 static const double scene_distractor = 0.7; /* wrong: take an attribute of the scene */
 static const int zero_shot_style = 0;   /* caption style with no captioning demonstration */
 static const double rank_floor = 1e-9;  /* rank: the probability of an answer never given */
+/* Rules 2: resemblance, what a demonstration's image has in common with the query's. */
+static const double look_colors = 1.0;  /* Jaccard of the two scenes' sets of object colours */
+static const double look_count = 0.3;   /* the same number of objects */
 
 /* ---- meta.jsonl ---------------------------------------------------------------------- */
 
@@ -311,11 +314,26 @@ static int demo_style(const meta *c, const drum_example *ce) {
     return s >= 0 ? s : c->style;
 }
 
+static unsigned color_set(const sw_scene *s) {
+    unsigned m = 0;
+    for (int i = 0; i < s->n; i++) m |= 1u << s->obj[i].color;
+    return m;
+}
+
+/* Rules 2: how much c's image looks like x's, in what a small CLIP sees of a scene (its
+ * colours and the number of objects; docs/SIMULATOR.md). */
+static double resemblance(const meta *x, const meta *c) {
+    unsigned a = color_set(&x->scene), b = color_set(&c->scene);
+    double j = (double)__builtin_popcount(a & b) / __builtin_popcount(a | b);
+    return look_colors * j + (x->scene.n == c->scene.n ? look_count : 0.0);
+}
+
 /* b(x, c): the deterministic rules plus the pair's idiosyncrasy. */
 static double benefit(const simulator *sim, const meta *x, const meta *c,
                       const drum_example *xe, const drum_example *ce) {
     double b = idiosyncrasy(sim, xe->id, ce->id);
     if (x->task != c->task) return b + cross_task;
+    if (sim->cfg.rules >= 2) b += resemblance(x, c);
     char answer[SW_TEXT];
     if (x->task == SW_VQA) {
         sw_canon(ce->response, answer, sizeof answer);
@@ -432,9 +450,24 @@ static int pick_demo(const icl_state *st, const int *mask, drum_rng *r) {
     return last;
 }
 
-static char *short_answer(const icl_state *st, const drum_icl_prompt *p, drum_rng *r) {
+/* The uniform draw that decides whether part i of x's answer (0: a short answer; 1 + the
+ * object's index: a caption's object) is right: right when it is below P(correct). Rules 2
+ * fix it per query, number of shots and part (common random numbers): k-shot prompts of x
+ * that differ only in their demonstrations share it, so the strategies' accuracies differ
+ * by their P(correct), not by independent luck, and better demonstrations can only turn a
+ * wrong answer right. The zero-shot draft (k = 0) has its own draw, so a k-shot answer's
+ * expectation stays P(correct). Rules 1 draw it from the prompt's stream. */
+static double correct_draw(const simulator *sim, const icl_state *st, int i, drum_rng *r) {
+    if (sim->cfg.rules < 2) return drum_rng_uniform(r);
+    uint64_t h = drum_hash64(sim->cfg.seed ^ 0x646966666963756cULL, sw_hash_str(st->x->id));
+    h = drum_hash64(drum_hash64(h, (uint64_t)st->k), (uint64_t)i);
+    return (double)(h >> 11) * 0x1.0p-53;
+}
+
+static char *short_answer(const simulator *sim, const icl_state *st, const drum_icl_prompt *p,
+                          drum_rng *r) {
     char buf[SW_TEXT];
-    if (drum_rng_uniform(r) < st->p) return strdup(st->x->gold);
+    if (correct_draw(sim, st, 0, r) < st->p) return strdup(st->x->gold);
     int conflicts[MAX_SHOTS] = {0}, others[MAX_SHOTS] = {0};
     double w_conflict = 0, w_other = 0;
     for (int j = 0; j < st->k; j++) {
@@ -457,7 +490,8 @@ static char *short_answer(const icl_state *st, const drum_icl_prompt *p, drum_rn
     return strdup(buf);
 }
 
-static char *caption_answer(const icl_state *st, const drum_icl_prompt *p, drum_rng *r) {
+static char *caption_answer(const simulator *sim, const icl_state *st,
+                            const drum_icl_prompt *p, drum_rng *r) {
     int style = zero_shot_style, source = -1, others[MAX_SHOTS] = {0};
     double w_other = 0;
     for (int j = 0; j < st->k; j++) {
@@ -476,7 +510,7 @@ static char *caption_answer(const icl_state *st, const drum_icl_prompt *p, drum_
     int n = 0;
     for (int i = 0; i < s->n; i++) {
         sw_object o = s->obj[i];
-        if (drum_rng_uniform(r) >= st->p) {
+        if (correct_draw(sim, st, 1 + i, r) >= st->p) {
             if (drum_rng_below(r, 2)) continue;
             /* A wrong colour: the influential demonstration's, else a confusable one. */
             const sw_scene *cs = source >= 0 ? &st->c[source]->scene : NULL;
@@ -605,7 +639,8 @@ static int sim_generate(drum_scorer *s, const drum_icl_prompt *prompts, int n, c
         for (int j = 0; j < p->k; j++) h = drum_hash64(h, sw_hash_str(p->demos[j]->id));
         drum_rng r;
         drum_rng_seed(&r, h, (uint64_t)p->k);
-        out[i] = st.x->task == SW_CAPTION ? caption_answer(&st, p, &r) : short_answer(&st, p, &r);
+        out[i] = st.x->task == SW_CAPTION ? caption_answer(sim, &st, p, &r)
+                                               : short_answer(sim, &st, p, &r);
         if (!out[i]) {
             snprintf(err, errlen, "synthetic: out of memory");
             goto fail;
@@ -628,6 +663,7 @@ static void sim_destroy(drum_scorer *s) {
 void drum_synthetic_default_config(drum_synthetic_config *cfg) {
     cfg->seed = 1;
     cfg->noise = 0.35;
+    cfg->rules = 2;
 }
 
 int drum_synthetic_open(drum_scorer **out, const char *meta_path,
@@ -635,6 +671,10 @@ int drum_synthetic_open(drum_scorer **out, const char *meta_path,
     *out = NULL;
     if (!(cfg->noise >= 0 && cfg->noise <= 10)) {
         snprintf(err, errlen, "synthetic: noise %g is outside 0..10", cfg->noise);
+        return -1;
+    }
+    if (cfg->rules != 1 && cfg->rules != 2) {
+        snprintf(err, errlen, "synthetic: rules %d is not 1 or 2", cfg->rules);
         return -1;
     }
     simulator *sim = load_meta(meta_path, err, errlen);
@@ -646,7 +686,7 @@ int drum_synthetic_open(drum_scorer **out, const char *meta_path,
         snprintf(err, errlen, "synthetic: out of memory");
         return -1;
     }
-    snprintf(s->id, sizeof s->id, "synthetic-v1:seed=%llu:noise=%g",
+    snprintf(s->id, sizeof s->id, "synthetic-v%d:seed=%llu:noise=%g", cfg->rules,
              (unsigned long long)cfg->seed, cfg->noise);
     snprintf(s->template_name, sizeof s->template_name, "synthetic");
     s->score = sim_score;

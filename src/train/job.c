@@ -208,6 +208,7 @@ static int open_scorer(drum_job *j, char *err, size_t errlen) {
         drum_synthetic_config sc;
         drum_synthetic_default_config(&sc);
         sc.seed = c->scorer.seed;
+        sc.rules = c->scorer.rules;
         rc = drum_synthetic_open(&j->lvlm, meta, &sc, err, errlen);
         free(meta);
     } else {
