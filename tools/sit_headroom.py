@@ -16,13 +16,14 @@ as results.jsonl's `p_correct`, with no sampling noise) for demonstrations retri
 With --model RUN/roundN the checkpoint is DRUM's after round N, and its SIT row is checked
 against the job's DRUM rN row instead.
 
-and prints them per question type. Queries use the run's drafts (drafts.jsonl) exactly as
+and prints them per question type, then SIT (the job's weight) against ST and SI with the
+standard deviation of the sampled accuracies' difference under either rule set. Queries use the run's drafts (drafts.jsonl) exactly as
 the job does. The benefit rules are re-implemented here; the script checks them by
 matching its SI/ST/SIT numbers against the run's results.jsonl (4-shot p_correct rows)
 and stops if they differ.
 
     python tools/sit_headroom.py data/demo runs/demo [--model runs/demo/clip0]
-           [--ideal objects+count,shapes] [--scorer-seed 7]
+           [--ideal objects+count,shapes] [--scorer-seed 7] [--rules 2]
 
 Needs numpy; not run by CI. Takes about 30 s for the demo's 1200 queries.
 """
@@ -83,8 +84,16 @@ def subject(m):
     return objects(m)[m["focus"]] if m["focus"] >= 0 else None
 
 
-def rules(x, c, c_response):
+def resemblance(x, c):
+    """Rules 2: Jaccard of the scenes' object colours, +0.3 for the same number of objects."""
+    cx, cc = {o[1] for o in objects(x)}, {o[1] for o in objects(c)}
+    return len(cx & cc) / len(cx | cc) + (0.3 if len(objects(x)) == len(objects(c)) else 0.0)
+
+
+def rules(x, c, c_response, version):
     """b(x, c) without the idiosyncrasy, for two examples of the same task family."""
+    if version >= 2:
+        return resemblance(x, c) + rules(x, c, c_response, 1)
     answer = canon(c_response)
     cobj = objects(c)
     if x["task"] == "cls":
@@ -128,6 +137,17 @@ def p_correct(b_in_prompt_order, zero_logit):
     w = 2.0 * np.arange(1, k + 1) / (k * (k + 1))
     z = zero_logit + (1 + 0.5 * np.log2(k)) * float(w @ b_in_prompt_order)
     return 0.92 / (1 + np.exp(-z))
+
+
+def paired(name_a, pa, name_b, pb):
+    """A's minus B's mean P(correct), with the standard deviation of the sampled accuracies'
+    difference: rules 2 share each query's draw (right iff u < P), so only queries whose P
+    differ can disagree; rules 1 draw the two answers independently."""
+    d, n = pa - pb, len(pa)
+    sd2 = np.sqrt(np.sum(np.abs(d) - d * d)) / n
+    sd1 = np.sqrt(np.sum(pa * (1 - pa) + pb * (1 - pb))) / n
+    return (f"  {name_a} - {name_b}: {d.mean():+.4f}; sd of the sampled difference "
+            f"{sd2:.4f} (rules 2), {sd1:.4f} (rules 1)")
 
 
 # ---- retrieval and evaluation ----------------------------------------------------------
@@ -198,6 +218,8 @@ def main():
     ap.add_argument("--drum", default="build/drum")
     ap.add_argument("--scorer-seed", type=int, default=7, help="scorer.seed of the run")
     ap.add_argument("--noise", type=float, default=0.35, help="the simulator's idiosyncrasy sd")
+    ap.add_argument("--rules", type=int, choices=(1, 2), default=2,
+                    help="scorer.rules of the run (docs/SIMULATOR.md)")
     ap.add_argument("--w-image", type=float, default=0.5, help="retrieval.w_image of the run")
     ap.add_argument("--w-text", type=float, default=1.0, help="retrieval.w_text of the run")
     ap.add_argument("--ideal", default="objects+count,shapes+count,shapes,count",
@@ -221,7 +243,7 @@ def main():
         if not q or not p:
             continue
         print(f"== {task}: {len(q)} queries, a pool of {len(p)}; mean P(correct) at {a.k} shots")
-        benefit = np.array([[rules(meta[qids[i]], meta[pids[j]], response[pids[j]]) +
+        benefit = np.array([[rules(meta[qids[i]], meta[pids[j]], response[pids[j]], a.rules) +
                              idiosyncrasy(a.scorer_seed, qids[i], pids[j], a.noise) for j in p]
                             for i in q])
         kinds = [meta[qids[i]].get("qtype", "cls") for i in q]
@@ -236,8 +258,9 @@ def main():
                      for lam in (0.1, 0.25, 0.5, 1.0)]
         rows.append(("oracle", benefit))
         print(f"  {'retrieval':<32}{'all':>7}" + "".join(f"{t:>9}" for t in types))
+        values = {}
         for name, sim in rows:
-            v = expected(sim, benefit, zero, a.k)
+            v = values[name] = expected(sim, benefit, zero, a.k)
             print(f"  {name:<32}{v.mean():7.4f}" +
                   "".join(f"{v[[k == t for k in kinds]].mean():9.4f}" for t in types))
             strategy = {"SI": "SI", "ST": "ST", f"SIT lam {job_lam:g}": "SIT"}.get(name)
@@ -246,7 +269,10 @@ def main():
             if strategy in job and abs(job[strategy][task] - v.mean()) > 5e-4:
                 sys.exit(f"{strategy} {task}: {v.mean():.4f} here, {job[strategy][task]:.4f} in "
                          f"{a.run}/results.jsonl: the rules here no longer match the simulator "
-                         f"(or --scorer-seed/--noise/--w-image differ from the run's)")
+                         f"(or --scorer-seed/--noise/--rules/--w-image differ from the run's)")
+        sit = values[f"SIT lam {job_lam:g}"]
+        print(paired("SIT", sit, "ST", values["ST"]))
+        print(paired("SIT", sit, "SI", values["SI"]))
 
 
 if __name__ == "__main__":
