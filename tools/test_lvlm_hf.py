@@ -73,9 +73,9 @@ def tiny_llava(path):
 
 
 class Server:
-    def __init__(self, model):
+    def __init__(self, model, *extra):
         self.p = subprocess.Popen([sys.executable, os.path.join(HERE, "lvlm_hf.py"), "--model",
-                                   model, "--max-new-tokens", "4", "--device", "cpu"],
+                                   model, "--max-new-tokens", "4", "--device", "cpu", *extra],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.DEVNULL, text=True)
 
@@ -177,6 +177,24 @@ def main():
         again = s.ask({"op": "hello", "protocol": 1})
         check(again == hello, "the server stopped serving after an error")
         check(s.close() == 0, "the server did not exit cleanly")
+
+        # --batch: pairs of different lengths (answers of 1-4 tokens, two demonstrations, a
+        # query with none) padded into forward passes of 3 give the one-at-a-time scores
+        d2 = dict(d, id="d2", prompt="describe the image .", response="a red circle .")
+        pairs = [{"query": dict(q, response=a), "demo": demo} for a in answers for demo in (d, d2)]
+        b = Server(model_dir, "--batch", "3")
+        batched = b.ask({"op": "score", "pairs": pairs}).get("scores", [])
+        bad = b.ask({"op": "score", "pairs": [pairs[0], {"query": dict(q, image="/nonexistent.png"),
+                                                         "demo": d}]})
+        check("/nonexistent.png" in bad.get("error", ""), f"--batch, a missing image: {bad}")
+        check(b.close() == 0, "the --batch server did not exit cleanly")
+        s = Server(model_dir)
+        single = s.ask({"op": "score", "pairs": pairs}).get("scores", [])
+        s.close()
+        check(len(batched) == len(pairs) == len(single) and
+              max(abs(x - y) for x, y in zip(batched, single)) < 1e-5 and
+              batched[0] == batched[0] and abs(batched[0] - scores[0]) < 1e-5,
+              f"--batch 3 {batched} vs one at a time {single}")
 
         # the whole method through it: a small demo whose LVLM is the tiny LLaVA
         run = os.path.join(tmp, "run")
