@@ -30,7 +30,7 @@ CFLAGS := -std=c11 $(OPT) -g -fopenmp -D_GNU_SOURCE -Wall -Wextra -Werror -Wshad
 LDLIBS := -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -lopenblas -lyaml -lutf8proc -lcjson -lm
 LDFLAGS := -fopenmp $(SAN)
 
-LIB_C := $(wildcard kernels/cpu/*.c) $(filter-out src/cli/% src/core/nocuda.c src/core/nompi.c src/core/comm_mpi.c,$(shell find src -name '*.c'))
+LIB_C := $(wildcard kernels/cpu/*.c) $(filter-out src/cli/% src/core/nocuda.c src/core/nompi.c src/core/comm_mpi.c src/core/comm_nccl.c src/core/nonccl.c,$(shell find src -name '*.c'))
 ifeq ($(USE_CUDA),1)
   LIB_CU := $(wildcard kernels/cuda/*.cu)
   NVFLAGS := -std=c++17 -O3 $(CUDA_ARCH) -Iinclude -Isrc -Ikernels/cuda -MMD -MP \
@@ -58,6 +58,15 @@ ifeq ($(USE_MPI),1)
   $(BUILD)/src/core/comm_mpi.o: CFLAGS += $(MPI_CFLAGS)
 else
   LIB_C += src/core/nompi.c
+endif
+
+# The nccl communicator needs CUDA and nccl.h (the toolkit's or Debian's libnccl-dev); it
+# dlopens libnccl.so.2 when a job asks for it, so nothing links NCCL. Else nonccl.c.
+NCCL_H := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h))
+ifeq ($(USE_CUDA)$(if $(NCCL_H),1,0),11)
+  LIB_C += src/core/comm_nccl.c
+else
+  LIB_C += src/core/nonccl.c
 endif
 
 LIB_OBJ := $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CU:%.cu=$(BUILD)/%.cu.o)

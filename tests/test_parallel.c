@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "common/check.h"
+#include "drum/backend.h"
 #include "drum/comm.h"
 #include "drum/fileio.h"
 #include "drum/retrieval.h"
@@ -630,13 +631,35 @@ static void check_job(void) {
     free(second);
     free(text);
     /* DRUM_COMM must name a communicator */
-    setenv("DRUM_COMM", "nccl", 1);
+    setenv("DRUM_COMM", "gloo", 1);
     rc = train("bad_comm", 0, "", NULL, NULL);
     unsetenv("DRUM_COMM");
     snprintf(log, sizeof log, "%s/bad_comm.log", tmp);
     text = test_slurp(log);
-    CHECK(rc == 1 && text && strstr(text, "DRUM_COMM=nccl: expected mpi or single"),
-          "DRUM_COMM=nccl: exit %d, log: %s", rc, text ? text : "(none)");
+    CHECK(rc == 1 && text && strstr(text, "DRUM_COMM=gloo: expected mpi, nccl or single"),
+          "DRUM_COMM=gloo: exit %d, log: %s", rc, text ? text : "(none)");
+    free(text);
+    /* DRUM_COMM=nccl, one rank on cuda: with a GPU, NCCL's all-reduce of one rank is a copy,
+     * so the job ends byte-identical to the same job without NCCL; without one, it fails
+     * with the communicator's reason */
+    char err[512] = "";
+    drum_backend *gpu = drum_cuda_backend_create(err, sizeof err);
+    setenv("DRUM_COMM", "nccl", 1);
+    rc = job("demo", "nccl_one", 0, "", "--set", "backend=cuda", NULL);
+    unsetenv("DRUM_COMM");
+    snprintf(log, sizeof log, "%s/nccl_one.log", tmp);
+    text = test_slurp(log);
+    if (gpu && drum_comm_nccl_compiled()) {
+        rc2 = job("demo", "cuda_one", 0, "", "--set", "backend=cuda", NULL);
+        CHECK(rc == 0 && rc2 == 0 && same_file("nccl_one", "cuda_one", "round2/model.safetensors") &&
+                  same_file("nccl_one", "cuda_one", "results.jsonl"),
+              "one rank through NCCL on cuda: exits %d, %d; log: %s", rc, rc2, text ? text : "");
+    } else {
+        CHECK(rc == 1 && text && (strstr(text, "drum: nccl: ") || strstr(text, "without NCCL")),
+              "DRUM_COMM=nccl without a GPU or NCCL: exit %d, log: %s", rc, text ? text : "(none)");
+        SKIP("a one-rank DRUM_COMM=nccl job on cuda: no GPU or no NCCL");
+    }
+    if (gpu) gpu->destroy(gpu);
     free(text);
     /* a command that does not split its work refuses to run as one of several processes */
     char synth_out[300];
@@ -652,8 +675,50 @@ static void check_job(void) {
     free(text);
 }
 
+/* The nccl communicator over the one-process one: without a GPU (or NCCL) opening fails with a
+ * reason; with one, the device all-reduce of a single rank leaves the data as it was (on 0,
+ * 1 and 1000003 floats), and the host collectives still work through it. */
+static void test_nccl_one_rank(void) {
+    char err[512] = "";
+    drum_comm *c = NULL;
+    drum_backend *gpu = drum_cuda_backend_create(err, sizeof err);
+    int rc = drum_comm_nccl_open(&c, drum_comm_single(), -1, err, sizeof err);
+    if (!drum_comm_nccl_compiled()) {
+        CHECK(rc == -1 && c == NULL && strstr(err, "without NCCL"), "no NCCL build: %s", err);
+    } else if (!gpu) {
+        CHECK(rc == -1 && c == NULL && strstr(err, "nccl: no GPU is visible"),
+              "nccl without a GPU: rc %d, %s", rc, err);
+        SKIP("the nccl device all-reduce: no GPU");
+    } else {
+        CHECK(rc == 0 && c && strcmp(c->name, "nccl") == 0 && c->size == 1 &&
+                  c->allreduce_sum_device,
+              "nccl on one GPU: %s", err);
+        size_t sizes[] = {0, 1, 1000003};
+        for (int s = 0; c && s < 3; s++) {
+            size_t n = sizes[s];
+            float *h = malloc((n + 1) * sizeof(float)), *back = malloc((n + 1) * sizeof(float));
+            for (size_t i = 0; i < n; i++) h[i] = (float)i * 0.5f - 7.25f;
+            float *d = gpu->alloc(gpu, (n + 1) * sizeof(float));
+            gpu->to_device(gpu, d, h, n * sizeof(float));
+            gpu->synchronize(gpu);
+            int ok = d && c->allreduce_sum_device(c, d, n, err, sizeof err) == 0;
+            gpu->to_host(gpu, back, d, n * sizeof(float));
+            CHECK(ok && memcmp(h, back, n * sizeof(float)) == 0,
+                  "one-rank device all-reduce of %zu floats: %s", n, err);
+            gpu->free(gpu, d);
+            free(h);
+            free(back);
+        }
+        int flag = c ? c->any(c, 1, err, sizeof err) : -1;
+        CHECK(flag == 1, "any() through nccl: %d", flag);
+        if (c) c->destroy(c);
+    }
+    if (gpu) gpu->destroy(gpu);
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && strcmp(argv[1], "--ranks") == 0) return rank_main(argv[2]);
+    test_nccl_one_rank();
     ssize_t n = readlink("/proc/self/exe", self_bin, sizeof self_bin - 1);
     if (n <= 0) return 1;
     self_bin[n] = '\0';

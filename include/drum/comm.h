@@ -1,9 +1,12 @@
 /* comm.h — the ranks of a data-parallel run (DESIGN.md §2, "Data parallel").
  *
  * Every rank runs the same program on the same inputs (SPMD) and calls the collectives in
- * the same order. Backends: `single` (one process, every call a copy or nothing) and `mpi`
+ * the same order. Backends: `single` (one process, every call a copy or nothing), `mpi`
  * (CPU ranks launched by mpirun/srun; src/core/comm_mpi.c, or a stub that says drum was
- * built without MPI). Buffers are host memory.
+ * built without MPI) and `nccl` (GPU ranks: an MPI communicator for the host collectives plus
+ * an NCCL one, bootstrapped over it, for the gradient all-reduce in device memory;
+ * src/core/comm_nccl.c, or a stub without NCCL). Buffers are host memory, except those of
+ * allreduce_sum_device.
  *
  * What drum shards (trainer.h, job.h): the LVLM's scoring and generation (sharded_scorer),
  * the pool embedding, and each training batch's queries, with the batch's features
@@ -12,7 +15,9 @@
  *
  * allreduce_sum is deterministic: element e is summed in rank order, ((x0 + x1) + x2) + ...,
  * whichever rank computes it, so a run's result depends on its number of ranks, never on
- * message timing.
+ * message timing. allreduce_sum_device (nccl) sums in the order NCCL's algorithm chooses:
+ * the same on every rank, but not rank order, so its results differ in the last bits from
+ * the host path's.
  */
 #ifndef DRUM_COMM_H
 #define DRUM_COMM_H
@@ -41,6 +46,10 @@ struct drum_comm {
     void (*abort)(drum_comm *c, int code);
     void (*destroy)(drum_comm *c);
     void *impl;
+    /* nccl only (else NULL): data[0..n), device memory of this rank's GPU, <- the sum over
+     * ranks. The caller has finished writing data (its stream synchronised); data holds the
+     * sum when the call returns. 0 or -1 with a message. */
+    int (*allreduce_sum_device)(drum_comm *c, float *data, size_t n, char *err, size_t errlen);
 };
 
 /* The one-process communicator (static; destroy is a no-op). */
@@ -53,6 +62,18 @@ int drum_comm_mpi_compiled(void);
  * Returns 0, or -1 with a message (built without MPI; MPI failed to start). destroy calls
  * MPI_Finalize. */
 int drum_comm_mpi_open(drum_comm **out, int *argc, char ***argv, char *err, size_t errlen);
+
+/* 1 when this build can open an NCCL communicator (CUDA, MPI and NCCL). */
+int drum_comm_nccl_compiled(void);
+
+/* Wraps `host` (an mpi communicator, or single for one rank) in an nccl communicator over the
+ * same ranks: rank 0 creates NCCL's unique id and sends it over host, then every rank joins
+ * on GPU `device`; -1 picks the one drum's cuda backend uses (drum_comm_local_rank() % count,
+ * GPU 0 when no launcher announces a local rank). The
+ * host collectives go to `host`, which the new communicator owns from then on (its destroy
+ * destroys host too), also when this fails. A collective call: every rank must make it.
+ * Returns 0, or -1 with a message (built without NCCL, no GPU, NCCL failed). */
+int drum_comm_nccl_open(drum_comm **out, drum_comm *host, int device, char *err, size_t errlen);
 
 /* The world size a launcher announces in the environment (Open MPI's mpirun, MPICH's or
  * Intel MPI's mpiexec), or 0 when none does (srun with PMIx announces none: set

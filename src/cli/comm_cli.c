@@ -5,14 +5,16 @@
 
 #include "commands.h"
 
-/* DRUM_COMM: unset (follow the launcher), "single", "mpi", or anything else (an error). */
-typedef enum { WANT_AUTO, WANT_SINGLE, WANT_MPI, WANT_BAD } comm_wanted;
+/* DRUM_COMM: unset (follow the launcher), "single", "mpi", "nccl" (MPI for the host, NCCL
+ * for the gradients), or anything else (an error). */
+typedef enum { WANT_AUTO, WANT_SINGLE, WANT_MPI, WANT_NCCL, WANT_BAD } comm_wanted;
 
 static comm_wanted wanted(void) {
     const char *w = getenv("DRUM_COMM");
     return !w                     ? WANT_AUTO
            : !strcmp(w, "single") ? WANT_SINGLE
            : !strcmp(w, "mpi")    ? WANT_MPI
+           : !strcmp(w, "nccl")   ? WANT_NCCL
                                   : WANT_BAD;
 }
 
@@ -25,8 +27,17 @@ int cli_open_comm(drum_comm **comm, char *err, size_t errlen) {
     comm_wanted want = wanted();
     int launched = drum_comm_launcher_size();
     if (want == WANT_BAD) {
-        snprintf(err, errlen, "DRUM_COMM=%s: expected mpi or single", getenv("DRUM_COMM"));
+        snprintf(err, errlen, "DRUM_COMM=%s: expected mpi, nccl or single", getenv("DRUM_COMM"));
         return -1;
+    }
+    if (want == WANT_NCCL) { /* one rank alone: NCCL over the one-process communicator */
+        drum_comm *host = drum_comm_single();
+        if (launched > 1 && drum_comm_mpi_open(&host, NULL, NULL, err, errlen) != 0) return -1;
+        if (drum_comm_nccl_open(comm, host, -1, err, errlen) != 0) {
+            *comm = drum_comm_single();
+            return -1;
+        }
+        return 0;
     }
     if (want == WANT_SINGLE || (want == WANT_AUTO && launched <= 1)) return 0;
     if (!drum_comm_mpi_compiled() && want == WANT_AUTO) {

@@ -26,8 +26,9 @@ static void single_abort(drum_comm *c, int code) { exit(code); }
 
 static void single_destroy(drum_comm *c) {}
 
-static drum_comm single_comm = {"single", 0, 1, single_allreduce, single_allgatherv, single_any,
-                                single_barrier, single_abort, single_destroy, NULL};
+static drum_comm single_comm = {"single",       0,          1,    single_allreduce,
+                                single_allgatherv, single_any, single_barrier, single_abort,
+                                single_destroy, NULL,       NULL};
 
 drum_comm *drum_comm_single(void) { return &single_comm; }
 

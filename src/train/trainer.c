@@ -604,11 +604,21 @@ static int gather_features(drum_trainer *t, const float *local, float *all, int 
     return rc;
 }
 
-/* Data parallel: the sum of every rank's gradients, in rank order (comm.h). */
+/* Data parallel: the sum of every rank's gradients, in rank order (comm.h); with nccl and the
+ * cuda backend, on the GPUs in NCCL's order. */
 static int sum_gradients(drum_trainer *t, char *err, size_t errlen) {
     drum_clip_model *m = t->m;
     size_t n = t->p->total;
     drum_trace_push("all-reduce gradients");
+    if (t->comm->allreduce_sum_device && strcmp(t->be->name, "cuda") == 0) {
+        t->be->synchronize(t->be);
+        int rc = drum_backend_ok(t->be)
+                     ? t->comm->allreduce_sum_device(t->comm, m->grads, n, err, errlen)
+                     : -1;
+        if (rc && !drum_backend_ok(t->be)) snprintf(err, errlen, "%s", t->be->err);
+        drum_trace_pop();
+        return rc;
+    }
     t->be->to_host(t->be, t->buf->h_grads, m->grads, n * sizeof(float));
     int rc = t->comm->allreduce_sum(t->comm, t->buf->h_grads, n, err, errlen);
     if (rc == 0) t->be->to_device(t->be, m->grads, t->buf->h_grads, n * sizeof(float));
