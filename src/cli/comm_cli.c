@@ -30,9 +30,16 @@ int cli_open_comm(drum_comm **comm, char *err, size_t errlen) {
         snprintf(err, errlen, "DRUM_COMM=%s: expected mpi, nccl or single", getenv("DRUM_COMM"));
         return -1;
     }
-    if (want == WANT_NCCL) { /* one rank alone: NCCL over the one-process communicator */
+    if (want == WANT_NCCL) { /* MPI + NCCL, as DRUM_COMM=mpi opens MPI (a launcher that
+                              * announces nothing, like srun with PMIx, needs it too) */
         drum_comm *host = drum_comm_single();
-        if (launched > 1 && drum_comm_mpi_open(&host, NULL, NULL, err, errlen) != 0) return -1;
+        if (!drum_comm_mpi_compiled() && launched > 1) {
+            snprintf(err, errlen, "DRUM_COMM=nccl: drum was built without MPI, which bootstraps "
+                     "NCCL across %d processes (install libopenmpi-dev and rebuild)", launched);
+            return -1;
+        }
+        if (drum_comm_mpi_compiled() && drum_comm_mpi_open(&host, NULL, NULL, err, errlen) != 0)
+            return -1;
         if (drum_comm_nccl_open(comm, host, -1, err, errlen) != 0) {
             *comm = drum_comm_single();
             return -1;
