@@ -2,7 +2,8 @@
 # gpu_check.sh — the device check, run from anywhere on a machine with an NVIDIA GPU:
 #   1. make -j16 CUDA=1 (the CUDA backend must build),
 #   2. build/tests/test_ops: every op case on cpu, then on cuda against cpu,
-#   3. every other test binary (fixtures against PyTorch, cpu and cuda where they do both),
+#   3. every other test binary (fixtures against PyTorch, cpu and cuda where they do both;
+#      test_parallel: the nccl communicator on one GPU),
 #   4. build/bench/bench_ops cuda: per-op timings against the copy and GEMM rooflines,
 #   5. tools/gpu_check_clip.sh: CLIP parity on cuda, images/s of drum and of PyTorch
 #      (transformers CLIPModel, fp32 and bf16 autocast) on the same configs, as ratios,
@@ -71,6 +72,14 @@ else
 fi
 command -v nvcc >/dev/null 2>&1 && nvcc --version | tail -n 1
 echo "cpu: $(nproc) cores; $(uname -r)"
+# DRUM_COMM=nccl (test_parallel's one-GPU checks) dlopens libnccl.so.2: when neither the
+# loader nor the CUDA toolkit has it, use the one PyTorch's wheel ships
+if [ -z "${DRUM_NCCL_LIB:-}" ] && ! ldconfig -p 2>/dev/null | grep -q 'libnccl\.so\.2' &&
+   [ ! -e "${CUDA_HOME:-/usr/local/cuda}/lib64/libnccl.so.2" ]; then
+  lib=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib", "libnccl.so.2"))' 2>/dev/null)
+  [ -n "$lib" ] && [ -e "$lib" ] && export DRUM_NCCL_LIB=$lib
+fi
+echo "nccl: ${DRUM_NCCL_LIB:-libnccl.so.2 from the loader path}"
 
 # 1. build. A build/ left by a CUDA=0 build holds the no-CUDA stub and objects the
 # Makefile would not rebuild: start that one afresh.

@@ -3,7 +3,9 @@
  *
  * libnccl is loaded with dlopen when a job asks for DRUM_COMM=nccl, not linked: a drum built
  * here runs on machines without NCCL (every other path), and says so only when NCCL is
- * wanted. nccl.h gives the types and signatures. */
+ * wanted. nccl.h gives the types and signatures. DRUM_NCCL_LIB names the library file when
+ * the loader's search (the CUDA toolkit's lib64 is on drum's run path) does not find it, e.g.
+ * the one a PyTorch wheel ships (site-packages/nvidia/nccl/lib/libnccl.so.2). */
 #include <cuda_runtime.h>
 #include <dlfcn.h>
 #include <nccl.h>
@@ -36,10 +38,15 @@ typedef struct {
 
 static int load_api(nccl_api *a, char *err, size_t errlen) {
     memset(a, 0, sizeof *a);
-    a->lib = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
-    if (!a->lib) a->lib = dlopen("libnccl.so", RTLD_NOW | RTLD_LOCAL);
-    if (!a->lib) {
-        snprintf(err, errlen, "cannot load NCCL (libnccl.so.2): %s", dlerror());
+    const char *path = getenv("DRUM_NCCL_LIB");
+    if (path && *path) {
+        if (!(a->lib = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
+            snprintf(err, errlen, "cannot load NCCL from DRUM_NCCL_LIB=%s: %s", path, dlerror());
+            return -1;
+        }
+    } else if (!(a->lib = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL))) {
+        snprintf(err, errlen, "cannot load NCCL (libnccl.so.2; set DRUM_NCCL_LIB to its file): %s",
+                 dlerror());
         return -1;
     }
     struct {
