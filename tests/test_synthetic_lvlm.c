@@ -198,6 +198,13 @@ static void test_open_errors(void) {
     char *meta = drum_path_join(tmpdir, "demo/meta.jsonl");
     CHECK(drum_synthetic_open(&s, meta, &cfg, err, sizeof err) == -1, "negative noise");
     CHECK(strstr(err, "noise") != NULL, "message: %s", err);
+    cfg.noise = 0.35;
+    for (int rules = -1; rules <= 3; rules += 4) {
+        cfg.rules = rules;
+        CHECK(drum_synthetic_open(&s, meta, &cfg, err, sizeof err) == -1 && s == NULL &&
+                  strstr(err, "rules"),
+              "rules %d: %s", rules, err);
+    }
     free(meta);
 }
 
