@@ -14,7 +14,8 @@ as results.jsonl's `p_correct`, with no sampling noise) for demonstrations retri
   oracle          the pool ranked by the simulator's benefit itself (the ceiling)
 
 With --model RUN/roundN the checkpoint is DRUM's after round N, and its SIT row is checked
-against the job's DRUM rN row instead.
+against the job's DRUM rN row instead. With --tuned RUN/roundN, DRUM's retrieval (that
+checkpoint, the job's weights) is also compared with SI, ST and SIT query by query.
 
 and prints them per question type, then SIT (the job's weight) against ST and SI with the
 standard deviation of the sampled accuracies' difference under either rule set. Queries use the run's drafts (drafts.jsonl) exactly as
@@ -225,14 +226,21 @@ def main():
     ap.add_argument("--ideal", default="objects+count,shapes+count,shapes,count",
                     help="comma-separated feature sets for ideal image embeddings ('' for none)")
     ap.add_argument("-k", type=int, default=4)
+    ap.add_argument("--tuned", help="DRUM's checkpoint (RUN/roundN): also DRUM against SI, ST "
+                    "and SIT, paired, with the sd of the sampled difference")
     a = ap.parse_args()
     model = a.model or os.path.join(a.run, "clip0")
     meta = {m["id"]: m for m in load_jsonl(os.path.join(a.data, "meta.jsonl"))}
+    drafts = os.path.join(a.run, "drafts.jsonl")
     with tempfile.TemporaryDirectory() as tmp:
         pids, pimg, ptxt = embed(a.drum, a.data, "train", model, os.path.join(tmp, "p.emb"),
                                  "{P} {R}")
         qids, qimg, qtxt = embed(a.drum, a.data, "eval", model, os.path.join(tmp, "q.emb"),
-                                 "{P} {D}", os.path.join(a.run, "drafts.jsonl"))
+                                 "{P} {D}", drafts)
+        if a.tuned:
+            tuned = (embed(a.drum, a.data, "train", a.tuned, os.path.join(tmp, "tp.emb"), "{P} {R}"),
+                     embed(a.drum, a.data, "eval", a.tuned, os.path.join(tmp, "tq.emb"), "{P} {D}",
+                           drafts))
     response = {e["id"]: e["response"] for e in load_jsonl(os.path.join(a.data, "train.jsonl"))}
     job_lam = (a.w_image / a.w_text) ** 2
     lams = sorted({0.05, 0.1, 0.25, 0.5, 1.0, 2.0, job_lam})
@@ -273,6 +281,16 @@ def main():
         sit = values[f"SIT lam {job_lam:g}"]
         print(paired("SIT", sit, "ST", values["ST"]))
         print(paired("SIT", sit, "SI", values["SI"]))
+        if a.tuned:
+            (_, tpimg, tptxt), (_, tqimg, tqtxt) = tuned
+            v = expected(tqtxt[q] @ tptxt[p].T + job_lam * (tqimg[q] @ tpimg[p].T), benefit,
+                         zero, a.k)
+            want = run_p_correct(a.run, a.tuned, a.k).get("SIT", {}).get(task)
+            if want is not None and abs(want - v.mean()) > 5e-4:
+                sys.exit(f"DRUM {task}: {v.mean():.4f} here, {want:.4f} in the run's results")
+            print(f"  DRUM ({a.tuned}): {v.mean():.4f}")
+            for name in ("SI", "ST", f"SIT lam {job_lam:g}"):
+                print(paired("DRUM", v, name.split()[0], values[name]))
 
 
 if __name__ == "__main__":
