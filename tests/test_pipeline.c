@@ -730,6 +730,30 @@ static void test_mine_and_freeze(void) {
           "drum eval with eval.classify=rank: exit %d, results.md %s", rc, text ? "lacks the note" : "missing");
     free(text);
 
+    /* results.md's paired table: SIT - SI is, per task, the difference of the two rows of the
+     * P(correct) table (each rounded to 4 decimals), with a positive bracket under rules 2 */
+    snprintf(rdir, sizeof rdir, "train.out=%s/run_paired", tmp);
+    snprintf(rmd, sizeof rmd, "%s/run_paired/results.md", tmp);
+    const char *pr[] = {drum_bin, "eval", cfg, "--set", rdir, "--set", "eval.strategies=[SI, SIT]",
+                        NULL};
+    rc = run_drum(log, pr, 0, NULL, 0);
+    text = test_slurp(rmd);
+    const char *ptab = text ? strstr(text, "mean P(correct) per task family") : NULL;
+    const char *pair = ptab ? strstr(ptab, "Paired, query by query") : NULL;
+    const char *irow = ptab ? strstr(ptab, "\n| SI |") : NULL, *srow = ptab ? strstr(ptab, "\n| SIT |") : NULL;
+    const char *prow = pair ? strstr(pair, "\n| SIT − SI |") : NULL;
+    double pi[3] = {0}, ps[3] = {0}, dp[3] = {0}, sd[2] = {0};
+    int agree = rc == 0 && irow && srow && prow && strstr(pair, "rules 2") &&
+                sscanf(irow, "\n| SI | %lf | %lf | %lf |", &pi[0], &pi[1], &pi[2]) == 3 &&
+                sscanf(srow, "\n| SIT | %lf | %lf | %lf |", &ps[0], &ps[1], &ps[2]) == 3 &&
+                sscanf(prow, "\n| SIT − SI | %lf (%lf) | %lf (%lf) | %lf |", &dp[0], &sd[0], &dp[1],
+                       &sd[1], &dp[2]) == 5;
+    for (int t = 0; t < 3; t++) agree = agree && fabs(dp[t] - (ps[t] - pi[t])) < 1.5e-4;
+    CHECK(agree && sd[0] > 0 && sd[1] > 0 && !strstr(pair, "| SIT − ST |"),
+          "results.md's paired SIT - SI (%+.4f %+.4f %+.4f, sd %.4f %.4f) against the P(correct) "
+          "rows (exit %d): %s", dp[0], dp[1], dp[2], sd[0], sd[1], rc, text ? text : "(none)");
+    free(text);
+
     char out[256], fcfg[256];
     snprintf(out, sizeof out, "%s/run_freeze", tmp);
     snprintf(fcfg, sizeof fcfg, "%s/freeze.yaml", tmp);

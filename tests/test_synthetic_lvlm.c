@@ -503,12 +503,15 @@ static void test_expected(void) {
     for (int i = 0; i < ev.n; i++)
         for (int j = 0; j < SHOTS; j++) idx[i * SHOTS + j] = (i * (7 + 6 * j) + j) % tr.n;
     char err[512] = "";
+    double *each = malloc((size_t)ev.n * sizeof *each);
     for (int first = 0; first < 2; first++) {
         drum_icl_result r;
         memset(&r, 0, sizeof r);
-        CHECK(drum_icl_expected(sim, drum_synthetic_p_correct, &ev, &tr, idx, SHOTS, SHOTS, first, &r, err,
-                                sizeof err) == 0 && r.has_expected,
+        for (int i = 0; i < ev.n; i++) each[i] = -1;
+        CHECK(drum_icl_expected(sim, drum_synthetic_p_correct, &ev, &tr, idx, SHOTS, SHOTS, first,
+                                &r, each, err, sizeof err) == 0 && r.has_expected,
               "expected: %s", err);
+        int each_bad = 0;
         double sum[DRUM_ICL_MAX_TASKS] = {0};
         int n[DRUM_ICL_MAX_TASKS] = {0};
         for (int i = 0; i < ev.n; i++) {
@@ -517,6 +520,7 @@ static void test_expected(void) {
             drum_icl_prompt pr = {&ev.ex[i], d, SHOTS};
             double p = -1;
             CHECK(drum_synthetic_p_correct(sim, &pr, &p, err, sizeof err) == 0, "p: %s", err);
+            each_bad += each[i] != p;
             for (int t = 0; t < r.n_tasks; t++)
                 if (strcmp(r.task[t], ev.ex[i].task) == 0) {
                     sum[t] += p;
@@ -532,11 +536,13 @@ static void test_expected(void) {
         }
         CHECK(r.n_tasks == 3 && total == ev.n, "%d tasks covering %d of %d queries", r.n_tasks,
               total, ev.n);
+        CHECK(each_bad == 0, "order %d: %d queries' own P(correct) differ", first, each_bad);
     }
+    free(each);
     idx[0] = tr.n; /* out of the pool */
     drum_icl_result r;
     memset(&r, 0, sizeof r);
-    CHECK(drum_icl_expected(sim, drum_synthetic_p_correct, &ev, &tr, idx, SHOTS, SHOTS, 0, &r, err,
+    CHECK(drum_icl_expected(sim, drum_synthetic_p_correct, &ev, &tr, idx, SHOTS, SHOTS, 0, &r, NULL, err,
                             sizeof err) == -1 && strstr(err, "out of the pool"),
           "a bad index: %s", err);
     free(idx);

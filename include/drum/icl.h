@@ -54,11 +54,21 @@ typedef int (*drum_icl_p_correct_fn)(drum_scorer *s, const drum_icl_prompt *prom
 /* The noise-free companion of drum_icl_evaluate for a simulator: the mean of p_correct over
  * each task's queries, for the same prompts, into out->expected (tasks matched by name, new
  * ones appended), has_expected = 1. generate samples from these probabilities, so at n
- * queries a sampled accuracy differs from them by about sqrt(p (1 - p) / n). */
+ * queries a sampled accuracy differs from them by about sqrt(p (1 - p) / n). per_query
+ * (NULL, or queries->n values) receives each query's own P(correct), for paired comparisons
+ * of two retrievals (drum_icl_paired_sd). */
 int drum_icl_expected(drum_scorer *sim, drum_icl_p_correct_fn p_correct,
                       const drum_dataset *queries, const drum_dataset *pool, const int *retrieved,
-                      int kmax, int k, int most_similar_first, drum_icl_result *out, char *err,
-                      size_t errlen);
+                      int kmax, int k, int most_similar_first, drum_icl_result *out,
+                      double *per_query, char *err, size_t errlen);
+
+/* The standard deviation of the difference of two sampled accuracies over the n queries
+ * with mask[i] set (mask NULL: all), given each query's P(correct) under retrievals a and b.
+ * shared_draw: each query's answer is right when one uniform draw u < P, the same u for both
+ * (the simulator's rules 2): sqrt(sum(|pa - pb| - (pa - pb)^2)) / n; else independent draws:
+ * sqrt(sum(pa (1 - pa) + pb (1 - pb))) / n. 0 when no query is selected. */
+double drum_icl_paired_sd(const double *pa, const double *pb, const int *mask, int n,
+                          int shared_draw);
 
 /* Scores given answers (answers[i] for queries->ex[i]) with each task's metric; p_yes[i]
  * (NULL when there is no "binary" query) is the LVLM's P(yes) for a binary query. */

@@ -294,8 +294,8 @@ out:
 
 int drum_icl_expected(drum_scorer *sim, drum_icl_p_correct_fn p_correct,
                       const drum_dataset *queries, const drum_dataset *pool, const int *retrieved,
-                      int kmax, int k, int most_similar_first, drum_icl_result *out, char *err,
-                      size_t errlen) {
+                      int kmax, int k, int most_similar_first, drum_icl_result *out,
+                      double *per_query, char *err, size_t errlen) {
     int n = queries->n, rc = -1;
     drum_icl_prompt *prompts = calloc((size_t)(n ? n : 1), sizeof *prompts);
     const drum_example **demos = calloc((size_t)(n ? n : 1) * (k > 0 ? k : 1), sizeof *demos);
@@ -316,6 +316,7 @@ int drum_icl_expected(drum_scorer *sim, drum_icl_p_correct_fn p_correct,
             goto out;
         }
         if (p_correct(sim, &prompts[i], &p, err, errlen)) goto out;
+        if (per_query) per_query[i] = p;
         sum[t] += p;
         count[t]++;
     }
@@ -326,4 +327,17 @@ out:
     free(prompts);
     free(demos);
     return rc;
+}
+
+double drum_icl_paired_sd(const double *pa, const double *pb, const int *mask, int n,
+                          int shared_draw) {
+    double v = 0;
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        if (mask && !mask[i]) continue;
+        double d = pa[i] - pb[i];
+        v += shared_draw ? fabs(d) - d * d : pa[i] * (1 - pa[i]) + pb[i] * (1 - pb[i]);
+        m++;
+    }
+    return m ? sqrt(v > 0 ? v : 0) / m : 0;
 }

@@ -44,6 +44,8 @@ typedef struct {
     int round;               /* DRUM: 1-based round; else 0 */
     int shots;
     drum_icl_result r;
+    double *pq;              /* the simulator's P(correct) per held-out query; NULL when not
+                              * computed here (another scorer, a row restored on --resume) */
 } result_row;
 
 typedef struct {
@@ -498,6 +500,7 @@ void drum_job_close(drum_job *j) {
     free(j->eval_path);
     free(j->tok_dir);
     free(j->report);
+    for (int r = 0; r < j->n_rows; r++) free(j->rows[r].pq);
     free(j->prev_results);
     free(j->pool_group);
     free(j->query_group);
@@ -678,10 +681,17 @@ static int evaluate_in(drum_job *j, drum_strategy s, int round, double *ndcg, ch
         drum_trace_pop();
         if (bad) goto out;
         /* the simulator also says what the answers were drawn from: no sampling noise */
-        if (j->oracle_ndcg &&
-            drum_icl_expected(j->lvlm, drum_synthetic_p_correct, &j->eval, &j->train, idx, kmax,
-                              row->shots, first, &row->r, err, errlen))
-            goto out;
+        if (j->oracle_ndcg) {
+            row->pq = malloc((size_t)(nq ? nq : 1) * sizeof *row->pq);
+            if (!row->pq ||
+                drum_icl_expected(j->lvlm, drum_synthetic_p_correct, &j->eval, &j->train, idx,
+                                  kmax, row->shots, first, &row->r, row->pq, err, errlen)) {
+                if (!row->pq) snprintf(err, errlen, "out of memory");
+                free(row->pq);
+                row->pq = NULL;
+                goto out;
+            }
+        }
         j->n_rows++;
         note(j, "%-8s %2d-shot: mean %.4f", row->label, row->shots, row->r.mean);
     }
@@ -903,6 +913,74 @@ int drum_job_train(drum_job *j, int resume, char *err, size_t errlen) {
 
 /* ----------------------------------------------------------------- report ---- */
 
+/* The row of `label` at `shots` whose per-query P(correct) is known, or NULL. */
+static const result_row *row_with_pq(const drum_job *j, const char *label, int shots) {
+    for (int r = 0; r < j->n_rows; r++)
+        if (j->rows[r].shots == shots && j->rows[r].pq && strcmp(j->rows[r].label, label) == 0)
+            return &j->rows[r];
+    return NULL;
+}
+
+/* results.md's paired comparisons at `shots`: the last DRUM round against each baseline, and
+ * SIT against SI and ST, per task: the mean difference of P(correct) over the same queries
+ * and the standard deviation of the sampled accuracies' difference. Appends to s (PUT). */
+static size_t paired_table(const drum_job *j, const drum_icl_result *tasks, int shots, char *s,
+                           size_t n, size_t cap) {
+#define PUT(...) n += (size_t)snprintf(s + n, n < cap ? cap - n : 0, __VA_ARGS__)
+    const result_row *drum = NULL;
+    for (int r = 0; r < j->n_rows; r++)
+        if (j->rows[r].strategy == DRUM_STRATEGY_DRUM && j->rows[r].shots == shots &&
+            j->rows[r].pq && (!drum || j->rows[r].round > drum->round))
+            drum = &j->rows[r];
+    static const char *const base[] = {"RS", "FIXED", "SI", "ST", "SIT"};
+    const result_row *a[8], *b[8];
+    int m = 0;
+    for (int i = 0; drum && i < 5; i++)
+        if ((b[m] = row_with_pq(j, base[i], shots))) a[m++] = drum;
+    const result_row *sit = row_with_pq(j, "SIT", shots);
+    for (int i = 2; sit && i < 4; i++)
+        if ((b[m] = row_with_pq(j, base[i], shots))) a[m++] = sit;
+    int nq = j->eval.n, *mask = malloc((size_t)(nq ? nq : 1) * sizeof *mask);
+    if (m == 0 || !mask) {
+        free(mask);
+        return n;
+    }
+    int shared = j->cfg->scorer.rules >= 2;
+    PUT("\nPaired, query by query, at %d-shot: the difference of mean P(correct) and, in "
+        "brackets, the standard deviation of the difference of the two sampled accuracies "
+        "(%s). A difference under about twice its bracket can come from the draws alone. "
+        "Captions get no bracket: CIDEr-D is not a count of right answers.\n\n| |", shots,
+        shared ? "rules 2: both answers of a query share one draw, so only the queries whose "
+                 "P(correct) differs can disagree"
+               : "rules 1: the two answers of a query are drawn independently");
+    for (int t = 0; t < tasks->n_tasks; t++) PUT(" %s |", tasks->task[t]);
+    PUT("\n|---|");
+    for (int t = 0; t < tasks->n_tasks; t++) PUT("---:|");
+    PUT("\n");
+    for (int c = 0; c < m; c++) {
+        PUT("| %s − %s |", a[c]->label, b[c]->label);
+        for (int t = 0; t < tasks->n_tasks; t++) {
+            double d = 0;
+            int count = 0;
+            for (int i = 0; i < nq; i++) {
+                mask[i] = strcmp(j->eval.ex[i].task, tasks->task[t]) == 0;
+                if (mask[i]) d += a[c]->pq[i] - b[c]->pq[i], count++;
+            }
+            if (!count)
+                PUT(" - |");
+            else if (strcmp(tasks->task[t], "caption") == 0)
+                PUT(" %+.4f |", d / count);
+            else
+                PUT(" %+.4f (%.4f) |", d / count,
+                    drum_icl_paired_sd(a[c]->pq, b[c]->pq, mask, nq, shared));
+        }
+        PUT("\n");
+    }
+    free(mask);
+    return n;
+#undef PUT
+}
+
 const char *drum_job_report(drum_job *j, char *err, size_t errlen) {
     const drum_job_config *c = j->cfg;
     size_t cap = 16384;
@@ -980,6 +1058,7 @@ const char *drum_job_report(drum_job *j, char *err, size_t errlen) {
             }
             PUT("\n");
         }
+        n = paired_table(j, tasks, kbig, s, n, cap);
     }
     if (j->n_rounds) {
         PUT("\nRetriever quality: NDCG@%d of the top %d against the simulated LVLM's ranking of "
