@@ -63,7 +63,7 @@ int drum_comm_mpi_compiled(void);
  * MPI_Finalize. */
 int drum_comm_mpi_open(drum_comm **out, int *argc, char ***argv, char *err, size_t errlen);
 
-/* 1 when this build can open an NCCL communicator (CUDA, MPI and NCCL). */
+/* 1 when this build can open an NCCL communicator (built with CUDA and nccl.h). */
 int drum_comm_nccl_compiled(void);
 
 /* Wraps `host` (an mpi communicator, or single for one rank) in an nccl communicator over the
