@@ -128,6 +128,18 @@ static void test_answers(void) {
     CHECK(gen.n_tasks == 3 && strcmp(gen.task[0], "cls") == 0 && strcmp(gen.task[1], "binary") == 0,
           "tasks in order of first appearance: %d", gen.n_tasks);
     CHECK(fabs(gen.mean - (1.0 / 3 + 1 + want) / 3) < 1e-12, "mean %.6f", gen.mean);
+    /* each query's own score: cls 1, 0, 0 (q0..q2), binary NaN (q3..q7), vqa 1 (q8); the
+     * same evaluation otherwise */
+    double each[NQ];
+    drum_icl_result again;
+    CHECK(drum_icl_evaluate_each(&s, &queries, &pool, retrieved, K, K, 0, 0, NULL, &again, each,
+                                 err, sizeof err) == 0 &&
+              memcmp(&again, &gen, sizeof gen) == 0,
+          "evaluate_each: %s", err);
+    int each_ok = each[0] == 1 && each[1] == 0 && each[2] == 0 && each[8] == 1;
+    for (int i = 3; i < 8; i++) each_ok &= isnan(each[i]);
+    CHECK(each_ok, "per-query scores %g %g %g | %g .. %g | %g", each[0], each[1], each[2],
+          each[3], each[7], each[8]);
 
     /* rank_cls: classes ant, cat, ox, zebra; q0: the nearest demo says zebra (ll 1.0) ->
      * zebra; q1: zebra (1.1) -> zebra, wrong; q2: red is no class, so -(length): ox (-2),

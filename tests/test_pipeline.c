@@ -752,6 +752,30 @@ static void test_mine_and_freeze(void) {
     CHECK(agree && sd[0] > 0 && sd[1] > 0 && !strstr(pair, "| SIT − ST |"),
           "results.md's paired SIT - SI (%+.4f %+.4f %+.4f, sd %.4f %.4f) against the P(correct) "
           "rows (exit %d): %s", dp[0], dp[1], dp[2], sd[0], sd[1], rc, text ? text : "(none)");
+    /* and the paired task metrics: SIT - SI per task is the difference of results.jsonl's
+     * 2-shot scores (captions: per-query CIDEr-D averages to the corpus score) */
+    char rjl[320];
+    snprintf(rjl, sizeof rjl, "%s/run_paired/results.jsonl", tmp);
+    char *jl = test_slurp(rjl);
+    const char *mtab = text ? strstr(text, "Paired task metrics at 2-shot") : NULL;
+    const char *mrow = mtab ? strstr(mtab, "\n| SIT − SI |") : NULL;
+    const char *jsi = jl ? strstr(jl, "{\"strategy\": \"SI\", \"round\": 0, \"shots\": 2,") : NULL;
+    const char *jsit = jl ? strstr(jl, "{\"strategy\": \"SIT\", \"round\": 0, \"shots\": 2,") : NULL;
+    double mi[4] = {0}, ms[4] = {0}, md[3] = {0}, se[3] = {0};
+    int magree = mrow && jsi && jsit &&
+                 sscanf(jsi, "{\"strategy\": \"SI\", \"round\": 0, \"shots\": 2, \"mean\": %lf, "
+                        "\"vqa\": %lf, \"cls\": %lf, \"caption\": %lf", &mi[3], &mi[0], &mi[1],
+                        &mi[2]) == 4 &&
+                 sscanf(jsit, "{\"strategy\": \"SIT\", \"round\": 0, \"shots\": 2, \"mean\": %lf, "
+                        "\"vqa\": %lf, \"cls\": %lf, \"caption\": %lf", &ms[3], &ms[0], &ms[1],
+                        &ms[2]) == 4 &&
+                 sscanf(mrow, "\n| SIT − SI | %lf (%lf) | %lf (%lf) | %lf (%lf) |", &md[0], &se[0],
+                        &md[1], &se[1], &md[2], &se[2]) == 6;
+    for (int t = 0; t < 3; t++) magree = magree && fabs(md[t] - (ms[t] - mi[t])) < 1e-4 && se[t] >= 0;
+    CHECK(magree, "results.md's paired task metrics SIT - SI (%+.4f %+.4f %+.4f) against "
+          "results.jsonl (%+.4f %+.4f %+.4f)", md[0], md[1], md[2], ms[0] - mi[0], ms[1] - mi[1],
+          ms[2] - mi[2]);
+    free(jl);
     free(text);
 
     char out[256], fcfg[256];

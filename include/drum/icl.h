@@ -46,6 +46,15 @@ int drum_icl_evaluate(drum_scorer *lvlm, const drum_dataset *queries, const drum
                       int rank_cls, const drum_progress *progress, drum_icl_result *out,
                       char *err, size_t errlen);
 
+/* drum_icl_evaluate, and per_query (NULL, or queries->n values) receives each query's own
+ * score: its VQA accuracy, 0/1 match or CIDEr-D (against the whole set's document
+ * frequencies), NaN for a binary query (ROC-AUC is not a mean over queries). The task's score
+ * is the mean of its queries' values, except for binary. */
+int drum_icl_evaluate_each(drum_scorer *lvlm, const drum_dataset *queries,
+                           const drum_dataset *pool, const int *retrieved, int kmax, int k,
+                           int most_similar_first, int rank_cls, const drum_progress *progress,
+                           drum_icl_result *out, double *per_query, char *err, size_t errlen);
+
 /* The probability a scorer's generate answers a prompt correctly (for VQA and classification;
  * for captions, that it describes each object correctly): drum_synthetic_p_correct. */
 typedef int (*drum_icl_p_correct_fn)(drum_scorer *s, const drum_icl_prompt *prompt, double *p,
@@ -75,6 +84,11 @@ double drum_icl_paired_sd(const double *pa, const double *pb, const int *mask, i
 int drum_icl_score_answers(const drum_dataset *queries, char *const *answers,
                            const double *p_yes, drum_icl_result *out, char *err,
                            size_t errlen);
+
+/* The same, with each query's own score in per_query (as drum_icl_evaluate_each). */
+int drum_icl_score_answers_each(const drum_dataset *queries, char *const *answers,
+                                const double *p_yes, drum_icl_result *out, double *per_query,
+                                char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

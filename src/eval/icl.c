@@ -49,6 +49,12 @@ out:
 int drum_icl_score_answers(const drum_dataset *queries, char *const *answers,
                            const double *p_yes, drum_icl_result *out, char *err,
                            size_t errlen) {
+    return drum_icl_score_answers_each(queries, answers, p_yes, out, NULL, err, errlen);
+}
+
+int drum_icl_score_answers_each(const drum_dataset *queries, char *const *answers,
+                                const double *p_yes, drum_icl_result *out, double *per_query,
+                                char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     int n = queries->n, rc = -1;
     int *slot = malloc((size_t)(n ? n : 1) * sizeof(int));
@@ -81,6 +87,8 @@ int drum_icl_score_answers(const drum_dataset *queries, char *const *answers,
             }
             if (binary_auc(queries, slot, t, p_yes, &out->score[t], err, errlen)) goto out;
             out->mean += out->score[t] / out->n_tasks;
+            for (int i = 0; per_query && i < n; i++)
+                if (slot[i] == t) per_query[i] = NAN; /* ROC-AUC is not a mean over queries */
             continue;
         }
         int m = 0;
@@ -101,14 +109,19 @@ int drum_icl_score_answers(const drum_dataset *queries, char *const *answers,
                                       DRUM_VQA_OPENFLAMINGO, &acc, err, errlen))
                     goto out;
                 sum += acc;
+                if (per_query) per_query[i] = acc;
             } else {
-                sum += drum_cls_match(pred, ex->response);
+                double hit = drum_cls_match(pred, ex->response);
+                sum += hit;
+                if (per_query) per_query[i] = hit;
             }
         }
         if (is_caption) {
             double mean = 0;
             if (m && drum_cider_d(m, hyps, refs, nrefs, cider, &mean, err, errlen)) goto out;
             out->score[t] = mean;
+            for (int i = 0, c = 0; per_query && i < n; i++) /* cider[] in query order */
+                if (slot[i] == t) per_query[i] = cider[c++];
         } else {
             out->score[t] = out->count[t] ? sum / out->count[t] : 0;
         }
@@ -251,6 +264,14 @@ int drum_icl_evaluate(drum_scorer *lvlm, const drum_dataset *queries, const drum
                       const int *retrieved, int kmax, int k, int most_similar_first,
                       int rank_cls, const drum_progress *progress, drum_icl_result *out,
                       char *err, size_t errlen) {
+    return drum_icl_evaluate_each(lvlm, queries, pool, retrieved, kmax, k, most_similar_first,
+                                  rank_cls, progress, out, NULL, err, errlen);
+}
+
+int drum_icl_evaluate_each(drum_scorer *lvlm, const drum_dataset *queries,
+                           const drum_dataset *pool, const int *retrieved, int kmax, int k,
+                           int most_similar_first, int rank_cls, const drum_progress *progress,
+                           drum_icl_result *out, double *per_query, char *err, size_t errlen) {
     static const char *const yes_no[2] = {"yes", "no"};
     int n = queries->n, rc = -1, n_classes = 0;
     const char **classes = NULL;
@@ -279,7 +300,7 @@ int drum_icl_evaluate(drum_scorer *lvlm, const drum_dataset *queries, const drum
         answer_by(lvlm, prompts, n, mode, BY_YES_NO, yes_no, 2, progress, answers, p_yes, err,
                   errlen))
         goto out;
-    rc = drum_icl_score_answers(queries, answers, p_yes, out, err, errlen);
+    rc = drum_icl_score_answers_each(queries, answers, p_yes, out, per_query, err, errlen);
 out:
     if (answers)
         for (int i = 0; i < n; i++) free(answers[i]);

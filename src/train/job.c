@@ -46,6 +46,8 @@ typedef struct {
     drum_icl_result r;
     double *pq;              /* the simulator's P(correct) per held-out query; NULL when not
                               * computed here (another scorer, a row restored on --resume) */
+    double *mq;              /* each held-out query's own task score (NaN: binary); NULL for a
+                              * row restored on --resume */
 } result_row;
 
 typedef struct {
@@ -500,7 +502,10 @@ void drum_job_close(drum_job *j) {
     free(j->eval_path);
     free(j->tok_dir);
     free(j->report);
-    for (int r = 0; r < j->n_rows; r++) free(j->rows[r].pq);
+    for (int r = 0; r < j->n_rows; r++) {
+        free(j->rows[r].pq);
+        free(j->rows[r].mq);
+    }
     free(j->prev_results);
     free(j->pool_group);
     free(j->query_group);
@@ -675,11 +680,18 @@ static int evaluate_in(drum_job *j, drum_strategy s, int round, double *ndcg, ch
             snprintf(row->label, sizeof row->label, "%s", drum_strategy_name(s));
         int first = c->retrieval.order == DRUM_ORDER_MOST_SIMILAR_FIRST;
         drum_trace_push("k-shot answers");
-        bad = drum_icl_evaluate(j->scorer, &j->eval, &j->train, idx, kmax, row->shots, first,
-                                c->eval.classify == DRUM_CLASSIFY_RANK, &j->progress, &row->r,
-                                err, errlen);
+        row->mq = malloc((size_t)(nq ? nq : 1) * sizeof *row->mq);
+        bad = !row->mq ||
+              drum_icl_evaluate_each(j->scorer, &j->eval, &j->train, idx, kmax, row->shots,
+                                     first, c->eval.classify == DRUM_CLASSIFY_RANK, &j->progress,
+                                     &row->r, row->mq, err, errlen);
         drum_trace_pop();
-        if (bad) goto out;
+        if (bad) {
+            if (!row->mq) snprintf(err, errlen, "out of memory");
+            free(row->mq);
+            row->mq = NULL;
+            goto out;
+        }
         /* the simulator also says what the answers were drawn from: no sampling noise */
         if (j->oracle_ndcg) {
             row->pq = malloc((size_t)(nq ? nq : 1) * sizeof *row->pq);
@@ -688,7 +700,8 @@ static int evaluate_in(drum_job *j, drum_strategy s, int round, double *ndcg, ch
                                   kmax, row->shots, first, &row->r, row->pq, err, errlen)) {
                 if (!row->pq) snprintf(err, errlen, "out of memory");
                 free(row->pq);
-                row->pq = NULL;
+                free(row->mq);
+                row->pq = row->mq = NULL;
                 goto out;
             }
         }
@@ -913,66 +926,86 @@ int drum_job_train(drum_job *j, int resume, char *err, size_t errlen) {
 
 /* ----------------------------------------------------------------- report ---- */
 
-/* The row of `label` at `shots` whose per-query P(correct) is known, or NULL. */
-static const result_row *row_with_pq(const drum_job *j, const char *label, int shots) {
+/* A row's per-query values: the task metric (metric = 1) or the simulator's P(correct). */
+static const double *row_values(const result_row *r, int metric) { return metric ? r->mq : r->pq; }
+
+/* The row of `label` at `shots` with per-query values of that kind, or NULL. */
+static const result_row *row_with(const drum_job *j, const char *label, int shots, int metric) {
     for (int r = 0; r < j->n_rows; r++)
-        if (j->rows[r].shots == shots && j->rows[r].pq && strcmp(j->rows[r].label, label) == 0)
+        if (j->rows[r].shots == shots && row_values(&j->rows[r], metric) &&
+            strcmp(j->rows[r].label, label) == 0)
             return &j->rows[r];
     return NULL;
 }
 
 /* results.md's paired comparisons at `shots`: the last DRUM round against each baseline, and
- * SIT against SI and ST, per task: the mean difference of P(correct) over the same queries
- * and the standard deviation of the sampled accuracies' difference. Appends to s (PUT). */
-static size_t paired_table(const drum_job *j, const drum_icl_result *tasks, int shots, char *s,
-                           size_t n, size_t cap) {
+ * SIT against SI and ST, per task, over the same queries. metric = 0: the difference of mean
+ * P(correct) and the sd of the sampled accuracies' difference (drum_icl_paired_sd); metric =
+ * 1: the difference of the task metric and its standard error, the spread of the per-query
+ * differences over sqrt(n) (any scorer; not for binary, whose ROC-AUC is not a mean).
+ * Appends to s (PUT). */
+static size_t paired_table(const drum_job *j, int shots, int metric, char *s, size_t n,
+                           size_t cap) {
 #define PUT(...) n += (size_t)snprintf(s + n, n < cap ? cap - n : 0, __VA_ARGS__)
     const result_row *drum = NULL;
     for (int r = 0; r < j->n_rows; r++)
         if (j->rows[r].strategy == DRUM_STRATEGY_DRUM && j->rows[r].shots == shots &&
-            j->rows[r].pq && (!drum || j->rows[r].round > drum->round))
+            row_values(&j->rows[r], metric) && (!drum || j->rows[r].round > drum->round))
             drum = &j->rows[r];
     static const char *const base[] = {"RS", "FIXED", "SI", "ST", "SIT"};
     const result_row *a[8], *b[8];
     int m = 0;
     for (int i = 0; drum && i < 5; i++)
-        if ((b[m] = row_with_pq(j, base[i], shots))) a[m++] = drum;
-    const result_row *sit = row_with_pq(j, "SIT", shots);
+        if ((b[m] = row_with(j, base[i], shots, metric))) a[m++] = drum;
+    const result_row *sit = row_with(j, "SIT", shots, metric);
     for (int i = 2; sit && i < 4; i++)
-        if ((b[m] = row_with_pq(j, base[i], shots))) a[m++] = sit;
+        if ((b[m] = row_with(j, base[i], shots, metric))) a[m++] = sit;
     int nq = j->eval.n, *mask = malloc((size_t)(nq ? nq : 1) * sizeof *mask);
     if (m == 0 || !mask) {
         free(mask);
         return n;
     }
+    const drum_icl_result *tasks = &a[0]->r;
     int shared = j->cfg->scorer.rules >= 2;
-    PUT("\nPaired, query by query, at %d-shot: the difference of mean P(correct) and, in "
-        "brackets, the standard deviation of the difference of the two sampled accuracies "
-        "(%s). A difference under about twice its bracket can come from the draws alone. "
-        "Captions get no bracket: CIDEr-D is not a count of right answers.\n\n| |", shots,
-        shared ? "rules 2: both answers of a query share one draw, so only the queries whose "
-                 "P(correct) differs can disagree"
-               : "rules 1: the two answers of a query are drawn independently");
+    if (metric)
+        PUT("\nPaired task metrics at %d-shot, over the same queries: the difference of the two "
+            "strategies' scores and, in brackets, its standard error (the spread of the "
+            "per-query differences over sqrt(n)). A difference under about twice its bracket "
+            "can be luck. Binary tasks (ROC-AUC) are not a mean over queries and get no "
+            "entry.\n\n| |", shots);
+    else
+        PUT("\nPaired, query by query, at %d-shot: the difference of mean P(correct) and, in "
+            "brackets, the standard deviation of the difference of the two sampled accuracies "
+            "(%s). A difference under about twice its bracket can come from the draws alone. "
+            "Captions get no bracket: CIDEr-D is not a count of right answers.\n\n| |", shots,
+            shared ? "rules 2: both answers of a query share one draw, so only the queries "
+                     "whose P(correct) differs can disagree"
+                   : "rules 1: the two answers of a query are drawn independently");
     for (int t = 0; t < tasks->n_tasks; t++) PUT(" %s |", tasks->task[t]);
     PUT("\n|---|");
     for (int t = 0; t < tasks->n_tasks; t++) PUT("---:|");
     PUT("\n");
     for (int c = 0; c < m; c++) {
+        const double *x = row_values(a[c], metric), *y = row_values(b[c], metric);
         PUT("| %s − %s |", a[c]->label, b[c]->label);
         for (int t = 0; t < tasks->n_tasks; t++) {
-            double d = 0;
+            double d = 0, d2 = 0;
             int count = 0;
             for (int i = 0; i < nq; i++) {
-                mask[i] = strcmp(j->eval.ex[i].task, tasks->task[t]) == 0;
-                if (mask[i]) d += a[c]->pq[i] - b[c]->pq[i], count++;
+                mask[i] = strcmp(j->eval.ex[i].task, tasks->task[t]) == 0 && !isnan(x[i]) &&
+                          !isnan(y[i]);
+                if (mask[i]) d += x[i] - y[i], d2 += (x[i] - y[i]) * (x[i] - y[i]), count++;
             }
-            if (!count)
+            double mean = count ? d / count : 0;
+            if (count < 2)
                 PUT(" - |");
+            else if (metric)
+                PUT(" %+.4f (%.4f) |", mean,
+                    sqrt(fmax(d2 - count * mean * mean, 0) / ((double)count * (count - 1))));
             else if (strcmp(tasks->task[t], "caption") == 0)
-                PUT(" %+.4f |", d / count);
+                PUT(" %+.4f |", mean);
             else
-                PUT(" %+.4f (%.4f) |", d / count,
-                    drum_icl_paired_sd(a[c]->pq, b[c]->pq, mask, nq, shared));
+                PUT(" %+.4f (%.4f) |", mean, drum_icl_paired_sd(x, y, mask, nq, shared));
         }
         PUT("\n");
     }
@@ -1019,8 +1052,9 @@ const char *drum_job_report(drum_job *j, char *err, size_t errlen) {
         }
         PUT("\n");
     }
-    /* the simulator's P(correct) per task at the largest shot count */
     int kbig = largest_shots(c);
+    n = paired_table(j, kbig, 1, s, n, cap);
+    /* the simulator's P(correct) per task at the largest shot count */
     const drum_icl_result *tasks = NULL;
     for (int r = 0; r < j->n_rows; r++)
         if (j->rows[r].shots == kbig && j->rows[r].r.has_expected) tasks = &j->rows[r].r;
@@ -1058,7 +1092,7 @@ const char *drum_job_report(drum_job *j, char *err, size_t errlen) {
             }
             PUT("\n");
         }
-        n = paired_table(j, tasks, kbig, s, n, cap);
+        n = paired_table(j, kbig, 0, s, n, cap);
     }
     if (j->n_rounds) {
         PUT("\nRetriever quality: NDCG@%d of the top %d against the simulated LVLM's ranking of "
