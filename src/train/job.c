@@ -926,6 +926,16 @@ int drum_job_train(drum_job *j, int resume, char *err, size_t errlen) {
 
 /* ----------------------------------------------------------------- report ---- */
 
+/* The rest of a task table's header, after its first cell: a column a task family. */
+static size_t task_header(const drum_icl_result *tasks, char *s, size_t n, size_t cap) {
+    for (int t = 0; t < tasks->n_tasks; t++)
+        n += (size_t)snprintf(s + n, n < cap ? cap - n : 0, " %s |", tasks->task[t]);
+    n += (size_t)snprintf(s + n, n < cap ? cap - n : 0, "\n|---|");
+    for (int t = 0; t < tasks->n_tasks; t++)
+        n += (size_t)snprintf(s + n, n < cap ? cap - n : 0, "---:|");
+    return n + (size_t)snprintf(s + n, n < cap ? cap - n : 0, "\n");
+}
+
 /* A row's per-query values: the task metric (metric = 1) or the simulator's P(correct). */
 static const double *row_values(const result_row *r, int metric) { return metric ? r->mq : r->pq; }
 
@@ -981,10 +991,7 @@ static size_t paired_table(const drum_job *j, int shots, int metric, char *s, si
             shared ? "rules 2: both answers of a query share one draw, so only the queries "
                      "whose P(correct) differs can disagree"
                    : "rules 1: the two answers of a query are drawn independently");
-    for (int t = 0; t < tasks->n_tasks; t++) PUT(" %s |", tasks->task[t]);
-    PUT("\n|---|");
-    for (int t = 0; t < tasks->n_tasks; t++) PUT("---:|");
-    PUT("\n");
+    n = task_header(tasks, s, n, cap);
     for (int c = 0; c < m; c++) {
         const double *x = row_values(a[c], metric), *y = row_values(b[c], metric);
         PUT("| %s − %s |", a[c]->label, b[c]->label);
@@ -1069,10 +1076,7 @@ const char *drum_job_report(drum_job *j, char *err, size_t errlen) {
                   "most likely class, not draws, so its accuracy is not an estimate of this "
                   "number."
                 : "");
-        for (int t = 0; t < tasks->n_tasks; t++) PUT(" %s |", tasks->task[t]);
-        PUT("\n|---|");
-        for (int t = 0; t < tasks->n_tasks; t++) PUT("---:|");
-        PUT("\n");
+        n = task_header(tasks, s, n, cap);
         for (int r = 0; r < j->n_rows; r++) {
             const drum_icl_result *x = &j->rows[r].r;
             int dup = 0; /* one line a label, as in the table above */
