@@ -33,7 +33,12 @@ static void usage(FILE *f) {
             "\n"
             "options:\n"
             "  --version    print the version and the compiled backends\n"
-            "  --help       this text\n");
+            "  --help       this text\n"
+            "\n"
+            "environment:\n"
+            "  DRUM_COMM      data parallel: unset (follow mpirun/mpiexec), single, mpi, or\n"
+            "                 nccl (MPI for the host, NCCL for the gradients on GPUs)\n"
+            "  DRUM_NCCL_LIB  libnccl.so.2's file, when the loader does not find it\n");
 }
 
 static int cmd_backends(void) {
