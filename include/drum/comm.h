@@ -67,11 +67,11 @@ int drum_comm_mpi_open(drum_comm **out, int *argc, char ***argv, char *err, size
 int drum_comm_nccl_compiled(void);
 
 /* Wraps `host` (an mpi communicator, or single for one rank) in an nccl communicator over the
- * same ranks: rank 0 creates NCCL's unique id and sends it over host, then every rank joins
- * on GPU `device`; -1 picks the one drum's cuda backend uses (drum_comm_local_rank() % count,
- * GPU 0 when no launcher announces a local rank). The
- * host collectives go to `host`, which the new communicator owns from then on (its destroy
- * destroys host too), also when this fails. A collective call: every rank must make it.
+ * same ranks: the last rank creates NCCL's unique id and sends it over host, then every rank
+ * joins on GPU `device`; -1 picks the one drum's cuda backend uses (drum_comm_local_rank() %
+ * count, GPU 0 when no launcher announces a local rank). The host collectives go to `host`,
+ * which the new communicator owns from then on (its destroy destroys host too), also when
+ * this fails. A collective call: every rank must make it.
  * Returns 0, or -1 with a message (built without NCCL, no GPU, NCCL failed). */
 int drum_comm_nccl_open(drum_comm **out, drum_comm *host, int device, char *err, size_t errlen);
 

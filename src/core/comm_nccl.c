@@ -171,10 +171,12 @@ int drum_comm_nccl_open(drum_comm **out, drum_comm *host, int device, char *err,
         else
             load_api(&im->api, why, sizeof why);
     }
+    /* The one unique id is a list of one item: drum_comm_slice gives it to the last rank,
+     * which creates it, and drum_comm_gather_slices hands it to every rank. */
     ncclUniqueId mine, id;
     memset(&mine, 0, sizeof mine);
     memset(&id, 0, sizeof id);
-    if (!why[0] && host->rank == 0) {
+    if (!why[0] && host->rank == host->size - 1) {
         ncclResult_t r = im->api.get_unique_id(&mine);
         if (r != ncclSuccess)
             snprintf(why, sizeof why, "ncclGetUniqueId: %s", im->api.error_string(r));
@@ -183,39 +185,20 @@ int drum_comm_nccl_open(drum_comm **out, drum_comm *host, int device, char *err,
     if (failed != 0) {
         if (failed > 0)
             snprintf(err, errlen, "nccl: %s", why[0] ? why : "another rank could not start NCCL");
-        release(im, 0);
-        free(c);
-        return -1;
+        goto fail;
     }
-    /* rank 0's id to every rank */
-    size_t *bytes = calloc(2 * (size_t)host->size, sizeof(size_t));
-    if (!bytes) {
-        snprintf(err, errlen, "out of memory");
-        release(im, 0);
-        free(c);
-        return -1;
-    }
-    bytes[0] = sizeof id;
-    int rc = host->allgatherv(host, &mine, &id, bytes, bytes + host->size, err, errlen);
-    free(bytes);
-    ncclResult_t r = ncclSuccess;
-    if (rc == 0) r = im->api.init_rank(&im->nccl, host->size, id, host->rank);
-    if (rc == 0 && r != ncclSuccess) {
+    if (drum_comm_gather_slices(host, &mine, &id, 1, sizeof id, err, errlen)) goto fail;
+    ncclResult_t r = im->api.init_rank(&im->nccl, host->size, id, host->rank);
+    if (r != ncclSuccess) {
         snprintf(err, errlen, "nccl: ncclCommInitRank (rank %d of %d, GPU %d): %s", host->rank,
                  host->size, im->device, im->api.error_string(r));
         im->nccl = NULL;
-        rc = -1;
+        goto fail;
     }
-    if (rc == 0 && (ce = cudaStreamCreateWithFlags(&im->stream, cudaStreamNonBlocking)) !=
-                       cudaSuccess) {
+    if ((ce = cudaStreamCreateWithFlags(&im->stream, cudaStreamNonBlocking)) != cudaSuccess) {
         snprintf(err, errlen, "nccl: cudaStreamCreate: %s", cudaGetErrorString(ce));
         im->stream = NULL;
-        rc = -1;
-    }
-    if (rc != 0) {
-        release(im, 1);
-        free(c);
-        return -1;
+        goto fail;
     }
     snprintf(c->name, sizeof c->name, "nccl");
     c->rank = host->rank;
@@ -230,4 +213,8 @@ int drum_comm_nccl_open(drum_comm **out, drum_comm *host, int device, char *err,
     c->impl = im;
     *out = c;
     return 0;
+fail:
+    release(im, 1); /* aborts the NCCL communicator if it was made */
+    free(c);
+    return -1;
 }
