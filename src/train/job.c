@@ -679,31 +679,26 @@ static int evaluate_in(drum_job *j, drum_strategy s, int round, double *ndcg, ch
         else
             snprintf(row->label, sizeof row->label, "%s", drum_strategy_name(s));
         int first = c->retrieval.order == DRUM_ORDER_MOST_SIMILAR_FIRST;
-        drum_trace_push("k-shot answers");
+        /* each query's own score, and with the simulator its P(correct): results.md pairs them */
         row->mq = malloc((size_t)(nq ? nq : 1) * sizeof *row->mq);
-        bad = !row->mq ||
-              drum_icl_evaluate_each(j->scorer, &j->eval, &j->train, idx, kmax, row->shots,
-                                     first, c->eval.classify == DRUM_CLASSIFY_RANK, &j->progress,
-                                     &row->r, row->mq, err, errlen);
+        row->pq = j->oracle_ndcg ? malloc((size_t)(nq ? nq : 1) * sizeof *row->pq) : NULL;
+        bad = !row->mq || (j->oracle_ndcg && !row->pq);
+        if (bad) snprintf(err, errlen, "out of memory");
+        drum_trace_push("k-shot answers");
+        bad = bad || drum_icl_evaluate_each(j->scorer, &j->eval, &j->train, idx, kmax,
+                                            row->shots, first,
+                                            c->eval.classify == DRUM_CLASSIFY_RANK,
+                                            &j->progress, &row->r, row->mq, err, errlen);
         drum_trace_pop();
-        if (bad) {
-            if (!row->mq) snprintf(err, errlen, "out of memory");
-            free(row->mq);
-            row->mq = NULL;
-            goto out;
-        }
         /* the simulator also says what the answers were drawn from: no sampling noise */
-        if (j->oracle_ndcg) {
-            row->pq = malloc((size_t)(nq ? nq : 1) * sizeof *row->pq);
-            if (!row->pq ||
-                drum_icl_expected(j->lvlm, drum_synthetic_p_correct, &j->eval, &j->train, idx,
-                                  kmax, row->shots, first, &row->r, row->pq, err, errlen)) {
-                if (!row->pq) snprintf(err, errlen, "out of memory");
-                free(row->pq);
-                free(row->mq);
-                row->pq = row->mq = NULL;
-                goto out;
-            }
+        bad = bad || (row->pq && drum_icl_expected(j->lvlm, drum_synthetic_p_correct, &j->eval,
+                                                   &j->train, idx, kmax, row->shots, first,
+                                                   &row->r, row->pq, err, errlen));
+        if (bad) {
+            free(row->mq);
+            free(row->pq);
+            row->mq = row->pq = NULL;
+            goto out;
         }
         j->n_rows++;
         note(j, "%-8s %2d-shot: mean %.4f", row->label, row->shots, row->r.mean);
