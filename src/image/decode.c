@@ -79,10 +79,53 @@ static stbi_uc idct_limit(int64_t x) {
     return (stbi_uc)(i - 896);
 }
 
+/* The 1-D 8-point transform both passes of jpeg_idct_islow apply: v[0..7] are the inputs in
+ * frequency order, out[0..7] the outputs before descaling (libjpeg's LL&M butterfly). */
+static void idct_1d(const int64_t v[8], int64_t out[8]) {
+    int64_t z2 = v[2], z3 = v[6];
+    int64_t z1 = (z2 + z3) * FIX_0_541196100;
+    int64_t tmp2 = z1 + z3 * -FIX_1_847759065, tmp3 = z1 + z2 * FIX_0_765366865;
+    int64_t tmp0 = (v[0] + v[4]) * (1 << IDCT_CONST_BITS);
+    int64_t tmp1 = (v[0] - v[4]) * (1 << IDCT_CONST_BITS);
+    int64_t tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3, tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
+    tmp0 = v[7];
+    tmp1 = v[5];
+    tmp2 = v[3];
+    tmp3 = v[1];
+    z1 = tmp0 + tmp3;
+    z2 = tmp1 + tmp2;
+    z3 = tmp0 + tmp2;
+    int64_t z4 = tmp1 + tmp3, z5 = (z3 + z4) * FIX_1_175875602;
+    tmp0 *= FIX_0_298631336;
+    tmp1 *= FIX_2_053119869;
+    tmp2 *= FIX_3_072711026;
+    tmp3 *= FIX_1_501321110;
+    z1 *= -FIX_0_899976223;
+    z2 *= -FIX_2_562915447;
+    z3 *= -FIX_1_961570560;
+    z4 *= -FIX_0_390180644;
+    z3 += z5;
+    z4 += z5;
+    tmp0 += z1 + z3;
+    tmp1 += z2 + z4;
+    tmp2 += z2 + z3;
+    tmp3 += z1 + z4;
+    out[0] = tmp10 + tmp3;
+    out[7] = tmp10 - tmp3;
+    out[1] = tmp11 + tmp2;
+    out[6] = tmp11 - tmp2;
+    out[2] = tmp12 + tmp1;
+    out[5] = tmp12 - tmp1;
+    out[3] = tmp13 + tmp0;
+    out[4] = tmp13 - tmp0;
+}
+
 /* jpeg_idct_islow on one block of dequantised coefficients (natural order, as stb holds
- * them); writes 8x8 samples at out with row stride out_stride. */
+ * them); writes 8x8 samples at out with row stride out_stride. Columns first, into a
+ * workspace scaled by 2^IDCT_PASS1_BITS, then rows, range-limited. */
 static void idct_islow(stbi_uc *out, int out_stride, short data[64]) {
     int ws[64];
+    int64_t v[8], t[8];
     for (int c = 0; c < 8; c++) {
         const short *in = data + c;
         int *w = ws + c;
@@ -91,90 +134,22 @@ static void idct_islow(stbi_uc *out, int out_stride, short data[64]) {
             for (int r = 0; r < 8; r++) w[8 * r] = dc;
             continue;
         }
-        int64_t z2 = in[16], z3 = in[48];
-        int64_t z1 = (z2 + z3) * FIX_0_541196100;
-        int64_t tmp2 = z1 + z3 * -FIX_1_847759065, tmp3 = z1 + z2 * FIX_0_765366865;
-        z2 = in[0];
-        z3 = in[32];
-        int64_t tmp0 = (z2 + z3) * (1 << IDCT_CONST_BITS), tmp1 = (z2 - z3) * (1 << IDCT_CONST_BITS);
-        int64_t tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3, tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
-        tmp0 = in[56];
-        tmp1 = in[40];
-        tmp2 = in[24];
-        tmp3 = in[8];
-        z1 = tmp0 + tmp3;
-        z2 = tmp1 + tmp2;
-        z3 = tmp0 + tmp2;
-        int64_t z4 = tmp1 + tmp3, z5 = (z3 + z4) * FIX_1_175875602;
-        tmp0 *= FIX_0_298631336;
-        tmp1 *= FIX_2_053119869;
-        tmp2 *= FIX_3_072711026;
-        tmp3 *= FIX_1_501321110;
-        z1 *= -FIX_0_899976223;
-        z2 *= -FIX_2_562915447;
-        z3 *= -FIX_1_961570560;
-        z4 *= -FIX_0_390180644;
-        z3 += z5;
-        z4 += z5;
-        tmp0 += z1 + z3;
-        tmp1 += z2 + z4;
-        tmp2 += z2 + z3;
-        tmp3 += z1 + z4;
-        const int sh = IDCT_CONST_BITS - IDCT_PASS1_BITS;
-        w[0] = (int)DESCALE(tmp10 + tmp3, sh);
-        w[56] = (int)DESCALE(tmp10 - tmp3, sh);
-        w[8] = (int)DESCALE(tmp11 + tmp2, sh);
-        w[48] = (int)DESCALE(tmp11 - tmp2, sh);
-        w[16] = (int)DESCALE(tmp12 + tmp1, sh);
-        w[40] = (int)DESCALE(tmp12 - tmp1, sh);
-        w[24] = (int)DESCALE(tmp13 + tmp0, sh);
-        w[32] = (int)DESCALE(tmp13 - tmp0, sh);
+        for (int r = 0; r < 8; r++) v[r] = in[8 * r];
+        idct_1d(v, t);
+        for (int r = 0; r < 8; r++) w[8 * r] = (int)DESCALE(t[r], IDCT_CONST_BITS - IDCT_PASS1_BITS);
     }
-    const int sh = IDCT_CONST_BITS + IDCT_PASS1_BITS + 3;
     for (int r = 0; r < 8; r++) {
         const int *w = ws + 8 * r;
         stbi_uc *o = out + r * out_stride;
         if (!w[1] && !w[2] && !w[3] && !w[4] && !w[5] && !w[6] && !w[7]) {
-            stbi_uc v = idct_limit(DESCALE((int64_t)w[0], IDCT_PASS1_BITS + 3));
-            for (int c = 0; c < 8; c++) o[c] = v;
+            stbi_uc dc = idct_limit(DESCALE((int64_t)w[0], IDCT_PASS1_BITS + 3));
+            for (int c = 0; c < 8; c++) o[c] = dc;
             continue;
         }
-        int64_t z2 = w[2], z3 = w[6];
-        int64_t z1 = (z2 + z3) * FIX_0_541196100;
-        int64_t tmp2 = z1 + z3 * -FIX_1_847759065, tmp3 = z1 + z2 * FIX_0_765366865;
-        int64_t tmp0 = ((int64_t)w[0] + w[4]) * (1 << IDCT_CONST_BITS);
-        int64_t tmp1 = ((int64_t)w[0] - w[4]) * (1 << IDCT_CONST_BITS);
-        int64_t tmp10 = tmp0 + tmp3, tmp13 = tmp0 - tmp3, tmp11 = tmp1 + tmp2, tmp12 = tmp1 - tmp2;
-        tmp0 = w[7];
-        tmp1 = w[5];
-        tmp2 = w[3];
-        tmp3 = w[1];
-        z1 = tmp0 + tmp3;
-        z2 = tmp1 + tmp2;
-        z3 = tmp0 + tmp2;
-        int64_t z4 = tmp1 + tmp3, z5 = (z3 + z4) * FIX_1_175875602;
-        tmp0 *= FIX_0_298631336;
-        tmp1 *= FIX_2_053119869;
-        tmp2 *= FIX_3_072711026;
-        tmp3 *= FIX_1_501321110;
-        z1 *= -FIX_0_899976223;
-        z2 *= -FIX_2_562915447;
-        z3 *= -FIX_1_961570560;
-        z4 *= -FIX_0_390180644;
-        z3 += z5;
-        z4 += z5;
-        tmp0 += z1 + z3;
-        tmp1 += z2 + z4;
-        tmp2 += z2 + z3;
-        tmp3 += z1 + z4;
-        o[0] = idct_limit(DESCALE(tmp10 + tmp3, sh));
-        o[7] = idct_limit(DESCALE(tmp10 - tmp3, sh));
-        o[1] = idct_limit(DESCALE(tmp11 + tmp2, sh));
-        o[6] = idct_limit(DESCALE(tmp11 - tmp2, sh));
-        o[2] = idct_limit(DESCALE(tmp12 + tmp1, sh));
-        o[5] = idct_limit(DESCALE(tmp12 - tmp1, sh));
-        o[3] = idct_limit(DESCALE(tmp13 + tmp0, sh));
-        o[4] = idct_limit(DESCALE(tmp13 - tmp0, sh));
+        for (int c = 0; c < 8; c++) v[c] = w[c];
+        idct_1d(v, t);
+        for (int c = 0; c < 8; c++)
+            o[c] = idct_limit(DESCALE(t[c], IDCT_CONST_BITS + IDCT_PASS1_BITS + 3));
     }
 }
 
