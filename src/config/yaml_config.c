@@ -5,6 +5,7 @@
  * default can never be something a config file could not say.
  */
 #include "drum/config.h"
+#include "drum/error.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -13,14 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
-
-static void set_msg(char *buf, size_t len, const char *fmt, ...) {
-    if (!buf || len == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, len, fmt, ap);
-    va_end(ap);
-}
 
 static int table_len(const drum_cfg_field *t) {
     int n = 0;
@@ -251,14 +244,14 @@ static int defaults_rec(const drum_cfg_field *t, char *obj, const char *prefix, 
         if (rc == 0 && f->check) {
             char msg[256];
             if (f->check(p, msg, sizeof msg) != 0) {
-                set_msg(err, errlen, "default of '%s' (\"%s\"): %s", full, def, msg);
+                drum_errorf(err, errlen, "default of '%s' (\"%s\"): %s", full, def, msg);
                 return -1;
             }
         }
         if (rc != 0) {
             char want[320];
             expected_text(f, want, sizeof want);
-            set_msg(err, errlen, "default of '%s' (\"%s\"): expected %s", full, def, want);
+            drum_errorf(err, errlen, "default of '%s' (\"%s\"): expected %s", full, def, want);
             return -1;
         }
     }
@@ -298,6 +291,8 @@ typedef struct {
 
 /* Writes "file:line:col: key 'k': <message>" (or "override 'a=b': key 'k': ...") and
  * returns -1. */
+static int fail_at(load_ctx *c, const yaml_node_t *node, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 static int fail_at(load_ctx *c, const yaml_node_t *node, const char *key, const char *fmt, ...) {
     char msg[768];
     va_list ap;
@@ -311,9 +306,9 @@ static int fail_at(load_ctx *c, const yaml_node_t *node, const char *key, const 
         snprintf(loc, sizeof loc, "%s:%zu:%zu", c->where, node ? node->start_mark.line + 1 : 1,
                  node ? node->start_mark.column + 1 : 1);
     if (key)
-        set_msg(c->err, c->errlen, "%s: key '%s': %s", loc, key, msg);
+        drum_errorf(c->err, c->errlen, "%s: key '%s': %s", loc, key, msg);
     else
-        set_msg(c->err, c->errlen, "%s: %s", loc, msg);
+        drum_errorf(c->err, c->errlen, "%s: %s", loc, msg);
     return -1;
 }
 
@@ -458,14 +453,14 @@ static int apply_mapping(load_ctx *c, const drum_cfg_field *t, char *obj, yaml_n
 static int parser_fail(load_ctx *c, const yaml_parser_t *ps) {
     const char *problem = ps->problem ? ps->problem : "unknown problem";
     if (ps->error == YAML_READER_ERROR) {
-        set_msg(c->err, c->errlen, "%s: byte %zu: YAML error: %s", c->where, ps->problem_offset,
+        drum_errorf(c->err, c->errlen, "%s: byte %zu: YAML error: %s", c->where, ps->problem_offset,
                 problem);
     } else if (ps->context) {
-        set_msg(c->err, c->errlen, "%s:%zu:%zu: YAML syntax error: %s, %s started at line %zu", c->where,
+        drum_errorf(c->err, c->errlen, "%s:%zu:%zu: YAML syntax error: %s, %s started at line %zu", c->where,
                 ps->problem_mark.line + 1, ps->problem_mark.column + 1, problem, ps->context,
                 ps->context_mark.line + 1);
     } else {
-        set_msg(c->err, c->errlen, "%s:%zu:%zu: YAML syntax error: %s", c->where,
+        drum_errorf(c->err, c->errlen, "%s:%zu:%zu: YAML syntax error: %s", c->where,
                 ps->problem_mark.line + 1, ps->problem_mark.column + 1, problem);
     }
     return -1;
@@ -506,7 +501,7 @@ int drum_cfg_load_string(const drum_cfg_field *schema, void *obj, const char *na
                          const char *text, size_t len, char *err, size_t errlen) {
     yaml_parser_t ps;
     if (!yaml_parser_initialize(&ps)) {
-        set_msg(err, errlen, "%s: cannot initialise the YAML parser", name);
+        drum_errorf(err, errlen, "%s: cannot initialise the YAML parser", name);
         return -1;
     }
     yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
@@ -520,13 +515,13 @@ int drum_cfg_load_file(const drum_cfg_field *schema, void *obj, const char *path
                        size_t errlen) {
     FILE *f = fopen(path, "rb");
     if (!f) {
-        set_msg(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        drum_errorf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     yaml_parser_t ps;
     if (!yaml_parser_initialize(&ps)) {
         fclose(f);
-        set_msg(err, errlen, "%s: cannot initialise the YAML parser", path);
+        drum_errorf(err, errlen, "%s: cannot initialise the YAML parser", path);
         return -1;
     }
     yaml_parser_set_input_file(&ps, f);
@@ -541,7 +536,7 @@ int drum_cfg_set(const drum_cfg_field *schema, void *obj, const char *assignment
                  size_t errlen) {
     const char *eq = strchr(assignment, '=');
     if (!eq || eq == assignment) {
-        set_msg(err, errlen, "override '%s': expected key=value", assignment);
+        drum_errorf(err, errlen, "override '%s': expected key=value", assignment);
         return -1;
     }
     char key[256];
@@ -556,7 +551,7 @@ int drum_cfg_set(const drum_cfg_field *schema, void *obj, const char *assignment
         for (int i = 0; t && t[i].key; i++)
             if (strcmp(t[i].key, part) == 0) f = &t[i];
         if (!f || (dot && f->type != DRUM_CFG_SECTION)) {
-            set_msg(err, errlen, "override '%s': unknown key '%.*s'", assignment,
+            drum_errorf(err, errlen, "override '%s': unknown key '%.*s'", assignment,
                     (int)(eq - assignment), assignment);
             return -1;
         }
@@ -575,7 +570,7 @@ int drum_cfg_set(const drum_cfg_field *schema, void *obj, const char *assignment
     }
     yaml_parser_t ps;
     if (!yaml_parser_initialize(&ps)) {
-        set_msg(err, errlen, "override '%s': cannot initialise the YAML parser", assignment);
+        drum_errorf(err, errlen, "override '%s': cannot initialise the YAML parser", assignment);
         return -1;
     }
     yaml_parser_set_input_string(&ps, (const unsigned char *)val, strlen(val));
@@ -694,20 +689,20 @@ static int check_template(const char *s, const char *allowed, char *msg, size_t 
     for (size_t i = 0; s[i]; i++) {
         if (s[i] == '{') {
             if (!s[i + 1] || !strchr(allowed, s[i + 1]) || s[i + 2] != '}') {
-                set_msg(msg, len, "bad placeholder at character %zu; expected {%c} or {%c}", i + 1,
+                drum_errorf(msg, len, "bad placeholder at character %zu; expected {%c} or {%c}", i + 1,
                         allowed[0], allowed[1]);
                 return -1;
             }
             used++;
             i += 2;
         } else if (s[i] == '}') {
-            set_msg(msg, len, "unmatched '}' at character %zu; expected placeholders {%c}, {%c}",
+            drum_errorf(msg, len, "unmatched '}' at character %zu; expected placeholders {%c}, {%c}",
                     i + 1, allowed[0], allowed[1]);
             return -1;
         }
     }
     if (!used) {
-        set_msg(msg, len, "no placeholder; expected a template using {%c} and/or {%c}", allowed[0],
+        drum_errorf(msg, len, "no placeholder; expected a template using {%c} and/or {%c}", allowed[0],
                 allowed[1]);
         return -1;
     }
@@ -725,13 +720,13 @@ static int check_query_text(const void *v, char *msg, size_t len) {
 static int check_shots(const void *v, char *msg, size_t len) {
     const drum_cfg_int_list *l = v;
     if (l->n == 0) {
-        set_msg(msg, len, "expected at least one k");
+        drum_errorf(msg, len, "expected at least one k");
         return -1;
     }
     for (int i = 0; i < l->n; i++)
         for (int j = 0; j < i; j++)
             if (l->v[i] == l->v[j]) {
-                set_msg(msg, len, "k = %d appears twice; expected distinct values", l->v[i]);
+                drum_errorf(msg, len, "k = %d appears twice; expected distinct values", l->v[i]);
                 return -1;
             }
     return 0;
@@ -740,13 +735,13 @@ static int check_shots(const void *v, char *msg, size_t len) {
 static int check_strategies(const void *v, char *msg, size_t len) {
     const drum_cfg_str_list *l = v;
     if (l->n == 0) {
-        set_msg(msg, len, "expected at least one strategy");
+        drum_errorf(msg, len, "expected at least one strategy");
         return -1;
     }
     for (int i = 0; i < l->n; i++)
         for (int j = 0; j < i; j++)
             if (strcmp(l->v[i], l->v[j]) == 0) {
-                set_msg(msg, len, "'%s' appears twice; expected distinct strategies", l->v[i]);
+                drum_errorf(msg, len, "'%s' appears twice; expected distinct strategies", l->v[i]);
                 return -1;
             }
     return 0;
@@ -873,19 +868,19 @@ int drum_job_config_init(drum_job_config *c, char *err, size_t errlen) {
 
 int drum_job_config_finish(drum_job_config *c, char *err, size_t errlen) {
     if (c->train.scored_per_round > c->train.candidates_k) {
-        set_msg(err, errlen,
+        drum_errorf(err, errlen,
                 "train.scored_per_round (%d) exceeds train.candidates_k (%d); expected at most "
                 "the number of candidates",
                 c->train.scored_per_round, c->train.candidates_k);
         return -1;
     }
     if (!(c->retrieval.w_image > 0.0 || c->retrieval.w_text > 0.0)) {
-        set_msg(err, errlen, "retrieval.w_image and retrieval.w_text are both 0; expected at "
+        drum_errorf(err, errlen, "retrieval.w_image and retrieval.w_text are both 0; expected at "
                              "least one positive weight");
         return -1;
     }
     if ((c->data.train[0] == '\0') != (c->data.eval[0] == '\0')) {
-        set_msg(err, errlen, "data.train and data.eval: expected both set (JSONL files) or both "
+        drum_errorf(err, errlen, "data.train and data.eval: expected both set (JSONL files) or both "
                              "empty (the synthetic suite)");
         return -1;
     }
@@ -893,7 +888,7 @@ int drum_job_config_finish(drum_job_config *c, char *err, size_t errlen) {
         size_t n = strlen(c->train.out) + sizeof "/score_cache.bin";
         char *p = malloc(n);
         if (!p) {
-            set_msg(err, errlen, "out of memory");
+            drum_errorf(err, errlen, "out of memory");
             return -1;
         }
         snprintf(p, n, "%s/score_cache.bin", c->train.out);
@@ -908,7 +903,7 @@ int drum_job_config_load(drum_job_config *c, const char *path, char *err, size_t
     if (drum_cfg_load_file(drum_job_config_schema, c, path, err, errlen) != 0) return -1;
     char msg[512];
     if (drum_job_config_finish(c, msg, sizeof msg) != 0) {
-        set_msg(err, errlen, "%s: %s", path, msg);
+        drum_errorf(err, errlen, "%s: %s", path, msg);
         return -1;
     }
     return 0;

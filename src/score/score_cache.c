@@ -7,11 +7,11 @@
  * valid ones after it cannot come from a crash and is reported instead of repaired.
  */
 #include "drum/score_cache.h"
+#include "drum/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,14 +31,6 @@
 #define SC_MAX_BODY (SC_MIN_BODY + 4u * SC_MAX_KEY)
 
 static const unsigned char SC_MAGIC[8] = {'D', 'R', 'U', 'M', 'S', 'C', 'O', 'R'};
-
-static void set_msg(char *buf, size_t len, const char *fmt, ...) {
-    if (!buf || len == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, len, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- little-endian fields and CRC-32 (IEEE 802.3, as zlib's crc32) ------------------------ */
 
@@ -184,12 +176,12 @@ static size_t key_encode(const drum_score_key *k, char **buf, size_t *cap, uint3
     for (int i = 0; i < 4; i++) {
         const char *p = key_part(k, i);
         if (!p) {
-            set_msg(err, errlen, "score cache: missing %s", names[i]);
+            drum_errorf(err, errlen, "score cache: missing %s", names[i]);
             return 0;
         }
         size_t n = strlen(p);
         if (n > SC_MAX_KEY) {
-            set_msg(err, errlen, "score cache: %s is %zu bytes (at most %u)", names[i], n,
+            drum_errorf(err, errlen, "score cache: %s is %zu bytes (at most %u)", names[i], n,
                     SC_MAX_KEY);
             return 0;
         }
@@ -199,7 +191,7 @@ static size_t key_encode(const drum_score_key *k, char **buf, size_t *cap, uint3
     if (total > *cap) {
         char *nb = realloc(*buf, total);
         if (!nb) {
-            set_msg(err, errlen, "score cache: out of memory");
+            drum_errorf(err, errlen, "score cache: out of memory");
             return 0;
         }
         *buf = nb;
@@ -337,7 +329,7 @@ static int read_all(int fd, unsigned char **out, size_t *size) {
 /* Cuts the file to `size` bytes and makes that durable. */
 static int cut_to(drum_score_cache *c, size_t size, char *err, size_t errlen) {
     if (ftruncate(c->fd, (off_t)size) != 0 || fsync(c->fd) != 0) {
-        set_msg(err, errlen, "%s: cannot truncate to byte %zu: %s", c->path, size, strerror(errno));
+        drum_errorf(err, errlen, "%s: cannot truncate to byte %zu: %s", c->path, size, strerror(errno));
         return -1;
     }
     return 0;
@@ -348,29 +340,29 @@ static int load(drum_score_cache *c, char *warn, size_t warnlen, char *err, size
     unsigned char *buf = NULL;
     size_t size = 0;
     if (read_all(c->fd, &buf, &size) != 0) {
-        set_msg(err, errlen, "%s: cannot read: %s", c->path, strerror(errno));
+        drum_errorf(err, errlen, "%s: cannot read: %s", c->path, strerror(errno));
         return -1;
     }
     unsigned char hdr[SC_HEADER];
     header_bytes(c->crc, hdr);
     int rc = -1;
     if (size < SC_HEADER && c->mirror) {
-        set_msg(err, errlen, "%s: not a drum score cache yet (%zu bytes): the writing rank opens it "
+        drum_errorf(err, errlen, "%s: not a drum score cache yet (%zu bytes): the writing rank opens it "
                 "first", c->path, size);
         goto done;
     }
     if (size < SC_HEADER) {
         /* Empty, or a header cut short while the file was being created. */
         if (memcmp(buf, hdr, size) != 0) {
-            set_msg(err, errlen, "%s: not a drum score cache (bad magic, %zu bytes)", c->path, size);
+            drum_errorf(err, errlen, "%s: not a drum score cache (bad magic, %zu bytes)", c->path, size);
             goto done;
         }
         if (size > 0) {
-            set_msg(warn, warnlen, "%s: rewrote a header cut short at %zu bytes", c->path, size);
+            drum_errorf(warn, warnlen, "%s: rewrote a header cut short at %zu bytes", c->path, size);
             if (cut_to(c, 0, err, errlen) != 0) goto done;
         }
         if (drum_write_all(c->fd, hdr, SC_HEADER) != 0 || fsync(c->fd) != 0) {
-            set_msg(err, errlen, "%s: cannot write the header: %s", c->path, strerror(errno));
+            drum_errorf(err, errlen, "%s: cannot write the header: %s", c->path, strerror(errno));
             goto done;
         }
         fsync_dir(c->path);
@@ -378,16 +370,16 @@ static int load(drum_score_cache *c, char *warn, size_t warnlen, char *err, size
         goto done;
     }
     if (memcmp(buf, SC_MAGIC, 8) != 0) {
-        set_msg(err, errlen, "%s: not a drum score cache (bad magic)", c->path);
+        drum_errorf(err, errlen, "%s: not a drum score cache (bad magic)", c->path);
         goto done;
     }
     if (get_u32(buf + 8) != SC_VERSION) {
-        set_msg(err, errlen, "%s: score cache version %u, this build reads version %u", c->path,
+        drum_errorf(err, errlen, "%s: score cache version %u, this build reads version %u", c->path,
                 get_u32(buf + 8), SC_VERSION);
         goto done;
     }
     if (memcmp(buf, hdr, SC_HEADER) != 0) {
-        set_msg(err, errlen, "%s: corrupt header (checksum mismatch at byte offset 12)", c->path);
+        drum_errorf(err, errlen, "%s: corrupt header (checksum mismatch at byte offset 12)", c->path);
         goto done;
     }
     size_t off = SC_HEADER;
@@ -397,7 +389,7 @@ static int load(drum_score_cache *c, char *warn, size_t warnlen, char *err, size
         rec_status st = rec_check(c->crc, buf, size, off, &len, &why);
         if (st == REC_OK) {
             if (rec_load(c, buf, off) != 0) {
-                set_msg(err, errlen, "%s: out of memory loading the index", c->path);
+                drum_errorf(err, errlen, "%s: out of memory loading the index", c->path);
                 goto done;
             }
             off += len;
@@ -408,7 +400,7 @@ static int load(drum_score_cache *c, char *warn, size_t warnlen, char *err, size
             size_t ylen;
             const char *ywhy;
             if (rec_check(c->crc, buf, size, y, &ylen, &ywhy) == REC_OK) {
-                set_msg(err, errlen,
+                drum_errorf(err, errlen,
                         "%s: corrupt record at byte offset %zu (%s) with a valid record after it "
                         "at byte offset %zu: the file is damaged, not torn; restore it or move it "
                         "aside",
@@ -417,7 +409,7 @@ static int load(drum_score_cache *c, char *warn, size_t warnlen, char *err, size
             }
         }
         if (c->mirror) break; /* the writer cut it when it opened the file */
-        set_msg(warn, warnlen,
+        drum_errorf(warn, warnlen,
                 "%s: dropped %zu bytes at the end (from byte offset %zu: %s); %zu records kept",
                 c->path, size - off, off, why, c->idx.n);
         if (cut_to(c, off, err, errlen) != 0) goto done;
@@ -437,7 +429,7 @@ static int cache_open(drum_score_cache **out, const char *path, int mirror, char
     if (c) c->fd = -1;
     if (!c || !(c->path = strdup(path))) {
         free(c);
-        set_msg(err, errlen, "%s: out of memory", path);
+        drum_errorf(err, errlen, "%s: out of memory", path);
         return -1;
     }
     crc_init(c->crc);
@@ -446,12 +438,12 @@ static int cache_open(drum_score_cache **out, const char *path, int mirror, char
     c->fd = mirror ? open(path, O_RDONLY | O_CLOEXEC)
                    : open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (c->fd < 0) {
-        set_msg(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        drum_errorf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         drum_score_cache_close(c);
         return -1;
     }
     if (!mirror && flock(c->fd, LOCK_EX | LOCK_NB) != 0) {
-        set_msg(err, errlen, "%s: %s", path,
+        drum_errorf(err, errlen, "%s: %s", path,
                 errno == EWOULDBLOCK ? "in use by another process (locked)" : strerror(errno));
         drum_score_cache_close(c);
         return -1;
@@ -462,7 +454,7 @@ static int cache_open(drum_score_cache **out, const char *path, int mirror, char
     }
     c->f = mirror ? NULL : fdopen(c->fd, "a");
     if (!mirror && !c->f) {
-        set_msg(err, errlen, "%s: fdopen: %s", path, strerror(errno));
+        drum_errorf(err, errlen, "%s: fdopen: %s", path, strerror(errno));
         drum_score_cache_close(c);
         return -1;
     }
@@ -516,7 +508,7 @@ static int write_records(drum_score_cache *c, const drum_score_key *keys, const 
             unsigned char *nr = realloc(rec, total);
             if (!nr) {
                 free(rec);
-                set_msg(err, errlen, "%s: out of memory", c->path);
+                drum_errorf(err, errlen, "%s: out of memory", c->path);
                 return -1;
             }
             rec = nr;
@@ -538,14 +530,14 @@ static int write_records(drum_score_cache *c, const drum_score_key *keys, const 
         if (fwrite(rec, 1, total, c->f) != total) {
             free(rec);
             c->broken = 1;
-            set_msg(err, errlen, "%s: write failed: %s", c->path, strerror(errno));
+            drum_errorf(err, errlen, "%s: write failed: %s", c->path, strerror(errno));
             return -1;
         }
     }
     free(rec);
     if (fflush(c->f) != 0 || fsync(c->fd) != 0) {
         c->broken = 1;
-        set_msg(err, errlen, "%s: flush failed: %s", c->path, strerror(errno));
+        drum_errorf(err, errlen, "%s: flush failed: %s", c->path, strerror(errno));
         return -1;
     }
     return 0;
@@ -554,7 +546,7 @@ static int write_records(drum_score_cache *c, const drum_score_key *keys, const 
 int drum_score_cache_put(drum_score_cache *c, const drum_score_key *keys, const double *values,
                          int n, char *err, size_t errlen) {
     if (c->broken) {
-        set_msg(err, errlen, "%s: an earlier write failed; reopen the cache", c->path);
+        drum_errorf(err, errlen, "%s: an earlier write failed; reopen the cache", c->path);
         return -1;
     }
     uint32_t lens[4];
@@ -565,7 +557,7 @@ int drum_score_cache_put(drum_score_cache *c, const drum_score_key *keys, const 
     for (int i = 0; i < n; i++) {
         size_t klen = key_encode(&keys[i], &c->keybuf, &c->keycap, lens, err, errlen);
         if (!index_set(&c->idx, c->keybuf, klen, values[i])) {
-            set_msg(err, errlen, "%s: out of memory", c->path);
+            drum_errorf(err, errlen, "%s: out of memory", c->path);
             return -1;
         }
     }
@@ -618,7 +610,7 @@ static int cached_score(drum_scorer *s, const drum_score_pair *pairs, int n, dou
     size_t kcap = 0;
     int nu = 0;
     if (!src || !uniq || !uval) {
-        set_msg(err, errlen, "cached scorer: out of memory");
+        drum_errorf(err, errlen, "cached scorer: out of memory");
         goto done;
     }
     for (int i = 0; i < n; i++) {
@@ -635,7 +627,7 @@ static int cached_score(drum_scorer *s, const drum_score_pair *pairs, int n, dou
         if (!e) {
             e = index_set(&pending, kb, klen, 0.0);
             if (!e) {
-                set_msg(err, errlen, "cached scorer: out of memory");
+                drum_errorf(err, errlen, "cached scorer: out of memory");
                 goto done;
             }
             e->aux = nu;
@@ -647,7 +639,7 @@ static int cached_score(drum_scorer *s, const drum_score_pair *pairs, int n, dou
     bp = malloc((size_t)bs * sizeof *bp);
     bk = malloc((size_t)bs * sizeof *bk);
     if (!bp || !bk) {
-        set_msg(err, errlen, "cached scorer: out of memory");
+        drum_errorf(err, errlen, "cached scorer: out of memory");
         goto done;
     }
     for (int b = 0; b < nu; b += bs) {
@@ -660,7 +652,7 @@ static int cached_score(drum_scorer *s, const drum_score_pair *pairs, int n, dou
         if (im->inner->score(im->inner, bp, m, uval + b, err, errlen) != 0) goto done;
         for (int k = 0; k < m; k++) {
             if (isnan(uval[b + k])) {
-                set_msg(err, errlen, "scorer %s returned NaN for query %s, demo %s", im->inner->id,
+                drum_errorf(err, errlen, "scorer %s returned NaN for query %s, demo %s", im->inner->id,
                         bk[k].query_id, bk[k].demo_id);
                 goto done;
             }
@@ -712,7 +704,7 @@ static drum_scorer *cached_create(drum_scorer *inner, const char *path, int batc
     if (!s || !im) {
         free(s);
         free(im);
-        set_msg(err, errlen, "cached scorer: out of memory");
+        drum_errorf(err, errlen, "cached scorer: out of memory");
         return NULL;
     }
     if (cache_open(&im->cache, path, mirror, warn, warnlen, err, errlen) != 0) {
