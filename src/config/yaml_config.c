@@ -454,14 +454,14 @@ static int parser_fail(load_ctx *c, const yaml_parser_t *ps) {
     const char *problem = ps->problem ? ps->problem : "unknown problem";
     if (ps->error == YAML_READER_ERROR) {
         drum_errorf(c->err, c->errlen, "%s: byte %zu: YAML error: %s", c->where, ps->problem_offset,
-                problem);
+                    problem);
     } else if (ps->context) {
-        drum_errorf(c->err, c->errlen, "%s:%zu:%zu: YAML syntax error: %s, %s started at line %zu", c->where,
-                ps->problem_mark.line + 1, ps->problem_mark.column + 1, problem, ps->context,
-                ps->context_mark.line + 1);
+        drum_errorf(c->err, c->errlen, "%s:%zu:%zu: YAML syntax error: %s, %s started at line %zu",
+                    c->where, ps->problem_mark.line + 1, ps->problem_mark.column + 1, problem,
+                    ps->context, ps->context_mark.line + 1);
     } else {
         drum_errorf(c->err, c->errlen, "%s:%zu:%zu: YAML syntax error: %s", c->where,
-                ps->problem_mark.line + 1, ps->problem_mark.column + 1, problem);
+                    ps->problem_mark.line + 1, ps->problem_mark.column + 1, problem);
     }
     return -1;
 }
@@ -552,7 +552,7 @@ int drum_cfg_set(const drum_cfg_field *schema, void *obj, const char *assignment
             if (strcmp(t[i].key, part) == 0) f = &t[i];
         if (!f || (dot && f->type != DRUM_CFG_SECTION)) {
             drum_errorf(err, errlen, "override '%s': unknown key '%.*s'", assignment,
-                    (int)(eq - assignment), assignment);
+                        (int)(eq - assignment), assignment);
             return -1;
         }
         base += f->offset;
@@ -689,21 +689,22 @@ static int check_template(const char *s, const char *allowed, char *msg, size_t 
     for (size_t i = 0; s[i]; i++) {
         if (s[i] == '{') {
             if (!s[i + 1] || !strchr(allowed, s[i + 1]) || s[i + 2] != '}') {
-                drum_errorf(msg, len, "bad placeholder at character %zu; expected {%c} or {%c}", i + 1,
-                        allowed[0], allowed[1]);
+                drum_errorf(msg, len, "bad placeholder at character %zu; expected {%c} or {%c}",
+                            i + 1, allowed[0], allowed[1]);
                 return -1;
             }
             used++;
             i += 2;
         } else if (s[i] == '}') {
-            drum_errorf(msg, len, "unmatched '}' at character %zu; expected placeholders {%c}, {%c}",
-                    i + 1, allowed[0], allowed[1]);
+            drum_errorf(msg, len,
+                        "unmatched '}' at character %zu; expected placeholders {%c}, {%c}", i + 1,
+                        allowed[0], allowed[1]);
             return -1;
         }
     }
     if (!used) {
-        drum_errorf(msg, len, "no placeholder; expected a template using {%c} and/or {%c}", allowed[0],
-                allowed[1]);
+        drum_errorf(msg, len, "no placeholder; expected a template using {%c} and/or {%c}",
+                    allowed[0], allowed[1]);
         return -1;
     }
     return 0;
@@ -869,19 +870,21 @@ int drum_job_config_init(drum_job_config *c, char *err, size_t errlen) {
 int drum_job_config_finish(drum_job_config *c, char *err, size_t errlen) {
     if (c->train.scored_per_round > c->train.candidates_k) {
         drum_errorf(err, errlen,
-                "train.scored_per_round (%d) exceeds train.candidates_k (%d); expected at most "
-                "the number of candidates",
-                c->train.scored_per_round, c->train.candidates_k);
+                    "train.scored_per_round (%d) exceeds train.candidates_k (%d); expected at most "
+                    "the number of candidates",
+                    c->train.scored_per_round, c->train.candidates_k);
         return -1;
     }
     if (!(c->retrieval.w_image > 0.0 || c->retrieval.w_text > 0.0)) {
-        drum_errorf(err, errlen, "retrieval.w_image and retrieval.w_text are both 0; expected at "
-                             "least one positive weight");
+        drum_errorf(err, errlen,
+                    "retrieval.w_image and retrieval.w_text are both 0; expected at "
+                    "least one positive weight");
         return -1;
     }
     if ((c->data.train[0] == '\0') != (c->data.eval[0] == '\0')) {
-        drum_errorf(err, errlen, "data.train and data.eval: expected both set (JSONL files) or both "
-                             "empty (the synthetic suite)");
+        drum_errorf(err, errlen,
+                    "data.train and data.eval: expected both set (JSONL files) or both "
+                    "empty (the synthetic suite)");
         return -1;
     }
     if (c->scorer.cache[0] == '\0') {

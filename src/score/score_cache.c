@@ -182,7 +182,7 @@ static size_t key_encode(const drum_score_key *k, char **buf, size_t *cap, uint3
         size_t n = strlen(p);
         if (n > SC_MAX_KEY) {
             drum_errorf(err, errlen, "score cache: %s is %zu bytes (at most %u)", names[i], n,
-                    SC_MAX_KEY);
+                        SC_MAX_KEY);
             return 0;
         }
         lens[i] = (uint32_t)n;
@@ -329,7 +329,8 @@ static int read_all(int fd, unsigned char **out, size_t *size) {
 /* Cuts the file to `size` bytes and makes that durable. */
 static int cut_to(drum_score_cache *c, size_t size, char *err, size_t errlen) {
     if (ftruncate(c->fd, (off_t)size) != 0 || fsync(c->fd) != 0) {
-        drum_errorf(err, errlen, "%s: cannot truncate to byte %zu: %s", c->path, size, strerror(errno));
+        drum_errorf(err, errlen, "%s: cannot truncate to byte %zu: %s", c->path, size,
+                    strerror(errno));
         return -1;
     }
     return 0;
@@ -347,18 +348,21 @@ static int load(drum_score_cache *c, char *warn, size_t warnlen, char *err, size
     header_bytes(c->crc, hdr);
     int rc = -1;
     if (size < SC_HEADER && c->mirror) {
-        drum_errorf(err, errlen, "%s: not a drum score cache yet (%zu bytes): the writing rank opens it "
-                "first", c->path, size);
+        drum_errorf(err, errlen,
+                    "%s: not a drum score cache yet (%zu bytes): the writing rank opens it first",
+                    c->path, size);
         goto done;
     }
     if (size < SC_HEADER) {
         /* Empty, or a header cut short while the file was being created. */
         if (memcmp(buf, hdr, size) != 0) {
-            drum_errorf(err, errlen, "%s: not a drum score cache (bad magic, %zu bytes)", c->path, size);
+            drum_errorf(err, errlen, "%s: not a drum score cache (bad magic, %zu bytes)", c->path,
+                        size);
             goto done;
         }
         if (size > 0) {
-            drum_errorf(warn, warnlen, "%s: rewrote a header cut short at %zu bytes", c->path, size);
+            drum_errorf(warn, warnlen, "%s: rewrote a header cut short at %zu bytes", c->path,
+                        size);
             if (cut_to(c, 0, err, errlen) != 0) goto done;
         }
         if (drum_write_all(c->fd, hdr, SC_HEADER) != 0 || fsync(c->fd) != 0) {
@@ -375,11 +379,12 @@ static int load(drum_score_cache *c, char *warn, size_t warnlen, char *err, size
     }
     if (get_u32(buf + 8) != SC_VERSION) {
         drum_errorf(err, errlen, "%s: score cache version %u, this build reads version %u", c->path,
-                get_u32(buf + 8), SC_VERSION);
+                    get_u32(buf + 8), SC_VERSION);
         goto done;
     }
     if (memcmp(buf, hdr, SC_HEADER) != 0) {
-        drum_errorf(err, errlen, "%s: corrupt header (checksum mismatch at byte offset 12)", c->path);
+        drum_errorf(err, errlen, "%s: corrupt header (checksum mismatch at byte offset 12)",
+                    c->path);
         goto done;
     }
     size_t off = SC_HEADER;
@@ -401,17 +406,17 @@ static int load(drum_score_cache *c, char *warn, size_t warnlen, char *err, size
             const char *ywhy;
             if (rec_check(c->crc, buf, size, y, &ylen, &ywhy) == REC_OK) {
                 drum_errorf(err, errlen,
-                        "%s: corrupt record at byte offset %zu (%s) with a valid record after it "
-                        "at byte offset %zu: the file is damaged, not torn; restore it or move it "
-                        "aside",
-                        c->path, off, why, y);
+                            "%s: corrupt record at byte offset %zu (%s) with a valid record "
+                            "after it at byte offset %zu: the file is damaged, not torn; restore "
+                            "it or move it aside",
+                            c->path, off, why, y);
                 goto done;
             }
         }
         if (c->mirror) break; /* the writer cut it when it opened the file */
         drum_errorf(warn, warnlen,
-                "%s: dropped %zu bytes at the end (from byte offset %zu: %s); %zu records kept",
-                c->path, size - off, off, why, c->idx.n);
+                    "%s: dropped %zu bytes at the end (from byte offset %zu: %s); %zu records kept",
+                    c->path, size - off, off, why, c->idx.n);
         if (cut_to(c, off, err, errlen) != 0) goto done;
         break;
     }
@@ -444,7 +449,7 @@ static int cache_open(drum_score_cache **out, const char *path, int mirror, char
     }
     if (!mirror && flock(c->fd, LOCK_EX | LOCK_NB) != 0) {
         drum_errorf(err, errlen, "%s: %s", path,
-                errno == EWOULDBLOCK ? "in use by another process (locked)" : strerror(errno));
+                    errno == EWOULDBLOCK ? "in use by another process (locked)" : strerror(errno));
         drum_score_cache_close(c);
         return -1;
     }
@@ -652,8 +657,8 @@ static int cached_score(drum_scorer *s, const drum_score_pair *pairs, int n, dou
         if (im->inner->score(im->inner, bp, m, uval + b, err, errlen) != 0) goto done;
         for (int k = 0; k < m; k++) {
             if (isnan(uval[b + k])) {
-                drum_errorf(err, errlen, "scorer %s returned NaN for query %s, demo %s", im->inner->id,
-                        bk[k].query_id, bk[k].demo_id);
+                drum_errorf(err, errlen, "scorer %s returned NaN for query %s, demo %s",
+                            im->inner->id, bk[k].query_id, bk[k].demo_id);
                 goto done;
             }
         }
