@@ -12,6 +12,9 @@ FILE *drum_atomic_open(const char *path, char **tmp, char *err, size_t errlen);
 int drum_atomic_commit(FILE *f, char *tmp, const char *path, char *err, size_t errlen);
 /* Abandons an atomic write: closes f, removes tmp, frees it. */
 void drum_atomic_abort(FILE *f, char *tmp);
+/* Makes a new or renamed directory entry durable: fsyncs the directory holding path (best
+ * effort: nothing is reported). */
+void drum_fsync_parent(const char *path);
 
 /* Reads a whole file into a malloc'd, NUL-terminated buffer. */
 char *drum_read_file(const char *path, size_t *len, char *err, size_t errlen);

@@ -37,10 +37,10 @@ FILE *drum_atomic_open(const char *path, char **tmp, char *err, size_t errlen) {
     return f;
 }
 
-static void fsync_parent(const char *path) {
+void drum_fsync_parent(const char *path) {
     char *copy = strdup(path);
     if (!copy) return;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         fsync(fd);
         close(fd);
@@ -65,7 +65,7 @@ int drum_atomic_commit(FILE *f, char *tmp, const char *path, char *err, size_t e
         free(tmp);
         return -1;
     }
-    fsync_parent(path);
+    drum_fsync_parent(path);
     free(tmp);
     return 0;
 }

@@ -1,6 +1,7 @@
 /* safetensors.c — reading (mmap + full validation) and writing (F32, atomic) the
  * safetensors format, and CLIP checkpoints through the parameter table. */
 #include "drum/error.h"
+#include "drum/fileio.h"
 #include "drum/safetensors.h"
 
 #include <cjson/cJSON.h>
@@ -491,41 +492,6 @@ static void sb_json_string(strbuf *b, const char *s) {
     sb_put(b, "\"", 1);
 }
 
-static int write_fully(int fd, const void *buf, size_t n) {
-    const unsigned char *p = buf;
-    while (n > 0) {
-        size_t chunk = n < ((size_t)1 << 30) ? n : ((size_t)1 << 30);
-        ssize_t w = write(fd, p, chunk);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* The rename is durable only once the directory entry is on disk too. */
-static void fsync_parent_dir(const char *path) {
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash) {
-        snprintf(dir, sizeof dir, ".");
-    } else if (slash == path) {
-        snprintf(dir, sizeof dir, "/");
-    } else {
-        size_t len = (size_t)(slash - path);
-        if (len >= sizeof dir) return;
-        memcpy(dir, path, len);
-        dir[len] = '\0';
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return;
-    fsync(fd);
-    close(fd);
-}
-
 /* Bytes of t's float32 data, or -1 when a dimension is negative or the size overflows. */
 static int write_size(const drum_st_write_tensor *t, size_t *bytes) {
     if (t->ndim < 0 || t->ndim > DRUM_ST_MAX_DIMS) return -1;
@@ -593,11 +559,11 @@ int drum_safetensors_write_f32(const char *path, const drum_st_write_tensor *t, 
     }
     unsigned char len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)h.n >> (8 * i));
-    int ok = write_fully(fd, len8, 8) == 0 && write_fully(fd, h.s, h.n) == 0;
+    int ok = drum_write_all(fd, len8, 8) == 0 && drum_write_all(fd, h.s, h.n) == 0;
     for (int i = 0; ok && i < n; i++) {
         size_t bytes = 0;
         write_size(&t[i], &bytes);
-        ok = write_fully(fd, t[i].data, bytes) == 0;
+        ok = drum_write_all(fd, t[i].data, bytes) == 0;
     }
     ok = ok && fsync(fd) == 0;
     int saved = errno;
@@ -615,7 +581,7 @@ int drum_safetensors_write_f32(const char *path, const drum_st_write_tensor *t, 
         unlink(tmp);
         return drum_errorf(err, errlen, "%s: cannot rename %s over it: %s", path, tmp, strerror(saved));
     }
-    fsync_parent_dir(path);
+    drum_fsync_parent(path);
     return 0;
 }
 

@@ -291,19 +291,6 @@ static int rec_load(drum_score_cache *c, const unsigned char *buf, size_t off) {
     return e ? 0 : -1;
 }
 
-/* Makes a new directory entry durable: fsync of the file's directory. */
-static void fsync_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
-    if (!dir) return;
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    free(dir);
-}
-
 /* Reads the whole file into *out (*size bytes). */
 static int read_all(int fd, unsigned char **out, size_t *size) {
     struct stat st;
@@ -369,7 +356,7 @@ static int load(drum_score_cache *c, char *warn, size_t warnlen, char *err, size
             drum_errorf(err, errlen, "%s: cannot write the header: %s", c->path, strerror(errno));
             goto done;
         }
-        fsync_dir(c->path);
+        drum_fsync_parent(c->path);
         rc = 0;
         goto done;
     }
