@@ -9,6 +9,7 @@
 #include "drum/error.h"
 #include "drum/metrics.h"
 #include "drum/rng.h"
+#include "drum/strbuf.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -58,53 +59,24 @@ static int py_isdigit(int32_t c) {
     return utf8proc_category(c) == UTF8PROC_CATEGORY_ND;
 }
 
-/* A growable byte string. Every append reports failure so callers can unwind on OOM. */
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom;
-} sbuf;
-
-static void sb_reserve(sbuf *b, size_t extra) {
-    if (b->oom) return;
-    if (b->n + extra + 1 <= b->cap) return;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->n + extra + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        b->oom = 1;
-        return;
-    }
-    b->p = p;
-    b->cap = cap;
-}
-
-static void sb_add(sbuf *b, const char *s, size_t len) {
-    sb_reserve(b, len);
-    if (b->oom) return;
-    memcpy(b->p + b->n, s, len);
-    b->n += len;
-    b->p[b->n] = '\0';
-}
-
-static void sb_addc(sbuf *b, char c) { sb_add(b, &c, 1); }
+static void sb_addc(drum_strbuf *b, char c) { drum_sb_add(b, &c, 1); }
 
 /* Hands the buffer to the caller: the string, or NULL (and nothing leaked) on OOM. */
-static char *sb_take(sbuf *b) {
+static char *sb_take(drum_strbuf *b) {
     if (b->oom) {
-        free(b->p);
+        free(b->s);
         return NULL;
     }
-    if (!b->p) {
+    if (!b->s) {
         char *e = malloc(1);
         if (e) e[0] = '\0';
         return e;
     }
-    return b->p;
+    return b->s;
 }
 
 /* Appends the lowercase of s[0..len) (Python str.lower, simple mapping). */
-static void sb_add_lower(sbuf *b, const char *s, size_t len) {
+static void sb_add_lower(drum_strbuf *b, const char *s, size_t len) {
     size_t i = 0;
     while (i < len) {
         unsigned char c = (unsigned char)s[i];
@@ -116,11 +88,11 @@ static void sb_add_lower(sbuf *b, const char *s, size_t len) {
         size_t nb;
         int32_t cp = decode(s + i, len - i, &nb);
         if (nb == 1 && cp == c) {
-            sb_add(b, s + i, 1);
+            drum_sb_add(b, s + i, 1);
         } else {
             utf8proc_uint8_t enc[4];
             utf8proc_ssize_t k = utf8proc_encode_char(utf8proc_tolower(cp), enc);
-            sb_add(b, (const char *)enc, (size_t)k);
+            drum_sb_add(b, (const char *)enc, (size_t)k);
         }
         i += nb;
     }
@@ -238,7 +210,7 @@ char *drum_vqa_process_punctuation(const char *s) {
                 touches = (i + 1 < len && s[i + 1] == ' ') || (i > 0 && s[i - 1] == ' ');
         delete_p[k] = digit_comma_digit || touches;
     }
-    sbuf out = {0};
+    drum_strbuf out = {0};
     for (size_t i = 0; i < len; i++) {
         const char *p = s[i] ? strchr(VQA_PUNCT, s[i]) : NULL;
         if (!p) {
@@ -247,28 +219,28 @@ char *drum_vqa_process_punctuation(const char *s) {
             sb_addc(&out, ' ');
         }
     }
-    if (out.oom || !out.p) return sb_take(&out);
+    if (out.oom || !out.s) return sb_take(&out);
     /* periodStrip "(?!<=\d)(\.)(?!\d)" with re.UNICODE passed as count: the first 32 periods
      * not followed by a digit go; the look-ahead sees the text before any removal. */
-    sbuf res = {0};
+    drum_strbuf res = {0};
     int removed = 0;
     for (size_t i = 0; i < out.n; i++) {
-        if (out.p[i] == '.' && removed < 32) {
+        if (out.s[i] == '.' && removed < 32) {
             size_t nb;
-            int32_t next = i + 1 < out.n ? decode(out.p + i + 1, out.n - i - 1, &nb) : -1;
+            int32_t next = i + 1 < out.n ? decode(out.s + i + 1, out.n - i - 1, &nb) : -1;
             if (!py_isdigit(next)) {
                 removed++;
                 continue;
             }
         }
-        sb_addc(&res, out.p[i]);
+        sb_addc(&res, out.s[i]);
     }
-    free(out.p);
+    free(out.s);
     return sb_take(&res);
 }
 
 typedef struct {
-    sbuf *out;
+    drum_strbuf *out;
     int first;
 } digit_article_ctx;
 
@@ -287,18 +259,18 @@ static void digit_article_word(const char *w, size_t len, void *vctx) {
         len = strlen(con);
     }
     if (!ctx->first) sb_addc(ctx->out, ' ');
-    sb_add(ctx->out, w, len);
+    drum_sb_add(ctx->out, w, len);
     ctx->first = 0;
 }
 
 char *drum_vqa_process_digit_article(const char *s) {
-    sbuf lower = {0};
+    drum_strbuf lower = {0};
     sb_add_lower(&lower, s, strlen(s));
     if (lower.oom) return sb_take(&lower);
-    sbuf out = {0};
+    drum_strbuf out = {0};
     digit_article_ctx ctx = {&out, 1};
-    if (lower.p) py_split(lower.p, lower.n, digit_article_word, &ctx);
-    free(lower.p);
+    if (lower.s) py_split(lower.s, lower.n, digit_article_word, &ctx);
+    free(lower.s);
     return sb_take(&out);
 }
 
@@ -377,7 +349,7 @@ oom:
 static char *trim_lower(const char *s) {
     size_t a, z;
     py_strip(s, strlen(s), &a, &z);
-    sbuf b = {0};
+    drum_strbuf b = {0};
     sb_add_lower(&b, s + a, z - a);
     return sb_take(&b);
 }
@@ -410,27 +382,27 @@ static const char *const PTB_ABBREV[] = {
     "dec",  "mon",  "tue",   "tues",  "wed",  "thu",  "thurs", "fri"};
 
 typedef struct {
-    sbuf out;
+    drum_strbuf out;
 } ptb_state;
 
 static void ptb_emit(ptb_state *st, const char *tok, size_t len) {
     if (len == 0) return;
-    sbuf low = {0};
+    drum_strbuf low = {0};
     sb_add_lower(&low, tok, len);
     if (low.oom) {
         st->out.oom = 1;
-        free(low.p);
+        free(low.s);
         return;
     }
     for (size_t k = 0; k < sizeof PTB_DROPPED / sizeof PTB_DROPPED[0]; k++) {
-        if (strcmp(low.p, PTB_DROPPED[k]) == 0) {
-            free(low.p);
+        if (strcmp(low.s, PTB_DROPPED[k]) == 0) {
+            free(low.s);
             return;
         }
     }
     if (st->out.n) sb_addc(&st->out, ' ');
-    sb_add(&st->out, low.p, low.n);
-    free(low.p);
+    drum_sb_add(&st->out, low.s, low.n);
+    free(low.s);
 }
 
 static void ptb_emit_lit(ptb_state *st, const char *lit) { ptb_emit(st, lit, strlen(lit)); }
@@ -623,7 +595,7 @@ char *drum_ptb_tokenize(const char *s) {
     /* Typographic quotes, dashes and the ellipsis become their ASCII forms (PTB normalises
      * them to the same tokens); Unicode whitespace becomes a space. */
     size_t len = strlen(s);
-    sbuf t = {0};
+    drum_strbuf t = {0};
     for (size_t i = 0; i < len;) {
         size_t nb;
         int32_t cp = decode(s + i, len - i, &nb);
@@ -635,25 +607,25 @@ char *drum_ptb_tokenize(const char *s) {
                    cp == 0xBB || cp == 0x2033) {
             sb_addc(&t, '"');
         } else if (cp == 0x2013 || cp == 0x2014 || cp == 0x2015) {
-            sb_add(&t, " -- ", 4);
+            drum_sb_add(&t, " -- ", 4);
         } else if (cp == 0x2026) {
-            sb_add(&t, " ... ", 5);
+            drum_sb_add(&t, " ... ", 5);
         } else {
-            sb_add(&t, s + i, nb);
+            drum_sb_add(&t, s + i, nb);
         }
         i += nb;
     }
     if (t.oom) return sb_take(&t);
     ptb_state st = {{0}};
     for (size_t i = 0; i < t.n;) {
-        while (i < t.n && t.p[i] == ' ') i++;
+        while (i < t.n && t.s[i] == ' ') i++;
         size_t w = i;
-        while (i < t.n && t.p[i] != ' ') i++;
+        while (i < t.n && t.s[i] != ' ') i++;
         size_t next = i;
-        while (next < t.n && t.p[next] == ' ') next++;
-        if (i > w) ptb_chunk(&st, t.p + w, i - w, next < t.n ? t.p[next] : '\0');
+        while (next < t.n && t.s[next] == ' ') next++;
+        if (i > w) ptb_chunk(&st, t.s + w, i - w, next < t.n ? t.s[next] : '\0');
     }
-    free(t.p);
+    free(t.s);
     return sb_take(&st.out);
 }
 
@@ -777,15 +749,15 @@ static int precook(const char *s, ngram_table *t) {
     word_list wl = {0};
     py_split(s, strlen(s), collect_word, &wl);
     int rc = wl.oom ? -1 : 0;
-    sbuf key = {0};
+    drum_strbuf key = {0};
     for (int k = 1; k <= 4 && rc == 0; k++) {
         for (int i = 0; i + k <= wl.n && rc == 0; i++) {
             key.n = 0;
             for (int j = 0; j < k; j++) {
                 if (j) sb_addc(&key, ' ');
-                sb_add(&key, wl.w[i + j], wl.len[i + j]);
+                drum_sb_add(&key, wl.w[i + j], wl.len[i + j]);
             }
-            ngram *g = key.oom ? NULL : table_upsert(t, key.p, key.n, k - 1);
+            ngram *g = key.oom ? NULL : table_upsert(t, key.s, key.n, k - 1);
             if (!g) {
                 rc = -1;
                 break;
@@ -793,7 +765,7 @@ static int precook(const char *s, ngram_table *t) {
             g->count += 1.0;
         }
     }
-    free(key.p);
+    free(key.s);
     free(wl.w);
     free(wl.len);
     return rc;

@@ -3,6 +3,7 @@
 #include "drum/error.h"
 #include "drum/fileio.h"
 #include "drum/safetensors.h"
+#include "drum/strbuf.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -436,34 +437,8 @@ int drum_st_tensor_to_f32(const drum_st_tensor *t, float *dst, char *err, size_t
 
 /* ---- the writer ---------------------------------------------------------------------- */
 
-typedef struct {
-    char *s;
-    size_t n, cap;
-    int oom;
-} strbuf;
-
-static void sb_put(strbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (b->n + n + 1 > cap) cap *= 2;
-        char *ns = realloc(b->s, cap);
-        if (!ns) {
-            b->oom = 1;
-            return;
-        }
-        b->s = ns;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-}
-
-static void sb_puts(strbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(strbuf *b, const char *fmt, ...) {
+static void sb_printf(drum_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(drum_strbuf *b, const char *fmt, ...) {
     char tmp[128];
     va_list ap;
     va_start(ap, fmt);
@@ -473,23 +448,23 @@ static void sb_printf(strbuf *b, const char *fmt, ...) {
         b->oom = 1;
         return;
     }
-    sb_put(b, tmp, (size_t)n);
+    drum_sb_add(b, tmp, (size_t)n);
 }
 
-static void sb_json_string(strbuf *b, const char *s) {
-    sb_put(b, "\"", 1);
+static void sb_json_string(drum_strbuf *b, const char *s) {
+    drum_sb_add(b, "\"", 1);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
-            sb_put(b, esc, 2);
+            drum_sb_add(b, esc, 2);
         } else if (c < 0x20) {
             sb_printf(b, "\\u%04x", c);
         } else {
-            sb_put(b, (const char *)&c, 1);
+            drum_sb_add(b, (const char *)&c, 1);
         }
     }
-    sb_put(b, "\"", 1);
+    drum_sb_add(b, "\"", 1);
 }
 
 /* Bytes of t's float32 data, or -1 when a dimension is negative or the size overflows. */
@@ -524,8 +499,8 @@ int drum_safetensors_write_f32(const char *path, const drum_st_write_tensor *t, 
     const char *dup = NULL;
     if (find_duplicate(t, n, &dup)) return drum_errorf(err, errlen, "%s: out of memory", path);
     if (dup) return drum_errorf(err, errlen, "%s: tensor '%s' given twice", path, dup);
-    strbuf h = {0};
-    sb_puts(&h, "{\"__metadata__\":{\"format\":\"pt\"}");
+    drum_strbuf h = {0};
+    drum_sb_str(&h, "{\"__metadata__\":{\"format\":\"pt\"}");
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         size_t bytes;
@@ -533,15 +508,15 @@ int drum_safetensors_write_f32(const char *path, const drum_st_write_tensor *t, 
             free(h.s);
             return drum_errorf(err, errlen, "%s: tensor '%s': invalid shape or size", path, t[i].name);
         }
-        sb_puts(&h, ",");
+        drum_sb_str(&h, ",");
         sb_json_string(&h, t[i].name);
-        sb_puts(&h, ":{\"dtype\":\"F32\",\"shape\":[");
+        drum_sb_str(&h, ":{\"dtype\":\"F32\",\"shape\":[");
         for (int d = 0; d < t[i].ndim; d++)
             sb_printf(&h, "%s%lld", d ? "," : "", (long long)t[i].shape[d]);
         sb_printf(&h, "],\"data_offsets\":[%zu,%zu]}", off - bytes, off);
     }
-    sb_puts(&h, "}");
-    while (!h.oom && h.n % 8 != 0) sb_puts(&h, " ");
+    drum_sb_str(&h, "}");
+    while (!h.oom && h.n % 8 != 0) drum_sb_str(&h, " ");
     if (h.oom) {
         free(h.s);
         return drum_errorf(err, errlen, "%s: out of memory building the header", path);

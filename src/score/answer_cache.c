@@ -15,6 +15,7 @@
 
 #include "drum/fileio.h"
 #include "drum/rng.h"
+#include "drum/strbuf.h"
 
 /* ---- the index: key -> an answer or a row of log-likelihoods -------------------------- */
 
@@ -220,39 +221,24 @@ static int append(ac_impl *im, const char *text, size_t n, char *err, size_t err
 
 /* ---- keys ------------------------------------------------------------------------------ */
 
-typedef struct {
-    char *s;
-    size_t n, cap;
-} strbuf;
-
-static int sb_add(strbuf *b, const char *s, size_t n) {
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (b->n + n + 1 > cap) cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) return -1;
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-    return 0;
-}
-
-static int sb_str(strbuf *b, const char *s) { return sb_add(b, s, strlen(s)); }
-
 /* op \x1f scorer id \x1f template \x1f query id \x1f demo ids (\x1e between) [\x1f choices] */
 static char *prompt_key(const drum_scorer *inner, const char *op, const drum_icl_prompt *p,
                         const char *choices) {
-    strbuf b = {0};
-    int bad = sb_str(&b, op) || sb_str(&b, "\x1f") || sb_str(&b, inner->id) ||
-              sb_str(&b, "\x1f") || sb_str(&b, inner->template_name) || sb_str(&b, "\x1f") ||
-              sb_str(&b, p->query->id) || sb_str(&b, "\x1f");
-    for (int j = 0; j < p->k && !bad; j++)
-        bad = (j && sb_str(&b, "\x1e")) || sb_str(&b, p->demos[j]->id);
-    if (!bad && choices) bad = sb_str(&b, "\x1f") || sb_str(&b, choices);
-    if (bad) {
+    const char *head[] = {op, inner->id, inner->template_name, p->query->id};
+    drum_strbuf b = {0};
+    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++) {
+        drum_sb_str(&b, head[i]);
+        drum_sb_str(&b, "\x1f");
+    }
+    for (int j = 0; j < p->k; j++) {
+        if (j) drum_sb_str(&b, "\x1e");
+        drum_sb_str(&b, p->demos[j]->id);
+    }
+    if (choices) {
+        drum_sb_str(&b, "\x1f");
+        drum_sb_str(&b, choices);
+    }
+    if (b.oom) {
         free(b.s);
         return NULL;
     }
@@ -267,7 +253,8 @@ static void choices_digest(const char *const *choices, int n, char *out, size_t 
 }
 
 /* Appends {"k": key, "a": answer} or {"k": key, "r": [...]} and a newline to b. */
-static int record_line(strbuf *b, const char *key, const char *answer, const double *ll, int n) {
+static int record_line(drum_strbuf *b, const char *key, const char *answer, const double *ll,
+                       int n) {
     cJSON *o = cJSON_CreateObject();
     int ok = o && cJSON_AddStringToObject(o, "k", key);
     if (ok && answer) ok = cJSON_AddStringToObject(o, "a", answer) != NULL;
@@ -278,7 +265,7 @@ static int record_line(strbuf *b, const char *key, const char *answer, const dou
     }
     char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
-    ok = text && sb_str(b, text) == 0 && sb_str(b, "\n") == 0;
+    ok = text && drum_sb_str(b, text) == 0 && drum_sb_str(b, "\n") == 0;
     free(text);
     return ok ? 0 : -1;
 }
@@ -302,7 +289,7 @@ typedef struct {
     char **keys; /* a key is NULL once the index owns it (a miss answered) */
     int *miss;
     drum_icl_prompt *sub;
-    strbuf lines;
+    drum_strbuf lines;
 } ac_call;
 
 static void call_end(ac_call *c) {
