@@ -151,38 +151,28 @@ static int by_id(const void *a, const void *b) {
     return c ? c : (x->line > y->line) - (x->line < y->line);
 }
 
-/* The earliest repeat of an id: returns 1 with the `line` of the id's first example in *a,
- * the smallest `line` of an example whose id came before in *b, and that example in *dup;
- * 0 when every id is unique; -1 when out of memory. */
-static int find_duplicate(const drum_dataset *ds, int *a, int *b, const drum_example **dup) {
-    drum_example **v = malloc((size_t)(ds->n ? ds->n : 1) * sizeof *v);
-    if (!v) return -1;
-    for (int i = 0; i < ds->n; i++) v[i] = &ds->ex[i];
-    qsort(v, (size_t)ds->n, sizeof *v, by_id);
-    int found = 0;
-    for (int i = 1; i < ds->n; i++)
-        if (strcmp(v[i - 1]->id, v[i]->id) == 0 && (!found || v[i]->line < *b)) {
-            *a = v[i - 1]->line; /* the id's first: only the first pair of a run gets here */
-            *b = v[i]->line;
-            *dup = v[i];
-            found = 1;
-        }
-    free(v);
-    return found;
-}
-
-/* A duplicate id is an error naming both entries (their 1-based positions). */
+/* A duplicate id is an error naming both entries (their 1-based positions): of the earliest
+ * repeat, the id's first entry and that repeat. */
 static int check_unique(const drum_dataset *ds, const char *path, const char *what, char *err,
                         size_t errlen) {
-    int a, b;
-    const drum_example *dup = NULL;
-    int found = find_duplicate(ds, &a, &b, &dup);
-    if (found < 0)
+    drum_example **v = malloc((size_t)(ds->n ? ds->n : 1) * sizeof *v);
+    if (!v) {
         snprintf(err, errlen, "%s: out of memory", path);
-    else if (found)
+        return -1;
+    }
+    for (int i = 0; i < ds->n; i++) v[i] = &ds->ex[i];
+    qsort(v, (size_t)ds->n, sizeof *v, by_id);
+    const drum_example *first = NULL, *dup = NULL;
+    for (int i = 1; i < ds->n; i++)
+        if (strcmp(v[i - 1]->id, v[i]->id) == 0 && (!dup || v[i]->line < dup->line)) {
+            first = v[i - 1]; /* the id's first: only the first pair of a run gets here */
+            dup = v[i];
+        }
+    if (dup)
         snprintf(err, errlen, "%s: %s[%d] and %s[%d] have the same id \"%s\"", path, what,
-                 a - 1, what, b - 1, dup->id);
-    return found ? -1 : 0;
+                 first->line - 1, what, dup->line - 1, dup->id);
+    free(v);
+    return dup ? -1 : 0;
 }
 
 /* The string field `key` of every object in the array `arr` (found under `list` in entry
@@ -578,9 +568,8 @@ int drum_convert_hateful_memes(const drum_hateful_memes_source *src, drum_datase
                                char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     size_t len = 0, pos = 0, n;
-    int cap = 0, line = 0, more, a, b;
+    int cap = 0, line = 0, more;
     const char *s;
-    const drum_example *dup = NULL;
     char *buf = drum_read_file(src->path, &len, err, errlen);
     if (!buf) return -1;
     while ((more = drum_next_line(buf, len, &pos, src->path, &line, &s, &n, err, errlen)) > 0)
@@ -588,10 +577,7 @@ int drum_convert_hateful_memes(const drum_hateful_memes_source *src, drum_datase
     if (more < 0) goto fail;
     if (out->n == 0)
         FAIL("%s: no examples (expected one JSON object" HM_OBJECT " per line)", src->path);
-    int found = find_duplicate(out, &a, &b, &dup);
-    if (found < 0) FAIL("%s: out of memory", src->path);
-    if (found)
-        FAIL("%s:%d: duplicate id \"%s\" (first on line %d)", src->path, b, dup->id, a);
+    if (drum_dataset_index_ids(out, src->path, err, errlen)) goto fail;
     free(buf);
     return 0;
 fail:

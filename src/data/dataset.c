@@ -82,6 +82,22 @@ static drum_dataset_index *index_new(int n) {
     return ix;
 }
 
+int drum_dataset_index_ids(drum_dataset *ds, const char *path, char *err, size_t errlen) {
+    if (!(ds->index = index_new(ds->n))) {
+        snprintf(err, errlen, "%s: out of memory for the id index", path);
+        return -1;
+    }
+    for (int i = 0; i < ds->n; i++) {
+        int j = index_insert(ds->index, ds->ex, i);
+        if (j >= 0) {
+            snprintf(err, errlen, "%s:%d: duplicate id \"%s\" (first on line %d)", path,
+                     ds->ex[i].line, ds->ex[i].id, ds->ex[j].line);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 enum { K_ID, K_IMAGE, K_PROMPT, K_RESPONSE, K_ANSWERS, K_TASK, K_SPLIT, N_KEYS };
 static const char *const known_keys[N_KEYS] = {"id",      "image", "prompt", "response",
                                          "answers", "task",  "split"};
@@ -233,20 +249,7 @@ int drum_dataset_load(drum_dataset *ds, const char *path, char *err, size_t errl
         }
         ds->n++;
     }
-    if (more < 0) goto fail;
-    ds->index = index_new(ds->n);
-    if (!ds->index) {
-        snprintf(err, errlen, "%s: out of memory for the id index", path);
-        goto fail;
-    }
-    for (int i = 0; i < ds->n; i++) {
-        int j = index_insert(ds->index, ds->ex, i);
-        if (j >= 0) {
-            snprintf(err, errlen, "%s:%d: duplicate id \"%s\" (first on line %d)", path,
-                     ds->ex[i].line, ds->ex[i].id, ds->ex[j].line);
-            goto fail;
-        }
-    }
+    if (more < 0 || drum_dataset_index_ids(ds, path, err, errlen)) goto fail;
     free(dir);
     free(buf);
     return 0;
