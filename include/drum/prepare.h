@@ -26,8 +26,9 @@ typedef struct {
     int S;          /* image side after preprocessing */
     int T;          /* tokens per text: the model's context */
     int longest;    /* encode each batch at its longest text's width (drum_cut_texts) */
-    uint8_t *levels;       /* (n, 3, S, S): the resized, cropped images' uint8 levels */
-    float lut[3][256];     /* level -> normalised pixel, per channel (drum_prepared_images) */
+    uint8_t *levels;       /* (n, 3, S, S): the resized, cropped images' uint8 levels, a quarter
+                            * of their floats' memory, expanded per batch (levels_forward) */
+    float lut[3][256];     /* level -> normalised pixel, per channel (levels_forward) */
     int *demo_ids, *demo_mask, *demo_eos;    /* (n, T), (n, T), (n): the demo template */
     int *query_ids, *query_mask, *query_eos; /* the query template; NULL when not prepared */
 } drum_prepared;
@@ -59,11 +60,6 @@ int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts
                  const drum_tokenizer *tok, const drum_prepare_opts *o, char *err,
                  size_t errlen);
 void drum_prepared_free(drum_prepared *p);
-
-/* The normalised pixels (count, 3, S, S) of examples i0 .. i0 + count - 1, exactly what
- * drum_image_preprocess gives: prepared images are kept as uint8 levels (a quarter of the
- * floats' memory: 150 KB instead of 600 KB an image at 224 px) and expanded per batch. */
-void drum_prepared_images(const drum_prepared *p, long i0, int count, float *out);
 
 /* On a backend, images travel as levels and are expanded there (op levels_forward): a
  * device buffer for the levels of max_images images and the device copy of p's table. */

@@ -186,13 +186,6 @@ int drum_cut_texts(int *ids, int *mask, const int *eos, int n, int T) {
     return W;
 }
 
-void drum_prepared_images(const drum_prepared *p, long i0, int count, float *out) {
-    size_t plane = (size_t)p->S * p->S, n = (size_t)count * 3 * plane;
-    const uint8_t *u = p->levels + (size_t)i0 * 3 * plane;
-#pragma omp parallel for schedule(static) if (n > (1u << 20))
-    for (size_t k = 0; k < n; k++) out[k] = p->lut[(k / plane) % 3][u[k]];
-}
-
 int drum_device_levels_alloc(drum_backend *be, const drum_prepared *p, int max_images,
                              drum_device_levels *d, char *err, size_t errlen) {
     d->levels = be->alloc(be, (size_t)(max_images > 0 ? max_images : 1) * 3 * p->S * p->S);
