@@ -136,7 +136,8 @@ static void idct_islow(stbi_uc *out, int out_stride, short data[64]) {
         }
         for (int r = 0; r < 8; r++) v[r] = in[8 * r];
         idct_1d(v, t);
-        for (int r = 0; r < 8; r++) w[8 * r] = (int)DESCALE(t[r], IDCT_CONST_BITS - IDCT_PASS1_BITS);
+        for (int r = 0; r < 8; r++)
+            w[8 * r] = (int)DESCALE(t[r], IDCT_CONST_BITS - IDCT_PASS1_BITS);
     }
     for (int r = 0; r < 8; r++) {
         const int *w = ws + 8 * r;

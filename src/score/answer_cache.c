@@ -406,7 +406,8 @@ static int ac_rank(drum_scorer *s, const drum_icl_prompt *prompts, int n,
             if (index_put(&im->idx, key, NULL, ll, n_choices)) goto oom;
         }
         im->stats.records = (long)im->idx.count;
-        for (int j = 0; j < c.m; j++) memcpy(out + c.miss[j] * row, got + j * row, row * sizeof *out);
+        for (int j = 0; j < c.m; j++)
+            memcpy(out + c.miss[j] * row, got + j * row, row * sizeof *out);
     }
     for (int i = 0; i < n; i++) {
         if (!c.keys[i]) continue;

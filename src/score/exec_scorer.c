@@ -246,7 +246,8 @@ static int exec_rank(drum_scorer *s, const drum_icl_prompt *prompts, int n,
     cJSON *list, *req = request("rank", "prompts", &list);
     for (int i = 0; req && i < n; i++) append_item(&req, list, prompt_json(&prompts[i]));
     cJSON *names = req ? cJSON_AddArrayToObject(req, "choices") : NULL;
-    for (int j = 0; names && j < n_choices; j++) append_item(&req, names, cJSON_CreateString(choices[j]));
+    for (int j = 0; names && j < n_choices; j++)
+        append_item(&req, names, cJSON_CreateString(choices[j]));
     if (req && !names) {
         cJSON_Delete(req);
         req = NULL;
@@ -257,7 +258,8 @@ static int exec_rank(drum_scorer *s, const drum_icl_prompt *prompts, int n,
     int i = 0;
     for (const cJSON *row = a ? a->child : NULL; row && a; row = row->next, i++) {
         if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != n_choices) {
-            snprintf(err, errlen, "scorer exec '%s': scores %d, for %s, is not a list of %d numbers",
+            snprintf(err, errlen,
+                     "scorer exec '%s': scores %d, for %s, is not a list of %d numbers",
                      im->command, i, prompts[i].query->id, n_choices);
             a = NULL;
             break;
@@ -265,8 +267,10 @@ static int exec_rank(drum_scorer *s, const drum_icl_prompt *prompts, int n,
         int j = 0;
         for (const cJSON *v = row->child; v; v = v->next, j++) {
             if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) {
-                snprintf(err, errlen, "scorer exec '%s': score %d of prompt %d, for (%s, \"%s\"), "
-                         "is not a finite number", im->command, j, i, prompts[i].query->id, choices[j]);
+                snprintf(err, errlen,
+                         "scorer exec '%s': score %d of prompt %d, for (%s, \"%s\"), is not a "
+                         "finite number",
+                         im->command, j, i, prompts[i].query->id, choices[j]);
                 a = NULL;
                 break;
             }

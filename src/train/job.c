@@ -254,7 +254,8 @@ static int open_scorer(drum_job *j, char *err, size_t errlen) {
     drum_scorer *cached = NULL;
     warn[0] = '\0';
     if (path && writer(j))
-        cached = drum_answer_cached_scorer_create(j->scorer, path, 0, warn, sizeof warn, err, errlen);
+        cached = drum_answer_cached_scorer_create(j->scorer, path, 0, warn, sizeof warn, err,
+                                                  errlen);
     int bad = j->comm->size > 1 && j->comm->barrier(j->comm, err, errlen);
     if (path && !bad && !writer(j))
         cached = drum_answer_cached_scorer_create(j->scorer, path, 1, NULL, 0, err, errlen);

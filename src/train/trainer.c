@@ -641,7 +641,9 @@ static double train_step(drum_trainer *t, const int *queries, int B, char *err, 
     build_batch(t, queries, B);
     if (t->prep->longest) T = drum_cut_texts(b->h_ids, b->h_mask, b->h_eos, rows, T);
     upload_rows(be, b->levels.levels, b->h_levels, (size_t)3 * S * S, B, L, q0, q1);
-    if (mine > 0) be->op.levels_forward(be, b->pixels, b->levels.levels, b->levels.lut, mine, (size_t)S * S);
+    if (mine > 0)
+        be->op.levels_forward(be, b->pixels, b->levels.levels, b->levels.lut, mine,
+                              (size_t)S * S);
     upload_rows(be, b->ids, b->h_ids, (size_t)T * sizeof(int), B, L, q0, q1);
     upload_rows(be, b->mask, b->h_mask, (size_t)T * sizeof(int), B, L, q0, q1);
     upload_rows(be, b->eos, b->h_eos, sizeof(int), B, L, q0, q1);
