@@ -565,8 +565,8 @@ static void test_hashes(void) {
           "FNV-1a test vectors");
     CHECK(drum_fnv1a("bar", 3, drum_fnv1a("foo", 3, DRUM_FNV1A_INIT)) == 0x85944171f73967e8ULL,
           "FNV-1a continued over two pieces");
-    CHECK(sw_hash_str("q-00017") == 0xeee91a5c21ddaeebULL, "sw_hash_str: %016llx",
-          (unsigned long long)sw_hash_str("q-00017"));
+    CHECK(drum_str_hash("q-00017") == 0xeee91a5c21ddaeebULL, "drum_str_hash: %016llx",
+          (unsigned long long)drum_str_hash("q-00017"));
 }
 
 int main(void) {

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct {
     uint64_t state, inc;
@@ -69,5 +70,11 @@ static inline uint64_t drum_fnv1a(const void *p, size_t n, uint64_t h) {
     for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ULL;
     return h;
 }
+
+/* The string hash: FNV-1a from DRUM_STR_HASH_INIT, of n bytes or of a C string. */
+static inline uint64_t drum_str_hash_n(const char *s, size_t n) {
+    return drum_fnv1a(s, n, DRUM_STR_HASH_INIT);
+}
+static inline uint64_t drum_str_hash(const char *s) { return drum_str_hash_n(s, strlen(s)); }
 
 #endif

@@ -23,11 +23,9 @@ typedef struct {
     size_t cap, n;
 } strmap;
 
-static uint64_t str_hash(const char *s) { return drum_fnv1a(s, strlen(s), DRUM_STR_HASH_INIT); }
-
 static int map_get(const strmap *m, const char *k) {
     if (!m->cap) return -1;
-    for (size_t i = str_hash(k) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+    for (size_t i = drum_str_hash(k) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
         if (!m->key[i]) return -1;
         if (strcmp(m->key[i], k) == 0) return m->val[i];
     }
@@ -47,7 +45,7 @@ static int map_grow(strmap *m) {
     }
     for (size_t i = 0; i < m->cap; i++) {
         if (!m->key[i]) continue;
-        size_t j = str_hash(m->key[i]) & (bigger.cap - 1);
+        size_t j = drum_str_hash(m->key[i]) & (bigger.cap - 1);
         while (bigger.key[j]) j = (j + 1) & (bigger.cap - 1);
         bigger.key[j] = m->key[i];
         bigger.val[j] = m->val[i];
@@ -62,7 +60,7 @@ static int map_grow(strmap *m) {
 /* Inserts k (copied) unless present; returns 0, or -1 when out of memory. */
 static int map_put(strmap *m, const char *k, int v) {
     if ((m->n + 1) * 2 > m->cap && map_grow(m) != 0) return -1;
-    size_t i = str_hash(k) & (m->cap - 1);
+    size_t i = drum_str_hash(k) & (m->cap - 1);
     for (; m->key[i]; i = (i + 1) & (m->cap - 1))
         if (strcmp(m->key[i], k) == 0) return 0;
     m->key[i] = strdup(k);

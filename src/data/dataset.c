@@ -18,8 +18,6 @@ struct drum_dataset_index {
     size_t cap;
 };
 
-static uint64_t fnv1a(const char *s) { return drum_fnv1a(s, strlen(s), DRUM_STR_HASH_INIT); }
-
 static void example_free(drum_example *e) {
     free(e->id);
     free(e->image);
@@ -48,7 +46,7 @@ int drum_dataset_find(const drum_dataset *ds, const char *id) {
         return -1;
     }
     size_t mask = ds->index->cap - 1;
-    for (size_t h = fnv1a(id) & mask;; h = (h + 1) & mask) {
+    for (size_t h = drum_str_hash(id) & mask;; h = (h + 1) & mask) {
         int i = ds->index->slot[h];
         if (i < 0) return -1;
         if (strcmp(ds->ex[i].id, id) == 0) return i;
@@ -58,7 +56,7 @@ int drum_dataset_find(const drum_dataset *ds, const char *id) {
 /* Inserts example i; returns the index of an earlier example with the same id, else -1. */
 static int index_insert(drum_dataset_index *ix, const drum_example *ex, int i) {
     size_t mask = ix->cap - 1;
-    for (size_t h = fnv1a(ex[i].id) & mask;; h = (h + 1) & mask) {
+    for (size_t h = drum_str_hash(ex[i].id) & mask;; h = (h + 1) & mask) {
         int j = ix->slot[h];
         if (j < 0) {
             ix->slot[h] = i;

@@ -12,7 +12,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "drum/rng.h"
 
@@ -106,10 +105,5 @@ extern const int sw_lexicon_n;
 /* Renders the scene as size x size RGB (row-major, 3 bytes a pixel). Jitter of position,
  * size and colour and the pixel noise come from seed. */
 void sw_render(const sw_scene *s, uint64_t seed, int size, int grid, unsigned char *rgb);
-
-/* FNV-1a of a string (ids into hashes). */
-static inline uint64_t sw_hash_str(const char *s) {
-    return drum_fnv1a(s, strlen(s), DRUM_STR_HASH_INIT);
-}
 
 #endif

@@ -648,8 +648,6 @@ typedef struct {
     int nslot;
 } ngram_table;
 
-static uint64_t fnv1a(const char *s, size_t len) { return drum_fnv1a(s, len, DRUM_STR_HASH_INIT); }
-
 static void table_free(ngram_table *t) {
     for (int i = 0; i < t->n; i++) free(t->e[i].key);
     free(t->e);
@@ -662,7 +660,7 @@ static int table_rehash(ngram_table *t, int nslot) {
     if (!slot) return -1;
     for (int i = 0; i < nslot; i++) slot[i] = -1;
     for (int i = 0; i < t->n; i++) {
-        uint64_t h = fnv1a(t->e[i].key, strlen(t->e[i].key));
+        uint64_t h = drum_str_hash(t->e[i].key);
         int s = (int)(h & (uint64_t)(nslot - 1));
         while (slot[s] >= 0) s = (s + 1) & (nslot - 1);
         slot[s] = i;
@@ -676,7 +674,7 @@ static int table_rehash(ngram_table *t, int nslot) {
 /* The entry for key[0..len), or NULL. */
 static ngram *table_get(const ngram_table *t, const char *key, size_t len) {
     if (!t->nslot) return NULL;
-    int s = (int)(fnv1a(key, len) & (uint64_t)(t->nslot - 1));
+    int s = (int)(drum_str_hash_n(key, len) & (uint64_t)(t->nslot - 1));
     while (t->slot[s] >= 0) {
         ngram *g = &t->e[t->slot[s]];
         if (strncmp(g->key, key, len) == 0 && g->key[len] == '\0') return g;
@@ -702,7 +700,7 @@ static ngram *table_upsert(ngram_table *t, const char *key, size_t len, int orde
     if (!k) return NULL;
     memcpy(k, key, len);
     k[len] = '\0';
-    int s = (int)(fnv1a(key, len) & (uint64_t)(t->nslot - 1));
+    int s = (int)(drum_str_hash_n(key, len) & (uint64_t)(t->nslot - 1));
     while (t->slot[s] >= 0) s = (s + 1) & (t->nslot - 1);
     t->slot[s] = t->n;
     g = &t->e[t->n++];

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "drum/fileio.h"
+#include "drum/rng.h"
 
 #define SC_HEADER 16
 #define SC_VERSION 1u
@@ -87,15 +88,6 @@ typedef struct {
     size_t nslot; /* a power of two, at least twice n */
 } sc_index;
 
-static uint64_t hash_bytes(const char *s, size_t n) {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 static void index_free(sc_index *x) {
     for (size_t i = 0; i < x->n; i++) free(x->e[i].key);
     free(x->e);
@@ -132,7 +124,7 @@ static int index_grow(sc_index *x) {
 
 /* Sets key -> value (overwriting). Returns the entry, or NULL on OOM. */
 static sc_entry *index_set(sc_index *x, const char *key, size_t len, double value) {
-    uint64_t h = hash_bytes(key, len);
+    uint64_t h = drum_str_hash_n(key, len);
     sc_entry *e = index_find(x, key, len, h);
     if (e) {
         e->value = value;
@@ -477,7 +469,7 @@ int drum_score_cache_get(const drum_score_cache *c, const drum_score_key *key, d
     size_t len = key_encode(key, &buf, &cap, lens, NULL, 0);
     int found = 0;
     if (len) {
-        sc_entry *e = index_find(&c->idx, buf, len, hash_bytes(buf, len));
+        sc_entry *e = index_find(&c->idx, buf, len, drum_str_hash_n(buf, len));
         if (e) {
             *value = e->value;
             found = 1;
@@ -615,7 +607,7 @@ static int cached_score(drum_scorer *s, const drum_score_pair *pairs, int n, dou
             im->stats.hits++;
             continue;
         }
-        sc_entry *e = index_find(&pending, kb, klen, hash_bytes(kb, klen));
+        sc_entry *e = index_find(&pending, kb, klen, drum_str_hash_n(kb, klen));
         if (!e) {
             e = index_set(&pending, kb, klen, 0.0);
             if (!e) {

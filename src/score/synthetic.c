@@ -66,7 +66,7 @@ typedef struct {
 
 static int meta_find(const simulator *sim, const char *id) {
     size_t mask = sim->cap - 1;
-    for (size_t h = sw_hash_str(id) & mask;; h = (h + 1) & mask) {
+    for (size_t h = drum_str_hash(id) & mask;; h = (h + 1) & mask) {
         int i = sim->slot[h];
         if (i < 0) return -1;
         if (strcmp(sim->m[i].id, id) == 0) return i;
@@ -224,7 +224,7 @@ static simulator *load_meta(const char *path, char *err, size_t errlen) {
     if (!sim->slot) goto oom;
     for (size_t i = 0; i < sim->cap; i++) sim->slot[i] = -1;
     for (int i = 0; i < sim->n; i++) {
-        size_t mask = sim->cap - 1, h = sw_hash_str(sim->m[i].id) & mask;
+        size_t mask = sim->cap - 1, h = drum_str_hash(sim->m[i].id) & mask;
         for (; sim->slot[h] >= 0; h = (h + 1) & mask) {
             if (strcmp(sim->m[sim->slot[h]].id, sim->m[i].id) == 0) {
                 snprintf(err, errlen, "%s: duplicate id \"%s\"", path, sim->m[i].id);
@@ -248,7 +248,7 @@ fail:
 /* The fixed idiosyncrasy of the pair: a sum of four uniforms from a hash, scaled to unit
  * variance (Irwin-Hall), times the configured standard deviation. */
 static double idiosyncrasy(const simulator *sim, const char *qid, const char *did) {
-    uint64_t h = drum_hash64(drum_hash64(sim->cfg.seed, sw_hash_str(qid)), sw_hash_str(did));
+    uint64_t h = drum_hash64(drum_hash64(sim->cfg.seed, drum_str_hash(qid)), drum_str_hash(did));
     double sum = 0;
     for (int i = 0; i < 4; i++) sum += (double)((h >> (16 * i)) & 0xffff) / 65536.0;
     return sim->cfg.noise * (sum - 2.0) * 1.7320508075688772;
@@ -459,7 +459,7 @@ static int pick_demo(const icl_state *st, const int *mask, drum_rng *r) {
  * expectation stays P(correct). Rules 1 draw it from the prompt's stream. */
 static double correct_draw(const simulator *sim, const icl_state *st, int i, drum_rng *r) {
     if (sim->cfg.rules < 2) return drum_rng_uniform(r);
-    uint64_t h = drum_hash64(sim->cfg.seed ^ 0x646966666963756cULL, sw_hash_str(st->x->id));
+    uint64_t h = drum_hash64(sim->cfg.seed ^ 0x646966666963756cULL, drum_str_hash(st->x->id));
     h = drum_hash64(drum_hash64(h, (uint64_t)st->k), (uint64_t)i);
     return (double)(h >> 11) * 0x1.0p-53;
 }
@@ -635,8 +635,8 @@ static int sim_generate(drum_scorer *s, const drum_icl_prompt *prompts, int n, c
         const drum_icl_prompt *p = &prompts[i];
         icl_state st;
         if (icl_prepare(sim, p, &st, err, errlen) != 0) goto fail;
-        uint64_t h = drum_hash64(sim->cfg.seed ^ 0x67656e6572617465ULL, sw_hash_str(p->query->id));
-        for (int j = 0; j < p->k; j++) h = drum_hash64(h, sw_hash_str(p->demos[j]->id));
+        uint64_t h = drum_hash64(sim->cfg.seed ^ 0x67656e6572617465ULL, drum_str_hash(p->query->id));
+        for (int j = 0; j < p->k; j++) h = drum_hash64(h, drum_str_hash(p->demos[j]->id));
         drum_rng r;
         drum_rng_seed(&r, h, (uint64_t)p->k);
         out[i] = st.x->task == SW_CAPTION ? caption_answer(sim, &st, p, &r)

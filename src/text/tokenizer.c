@@ -44,10 +44,6 @@ typedef struct {
     size_t cap; /* power of two */
 } str_map;
 
-static uint64_t hash_bytes(const char *s, int n) {
-    return drum_fnv1a(s, (size_t)n, DRUM_STR_HASH_INIT);
-}
-
 static int str_map_init(str_map *m, size_t n) {
     m->cap = 16;
     while (m->cap < 2 * n) m->cap <<= 1;
@@ -65,7 +61,7 @@ static void str_map_free(str_map *m) {
 
 /* Later insertions of a key replace earlier ones (Python's dict, serde's map). */
 static void str_map_put(str_map *m, const char *k, int n, int id) {
-    size_t i = hash_bytes(k, n) & (m->cap - 1);
+    size_t i = drum_str_hash_n(k, (size_t)n) & (m->cap - 1);
     while (m->key[i] && !(m->klen[i] == n && memcmp(m->key[i], k, n) == 0))
         i = (i + 1) & (m->cap - 1);
     m->key[i] = k;
@@ -74,7 +70,7 @@ static void str_map_put(str_map *m, const char *k, int n, int id) {
 }
 
 static int str_map_get(const str_map *m, const char *k, int n) {
-    size_t i = hash_bytes(k, n) & (m->cap - 1);
+    size_t i = drum_str_hash_n(k, (size_t)n) & (m->cap - 1);
     while (m->key[i]) {
         if (m->klen[i] == n && memcmp(m->key[i], k, n) == 0) return m->id[i];
         i = (i + 1) & (m->cap - 1);
