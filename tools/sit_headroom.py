@@ -17,7 +17,10 @@ With --model RUN/roundN the checkpoint is DRUM's after round N, and its SIT row 
 against the job's DRUM rN row instead. With --tuned RUN/roundN, DRUM's retrieval (that
 checkpoint, the job's weights) is also compared with SI, ST and SIT query by query.
 
-and prints them per question type, then SIT (the job's weight) against ST and SI with the
+(`large`, the first object's colour: the large one of a classification scene, is a feature
+too), and prints them per question type (classification claims, `synth.classification: claim`,
+are their own type) with, for classification, the fraction of the top k whose label is the
+query's ("same label"); then SIT (the job's weight) against ST and SI with the
 standard deviation of the sampled accuracies' difference under either rule set. Queries use the run's drafts (drafts.jsonl) exactly as
 the job does. The benefit rules are re-implemented here; the script checks them by
 matching its SI/ST/SIT numbers against the run's results.jsonl (4-shot p_correct rows)
@@ -47,7 +50,7 @@ SYNONYMS = {"violet": "purple", "middle": "center", "centre": "center", "in the 
             "donut": "ring", "plus": "cross", "rhombus": "diamond", "zero": "0", "one": "1",
             "two": "2", "three": "3", "four": "4", "five": "5"}
 ZERO_SHOT = {"color": -0.4, "shape": -0.4, "count": -0.8, "position": -0.6, "exists": 0.0,
-             "cls": -0.3}
+             "cls": -0.3, "claim": 0.2}
 SHAPES = ["circle", "square", "triangle", "cross", "star", "diamond", "ring"]
 COLOURS = ["red", "green", "blue", "yellow", "purple", "orange", "white", "black"]
 
@@ -97,6 +100,8 @@ def rules(x, c, c_response, version):
         return resemblance(x, c) + rules(x, c, c_response, 1)
     answer = canon(c_response)
     cobj = objects(c)
+    if x["task"] == "cls" and "claim" in x:  # a colour claim: true or false
+        return 1.2 if answer == x["gold"] else -0.6
     if x["task"] == "cls":
         label = objects(x)[x["focus"]][0]
         b = 1.2 if answer == x["gold"] else -0.1
@@ -152,17 +157,24 @@ def paired(name_a, pa, name_b, pb):
 
 
 # ---- retrieval and evaluation ----------------------------------------------------------
+def top_k(sim, k):
+    """Each query's top k by sim (ties by pool order), most similar last."""
+    return [np.argsort(-row, kind="stable")[:k][::-1] for row in sim]
+
+
+def same_label(sim, shown, gold, k):
+    """The fraction of each query's top k whose response is its label, averaged."""
+    return np.mean([np.mean(shown[t] == g) for t, g in zip(top_k(sim, k), gold)])
+
+
 def expected(sim, benefit, zero_logits, k):
     """Mean P(correct) per query: top k by sim (ties by pool order), most similar last."""
-    out = np.empty(len(sim))
-    for a in range(len(sim)):
-        top = np.argsort(-sim[a], kind="stable")[:k][::-1]
-        out[a] = p_correct(benefit[a, top], zero_logits[a])
-    return out
+    return np.array([p_correct(benefit[a, top], zero_logits[a])
+                     for a, top in enumerate(top_k(sim, k))])
 
 
 def ideal_embedding(m, features):
-    v = np.zeros(len(SHAPES) * len(COLOURS) + len(SHAPES) + len(COLOURS) + 4)
+    v = np.zeros(len(SHAPES) * len(COLOURS) + len(SHAPES) + len(COLOURS) + 4 + len(COLOURS))
     objs = objects(m)
     for shape, colour, _ in objs:
         s, c = SHAPES.index(shape), COLOURS.index(colour)
@@ -174,6 +186,8 @@ def ideal_embedding(m, features):
             v[63 + c] += 1
     if "count" in features:
         v[71 + len(objs) - 1] += 1
+    if "large" in features:  # the colour of the first object (the large one in cls scenes)
+        v[75 + COLOURS.index(objs[0][1])] += 1
     return v / np.linalg.norm(v)
 
 
@@ -254,7 +268,8 @@ def main():
         benefit = np.array([[rules(meta[qids[i]], meta[pids[j]], response[pids[j]], a.rules) +
                              idiosyncrasy(a.scorer_seed, qids[i], pids[j], a.noise) for j in p]
                             for i in q])
-        kinds = [meta[qids[i]].get("qtype", "cls") for i in q]
+        kinds = [meta[qids[i]].get("qtype", "claim" if "claim" in meta[qids[i]] else "cls")
+                 for i in q]
         zero = np.array([ZERO_SHOT[t] for t in kinds])
         types = sorted(set(kinds))
         ci, ct = qimg[q] @ pimg[p].T, qtxt[q] @ ptxt[p].T
@@ -265,12 +280,16 @@ def main():
             rows += [(f"ideal:{features} lam {lam:g}", ct + lam * (vq @ vp.T))
                      for lam in (0.1, 0.25, 0.5, 1.0)]
         rows.append(("oracle", benefit))
-        print(f"  {'retrieval':<32}{'all':>7}" + "".join(f"{t:>9}" for t in types))
+        gold = np.array([meta[qids[i]]["gold"] for i in q])
+        shown = np.array([canon(response[pids[j]]) for j in p])
+        print(f"  {'retrieval':<32}{'all':>7}" + "".join(f"{t:>9}" for t in types) +
+              ("  same label" if task == "cls" else ""))
         values = {}
         for name, sim in rows:
             v = values[name] = expected(sim, benefit, zero, a.k)
+            agree = f"{same_label(sim, shown, gold, a.k):12.3f}" if task == "cls" else ""
             print(f"  {name:<32}{v.mean():7.4f}" +
-                  "".join(f"{v[[k == t for k in kinds]].mean():9.4f}" for t in types))
+                  "".join(f"{v[[k == t for k in kinds]].mean():9.4f}" for t in types) + agree)
             strategy = {"SI": "SI", "ST": "ST", f"SIT lam {job_lam:g}": "SIT"}.get(name)
             if strategy and strategy not in job:
                 continue
@@ -283,12 +302,13 @@ def main():
         print(paired("SIT", sit, "SI", values["SI"]))
         if a.tuned:
             (_, tpimg, tptxt), (_, tqimg, tqtxt) = tuned
-            v = expected(tqtxt[q] @ tptxt[p].T + job_lam * (tqimg[q] @ tpimg[p].T), benefit,
-                         zero, a.k)
+            tsim = tqtxt[q] @ tptxt[p].T + job_lam * (tqimg[q] @ tpimg[p].T)
+            v = expected(tsim, benefit, zero, a.k)
             want = run_p_correct(a.run, a.tuned, a.k).get("SIT", {}).get(task)
             if want is not None and abs(want - v.mean()) > 5e-4:
                 sys.exit(f"DRUM {task}: {v.mean():.4f} here, {want:.4f} in the run's results")
-            print(f"  DRUM ({a.tuned}): {v.mean():.4f}")
+            agree = f", same label {same_label(tsim, shown, gold, a.k):.3f}" if task == "cls" else ""
+            print(f"  DRUM ({a.tuned}): {v.mean():.4f}{agree}")
             for name in ("SI", "ST", f"SIT lam {job_lam:g}"):
                 print(paired("DRUM", v, name.split()[0], values[name]))
 
