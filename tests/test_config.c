@@ -10,6 +10,7 @@
 
 #include "common/check.h"
 #include "drum/config.h"
+#include "drum/synth.h"
 
 static char tmpdir[64];
 
@@ -99,6 +100,8 @@ static void test_defaults(void) {
     CHECK(c.eval.strategies.n == 6 && strcmp(c.eval.strategies.v[0], "RS") == 0, "all strategies");
     CHECK(c.model.text_length == DRUM_TEXT_CONTEXT, "model.text_length default %d",
           c.model.text_length);
+    CHECK(c.synth.classification == DRUM_SYNTH_SHAPE && c.synth.layout == DRUM_LAYOUT_FREE,
+          "synth.classification default %d", c.synth.classification);
     CHECK(strcmp(c.model.config, "demo-tiny") == 0 && strcmp(c.scorer.cache, "") == 0,
           "model.config demo-tiny; cache empty before finish");
     /* A partial file changes only what it names. */
@@ -108,6 +111,11 @@ static void test_defaults(void) {
     CHECK(c.train.rounds == 5 && c.train.candidates_k == 50 && c.train.freeze.n == 2 &&
               strcmp(c.train.freeze.v[1], "logit_scale") == 0,
           "partial override keeps the other defaults");
+    const char *claim = "synth: {classification: claim}\n";
+    CHECK(drum_cfg_load_string(drum_job_config_schema, &c, "claim.yaml", claim, strlen(claim), err,
+                               sizeof err) == 0 &&
+              c.synth.classification == DRUM_SYNTH_CLAIM,
+          "synth.classification claim: %s", err);
     CHECK(drum_job_config_finish(&c, err, sizeof err) == 0 &&
               strcmp(c.scorer.cache, "runs/demo/score_cache.bin") == 0, "finish: %s", c.scorer.cache);
     drum_job_config_free(&c);
@@ -169,6 +177,8 @@ static void test_errors(void) {
                  "key 'model.text_length'", "expected one of: context, longest, got 'short'");
     expect_error("shape_captions", "synth:\n  shape_captions: 1.5\n", 2, 19, "key 'synth.shape_captions'",
                  "in [0, 1]");
+    expect_error("enum_classification", "synth:\n  classification: colour\n", 2, 19,
+                 "key 'synth.classification'", "expected one of: shape, claim, got 'colour'");
     expect_error("list_scalar", "eval:\n  shots: 4\n", 2, 10, "key 'eval.shots'", "expected a list of integers");
     expect_error("list_item", "eval:\n  shots: [1, x, 4]\n", 2, 14, "key 'eval.shots[1]'", "got 'x'");
     expect_error("list_item_range", "eval:\n  shots:\n    - 1\n    - 999\n", 4, 7,

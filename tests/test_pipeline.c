@@ -22,6 +22,7 @@
 #include "drum/fileio.h"
 #include "drum/retrieval.h"
 #include "drum/safetensors.h"
+#include "drum/synth.h"
 
 static char drum_bin[PATH_MAX + 16], tmp[64] = "/tmp/drum_pipeline_XXXXXX";
 
@@ -226,6 +227,44 @@ static void test_errors(void) {
           "grid layout with image_size 32: exit %d, %s", rc, text ? text : "");
     CHECK(access(grid_dir, F_OK) != 0, "the grid-layout error still wrote %s", grid_dir);
     free(text);
+    /* a suite already on disk from other synth settings is refused, not silently reused */
+    char stale[300], stale_file[340];
+    snprintf(stale, sizeof stale, "%s/stale_data", tmp);
+    mkdir(stale, 0777);
+    snprintf(stale_file, sizeof stale_file, "%s/train.jsonl", stale);
+    f = fopen(stale_file, "w");
+    if (f) fclose(f);
+    snprintf(stale_file, sizeof stale_file, "%s/synth.json", stale);
+    drum_synth_config sc;
+    drum_synth_default_config(&sc);
+    sc.image_size = 32;
+    drum_synth_set_totals(&sc, 2000, 500); /* the config defaults but for the classification */
+    char json[1024];
+    drum_synth_config_json(&sc, json, sizeof json);
+    f = fopen(stale_file, "w");
+    if (f) {
+        fputs(json, f);
+        fclose(f);
+    }
+    f = fopen(cfg2, "w");
+    fprintf(f, "data: {dir: %s}\nsynth: {classification: claim}\ntrain: {out: %s}\n", stale, out);
+    fclose(f);
+    rc = run_drum(log, d, 0, NULL, 0);
+    text = test_slurp(log);
+    CHECK(rc == 1 && text && strstr(text, "stale_data/synth.json: the suite") &&
+              strstr(text, "\"classification\":\"shape\"") &&
+              strstr(text, "\"classification\":\"claim\""),
+          "a suite from other synth settings: exit %d, %s", rc, text ? text : "");
+    free(text);
+    /* with the settings it was made with, the check passes (and the empty split fails later) */
+    f = fopen(cfg2, "w");
+    fprintf(f, "data: {dir: %s}\ntrain: {out: %s}\n", stale, out);
+    fclose(f);
+    rc = run_drum(log, d, 0, NULL, 0);
+    text = test_slurp(log);
+    CHECK(rc == 1 && text && !strstr(text, "other synth settings"),
+          "the suite's own settings: exit %d, %s", rc, text ? text : "");
+    free(text);
 }
 
 /* `drum synth` with the opt-in pre-training options: they reach synth.json; bad values are
@@ -236,17 +275,20 @@ static void test_synth_cli(void) {
     snprintf(log, sizeof log, "%s/synth_cli.log", tmp);
     snprintf(json, sizeof json, "%s/synth.json", dir);
     const char *a[] = {drum_bin, "synth", dir, "--image-size", "40", "--layout", "grid",
-                       "--n-pretrain", "7", "--shape-captions", "0.25", NULL};
+                       "--n-pretrain", "7", "--shape-captions", "0.25", "--classification",
+                       "claim", NULL};
     int rc = run_drum(log, a, 0, NULL, 0);
     char *text = test_slurp(json);
     CHECK(rc == 0 && text && strstr(text, "\"image_size\":40") && strstr(text, "\"n_pretrain\":7") &&
-              strstr(text, "\"layout\":\"grid\"") && strstr(text, "\"shape_captions\":0.25"),
+              strstr(text, "\"layout\":\"grid\"") && strstr(text, "\"shape_captions\":0.25") &&
+              strstr(text, "\"classification\":\"claim\""),
           "drum synth options: exit %d, synth.json %s", rc, text ? text : "(none)");
     free(text);
     const char *bad[][3] = {{"--layout", "hex", "expected free or grid"},
                             {"--shape-captions", "1.5", "--shape-captions"},
-                            {"--n-pretrain", "-1", "--n-pretrain"}};
-    for (int i = 0; i < 3; i++) {
+                            {"--n-pretrain", "-1", "--n-pretrain"},
+                            {"--classification", "colour", "expected shape or claim"}};
+    for (int i = 0; i < 4; i++) {
         const char *b[] = {drum_bin, "synth", dir, bad[i][0], bad[i][1], NULL};
         rc = run_drum(log, b, 0, NULL, 0);
         text = test_slurp(log);
@@ -295,7 +337,10 @@ static void test_exec_scorer_job(void) {
     free(res);
     /* backend exec without a command */
     f = fopen(cfg, "w");
-    fprintf(f, "data: {dir: %s/data}\nscorer: {backend: exec}\ntrain: {out: %s}\n", tmp, out);
+    fprintf(f,
+            "data: {dir: %s/data}\nsynth: {n_train: 100, n_eval: 45, image_size: 32, seed: 3}\n"
+            "scorer: {backend: exec}\ntrain: {out: %s}\n",
+            tmp, out);
     fclose(f);
     rc = run_drum(log, a, 0, NULL, 0);
     text = test_slurp(log);

@@ -31,43 +31,65 @@ typedef struct {
     char gold[64];
     unsigned colors; /* the scene's object colours, one bit per name */
     int n_objects;
+    int large;       /* the first object's colour (cls: the large one), -1 if unknown */
+    int claim;       /* cls claim: the colour it names, else -1 */
 } hidden;
 static hidden *h_tr, *h_ev;
 
-static int load_hidden(const char *path) {
+static const char *const color_names[8] = {"red",    "green",  "blue",  "yellow",
+                                           "purple", "orange", "white", "black"};
+
+static int color_index(const cJSON *c) {
+    for (int k = 0; k < 8; k++)
+        if (cJSON_IsString(c) && strcmp(c->valuestring, color_names[k]) == 0) return k;
+    return -1;
+}
+
+/* The hidden attributes of a suite's meta.jsonl, for its train and eval sets (a and b). */
+static int load_hidden_of(const char *path, const drum_dataset *a, hidden **ha,
+                          const drum_dataset *b, hidden **hb) {
     char err[256];
     char *text = drum_read_file(path, NULL, err, sizeof err);
     if (!text) return -1;
-    h_tr = calloc((size_t)tr.n, sizeof *h_tr);
-    h_ev = calloc((size_t)ev.n, sizeof *h_ev);
+    *ha = calloc((size_t)a->n, sizeof **ha);
+    *hb = calloc((size_t)b->n, sizeof **hb);
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         cJSON *o = cJSON_Parse(line);
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
         const cJSON *q = cJSON_GetObjectItemCaseSensitive(o, "qtype");
         const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "gold");
-        int i = drum_dataset_find(&tr, id->valuestring);
-        int j = drum_dataset_find(&ev, id->valuestring);
-        hidden *h = i >= 0 ? &h_tr[i] : j >= 0 ? &h_ev[j] : NULL;
+        int i = drum_dataset_find(a, id->valuestring);
+        int j = drum_dataset_find(b, id->valuestring);
+        hidden *h = i >= 0 ? &(*ha)[i] : j >= 0 ? &(*hb)[j] : NULL;
         if (h) {
             snprintf(h->qtype, sizeof h->qtype, "%s", cJSON_IsString(q) ? q->valuestring : "");
             drum_synthetic_canon(g->valuestring, h->gold, sizeof h->gold);
-            static const char *colors[] = {"red",    "green",  "blue",  "yellow",
-                                           "purple", "orange", "white", "black"};
+            h->claim = color_index(cJSON_GetObjectItemCaseSensitive(o, "claim"));
+            h->large = -1;
             const cJSON *objs = cJSON_GetObjectItemCaseSensitive(
                 cJSON_GetObjectItemCaseSensitive(o, "scene"), "objects");
             const cJSON *obj;
             cJSON_ArrayForEach(obj, objs) {
-                const cJSON *c = cJSON_GetObjectItemCaseSensitive(obj, "color");
-                for (int k = 0; k < 8; k++)
-                    if (cJSON_IsString(c) && strcmp(c->valuestring, colors[k]) == 0)
-                        h->colors |= 1u << k;
-                h->n_objects++;
+                int k = color_index(cJSON_GetObjectItemCaseSensitive(obj, "color"));
+                if (k >= 0) h->colors |= 1u << k;
+                if (h->n_objects++ == 0) h->large = k;
             }
         }
         cJSON_Delete(o);
     }
     free(text);
     return 0;
+}
+
+static int load_hidden(const char *path) {
+    return load_hidden_of(path, &tr, &h_tr, &ev, &h_ev);
+}
+
+/* Rules 2's resemblance of two scenes: Jaccard of their colour sets, 0.3 for equal counts. */
+static double resemblance_of(const hidden *x, const hidden *c) {
+    return (double)__builtin_popcount(x->colors & c->colors) /
+               __builtin_popcount(x->colors | c->colors) +
+           (x->n_objects == c->n_objects ? 0.3 : 0.0);
 }
 
 /* The official VQA accuracy with canonicalised answers: the mean over the ten
@@ -179,6 +201,14 @@ static void test_open_errors(void) {
          "\"scene\":{\"objects\":[{\"shape\":\"star\",\"color\":\"red\",\"size\":\"small\","
          "\"pos\":\"left\"}]}}",
          "\"style\""},
+        {"{\"id\":\"a\",\"task\":\"cls\",\"gold\":\"true\",\"focus\":0,\"claim\":\"mauve\","
+         "\"scene\":{\"objects\":[{\"shape\":\"star\",\"color\":\"red\",\"size\":\"large\","
+         "\"pos\":\"left\"}]}}",
+         "\"claim\""},
+        {"{\"id\":\"a\",\"task\":\"cls\",\"gold\":\"star\",\"focus\":0,\"claim\":\"red\","
+         "\"scene\":{\"objects\":[{\"shape\":\"star\",\"color\":\"red\",\"size\":\"large\","
+         "\"pos\":\"left\"}]}}",
+         "true or false"},
     };
     char *path = drum_path_join(tmpdir, "badmeta.jsonl");
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -734,9 +764,7 @@ static void test_rules2(void) {
             double want = 0;
             if (strcmp(ev.ex[qi].task, tr.ex[dj].task) == 0) {
                 same_family++;
-                want = (double)__builtin_popcount(x->colors & c->colors) /
-                           __builtin_popcount(x->colors | c->colors) +
-                       (x->n_objects == c->n_objects ? 0.3 : 0.0);
+                want = resemblance_of(x, c);
                 looked += want > 0;
             }
             double got = benefit_plus_a(s2[i * ND + j]) - benefit_plus_a(s1[i * ND + j]);
@@ -814,6 +842,207 @@ static void test_rules2(void) {
     }
 }
 
+/* synth.classification: claim. The suite's examples differ from the default one's only in
+ * the classification prompts and labels ("Claim: the large shape is red. True or false?"), whose
+ * label is true exactly when the claim names the large object's colour: neither the claim nor
+ * the image decides it alone. The simulator scores a claim query's demonstrations by label
+ * (+1.2 the same, -0.6 the other) with zero-shot logit 0.2, answers wrong with the other
+ * label, and ranks true/false with the mass generate draws from. */
+static void test_claims(void) {
+    char err[512] = "";
+    drum_synth_config cfg;
+    drum_synth_default_config(&cfg);
+    cfg.classification = DRUM_SYNTH_CLAIM;
+    char *dir = drum_path_join(tmpdir, "claim");
+    char *ptr = drum_path_join(dir, "train.jsonl"), *pev = drum_path_join(dir, "eval.jsonl");
+    char *meta = drum_path_join(dir, "meta.jsonl");
+    drum_dataset ctr = {0}, cev = {0};
+    hidden *hc_tr = NULL, *hc_ev = NULL;
+    drum_scorer *s2 = NULL, *s1 = NULL, *sn = NULL;
+    int ok = drum_synth_generate(&cfg, dir, err, sizeof err) == 0 &&
+             drum_dataset_load(&ctr, ptr, err, sizeof err) == 0 &&
+             drum_dataset_load(&cev, pev, err, sizeof err) == 0 &&
+             load_hidden_of(meta, &ctr, &hc_tr, &cev, &hc_ev) == 0;
+    CHECK(ok, "claim suite: %s", err);
+    drum_synthetic_config sc;
+    drum_synthetic_default_config(&sc);
+    ok = ok && drum_synthetic_open(&sn, meta, &sc, err, sizeof err) == 0;
+    sc.noise = 0; /* the rules alone */
+    ok = ok && drum_synthetic_open(&s2, meta, &sc, err, sizeof err) == 0;
+    sc.rules = 1;
+    ok = ok && drum_synthetic_open(&s1, meta, &sc, err, sizeof err) == 0;
+    CHECK(ok, "claim simulators: %s", err);
+    if (!ok) goto done;
+
+    /* the examples: only the classification prompts and labels change */
+    int same_rest = ctr.n == tr.n && cev.n == ev.n, n_cls = 0, n_true = 0, bad_label = 0;
+    int templates[3] = {0, 0, 0};
+    for (int pass = 0; pass < 2; pass++) {
+        const drum_dataset *a = pass ? &cev : &ctr, *b = pass ? &ev : &tr;
+        const hidden *h = pass ? hc_ev : hc_tr;
+        for (int i = 0; same_rest && i < a->n; i++) {
+            const drum_example *x = &a->ex[i], *y = &b->ex[i];
+            const char *xi = strrchr(x->image, '/'), *yi = strrchr(y->image, '/');
+            same_rest &= strcmp(x->id, y->id) == 0 && xi && yi && strcmp(xi, yi) == 0;
+            if (strcmp(x->task, "cls") != 0) {
+                same_rest &= strcmp(x->prompt, y->prompt) == 0 &&
+                             strcmp(x->response, y->response) == 0;
+                continue;
+            }
+            n_cls++;
+            int truth = h[i].claim >= 0 && h[i].claim == h[i].large;
+            n_true += truth;
+            bad_label += h[i].claim < 0 || strcmp(x->response, truth ? "true" : "false") != 0 ||
+                         strstr(x->prompt, color_names[h[i].claim]) == NULL;
+            templates[0] += strncmp(x->prompt, "Claim:", 6) == 0;
+            templates[1] += strncmp(x->prompt, "Is it true", 10) == 0;
+            templates[2] += strncmp(x->prompt, "True or false:", 14) == 0;
+        }
+    }
+    CHECK(same_rest, "the claim suite changes more than the classification examples");
+    CHECK(n_cls == 300 && bad_label == 0 && templates[0] + templates[1] + templates[2] == n_cls &&
+              templates[0] > 60 && templates[1] > 60 && templates[2] > 60,
+          "%d claims, %d with a wrong label or a prompt without the claimed colour, templates "
+          "%d/%d/%d", n_cls, bad_label, templates[0], templates[1], templates[2]);
+    CHECK(n_true > 0.4 * n_cls && n_true < 0.6 * n_cls, "%d of %d claims true", n_true, n_cls);
+
+    /* the rules, exactly (noise 0): a + label term (+ resemblance under rules 2) */
+    int *pool = malloc((size_t)ctr.n * sizeof(int)), np = 0, nq = 0, pairs_seen = 0;
+    for (int i = 0; i < ctr.n; i++)
+        if (strcmp(ctr.ex[i].task, "cls") == 0) pool[np++] = i;
+    double worst[2] = {0, 0};
+    for (int i = 0; i < cev.n; i++) {
+        if (strcmp(cev.ex[i].task, "cls") != 0) continue;
+        nq++;
+        for (int j = 0; j < np; j += 7) {
+            const drum_example *c = &ctr.ex[pool[j]];
+            drum_score_pair pr = {&cev.ex[i], c};
+            double v[2];
+            if (s1->score(s1, &pr, 1, &v[0], err, sizeof err) ||
+                s2->score(s2, &pr, 1, &v[1], err, sizeof err)) {
+                CHECK(0, "score: %s", err);
+                goto done_pool;
+            }
+            double want = 0.2 + (strcmp(c->response, cev.ex[i].response) == 0 ? 1.2 : -0.6);
+            for (int r = 0; r < 2; r++) {
+                double w = want + (r ? resemblance_of(&hc_ev[i], &hc_tr[pool[j]]) : 0.0);
+                double e = fabs(benefit_plus_a(v[r]) - w);
+                if (e > worst[r]) worst[r] = e;
+            }
+            pairs_seen++;
+        }
+    }
+    CHECK(nq == 60 && pairs_seen > 2000 && worst[0] < 1e-9 && worst[1] < 1e-9,
+          "claim rules over %d pairs: worst error %.3g (rules 1), %.3g (rules 2)", pairs_seen,
+          worst[0], worst[1]);
+
+    /* zero-shot: P = 0.92 sigmoid(0.2); answers are labels; rank's mass is generate's */
+    test_rng rng;
+    test_rng_seed(&rng, 17);
+    double expect_wrong = 0, var_wrong = 0, worst_mass = 0, worst_gold = 0;
+    int wrong = 0, not_label = 0, prompts = 0, floor_missed = 0;
+    const char *choices[3] = {"true", "false", "banana"};
+    for (int i = 0; i < cev.n; i++) {
+        if (strcmp(cev.ex[i].task, "cls") != 0) continue;
+        drum_icl_prompt z = {&cev.ex[i], NULL, 0};
+        double p0 = 0;
+        drum_synthetic_p_correct(sn, &z, &p0, err, sizeof err);
+        CHECK(fabs(p0 - 0.92 / (1 + exp(-0.2))) < 1e-12, "%s: zero-shot P %.6f",
+              cev.ex[i].id, p0);
+        for (int set = 0; set < 40; set++) {
+            const drum_example *d[4];
+            for (int j = 0; j < 4; j++) d[j] = &ctr.ex[pool[test_rng_u32(&rng) % (uint32_t)np]];
+            drum_icl_prompt pr = {&cev.ex[i], d, 4};
+            double ll[3], p = 0;
+            if (sn->rank(sn, &pr, 1, choices, 3, ll, err, sizeof err) ||
+                drum_synthetic_p_correct(sn, &pr, &p, err, sizeof err)) {
+                CHECK(0, "rank: %s", err);
+                goto done_pool;
+            }
+            int g = strcmp(cev.ex[i].response, "true") == 0 ? 0 : 1;
+            double mass = exp(ll[0]) + exp(ll[1]);
+            if (fabs(mass - 1) > worst_mass) worst_mass = fabs(mass - 1);
+            if (fabs(exp(ll[g]) - p) > worst_gold) worst_gold = fabs(exp(ll[g]) - p);
+            floor_missed += fabs(ll[2] - log(1e-9)) > 1e-9;
+            /* rules 1 draw afresh per prompt, so wrong answers are binomial */
+            char *a = generate1(s1, &cev.ex[i], d, 4), said[32];
+            drum_synthetic_canon(a ? a : "", said, sizeof said);
+            free(a);
+            double q = 0;
+            drum_synthetic_p_correct(s1, &pr, &q, err, sizeof err);
+            not_label += strcmp(said, "true") != 0 && strcmp(said, "false") != 0;
+            wrong += strcmp(said, choices[g]) != 0;
+            expect_wrong += 1 - q;
+            var_wrong += q * (1 - q);
+            prompts++;
+        }
+    }
+    double zw = (wrong - expect_wrong) / sqrt(var_wrong > 0 ? var_wrong : 1);
+    CHECK(prompts == 2400 && not_label == 0 && fabs(zw) < 4.5,
+          "%d prompts: %d answers not a label, %d wrong against %.1f expected (z = %.2f)",
+          prompts, not_label, wrong, expect_wrong, zw);
+    CHECK(worst_mass < 1e-12 && worst_gold < 1e-12 && floor_missed == 0,
+          "rank: true + false miss 1 by %.3g, P(label) misses P(correct) by %.3g, %d unknown "
+          "answers off the floor", worst_mass, worst_gold, floor_missed);
+
+    /* neither half decides the label: demonstrations sharing the claimed colour, or the large
+     * object's colour, agree with x's label about half the time; sharing both, always */
+    double agree[3] = {0, 0, 0}, pc[3] = {0, 0, 0};
+    int nshown[3] = {0, 0, 0}, queries = 0;
+    for (int i = 0; i < cev.n; i++) {
+        if (strcmp(cev.ex[i].task, "cls") != 0) continue;
+        const drum_example *d[3][4];
+        int k[3] = {0, 0, 0};
+        for (int j = 0; j < np; j++) {
+            const hidden *c = &hc_tr[pool[j]];
+            int by[3] = {c->claim == hc_ev[i].claim, c->large == hc_ev[i].large, 0};
+            by[2] = by[0] && by[1];
+            for (int t = 0; t < 3; t++) {
+                if (!by[t] || k[t] == 4) continue;
+                d[t][k[t]++] = &ctr.ex[pool[j]];
+                agree[t] += strcmp(ctr.ex[pool[j]].response, cev.ex[i].response) == 0;
+                nshown[t]++;
+            }
+        }
+        if (k[0] < 4 || k[1] < 4 || k[2] < 4) continue;
+        queries++;
+        for (int t = 0; t < 3; t++) {
+            drum_icl_prompt pr = {&cev.ex[i], d[t], 4};
+            double p = 0;
+            drum_synthetic_p_correct(sn, &pr, &p, err, sizeof err);
+            pc[t] += p;
+        }
+    }
+    for (int t = 0; t < 3; t++) {
+        agree[t] /= nshown[t] ? nshown[t] : 1;
+        pc[t] /= queries ? queries : 1;
+    }
+    printf("claims: %d queries; label agreement and P(correct) of 4 demonstrations sharing the "
+           "claim %.3f / %.3f, the large colour %.3f / %.3f, both %.3f / %.3f\n",
+           queries, agree[0], pc[0], agree[1], pc[1], agree[2], pc[2]);
+    CHECK(agree[0] > 0.25 && agree[0] < 0.75 && agree[1] > 0.25 && agree[1] < 0.75 &&
+              agree[2] == 1.0,
+          "label agreement: claim only %.3f, image only %.3f, both %.3f", agree[0], agree[1],
+          agree[2]);
+    CHECK(queries >= 10 && pc[2] > pc[0] + 0.1 && pc[2] > pc[1] + 0.1,
+          "P(correct) over %d queries: both %.3f vs claim %.3f, image %.3f", queries, pc[2],
+          pc[0], pc[1]);
+done_pool:
+    free(pool);
+done:
+    drum_scorer_destroy(s2);
+    drum_scorer_destroy(s1);
+    drum_scorer_destroy(sn);
+    drum_dataset_free(&ctr);
+    drum_dataset_free(&cev);
+    free(hc_tr);
+    free(hc_ev);
+    free(dir);
+    free(ptr);
+    free(pev);
+    free(meta);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/drum_test_lvlm_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -846,6 +1075,7 @@ int main(void) {
         test_expected();
         test_rank();
         test_rules2();
+        test_claims();
     }
     drum_scorer_destroy(sim);
     drum_scorer_destroy(sim1);

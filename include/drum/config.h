@@ -122,6 +122,7 @@ typedef struct {
     int n_train, n_eval, n_pretrain, image_size;
     int layout;            /* drum_synth_layout */
     double shape_captions; /* fraction of pre-training captions that name only the shapes */
+    int classification;    /* drum_synth_classification (include/drum/synth.h): shape, claim */
     uint64_t seed;
 } drum_job_synth_config;
 

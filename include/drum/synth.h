@@ -4,8 +4,9 @@
  * plus nuisance attributes no task asks about (background tones, gradient, stripes, pixel
  * noise). Three task families, as in the paper: VQA (colour, shape, count, position and
  * "is there a ...?" questions with 10 noisy human answers), classification (the shape of
- * the one large object) and captioning (several reference captions in three phrasing
- * styles). docs/SIMULATOR.md describes the data and the simulated LVLM that scores it.
+ * the one large object; or, opt-in, whether a claim about its colour is true, which needs
+ * the image and the prompt together) and captioning (several reference captions in three
+ * phrasing styles). docs/SIMULATOR.md describes the data and the simulated LVLM that scores it.
  *
  * drum_synth_generate writes into outdir:
  *   images/img-NNNNN.png   RGB PNGs, image_size x image_size
@@ -30,6 +31,13 @@ extern "C" {
 
 enum { DRUM_SYNTH_VQA, DRUM_SYNTH_CLS, DRUM_SYNTH_CAPTION, DRUM_SYNTH_TASKS };
 
+/* What a classification example asks (drum_synth_config.classification). */
+typedef enum {
+    DRUM_SYNTH_SHAPE = 0, /* "What is the main shape in the image?": the shape, 7 classes */
+    DRUM_SYNTH_CLAIM = 1  /* "Claim: the large shape is red. True or false?": true or false,
+                           * half of each; the label needs both the image and the prompt */
+} drum_synth_classification;
+
 typedef struct {
     uint64_t seed;
     int image_size;                 /* pixels per side, 16..512 (default 64) */
@@ -47,6 +55,7 @@ typedef struct {
                                      * side/5 sees each object inside one patch */
     float shape_captions;           /* fraction of pre-training captions that name only
                                      * the shapes ("a circle and a star."), 0..1 (default 0) */
+    int classification;             /* drum_synth_classification (default shape) */
 } drum_synth_config;
 
 /* Fills cfg with the defaults above (seed 1). */
@@ -55,6 +64,10 @@ void drum_synth_default_config(drum_synth_config *cfg);
 /* Splits total train and eval counts over the task families as the defaults do: 60% VQA,
  * 20% classification, the rest captioning (rounded down; VQA takes what rounding leaves). */
 void drum_synth_set_totals(drum_synth_config *cfg, int n_train, int n_eval);
+
+/* The one-line JSON that drum_synth_generate writes to synth.json for cfg (newline
+ * included); returns what snprintf returns. */
+int drum_synth_config_json(const drum_synth_config *cfg, char *out, size_t n);
 
 /* Generates the benchmark into outdir (created if missing; existing files replaced).
  * Returns 0, or -1 with a message naming the file or the bad setting. */

@@ -9,7 +9,8 @@
 
 #define USAGE                                                                              \
     "usage: drum synth OUTDIR [--seed N] [--image-size N] [--layout free|grid]\n"            \
-    "                         [--n-pretrain N] [--shape-captions F]\n"
+    "                         [--n-pretrain N] [--shape-captions F]\n"                       \
+    "                         [--classification shape|claim]\n"
 
 int cmd_synth(int argc, char **argv) {
     drum_synth_config c;
@@ -23,7 +24,9 @@ int cmd_synth(int argc, char **argv) {
                    "eval.jsonl, meta.jsonl, captions.jsonl, vocab.json, merges.txt.\n"
                    "--layout grid centres objects in a 5 x 5 grid's cells; --n-pretrain adds\n"
                    "caption-only images; --shape-captions F makes that fraction of their\n"
-                   "captions name only shapes (docs/CONFIG.md, synth.*).\n", USAGE);
+                   "captions name only shapes; --classification claim asks whether a claim\n"
+                   "about the large object's colour is true instead of for its shape\n"
+                   "(docs/CONFIG.md, synth.*).\n", USAGE);
             return 0;
         }
         if ((r = arg_value(argc, argv, &i, "--seed", &v))) {
@@ -42,6 +45,14 @@ int cmd_synth(int argc, char **argv) {
                 return 2;
             }
             c.grid = strcmp(v, "grid") == 0;
+        } else if ((r = arg_value(argc, argv, &i, "--classification", &v))) {
+            if (r < 0) return 2;
+            if (strcmp(v, "shape") && strcmp(v, "claim")) {
+                fprintf(stderr, "drum synth: --classification: expected shape or claim, got '%s'\n",
+                        v);
+                return 2;
+            }
+            c.classification = strcmp(v, "claim") == 0 ? DRUM_SYNTH_CLAIM : DRUM_SYNTH_SHAPE;
         } else if (argv[i][0] == '-') {
             fprintf(stderr, "drum synth: unknown option '%s'\n", argv[i]);
             return 2;

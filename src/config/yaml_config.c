@@ -678,6 +678,7 @@ static const char *const BACKEND_NAMES[] = {"cpu", "cuda", NULL};
 static const char *const ORDER_NAMES[] = {"most_similar_last", "most_similar_first", NULL};
 static const char *const LOSS_NAMES[] = {"rank", "listnet", "listmle", NULL};
 static const char *const LAYOUT_NAMES[] = {"free", "grid", NULL};
+static const char *const CLASSIFICATION_NAMES[] = {"shape", "claim", NULL}; /* synth.h order */
 static const char *const TEXT_LENGTH_NAMES[] = {"context", "longest", NULL};
 static const char *const SCORER_NAMES[] = {"synthetic", "openai", "exec", NULL};
 static const char *const CLASSIFY_NAMES[] = {"generate", "rank", NULL};
@@ -774,6 +775,7 @@ static const drum_cfg_field SYNTH_FIELDS[] = {
     F_INT(drum_job_synth_config, image_size, "32", 16, 512),
     F_ENUM(drum_job_synth_config, layout, "free", LAYOUT_NAMES),
     F_FLT(drum_job_synth_config, shape_captions, "0", 0, 1),
+    F_ENUM(drum_job_synth_config, classification, "shape", CLASSIFICATION_NAMES),
     F_U64(drum_job_synth_config, seed, "1"),
     F_END,
 };

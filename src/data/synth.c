@@ -112,6 +112,7 @@ typedef struct {
     int focus;     /* object asked about (colour/shape/position, cls label), else -1 */
     sw_object ask; /* exists: the colour and shape asked about */
     int style;     /* caption: the style of the response */
+    int claim;     /* cls claim: the colour claimed, else -1 */
     char gold[SW_TEXT];
 } record;
 
@@ -143,6 +144,7 @@ static record *new_record(generator *g) {
     memset(r, 0, sizeof *r);
     r->focus = -1;
     r->style = -1;
+    r->claim = -1;
     return r;
 }
 
@@ -339,8 +341,20 @@ static int cls_example(generator *g, int image_no, const char *split, drum_rng *
     const sw_scene *s = &g->scenes[image_no];
     rec->task = SW_CLS;
     rec->focus = 0;
-    snprintf(rec->gold, sizeof rec->gold, "%s", sw_shape_names[s->obj[0].shape]);
-    const char *prompt = sw_cls_prompt((int)drum_rng_below(r, SW_TEMPLATES));
+    int t = (int)drum_rng_below(r, SW_TEMPLATES);
+    if (g->cfg->classification == DRUM_SYNTH_SHAPE) {
+        snprintf(rec->gold, sizeof rec->gold, "%s", sw_shape_names[s->obj[0].shape]);
+        return set_example(g, rec, "cls", split, image_no, sw_cls_prompt(t), rec->gold, NULL,
+                           0);
+    }
+    /* A claim about the large object's colour, true half the time; a false one names any
+     * other colour, a small object's too. Neither the image nor the prompt alone says which. */
+    int truth = (int)drum_rng_below(r, 2), color = s->obj[0].color;
+    if (!truth) color = (color + 1 + (int)drum_rng_below(r, SW_COLORS - 1)) % SW_COLORS;
+    rec->claim = color;
+    snprintf(rec->gold, sizeof rec->gold, "%s", sw_claim_labels[truth]);
+    char prompt[SW_TEXT];
+    sw_claim_prompt(t, sw_color_names[color], prompt, sizeof prompt);
     return set_example(g, rec, "cls", split, image_no, prompt, rec->gold, NULL, 0);
 }
 
@@ -429,6 +443,7 @@ static int meta_line(generator *g, int i, void *ctx, cJSON **out) {
         }
     }
     if (r->task == SW_CAPTION) put_num(o, "style", r->style, &bad);
+    if (r->claim >= 0) put_str(o, "claim", sw_color_names[r->claim], &bad);
     put_scene(o, &g->scenes[r->image_no], &bad);
     return bad ? -1 : 0;
 }
@@ -517,11 +532,29 @@ static int check_config(const drum_synth_config *c, char *err, size_t errlen) {
         snprintf(err, errlen, "synth: shape_captions %g is outside 0..1", c->shape_captions);
         return -1;
     }
+    if (c->classification != DRUM_SYNTH_SHAPE && c->classification != DRUM_SYNTH_CLAIM) {
+        snprintf(err, errlen, "synth: classification %d is not %d (shape) or %d (claim)",
+                 c->classification, DRUM_SYNTH_SHAPE, DRUM_SYNTH_CLAIM);
+        return -1;
+    }
     return 0;
 }
 
+int drum_synth_config_json(const drum_synth_config *c, char *out, size_t n) {
+    return snprintf(out, n,
+                    "{\"generator\":\"drum-synth\",\"version\":1,\"seed\":%llu,\"image_size\":%d,"
+                    "\"n_train\":{\"vqa\":%d,\"cls\":%d,\"caption\":%d},"
+                    "\"n_eval\":{\"vqa\":%d,\"cls\":%d,\"caption\":%d},"
+                    "\"questions_per_image\":%d,\"n_answers\":%d,\"n_refs\":%d,\"n_pretrain\":%d,"
+                    "\"layout\":\"%s\",\"shape_captions\":%g,\"classification\":\"%s\"}\n",
+                    (unsigned long long)c->seed, c->image_size, c->n_train[0], c->n_train[1],
+                    c->n_train[2], c->n_eval[0], c->n_eval[1], c->n_eval[2],
+                    c->questions_per_image, c->n_answers, c->n_refs, c->n_pretrain,
+                    c->grid ? "grid" : "free", (double)c->shape_captions,
+                    c->classification == DRUM_SYNTH_CLAIM ? "claim" : "shape");
+}
+
 static int write_config(generator *g) {
-    const drum_synth_config *c = g->cfg;
     char *path = drum_path_join(g->outdir, "synth.json"), *tmp = NULL;
     FILE *f = path ? drum_atomic_open(path, &tmp, g->err, g->errlen) : NULL;
     if (!f) {
@@ -529,16 +562,9 @@ static int write_config(generator *g) {
         free(path);
         return -1;
     }
-    fprintf(f,
-            "{\"generator\":\"drum-synth\",\"version\":1,\"seed\":%llu,\"image_size\":%d,"
-            "\"n_train\":{\"vqa\":%d,\"cls\":%d,\"caption\":%d},"
-            "\"n_eval\":{\"vqa\":%d,\"cls\":%d,\"caption\":%d},"
-            "\"questions_per_image\":%d,\"n_answers\":%d,\"n_refs\":%d,\"n_pretrain\":%d,"
-            "\"layout\":\"%s\",\"shape_captions\":%g}\n",
-            (unsigned long long)c->seed, c->image_size, c->n_train[0], c->n_train[1],
-            c->n_train[2], c->n_eval[0], c->n_eval[1], c->n_eval[2], c->questions_per_image,
-            c->n_answers, c->n_refs, c->n_pretrain, c->grid ? "grid" : "free",
-            (double)c->shape_captions);
+    char json[1024];
+    drum_synth_config_json(g->cfg, json, sizeof json);
+    fputs(json, f);
     int rc = drum_atomic_commit(f, tmp, path, g->err, g->errlen);
     free(path);
     return rc;

@@ -231,6 +231,15 @@ const char *sw_cls_prompt(int t) {
     return f[t];
 }
 
+const char *const sw_claim_labels[2] = {"false", "true"};
+
+void sw_claim_prompt(int t, const char *color, char *out, size_t n) {
+    static const char *const f[SW_TEMPLATES] = {"Claim: the large shape is %s. True or false?",
+                                                "Is it true that the largest object is %s?",
+                                                "True or false: the main object is %s."};
+    snprintf(out, n, f[t], color);
+}
+
 const char *sw_caption_prompt(int t) {
     static const char *const f[SW_TEMPLATES] = {
         "Describe the image.", "Write a short caption for this image.",

@@ -85,6 +85,10 @@ void sw_object_phrase(const sw_object *o, int with_size, char *out, size_t n);
  * shape and position questions), or the object pair asked about (exists). */
 void sw_vqa_prompt(sw_qtype q, int t, const sw_object *o, char *out, size_t n);
 const char *sw_cls_prompt(int t);
+/* A claim about the large object's colour, "Claim: the large shape is red. True or false?"
+ * (template t); its labels are sw_claim_labels (false, true). */
+void sw_claim_prompt(int t, const char *color, char *out, size_t n);
+extern const char *const sw_claim_labels[2];
 const char *sw_caption_prompt(int t);
 
 /* A caption of the objects in one of the SW_STYLES phrasing styles: 0 "a large red circle

@@ -14,8 +14,10 @@
 
 /* ---- the rules' constants ---------------------------------------------------------- */
 
-/* Zero-shot logits a_q: VQA question types in sw_qtype order, then cls, then caption. */
+/* Zero-shot logits a_q: VQA question types in sw_qtype order, then cls (the shape), then
+ * caption; a colour claim's is claim_logit (chance: 0.92 sigmoid(0.2) = 0.506). */
 static const double zero_shot_logit[SW_QTYPES + 2] = {-0.4, -0.4, -0.8, -0.6, 0.0, -0.3, -0.3};
+static const double claim_logit = 0.2;
 static const double p_max = 0.92;       /* the best demonstrations leave 8% errors */
 static const double cross_task = -0.6;  /* a demonstration of another task family */
 static const double same_qtype = 0.5;   /* VQA: the same question type */
@@ -31,6 +33,8 @@ static const double cls_same = 1.2;     /* classification: c shows x's label */
 static const double cls_other = -0.1;   /* ... another label */
 static const double cls_present = 0.15; /* c's image contains x's label shape */
 static const double cls_count = 0.1;    /* same number of objects */
+static const double claim_same = 1.2;   /* colour claim: c shows x's label (true / false) */
+static const double claim_other = -0.6; /* ... the other one, the answer x must not give */
 static const double cap_style[SW_STYLES] = {0.4, 0.1, -0.3}; /* c's caption style */
 static const double cap_objects = 0.6;  /* x's objects that c's image shares (fraction) */
 static const double cap_count = 0.2;    /* same number of objects */
@@ -53,6 +57,7 @@ typedef struct {
     int focus;    /* the object asked about, or -1 */
     sw_object ask;/* exists: the colour and shape asked about */
     int style;    /* caption: the style of the response */
+    int claim;    /* cls: the colour a claim names (gold true or false), -1 for a shape label */
     sw_scene scene;
 } meta;
 
@@ -101,6 +106,7 @@ static int parse_meta(meta *m, const char *text, size_t len, const char *path, i
     m->qtype = -1;
     m->focus = -1;
     m->style = -1;
+    m->claim = -1;
     if (!cJSON_IsObject(o)) {
         what = "expected one JSON object";
         goto bad;
@@ -165,6 +171,12 @@ static int parse_meta(meta *m, const char *text, size_t len, const char *path, i
             what = "expected \"ask\" with a known color and shape";
             goto bad;
         }
+    }
+    if (m->task == SW_CLS && cJSON_GetObjectItemCaseSensitive(o, "claim") &&
+        ((m->claim = get_name(o, "claim", sw_color_names, SW_COLORS)) < 0 ||
+         sw_find(sw_claim_labels, 2, m->gold) < 0)) {
+        what = "expected \"claim\" to be a known color, with \"gold\" true or false";
+        goto bad;
     }
     if (m->task == SW_CAPTION && get_int(o, "style", 0, SW_STYLES - 1, &m->style) != 0) {
         what = "expected \"style\" 0, 1 or 2";
@@ -341,6 +353,7 @@ static double benefit(const simulator *sim, const meta *x, const meta *c,
     }
     if (x->task == SW_CLS) {
         sw_canon(ce->response, answer, sizeof answer);
+        if (x->claim >= 0) return b + (strcmp(answer, x->gold) == 0 ? claim_same : claim_other);
         int label = x->scene.obj[x->focus].shape;
         b += strcmp(answer, x->gold) == 0 ? cls_same : cls_other;
         if (has_object(&c->scene, label, -1)) b += cls_present;
@@ -357,6 +370,7 @@ static double benefit(const simulator *sim, const meta *x, const meta *c,
 }
 
 static double zero_logit(const meta *x) {
+    if (x->claim >= 0) return claim_logit;
     return x->task == SW_VQA ? zero_shot_logit[x->qtype]
                              : zero_shot_logit[SW_QTYPES + (x->task == SW_CLS ? 0 : 1)];
 }
@@ -415,8 +429,12 @@ static int icl_prepare(const simulator *sim, const drum_icl_prompt *p, icl_state
 /* ---- answers ------------------------------------------------------------------------- */
 
 /* A plausible wrong answer for x: an attribute of another object in its scene, or the
- * answer annotators confuse the gold one with. */
+ * answer annotators confuse the gold one with; for a colour claim, the other label. */
 static void distractor(const meta *x, drum_rng *r, char *out, size_t n) {
+    if (x->claim >= 0) {
+        snprintf(out, n, "%s", sw_claim_labels[strcmp(x->gold, sw_claim_labels[0]) == 0]);
+        return;
+    }
     sw_qtype q = x->task == SW_CLS ? SW_Q_SHAPE : (sw_qtype)x->qtype;
     const sw_scene *s = &x->scene;
     if (x->focus >= 0 && s->n > 1 && drum_rng_uniform(r) < scene_distractor) {
@@ -530,8 +548,11 @@ static char *caption_answer(const simulator *sim, const icl_state *st,
 
 /* The probability that distractor() says `a` (canonical) for a classification query: another
  * object's shape (scene_distractor, when the scene has others; one that is the label falls
- * through), else one of the label's two confusable shapes. */
+ * through), else one of the label's two confusable shapes; for a colour claim, the other
+ * label. */
 static double distractor_probability(const meta *x, const char *a) {
+    if (x->claim >= 0) /* the other label */
+        return sw_find(sw_claim_labels, 2, a) >= 0 && strcmp(a, x->gold) != 0 ? 1.0 : 0.0;
     const sw_scene *s = &x->scene;
     double confusion = 1, prob = 0;
     if (x->focus >= 0 && s->n > 1) {

@@ -98,6 +98,32 @@ static void note(drum_job *j, const char *fmt, ...) {
     j->log(line);
 }
 
+/* A suite already in dir must be the one this configuration's synth section describes: its
+ * synth.json (when it has one) must read as drum_synth_generate would write it now. Otherwise
+ * a changed synth setting would silently run on the old data. */
+static int check_suite(const char *dir, const drum_synth_config *sc, char *err, size_t errlen) {
+    char *path = drum_path_join(dir, "synth.json"), want[1024], why[256];
+    if (!path) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    size_t len = 0;
+    char *have = drum_read_file(path, &len, why, sizeof why);
+    drum_synth_config_json(sc, want, sizeof want);
+    int rc = 0;
+    if (have && strcmp(have, want) != 0) {
+        snprintf(err, errlen,
+                 "%s: the suite in %s was generated with other synth settings than this "
+                 "configuration's; remove the directory (drum regenerates it) or set data.dir "
+                 "elsewhere.\n  it has:  %.*s\n  wanted:  %.*s",
+                 path, dir, (int)strcspn(have, "\n"), have, (int)strcspn(want, "\n"), want);
+        rc = -1;
+    }
+    free(have);
+    free(path);
+    return rc;
+}
+
 /* Rank 0 writes the run's files; with one process, that is this one. */
 static int writer(const drum_job *j) { return j->comm->rank == 0; }
 
@@ -159,16 +185,17 @@ static int open_data(drum_job *j, char *err, size_t errlen) {
         j->train_path = drum_path_join(j->data_dir, "train.jsonl");
         j->eval_path = drum_path_join(j->data_dir, "eval.jsonl");
         if (!j->train_path || !j->eval_path) goto oom;
+        drum_synth_config sc;
+        drum_synth_default_config(&sc);
+        sc.seed = c->synth.seed;
+        sc.image_size = c->synth.image_size;
+        drum_synth_set_totals(&sc, c->synth.n_train, c->synth.n_eval);
+        sc.n_pretrain = c->synth.n_pretrain;
+        sc.grid = c->synth.layout == DRUM_LAYOUT_GRID;
+        sc.shape_captions = (float)c->synth.shape_captions;
+        sc.classification = c->synth.classification;
         /* rank 0 generates the suite while the others wait, then all read it */
         if (writer(j) && !file_exists(j->train_path)) {
-            drum_synth_config sc;
-            drum_synth_default_config(&sc);
-            sc.seed = c->synth.seed;
-            sc.image_size = c->synth.image_size;
-            drum_synth_set_totals(&sc, c->synth.n_train, c->synth.n_eval);
-            sc.n_pretrain = c->synth.n_pretrain;
-            sc.grid = c->synth.layout == DRUM_LAYOUT_GRID;
-            sc.shape_captions = (float)c->synth.shape_captions;
             if (drum_mkdirs(j->data_dir, err, errlen)) return -1;
             note(j, "generating the synthetic suite in %s (seed %llu, %d train, %d eval)",
                  j->data_dir, (unsigned long long)sc.seed, c->synth.n_train, c->synth.n_eval);
@@ -177,6 +204,7 @@ static int open_data(drum_job *j, char *err, size_t errlen) {
             note(j, "using the synthetic suite already in %s", j->data_dir);
         }
         if (j->comm->barrier(j->comm, err, errlen)) return -1;
+        if (check_suite(j->data_dir, &sc, err, errlen)) return -1;
     } else {
         j->train_path = strdup(c->data.train);
         j->eval_path = strdup(c->data.eval);
