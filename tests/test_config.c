@@ -100,7 +100,7 @@ static void test_defaults(void) {
     CHECK(c.eval.strategies.n == 6 && strcmp(c.eval.strategies.v[0], "RS") == 0, "all strategies");
     CHECK(c.model.text_length == DRUM_TEXT_CONTEXT, "model.text_length default %d",
           c.model.text_length);
-    CHECK(c.synth.classification == DRUM_SYNTH_SHAPE && c.synth.layout == DRUM_LAYOUT_FREE,
+    CHECK(c.synth.classification == DRUM_SYNTH_CLAIM && c.synth.layout == DRUM_LAYOUT_FREE,
           "synth.classification default %d", c.synth.classification);
     CHECK(strcmp(c.model.config, "demo-tiny") == 0 && strcmp(c.scorer.cache, "") == 0,
           "model.config demo-tiny; cache empty before finish");
@@ -111,11 +111,11 @@ static void test_defaults(void) {
     CHECK(c.train.rounds == 5 && c.train.candidates_k == 50 && c.train.freeze.n == 2 &&
               strcmp(c.train.freeze.v[1], "logit_scale") == 0,
           "partial override keeps the other defaults");
-    const char *claim = "synth: {classification: claim}\n";
-    CHECK(drum_cfg_load_string(drum_job_config_schema, &c, "claim.yaml", claim, strlen(claim), err,
+    const char *shape = "synth: {classification: shape}\n";
+    CHECK(drum_cfg_load_string(drum_job_config_schema, &c, "shape.yaml", shape, strlen(shape), err,
                                sizeof err) == 0 &&
-              c.synth.classification == DRUM_SYNTH_CLAIM,
-          "synth.classification claim: %s", err);
+              c.synth.classification == DRUM_SYNTH_SHAPE,
+          "synth.classification shape: %s", err);
     CHECK(drum_job_config_finish(&c, err, sizeof err) == 0 &&
               strcmp(c.scorer.cache, "runs/demo/score_cache.bin") == 0, "finish: %s", c.scorer.cache);
     drum_job_config_free(&c);

@@ -238,6 +238,7 @@ static void test_errors(void) {
     drum_synth_config sc;
     drum_synth_default_config(&sc);
     sc.image_size = 32;
+    sc.classification = DRUM_SYNTH_SHAPE;
     drum_synth_set_totals(&sc, 2000, 500); /* the config defaults but for the classification */
     char json[1024];
     drum_synth_config_json(&sc, json, sizeof json);
@@ -247,7 +248,7 @@ static void test_errors(void) {
         fclose(f);
     }
     f = fopen(cfg2, "w");
-    fprintf(f, "data: {dir: %s}\nsynth: {classification: claim}\ntrain: {out: %s}\n", stale, out);
+    fprintf(f, "data: {dir: %s}\ntrain: {out: %s}\n", stale, out);
     fclose(f);
     rc = run_drum(log, d, 0, NULL, 0);
     text = test_slurp(log);
@@ -258,7 +259,7 @@ static void test_errors(void) {
     free(text);
     /* with the settings it was made with, the check passes (and the empty split fails later) */
     f = fopen(cfg2, "w");
-    fprintf(f, "data: {dir: %s}\ntrain: {out: %s}\n", stale, out);
+    fprintf(f, "data: {dir: %s}\nsynth: {classification: shape}\ntrain: {out: %s}\n", stale, out);
     fclose(f);
     rc = run_drum(log, d, 0, NULL, 0);
     text = test_slurp(log);
@@ -287,7 +288,7 @@ static void test_synth_cli(void) {
     const char *bad[][3] = {{"--layout", "hex", "expected free or grid"},
                             {"--shape-captions", "1.5", "--shape-captions"},
                             {"--n-pretrain", "-1", "--n-pretrain"},
-                            {"--classification", "colour", "expected shape or claim"}};
+                            {"--classification", "colour", "expected claim or shape"}};
     for (int i = 0; i < 4; i++) {
         const char *b[] = {drum_bin, "synth", dir, bad[i][0], bad[i][1], NULL};
         rc = run_drum(log, b, 0, NULL, 0);

@@ -842,12 +842,13 @@ static void test_rules2(void) {
     }
 }
 
-/* synth.classification: claim. The suite's examples differ from the default one's only in
- * the classification prompts and labels ("Claim: the large shape is red. True or false?"), whose
- * label is true exactly when the claim names the large object's colour: neither the claim nor
- * the image decides it alone. The simulator scores a claim query's demonstrations by label
- * (+1.2 the same, -0.6 the other) with zero-shot logit 0.2, answers wrong with the other
- * label, and ranks true/false with the mass generate draws from. */
+/* synth.classification: claim (the default). The suite's examples differ from the shape
+ * suite's only in the classification prompts and labels ("Claim: the large shape is red.
+ * True or false?"), whose label is true exactly when the claim names the large object's
+ * colour: neither the claim nor the image decides it alone. The simulator scores a claim
+ * query's demonstrations by label (+1.2 the same, -0.6 the other) with zero-shot logit 0.2,
+ * answers wrong with the other label, and ranks true/false with the mass generate draws
+ * from. */
 static void test_claims(void) {
     char err[512] = "";
     drum_synth_config cfg;
@@ -1052,6 +1053,7 @@ int main(void) {
     char err[512] = "";
     drum_synth_config cfg;
     drum_synth_default_config(&cfg);
+    cfg.classification = DRUM_SYNTH_SHAPE; /* the suite the rules were written for (and pinned) */
     char *dir = drum_path_join(tmpdir, "demo");
     char *ptr = drum_path_join(dir, "train.jsonl"), *pev = drum_path_join(dir, "eval.jsonl");
     char *meta = drum_path_join(dir, "meta.jsonl");

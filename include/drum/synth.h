@@ -3,9 +3,9 @@
  * Images are rendered from hidden attributes (1-4 objects: shape, colour, size, position)
  * plus nuisance attributes no task asks about (background tones, gradient, stripes, pixel
  * noise). Three task families, as in the paper: VQA (colour, shape, count, position and
- * "is there a ...?" questions with 10 noisy human answers), classification (the shape of
- * the one large object; or, opt-in, whether a claim about its colour is true, which needs
- * the image and the prompt together) and captioning (several reference captions in three
+ * "is there a ...?" questions with 10 noisy human answers), classification (whether a
+ * claim about the one large object's colour is true, which needs the image and the prompt
+ * together; or that object's shape) and captioning (several reference captions in three
  * phrasing styles). docs/SIMULATOR.md describes the data and the simulated LVLM that scores it.
  *
  * drum_synth_generate writes into outdir:
@@ -35,7 +35,8 @@ enum { DRUM_SYNTH_VQA, DRUM_SYNTH_CLS, DRUM_SYNTH_CAPTION, DRUM_SYNTH_TASKS };
 typedef enum {
     DRUM_SYNTH_SHAPE = 0, /* "What is the main shape in the image?": the shape, 7 classes */
     DRUM_SYNTH_CLAIM = 1  /* "Claim: the large shape is red. True or false?": true or false,
-                           * half of each; the label needs both the image and the prompt */
+                           * half of each; the label needs both the image and the prompt
+                           * (the default) */
 } drum_synth_classification;
 
 typedef struct {
@@ -55,7 +56,7 @@ typedef struct {
                                      * side/5 sees each object inside one patch */
     float shape_captions;           /* fraction of pre-training captions that name only
                                      * the shapes ("a circle and a star."), 0..1 (default 0) */
-    int classification;             /* drum_synth_classification (default shape) */
+    int classification;             /* drum_synth_classification (default claim) */
 } drum_synth_config;
 
 /* Fills cfg with the defaults above (seed 1). */

@@ -10,7 +10,7 @@
 #define USAGE                                                                              \
     "usage: drum synth OUTDIR [--seed N] [--image-size N] [--layout free|grid]\n"            \
     "                         [--n-pretrain N] [--shape-captions F]\n"                       \
-    "                         [--classification shape|claim]\n"
+    "                         [--classification claim|shape]\n"
 
 int cmd_synth(int argc, char **argv) {
     drum_synth_config c;
@@ -24,8 +24,8 @@ int cmd_synth(int argc, char **argv) {
                    "eval.jsonl, meta.jsonl, captions.jsonl, vocab.json, merges.txt.\n"
                    "--layout grid centres objects in a 5 x 5 grid's cells; --n-pretrain adds\n"
                    "caption-only images; --shape-captions F makes that fraction of their\n"
-                   "captions name only shapes; --classification claim asks whether a claim\n"
-                   "about the large object's colour is true instead of for its shape\n"
+                   "captions name only shapes; --classification shape asks for the large\n"
+                   "object's shape instead of whether a claim about its colour is true\n"
                    "(docs/CONFIG.md, synth.*).\n", USAGE);
             return 0;
         }
@@ -48,7 +48,7 @@ int cmd_synth(int argc, char **argv) {
         } else if ((r = arg_value(argc, argv, &i, "--classification", &v))) {
             if (r < 0) return 2;
             if (strcmp(v, "shape") && strcmp(v, "claim")) {
-                fprintf(stderr, "drum synth: --classification: expected shape or claim, got '%s'\n",
+                fprintf(stderr, "drum synth: --classification: expected claim or shape, got '%s'\n",
                         v);
                 return 2;
             }

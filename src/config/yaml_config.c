@@ -775,7 +775,7 @@ static const drum_cfg_field SYNTH_FIELDS[] = {
     F_INT(drum_job_synth_config, image_size, "32", 16, 512),
     F_ENUM(drum_job_synth_config, layout, "free", LAYOUT_NAMES),
     F_FLT(drum_job_synth_config, shape_captions, "0", 0, 1),
-    F_ENUM(drum_job_synth_config, classification, "shape", CLASSIFICATION_NAMES),
+    F_ENUM(drum_job_synth_config, classification, "claim", CLASSIFICATION_NAMES),
     F_U64(drum_job_synth_config, seed, "1"),
     F_END,
 };

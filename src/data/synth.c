@@ -39,6 +39,7 @@ void drum_synth_default_config(drum_synth_config *cfg) {
     cfg->questions_per_image = 2;
     cfg->n_answers = 10;
     cfg->n_refs = 5;
+    cfg->classification = DRUM_SYNTH_CLAIM;
 }
 
 static void split_total(int total, int *out) {
