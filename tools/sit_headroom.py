@@ -242,6 +242,10 @@ def main():
     ap.add_argument("-k", type=int, default=4)
     ap.add_argument("--tuned", help="DRUM's checkpoint (RUN/roundN): also DRUM against SI, ST "
                     "and SIT, paired, with the sd of the sampled difference")
+    ap.add_argument("--queries", choices=("eval", "train"), default="eval",
+                    help="train: the training queries against the pool, each without the "
+                    "examples of its own image (for choosing settings without looking at the "
+                    "held-out queries)")
     a = ap.parse_args()
     model = a.model or os.path.join(a.run, "clip0")
     meta = {m["id"]: m for m in load_jsonl(os.path.join(a.data, "meta.jsonl"))}
@@ -249,16 +253,16 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         pids, pimg, ptxt = embed(a.drum, a.data, "train", model, os.path.join(tmp, "p.emb"),
                                  "{P} {R}")
-        qids, qimg, qtxt = embed(a.drum, a.data, "eval", model, os.path.join(tmp, "q.emb"),
+        qids, qimg, qtxt = embed(a.drum, a.data, a.queries, model, os.path.join(tmp, "q.emb"),
                                  "{P} {D}", drafts)
         if a.tuned:
             tuned = (embed(a.drum, a.data, "train", a.tuned, os.path.join(tmp, "tp.emb"), "{P} {R}"),
-                     embed(a.drum, a.data, "eval", a.tuned, os.path.join(tmp, "tq.emb"), "{P} {D}",
-                           drafts))
+                     embed(a.drum, a.data, a.queries, a.tuned, os.path.join(tmp, "tq.emb"),
+                           "{P} {D}", drafts))
     response = {e["id"]: e["response"] for e in load_jsonl(os.path.join(a.data, "train.jsonl"))}
     job_lam = (a.w_image / a.w_text) ** 2
     lams = sorted({0.05, 0.1, 0.25, 0.5, 1.0, 2.0, job_lam})
-    job = run_p_correct(a.run, model, a.k)
+    job = run_p_correct(a.run, model, a.k) if a.queries == "eval" else {}
     for task in ("vqa", "cls"):
         q = [i for i, x in enumerate(qids) if meta[x]["task"] == task]
         p = [i for i, x in enumerate(pids) if meta[x]["task"] == task]
@@ -272,14 +276,19 @@ def main():
                  for i in q]
         zero = np.array([ZERO_SHOT[t] for t in kinds])
         types = sorted(set(kinds))
+        # A training query never retrieves itself, nor (unlike the job's mining) an example of
+        # its own image: held-out queries have no such twin in the pool.
+        itself = np.array([[meta[qids[i]]["image"] == meta[pids[j]]["image"] for j in p]
+                           for i in q])
         ci, ct = qimg[q] @ pimg[p].T, qtxt[q] @ ptxt[p].T
+        ci[itself] = ct[itself] = -1e9
         rows = [("SI", ci), ("ST", ct)] + [(f"SIT lam {lam:g}", ct + lam * ci) for lam in lams]
         for features in filter(None, a.ideal.split(",")):
             vq = np.array([ideal_embedding(meta[qids[i]], features) for i in q])
             vp = np.array([ideal_embedding(meta[pids[j]], features) for j in p])
             rows += [(f"ideal:{features} lam {lam:g}", ct + lam * (vq @ vp.T))
                      for lam in (0.1, 0.25, 0.5, 1.0)]
-        rows.append(("oracle", benefit))
+        rows.append(("oracle", np.where(itself, -1e9, benefit)))
         gold = np.array([meta[qids[i]]["gold"] for i in q])
         shown = np.array([canon(response[pids[j]]) for j in p])
         print(f"  {'retrieval':<32}{'all':>7}" + "".join(f"{t:>9}" for t in types) +
@@ -303,6 +312,7 @@ def main():
         if a.tuned:
             (_, tpimg, tptxt), (_, tqimg, tqtxt) = tuned
             tsim = tqtxt[q] @ tptxt[p].T + job_lam * (tqimg[q] @ tpimg[p].T)
+            tsim[itself] = -1e9
             v = expected(tsim, benefit, zero, a.k)
             want = run_p_correct(a.run, a.tuned, a.k).get("SIT", {}).get(task)
             if want is not None and abs(want - v.mean()) > 5e-4:
