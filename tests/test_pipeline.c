@@ -26,6 +26,13 @@
 
 static char drum_bin[PATH_MAX + 16], tmp[64] = "/tmp/drum_pipeline_XXXXXX";
 
+static void write_text_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    if (!f) return;
+    fputs(text, f);
+    fclose(f);
+}
+
 static void write_config(const char *path, const char *out) {
     test_write_mini_config(path, tmp, out, "");
 }
@@ -227,45 +234,36 @@ static void test_errors(void) {
           "grid layout with image_size 32: exit %d, %s", rc, text ? text : "");
     CHECK(access(grid_dir, F_OK) != 0, "the grid-layout error still wrote %s", grid_dir);
     free(text);
-    /* a suite already on disk from other synth settings is refused, not silently reused */
-    char stale[300], stale_file[340];
+    /* a suite already on disk from other synth settings is refused, not silently reused; with
+     * the settings it was made with, the check passes (and the empty split fails later) */
+    char stale[300], stale_file[340], json[1024];
     snprintf(stale, sizeof stale, "%s/stale_data", tmp);
     mkdir(stale, 0777);
     snprintf(stale_file, sizeof stale_file, "%s/train.jsonl", stale);
-    f = fopen(stale_file, "w");
-    if (f) fclose(f);
-    snprintf(stale_file, sizeof stale_file, "%s/synth.json", stale);
+    write_text_file(stale_file, "");
     drum_synth_config sc;
     drum_synth_default_config(&sc);
     sc.image_size = 32;
     sc.classification = DRUM_SYNTH_SHAPE;
     drum_synth_set_totals(&sc, 2000, 500); /* the config defaults but for the classification */
-    char json[1024];
     drum_synth_config_json(&sc, json, sizeof json);
-    f = fopen(stale_file, "w");
-    if (f) {
-        fputs(json, f);
+    snprintf(stale_file, sizeof stale_file, "%s/synth.json", stale);
+    write_text_file(stale_file, json);
+    static const char *const synth_line[2] = {"", "synth: {classification: shape}\n"};
+    for (int i = 0; i < 2; i++) {
+        f = fopen(cfg2, "w");
+        fprintf(f, "data: {dir: %s}\n%strain: {out: %s}\n", stale, synth_line[i], out);
         fclose(f);
+        rc = run_drum(log, d, 0, NULL, 0);
+        text = test_slurp(log);
+        int refused = text && strstr(text, "stale_data/synth.json: the suite") &&
+                      strstr(text, "\"classification\":\"shape\"") &&
+                      strstr(text, "\"classification\":\"claim\"");
+        CHECK(rc == 1 && text && refused == (i == 0), "%s: exit %d, %s",
+              i ? "the suite's own settings" : "a suite from other synth settings", rc,
+              text ? text : "");
+        free(text);
     }
-    f = fopen(cfg2, "w");
-    fprintf(f, "data: {dir: %s}\ntrain: {out: %s}\n", stale, out);
-    fclose(f);
-    rc = run_drum(log, d, 0, NULL, 0);
-    text = test_slurp(log);
-    CHECK(rc == 1 && text && strstr(text, "stale_data/synth.json: the suite") &&
-              strstr(text, "\"classification\":\"shape\"") &&
-              strstr(text, "\"classification\":\"claim\""),
-          "a suite from other synth settings: exit %d, %s", rc, text ? text : "");
-    free(text);
-    /* with the settings it was made with, the check passes (and the empty split fails later) */
-    f = fopen(cfg2, "w");
-    fprintf(f, "data: {dir: %s}\nsynth: {classification: shape}\ntrain: {out: %s}\n", stale, out);
-    fclose(f);
-    rc = run_drum(log, d, 0, NULL, 0);
-    text = test_slurp(log);
-    CHECK(rc == 1 && text && !strstr(text, "other synth settings"),
-          "the suite's own settings: exit %d, %s", rc, text ? text : "");
-    free(text);
 }
 
 /* `drum synth` with the opt-in pre-training options: they reach synth.json; bad values are
@@ -363,13 +361,6 @@ static void test_cut_texts(void) {
           "cut to width %d", W);
     int full[2] = {5, 5}, one[2 * 6] = {0};
     CHECK(drum_cut_texts(one, one, full, 2, 6) == 6, "a text at the last position keeps T");
-}
-
-static void write_text_file(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    if (!f) return;
-    fputs(text, f);
-    fclose(f);
 }
 
 /* A benchmark in its native format, through `drum convert vqa` and `drum eval` with the exec
