@@ -317,7 +317,8 @@ def main():
             want = run_p_correct(a.run, a.tuned, a.k).get("SIT", {}).get(task)
             if want is not None and abs(want - v.mean()) > 5e-4:
                 sys.exit(f"DRUM {task}: {v.mean():.4f} here, {want:.4f} in the run's results")
-            agree = f", same label {same_label(tsim, shown, gold, a.k):.3f}" if task == "cls" else ""
+            agree = (f", same label {same_label(tsim, shown, gold, a.k):.3f}"
+                     if task == "cls" else "")
             print(f"  DRUM ({a.tuned}): {v.mean():.4f}{agree}")
             for name in ("SI", "ST", f"SIT lam {job_lam:g}"):
                 print(paired("DRUM", v, name.split()[0], values[name]))
