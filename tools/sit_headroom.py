@@ -1,35 +1,40 @@
 #!/usr/bin/env python3
 """How much could SIT's image half add? A noise-free look at a demo run (docs/DEMO_RESULTS.md).
 
-For the held-out VQA and classification queries of a `drum demo` run, recomputes the
-simulated LVLM's expected P(correct) at 4 shots (docs/SIMULATOR.md §2: the same quantity
-as results.jsonl's `p_correct`, with no sampling noise) for demonstrations retrieved by
+For the held-out queries of a `drum demo` run (VQA, classification and captioning), recomputes
+the simulated LVLM's expected P(correct) at 4 shots (docs/SIMULATOR.md §2: the same quantity as
+results.jsonl's `p_correct`, with no sampling noise) for demonstrations retrieved by
 
   SI, ST          image or text cosine alone (the run's own embeddings, via `drum embed`)
   SIT lam         text cosine + lam * image cosine, for a sweep of lam (the job's SIT is
-                  lam = (w_image / w_text)^2: 0.25 in experiments/demo.yaml)
+                  lam = (w_image / w_text)^2: 1 in experiments/demo.yaml)
   ideal:FEATURES  the same sweep with the image embedding replaced by a perfect one built
                   from the hidden scene: `objects` (a multi-hot of colour-and-shape pairs),
-                  `shapes`, `colours`, `count`, or a '+' of them
+                  `shapes`, `colours`, `count`, `large` (the first object's colour: the
+                  large one of a classification scene), or a '+' of them
   oracle          the pool ranked by the simulator's benefit itself (the ceiling)
+
+and prints them per question type (classification claims, `synth.classification: claim`, are
+their own type), with, for classification, the fraction of the top k whose label is the
+query's ("same label"). Then SIT (the job's weight) against ST and SI, for VQA and
+classification with the standard deviation of the sampled accuracies' difference under either
+rule set.
 
 With --model RUN/roundN the checkpoint is DRUM's after round N, and its SIT row is checked
 against the job's DRUM rN row instead. With --tuned RUN/roundN, DRUM's retrieval (that
-checkpoint, the job's weights) is also compared with SI, ST and SIT query by query.
+checkpoint, the job's weights) is also compared with SI, ST and SIT query by query. With
+--queries train the training queries are scored against the pool instead, each without the
+examples of its own image, to choose settings without the held-out queries.
 
-(`large`, the first object's colour: the large one of a classification scene, is a feature
-too), and prints them per question type (classification claims, `synth.classification: claim`,
-are their own type) with, for classification, the fraction of the top k whose label is the
-query's ("same label"); then SIT (the job's weight) against ST and SI with the
-standard deviation of the sampled accuracies' difference under either rule set. Queries use the run's drafts (drafts.jsonl) exactly as
-the job does. The benefit rules are re-implemented here; the script checks them by
-matching its SI/ST/SIT numbers against the run's results.jsonl (4-shot p_correct rows)
-and stops if they differ.
+Queries use the run's drafts (drafts.jsonl) exactly as the job does. The benefit rules are
+re-implemented here; the script checks them by matching its SI/ST/SIT numbers against the
+run's results.jsonl (4-shot p_correct rows) and stops if they differ.
 
     python tools/sit_headroom.py data/demo runs/demo [--model runs/demo/clip0]
-           [--ideal objects+count,shapes] [--scorer-seed 7] [--rules 2]
+           [--ideal objects+count,shapes] [--scorer-seed 7] [--rules 2] [--w-image 1.0]
+           [--queries train]
 
-Needs numpy; not run by CI. Takes about 30 s for the demo's 1200 queries.
+Needs numpy; not run by CI. Takes about 30 s for the demo's 1500 queries.
 """
 import argparse
 import json
@@ -50,7 +55,7 @@ SYNONYMS = {"violet": "purple", "middle": "center", "centre": "center", "in the 
             "donut": "ring", "plus": "cross", "rhombus": "diamond", "zero": "0", "one": "1",
             "two": "2", "three": "3", "four": "4", "five": "5"}
 ZERO_SHOT = {"color": -0.4, "shape": -0.4, "count": -0.8, "position": -0.6, "exists": 0.0,
-             "cls": -0.3, "claim": 0.2}
+             "cls": -0.3, "claim": 0.2, "caption": -0.3}
 SHAPES = ["circle", "square", "triangle", "cross", "star", "diamond", "ring"]
 COLOURS = ["red", "green", "blue", "yellow", "purple", "orange", "white", "black"]
 
@@ -100,6 +105,12 @@ def rules(x, c, c_response, version):
         return resemblance(x, c) + rules(x, c, c_response, 1)
     answer = canon(c_response)
     cobj = objects(c)
+    if x["task"] == "caption":  # the response's style, x's objects in c's scene, the count
+        style = caption_style(c_response)
+        xobj = objects(x)
+        shared = sum(any(o[:2] == y[:2] for o in cobj) for y in xobj)
+        return ((0.4, 0.1, -0.3)[style if style >= 0 else c["style"]] + 0.6 * shared / len(xobj)
+                + (0.2 if len(cobj) == len(xobj) else 0.0))
     if x["task"] == "cls" and "claim" in x:  # a colour claim: true or false
         return 1.2 if answer == x["gold"] else -0.6
     if x["task"] == "cls":
@@ -130,6 +141,16 @@ def rules(x, c, c_response, version):
                    else has_shape or has_colour)
             b += 0.15 if key else 0.0
     return b
+
+
+def caption_style(text):
+    """The phrasing style of a caption (sw_caption_style): 1 "there is ...", 2 "...: ...",
+    0 "a ..."/"an ...", else -1."""
+    if text.startswith("there is"):
+        return 1
+    if ":" in text:
+        return 2
+    return 0 if text.startswith(("a ", "an ")) else -1
 
 
 def idiosyncrasy(seed, qid, did, noise):
@@ -235,7 +256,7 @@ def main():
     ap.add_argument("--noise", type=float, default=0.35, help="the simulator's idiosyncrasy sd")
     ap.add_argument("--rules", type=int, choices=(1, 2), default=2,
                     help="scorer.rules of the run (docs/SIMULATOR.md)")
-    ap.add_argument("--w-image", type=float, default=0.5, help="retrieval.w_image of the run")
+    ap.add_argument("--w-image", type=float, default=1.0, help="retrieval.w_image of the run")
     ap.add_argument("--w-text", type=float, default=1.0, help="retrieval.w_text of the run")
     ap.add_argument("--ideal", default="objects+count,shapes+count,shapes,count",
                     help="comma-separated feature sets for ideal image embeddings ('' for none)")
@@ -263,7 +284,7 @@ def main():
     job_lam = (a.w_image / a.w_text) ** 2
     lams = sorted({0.05, 0.1, 0.25, 0.5, 1.0, 2.0, job_lam})
     job = run_p_correct(a.run, model, a.k) if a.queries == "eval" else {}
-    for task in ("vqa", "cls"):
+    for task in ("vqa", "cls", "caption"):
         q = [i for i, x in enumerate(qids) if meta[x]["task"] == task]
         p = [i for i, x in enumerate(pids) if meta[x]["task"] == task]
         if not q or not p:
@@ -272,7 +293,7 @@ def main():
         benefit = np.array([[rules(meta[qids[i]], meta[pids[j]], response[pids[j]], a.rules) +
                              idiosyncrasy(a.scorer_seed, qids[i], pids[j], a.noise) for j in p]
                             for i in q])
-        kinds = [meta[qids[i]].get("qtype", "claim" if "claim" in meta[qids[i]] else "cls")
+        kinds = [meta[qids[i]].get("qtype", "claim" if "claim" in meta[qids[i]] else task)
                  for i in q]
         zero = np.array([ZERO_SHOT[t] for t in kinds])
         types = sorted(set(kinds))
@@ -307,6 +328,10 @@ def main():
                          f"{a.run}/results.jsonl: the rules here no longer match the simulator "
                          f"(or --scorer-seed/--noise/--rules/--w-image differ from the run's)")
         sit = values[f"SIT lam {job_lam:g}"]
+        if task == "caption":  # per-object draws: the paired sd below is for short answers
+            print(f"  SIT - ST: {(sit - values['ST']).mean():+.4f}; "
+                  f"SIT - SI: {(sit - values['SI']).mean():+.4f}")
+            continue
         print(paired("SIT", sit, "ST", values["ST"]))
         print(paired("SIT", sit, "SI", values["SI"]))
         if a.tuned:
