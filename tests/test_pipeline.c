@@ -257,8 +257,8 @@ static void test_errors(void) {
         rc = run_drum(log, d, 0, NULL, 0);
         text = test_slurp(log);
         int refused = text && strstr(text, "stale_data/synth.json: the suite") &&
-                      strstr(text, "\"classification\":\"shape\"") &&
-                      strstr(text, "\"classification\":\"claim\"");
+                      strstr(text, "(classification: \"shape\" here, \"claim\" wanted)") &&
+                      !strstr(text, "using the synthetic suite already");
         CHECK(rc == 1 && text && refused == (i == 0), "%s: exit %d, %s",
               i ? "the suite's own settings" : "a suite from other synth settings", rc,
               text ? text : "");

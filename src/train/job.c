@@ -98,6 +98,24 @@ static void note(drum_job *j, const char *fmt, ...) {
     j->log(line);
 }
 
+/* Appends "key: X here, Y wanted" for each top-level key whose value differs between two
+ * synth.json objects (a key missing from `have` reads "none"). */
+static void synth_differences(const cJSON *have, const cJSON *want, char *out, size_t n) {
+    size_t o = 0;
+    out[0] = '\0';
+    for (const cJSON *w = want ? want->child : NULL; w && o + 1 < n; w = w->next) {
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(have, w->string);
+        char *hs = h ? cJSON_PrintUnformatted(h) : NULL, *ws = cJSON_PrintUnformatted(w);
+        if (ws && (!hs || strcmp(hs, ws) != 0)) {
+            int k = snprintf(out + o, n - o, "%s%s: %s here, %s wanted", o ? "; " : "",
+                             w->string, hs ? hs : "none", ws);
+            if (k > 0) o += (size_t)k < n - o ? (size_t)k : n - o - 1;
+        }
+        free(hs);
+        free(ws);
+    }
+}
+
 /* A suite already in dir must be the one this configuration's synth section describes: its
  * synth.json (when it has one) must read as drum_synth_generate would write it now. Otherwise
  * a changed synth setting would silently run on the old data. */
@@ -112,11 +130,16 @@ static int check_suite(const char *dir, const drum_synth_config *sc, char *err, 
     drum_synth_config_json(sc, want, sizeof want);
     int rc = 0;
     if (have && strcmp(have, want) != 0) {
+        cJSON *h = cJSON_Parse(have), *w = cJSON_Parse(want);
+        char diff[512];
+        synth_differences(h, w, diff, sizeof diff);
         snprintf(err, errlen,
                  "%s: the suite in %s was generated with other synth settings than this "
-                 "configuration's; remove the directory (drum regenerates it) or set data.dir "
-                 "elsewhere.\n  it has:  %.*s\n  wanted:  %.*s",
-                 path, dir, (int)strcspn(have, "\n"), have, (int)strcspn(want, "\n"), want);
+                 "configuration's (%s); remove the directory (drum regenerates it) or set "
+                 "data.dir elsewhere",
+                 path, dir, diff[0] ? diff : "not the JSON drum writes");
+        cJSON_Delete(h);
+        cJSON_Delete(w);
         rc = -1;
     }
     free(have);
@@ -195,16 +218,16 @@ static int open_data(drum_job *j, char *err, size_t errlen) {
         sc.shape_captions = (float)c->synth.shape_captions;
         sc.classification = c->synth.classification;
         /* rank 0 generates the suite while the others wait, then all read it */
-        if (writer(j) && !file_exists(j->train_path)) {
+        int generate = writer(j) && !file_exists(j->train_path);
+        if (generate) {
             if (drum_mkdirs(j->data_dir, err, errlen)) return -1;
             note(j, "generating the synthetic suite in %s (seed %llu, %d train, %d eval)",
                  j->data_dir, (unsigned long long)sc.seed, c->synth.n_train, c->synth.n_eval);
             if (drum_synth_generate(&sc, j->data_dir, err, errlen)) return -1;
-        } else {
-            note(j, "using the synthetic suite already in %s", j->data_dir);
         }
         if (j->comm->barrier(j->comm, err, errlen)) return -1;
         if (check_suite(j->data_dir, &sc, err, errlen)) return -1;
+        if (!generate) note(j, "using the synthetic suite already in %s", j->data_dir);
     } else {
         j->train_path = strdup(c->data.train);
         j->eval_path = strdup(c->data.eval);
