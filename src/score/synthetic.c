@@ -428,11 +428,16 @@ static int icl_prepare(const simulator *sim, const drum_icl_prompt *p, icl_state
 
 /* ---- answers ------------------------------------------------------------------------- */
 
+/* A colour claim's one wrong answer: the label that is not its gold (true <-> false). */
+static const char *other_label(const meta *x) {
+    return sw_claim_labels[strcmp(x->gold, sw_claim_labels[0]) == 0];
+}
+
 /* A plausible wrong answer for x: an attribute of another object in its scene, or the
  * answer annotators confuse the gold one with; for a colour claim, the other label. */
 static void distractor(const meta *x, drum_rng *r, char *out, size_t n) {
     if (x->claim >= 0) {
-        snprintf(out, n, "%s", sw_claim_labels[strcmp(x->gold, sw_claim_labels[0]) == 0]);
+        snprintf(out, n, "%s", other_label(x));
         return;
     }
     sw_qtype q = x->task == SW_CLS ? SW_Q_SHAPE : (sw_qtype)x->qtype;
@@ -551,8 +556,7 @@ static char *caption_answer(const simulator *sim, const icl_state *st,
  * through), else one of the label's two confusable shapes; for a colour claim, the other
  * label. */
 static double distractor_probability(const meta *x, const char *a) {
-    if (x->claim >= 0) /* the other label */
-        return sw_find(sw_claim_labels, 2, a) >= 0 && strcmp(a, x->gold) != 0 ? 1.0 : 0.0;
+    if (x->claim >= 0) return strcmp(a, other_label(x)) == 0 ? 1.0 : 0.0;
     const sw_scene *s = &x->scene;
     double confusion = 1, prob = 0;
     if (x->focus >= 0 && s->n > 1) {
