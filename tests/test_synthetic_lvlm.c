@@ -81,8 +81,25 @@ static int load_hidden_of(const char *path, const drum_dataset *a, hidden **ha,
     return 0;
 }
 
-static int load_hidden(const char *path) {
-    return load_hidden_of(path, &tr, &h_tr, &ev, &h_ev);
+/* Generates cfg's suite into tmpdir/name and loads its train and eval sets and their hidden
+ * attributes; *meta is its meta.jsonl (the caller frees it, even on failure). 0, or -1 with a
+ * message in err. */
+static int make_suite(const drum_synth_config *cfg, const char *name, drum_dataset *train,
+                      drum_dataset *eval, hidden **h_train, hidden **h_eval, char **meta,
+                      char *err, size_t errlen) {
+    char *dir = drum_path_join(tmpdir, name);
+    char *ptr = drum_path_join(dir, "train.jsonl"), *pev = drum_path_join(dir, "eval.jsonl");
+    *meta = drum_path_join(dir, "meta.jsonl");
+    int rc = drum_synth_generate(cfg, dir, err, errlen) == 0 &&
+                     drum_dataset_load(train, ptr, err, errlen) == 0 &&
+                     drum_dataset_load(eval, pev, err, errlen) == 0 &&
+                     load_hidden_of(*meta, train, h_train, eval, h_eval) == 0
+                 ? 0
+                 : -1;
+    free(dir);
+    free(ptr);
+    free(pev);
+    return rc;
 }
 
 /* Rules 2's resemblance of two scenes: Jaccard of their colour sets, 0.3 for equal counts. */
@@ -854,16 +871,11 @@ static void test_claims(void) {
     drum_synth_config cfg;
     drum_synth_default_config(&cfg);
     cfg.classification = DRUM_SYNTH_CLAIM;
-    char *dir = drum_path_join(tmpdir, "claim");
-    char *ptr = drum_path_join(dir, "train.jsonl"), *pev = drum_path_join(dir, "eval.jsonl");
-    char *meta = drum_path_join(dir, "meta.jsonl");
+    char *meta = NULL;
     drum_dataset ctr = {0}, cev = {0};
     hidden *hc_tr = NULL, *hc_ev = NULL;
     drum_scorer *s2 = NULL, *s1 = NULL, *sn = NULL;
-    int ok = drum_synth_generate(&cfg, dir, err, sizeof err) == 0 &&
-             drum_dataset_load(&ctr, ptr, err, sizeof err) == 0 &&
-             drum_dataset_load(&cev, pev, err, sizeof err) == 0 &&
-             load_hidden_of(meta, &ctr, &hc_tr, &cev, &hc_ev) == 0;
+    int ok = make_suite(&cfg, "claim", &ctr, &cev, &hc_tr, &hc_ev, &meta, err, sizeof err) == 0;
     CHECK(ok, "claim suite: %s", err);
     drum_synthetic_config sc;
     drum_synthetic_default_config(&sc);
@@ -1038,9 +1050,6 @@ done:
     drum_dataset_free(&cev);
     free(hc_tr);
     free(hc_ev);
-    free(dir);
-    free(ptr);
-    free(pev);
     free(meta);
 }
 
@@ -1054,14 +1063,9 @@ int main(void) {
     drum_synth_config cfg;
     drum_synth_default_config(&cfg);
     cfg.classification = DRUM_SYNTH_SHAPE; /* the suite the rules were written for (and pinned) */
-    char *dir = drum_path_join(tmpdir, "demo");
-    char *ptr = drum_path_join(dir, "train.jsonl"), *pev = drum_path_join(dir, "eval.jsonl");
-    char *meta = drum_path_join(dir, "meta.jsonl");
-    int ok = drum_synth_generate(&cfg, dir, err, sizeof err) == 0;
-    CHECK(ok, "generate: %s", err);
-    ok = ok && drum_dataset_load(&tr, ptr, err, sizeof err) == 0 &&
-         drum_dataset_load(&ev, pev, err, sizeof err) == 0 && load_hidden(meta) == 0;
-    CHECK(ok, "load: %s", err);
+    char *meta = NULL;
+    int ok = make_suite(&cfg, "demo", &tr, &ev, &h_tr, &h_ev, &meta, err, sizeof err) == 0;
+    CHECK(ok, "generate and load the suite: %s", err);
     drum_synthetic_config sc;
     drum_synthetic_default_config(&sc);
     ok = ok && drum_synthetic_open(&sim, meta, &sc, err, sizeof err) == 0;
@@ -1085,9 +1089,6 @@ int main(void) {
     drum_dataset_free(&ev);
     free(h_tr);
     free(h_ev);
-    free(dir);
-    free(ptr);
-    free(pev);
     free(meta);
     CHECK(test_remove_tree(tmpdir) == 0, "cleanup of %s", tmpdir);
     return check_summary();
