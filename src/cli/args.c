@@ -39,3 +39,12 @@ int arg_float(const char *name, const char *text, double lo, double hi, float *o
     *out = (float)v;
     return 0;
 }
+
+int arg_either(const char *name, const char *text, const char *a, const char *b, int *out) {
+    if (strcmp(text, a) != 0 && strcmp(text, b) != 0) {
+        fprintf(stderr, "drum: %s: expected %s or %s, got '%s'\n", name, a, b, text);
+        return -1;
+    }
+    *out = strcmp(text, b) == 0;
+    return 0;
+}

@@ -10,5 +10,8 @@ int arg_value(int argc, char **argv, int *i, const char *name, const char **valu
 int arg_int(const char *name, const char *text, long lo, long hi, int *out);
 /* The same for a finite number in [lo, hi]. */
 int arg_float(const char *name, const char *text, double lo, double hi, float *out);
+/* The same for one of two names: *out = 0 for a, 1 for b; otherwise an error "expected a or
+ * b" naming the option. */
+int arg_either(const char *name, const char *text, const char *a, const char *b, int *out);
 
 #endif

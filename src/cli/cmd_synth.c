@@ -39,20 +39,11 @@ int cmd_synth(int argc, char **argv) {
         } else if ((r = arg_value(argc, argv, &i, "--shape-captions", &v))) {
             if (r < 0 || arg_float("--shape-captions", v, 0, 1, &c.shape_captions)) return 2;
         } else if ((r = arg_value(argc, argv, &i, "--layout", &v))) {
-            if (r < 0) return 2;
-            if (strcmp(v, "free") && strcmp(v, "grid")) {
-                fprintf(stderr, "drum synth: --layout: expected free or grid, got '%s'\n", v);
-                return 2;
-            }
-            c.grid = strcmp(v, "grid") == 0;
+            if (r < 0 || arg_either("--layout", v, "free", "grid", &c.grid)) return 2;
         } else if ((r = arg_value(argc, argv, &i, "--classification", &v))) {
-            if (r < 0) return 2;
-            if (strcmp(v, "shape") && strcmp(v, "claim")) {
-                fprintf(stderr, "drum synth: --classification: expected claim or shape, got '%s'\n",
-                        v);
-                return 2;
-            }
-            c.classification = strcmp(v, "claim") == 0 ? DRUM_SYNTH_CLAIM : DRUM_SYNTH_SHAPE;
+            int shape;
+            if (r < 0 || arg_either("--classification", v, "claim", "shape", &shape)) return 2;
+            c.classification = shape ? DRUM_SYNTH_SHAPE : DRUM_SYNTH_CLAIM;
         } else if (argv[i][0] == '-') {
             fprintf(stderr, "drum synth: unknown option '%s'\n", argv[i]);
             return 2;
