@@ -327,13 +327,15 @@ def main():
                 sys.exit(f"{strategy} {task}: {v.mean():.4f} here, {job[strategy][task]:.4f} in "
                          f"{a.run}/results.jsonl: the rules here no longer match the simulator "
                          f"(or --scorer-seed/--noise/--rules/--w-image differ from the run's)")
+        def compare(name_a, va, name_b, vb):
+            if task == "caption":  # per-object draws: paired()'s sd is for short answers
+                print(f"  {name_a} - {name_b}: {(va - vb).mean():+.4f}")
+            else:
+                print(paired(name_a, va, name_b, vb))
+
         sit = values[f"SIT lam {job_lam:g}"]
-        if task == "caption":  # per-object draws: the paired sd below is for short answers
-            print(f"  SIT - ST: {(sit - values['ST']).mean():+.4f}; "
-                  f"SIT - SI: {(sit - values['SI']).mean():+.4f}")
-            continue
-        print(paired("SIT", sit, "ST", values["ST"]))
-        print(paired("SIT", sit, "SI", values["SI"]))
+        compare("SIT", sit, "ST", values["ST"])
+        compare("SIT", sit, "SI", values["SI"])
         if a.tuned:
             (_, tpimg, tptxt), (_, tqimg, tqtxt) = tuned
             tsim = tqtxt[q] @ tptxt[p].T + job_lam * (tqimg[q] @ tpimg[p].T)
@@ -346,7 +348,7 @@ def main():
                      if task == "cls" else "")
             print(f"  DRUM ({a.tuned}): {v.mean():.4f}{agree}")
             for name in ("SI", "ST", f"SIT lam {job_lam:g}"):
-                print(paired("DRUM", v, name.split()[0], values[name]))
+                compare("DRUM", v, name.split()[0], values[name])
 
 
 if __name__ == "__main__":
