@@ -1,6 +1,6 @@
 /* test_op_errors — the failure paths of matmul, act, embedding and patchify, and of
  * backend creation: bad input records a sticky backend error naming the culprit,
- * never a crash or a silent wrong answer. The embedding checks also run on cuda when
+ * never a crash or a silent wrong answer; and the OpenBLAS-kernels advice. The embedding checks also run on cuda when
  * a GPU is visible. */
 #include <math.h>
 #include <string.h>
@@ -141,7 +141,29 @@ static void check_bad_indices(drum_backend *be) {
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) be->free(be, bufs[i]);
 }
 
+/* The advice for OpenBLAS kernels older than the CPU: given for a pre-AVX2 core on an AVX2
+ * CPU, naming the core and the OPENBLAS_CORETYPE to set; not when the core is current, the
+ * CPU lacks AVX2, or the user already chose a core. */
+static void check_blas_advice(void) {
+    char msg[400] = "";
+    CHECK(drum_blas_advice("Prescott", 1, 0, NULL, msg, sizeof msg) == 1 &&
+              strstr(msg, "its Prescott kernels") && strstr(msg, "OPENBLAS_CORETYPE=Haswell"),
+          "Prescott on an AVX2 CPU: '%s'", msg);
+    CHECK(drum_blas_advice("core2", 1, 1, "", msg, sizeof msg) == 1 &&
+              strstr(msg, "OPENBLAS_CORETYPE=SkylakeX"),
+          "Core2 (any case) on an AVX-512 CPU, empty OPENBLAS_CORETYPE: '%s'", msg);
+    const char *quiet[][2] = {{"Haswell", NULL}, {"Cooperlake", NULL}, {"Zen", NULL},
+                              {"Prescott", "Prescott"}, {NULL, NULL}};
+    for (int i = 0; i < 5; i++)
+        CHECK(drum_blas_advice(quiet[i][0], 1, 1, quiet[i][1], msg, sizeof msg) == 0,
+              "no advice for core %s with OPENBLAS_CORETYPE %s", quiet[i][0] ? quiet[i][0] : "?",
+              quiet[i][1] ? quiet[i][1] : "unset");
+    CHECK(drum_blas_advice("Nehalem", 0, 0, NULL, msg, sizeof msg) == 0,
+          "no advice for an old core on a CPU without AVX2");
+}
+
 int main(void) {
+    check_blas_advice();
     char err[512];
     err[0] = '\0';
     drum_backend *none = drum_backend_create("tpu9", err, sizeof err);

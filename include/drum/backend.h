@@ -65,6 +65,14 @@ void drum_backend_clear_error(drum_backend *be);
 /* 1 when drum was compiled with the CUDA backend. */
 int drum_backend_cuda_compiled(void);
 
+/* OpenBLAS running kernels older than its CPU (kernels/cpu/blas_advice.c): 1, with advice in
+ * buf, when core (openblas_get_corename()) predates AVX2 while the CPU has it and coretype
+ * ($OPENBLAS_CORETYPE) is unset or empty; else 0. drum_blas_advise_once prints that advice
+ * for this process's CPU to stderr, the first time it is called (the cpu backend calls it). */
+int drum_blas_advice(const char *core, int has_avx2, int has_avx512, const char *coretype,
+                     char *buf, size_t n);
+void drum_blas_advise_once(void);
+
 /* Backend constructors (kernels/cpu/backend.c, kernels/cuda/backend.cu). */
 drum_backend *drum_cpu_backend_create(char *errbuf, size_t errlen);
 drum_backend *drum_cuda_backend_create(char *errbuf, size_t errlen);

@@ -53,6 +53,7 @@ drum_backend *drum_cpu_backend_create(char *errbuf, size_t errlen) {
     be->synchronize = cpu_synchronize;
     be->destroy = cpu_destroy;
     drum_cpu_ops_fill(&be->op);
+    drum_blas_advise_once();
     return be;
 }
 

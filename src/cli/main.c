@@ -38,7 +38,10 @@ static void usage(FILE *f) {
             "environment:\n"
             "  DRUM_COMM      data parallel: unset (follow mpirun/mpiexec), single, mpi, or\n"
             "                 nccl (MPI for the host, NCCL for the gradients on GPUs)\n"
-            "  DRUM_NCCL_LIB  libnccl.so.2's file, when the loader does not find it\n");
+            "  DRUM_NCCL_LIB  libnccl.so.2's file, when the loader does not find it\n"
+            "  OPENBLAS_CORETYPE\n"
+            "                 OpenBLAS's kernels for the cpu backend (drum warns when\n"
+            "                 OpenBLAS picked kernels older than the CPU, as under some VMs)\n");
 }
 
 static int cmd_backends(void) {
