@@ -71,7 +71,7 @@ else
   echo "gpu_check: nvidia-smi not found"
 fi
 command -v nvcc >/dev/null 2>&1 && nvcc --version | tail -n 1
-echo "cpu: $(nproc) cores; $(uname -r)"
+echo "cpu: $(nproc) cores, $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1); $(uname -r)"
 # DRUM_COMM=nccl (test_parallel's one-GPU checks) dlopens libnccl.so.2: when neither the
 # loader nor the CUDA toolkit has it, use the one PyTorch's wheel ships
 if [ -z "${DRUM_NCCL_LIB:-}" ] && ! ldconfig -p 2>/dev/null | grep -q 'libnccl\.so\.2' &&
@@ -107,6 +107,15 @@ else
     record build ok "$DUR" "$(grep -c 'nvcc' "$log") nvcc invocations"
   fi
 fi
+
+# the kernels OpenBLAS picked for this CPU (the cpu backend warns when they predate it)
+[ "$RC" -eq 0 ] && echo "openblas: $(OPENBLAS_VERBOSE=2 build/drum --version 2>&1 | grep -m1 'Core')"
+
+# the last DRUM round's row of a demo log's first table (mean task score by shots)
+last_drum_row() {
+  awk '/^\| strategy \| 1-shot/ { t = 1 } t && /^\| DRUM r/ { row = $0 } t && row && /^$/ { exit }
+       END { print row }' "$1" | tr -s ' '
+}
 
 # 2 + 3. tests: test_ops first, then the rest in name order
 if [ "$RC" -eq 0 ]; then
@@ -161,7 +170,7 @@ if [ "$RC" -eq 0 ]; then
   if [ "$RC" -ne 0 ]; then
     record "demo on cuda" FAIL "$DUR" "exit $RC"
   else
-    record "demo on cuda" ok "$DUR" "$(grep -m1 -E '^\| DRUM' "$log" | tr -s ' ')"
+    record "demo on cuda" ok "$DUR" "$(last_drum_row "$log")"
     cp /tmp/gpu_check_demo/run/results.md "$LOGDIR/demo_cuda_results.md" 2>/dev/null
   fi
 
@@ -177,7 +186,7 @@ if [ "$RC" -eq 0 ]; then
     if [ "$RC" -ne 0 ]; then
       record "demo on cuda, 2 ranks" FAIL "$DUR" "exit $RC"
     else
-      record "demo on cuda, 2 ranks" ok "$DUR" "$(grep -m1 -E '^\| DRUM' "$log" | tr -s ' ')"
+      record "demo on cuda, 2 ranks" ok "$DUR" "$(last_drum_row "$log")"
     fi
   else
     echo "(no mpirun here: the 2-rank demo on cuda is not run)"
