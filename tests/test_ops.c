@@ -30,13 +30,15 @@ int main(int argc, char **argv) {
 
     unsigned long long case_seed = seed;
     for (size_t l = 0; l < sizeof all_lists / sizeof all_lists[0]; l++) {
+        /* the ops whose cpu code is a cblas_sgemm (kernels/cpu/matmul.c, similarity.c) */
+        int blas = all_lists[l] == &cases_matmul || all_lists[l] == &cases_similarity;
         for (int i = 0; i < all_lists[l]->n; i++) {
             const op_case *oc = &all_lists[l]->cases[i];
             case_seed = case_seed * 6364136223846793005ULL + 1442695040888963407ULL;
             if (filter && !strstr(oc->name, filter)) continue;
-            harness_run(oc, cpu, cpu, case_seed);
+            harness_run(oc, cpu, cpu, blas, case_seed);
             if (cuda)
-                harness_run(oc, cuda, cpu, case_seed);
+                harness_run(oc, cuda, cpu, blas, case_seed);
             else
                 check_skipped++;
         }

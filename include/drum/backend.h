@@ -72,6 +72,8 @@ int drum_backend_cuda_compiled(void);
 int drum_blas_advice(const char *core, int has_avx2, int has_avx512, const char *coretype,
                      char *buf, size_t n);
 void drum_blas_advise_once(void);
+/* The kernels OpenBLAS picked ("Haswell", "Cooperlake", ...), for logs. */
+const char *drum_blas_core(void);
 
 /* Backend constructors (kernels/cpu/backend.c, kernels/cuda/backend.cu). */
 drum_backend *drum_cpu_backend_create(char *errbuf, size_t errlen);

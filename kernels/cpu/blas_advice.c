@@ -31,6 +31,8 @@ int drum_blas_advice(const char *core, int has_avx2, int has_avx512, const char 
     return 1;
 }
 
+const char *drum_blas_core(void) { return openblas_get_corename(); }
+
 void drum_blas_advise_once(void) {
     static int done;
     if (done) return;

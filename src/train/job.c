@@ -517,6 +517,10 @@ int drum_job_open(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
     if (cfg->threads > 0) omp_set_num_threads(cfg->threads);
     j->be = drum_backend_create(cfg->backend == 1 ? "cuda" : "cpu", err, errlen);
     if (!j->be) return -1;
+    /* a training run's bits depend on both (OpenBLAS sums narrow GEMMs per thread) */
+    if (j->be->kind == DRUM_BACKEND_CPU)
+        note(j, "backend cpu: %d threads, OpenBLAS's %s kernels", omp_get_max_threads(),
+             drum_blas_core());
     if (open_data(j, err, errlen) || open_scorer(j, err, errlen)) return -1;
     if (drafts_for(j, &j->train, &j->train_drafts, err, errlen) ||
         drafts_for(j, &j->eval, &j->eval_drafts, err, errlen) || write_drafts(j, err, errlen))

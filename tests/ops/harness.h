@@ -9,7 +9,10 @@
  *      values for every gradient buffer, runs backward and compares the accumulated part
  *      (grad - initial) with central finite differences of the float64 forward of
  *      L = sum(dout * out), on all or on a sample of coordinates;
- *   3. runs forward and backward again on the same inputs and requires identical bytes;
+ *   3. runs forward and backward again on the same inputs and requires identical bytes; on
+ *      `cpu` that rerun uses another OpenMP thread count (1, or 3 when the default is 1),
+ *      except for the ops a BLAS GEMM computes (harness_run's blas), so drum's own
+ *      reductions are proven independent of the thread count;
  *   4. on `cuda` (when a GPU is present) runs the case on `cuda` and on `cpu` with the same
  *      data and compares outputs and gradients; without a GPU it counts a skip.
  * Adding an op = adding one op_case row in tests/ops/NAME.c and listing it in test_ops.c.
@@ -103,7 +106,10 @@ typedef struct {
     static const op_case name##_rows[] = {__VA_ARGS__};                      \
     const op_case_list cases_##name = {name##_rows, (int)(sizeof name##_rows / sizeof name##_rows[0])}
 
-/* Runs one case on `be` (and compares with `cpu` when be is cuda); counts checks. */
-void harness_run(const op_case *oc, drum_backend *be, drum_backend *cpu, unsigned long long seed);
+/* Runs one case on `be` (and compares with `cpu` when be is cuda); counts checks. blas: 1 when
+ * a BLAS GEMM computes the op. OpenBLAS splits a narrow product's sums over its threads, so
+ * such a case's rerun on cpu keeps the thread count. */
+void harness_run(const op_case *oc, drum_backend *be, drum_backend *cpu, int blas,
+                 unsigned long long seed);
 
 #endif
