@@ -276,6 +276,36 @@ static void test_round_trip(void) {
     drum_job_config_free(&b);
 }
 
+/* drum_cfg_diff names each differing key with both values as written, in schema order, and
+ * leaves out the skipped keys. */
+static void test_diff(void) {
+    drum_job_config a, b;
+    char err[512], out[1024];
+    drum_job_config_init(&a, err, sizeof err);
+    drum_job_config_init(&b, err, sizeof err);
+    int n = drum_cfg_diff(drum_job_config_schema, &a, &b, NULL, out, sizeof out);
+    CHECK(n == 0 && out[0] == '\0', "two default configs differ: %d, '%s'", n, out);
+    drum_cfg_set(drum_job_config_schema, &b, "train.lr=2e-5", err, sizeof err);
+    drum_cfg_set(drum_job_config_schema, &b, "eval.shots=[1, 4]", err, sizeof err);
+    drum_cfg_set(drum_job_config_schema, &b, "threads=3", err, sizeof err);
+    drum_cfg_set(drum_job_config_schema, &b, "data.dir=x \"y\"", err, sizeof err);
+    n = drum_cfg_diff(drum_job_config_schema, &a, &b, NULL, out, sizeof out);
+    CHECK(n == 4 && strcmp(out, "threads: 0 there, 3 here; data.dir: \"data/demo\" there, "
+                                "\"x \\\"y\\\"\" here; train.lr: 1e-05 there, 2e-05 here; "
+                                "eval.shots: [1, 2, 4, 8] there, [1, 4] here") == 0,
+          "4 differences: %d, '%s'", n, out);
+    const char *const skip[] = {"threads", "eval.shots", NULL};
+    n = drum_cfg_diff(drum_job_config_schema, &a, &b, skip, out, sizeof out);
+    CHECK(n == 2 && !strstr(out, "threads") && !strstr(out, "shots") && strstr(out, "train.lr"),
+          "skipping threads and eval.shots: %d, '%s'", n, out);
+    char small[40];
+    n = drum_cfg_diff(drum_job_config_schema, &a, &b, NULL, small, sizeof small);
+    CHECK(n == 4 && strlen(small) == sizeof small - 1, "a short buffer is cut, the count whole: %d",
+          n);
+    drum_job_config_free(&a);
+    drum_job_config_free(&b);
+}
+
 /* Every key of the schema appears in docs/CONFIG.md as `dotted.name`. */
 static int doc_walk(const drum_cfg_field *t, const char *prefix, const char *doc) {
     int missing = 0;
@@ -353,6 +383,7 @@ int main(void) {
     test_errors();
     test_overrides();
     test_round_trip();
+    test_diff();
     test_docs();
     test_mini_schema();
     CHECK(test_remove_tree(tmpdir) == 0, "cleanup of %s", tmpdir);

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <omp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +90,33 @@ typedef struct {
     char cfg[256], out[256], log[256];
 } run_paths;
 
+/* Run directory out's config.yaml: the resolved configuration, headed by what else decides the
+ * bits; `drum train` on that file into another directory repeats the run byte for byte, with
+ * a score cache of its own (the derived path is written as derived). */
+static void test_recorded_config(const char *out) {
+    char rec[300], again[300], set[320], log[300];
+    snprintf(rec, sizeof rec, "%s/config.yaml", out);
+    snprintf(again, sizeof again, "%s/run_recorded", tmp);
+    snprintf(set, sizeof set, "train.out=%s", again);
+    snprintf(log, sizeof log, "%s/recorded.log", tmp);
+    char *text = test_slurp(rec);
+    CHECK(text && strstr(text, "# The configuration of the run in this directory") &&
+              strstr(text, "`drum train THIS_FILE") && strstr(text, "OpenBLAS's ") &&
+              strstr(text, ", 1 rank (") && strstr(text, "\n  cache: \"\"\n"),
+          "%s: %s", rec, text ? text : "(none)");
+    free(text);
+    const char *a[] = {drum_bin, "train", rec, "--set", set, NULL};
+    int rc = run_drum(log, a, 0, NULL, 0);
+    const char *files[] = {"round2/model.safetensors", "results.jsonl", "score_cache.bin"};
+    for (int i = 0; i < 3; i++) {
+        char x[400], y[400];
+        snprintf(x, sizeof x, "%s/%s", out, files[i]);
+        snprintf(y, sizeof y, "%s/%s", again, files[i]);
+        CHECK(rc == 0 && test_same_file(x, y), "drum train %s: exit %d, %s differs from the run's",
+              rec, rc, files[i]);
+    }
+}
+
 /* A run of config `name` interrupted with sig at a random moment after its first checkpoint,
  * within the first half of the time the uninterrupted run took from there (rest_ms). A run
  * that still finishes first (a loaded machine) is repeated in a fresh directory with the
@@ -130,6 +158,7 @@ static void test_resume(void) {
     int rc = run_drum_timed(log, a, 0, ckpt_a, 0, &rest_ms);
     CHECK(rc == 0, "uninterrupted drum train exit %d (log %s)", rc, log);
     CHECK(rest_ms > 0, "the uninterrupted run wrote no checkpoint before it ended");
+    test_recorded_config(out_a);
 
     /* B: killed hard at a random moment after its first checkpoint, then resumed */
     srand((unsigned)time(NULL));
@@ -149,10 +178,27 @@ static void test_resume(void) {
     char *clog = test_slurp(c.log);
     CHECK(clog && strstr(clog, "--resume"), "Ctrl-C message does not say how to continue");
     free(clog);
+    /* a resume with another setting is refused, naming it, and leaves the run as it was */
+    snprintf(log, sizeof log, "%s/c_refused.log", tmp);
+    const char *c_lr[] = {drum_bin, "train", c.cfg, "--resume", "--set", "train.lr=0.5", NULL};
+    rc = run_drum(log, c_lr, 0, NULL, 0);
+    clog = test_slurp(log);
+    CHECK(rc == 1 && clog && strstr(clog, "1 setting differs") && strstr(clog, "train.lr: ") &&
+              strstr(clog, " there, 0.5 here") && strstr(clog, "without --resume"),
+          "a resume with another train.lr: exit %d, %s", rc, clog ? clog : "");
+    free(clog);
+    /* the resume proper, with the thread count it had spelled out: a change of threads is
+     * allowed and noted; the count is the same, so are the bits (checked below) */
     snprintf(log, sizeof log, "%s/c_resume.log", tmp);
-    const char *c2[] = {drum_bin, "train", c.cfg, "--resume", NULL};
+    char threads[32];
+    snprintf(threads, sizeof threads, "threads=%d", omp_get_max_threads());
+    const char *c2[] = {drum_bin, "train", c.cfg, "--resume", "--set", threads, NULL};
     rc = run_drum(log, c2, 0, NULL, 0);
     CHECK(rc == 0, "resume after Ctrl-C exit %d (log %s)", rc, log);
+    clog = test_slurp(log);
+    CHECK(clog && strstr(clog, "resuming where the run did not start (threads: 0 there, "),
+          "a resume that sets threads says so: %s", clog ? clog : "");
+    free(clog);
 
     char wa[300], wb[300], wc[300];
     snprintf(wa, sizeof wa, "%s/round2/model.safetensors", out_a);

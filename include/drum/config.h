@@ -93,6 +93,13 @@ int drum_cfg_set(const drum_cfg_field *schema, void *obj, const char *assignment
  * shortest form that round-trips). Returns 0, or -1 on a write error. */
 int drum_cfg_write(const drum_cfg_field *schema, const void *obj, FILE *f);
 
+/* Compares two objects of one schema field by field, as drum_cfg_write writes their values.
+ * For each difference, appends "key: A there, B here" to out ("; " between them, cut to n),
+ * skipping the dotted keys in skip (NULL-terminated; NULL for none). Returns the number of
+ * differences found (skipped keys not counted). */
+int drum_cfg_diff(const drum_cfg_field *schema, const void *there, const void *here,
+                  const char *const *skip, char *out, size_t n);
+
 /* Frees the strings and lists inside obj (not obj itself) and zeroes them. */
 void drum_cfg_free(const drum_cfg_field *schema, void *obj);
 

@@ -24,11 +24,12 @@ static void log_line(const char *line) {
     fflush(stderr);
 }
 
+static const char *job_name(job_kind kind) {
+    return kind == JOB_DEMO ? "demo" : kind == JOB_TRAIN ? "train" : kind == JOB_EVAL ? "eval" : "mine";
+}
+
 static void job_usage(FILE *f, job_kind kind) {
-    const char *name = kind == JOB_DEMO    ? "demo"
-                       : kind == JOB_TRAIN ? "train"
-                       : kind == JOB_EVAL  ? "eval"
-                                           : "mine";
+    const char *name = job_name(kind);
     fprintf(f,
             "usage: drum %s %s [--set key=value]... %s\n"
             "\n"
@@ -106,6 +107,11 @@ int cmd_job(int argc, char **argv, job_kind kind) {
     int lead = comm->rank == 0;
     if (lead && comm->size > 1)
         fprintf(stderr, "drum: data parallel over %d %s ranks\n", comm->size, comm->name);
+    char note[1024];
+    if (lead && drum_job_record_config(&cfg, job_name(kind), resume, comm->size, note,
+                                       sizeof note, err, sizeof err))
+        goto fail;
+    if (lead && note[0]) log_line(note);
     if (drum_job_open(&job, &cfg, comm, lead ? &progress : NULL, &stop_flag,
                       lead ? log_line : NULL, err, sizeof err))
         goto fail;

@@ -623,53 +623,100 @@ static void write_double(FILE *f, double v) {
     fputs(buf, f);
 }
 
+/* A field's value at p as YAML, after the "key:" and a space (not for sections). */
+static void write_value(const drum_cfg_field *fl, const void *p, FILE *f) {
+    switch (fl->type) {
+    case DRUM_CFG_SECTION: break;
+    case DRUM_CFG_INT: fprintf(f, "%d", *(const int *)p); break;
+    case DRUM_CFG_U64: fprintf(f, "%llu", (unsigned long long)*(const uint64_t *)p); break;
+    case DRUM_CFG_FLOAT: write_double(f, *(const double *)p); break;
+    case DRUM_CFG_BOOL: fputs(*(const int *)p ? "true" : "false", f); break;
+    case DRUM_CFG_ENUM: fputs(fl->names[*(const int *)p], f); break;
+    case DRUM_CFG_STRING: write_string(f, *(char *const *)p ? *(char *const *)p : ""); break;
+    case DRUM_CFG_INT_LIST: {
+        const drum_cfg_int_list *l = p;
+        fputc('[', f);
+        for (int k = 0; k < l->n; k++) fprintf(f, "%s%d", k ? ", " : "", l->v[k]);
+        fputc(']', f);
+        break;
+    }
+    case DRUM_CFG_STRING_LIST: {
+        const drum_cfg_str_list *l = p;
+        fputc('[', f);
+        for (int k = 0; k < l->n; k++) {
+            if (k) fputs(", ", f);
+            write_string(f, l->v[k]);
+        }
+        fputc(']', f);
+        break;
+    }
+    }
+}
+
 static void write_rec(const drum_cfg_field *t, const char *obj, FILE *f, int depth) {
     for (int i = 0; t[i].key; i++) {
         const drum_cfg_field *fl = &t[i];
         const void *p = obj + fl->offset;
         fprintf(f, "%*s%s:", 2 * depth, "", fl->key);
-        switch (fl->type) {
-        case DRUM_CFG_SECTION:
+        if (fl->type == DRUM_CFG_SECTION) {
             fputc('\n', f);
             write_rec(fl->section, p, f, depth + 1);
-            continue;
-        case DRUM_CFG_INT: fprintf(f, " %d", *(const int *)p); break;
-        case DRUM_CFG_U64: fprintf(f, " %llu", (unsigned long long)*(const uint64_t *)p); break;
-        case DRUM_CFG_FLOAT:
+        } else {
             fputc(' ', f);
-            write_double(f, *(const double *)p);
-            break;
-        case DRUM_CFG_BOOL: fprintf(f, " %s", *(const int *)p ? "true" : "false"); break;
-        case DRUM_CFG_ENUM: fprintf(f, " %s", fl->names[*(const int *)p]); break;
-        case DRUM_CFG_STRING:
-            fputc(' ', f);
-            write_string(f, *(char *const *)p ? *(char *const *)p : "");
-            break;
-        case DRUM_CFG_INT_LIST: {
-            const drum_cfg_int_list *l = p;
-            fputs(" [", f);
-            for (int k = 0; k < l->n; k++) fprintf(f, "%s%d", k ? ", " : "", l->v[k]);
-            fputc(']', f);
-            break;
+            write_value(fl, p, f);
+            fputc('\n', f);
         }
-        case DRUM_CFG_STRING_LIST: {
-            const drum_cfg_str_list *l = p;
-            fputs(" [", f);
-            for (int k = 0; k < l->n; k++) {
-                if (k) fputs(", ", f);
-                write_string(f, l->v[k]);
-            }
-            fputc(']', f);
-            break;
-        }
-        }
-        fputc('\n', f);
     }
 }
 
 int drum_cfg_write(const drum_cfg_field *schema, const void *obj, FILE *f) {
     write_rec(schema, obj, f, 0);
     return ferror(f) ? -1 : 0;
+}
+
+/* A field's value as drum_cfg_write writes it, into buf (cut to n - 1 bytes). */
+static void value_text(const drum_cfg_field *fl, const void *p, char *buf, size_t n) {
+    FILE *f = fmemopen(buf, n, "w");
+    if (!f) {
+        snprintf(buf, n, "?");
+        return;
+    }
+    setvbuf(f, NULL, _IONBF, 0);
+    write_value(fl, p, f);
+    fclose(f);
+}
+
+static int diff_rec(const drum_cfg_field *t, const char *there, const char *here,
+                    const char *prefix, const char *const *skip, char *out, size_t n) {
+    int count = 0;
+    for (int i = 0; t[i].key; i++) {
+        const drum_cfg_field *fl = &t[i];
+        char full[256];
+        snprintf(full, sizeof full, "%s%s%s", prefix, *prefix ? "." : "", fl->key);
+        if (fl->type == DRUM_CFG_SECTION) {
+            count += diff_rec(fl->section, there + fl->offset, here + fl->offset, full, skip,
+                              out, n);
+            continue;
+        }
+        int skipped = 0;
+        for (int k = 0; skip && skip[k] && !skipped; k++) skipped = strcmp(skip[k], full) == 0;
+        char a[512], b[512];
+        value_text(fl, there + fl->offset, a, sizeof a);
+        value_text(fl, here + fl->offset, b, sizeof b);
+        if (skipped || strcmp(a, b) == 0) continue;
+        size_t used = strlen(out);
+        if (used < n)
+            snprintf(out + used, n - used, "%s%s: %s there, %s here", used ? "; " : "", full, a,
+                     b);
+        count++;
+    }
+    return count;
+}
+
+int drum_cfg_diff(const drum_cfg_field *schema, const void *there, const void *here,
+                  const char *const *skip, char *out, size_t n) {
+    if (n) out[0] = '\0';
+    return diff_rec(schema, there, here, "", skip, out, n);
 }
 
 /* ---- drum's job config --------------------------------------------------------------------- */

@@ -1,0 +1,103 @@
+/* run_config.c — train.out/config.yaml: the resolved configuration a run directory was made
+ * with (the YAML of drum_cfg_write, which `drum train` and `drum demo` read back), and the
+ * check that `--resume` continues the run that file describes. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "drum/backend.h"
+#include "drum/drum.h"
+#include "drum/fileio.h"
+#include "drum/job.h"
+
+/* Settings a resumed run may change: where it runs, and the run directory's own spelling.
+ * The first two change the bits of what follows (docs/ARCHITECTURE.md), so the job says so;
+ * check_resume relies on their order. */
+static const char *const RESUME_MAY_CHANGE[] = {"threads", "backend", "train.out", "scorer.cache",
+                                                NULL};
+
+static int exists(const char *path) {
+    struct stat st;
+    return path && stat(path, &st) == 0;
+}
+
+/* --resume over a checkpoint: the settings that wrote `path` must be cfg's. */
+static int check_resume(const drum_job_config *cfg, const char *path, char *note, size_t notelen,
+                        char *err, size_t errlen) {
+    drum_job_config was;
+    char msg[1024];
+    if (drum_job_config_load(&was, path, msg, sizeof msg) != 0) {
+        snprintf(err, errlen, "--resume: reading the run's configuration: %s", msg);
+        drum_job_config_free(&was);
+        return -1;
+    }
+    char diff[1536];
+    int n = drum_cfg_diff(drum_job_config_schema, &was, cfg, RESUME_MAY_CHANGE, diff,
+                          sizeof diff);
+    if (n > 0)
+        snprintf(err, errlen,
+                 "--resume: %s holds the configuration this run started with, and %d setting%s "
+                 "differ%s from it: %s. Resume with that configuration (pass that file), or "
+                 "start afresh without --resume",
+                 path, n, n == 1 ? "" : "s", n == 1 ? "s" : "", diff);
+    else if (drum_cfg_diff(drum_job_config_schema, &was, cfg, RESUME_MAY_CHANGE + 2, diff,
+                           sizeof diff) > 0) /* threads or backend */
+        snprintf(note, notelen,
+                 "resuming where the run did not start (%s): the weights will differ in their "
+                 "last bits from an uninterrupted run's",
+                 diff);
+    drum_job_config_free(&was);
+    return n > 0 ? -1 : 0;
+}
+
+/* Writes cfg to path, headed by what else decides its bits. */
+static int write_config(const drum_job_config *cfg, const char *path, const char *command,
+                        int ranks, char *err, size_t errlen) {
+    char *tmp = NULL;
+    FILE *f = drum_atomic_open(path, &tmp, err, errlen);
+    if (!f) return -1;
+    /* a cache path the job derives from train.out is written as derived, so that the file
+     * run with another train.out does not append to this run's cache */
+    drum_job_config out = *cfg;
+    char derived[4096];
+    snprintf(derived, sizeof derived, "%s/score_cache.bin", cfg->train.out);
+    if (strcmp(cfg->scorer.cache, derived) == 0) out.scorer.cache = "";
+    char where[256];
+    if (cfg->backend == 1)
+        snprintf(where, sizeof where, "the cuda backend");
+    else
+        snprintf(where, sizeof where, "the cpu backend on %d threads with OpenBLAS's %s kernels",
+                 cfg->threads > 0 ? cfg->threads : omp_get_max_threads(), drum_blas_core());
+    fprintf(f,
+            "# The configuration of the run in this directory, resolved (defaults and --set\n"
+            "# overrides applied), as `drum %s` (drum %s) started it. `drum %s THIS_FILE --set\n"
+            "# train.out=DIR` repeats the run; `--resume` requires these settings. Also in its\n"
+            "# bits: %s, %d rank%s (docs/ARCHITECTURE.md).\n",
+            command, DRUM_VERSION, command, where, ranks, ranks == 1 ? "" : "s");
+    if (drum_cfg_write(drum_job_config_schema, &out, f) != 0) {
+        snprintf(err, errlen, "%s: write error", path);
+        drum_atomic_abort(f, tmp);
+        return -1;
+    }
+    return drum_atomic_commit(f, tmp, path, err, errlen);
+}
+
+int drum_job_record_config(const drum_job_config *cfg, const char *command, int resume,
+                           int ranks, char *note, size_t notelen, char *err, size_t errlen) {
+    if (notelen) note[0] = '\0';
+    char *path = drum_path_join(cfg->train.out, "config.yaml");
+    char *ckpt = drum_path_join(cfg->train.out, "train.ckpt");
+    int rc = -1;
+    if (!path || !ckpt) {
+        snprintf(err, errlen, "out of memory");
+    } else if (resume && exists(ckpt) && exists(path)) {
+        rc = check_resume(cfg, path, note, notelen, err, errlen);
+    } else if (drum_mkdirs(cfg->train.out, err, errlen) == 0) {
+        rc = write_config(cfg, path, command, ranks, err, errlen);
+    }
+    free(path);
+    free(ckpt);
+    return rc;
+}
