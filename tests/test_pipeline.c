@@ -101,8 +101,8 @@ static void test_recorded_config(const char *out) {
     snprintf(log, sizeof log, "%s/recorded.log", tmp);
     char *text = test_slurp(rec);
     CHECK(text && strstr(text, "# The configuration of the run in this directory") &&
-              strstr(text, "`drum train THIS_FILE") && strstr(text, "OpenBLAS's ") &&
-              strstr(text, ", 1 rank (") && strstr(text, "\n  cache: \"\"\n"),
+              strstr(text, "`drum train THIS_FILE") && strstr(text, "\n#   backend cpu, ") &&
+              strstr(text, "OpenBLAS's ") && strstr(text, " kernels, 1 rank\n") && strstr(text, "\n  cache: \"\"\n"),
           "%s: %s", rec, text ? text : "(none)");
     free(text);
     const char *a[] = {drum_bin, "train", rec, "--set", set, NULL};

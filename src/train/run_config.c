@@ -66,15 +66,16 @@ static int write_config(const drum_job_config *cfg, const char *path, const char
     if (strcmp(cfg->scorer.cache, derived) == 0) out.scorer.cache = "";
     char where[256];
     if (cfg->backend == 1)
-        snprintf(where, sizeof where, "the cuda backend");
+        snprintf(where, sizeof where, "backend cuda");
     else
-        snprintf(where, sizeof where, "the cpu backend on %d threads with OpenBLAS's %s kernels",
+        snprintf(where, sizeof where, "backend cpu, %d threads, OpenBLAS's %s kernels",
                  cfg->threads > 0 ? cfg->threads : omp_get_max_threads(), drum_blas_core());
     fprintf(f,
             "# The configuration of the run in this directory, resolved (defaults and --set\n"
-            "# overrides applied), as `drum %s` (drum %s) started it. `drum %s THIS_FILE --set\n"
-            "# train.out=DIR` repeats the run; `--resume` requires these settings. Also in its\n"
-            "# bits: %s, %d rank%s (docs/ARCHITECTURE.md).\n",
+            "# overrides applied), as `drum %s` (drum %s) started it.\n"
+            "# `drum %s THIS_FILE --set train.out=DIR` repeats the run; --resume requires\n"
+            "# these settings. Its bits depend also on where it ran (docs/ARCHITECTURE.md):\n"
+            "#   %s, %d rank%s\n",
             command, DRUM_VERSION, command, where, ranks, ranks == 1 ? "" : "s");
     if (drum_cfg_write(drum_job_config_schema, &out, f) != 0) {
         snprintf(err, errlen, "%s: write error", path);
