@@ -21,6 +21,7 @@
 #include "drum/data.h"
 #include "drum/prepare.h"
 #include "drum/fileio.h"
+#include "drum/job.h"
 #include "drum/retrieval.h"
 #include "drum/safetensors.h"
 #include "drum/synth.h"
@@ -99,8 +100,10 @@ static void test_recorded_config(const char *out) {
     snprintf(again, sizeof again, "%s/run_recorded", tmp);
     snprintf(set, sizeof set, "train.out=%s", again);
     snprintf(log, sizeof log, "%s/recorded.log", tmp);
-    char *text = test_slurp(rec);
+    char *text = test_slurp(rec), threads[32];
+    snprintf(threads, sizeof threads, "\nthreads: %d\n", omp_get_max_threads());
     CHECK(text && strstr(text, "# The configuration of the run in this directory") &&
+              strstr(text, threads) &&
               strstr(text, "`drum train THIS_FILE") && strstr(text, "\n#   backend cpu, ") &&
               strstr(text, "OpenBLAS's ") && strstr(text, " kernels, 1 rank\n") && strstr(text, "\n  cache: \"\"\n"),
           "%s: %s", rec, text ? text : "(none)");
@@ -115,6 +118,53 @@ static void test_recorded_config(const char *out) {
         CHECK(rc == 0 && test_same_file(x, y), "drum train %s: exit %d, %s differs from the run's",
               rec, rc, files[i]);
     }
+}
+
+/* drum_job_record_config over a run directory with a checkpoint (an empty file stands for one:
+ * only its presence counts): without --resume it rewrites config.yaml; with it, the same
+ * settings pass silently, another thread count passes with a note, another seed fails naming
+ * it, and nothing is rewritten. */
+static void test_record_config(void) {
+    char dir[300], path[320], note[1024], err[2048];
+    snprintf(dir, sizeof dir, "%s/run_record", tmp);
+    drum_job_config cfg;
+    drum_job_config_init(&cfg, err, sizeof err);
+    drum_cfg_set(drum_job_config_schema, &cfg, "threads=0", err, sizeof err);
+    free(cfg.train.out);
+    cfg.train.out = strdup(dir);
+    drum_job_config_finish(&cfg, err, sizeof err);
+    int rc = drum_job_record_config(&cfg, "train", 1, 1, note, sizeof note, err, sizeof err);
+    snprintf(path, sizeof path, "%s/train.ckpt", dir);
+    FILE *f = fopen(path, "w");
+    if (f) fclose(f);
+    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    char *first = test_slurp(path);
+    CHECK(rc == 0 && first && note[0] == '\0', "--resume without a checkpoint writes %s: %s", path,
+          err);
+    rc = drum_job_record_config(&cfg, "train", 1, 1, note, sizeof note, err, sizeof err);
+    CHECK(rc == 0 && note[0] == '\0', "the same settings resume silently: rc %d, note '%s'", rc,
+          note);
+    cfg.threads = omp_get_max_threads() + 1;
+    rc = drum_job_record_config(&cfg, "train", 1, 1, note, sizeof note, err, sizeof err);
+    char want[160];
+    snprintf(want, sizeof want, "(threads: %d there, %d here)", omp_get_max_threads(),
+             cfg.threads);
+    CHECK(rc == 0 && strstr(note, want) && strstr(note, "last bits"),
+          "another thread count resumes with a note: rc %d, '%s'", rc, note);
+    cfg.seed++;
+    rc = drum_job_record_config(&cfg, "train", 1, 1, note, sizeof note, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "1 setting differs") && strstr(err, "seed: 1234 there, 1235 here"),
+          "another seed is refused: rc %d, '%s'", rc, err);
+    char *after = test_slurp(path);
+    CHECK(first && after && strcmp(first, after) == 0, "--resume never rewrites config.yaml");
+    rc = drum_job_record_config(&cfg, "train", 0, 1, note, sizeof note, err, sizeof err);
+    free(after);
+    after = test_slurp(path);
+    CHECK(rc == 0 && after && strstr(after, "\nseed: 1235\n"), "a fresh run rewrites it: %s",
+          after ? after : err);
+    free(first);
+    free(after);
+    drum_job_config_free(&cfg);
 }
 
 /* A run of config `name` interrupted with sig at a random moment after its first checkpoint,
@@ -187,8 +237,8 @@ static void test_resume(void) {
               strstr(clog, " there, 0.5 here") && strstr(clog, "without --resume"),
           "a resume with another train.lr: exit %d, %s", rc, clog ? clog : "");
     free(clog);
-    /* the resume proper, with the thread count it had spelled out: a change of threads is
-     * allowed and noted; the count is the same, so are the bits (checked below) */
+    /* the resume proper, with the thread count spelled out that config.yaml resolved threads
+     * 0 to: the same settings, so no note, and the same bits (checked below) */
     snprintf(log, sizeof log, "%s/c_resume.log", tmp);
     char threads[32];
     snprintf(threads, sizeof threads, "threads=%d", omp_get_max_threads());
@@ -196,8 +246,8 @@ static void test_resume(void) {
     rc = run_drum(log, c2, 0, NULL, 0);
     CHECK(rc == 0, "resume after Ctrl-C exit %d (log %s)", rc, log);
     clog = test_slurp(log);
-    CHECK(clog && strstr(clog, "resuming where the run did not start (threads: 0 there, "),
-          "a resume that sets threads says so: %s", clog ? clog : "");
+    CHECK(clog && strstr(clog, "resuming from") && !strstr(clog, "resuming where"),
+          "a resume with the run's own settings: %s", clog ? clog : "");
     free(clog);
 
     char wa[300], wb[300], wc[300];
@@ -932,6 +982,7 @@ int main(int argc, char **argv) {
     }
     printf("working in %s\n", tmp);
     test_cut_texts();
+    test_record_config();
     test_resume();
     test_errors();
     test_synth_cli();

@@ -35,8 +35,9 @@ int drum_job_open(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
 void drum_job_close(drum_job *j);
 
 /* train.out/config.yaml (src/train/run_config.c), called by rank 0 before drum_job_open.
- * A run that does not resume writes cfg there, resolved, in the YAML `drum <command>` reads,
- * headed by what else decides its bits (backend, threads and OpenBLAS's kernels, ranks).
+ * A run that does not resume writes cfg there, resolved (threads 0 as the count OpenMP will
+ * use), in the YAML `drum <command>` reads, headed by what else decides its bits (backend,
+ * OpenBLAS's kernels, ranks).
  * With resume set and train.ckpt present, the file must hold cfg instead: any difference but
  * threads, backend, train.out and scorer.cache is an error naming each key ("train.lr:
  * 1e-05 there, 2e-05 here"); a change of threads or backend is allowed and described in

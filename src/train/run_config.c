@@ -68,8 +68,7 @@ static int write_config(const drum_job_config *cfg, const char *path, const char
     if (cfg->backend == 1)
         snprintf(where, sizeof where, "backend cuda");
     else
-        snprintf(where, sizeof where, "backend cpu, %d threads, OpenBLAS's %s kernels",
-                 cfg->threads > 0 ? cfg->threads : omp_get_max_threads(), drum_blas_core());
+        snprintf(where, sizeof where, "backend cpu, OpenBLAS's %s kernels", drum_blas_core());
     fprintf(f,
             "# The configuration of the run in this directory, resolved (defaults and --set\n"
             "# overrides applied), as `drum %s` (drum %s) started it.\n"
@@ -85,9 +84,15 @@ static int write_config(const drum_job_config *cfg, const char *path, const char
     return drum_atomic_commit(f, tmp, path, err, errlen);
 }
 
-int drum_job_record_config(const drum_job_config *cfg, const char *command, int resume,
+int drum_job_record_config(const drum_job_config *given, const char *command, int resume,
                            int ranks, char *note, size_t notelen, char *err, size_t errlen) {
     if (notelen) note[0] = '\0';
+    /* threads resolved like the rest: the count the job will run on (threads 0: OpenMP's
+     * default), so that the file repeats the run on a machine of more cores, and a resume on
+     * another count is seen */
+    drum_job_config resolved = *given;
+    if (resolved.threads <= 0) resolved.threads = omp_get_max_threads();
+    const drum_job_config *cfg = &resolved;
     char *path = drum_path_join(cfg->train.out, "config.yaml");
     char *ckpt = drum_path_join(cfg->train.out, "train.ckpt");
     int rc = -1;
