@@ -1,7 +1,7 @@
 /* blas_advice.c — whether OpenBLAS runs kernels older than the CPU it runs on.
  * OpenBLAS picks its kernels from the CPU's model. A VM that hides the model (an H100 host
  * lent here reports "Intel(R) Xeon(R) Processor") makes it fall back to Prescott's SSE3
- * kernels, 2.5x slower at 1024^3 on the dev VM (74 vs 189 GFLOP/s) with no word said;
+ * kernels with no word said: 4-5x slower there (docs/PERF.md), 2.5x on the dev VM;
  * OPENBLAS_CORETYPE, read when the library loads, overrides the choice. */
 #include <cblas.h>
 #include <stdio.h>
@@ -25,8 +25,8 @@ int drum_blas_advice(const char *core, int has_avx2, int has_avx512, const char 
     if (!old) return 0;
     snprintf(buf, n,
              "OpenBLAS chose its %s kernels on a CPU with AVX2 (the CPU hides its model, as "
-             "some VMs do), so the cpu backend's matrix products run slower than they could "
-             "(2.5x at 1024^3, docs/PERF.md). Set OPENBLAS_CORETYPE=%s before starting drum.",
+             "some VMs do), so the cpu backend's matrix products run several times slower than "
+             "they could (docs/PERF.md). Set OPENBLAS_CORETYPE=%s before starting drum.",
              core, has_avx512 ? "SkylakeX" : "Haswell");
     return 1;
 }
