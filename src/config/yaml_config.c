@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 #include <yaml.h>
 
 static int table_len(const drum_cfg_field *t) {
@@ -564,7 +565,16 @@ int drum_cfg_set(const drum_cfg_field *schema, void *obj, const char *assignment
     load_ctx c = {assignment, 1, NULL, err, errlen};
     if (f->type == DRUM_CFG_STRING) {
         /* A string takes the text as it is: "retrieval.demo_text={R}" would otherwise be a
-         * YAML mapping, and shells have already removed one layer of quotes. */
+         * YAML mapping, and shells have already removed one layer of quotes. It must be text a
+         * YAML file can hold, as the run's config.yaml will. */
+        utf8proc_int32_t cp;
+        for (const utf8proc_uint8_t *u = (const utf8proc_uint8_t *)val; *u;) {
+            utf8proc_ssize_t n = utf8proc_iterate(u, -1, &cp);
+            if (n <= 0)
+                return fail_at(&c, NULL, key, "byte %d is not UTF-8; expected UTF-8 text",
+                               (int)(u - (const utf8proc_uint8_t *)val) + 1);
+            u += n;
+        }
         if (convert_scalar(f, base, val) != 0) return fail_at(&c, NULL, key, "out of memory");
         return run_check(&c, f, base, NULL, key);
     }
@@ -598,15 +608,29 @@ int drum_cfg_set(const drum_cfg_field *schema, void *obj, const char *assignment
 
 /* ---- writing -------------------------------------------------------------------------------- */
 
+/* A YAML double-quoted scalar that reads back to s: quotes and backslashes escaped, and every
+ * character libyaml's reader refuses raw (C0 and C1 controls, DEL, U+FFFE, U+FFFF; a BOM too)
+ * as an escape. s is UTF-8 (the loader and drum_cfg_set see to it); a stray invalid byte
+ * would be written as \xNN, which reads back as U+00NN. */
 static void write_string(FILE *f, const char *s) {
     fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\x%02x", *p);
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+    while (*p) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t n = utf8proc_iterate(p, -1, &cp);
+        if (n <= 0) {
+            fprintf(f, "\\x%02x", *p++);
+            continue;
+        }
+        if (cp == '"' || cp == '\\')
+            fprintf(f, "\\%c", (char)cp);
+        else if (cp < 0x20 || cp == 0x7f)
+            fprintf(f, "\\x%02x", (unsigned)cp);
+        else if ((cp >= 0x80 && cp <= 0x9f) || cp == 0xfeff || cp == 0xfffe || cp == 0xffff)
+            fprintf(f, "\\u%04x", (unsigned)cp);
         else
-            fputc(*p, f);
+            fwrite(p, 1, (size_t)n, f);
+        p += n;
     }
     fputc('"', f);
 }
