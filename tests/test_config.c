@@ -328,6 +328,16 @@ static void test_diff(void) {
     n = drum_cfg_diff(drum_job_config_schema, &a, &b, NULL, small, sizeof small);
     CHECK(n == 4 && strlen(small) == sizeof small - 1, "a short buffer is cut, the count whole: %d",
           n);
+    /* long values compare whole: two 2000-character paths that differ in the last one */
+    char set_a[2100] = "data.dir=", set_b[2100];
+    memset(set_a + 9, 'x', 2000);
+    set_a[2009] = '\0';
+    memcpy(set_b, set_a, sizeof set_a);
+    set_b[2008] = 'y';
+    drum_cfg_set(drum_job_config_schema, &a, set_a, err, sizeof err);
+    drum_cfg_set(drum_job_config_schema, &b, set_b, err, sizeof err);
+    n = drum_cfg_diff(drum_job_config_schema, &a, &b, NULL, out, sizeof out);
+    CHECK(n == 4 && strstr(out, "data.dir: \"xxx"), "paths differing at character 2000: %d", n);
     drum_job_config_free(&a);
     drum_job_config_free(&b);
 }

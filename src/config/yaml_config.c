@@ -698,16 +698,18 @@ int drum_cfg_write(const drum_cfg_field *schema, const void *obj, FILE *f) {
     return ferror(f) ? -1 : 0;
 }
 
-/* A field's value as drum_cfg_write writes it, into buf (cut to n - 1 bytes). */
-static void value_text(const drum_cfg_field *fl, const void *p, char *buf, size_t n) {
-    FILE *f = fmemopen(buf, n, "w");
-    if (!f) {
-        snprintf(buf, n, "?");
-        return;
-    }
-    setvbuf(f, NULL, _IONBF, 0);
+/* A field's value as drum_cfg_write writes it (malloc'd), or NULL when out of memory. */
+static char *value_text(const drum_cfg_field *fl, const void *p) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return NULL;
     write_value(fl, p, f);
-    fclose(f);
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
 }
 
 static int diff_rec(const drum_cfg_field *t, const char *there, const char *here,
@@ -724,15 +726,17 @@ static int diff_rec(const drum_cfg_field *t, const char *there, const char *here
         }
         int skipped = 0;
         for (int k = 0; skip && skip[k] && !skipped; k++) skipped = strcmp(skip[k], full) == 0;
-        char a[512], b[512];
-        value_text(fl, there + fl->offset, a, sizeof a);
-        value_text(fl, here + fl->offset, b, sizeof b);
-        if (skipped || strcmp(a, b) == 0) continue;
-        size_t used = strlen(out);
-        if (used < n)
-            snprintf(out + used, n - used, "%s%s: %s there, %s here", used ? "; " : "", full, a,
-                     b);
-        count++;
+        if (skipped) continue;
+        char *a = value_text(fl, there + fl->offset), *b = value_text(fl, here + fl->offset);
+        if (!a || !b || strcmp(a, b) != 0) { /* out of memory counts as a difference */
+            size_t used = strlen(out);
+            if (used + 1 < n)
+                snprintf(out + used, n - used, "%s%s: %s there, %s here", used ? "; " : "",
+                         full, a ? a : "?", b ? b : "?");
+            count++;
+        }
+        free(a);
+        free(b);
     }
     return count;
 }
