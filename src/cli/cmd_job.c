@@ -25,7 +25,10 @@ static void log_line(const char *line) {
 }
 
 static const char *job_name(job_kind kind) {
-    return kind == JOB_DEMO ? "demo" : kind == JOB_TRAIN ? "train" : kind == JOB_EVAL ? "eval" : "mine";
+    return kind == JOB_DEMO    ? "demo"
+           : kind == JOB_TRAIN ? "train"
+           : kind == JOB_EVAL  ? "eval"
+                               : "mine";
 }
 
 static void job_usage(FILE *f, job_kind kind) {

@@ -729,7 +729,7 @@ static int diff_rec(const drum_cfg_field *t, const char *there, const char *here
         if (skipped) continue;
         char *a = value_text(fl, there + fl->offset), *b = value_text(fl, here + fl->offset);
         if (!a || !b || strcmp(a, b) != 0) { /* out of memory counts as a difference */
-            size_t used = strlen(out);
+            size_t used = n ? strlen(out) : 0;
             if (used + 1 < n)
                 snprintf(out + used, n - used, "%s%s: %s there, %s here", used ? "; " : "",
                          full, a ? a : "?", b ? b : "?");

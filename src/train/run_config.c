@@ -84,24 +84,23 @@ static int write_config(const drum_job_config *cfg, const char *path, const char
     return drum_atomic_commit(f, tmp, path, err, errlen);
 }
 
-int drum_job_record_config(const drum_job_config *given, const char *command, int resume,
+int drum_job_record_config(const drum_job_config *cfg, const char *command, int resume,
                            int ranks, char *note, size_t notelen, char *err, size_t errlen) {
     if (notelen) note[0] = '\0';
     /* threads resolved like the rest: the count the job will run on (threads 0: OpenMP's
      * default), so that the file repeats the run on a machine of more cores, and a resume on
      * another count is seen */
-    drum_job_config resolved = *given;
-    if (resolved.threads <= 0) resolved.threads = omp_get_max_threads();
-    const drum_job_config *cfg = &resolved;
-    char *path = drum_path_join(cfg->train.out, "config.yaml");
-    char *ckpt = drum_path_join(cfg->train.out, "train.ckpt");
+    drum_job_config run = *cfg;
+    if (run.threads <= 0) run.threads = omp_get_max_threads();
+    char *path = drum_path_join(run.train.out, "config.yaml");
+    char *ckpt = drum_path_join(run.train.out, "train.ckpt");
     int rc = -1;
     if (!path || !ckpt) {
         snprintf(err, errlen, "out of memory");
     } else if (resume && exists(ckpt) && exists(path)) {
-        rc = check_resume(cfg, path, note, notelen, err, errlen);
-    } else if (drum_mkdirs(cfg->train.out, err, errlen) == 0) {
-        rc = write_config(cfg, path, command, ranks, err, errlen);
+        rc = check_resume(&run, path, note, notelen, err, errlen);
+    } else if (drum_mkdirs(run.train.out, err, errlen) == 0) {
+        rc = write_config(&run, path, command, ranks, err, errlen);
     }
     free(path);
     free(ckpt);
