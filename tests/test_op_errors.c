@@ -1,7 +1,7 @@
 /* test_op_errors — the failure paths of matmul, act, embedding and patchify, and of
- * backend creation: bad input records a sticky backend error naming the culprit,
- * never a crash or a silent wrong answer; and the OpenBLAS-kernels advice. The embedding checks also run on cuda when
- * a GPU is visible. */
+ * backend creation: bad input records a sticky backend error naming the culprit, never a
+ * crash or a silent wrong answer; and the advice for OpenBLAS kernels older than the CPU.
+ * The embedding checks also run on cuda when a GPU is visible. */
 #include <math.h>
 #include <string.h>
 

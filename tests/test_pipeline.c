@@ -107,7 +107,8 @@ static void test_recorded_config(const char *out) {
     CHECK(text && strstr(text, "# The configuration of the run in this directory") &&
               strstr(text, "\nthreads: " CHILD_THREADS "\n") &&
               strstr(text, "`drum train THIS_FILE") && strstr(text, "\n#   backend cpu, ") &&
-              strstr(text, "OpenBLAS's ") && strstr(text, " kernels, 1 rank\n") && strstr(text, "\n  cache: \"\"\n"),
+              strstr(text, "OpenBLAS's ") && strstr(text, " kernels, 1 rank\n") &&
+              strstr(text, "\n  cache: \"\"\n"),
           "%s: %s", rec, text ? text : "(none)");
     free(text);
     const char *a[] = {drum_bin, "train", rec, "--set", set, NULL};
@@ -155,7 +156,8 @@ static void test_record_config(void) {
           "another thread count resumes with a note: rc %d, '%s'", rc, note);
     cfg.seed++;
     rc = drum_job_record_config(&cfg, "train", 1, 1, note, sizeof note, err, sizeof err);
-    CHECK(rc == -1 && strstr(err, "1 setting differs") && strstr(err, "seed: 1234 there, 1235 here"),
+    CHECK(rc == -1 && strstr(err, "1 setting differs") &&
+              strstr(err, "seed: 1234 there, 1235 here"),
           "another seed is refused: rc %d, '%s'", rc, err);
     char *after = test_slurp(path);
     CHECK(first && after && strcmp(first, after) == 0, "--resume never rewrites config.yaml");

@@ -71,7 +71,8 @@ else
   echo "gpu_check: nvidia-smi not found"
 fi
 command -v nvcc >/dev/null 2>&1 && nvcc --version | tail -n 1
-echo "cpu: $(nproc) cores, $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1); $(uname -r)"
+model=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
+echo "cpu: $(nproc) cores, $model; $(uname -r)"
 # DRUM_COMM=nccl (test_parallel's one-GPU checks) dlopens libnccl.so.2: when neither the
 # loader nor the CUDA toolkit has it, use the one PyTorch's wheel ships
 if [ -z "${DRUM_NCCL_LIB:-}" ] && ! ldconfig -p 2>/dev/null | grep -q 'libnccl\.so\.2' &&
@@ -109,7 +110,8 @@ else
 fi
 
 # the kernels OpenBLAS picked for this CPU (the cpu backend warns when they predate it)
-[ "$RC" -eq 0 ] && echo "openblas: $(OPENBLAS_VERBOSE=2 build/drum --version 2>&1 | grep -m1 'Core')"
+[ "$RC" -eq 0 ] &&
+  echo "openblas: $(OPENBLAS_VERBOSE=2 build/drum --version 2>&1 | grep -m1 'Core')"
 
 # the last DRUM round's row of a demo log's first table (mean task score by shots)
 last_drum_row() {
