@@ -846,16 +846,23 @@ static int same_tensor(const char *a, const char *b, const char *name) {
     return same;
 }
 
-/* drum mine writes every training query's scored candidates, best first, never itself;
- * train.freeze keeps matching parameters exactly as they were. */
+/* drum mine writes every training query's scored candidates, best first, never itself, and
+ * leaves the run directory's config.yaml alone (it writes no results); train.freeze keeps
+ * matching parameters exactly as they were. */
 static void test_mine_and_freeze(void) {
-    char cfg[256], log[256], cands[300];
+    char cfg[256], log[256], cands[300], rec[300];
     snprintf(cfg, sizeof cfg, "%s/a.yaml", tmp);
     snprintf(log, sizeof log, "%s/mine.log", tmp);
     snprintf(cands, sizeof cands, "%s/cands.jsonl", tmp);
-    const char *a[] = {drum_bin, "mine", cfg, "--out", cands, NULL};
+    snprintf(rec, sizeof rec, "%s/run_a/config.yaml", tmp);
+    char *before = test_slurp(rec);
+    const char *a[] = {drum_bin, "mine", cfg, "--out", cands, "--set", "train.lr=0.25", NULL};
     int rc = run_drum(log, a, 0, NULL, 0);
     CHECK(rc == 0, "drum mine exit %d (log %s)", rc, log);
+    char *after = test_slurp(rec);
+    CHECK(before && after && strcmp(before, after) == 0, "drum mine rewrote %s", rec);
+    free(before);
+    free(after);
     char *text = test_slurp(cands);
     int lines = 0, bad = 0;
     for (char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {

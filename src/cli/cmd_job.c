@@ -110,11 +110,14 @@ int cmd_job(int argc, char **argv, job_kind kind) {
     int lead = comm->rank == 0;
     if (lead && comm->size > 1)
         fprintf(stderr, "drum: data parallel over %d %s ranks\n", comm->size, comm->name);
-    char note[1024];
-    if (lead && drum_job_record_config(&cfg, job_name(kind), resume, comm->size, note,
-                                       sizeof note, err, sizeof err))
+    /* the jobs that write results record the configuration beside them (`mine` writes only
+     * its candidate lists, and leaves a run directory's record alone) */
+    char note[1024] = "";
+    if (lead && kind != JOB_MINE &&
+        drum_job_record_config(&cfg, job_name(kind), resume, comm->size, note, sizeof note, err,
+                               sizeof err))
         goto fail;
-    if (lead && note[0]) log_line(note);
+    if (note[0]) log_line(note);
     if (drum_job_open(&job, &cfg, comm, lead ? &progress : NULL, &stop_flag,
                       lead ? log_line : NULL, err, sizeof err))
         goto fail;
