@@ -277,14 +277,15 @@ static void test_round_trip(void) {
 }
 
 /* Strings a YAML file can only hold escaped survive write -> load unchanged: C0 controls,
- * DEL, C1 controls (NEL, U+0090), a BOM, U+FFFE next to printable non-ASCII of 2, 3 and 4
- * bytes; bytes that are not UTF-8 are refused by --set, naming the first. */
+ * DEL, C1 controls (NEL, U+0090), a BOM, U+FFFE, the line and paragraph separators next to
+ * printable non-ASCII of 2, 3 and 4 bytes; bytes that are not UTF-8 are refused by --set, naming the first. */
 static void test_string_round_trip(void) {
     drum_job_config a, b;
     char err[512];
     drum_job_config_init(&a, err, sizeof err);
     const char *odd = "data.dir=t\tn\nr\rdel\x7f nel\xc2\x85 c1\xc2\x90 bom\xef\xbb\xbf "
-                      "fffe\xef\xbf\xbe caf\xc3\xa9 \xe6\xbc\xa2 \xf0\x9f\x99\x82 \"q\" \\";
+                      "fffe\xef\xbf\xbe ls\xe2\x80\xa8 ps\xe2\x80\xa9 caf\xc3\xa9 \xe6\xbc\xa2 "
+                      "\xf0\x9f\x99\x82 \"q\" \\";
     int rc = drum_cfg_set(drum_job_config_schema, &a, odd, err, sizeof err);
     CHECK(rc == 0, "setting an odd but UTF-8 string: %s", err);
     char *t = write_to_string(&a);

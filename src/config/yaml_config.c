@@ -608,9 +608,10 @@ int drum_cfg_set(const drum_cfg_field *schema, void *obj, const char *assignment
 
 /* ---- writing -------------------------------------------------------------------------------- */
 
-/* A YAML double-quoted scalar that reads back to s: quotes and backslashes escaped, and every
- * character libyaml's reader refuses raw (C0 and C1 controls, DEL, U+FFFE, U+FFFF; a BOM too)
- * as an escape. s is UTF-8 (the loader and drum_cfg_set see to it); a stray invalid byte
+/* A YAML double-quoted scalar that reads back to s: quotes and backslashes escaped, and as an
+ * escape every character libyaml refuses raw (C0 and C1 controls, DEL, U+FFFE, U+FFFF) or
+ * reads as a line break that folding would turn into a space (LF, CR, NEL, U+2028, U+2029;
+ * tools/fuzz/fuzz_config found the last two), and a BOM. s is UTF-8 (the loader and drum_cfg_set see to it); a stray invalid byte
  * would be written as \xNN, which reads back as U+00NN. */
 static void write_string(FILE *f, const char *s) {
     fputc('"', f);
@@ -626,7 +627,8 @@ static void write_string(FILE *f, const char *s) {
             fprintf(f, "\\%c", (char)cp);
         else if (cp < 0x20 || cp == 0x7f)
             fprintf(f, "\\x%02x", (unsigned)cp);
-        else if ((cp >= 0x80 && cp <= 0x9f) || cp == 0xfeff || cp == 0xfffe || cp == 0xffff)
+        else if ((cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 || cp == 0xfeff ||
+                 cp == 0xfffe || cp == 0xffff)
             fprintf(f, "\\u%04x", (unsigned)cp);
         else
             fwrite(p, 1, (size_t)n, f);
