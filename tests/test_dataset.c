@@ -314,6 +314,53 @@ out:
     free(d);
 }
 
+/* The fingerprint of one example, written as `line` to DIR/f.jsonl under tmpdir; 0 when it
+ * does not load. */
+static uint64_t fingerprint_of(const char *dir, const char *line) {
+    char *d = path_in(dir);
+    mkdir(d, 0777);
+    char *p = drum_path_join(d, "f.jsonl");
+    write_text(p, line, strlen(line));
+    drum_dataset ds;
+    char err[512];
+    uint64_t h = 0;
+    if (drum_dataset_load(&ds, p, err, sizeof err) == 0) {
+        h = drum_dataset_fingerprint(&ds);
+        drum_dataset_free(&ds);
+    }
+    free(p);
+    free(d);
+    return h;
+}
+
+/* What a checkpoint was trained on: the same examples in a moved file or another split keep
+ * the fingerprint; another id, image, prompt, answer or task, or a character moved from the
+ * prompt to the response, changes it. */
+static void test_fingerprint(void) {
+#define EX(id, img, prompt, resp, answers, task, split)                                        \
+    "{\"id\":\"" id "\",\"image\":\"" img "\",\"prompt\":\"" prompt "\",\"response\":\"" resp   \
+    "\",\"answers\":[" answers "],\"task\":\"" task "\",\"split\":\"" split "\"}\n"
+    uint64_t base = fingerprint_of("fp_a", EX("q1", "img/a.png", "ab", "c", "\"x\",\"y\"", "vqa",
+                                              "train"));
+    CHECK(base != 0, "the base example loads");
+    CHECK(fingerprint_of("fp_b", EX("q1", "img/a.png", "ab", "c", "\"x\",\"y\"", "vqa", "eval")) ==
+              base,
+          "the same example in another directory and split keeps the fingerprint");
+    const char *other[] = {
+        EX("q2", "img/a.png", "ab", "c", "\"x\",\"y\"", "vqa", "train"),
+        EX("q1", "img/b.png", "ab", "c", "\"x\",\"y\"", "vqa", "train"),
+        EX("q1", "img/a.png", "abd", "c", "\"x\",\"y\"", "vqa", "train"),
+        EX("q1", "img/a.png", "a", "bc", "\"x\",\"y\"", "vqa", "train"),
+        EX("q1", "img/a.png", "ab", "c", "\"x\",\"z\"", "vqa", "train"),
+        EX("q1", "img/a.png", "ab", "c", "\"x\"", "vqa", "train"),
+        EX("q1", "img/a.png", "ab", "c", "\"x\",\"y\"", "cls", "train")};
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        uint64_t h = fingerprint_of("fp_c", other[i]);
+        CHECK(h != 0 && h != base, "variant %zu keeps the fingerprint: %s", i, other[i]);
+    }
+#undef EX
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/drum_test_dataset_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -325,6 +372,7 @@ int main(void) {
     test_empty_and_index();
     test_save();
     test_drafts();
+    test_fingerprint();
     CHECK(test_remove_tree(tmpdir) == 0, "cleanup of %s", tmpdir);
     return check_summary();
 }

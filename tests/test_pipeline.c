@@ -171,6 +171,57 @@ static void test_record_config(void) {
     drum_job_config_free(&cfg);
 }
 
+/* Copies the bytes of src to dst. Returns 0 or -1. */
+static int copy_file(const char *src, const char *dst) {
+    FILE *in = fopen(src, "rb"), *out = in ? fopen(dst, "wb") : NULL;
+    char buf[65536];
+    size_t n;
+    int rc = in && out ? 0 : -1;
+    while (rc == 0 && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n) rc = -1;
+    if (in && ferror(in)) rc = -1;
+    if (in) fclose(in);
+    if (out && fclose(out) != 0) rc = -1;
+    return rc;
+}
+
+/* A checkpoint belongs to its training data: with one training prompt changed in place (the
+ * same ids and count, so the suite check and the pool size pass), --resume over run r's
+ * checkpoint is refused, naming the data, and leaves the checkpoint as it was. */
+static void test_resume_other_data(const run_paths *r) {
+    char train[300], ckpt[300], log[300];
+    snprintf(train, sizeof train, "%s/data/train.jsonl", tmp);
+    snprintf(ckpt, sizeof ckpt, "%s/train.ckpt", r->out);
+    snprintf(log, sizeof log, "%s/other_data.log", tmp);
+    char saved[320];
+    snprintf(saved, sizeof saved, "%s.before", ckpt);
+    char *orig = test_slurp(train);
+    char *at = orig ? strstr(orig, "\"prompt\":\"") : NULL;
+    CHECK(at && copy_file(ckpt, saved) == 0, "%s and %s", train, ckpt);
+    if (!at) goto out;
+    FILE *f = fopen(train, "w");
+    if (f) {
+        at += strlen("\"prompt\":\"");
+        fprintf(f, "%.*sChanged: %s", (int)(at - orig), orig, at);
+        fclose(f);
+    }
+    const char *a[] = {drum_bin, "train", r->cfg, "--resume", NULL};
+    int rc = run_drum(log, a, 0, NULL, 0);
+    char *text = test_slurp(log);
+    CHECK(rc == 1 && text && strstr(text, "made on other training data") &&
+              strstr(text, "resume with that data"),
+          "a resume over changed data: exit %d, %s", rc, text ? text : "");
+    CHECK(test_same_file(ckpt, saved), "the refused resume changed %s", ckpt);
+    free(text);
+    f = fopen(train, "w");
+    if (f) {
+        fputs(orig, f);
+        fclose(f);
+    }
+out:
+    free(orig);
+}
+
 /* A run of config `name` interrupted with sig at a random moment after its first checkpoint,
  * within the first half of the time the uninterrupted run took from there (rest_ms). A run
  * that still finishes first (a loaded machine) is repeated in a fresh directory with the
@@ -225,6 +276,7 @@ static void test_resume(void) {
     char *blog = test_slurp(log);
     CHECK(blog && strstr(blog, "resuming from"), "resume did not say where it resumed");
     free(blog);
+    test_resume_other_data(&b);
 
     /* C: Ctrl-C (SIGINT) during the run: exit 3 with a checkpoint, then resume */
     rc = interrupted_run("c", SIGINT, rest_ms, &c);
@@ -830,6 +882,22 @@ static void test_embed_retrieve_export(void) {
     snprintf(w2, sizeof w2, "%s/round2/model.safetensors", tmp);
     snprintf(w2, sizeof w2, "%s/run_a/round2/model.safetensors", tmp);
     CHECK(test_same_file(w1, w2), "exported checkpoint weights differ from the round's export");
+    /* a checkpoint of another format version is named as one, not as garbage */
+    char old[320];
+    snprintf(old, sizeof old, "%s/format1.ckpt", tmp);
+    f = copy_file(ckpt, old) == 0 ? fopen(old, "r+b") : NULL;
+    if (f) {
+        fseek(f, 7, SEEK_SET);
+        fputc('1', f);
+        fclose(f);
+    }
+    const char *xo[] = {drum_bin, "export", "--checkpoint", old, "--config", cfgj, "--out", exp_dir,
+                        NULL};
+    rc = run_drum(log, xo, 0, NULL, 0);
+    text = test_slurp(log);
+    CHECK(rc != 0 && text && strstr(text, "a checkpoint of format 1; this drum reads format 2"),
+          "exporting a format-1 checkpoint: exit %d, %s", rc, text ? text : "");
+    free(text);
 }
 
 /* 1 when tensor `name` has the same bytes in two safetensors files. */

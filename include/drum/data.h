@@ -10,6 +10,7 @@
 #define DRUM_DATA_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,6 +41,11 @@ typedef struct {
 /* Loads a JSONL dataset. Returns 0, or -1 with "file:line: problem" in err. */
 int drum_dataset_load(drum_dataset *ds, const char *path, char *err, size_t errlen);
 void drum_dataset_free(drum_dataset *ds);
+
+/* FNV-1a 64 of every example's id, image path (relative to the JSONL file's directory, so a
+ * moved dataset keeps it), prompt, response, answers and task, in order: what a training
+ * checkpoint was made on. The split and line numbers are not part of it. */
+uint64_t drum_dataset_fingerprint(const drum_dataset *ds);
 /* The index of the example with this id, or -1 (hash lookup after load). */
 int drum_dataset_find(const drum_dataset *ds, const char *id);
 /* Reads a drafts file (drafts.jsonl, written by a job into its run directory: one

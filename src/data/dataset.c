@@ -29,6 +29,29 @@ static void example_free(drum_example *e) {
     free(e->split);
 }
 
+/* s and its NUL into the digest, so that ("ab", "c") and ("a", "bc") differ; NULL as "". */
+static uint64_t fnv_str(uint64_t h, const char *s) {
+    if (!s) s = "";
+    return drum_fnv1a(s, strlen(s) + 1, h);
+}
+
+uint64_t drum_dataset_fingerprint(const drum_dataset *ds) {
+    const char *slash = ds->path ? strrchr(ds->path, '/') : NULL;
+    size_t dir = slash ? (size_t)(slash - ds->path) : 0;
+    uint64_t h = DRUM_FNV1A_INIT;
+    for (int i = 0; i < ds->n; i++) {
+        const drum_example *e = &ds->ex[i];
+        const char *img = e->image ? e->image : "";
+        if (dir && strncmp(img, ds->path, dir) == 0 && img[dir] == '/') img += dir + 1;
+        h = fnv_str(fnv_str(fnv_str(fnv_str(h, e->id), img), e->prompt), e->response);
+        uint32_t n = (uint32_t)e->n_answers;
+        h = drum_fnv1a(&n, sizeof n, h);
+        for (int k = 0; k < e->n_answers; k++) h = fnv_str(h, e->answers[k]);
+        h = fnv_str(h, e->task);
+    }
+    return h;
+}
+
 void drum_dataset_free(drum_dataset *ds) {
     if (!ds) return;
     for (int i = 0; i < ds->n; i++) example_free(&ds->ex[i]);

@@ -1,6 +1,6 @@
 /* checkpoint.c — the trainer's checkpoint file (docs/FORMATS.md, "Training checkpoint").
  *
- * "DRUMCKP1", a fixed header of little-endian integers, the parameter, AdamW m and v
+ * "DRUMCKP2", a fixed header of little-endian integers, the parameter, AdamW m and v
  * buffers (float32), the candidate lists, and an FNV-1a 64 checksum of everything before
  * it. Written to path.tmp, fsynced, renamed: a crash leaves the previous checkpoint. */
 #include <errno.h>
@@ -13,7 +13,8 @@
 #include "drum/rng.h"
 #include "drum/trainer.h"
 
-static const char CKPT_MAGIC[8] = {'D', 'R', 'U', 'M', 'C', 'K', 'P', '1'};
+/* format 2 added the pool's fingerprint to the header (format 1 was 8 bytes shorter) */
+static const char CKPT_MAGIC[8] = {'D', 'R', 'U', 'M', 'C', 'K', 'P', '2'};
 
 typedef struct {
     uint64_t params;       /* floats per buffer */
@@ -24,7 +25,27 @@ typedef struct {
     uint32_t batch_queries, list_size, rounds, epochs;
     uint64_t seed;
     double last_loss;
+    uint64_t pool_fingerprint; /* drum_dataset_fingerprint of the pool it was trained on */
 } ckpt_header;
+_Static_assert(sizeof(ckpt_header) == 88, "docs/FORMATS.md gives the header as 88 bytes");
+
+/* 0 when buf (len bytes) starts with this format's magic and holds at least need bytes;
+ * else -1 with a message naming path (another format's version, when it is one). */
+static int check_magic(const unsigned char *buf, size_t len, size_t need, const char *path,
+                       char *err, size_t errlen) {
+    if (len >= sizeof CKPT_MAGIC && memcmp(buf, CKPT_MAGIC, 7) == 0 && buf[7] != CKPT_MAGIC[7]) {
+        snprintf(err, errlen,
+                 "%s: a checkpoint of format %c; this drum reads format %c (docs/FORMATS.md): "
+                 "start the run afresh, or resume it with the drum that wrote it",
+                 path, buf[7], CKPT_MAGIC[7]);
+        return -1;
+    }
+    if (len < need || memcmp(buf, CKPT_MAGIC, sizeof CKPT_MAGIC) != 0) {
+        snprintf(err, errlen, "%s: not a drum training checkpoint (bad magic or too short)", path);
+        return -1;
+    }
+    return 0;
+}
 
 typedef struct {
     FILE *f;
@@ -67,6 +88,7 @@ int drum_trainer_save_checkpoint(drum_trainer *t, const char *path, char *err, s
     h.epochs = (uint32_t)t->o.epochs;
     h.seed = t->o.seed;
     h.last_loss = t->last_loss;
+    h.pool_fingerprint = t->pool_fingerprint;
     hw_write(&w, CKPT_MAGIC, sizeof CKPT_MAGIC);
     hw_write(&w, &h, sizeof h);
     float *bufs[3] = {t->m->params, t->m->adam_m, t->m->adam_v};
@@ -97,10 +119,7 @@ int drum_trainer_load_checkpoint(drum_trainer *t, const char *path, char *err, s
     int rc = -1;
     ckpt_header h;
     size_t total = t->p->total, off = sizeof CKPT_MAGIC + sizeof h;
-    if (len < off + sizeof(uint64_t) || memcmp(buf, CKPT_MAGIC, sizeof CKPT_MAGIC) != 0) {
-        snprintf(err, errlen, "%s: not a drum training checkpoint (bad magic or too short)", path);
-        goto out;
-    }
+    if (check_magic(buf, len, off + sizeof(uint64_t), path, err, errlen)) goto out;
     uint64_t sum;
     memcpy(&sum, buf + len - sizeof sum, sizeof sum);
     if (drum_fnv1a(buf, len - sizeof sum, DRUM_FNV1A_INIT) != sum) {
@@ -119,6 +138,15 @@ int drum_trainer_load_checkpoint(drum_trainer *t, const char *path, char *err, s
                  path, (unsigned long long)h.params, total, h.pool, t->pool->n, h.batch_queries,
                  t->o.batch_queries, h.list_size, t->o.list_size, h.rounds, t->o.rounds, h.epochs,
                  t->o.epochs, (unsigned long long)h.seed, (unsigned long long)t->o.seed);
+        goto out;
+    }
+    if (h.pool_fingerprint != t->pool_fingerprint) {
+        snprintf(err, errlen,
+                 "%s: made on other training data: the pool's %d examples (ids, images, "
+                 "prompts, responses, answers, tasks) are not the ones it was trained on "
+                 "(fingerprint %016llx, now %016llx): resume with that data, or start afresh",
+                 path, t->pool->n, (unsigned long long)h.pool_fingerprint,
+                 (unsigned long long)t->pool_fingerprint);
         goto out;
     }
     size_t need = off + 3 * total * sizeof(float);
@@ -184,10 +212,7 @@ int drum_checkpoint_read_params(const char *path, size_t total, float *host, cha
     ckpt_header h;
     size_t off = sizeof CKPT_MAGIC + sizeof h;
     uint64_t sum;
-    if (len < off + sizeof sum || memcmp(buf, CKPT_MAGIC, sizeof CKPT_MAGIC) != 0) {
-        snprintf(err, errlen, "%s: not a drum training checkpoint (bad magic or too short)", path);
-        goto out;
-    }
+    if (check_magic(buf, len, off + sizeof sum, path, err, errlen)) goto out;
     memcpy(&sum, buf + len - sizeof sum, sizeof sum);
     memcpy(&h, buf + sizeof CKPT_MAGIC, sizeof h);
     if (drum_fnv1a(buf, len - sizeof sum, DRUM_FNV1A_INIT) != sum) {
