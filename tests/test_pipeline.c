@@ -185,41 +185,46 @@ static int copy_file(const char *src, const char *dst) {
     return rc;
 }
 
-/* A checkpoint belongs to its training data: with one training prompt changed in place (the
- * same ids and count, so the suite check and the pool size pass), --resume over run r's
- * checkpoint is refused, naming the data, and leaves the checkpoint as it was. */
+/* A checkpoint belongs to its data: with one prompt changed in place in the training file,
+ * then in the evaluation file (the same ids and count, so the suite check and the pool size
+ * pass), --resume over run r's checkpoint is refused, naming the data, and leaves the
+ * checkpoint as it was. */
 static void test_resume_other_data(const run_paths *r) {
-    char train[300], ckpt[300], log[300];
-    snprintf(train, sizeof train, "%s/data/train.jsonl", tmp);
+    char ckpt[300], saved[320], log[300];
     snprintf(ckpt, sizeof ckpt, "%s/train.ckpt", r->out);
-    snprintf(log, sizeof log, "%s/other_data.log", tmp);
-    char saved[320];
     snprintf(saved, sizeof saved, "%s.before", ckpt);
-    char *orig = test_slurp(train);
-    char *at = orig ? strstr(orig, "\"prompt\":\"") : NULL;
-    CHECK(at && copy_file(ckpt, saved) == 0, "%s and %s", train, ckpt);
-    if (!at) goto out;
-    FILE *f = fopen(train, "w");
-    if (f) {
+    snprintf(log, sizeof log, "%s/other_data.log", tmp);
+    CHECK(copy_file(ckpt, saved) == 0, "copying %s", ckpt);
+    const char *files[] = {"train.jsonl", "eval.jsonl"};
+    for (int i = 0; i < 2; i++) {
+        char path[300];
+        snprintf(path, sizeof path, "%s/data/%s", tmp, files[i]);
+        char *orig = test_slurp(path);
+        char *at = orig ? strstr(orig, "\"prompt\":\"") : NULL;
+        FILE *f = at ? fopen(path, "w") : NULL;
+        CHECK(f != NULL, "rewriting %s", path);
+        if (!f) {
+            free(orig);
+            continue;
+        }
         at += strlen("\"prompt\":\"");
         fprintf(f, "%.*sChanged: %s", (int)(at - orig), orig, at);
         fclose(f);
+        const char *a[] = {drum_bin, "train", r->cfg, "--resume", NULL};
+        int rc = run_drum(log, a, 0, NULL, 0);
+        char *text = test_slurp(log);
+        CHECK(rc == 1 && text && strstr(text, "made on other data") &&
+                  strstr(text, "resume with that data"),
+              "a resume over a changed %s: exit %d, %s", files[i], rc, text ? text : "");
+        CHECK(test_same_file(ckpt, saved), "the refused resume changed %s", ckpt);
+        free(text);
+        f = fopen(path, "w");
+        if (f) {
+            fputs(orig, f);
+            fclose(f);
+        }
+        free(orig);
     }
-    const char *a[] = {drum_bin, "train", r->cfg, "--resume", NULL};
-    int rc = run_drum(log, a, 0, NULL, 0);
-    char *text = test_slurp(log);
-    CHECK(rc == 1 && text && strstr(text, "made on other training data") &&
-              strstr(text, "resume with that data"),
-          "a resume over changed data: exit %d, %s", rc, text ? text : "");
-    CHECK(test_same_file(ckpt, saved), "the refused resume changed %s", ckpt);
-    free(text);
-    f = fopen(train, "w");
-    if (f) {
-        fputs(orig, f);
-        fclose(f);
-    }
-out:
-    free(orig);
 }
 
 /* A run of config `name` interrupted with sig at a random moment after its first checkpoint,

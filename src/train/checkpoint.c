@@ -13,7 +13,7 @@
 #include "drum/rng.h"
 #include "drum/trainer.h"
 
-/* format 2 added the pool's fingerprint to the header (format 1 was 8 bytes shorter) */
+/* format 2 added the data's fingerprint to the header (format 1 was 8 bytes shorter) */
 static const char CKPT_MAGIC[8] = {'D', 'R', 'U', 'M', 'C', 'K', 'P', '2'};
 
 typedef struct {
@@ -25,7 +25,7 @@ typedef struct {
     uint32_t batch_queries, list_size, rounds, epochs;
     uint64_t seed;
     double last_loss;
-    uint64_t pool_fingerprint; /* drum_dataset_fingerprint of the pool it was trained on */
+    uint64_t data_fingerprint; /* the trainer's: the data it was made on */
 } ckpt_header;
 _Static_assert(sizeof(ckpt_header) == 88, "docs/FORMATS.md gives the header as 88 bytes");
 
@@ -88,7 +88,7 @@ int drum_trainer_save_checkpoint(drum_trainer *t, const char *path, char *err, s
     h.epochs = (uint32_t)t->o.epochs;
     h.seed = t->o.seed;
     h.last_loss = t->last_loss;
-    h.pool_fingerprint = t->pool_fingerprint;
+    h.data_fingerprint = t->data_fingerprint;
     hw_write(&w, CKPT_MAGIC, sizeof CKPT_MAGIC);
     hw_write(&w, &h, sizeof h);
     float *bufs[3] = {t->m->params, t->m->adam_m, t->m->adam_v};
@@ -140,13 +140,14 @@ int drum_trainer_load_checkpoint(drum_trainer *t, const char *path, char *err, s
                  t->o.epochs, (unsigned long long)h.seed, (unsigned long long)t->o.seed);
         goto out;
     }
-    if (h.pool_fingerprint != t->pool_fingerprint) {
+    if (h.data_fingerprint != t->data_fingerprint) {
         snprintf(err, errlen,
-                 "%s: made on other training data: the pool's %d examples (ids, images, "
-                 "prompts, responses, answers, tasks) are not the ones it was trained on "
-                 "(fingerprint %016llx, now %016llx): resume with that data, or start afresh",
-                 path, t->pool->n, (unsigned long long)h.pool_fingerprint,
-                 (unsigned long long)t->pool_fingerprint);
+                 "%s: made on other data: the training pool's or the evaluation queries' "
+                 "examples (ids, images, prompts, responses, answers, tasks) are not the ones "
+                 "it was made with (fingerprint %016llx, now %016llx): resume with that data, "
+                 "or start afresh",
+                 path, (unsigned long long)h.data_fingerprint,
+                 (unsigned long long)t->data_fingerprint);
         goto out;
     }
     size_t need = off + 3 * total * sizeof(float);

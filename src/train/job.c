@@ -25,6 +25,7 @@
 #include "drum/prepare.h"
 #include "drum/pretrain.h"
 #include "drum/retrieval.h"
+#include "drum/rng.h"
 #include "drum/safetensors.h"
 #include "drum/answer_cache.h"
 #include "drum/score_cache.h"
@@ -848,6 +849,8 @@ static int trainer_for(drum_job *j, drum_trainer *t, char *err, size_t errlen) {
     if (drum_trainer_init(t, &o, j->be, j->model, &j->params, &j->train, &j->pool, j->scorer,
                           j->comm, err, errlen))
         return -1;
+    uint64_t queries = drum_dataset_fingerprint(&j->eval);
+    t->data_fingerprint = drum_fnv1a(&queries, sizeof queries, t->data_fingerprint);
     t->stop = j->stop;
     t->progress = j->progress;
     t->groups = j->pool_group;

@@ -198,7 +198,7 @@ int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *b
     t->m = m;
     t->p = p;
     t->pool = pool;
-    t->pool_fingerprint = drum_dataset_fingerprint(pool);
+    t->data_fingerprint = drum_dataset_fingerprint(pool);
     t->prep = prep;
     t->scorer = scorer;
     int rows = o->batch_queries * (1 + o->list_size);
