@@ -16,6 +16,9 @@ void drum_atomic_abort(FILE *f, char *tmp);
  * effort: nothing is reported). */
 void drum_fsync_parent(const char *path);
 
+/* 1 when path names something that exists (stat succeeds); 0 for NULL or anything else. */
+int drum_file_exists(const char *path);
+
 /* Reads a whole file into a malloc'd, NUL-terminated buffer. */
 char *drum_read_file(const char *path, size_t *len, char *err, size_t errlen);
 

@@ -37,6 +37,11 @@ FILE *drum_atomic_open(const char *path, char **tmp, char *err, size_t errlen) {
     return f;
 }
 
+int drum_file_exists(const char *path) {
+    struct stat st;
+    return path && stat(path, &st) == 0;
+}
+
 void drum_fsync_parent(const char *path) {
     char *copy = strdup(path);
     if (!copy) return;

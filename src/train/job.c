@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "drum/backend.h"
 #include "drum/clip.h"
@@ -150,11 +149,6 @@ static int check_suite(const char *dir, const drum_synth_config *sc, char *err, 
 /* Rank 0 writes the run's files; with one process, that is this one. */
 static int writer(const drum_job *j) { return j->comm->rank == 0; }
 
-static int file_exists(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
 /* ---------------------------------------------------------------- set-up ---- */
 
 /* Task family labels: a query retrieves from its own family's pool only. */
@@ -218,7 +212,7 @@ static int open_data(drum_job *j, char *err, size_t errlen) {
         sc.shape_captions = (float)c->synth.shape_captions;
         sc.classification = c->synth.classification;
         /* rank 0 generates the suite while the others wait, then all read it */
-        int generate = writer(j) && !file_exists(j->train_path);
+        int generate = writer(j) && !drum_file_exists(j->train_path);
         if (generate) {
             if (drum_mkdirs(j->data_dir, err, errlen)) return -1;
             note(j, "generating the synthetic suite in %s (seed %llu, %d train, %d eval)",
@@ -445,7 +439,7 @@ static int first_weights(drum_job *j, char *err, size_t errlen) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    if (file_exists(w)) {
+    if (drum_file_exists(w)) {
         note(j, "retriever: %s (pre-trained by an earlier run)", w);
         rc = load_weights(j, w, err, errlen);
         goto out;
@@ -963,7 +957,7 @@ int drum_job_train(drum_job *j, int resume, char *err, size_t errlen) {
     t.round_end = round_end;
     t.round_end_user = &rc;
     int r = 0;
-    if (resume && ckpt && file_exists(ckpt)) {
+    if (resume && ckpt && drum_file_exists(ckpt)) {
         r = drum_trainer_load_checkpoint(&t, ckpt, err, errlen);
         if (r == 0)
             note(j, "resuming from %s: round %d, epoch %d, batch %d, step %ld", ckpt, t.round + 1,

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "drum/backend.h"
 #include "drum/drum.h"
@@ -17,11 +16,6 @@
  * check_resume relies on their order. */
 static const char *const RESUME_MAY_CHANGE[] = {"threads", "backend", "train.out", "scorer.cache",
                                                 NULL};
-
-static int exists(const char *path) {
-    struct stat st;
-    return path && stat(path, &st) == 0;
-}
 
 /* --resume over a checkpoint: the settings that wrote `path` must be cfg's. */
 static int check_resume(const drum_job_config *cfg, const char *path, char *note, size_t notelen,
@@ -97,7 +91,7 @@ int drum_job_record_config(const drum_job_config *cfg, const char *command, int 
     int rc = -1;
     if (!path || !ckpt) {
         snprintf(err, errlen, "out of memory");
-    } else if (resume && exists(ckpt) && exists(path)) {
+    } else if (resume && drum_file_exists(ckpt) && drum_file_exists(path)) {
         rc = check_resume(&run, path, note, notelen, err, errlen);
     } else if (drum_mkdirs(run.train.out, err, errlen) == 0) {
         rc = write_config(&run, path, command, ranks, err, errlen);
