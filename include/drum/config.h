@@ -92,6 +92,8 @@ int drum_cfg_set(const drum_cfg_field *schema, void *obj, const char *assignment
 /* Writes obj as YAML that drum_cfg_load_* reads back to the same values (floats in the
  * shortest form that round-trips). Returns 0, or -1 on a write error. */
 int drum_cfg_write(const drum_cfg_field *schema, const void *obj, FILE *f);
+/* The same text in a malloc'd string, or NULL when out of memory. */
+char *drum_cfg_write_string(const drum_cfg_field *schema, const void *obj);
 
 /* Compares two objects of one schema field by field, as drum_cfg_write writes their values.
  * For each difference, appends "key: A there, B here" to out ("; " between them, cut to n),

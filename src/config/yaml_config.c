@@ -700,6 +700,19 @@ int drum_cfg_write(const drum_cfg_field *schema, const void *obj, FILE *f) {
     return ferror(f) ? -1 : 0;
 }
 
+char *drum_cfg_write_string(const drum_cfg_field *schema, const void *obj) {
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) return NULL;
+    int bad = drum_cfg_write(schema, obj, f) != 0;
+    if (fclose(f) != 0 || bad) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
 /* A field's value as drum_cfg_write writes it (malloc'd), or NULL when out of memory. */
 static char *value_text(const drum_cfg_field *fl, const void *p) {
     char *buf = NULL;
