@@ -10,6 +10,8 @@
 #include "common/check.h"
 #include "drum/data.h"
 #include "drum/fileio.h"
+#include "drum/prepare.h"
+#include "drum/rng.h"
 
 static char tmpdir[256];
 
@@ -361,6 +363,47 @@ static void test_fingerprint(void) {
 #undef EX
 }
 
+/* drum_hash_bytes, the bulk digest of image levels: every single-bit flip of buffers of every
+ * length up to 100 (the 32-byte lanes and the tail alike) changes it, so do the length and the
+ * start value, and its value is pinned (checkpoints written with it compare against it).
+ * drum_prepared_image_fingerprint covers the shape as well as the levels. */
+static void test_hash_bytes(void) {
+    unsigned char b[100];
+    for (int i = 0; i < 100; i++) b[i] = (unsigned char)(i * 37 + 11);
+    int kept = 0;
+    for (size_t n = 1; n <= sizeof b; n++) {
+        uint64_t base = drum_hash_bytes(b, n, DRUM_FNV1A_INIT);
+        for (size_t i = 0; i < n; i++)
+            for (int bit = 0; bit < 8; bit++) {
+                b[i] ^= (unsigned char)(1u << bit);
+                kept += drum_hash_bytes(b, n, DRUM_FNV1A_INIT) == base;
+                b[i] ^= (unsigned char)(1u << bit);
+            }
+    }
+    CHECK(kept == 0, "%d single-bit flips kept the digest", kept);
+    unsigned char zeros[65] = {0};
+    int same_len = 0;
+    for (size_t n = 0; n < sizeof zeros; n++)
+        for (size_t m = 0; m < n; m++)
+            same_len += drum_hash_bytes(zeros, n, 1) == drum_hash_bytes(zeros, m, 1);
+    CHECK(same_len == 0, "%d pairs of zero runs of different lengths share a digest", same_len);
+    CHECK(drum_hash_bytes(b, 100, 1) != drum_hash_bytes(b, 100, 2), "the start value counts");
+    uint64_t pinned = drum_hash_bytes(b, 100, DRUM_FNV1A_INIT);
+    CHECK(pinned == 0x09e7b7aa2a20fa60ULL, "drum_hash_bytes changed: %016llx", (unsigned long long)pinned);
+
+    uint8_t levels[2 * 3 * 2 * 2];
+    for (size_t i = 0; i < sizeof levels; i++) levels[i] = (uint8_t)(i * 5);
+    drum_prepared p = {.n = 2, .S = 2, .levels = levels};
+    uint64_t h = drum_prepared_image_fingerprint(&p, DRUM_FNV1A_INIT);
+    levels[17] ^= 1;
+    CHECK(drum_prepared_image_fingerprint(&p, DRUM_FNV1A_INIT) != h, "a level's change is kept");
+    levels[17] ^= 1;
+    drum_prepared q = {.n = 6, .S = 1, .levels = levels}; /* the same bytes, another shape */
+    CHECK(drum_prepared_image_fingerprint(&q, DRUM_FNV1A_INIT) != h &&
+              drum_prepared_image_fingerprint(&p, DRUM_FNV1A_INIT) == h,
+          "the shape is part of the image fingerprint");
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/drum_test_dataset_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -373,6 +416,7 @@ int main(void) {
     test_save();
     test_drafts();
     test_fingerprint();
+    test_hash_bytes();
     CHECK(test_remove_tree(tmpdir) == 0, "cleanup of %s", tmpdir);
     return check_summary();
 }

@@ -185,10 +185,45 @@ static int copy_file(const char *src, const char *dst) {
     return rc;
 }
 
+/* The path under tmp/data of the image of `file`'s line `line` (from 1), in out. Returns 0,
+ * or -1 when the file has no such line. */
+static int image_of_line(const char *file, int line, char *out, size_t outlen) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/data/%s", tmp, file);
+    char *text = test_slurp(path), *at = text;
+    for (int l = 1; at && l < line; l++)
+        if ((at = strchr(at, '\n'))) at++;
+    const char *key = "\"image\":\"";
+    char *img = at ? strstr(at, key) : NULL, *end = img ? strchr(img + strlen(key), '"') : NULL;
+    if (end) {
+        img += strlen(key);
+        snprintf(out, outlen, "%s/data/%.*s", tmp, (int)(end - img), img);
+    }
+    free(text);
+    return end ? 0 : -1;
+}
+
+/* --resume over run r's checkpoint, with its data changed: refused with a message holding
+ * `want` and "resume with", the checkpoint left as it was. */
+static void check_refused_resume(const run_paths *r, const char *what, const char *want) {
+    char ckpt[300], saved[320], log[300];
+    snprintf(ckpt, sizeof ckpt, "%s/train.ckpt", r->out);
+    snprintf(saved, sizeof saved, "%s.before", ckpt);
+    snprintf(log, sizeof log, "%s/other_data.log", tmp);
+    const char *a[] = {drum_bin, "train", r->cfg, "--resume", NULL};
+    int rc = run_drum(log, a, 0, NULL, 0);
+    char *text = test_slurp(log);
+    CHECK(rc == 1 && text && strstr(text, want) && strstr(text, "resume with"),
+          "a resume over %s: exit %d, %s", what, rc, text ? text : "");
+    CHECK(test_same_file(ckpt, saved), "the refused resume changed %s", ckpt);
+    free(text);
+}
+
 /* A checkpoint belongs to its data: with one prompt changed in place in the training file,
  * then in the evaluation file (the same ids and count, so the suite check and the pool size
  * pass), --resume over run r's checkpoint is refused, naming the data, and leaves the
- * checkpoint as it was. */
+ * checkpoint as it was. So it is with an image file of each replaced by another's (the same
+ * JSONL, other pixels), named as other images. */
 static void test_resume_other_data(const run_paths *r) {
     char ckpt[300], saved[320], log[300];
     snprintf(ckpt, sizeof ckpt, "%s/train.ckpt", r->out);
@@ -210,14 +245,7 @@ static void test_resume_other_data(const run_paths *r) {
         at += strlen("\"prompt\":\"");
         fprintf(f, "%.*sChanged: %s", (int)(at - orig), orig, at);
         fclose(f);
-        const char *a[] = {drum_bin, "train", r->cfg, "--resume", NULL};
-        int rc = run_drum(log, a, 0, NULL, 0);
-        char *text = test_slurp(log);
-        CHECK(rc == 1 && text && strstr(text, "made on other data") &&
-                  strstr(text, "resume with that data"),
-              "a resume over a changed %s: exit %d, %s", files[i], rc, text ? text : "");
-        CHECK(test_same_file(ckpt, saved), "the refused resume changed %s", ckpt);
-        free(text);
+        check_refused_resume(r, files[i], "made on other data");
         f = fopen(path, "w");
         if (f) {
             fputs(orig, f);
@@ -225,6 +253,28 @@ static void test_resume_other_data(const run_paths *r) {
         }
         free(orig);
     }
+    for (int i = 0; i < 2; i++) {
+        char img[400], other[400], kept[420];
+        /* line 1's image and the first line's after the examples of that image */
+        int line = 2;
+        int ok = image_of_line(files[i], 1, img, sizeof img) == 0;
+        while (ok && image_of_line(files[i], line, other, sizeof other) == 0 &&
+               strcmp(img, other) == 0)
+            line++;
+        ok = ok && strcmp(img, other) != 0 && !test_same_file(img, other);
+        snprintf(kept, sizeof kept, "%s.kept", img);
+        CHECK(ok && rename(img, kept) == 0 && copy_file(other, img) == 0,
+              "replacing %s's first image %s by %s", files[i], img, other);
+        if (!ok) continue;
+        char what[64];
+        snprintf(what, sizeof what, "another image in %s", files[i]);
+        check_refused_resume(r, what, "made on other images");
+        CHECK(rename(kept, img) == 0, "restoring %s", img);
+    }
+    /* the data as it was resumes: the refusals above were the changes' doing */
+    const char *a[] = {drum_bin, "train", r->cfg, "--resume", NULL};
+    CHECK(run_drum(log, a, 0, NULL, 0) == 0, "a resume over the restored data failed (log %s)",
+          log);
 }
 
 /* A run of config `name` interrupted with sig at a random moment after its first checkpoint,
@@ -884,7 +934,6 @@ static void test_embed_retrieve_export(void) {
     CHECK(rc == 0, "drum export exit %d", rc);
     char w1[400], w2[400];
     snprintf(w1, sizeof w1, "%s/model.safetensors", exp_dir);
-    snprintf(w2, sizeof w2, "%s/round2/model.safetensors", tmp);
     snprintf(w2, sizeof w2, "%s/run_a/round2/model.safetensors", tmp);
     CHECK(test_same_file(w1, w2), "exported checkpoint weights differ from the round's export");
     /* a checkpoint of another format version is named as one, not as garbage */
@@ -900,7 +949,7 @@ static void test_embed_retrieve_export(void) {
                         NULL};
     rc = run_drum(log, xo, 0, NULL, 0);
     text = test_slurp(log);
-    CHECK(rc != 0 && text && strstr(text, "a checkpoint of format 1; this drum reads format 2"),
+    CHECK(rc != 0 && text && strstr(text, "a checkpoint of format 1; this drum reads format 3"),
           "exporting a format-1 checkpoint: exit %d, %s", rc, text ? text : "");
     free(text);
 }

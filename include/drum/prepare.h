@@ -61,6 +61,12 @@ int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts
                  size_t errlen);
 void drum_prepared_free(drum_prepared *p);
 
+/* A digest of p's images as the towers see them (count, side and every level), continued
+ * from h: what a checkpoint's image fingerprint is built from. It follows the pixels, not the
+ * files: a PNG re-encoded with the same pixels keeps it; a changed pixel, or a change to the
+ * decode, resize or crop, changes it. */
+uint64_t drum_prepared_image_fingerprint(const drum_prepared *p, uint64_t h);
+
 /* On a backend, images travel as levels and are expanded there (op levels_forward): a
  * device buffer for the levels of max_images images and the device copy of p's table. */
 typedef struct {

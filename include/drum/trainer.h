@@ -71,9 +71,10 @@ typedef struct {
     drum_clip_model *m;          /* a training model with room for batch*(1+list) rows */
     const drum_clip_params *p;
     const drum_dataset *pool;    /* the support pool; also the training queries */
-    /* what the checkpoints were made on: drum_dataset_fingerprint(pool), which a job continues
-     * with its evaluation queries' (a resume restores their earlier rows); kept in checkpoints */
-    uint64_t data_fingerprint;
+    /* what the checkpoints were made on, kept in them: drum_dataset_fingerprint(pool) and
+     * drum_prepared_image_fingerprint(prep), which a job continues with its evaluation
+     * queries' (a resume restores their earlier rows) */
+    uint64_t data_fingerprint, image_fingerprint;
     const drum_prepared *prep;   /* pool prepared with demo AND query templates */
     drum_scorer *scorer;         /* usually the score cache around the LVLM */
     drum_candidate_list *cand;   /* per pool example */

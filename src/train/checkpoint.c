@@ -1,6 +1,6 @@
 /* checkpoint.c — the trainer's checkpoint file (docs/FORMATS.md, "Training checkpoint").
  *
- * "DRUMCKP2", a fixed header of little-endian integers, the parameter, AdamW m and v
+ * "DRUMCKP3", a fixed header of little-endian integers, the parameter, AdamW m and v
  * buffers (float32), the candidate lists, and an FNV-1a 64 checksum of everything before
  * it. Written to path.tmp, fsynced, renamed: a crash leaves the previous checkpoint. */
 #include <errno.h>
@@ -13,8 +13,9 @@
 #include "drum/rng.h"
 #include "drum/trainer.h"
 
-/* format 2 added the data's fingerprint to the header (format 1 was 8 bytes shorter) */
-static const char CKPT_MAGIC[8] = {'D', 'R', 'U', 'M', 'C', 'K', 'P', '2'};
+/* format 2 added the data's fingerprint to the header (format 1 was 8 bytes shorter), format
+ * 3 the images' (format 2 was 8 bytes shorter) */
+static const char CKPT_MAGIC[8] = {'D', 'R', 'U', 'M', 'C', 'K', 'P', '3'};
 
 typedef struct {
     uint64_t params;       /* floats per buffer */
@@ -25,9 +26,10 @@ typedef struct {
     uint32_t batch_queries, list_size, rounds, epochs;
     uint64_t seed;
     double last_loss;
-    uint64_t data_fingerprint; /* the trainer's: the data it was made on */
+    uint64_t data_fingerprint;  /* the trainer's: the examples it was made on */
+    uint64_t image_fingerprint; /* and their images, as the towers saw them */
 } ckpt_header;
-_Static_assert(sizeof(ckpt_header) == 88, "docs/FORMATS.md gives the header as 88 bytes");
+_Static_assert(sizeof(ckpt_header) == 96, "docs/FORMATS.md gives the header as 96 bytes");
 
 /* 0 when buf (len bytes) starts with this format's magic and holds at least need bytes;
  * else -1 with a message naming path (another format's version, when it is one). */
@@ -89,6 +91,7 @@ int drum_trainer_save_checkpoint(drum_trainer *t, const char *path, char *err, s
     h.seed = t->o.seed;
     h.last_loss = t->last_loss;
     h.data_fingerprint = t->data_fingerprint;
+    h.image_fingerprint = t->image_fingerprint;
     hw_write(&w, CKPT_MAGIC, sizeof CKPT_MAGIC);
     hw_write(&w, &h, sizeof h);
     float *bufs[3] = {t->m->params, t->m->adam_m, t->m->adam_v};
@@ -148,6 +151,16 @@ int drum_trainer_load_checkpoint(drum_trainer *t, const char *path, char *err, s
                  "or start afresh",
                  path, (unsigned long long)h.data_fingerprint,
                  (unsigned long long)t->data_fingerprint);
+        goto out;
+    }
+    if (h.image_fingerprint != t->image_fingerprint) {
+        snprintf(err, errlen,
+                 "%s: made on other images: the training pool's or the evaluation queries' "
+                 "images, as decoded, resized and cropped, are not the pixels it was made with "
+                 "(fingerprint %016llx, now %016llx; the examples' texts are the same): resume "
+                 "with those image files, or start afresh",
+                 path, (unsigned long long)h.image_fingerprint,
+                 (unsigned long long)t->image_fingerprint);
         goto out;
     }
     size_t need = off + 3 * total * sizeof(float);

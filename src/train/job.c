@@ -845,6 +845,7 @@ static int trainer_for(drum_job *j, drum_trainer *t, char *err, size_t errlen) {
         return -1;
     uint64_t queries = drum_dataset_fingerprint(&j->eval);
     t->data_fingerprint = drum_fnv1a(&queries, sizeof queries, t->data_fingerprint);
+    t->image_fingerprint = drum_prepared_image_fingerprint(&j->queries, t->image_fingerprint);
     t->stop = j->stop;
     t->progress = j->progress;
     t->groups = j->pool_group;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "drum/image.h"
+#include "drum/rng.h"
 
 drum_prepare_opts drum_prepare_opts_for(const drum_clip_config *cfg, const char *demo_template,
                                         const char *query_template) {
@@ -172,6 +173,12 @@ int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts
     }
     out->longest = o->longest;
     return 0;
+}
+
+uint64_t drum_prepared_image_fingerprint(const drum_prepared *p, uint64_t h) {
+    uint64_t shape[2] = {(uint64_t)p->n, (uint64_t)p->S};
+    h = drum_hash_bytes(shape, sizeof shape, h);
+    return drum_hash_bytes(p->levels, (size_t)p->n * 3 * p->S * p->S, h);
 }
 
 int drum_cut_texts(int *ids, int *mask, const int *eos, int n, int T) {

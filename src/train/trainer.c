@@ -199,6 +199,7 @@ int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *b
     t->p = p;
     t->pool = pool;
     t->data_fingerprint = drum_dataset_fingerprint(pool);
+    t->image_fingerprint = drum_prepared_image_fingerprint(prep, DRUM_FNV1A_INIT);
     t->prep = prep;
     t->scorer = scorer;
     int rows = o->batch_queries * (1 + o->list_size);
