@@ -243,6 +243,36 @@ static void test_cache(const char *dir) {
     drum_scorer_destroy(s);
 }
 
+/* Examples loaded from a file carry a content id ("id#digest", data.h) and the cache keys
+ * prompts by it: a query or a demonstration edited under the same id is asked again, and the
+ * first version is still a hit. Restores ex[0] and ex[1]. */
+static void test_content_ids(const char *dir) {
+    char path[512], err[512] = "";
+    snprintf(path, sizeof path, "%s/content.jsonl", dir);
+    fake_impl im;
+    drum_scorer *s = drum_answer_cached_scorer_create(make_fake(&im, ex, 1), path, 0, NULL, 0,
+                                                      err, sizeof err);
+    CHECK(s != NULL, "open: %s", err);
+    if (!s) return;
+    const drum_example *shot[1] = {&ex[1]};
+    drum_icl_prompt p = {&ex[0], shot, 1};
+    const char *versions[][2] = {{"e0#01", "e1#01"}, {"e0#01", "e1#01"}, {"e0#02", "e1#01"},
+                                 {"e0#02", "e1#02"}, {"e0#01", "e1#01"}, {NULL, NULL}};
+    const int want[] = {1, 1, 2, 3, 3, 4};
+    for (int i = 0; i < 6; i++) {
+        ex[0].content_id = (char *)versions[i][0];
+        ex[1].content_id = (char *)versions[i][1];
+        char *a[1] = {NULL};
+        CHECK(s->generate(s, &p, 1, a, err, sizeof err) == 0, "generate: %s", err);
+        free(a[0]);
+        CHECK(im.prompts_seen == want[i], "version %d (%s, %s): the LVLM saw %d prompts, want %d",
+              i, versions[i][0] ? versions[i][0] : "ids", versions[i][1] ? versions[i][1] : "ids",
+              im.prompts_seen, want[i]);
+    }
+    ex[0].content_id = ex[1].content_id = NULL;
+    drum_scorer_destroy(s);
+}
+
 int main(void) {
     for (int i = 0; i < NQ; i++) {
         snprintf(ids[i], sizeof ids[i], "e%d", i);
@@ -260,6 +290,7 @@ int main(void) {
         return check_summary();
     }
     test_cache(dir);
+    test_content_ids(dir);
     CHECK(test_remove_tree(dir) == 0, "cleanup of %s", dir);
     return check_summary();
 }

@@ -317,8 +317,8 @@ out:
 }
 
 /* The fingerprint of one example, written as `line` to DIR/f.jsonl under tmpdir; 0 when it
- * does not load. */
-static uint64_t fingerprint_of(const char *dir, const char *line) {
+ * does not load. Its content id, when cid is not NULL (cidlen bytes). */
+static uint64_t fingerprint_cid(const char *dir, const char *line, char *cid, size_t cidlen) {
     char *d = path_in(dir);
     mkdir(d, 0777);
     char *p = drum_path_join(d, "f.jsonl");
@@ -328,6 +328,7 @@ static uint64_t fingerprint_of(const char *dir, const char *line) {
     uint64_t h = 0;
     if (drum_dataset_load(&ds, p, err, sizeof err) == 0) {
         h = drum_dataset_fingerprint(&ds);
+        if (cid) snprintf(cid, cidlen, "%s", ds.ex[0].content_id ? ds.ex[0].content_id : "");
         drum_dataset_free(&ds);
     }
     free(p);
@@ -335,19 +336,27 @@ static uint64_t fingerprint_of(const char *dir, const char *line) {
     return h;
 }
 
+
 /* What a checkpoint was trained on: the same examples in a moved file or another split keep
  * the fingerprint; another id, image, prompt, answer or task, or a character moved from the
- * prompt to the response, changes it. */
+ * prompt to the response, changes it. Each example's content id, the name the caches file it
+ * under, is "id#" and 16 hex digits, follows the fingerprint and keeps its id. */
 static void test_fingerprint(void) {
 #define EX(id, img, prompt, resp, answers, task, split)                                        \
     "{\"id\":\"" id "\",\"image\":\"" img "\",\"prompt\":\"" prompt "\",\"response\":\"" resp   \
     "\",\"answers\":[" answers "],\"task\":\"" task "\",\"split\":\"" split "\"}\n"
-    uint64_t base = fingerprint_of("fp_a", EX("q1", "img/a.png", "ab", "c", "\"x\",\"y\"", "vqa",
-                                              "train"));
+    char cid[64], cid2[64];
+    uint64_t base = fingerprint_cid("fp_a", EX("q1", "img/a.png", "ab", "c", "\"x\",\"y\"", "vqa",
+                                              "train"), cid, sizeof cid);
     CHECK(base != 0, "the base example loads");
-    CHECK(fingerprint_of("fp_b", EX("q1", "img/a.png", "ab", "c", "\"x\",\"y\"", "vqa", "eval")) ==
-              base,
-          "the same example in another directory and split keeps the fingerprint");
+    size_t hex = strspn(cid + 3, "0123456789abcdef");
+    CHECK(strncmp(cid, "q1#", 3) == 0 && hex == 16 && cid[3 + hex] == '\0',
+          "content id '%s' is the id, '#' and 16 hex digits", cid);
+    CHECK(fingerprint_cid("fp_b", EX("q1", "img/a.png", "ab", "c", "\"x\",\"y\"", "vqa", "eval"),
+                          cid2, sizeof cid2) == base &&
+              strcmp(cid, cid2) == 0,
+          "the same example in another directory and split keeps the fingerprint (%s, %s)",
+          cid, cid2);
     const char *other[] = {
         EX("q2", "img/a.png", "ab", "c", "\"x\",\"y\"", "vqa", "train"),
         EX("q1", "img/b.png", "ab", "c", "\"x\",\"y\"", "vqa", "train"),
@@ -357,8 +366,9 @@ static void test_fingerprint(void) {
         EX("q1", "img/a.png", "ab", "c", "\"x\"", "vqa", "train"),
         EX("q1", "img/a.png", "ab", "c", "\"x\",\"y\"", "cls", "train")};
     for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
-        uint64_t h = fingerprint_of("fp_c", other[i]);
+        uint64_t h = fingerprint_cid("fp_c", other[i], cid2, sizeof cid2);
         CHECK(h != 0 && h != base, "variant %zu keeps the fingerprint: %s", i, other[i]);
+        CHECK(strcmp(cid, cid2) != 0, "variant %zu keeps the content id %s", i, cid2);
     }
 #undef EX
 }

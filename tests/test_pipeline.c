@@ -968,6 +968,48 @@ static int same_tensor(const char *a, const char *b, const char *name) {
     return same;
 }
 
+static long size_of(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+/* The score cache files scores under the examples' content ids: after one training example's
+ * first answer is edited in place (the same id; the answers are not in the retriever's texts,
+ * so mining picks the same pairs), `drum mine` asks the scorer again and the cache grows; with
+ * the answer restored, everything is a hit again and nothing is added. */
+static void test_cache_follows_edits(void) {
+    char cfg[256], log[256], cands[300], cache[300], data[300];
+    snprintf(cfg, sizeof cfg, "%s/a.yaml", tmp);
+    snprintf(log, sizeof log, "%s/mine_edit.log", tmp);
+    snprintf(cands, sizeof cands, "%s/cands_edit.jsonl", tmp);
+    snprintf(cache, sizeof cache, "%s/run_a/score_cache.bin", tmp);
+    snprintf(data, sizeof data, "%s/data/train.jsonl", tmp);
+    const char *a[] = {drum_bin, "mine", cfg, "--out", cands, NULL};
+    long sizes[3];
+    char *orig = test_slurp(data);
+    char *at = orig ? strstr(orig, "\"answers\":[\"") : NULL;
+    CHECK(at != NULL, "reading %s", data);
+    if (!at) return;
+    at += strlen("\"answers\":[\"");
+    for (int step = 0; step < 3; step++) {
+        FILE *f = fopen(data, "w");
+        if (f) {
+            if (step == 1)
+                fprintf(f, "%.*sEdited: %s", (int)(at - orig), orig, at);
+            else
+                fputs(orig, f);
+            fclose(f);
+        }
+        int rc = run_drum(log, a, 0, NULL, 0);
+        CHECK(rc == 0, "drum mine (step %d) exit %d (log %s)", step, rc, log);
+        sizes[step] = size_of(cache);
+    }
+    CHECK(sizes[0] > 0 && sizes[1] > sizes[0] && sizes[2] == sizes[1],
+          "score cache %ld bytes, after the edit %ld (must grow), restored %ld (must not)",
+          sizes[0], sizes[1], sizes[2]);
+    free(orig);
+}
+
 /* drum mine writes every training query's scored candidates, best first, never itself, and
  * leaves the run directory's config.yaml alone (it writes no results); train.freeze keeps
  * matching parameters exactly as they were. */
@@ -1123,6 +1165,7 @@ int main(int argc, char **argv) {
     test_converted_eval();
     test_hateful_memes_eval();
     test_mine_and_freeze();
+    test_cache_follows_edits();
     int rc = check_summary();
     if (rc == 0 && test_remove_tree(tmp) != 0) fprintf(stderr, "could not remove %s\n", tmp);
     return rc;

@@ -218,6 +218,43 @@ static void test_hits_skip_inner(void) {
           "file holds the header and 10 records: %ld bytes", file_size(path));
 }
 
+/* Examples loaded from a file carry a content id ("id#digest", data.h): the cache files a
+ * pair under it, so an example edited under the same id is asked again, and its first
+ * version is still a hit. Examples without one are filed under their id (above). */
+static void test_content_ids(void) {
+    char path[128], warn[512], err[512];
+    path_of(path, sizeof path, "content.cache");
+    fake_state st;
+    drum_scorer *s = drum_cached_scorer_create(fake_new("lvlm-a", "icl-v1", &st), path, 0, warn,
+                                               sizeof warn, err, sizeof err);
+    CHECK(s != NULL, "create: %s", err);
+    if (!s) return;
+    drum_example q = {.id = "q", .content_id = "q#0000000000000001"};
+    drum_example d = {.id = "d", .content_id = "d#0000000000000001"};
+    drum_score_pair pair = {&q, &d};
+    double v;
+    const char *versions[][2] = {{"q#0000000000000001", "d#0000000000000001"},
+                                 {"q#0000000000000001", "d#0000000000000001"},
+                                 {"q#0000000000000002", "d#0000000000000001"},
+                                 {"q#0000000000000002", "d#0000000000000002"},
+                                 {"q#0000000000000001", "d#0000000000000001"},
+                                 {NULL, NULL}};
+    const int want_pairs[] = {1, 1, 2, 3, 3, 4};
+    for (int i = 0; i < 6; i++) {
+        q.content_id = (char *)versions[i][0];
+        d.content_id = (char *)versions[i][1];
+        CHECK(s->score(s, &pair, 1, &v, err, sizeof err) == 0, "score: %s", err);
+        CHECK(st.pairs == want_pairs[i], "version %d (%s, %s): the LVLM saw %d pairs, want %d", i,
+              versions[i][0] ? versions[i][0] : "id", versions[i][1] ? versions[i][1] : "id",
+              st.pairs, want_pairs[i]);
+    }
+    drum_scorer_destroy(s);
+    CHECK(file_size(path) == 16 + 3 * record_size("lvlm-a", "q#0000000000000001",
+                                                  "d#0000000000000001", "icl-v1") +
+                                 record_size("lvlm-a", "q", "d", "icl-v1"),
+          "three records under content ids and one under the ids: %ld bytes", file_size(path));
+}
+
 static void test_persistence(void) {
     char path[128], warn[512], err[512];
     path_of(path, sizeof path, "persist.cache");
@@ -604,6 +641,7 @@ int main(void) {
     }
     make_examples();
     test_hits_skip_inner();
+    test_content_ids();
     test_persistence();
     test_torn_tail();
     test_garbage_tail();

@@ -27,7 +27,17 @@ typedef struct {
     char *task;       /* "vqa", "cls", "caption", ... */
     char *split;      /* "train", "eval", ...; NULL when absent */
     int line;         /* 1-based line in the source file, for error messages */
+    /* "id#<16 hex digits of drum_example_digest>", set by drum_dataset_load: the name the
+     * score and answer caches file this example's scores and answers under, so an example
+     * edited under the same id is asked again. NULL for examples made in memory, which the
+     * caches file under their id (drum_example_cache_id). */
+    char *content_id;
 } drum_example;
+
+/* The name the caches file e under: its content_id, or its id when it has none. */
+static inline const char *drum_example_cache_id(const drum_example *e) {
+    return e->content_id ? e->content_id : e->id;
+}
 
 typedef struct drum_dataset_index drum_dataset_index;
 
@@ -42,9 +52,13 @@ typedef struct {
 int drum_dataset_load(drum_dataset *ds, const char *path, char *err, size_t errlen);
 void drum_dataset_free(drum_dataset *ds);
 
-/* FNV-1a 64 of every example's id, image path (relative to the JSONL file's directory, so a
- * moved dataset keeps it), prompt, response, answers and task, in order: what a training
- * checkpoint was made on. The split and line numbers are not part of it. */
+/* FNV-1a 64 of e's id, image path (relative to dir, the directory of the JSONL file that
+ * holds it, so a moved dataset keeps it; dir may be NULL), prompt, response, answers and
+ * task: everything an LVLM or the simulator is shown of it, or scored on, except the pixels.
+ * The split and line number are not part of it. */
+uint64_t drum_example_digest(const drum_example *e, const char *dir);
+/* FNV-1a 64 of every example's drum_example_digest, in order: what a training checkpoint was
+ * made on. */
 uint64_t drum_dataset_fingerprint(const drum_dataset *ds);
 /* The index of the example with this id, or -1 (hash lookup after load). */
 int drum_dataset_find(const drum_dataset *ds, const char *id);

@@ -27,6 +27,7 @@ static void example_free(drum_example *e) {
     free(e->answers);
     free(e->task);
     free(e->split);
+    free(e->content_id);
 }
 
 /* s and its NUL into the digest, so that ("ab", "c") and ("a", "bc") differ; NULL as "". */
@@ -35,20 +36,48 @@ static uint64_t fnv_str(uint64_t h, const char *s) {
     return drum_fnv1a(s, strlen(s) + 1, h);
 }
 
+/* The directory part of path including its final '/', or "" (a malloc'd string). */
+static char *dir_prefix(const char *path) {
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) + 1 : 0;
+    char *d = malloc(n + 1);
+    if (!d) return NULL;
+    memcpy(d, path, n);
+    d[n] = '\0';
+    return d;
+}
+
+uint64_t drum_example_digest(const drum_example *e, const char *dir) {
+    size_t d = dir ? strlen(dir) : 0;
+    while (d > 1 && dir[d - 1] == '/') d--;
+    const char *img = e->image ? e->image : "";
+    if (d && strncmp(img, dir, d) == 0 && img[d] == '/') img += d + 1;
+    uint64_t h = fnv_str(fnv_str(fnv_str(fnv_str(DRUM_FNV1A_INIT, e->id), img), e->prompt),
+                         e->response);
+    uint32_t n = (uint32_t)e->n_answers;
+    h = drum_fnv1a(&n, sizeof n, h);
+    for (int k = 0; k < e->n_answers; k++) h = fnv_str(h, e->answers[k]);
+    return fnv_str(h, e->task);
+}
+
+/* e->content_id from its digest (dir: the JSONL file's directory). */
+static int set_content_id(drum_example *e, const char *dir) {
+    uint64_t h = drum_example_digest(e, dir);
+    size_t n = strlen(e->id) + 18;
+    e->content_id = malloc(n);
+    if (!e->content_id) return -1;
+    snprintf(e->content_id, n, "%s#%016llx", e->id, (unsigned long long)h);
+    return 0;
+}
+
 uint64_t drum_dataset_fingerprint(const drum_dataset *ds) {
-    const char *slash = ds->path ? strrchr(ds->path, '/') : NULL;
-    size_t dir = slash ? (size_t)(slash - ds->path) : 0;
+    char *d = ds->path ? dir_prefix(ds->path) : NULL;
     uint64_t h = DRUM_FNV1A_INIT;
     for (int i = 0; i < ds->n; i++) {
-        const drum_example *e = &ds->ex[i];
-        const char *img = e->image ? e->image : "";
-        if (dir && strncmp(img, ds->path, dir) == 0 && img[dir] == '/') img += dir + 1;
-        h = fnv_str(fnv_str(fnv_str(fnv_str(h, e->id), img), e->prompt), e->response);
-        uint32_t n = (uint32_t)e->n_answers;
-        h = drum_fnv1a(&n, sizeof n, h);
-        for (int k = 0; k < e->n_answers; k++) h = fnv_str(h, e->answers[k]);
-        h = fnv_str(h, e->task);
+        uint64_t e = drum_example_digest(&ds->ex[i], d);
+        h = drum_fnv1a(&e, sizeof e, h);
     }
+    free(d);
     return h;
 }
 
@@ -122,17 +151,6 @@ int drum_dataset_index_ids(drum_dataset *ds, const char *path, char *err, size_t
 enum { K_ID, K_IMAGE, K_PROMPT, K_RESPONSE, K_ANSWERS, K_TASK, K_SPLIT, N_KEYS };
 static const char *const known_keys[N_KEYS] = {"id",      "image", "prompt", "response",
                                          "answers", "task",  "split"};
-
-/* The directory part of path including its final '/', or "" (a malloc'd string). */
-static char *dir_prefix(const char *path) {
-    const char *slash = strrchr(path, '/');
-    size_t n = slash ? (size_t)(slash - path) + 1 : 0;
-    char *d = malloc(n + 1);
-    if (!d) return NULL;
-    memcpy(d, path, n);
-    d[n] = '\0';
-    return d;
-}
 
 static char *str_cat(const char *a, const char *b) {
     size_t na = strlen(a), nb = strlen(b);
@@ -266,6 +284,11 @@ int drum_dataset_load(drum_dataset *ds, const char *path, char *err, size_t errl
         memset(e, 0, sizeof *e);
         if (parse_line(e, s, n, path, dir, line, err, errlen) != 0) {
             example_free(e);
+            goto fail;
+        }
+        if (set_content_id(e, dir)) {
+            example_free(e);
+            snprintf(err, errlen, "%s:%d: out of memory", path, line);
             goto fail;
         }
         ds->n++;

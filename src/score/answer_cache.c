@@ -221,10 +221,11 @@ static int append(ac_impl *im, const char *text, size_t n, char *err, size_t err
 
 /* ---- keys ------------------------------------------------------------------------------ */
 
-/* op \x1f scorer id \x1f template \x1f query id \x1f demo ids (\x1e between) [\x1f choices] */
+/* op \x1f scorer id \x1f template \x1f query id \x1f demo ids (\x1e between) [\x1f choices],
+ * the examples named by content id (data.h): an edited example is asked again */
 static char *prompt_key(const drum_scorer *inner, const char *op, const drum_icl_prompt *p,
                         const char *choices) {
-    const char *head[] = {op, inner->id, inner->template_name, p->query->id};
+    const char *head[] = {op, inner->id, inner->template_name, drum_example_cache_id(p->query)};
     drum_strbuf b = {0};
     for (size_t i = 0; i < sizeof head / sizeof head[0]; i++) {
         drum_sb_str(&b, head[i]);
@@ -232,7 +233,7 @@ static char *prompt_key(const drum_scorer *inner, const char *op, const drum_icl
     }
     for (int j = 0; j < p->k; j++) {
         if (j) drum_sb_str(&b, "\x1e");
-        drum_sb_str(&b, p->demos[j]->id);
+        drum_sb_str(&b, drum_example_cache_id(p->demos[j]));
     }
     if (choices) {
         drum_sb_str(&b, "\x1f");

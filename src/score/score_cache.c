@@ -574,9 +574,11 @@ typedef struct {
     drum_score_cache_stats stats;
 } cached_impl;
 
+/* A pair's key names its examples by content id (data.h), so an edited example is asked
+ * again rather than answered with its old text's score. */
 static drum_score_key pair_key(const drum_scorer *inner, const drum_score_pair *p) {
-    drum_score_key k = {inner->id, p->query ? p->query->id : NULL, p->demo ? p->demo->id : NULL,
-                        inner->template_name};
+    drum_score_key k = {inner->id, p->query ? drum_example_cache_id(p->query) : NULL,
+                        p->demo ? drum_example_cache_id(p->demo) : NULL, inner->template_name};
     return k;
 }
 
