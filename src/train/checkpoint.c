@@ -115,6 +115,19 @@ int drum_trainer_save_checkpoint(drum_trainer *t, const char *path, char *err, s
     return drum_atomic_commit(f, tmp, path, err, errlen);
 }
 
+/* 0 when a checkpoint's fingerprint of `what` equals the data's now; else -1 with a message
+ * naming whose fingerprint differs and what to resume with. */
+static int other_data(const char *path, const char *what, const char *whose, const char *with,
+                      uint64_t had, uint64_t now, char *err, size_t errlen) {
+    if (had == now) return 0;
+    snprintf(err, errlen,
+             "%s: made on other %s: the training pool's or the evaluation queries' %s are not "
+             "the ones it was made with (fingerprint %016llx, now %016llx): resume with %s, or "
+             "start afresh",
+             path, what, whose, (unsigned long long)had, (unsigned long long)now, with);
+    return -1;
+}
+
 int drum_trainer_load_checkpoint(drum_trainer *t, const char *path, char *err, size_t errlen) {
     size_t len = 0;
     unsigned char *buf = (unsigned char *)drum_read_file(path, &len, err, errlen);
@@ -143,26 +156,11 @@ int drum_trainer_load_checkpoint(drum_trainer *t, const char *path, char *err, s
                  t->o.epochs, (unsigned long long)h.seed, (unsigned long long)t->o.seed);
         goto out;
     }
-    if (h.data_fingerprint != t->data_fingerprint) {
-        snprintf(err, errlen,
-                 "%s: made on other data: the training pool's or the evaluation queries' "
-                 "examples (ids, images, prompts, responses, answers, tasks) are not the ones "
-                 "it was made with (fingerprint %016llx, now %016llx): resume with that data, "
-                 "or start afresh",
-                 path, (unsigned long long)h.data_fingerprint,
-                 (unsigned long long)t->data_fingerprint);
+    if (other_data(path, "data", "examples (ids, images, prompts, responses, answers, tasks)",
+                   "that data", h.data_fingerprint, t->data_fingerprint, err, errlen) ||
+        other_data(path, "images", "images, as decoded, resized and cropped,",
+                   "those image files", h.image_fingerprint, t->image_fingerprint, err, errlen))
         goto out;
-    }
-    if (h.image_fingerprint != t->image_fingerprint) {
-        snprintf(err, errlen,
-                 "%s: made on other images: the training pool's or the evaluation queries' "
-                 "images, as decoded, resized and cropped, are not the pixels it was made with "
-                 "(fingerprint %016llx, now %016llx; the examples' texts are the same): resume "
-                 "with those image files, or start afresh",
-                 path, (unsigned long long)h.image_fingerprint,
-                 (unsigned long long)t->image_fingerprint);
-        goto out;
-    }
     size_t need = off + 3 * total * sizeof(float);
     if (len - sizeof sum < need || h.phase > DRUM_PHASE_DONE) {
         snprintf(err, errlen, "%s: truncated checkpoint", path);
