@@ -13,7 +13,10 @@
 
 #include "common/check.h"
 #include "drum/backend.h"
+#include "drum/data.h"
+#include "drum/fileio.h"
 #include "drum/image.h"
+#include "drum/prepare.h"
 
 #define FIXDIR "tests/fixtures/image"
 
@@ -411,6 +414,99 @@ static void check_levels_op(drum_image *imgs, int n, const drum_image_config *cf
     free(got);
 }
 
+typedef struct {
+    long done[8], total[8];
+    int calls, bad_stage;
+} progress_log;
+
+static void log_progress(void *user, const char *stage, long done, long total, const char *note) {
+    progress_log *l = user;
+    l->bad_stage += strcmp(stage, "prepare images") != 0;
+    if (l->calls < 8) {
+        l->done[l->calls] = done;
+        l->total[l->calls] = total;
+    }
+    l->calls++;
+}
+
+/* Writes n examples whose images cycle through the fixture files `names` (absolute paths),
+ * the one at line `missing` (from 1; 0: none) naming a file that does not exist, to
+ * dir/pool.jsonl, and loads it into *ds. Returns 0 or -1. */
+static int write_pool(const char *dir, const char *const *names, int n_names, int n, int missing,
+                      drum_dataset *ds) {
+    char path[300], err[512], *cwd = getcwd(NULL, 0);
+    snprintf(path, sizeof path, "%s/pool.jsonl", dir);
+    FILE *f = fopen(path, "w");
+    for (int i = 0; f && cwd && i < n; i++)
+        fprintf(f, "{\"id\":\"e%d\",\"image\":\"%s/" FIXDIR "/%s\",\"prompt\":\"a photo\","
+                "\"response\":\"of %d\",\"task\":\"cls\"}\n",
+                i, cwd, i + 1 == missing ? "no_such.png" : names[i % n_names], i);
+    int rc = f && cwd ? 0 : -1;
+    if (f) fclose(f);
+    free(cwd);
+    if (rc == 0 && drum_dataset_load(ds, path, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        rc = -1;
+    }
+    return rc;
+}
+
+/* drum_prepare decodes a pool in chunks of DRUM_PREPARE_CHUNK, reporting progress after each:
+ * the levels equal one whole-pool drum_image_preprocess_files_levels, and an unreadable image
+ * in a later chunk is named with its own line. */
+static void check_prepare_chunks(const char *const *names, int n_names) {
+    char dir[] = "/tmp/drum_test_prepare_XXXXXX", err[512];
+    drum_tokenizer *tok = NULL;
+    if (!mkdtemp(dir) || drum_tokenizer_load("tests/fixtures/tokenizer", &tok, err, sizeof err)) {
+        CHECK(0, "set-up: %s", err);
+        return;
+    }
+    enum { N = DRUM_PREPARE_CHUNK + 44, S = 24 };
+    drum_dataset ds;
+    if (write_pool(dir, names, n_names, N, 0, &ds) == 0) {
+        drum_image_config ic;
+        drum_image_config_default(&ic);
+        ic.size = ic.crop_h = ic.crop_w = S;
+        drum_prepare_opts o = {.image_size = S, .context = 16, .eos_token_id = 49407,
+                               .demo_template = "{P} {R}"};
+        memcpy(o.mean, ic.mean, sizeof o.mean);
+        memcpy(o.std, ic.std, sizeof o.std);
+        progress_log log = {0};
+        drum_progress pr = {log_progress, &log};
+        o.progress = &pr;
+        drum_prepared p;
+        int rc = drum_prepare(&p, &ds, NULL, tok, &o, err, sizeof err);
+        CHECK(rc == 0, "prepare: %s", err);
+        CHECK(log.calls == 2 && log.bad_stage == 0 && log.done[0] == DRUM_PREPARE_CHUNK &&
+                  log.done[1] == N && log.total[0] == N && log.total[1] == N,
+              "progress: %d calls, first %ld/%ld, last %ld/%ld", log.calls, log.done[0],
+              log.total[0], log.done[1], log.total[1]);
+        const char **paths = malloc(N * sizeof *paths);
+        uint8_t *whole = malloc((size_t)N * 3 * S * S);
+        int failed = -1;
+        for (int i = 0; i < N; i++) paths[i] = ds.ex[i].image;
+        CHECK(rc == 0 && drum_image_preprocess_files_levels(paths, N, &ic, whole, &failed, err,
+                                                            sizeof err) == 0 &&
+                  memcmp(whole, p.levels, (size_t)N * 3 * S * S) == 0,
+              "chunked levels differ from the whole pool's");
+        free(paths);
+        free(whole);
+        if (rc == 0) drum_prepared_free(&p);
+        drum_dataset_free(&ds);
+        int line = DRUM_PREPARE_CHUNK + 30;
+        if (write_pool(dir, names, n_names, N, line, &ds) == 0) {
+            char want[32];
+            snprintf(want, sizeof want, ":%d: ", line);
+            rc = drum_prepare(&p, &ds, NULL, tok, &o, err, sizeof err);
+            CHECK(rc == -1 && strstr(err, want) && strstr(err, "no_such.png"),
+                  "a missing image on line %d: %s", line, err);
+            drum_dataset_free(&ds);
+        }
+    }
+    drum_tokenizer_free(tok);
+    CHECK(test_remove_tree(dir) == 0, "cleanup of %s", dir);
+}
+
 int main(void) {
     check_sizes();
     check_fixtures();
@@ -429,6 +525,7 @@ int main(void) {
         loaded &= drum_image_load(path, DRUM_ALPHA_WHITE, &imgs[i], err, sizeof err) == 0;
     }
     CHECK(loaded, "fixture images");
+    check_prepare_chunks(names, NIMG);
     if (loaded) {
         drum_image_config cfg;
         drum_image_config_default(&cfg);

@@ -15,6 +15,7 @@
 #include "drum/backend.h"
 #include "drum/clip.h"
 #include "drum/data.h"
+#include "drum/progress.h"
 #include "drum/tokenizer.h"
 
 #ifdef __cplusplus
@@ -41,7 +42,12 @@ typedef struct {
     const char *demo_template; /* e.g. "{P} {R}" */
     const char *query_template;/* e.g. "{P} {D}"; NULL: no query texts */
     int longest;               /* 1: batches of these texts are cut to their longest text */
+    const drum_progress *progress; /* "prepare images", every DRUM_PREPARE_CHUNK; NULL: none */
 } drum_prepare_opts;
+
+/* Images are decoded and preprocessed this many at a time (in parallel within a chunk),
+ * reporting progress between chunks. */
+#define DRUM_PREPARE_CHUNK 256
 
 /* Options for a CLIP config: its image size, context and eos id, CLIPImageProcessor's
  * default mean and std, and the two templates (query_template may be NULL). */

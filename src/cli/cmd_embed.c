@@ -144,13 +144,14 @@ int cmd_embed(int argc, char **argv) {
     long lo, hi;
     drum_comm_slice(ds.n, comm->rank, comm->size, &lo, &hi);
     drum_dataset mine = {ds.path, ds.ex + lo, (int)(hi - lo), NULL};
-    drum_prepare_opts po = drum_prepare_opts_for(&cfg, text, NULL);
-    po.longest = longest;
-    if (drum_prepare(&prep, &mine, drafts ? drafts + lo : NULL, tok, &po, err, sizeof err))
-        goto fail;
     cli_progress pl;
     drum_progress progress;
     cli_progress_init(&pl, &progress);
+    drum_prepare_opts po = drum_prepare_opts_for(&cfg, text, NULL);
+    po.longest = longest;
+    po.progress = comm->rank == 0 ? &progress : NULL; /* rank 0's slice stands for all */
+    if (drum_prepare(&prep, &mine, drafts ? drafts + lo : NULL, tok, &po, err, sizeof err))
+        goto fail;
     if (comm->size == 1) {
         if (drum_embed_prepared(NULL, m, &prep, &ds, 0, batch, &progress, &e, err, sizeof err))
             goto fail;

@@ -422,6 +422,7 @@ static drum_prepare_opts prepare_opts(drum_job *j) {
     drum_prepare_opts o = drum_prepare_opts_for(&j->ccfg, j->cfg->retrieval.demo_text,
                                                 j->cfg->retrieval.query_text);
     o.longest = j->cfg->model.text_length == DRUM_TEXT_LONGEST;
+    o.progress = &j->progress;
     return o;
 }
 

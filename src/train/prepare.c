@@ -150,10 +150,16 @@ int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts
         return -1;
     }
     for (int i = 0; i < ds->n; i++) paths[i] = ds->ex[i].image;
-    int failed = -1;
+    int failed = -1, rc = 0;
     char ierr[512];
-    int rc = drum_image_preprocess_files_levels(paths, ds->n, &ic, out->levels, &failed, ierr,
-                                                sizeof ierr);
+    size_t per = (size_t)3 * o->image_size * o->image_size;
+    for (int i0 = 0; i0 < ds->n && rc == 0; i0 += DRUM_PREPARE_CHUNK) {
+        int m = ds->n - i0 < DRUM_PREPARE_CHUNK ? ds->n - i0 : DRUM_PREPARE_CHUNK;
+        rc = drum_image_preprocess_files_levels(paths + i0, m, &ic, out->levels + i0 * per,
+                                                &failed, ierr, sizeof ierr);
+        if (rc && failed >= 0) failed += i0;
+        if (rc == 0) drum_progress_report(o->progress, "prepare images", i0 + m, ds->n, NULL);
+    }
     free(paths);
     if (rc) {
         if (failed >= 0)
