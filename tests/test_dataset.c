@@ -399,7 +399,8 @@ static void test_hash_bytes(void) {
     CHECK(same_len == 0, "%d pairs of zero runs of different lengths share a digest", same_len);
     CHECK(drum_hash_bytes(b, 100, 1) != drum_hash_bytes(b, 100, 2), "the start value counts");
     uint64_t pinned = drum_hash_bytes(b, 100, DRUM_FNV1A_INIT);
-    CHECK(pinned == 0x09e7b7aa2a20fa60ULL, "drum_hash_bytes changed: %016llx", (unsigned long long)pinned);
+    CHECK(pinned == 0x09e7b7aa2a20fa60ULL, "drum_hash_bytes changed: %016llx",
+          (unsigned long long)pinned);
 
     uint8_t levels[2 * 3 * 2 * 2];
     for (size_t i = 0; i < sizeof levels; i++) levels[i] = (uint8_t)(i * 5);

@@ -156,8 +156,9 @@ int drum_trainer_load_checkpoint(drum_trainer *t, const char *path, char *err, s
                  t->o.epochs, (unsigned long long)h.seed, (unsigned long long)t->o.seed);
         goto out;
     }
-    if (other_data(path, "data", "examples (ids, images, prompts, responses, answers, tasks)",
-                   "that data", h.data_fingerprint, t->data_fingerprint, err, errlen) ||
+    if (other_data(path, "data",
+                   "examples (ids, image paths, prompts, responses, answers, tasks)", "that data",
+                   h.data_fingerprint, t->data_fingerprint, err, errlen) ||
         other_data(path, "images", "images, as decoded, resized and cropped,",
                    "those image files", h.image_fingerprint, t->image_fingerprint, err, errlen))
         goto out;
