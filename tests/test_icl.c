@@ -253,9 +253,49 @@ static void test_paired_sd(void) {
     }
 }
 
+/* progress.stop, counting how often it is asked and saying stop from the `at`-th time on */
+typedef struct {
+    int asked, at;
+} stop_after;
+
+static int stop_when(void *user) {
+    stop_after *s = user;
+    return ++s->asked >= s->at;
+}
+
+/* drum_progress's stop is asked before each chunk of LVLM calls: a stop before the first
+ * asks the LVLM nothing and fails with "stopped"; one never given leaves the evaluation
+ * whole. (Chunks are 256 prompts: these 9 queries are one generate and one rank chunk.) */
+static void test_stop(void) {
+    char err[512] = "";
+    fake_impl im = {query_ex, 0, 0, 0};
+    drum_scorer s = {.generate = fake_generate, .rank = fake_rank, .destroy = fake_destroy,
+                     .impl = &im};
+    snprintf(s.id, sizeof s.id, "fake");
+    drum_icl_result r;
+    stop_after st = {0, 1};
+    drum_progress pr = {.stop = stop_when, .stop_user = &st};
+    int rc = drum_icl_evaluate(&s, &queries, &pool, retrieved, K, K, 0, 0, &pr, &r, err,
+                               sizeof err);
+    CHECK(rc == -1 && strstr(err, "stopped") && im.calls == 0 && st.asked == 1,
+          "a stop before the first chunk: rc %d, %d LVLM calls, asked %d times, '%s'", rc,
+          im.calls, st.asked, err);
+    st = (stop_after){0, 2};
+    rc = drum_icl_evaluate(&s, &queries, &pool, retrieved, K, K, 0, 0, &pr, &r, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "stopped") && im.calls == 1 && st.asked == 2,
+          "a stop before the rank chunk: rc %d, %d LVLM calls, asked %d times, '%s'", rc,
+          im.calls, st.asked, err);
+    st = (stop_after){0, 1000};
+    im.calls = 0;
+    rc = drum_icl_evaluate(&s, &queries, &pool, retrieved, K, K, 0, 0, &pr, &r, err, sizeof err);
+    CHECK(rc == 0 && im.calls == 2 && st.asked == 2, "no stop: rc %d, %d calls, asked %d times",
+          rc, im.calls, st.asked);
+}
+
 int main(void) {
     setup();
     test_answers();
+    test_stop();
     test_paired_sd();
     return check_summary();
 }

@@ -472,7 +472,7 @@ static void check_prepare_chunks(const char *const *names, int n_names) {
         memcpy(o.mean, ic.mean, sizeof o.mean);
         memcpy(o.std, ic.std, sizeof o.std);
         progress_log log = {0};
-        drum_progress pr = {log_progress, &log};
+        drum_progress pr = {.update = log_progress, .user = &log};
         o.progress = &pr;
         drum_prepared p;
         int rc = drum_prepare(&p, &ds, NULL, tok, &o, err, sizeof err);

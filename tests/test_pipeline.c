@@ -554,6 +554,66 @@ static void test_exec_scorer_job(void) {
     free(text);
 }
 
+/* A Ctrl-C during `drum eval` with a slow LVLM (the stand-in, 0.25 s a call) stops it before
+ * the LVLM's next batch: exit 3, a message saying how to go on. Running the same command
+ * again finishes it, asking only what the first run had not asked: its answers.jsonl ends
+ * with as many lines as an uninterrupted run's, and its results.jsonl is the same. */
+static void test_eval_stop(void) {
+    if (system("command -v python3 >/dev/null 2>&1") != 0) {
+        SKIP("stopped evaluation: python3 is not on PATH");
+        return;
+    }
+    char lvlm[PATH_MAX + 64];
+    snprintf(lvlm, sizeof lvlm, "%.*s/../tests/fixtures/exec_lvlm.py",
+             (int)(strlen(drum_bin) - strlen("/drum")), drum_bin);
+    const char *names[2] = {"stop_ref", "stop"};
+    char cfg[2][300], out[2][300], log[2][300], answers[2][320], results[2][320];
+    for (int r = 0; r < 2; r++) {
+        snprintf(cfg[r], sizeof cfg[r], "%s/%s.yaml", tmp, names[r]);
+        snprintf(out[r], sizeof out[r], "%s/run_%s", tmp, names[r]);
+        snprintf(log[r], sizeof log[r], "%s/%s.log", tmp, names[r]);
+        snprintf(answers[r], sizeof answers[r], "%s/answers.jsonl", out[r]);
+        snprintf(results[r], sizeof results[r], "%s/results.jsonl", out[r]);
+        FILE *f = fopen(cfg[r], "w");
+        if (!f) continue;
+        fprintf(f,
+                "seed: 5\n"
+                "data: {dir: %s/data}\n"
+                "synth: {n_train: 100, n_eval: 45, image_size: 32, seed: 3}\n"
+                "model:\n  pretrain: {epochs: 1, batch: 32}\n"
+                "train: {out: %s}\n"
+                "scorer: {backend: exec, command: \"python3 '%s' --id stand-in --sleep 0.25\"}\n"
+                "eval: {shots: [1, 2], strategies: [RS, FIXED, SI, SIT]}\n",
+                tmp, out[r], lvlm);
+        fclose(f);
+    }
+    const char *ref[] = {drum_bin, "eval", cfg[0], NULL}, *run[] = {drum_bin, "eval", cfg[1], NULL};
+    int rc = run_drum(log[0], ref, 0, NULL, 0);
+    CHECK(rc == 0, "the uninterrupted evaluation: exit %d (log %s)", rc, log[0]);
+    /* SIGINT 100 ms after the first answers reach answers.jsonl */
+    rc = run_drum(log[1], run, SIGINT, answers[1], 100);
+    char *text = test_slurp(log[1]);
+    CHECK(rc == 3 && text && strstr(text, "stopped") && strstr(text, "run the same command again"),
+          "a Ctrl-C during the evaluation: exit %d, %s", rc, text ? text : "");
+    free(text);
+    char *part = test_slurp(answers[1]), *full = test_slurp(answers[0]);
+    int lines[3] = {0, 0, 0};
+    for (const char *p = part; p && (p = strchr(p, '\n')); p++) lines[0]++;
+    for (const char *p = full; p && (p = strchr(p, '\n')); p++) lines[1]++;
+    free(part);
+    free(full);
+    CHECK(lines[0] > 0 && lines[0] < lines[1], "the stopped run kept %d answers of %d", lines[0],
+          lines[1]);
+    rc = run_drum(log[1], run, 0, NULL, 0);
+    CHECK(rc == 0, "the same command again: exit %d (log %s)", rc, log[1]);
+    part = test_slurp(answers[1]);
+    for (const char *p = part; p && (p = strchr(p, '\n')); p++) lines[2]++;
+    free(part);
+    CHECK(lines[2] == lines[1] && test_same_file(results[0], results[1]),
+          "continued: %d answers (uninterrupted: %d), results.jsonl %s", lines[2], lines[1],
+          test_same_file(results[0], results[1]) ? "the same" : "differ");
+}
+
 /* drum_cut_texts: rows compacted to the longest text's pooling position + 1, in order. */
 static void test_cut_texts(void) {
     int ids[3 * 6] = {1, 2, 3, 9, 0, 0, 1, 9, 0, 0, 0, 0, 1, 2, 9, 0, 0, 0};
@@ -1161,6 +1221,7 @@ int main(int argc, char **argv) {
     test_errors();
     test_synth_cli();
     test_exec_scorer_job();
+    test_eval_stop();
     test_embed_retrieve_export();
     test_converted_eval();
     test_hateful_memes_eval();

@@ -25,7 +25,10 @@ extern "C" {
 typedef struct drum_job drum_job;
 
 /* Prepares everything a run needs (see above). Long steps report through progress; *stop
- * (set by a signal handler) interrupts training with a checkpoint. *log receives notes for
+ * (set by a signal handler) interrupts training with a checkpoint, and stops the LVLM's work
+ * (zero-shot drafts, k-shot answers, mining's scores) before its next chunk of calls: the
+ * call then fails and drum_job_stopped says why. Pre-training and embedding run to their
+ * end. *log receives notes for
  * the user (what was generated, loaded or reused), one per line, and may be NULL.
  * comm: the ranks of a data-parallel run (comm.h), or NULL for one process. Every rank calls
  * every job function in the same order; rank 0 alone writes files. */
@@ -33,6 +36,11 @@ int drum_job_open(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
                   const drum_progress *progress, volatile sig_atomic_t *stop,
                   void (*log)(const char *line), char *err, size_t errlen);
 void drum_job_close(drum_job *j);
+
+/* 1 when the job's last failure was a stop (*stop set, agreed by every rank) rather than an
+ * error: nothing was lost that the caches and checkpoint keep; the same command continues
+ * (`--resume` for train and demo). */
+int drum_job_stopped(const drum_job *j);
 
 /* train.out/config.yaml (src/train/run_config.c), called by rank 0 before drum_job_open.
  * A run that does not resume writes cfg there, resolved (threads 0 as the count OpenMP will
@@ -50,7 +58,9 @@ int drum_job_record_config(const drum_job_config *cfg, const char *command, int 
 int drum_job_baselines(drum_job *j, char *err, size_t errlen);
 
 /* Runs DRUM's rounds (evaluating DRUM after each); continues from train.out/train.ckpt when
- * resume is set and it exists. Returns 0 when done, 1 when stopped by *stop, -1 on error. */
+ * resume is set and it exists. Returns 0 when done, 1 when stopped by *stop with a
+ * checkpoint written, -1 on error (drum_job_stopped: a stop during a round's evaluation,
+ * after the checkpoint of its training). */
 int drum_job_train(drum_job *j, int resume, char *err, size_t errlen);
 
 /* Round 0's mining alone (`drum mine`): retrieves train.candidates_k for every training

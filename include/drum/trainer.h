@@ -115,13 +115,15 @@ int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *b
                       char *err, size_t errlen);
 void drum_trainer_free(drum_trainer *t);
 
-/* Runs (or continues) the rounds. Returns 0 when done, 1 when stopped by *stop (a
- * checkpoint was written), -1 on error. */
+/* Runs (or continues) the rounds. Returns 0 when done, 1 when stopped by *stop or
+ * progress.stop (a checkpoint was written), -1 on error. */
 int drum_trainer_run(drum_trainer *t, char *err, size_t errlen);
 
 /* One mining step with the current retriever: retrieve the top K for every training query
  * (its own task family's pool when groups are set; itself excluded), score the first
- * scored_per_round pairs not scored before, and append them to the candidate lists. */
+ * scored_per_round pairs not scored before, and append them to the candidate lists.
+ * Returns 0, 1 when progress.stop stopped it before a chunk of scores (the candidate lists
+ * unchanged), or -1 on error. */
 int drum_trainer_mine(drum_trainer *t, char *err, size_t errlen);
 
 /* Checkpoint: parameters, AdamW moments and step, position, candidate lists; written

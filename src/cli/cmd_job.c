@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "drum/config.h"
@@ -10,13 +11,22 @@
 #include "progress_line.h"
 
 static volatile sig_atomic_t stop_flag;
+static volatile sig_atomic_t speak; /* rank 0 says what a signal does */
 
+/* The first SIGINT/SIGTERM asks the job to stop at its next safe point; a second one ends
+ * the process at once (the caches have kept every answered batch either way). */
 static void on_signal(int sig) {
     if (stop_flag) {
         signal(sig, SIG_DFL);
         raise(sig);
     }
     stop_flag = 1;
+    static const char msg[] = "\ndrum: stopping at the next safe point (a checkpoint, or "
+                              "before the LVLM's next batch); signal again to end now\n";
+    if (speak) {
+        ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1); /* async-signal-safe */
+        (void)w;
+    }
 }
 
 static void log_line(const char *line) {
@@ -29,6 +39,14 @@ static const char *job_name(job_kind kind) {
            : kind == JOB_TRAIN ? "train"
            : kind == JOB_EVAL  ? "eval"
                                : "mine";
+}
+
+/* How a stopped job of this kind continues. */
+static const char *stopped_hint(job_kind kind) {
+    return kind == JOB_DEMO || kind == JOB_TRAIN
+               ? "continue with --resume (the LVLM's answers and scores so far are cached)"
+               : "run the same command again to continue (the LVLM's answers and scores so far "
+                 "are cached)";
 }
 
 static void job_usage(FILE *f, job_kind kind) {
@@ -108,6 +126,7 @@ int cmd_job(int argc, char **argv, job_kind kind) {
     cli_progress_init(&pl, &progress);
     /* the other ranks of a data-parallel run work silently: rank 0 speaks for all */
     int lead = comm->rank == 0;
+    speak = lead;
     if (lead && comm->size > 1)
         fprintf(stderr, "drum: data parallel over %d %s ranks\n", comm->size, comm->name);
     /* the jobs that write results record the configuration beside them (`mine` writes only
@@ -146,6 +165,11 @@ int cmd_job(int argc, char **argv, job_kind kind) {
     rc = 0;
     goto out;
 fail:
+    if (drum_job_stopped(job)) { /* every rank agreed: no rank failed */
+        if (comm->rank == 0) fprintf(stderr, "drum: %s: %s\n", err, stopped_hint(kind));
+        rc = 3;
+        goto out;
+    }
     cli_fail_ranks(comm, "drum", err);
     fprintf(stderr, "drum: %s\n", err);
 out:

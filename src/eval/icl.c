@@ -228,6 +228,9 @@ static int answer_by(drum_scorer *lvlm, const drum_icl_prompt *prompts, int n, c
         return -1;
     }
     for (int i = 0; done < total;) {
+        if (drum_progress_stopped(progress, m == BY_GENERATE ? "k-shot answers" : "ranked answers",
+                                  err, errlen))
+            goto out;
         int c = 0;
         for (; i < n && c < CHUNK; i++)
             if (mode[i] == m) {

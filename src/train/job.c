@@ -63,6 +63,7 @@ struct drum_job {
     drum_comm *comm;          /* the ranks of a data-parallel run: rank 0 writes the files */
     drum_progress progress;
     volatile sig_atomic_t *stop;
+    int stopped;              /* a stop was agreed (progress.stop said so) */
     void (*log)(const char *line);
     drum_backend *be;
     char *data_dir, *train_path, *eval_path, *tok_dir;
@@ -326,6 +327,10 @@ static int drafts_for(drum_job *j, const drum_dataset *ds, char ***out, char *er
     drum_trace_push("zero-shot drafts");
     for (int i0 = 0; i0 < ds->n && rc == 0; i0 += 512) {
         int m = ds->n - i0 < 512 ? ds->n - i0 : 512;
+        if (drum_progress_stopped(&j->progress, "zero-shot drafts", err, errlen)) {
+            rc = -1;
+            break;
+        }
         rc = j->scorer->generate(j->scorer, p + i0, m, *out + i0, err, errlen);
         drum_progress_report(&j->progress, "zero-shot drafts", i0 + m, ds->n, NULL);
     }
@@ -491,6 +496,20 @@ static int initial_weights(drum_job *j, char *err, size_t errlen) {
     return writer(j) ? 0 : first_weights(j, err, errlen);
 }
 
+/* progress.stop: has any rank been signalled? (collective: every rank asks at the same
+ * points). Once agreed, stays so. A failing exchange is not a stop: the next collective
+ * call reports it. */
+static int job_stop(void *user) {
+    drum_job *j = user;
+    if (!j->stopped) {
+        char err[256];
+        j->stopped = j->comm->any(j->comm, j->stop && *j->stop, err, sizeof err) > 0;
+    }
+    return j->stopped;
+}
+
+int drum_job_stopped(const drum_job *j) { return j && j->stopped; }
+
 int drum_job_open(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
                   const drum_progress *progress, volatile sig_atomic_t *stop,
                   void (*log)(const char *line), char *err, size_t errlen) {
@@ -503,6 +522,9 @@ int drum_job_open(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
     j->cfg = cfg;
     j->comm = comm ? comm : drum_comm_single();
     if (progress) j->progress = *progress;
+    /* every rank asks, whether or not it reports progress */
+    j->progress.stop = job_stop;
+    j->progress.stop_user = j;
     char *prev = drum_path_join(cfg->train.out, "results.jsonl");
     size_t len;
     char msg[256];

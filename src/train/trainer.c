@@ -389,11 +389,15 @@ static int mine(drum_trainer *t, char *err, size_t errlen) {
     drum_trace_push("score pairs");
     for (int p0 = 0; p0 < np && !bad; p0 += chunk) {
         int m = np - p0 < chunk ? np - p0 : chunk;
+        if (drum_progress_stopped(&t->progress, "scoring mined pairs", err, errlen)) {
+            rc = 1; /* nothing is kept: the candidate lists change only after every score */
+            break;
+        }
         bad = t->scorer->score(t->scorer, pairs + p0, m, scores + p0, err, errlen);
         drum_progress_report(&t->progress, "score pairs", p0 + m, np, NULL);
     }
     drum_trace_pop();
-    if (bad) goto out;
+    if (bad || rc == 1) goto out;
     for (int p = 0; p < np; p++) {
         if (!isfinite(scores[p])) {
             snprintf(err, errlen, "scorer %s returned a non-finite score for (%s, %s)",
@@ -771,7 +775,9 @@ int drum_trainer_run(drum_trainer *t, char *err, size_t errlen) {
     int rc = -1;
     while (t->phase != DRUM_PHASE_DONE) {
         if (t->phase == DRUM_PHASE_MINE) {
-            if (drum_trainer_mine(t, err, errlen)) goto out;
+            int mined = drum_trainer_mine(t, err, errlen);
+            if (mined == 1 && checkpoint(t, err, errlen) == 0) rc = 1; /* stopped: phase MINE */
+            if (mined) goto out;
             t->phase = DRUM_PHASE_TRAIN;
             t->epoch = t->batch = 0;
             if (checkpoint(t, err, errlen)) goto out;
