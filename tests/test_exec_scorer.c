@@ -3,11 +3,13 @@
  * in order and match the rules recomputed here, generate never shows the query's gold
  * response, and every way the subprocess can fail (exits, dies after hello, replies with an
  * error, too few items, a line that is not JSON, no such program) is an error that names the
- * command and what happened. Skipped (counted) where python3 is missing. */
+ * command and what happened; SIGINT and SIGTERM do not end the LVLM, drum's SIGKILL does.
+ * Skipped (counted) where python3 is missing. */
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -147,6 +149,33 @@ static void test_failures(void) {
     with_lvlm("--garble rank", 3, "is not a JSON object: 'this is not json'");
 }
 
+/* The LVLM process is drum's to end: it ignores SIGINT and SIGTERM and leads its own process
+ * group (a terminal's Ctrl-C does not reach it), so after those it still answers;
+ * drum_exec_signal_children(SIGKILL) then ends the whole group (the shell and the program it
+ * started), and the next request fails naming the signal. */
+static void test_signals(void) {
+    char err[512] = "", cmd[sizeof LVLM + 64];
+    drum_scorer *s = NULL;
+    /* "; true": the shell stays, the stand-in its child, so the group matters */
+    snprintf(cmd, sizeof cmd, "%s --id signals; true", LVLM);
+    CHECK(drum_exec_open(&s, cmd, err, sizeof err) == 0, "open: %s", err);
+    if (!s) return;
+    drum_example q = ex("q", "p", "r", "vqa"), d = ex("d", "p", "r", "vqa");
+    drum_score_pair pair = {&q, &d};
+    double v = 0;
+    drum_exec_signal_children(SIGINT);
+    drum_exec_signal_children(SIGTERM);
+    usleep(200000);
+    int rc = s->score(s, &pair, 1, &v, err, sizeof err);
+    CHECK(rc == 0 && v == rule(&q, &d), "after SIGINT and SIGTERM the LVLM still answers: %s",
+          err);
+    drum_exec_signal_children(SIGKILL);
+    usleep(200000);
+    rc = s->score(s, &pair, 1, &v, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "killed by signal 9"), "after SIGKILL: rc %d, '%s'", rc, err);
+    drum_scorer_destroy(s);
+}
+
 /* tools/lvlm_openai.py against tests/fixtures/openai_server.py: a character is a token
  * whose log-probability is -0.1 (1 + code mod 5), so a score is that mean over the answer's
  * characters; the completion is the last demonstration's response and a second line. */
@@ -251,6 +280,7 @@ int main(void) {
     }
     test_protocol();
     test_failures();
+    test_signals();
     test_openai_adapter();
     return check_summary();
 }

@@ -47,8 +47,10 @@ static long now_ms(void) {
 
 /* Runs drum with args (NULL-terminated), stdout+stderr to log; returns the exit status, or
  * 128+signal. With wait_for, the child gets `sig` delay_ms after the file wait_for appears
- * (the run's first checkpoint), so the signal lands at a random step; *after_ms (when not
- * NULL) receives the time from that file's appearance to the child's exit. */
+ * (the run's first checkpoint), so the signal lands at a random step; it goes to the child's
+ * process group, as a terminal's Ctrl-C does (an exec LVLM in drum's group would get it
+ * too). *after_ms (when not NULL) receives the time from that file's appearance to the
+ * child's exit. */
 /* Every drum the tests start runs on this many threads, whatever the machine has. */
 #define CHILD_THREADS "2"
 
@@ -56,6 +58,7 @@ static int run_drum_timed(const char *log, const char *const *args, int sig,
                           const char *wait_for, int delay_ms, long *after_ms) {
     pid_t pid = fork();
     if (pid == 0) {
+        setpgid(0, 0);
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 1);
         dup2(fd, 2);
@@ -76,7 +79,7 @@ static int run_drum_timed(const char *log, const char *const *args, int sig,
         if (exited) return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
         seen = now_ms();
         usleep((useconds_t)delay_ms * 1000);
-        if (sig) kill(pid, sig);
+        if (sig) kill(-pid, sig);
     }
     waitpid(pid, &status, 0);
     if (after_ms) *after_ms = now_ms() - seen;
@@ -555,7 +558,8 @@ static void test_exec_scorer_job(void) {
 }
 
 /* A Ctrl-C during `drum eval` with a slow LVLM (the stand-in, 0.25 s a call) stops it before
- * the LVLM's next batch: exit 3, a message saying how to go on. Running the same command
+ * the LVLM's next batch: exit 3, a message saying how to go on; the LVLM, out of the
+ * signalled process group, answers its request in flight. Running the same command
  * again finishes it, asking only what the first run had not asked: its answers.jsonl ends
  * with as many lines as an uninterrupted run's, and its results.jsonl is the same. */
 static void test_eval_stop(void) {

@@ -24,7 +24,11 @@
  * which a score needs; generate's and rank's queries carry no "response". Any reply may instead be
  * {"error":"message"}: the call fails with that message. When the scorer is destroyed drum
  * closes the process's standard input and waits up to 5 s for it to exit, then ends it
- * with SIGTERM.
+ * (its process group) with SIGKILL. The process leads a process group of its own and starts
+ * with SIGINT, SIGTERM and SIGTTOU ignored (a program may set its own handlers): a Ctrl-C to
+ * the terminal's foreground group, or a launcher's SIGTERM to every process, is drum's to
+ * act on; it stops between requests (job.h), so the request in flight is answered and
+ * cached rather than lost with a killed process.
  *
  * Standard output carries replies only: a line of anything else (a library's "Loading model…")
  * is an error that quotes it, so log to standard error. Calls are synchronous (one request in
@@ -49,6 +53,10 @@ extern "C" {
 /* Starts `command` and says hello. *out's id is "exec:" + the reply's id. Returns 0, or -1
  * with a message naming the command (and its exit status when it already ended). */
 int drum_exec_open(drum_scorer **out, const char *command, char *err, size_t errlen);
+
+/* Sends sig to every LVLM process group the open exec scorers run; async-signal-safe, for a
+ * handler that ends drum at once (a second Ctrl-C) and must not leave them computing. */
+void drum_exec_signal_children(int sig);
 
 #ifdef __cplusplus
 }

@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "drum/config.h"
+#include "drum/exec_scorer.h"
 #include "drum/job.h"
 #include "progress_line.h"
 
@@ -14,11 +15,14 @@ static volatile sig_atomic_t stop_flag;
 static volatile sig_atomic_t speak; /* rank 0 says what a signal does */
 
 /* The first SIGINT/SIGTERM asks the job to stop at its next safe point; a second one ends
- * the process at once (the caches have kept every answered batch either way). */
+ * the process and its LVLM processes at once (the caches have kept every answered batch
+ * either way). */
 static void on_signal(int sig) {
     if (stop_flag) {
+        drum_exec_signal_children(SIGKILL); /* they ignore sig (exec_scorer.h) */
         signal(sig, SIG_DFL);
-        raise(sig);
+        raise(sig); /* pending until this handler returns, then fatal */
+        return;
     }
     stop_flag = 1;
     static const char msg[] = "\ndrum: stopping at the next safe point (a checkpoint, or "

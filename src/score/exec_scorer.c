@@ -27,11 +27,30 @@ static void sleep_ms(long ms) {
     nanosleep(&ts, NULL);
 }
 
+/* The running LVLM processes, each the leader of its own process group (the shell and what it
+ * starts), for drum_exec_signal_children (a signal handler's reach). */
+enum { MAX_CHILDREN = 64 };
+static volatile sig_atomic_t children[MAX_CHILDREN];
+
+static void child_track(pid_t pid, pid_t gone) {
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (children[i] == gone) {
+            children[i] = pid;
+            return;
+        }
+}
+
+void drum_exec_signal_children(int sig) {
+    for (int i = 0; i < MAX_CHILDREN; i++)
+        if (children[i] > 0) kill(-(pid_t)children[i], sig);
+}
+
 /* Waits up to ms for the process to end; returns 1 and fills *status when it did. */
 static int reap(exec_impl *im, long ms, int *status) {
     for (long t = 0; im->pid > 0; t += 10) {
         pid_t r = waitpid(im->pid, status, WNOHANG);
         if (r == im->pid || (r < 0 && errno != EINTR)) {
+            child_track(0, im->pid);
             im->pid = -1;
             return r > 0;
         }
@@ -288,8 +307,9 @@ static void exec_destroy(drum_scorer *s) {
         if (im->to) fclose(im->to); /* end of input: the process should exit */
         int st;
         if (im->pid > 0 && !reap(im, 5000, &st)) {
-            kill(im->pid, SIGTERM);
+            kill(-im->pid, SIGKILL); /* its group: it ignores SIGTERM (drum_exec_open) */
             waitpid(im->pid, &st, 0);
+            child_track(0, im->pid);
         }
         if (im->from) fclose(im->from);
         free(im->line);
@@ -337,10 +357,20 @@ int drum_exec_open(drum_scorer **out, const char *command, char *err, size_t err
         /* the child: only async-signal-safe calls until exec; dup2 clears O_CLOEXEC */
         if (dup2(in[0], 0) < 0 || dup2(outp[1], 1) < 0) _exit(127);
         signal(SIGPIPE, SIG_DFL);
+        /* a group of its own, out of reach of a Ctrl-C to the terminal's foreground group;
+         * and a launcher's SIGTERM sent to every process: both are drum's to act on, which
+         * stops between requests and then ends the group itself. SIGTTOU ignored: writing to
+         * the terminal from outside the foreground group must not stop it (stty tostop). */
+        setpgid(0, 0);
+        signal(SIGINT, SIG_IGN);
+        signal(SIGTERM, SIG_IGN);
+        signal(SIGTTOU, SIG_IGN);
         execl("/bin/sh", "sh", "-c", command, (char *)NULL);
         _exit(127);
     }
+    setpgid(pid, pid); /* as the child does: whichever runs first */
     im->pid = pid;
+    child_track(pid, 0);
     close(in[0]);
     close(outp[1]);
     in[0] = outp[1] = -1;
