@@ -373,6 +373,74 @@ static void test_fingerprint(void) {
 #undef EX
 }
 
+/* Loads DIR/f.jsonl (under tmpdir) into *ds; 0 or -1. */
+static int load_in(const char *dir, drum_dataset *ds) {
+    char *d = path_in(dir), *p = d ? drum_path_join(d, "f.jsonl") : NULL, err[512];
+    int rc = p ? drum_dataset_load(ds, p, err, sizeof err) : -1;
+    if (rc) fprintf(stderr, "%s\n", err);
+    free(p);
+    free(d);
+    return rc;
+}
+
+/* Image digests, read at load: examples sharing a file share its digest; a missing file gives
+ * 0; a file's other bytes change the content id (not the fingerprint, which is the texts');
+ * the same files in another directory keep both. */
+static void test_image_digests(void) {
+    const char *dirs[2] = {"imgd_a", "imgd_b"};
+    const char *lines = "{\"id\":\"a\",\"image\":\"i/x.png\",\"prompt\":\"p\",\"response\":\"r\","
+                        "\"task\":\"vqa\"}\n"
+                        "{\"id\":\"b\",\"image\":\"i/x.png\",\"prompt\":\"q\",\"response\":\"r\","
+                        "\"task\":\"vqa\"}\n"
+                        "{\"id\":\"c\",\"image\":\"i/y.png\",\"prompt\":\"p\",\"response\":\"r\","
+                        "\"task\":\"vqa\"}\n"
+                        "{\"id\":\"d\",\"image\":\"i/none.png\",\"prompt\":\"p\",\"response\":\"r\","
+                        "\"task\":\"vqa\"}\n";
+    for (int k = 0; k < 2; k++) {
+        char *d = path_in(dirs[k]), *i = drum_path_join(d, "i"), *j = drum_path_join(d, "f.jsonl");
+        char *x = drum_path_join(i, "x.png"), *y = drum_path_join(i, "y.png");
+        mkdir(d, 0777);
+        mkdir(i, 0777);
+        write_text(j, lines, strlen(lines));
+        write_text(x, "pixels of x", 11);
+        write_text(y, "pixels of y", 11);
+        char *all[] = {d, i, j, x, y};
+        for (int f = 0; f < 5; f++) free(all[f]);
+    }
+    drum_dataset a, b;
+    if (load_in(dirs[0], &a) || load_in(dirs[1], &b)) {
+        CHECK(0, "loading the image-digest datasets");
+        return;
+    }
+    CHECK(a.ex[0].image_digest != 0 && a.ex[0].image_digest == a.ex[1].image_digest &&
+              a.ex[2].image_digest != 0 && a.ex[2].image_digest != a.ex[0].image_digest &&
+              a.ex[3].image_digest == 0,
+          "digests: shared %016llx %016llx, other %016llx, missing %016llx",
+          (unsigned long long)a.ex[0].image_digest, (unsigned long long)a.ex[1].image_digest,
+          (unsigned long long)a.ex[2].image_digest, (unsigned long long)a.ex[3].image_digest);
+    int same = 1;
+    for (int e = 0; e < 4; e++) same &= strcmp(a.ex[e].content_id, b.ex[e].content_id) == 0;
+    CHECK(same && drum_dataset_fingerprint(&a) == drum_dataset_fingerprint(&b),
+          "the same files in another directory keep the content ids and the fingerprint");
+    char *d = path_in(dirs[1]), *x = drum_path_join(d, "i/x.png");
+    write_text(x, "pixels of x!", 12);
+    free(d);
+    free(x);
+    drum_dataset c;
+    if (load_in(dirs[1], &c) == 0) {
+        CHECK(strcmp(c.ex[0].content_id, a.ex[0].content_id) != 0 &&
+                  strcmp(c.ex[1].content_id, a.ex[1].content_id) != 0 &&
+                  strcmp(c.ex[2].content_id, a.ex[2].content_id) == 0 &&
+                  drum_dataset_fingerprint(&c) == drum_dataset_fingerprint(&a),
+              "another x.png: a and b get new content ids (%s), c keeps its own, the texts' "
+              "fingerprint stays",
+              c.ex[0].content_id);
+        drum_dataset_free(&c);
+    }
+    drum_dataset_free(&a);
+    drum_dataset_free(&b);
+}
+
 /* drum_hash_bytes, the bulk digest of image levels: every single-bit flip of buffers of every
  * length up to 100 (the 32-byte lanes and the tail alike) changes it, so do the length and the
  * start value, and its value is pinned (checkpoints written with it compare against it).
@@ -428,6 +496,7 @@ int main(void) {
     test_drafts();
     test_fingerprint();
     test_hash_bytes();
+    test_image_digests();
     CHECK(test_remove_tree(tmpdir) == 0, "cleanup of %s", tmpdir);
     return check_summary();
 }

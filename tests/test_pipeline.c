@@ -1037,41 +1037,68 @@ static long size_of(const char *path) {
     return stat(path, &st) == 0 ? (long)st.st_size : -1;
 }
 
-/* The score cache files scores under the examples' content ids: after one training example's
- * first answer is edited in place (the same id; the answers are not in the retriever's texts,
- * so mining picks the same pairs), `drum mine` asks the scorer again and the cache grows; with
- * the answer restored, everything is a hit again and nothing is added. */
+/* Writes text (or, with append, appends one NUL byte) to path. Returns 0 or -1. */
+static int put_file(const char *path, const char *text, int append) {
+    FILE *f = fopen(path, append ? "ab" : "wb");
+    if (!f) return -1;
+    int ok = append ? fputc(0, f) == 0 : fputs(text, f) >= 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* The score cache files scores under the examples' content ids. Two edits that leave the
+ * retriever's inputs as they were, so that mining picks the same pairs: the first training
+ * example's first answer changed in train.jsonl (the answers are not in the retriever's
+ * texts), then one byte appended to its PNG file (after the image's end: the same pixels, other
+ * bytes). After each, `drum mine` asks the scorer again and the cache grows; with the file
+ * restored, everything is a hit again and nothing is added. */
 static void test_cache_follows_edits(void) {
-    char cfg[256], log[256], cands[300], cache[300], data[300];
+    char cfg[256], log[256], cands[300], cache[300], data[300], img[400];
     snprintf(cfg, sizeof cfg, "%s/a.yaml", tmp);
     snprintf(log, sizeof log, "%s/mine_edit.log", tmp);
     snprintf(cands, sizeof cands, "%s/cands_edit.jsonl", tmp);
     snprintf(cache, sizeof cache, "%s/run_a/score_cache.bin", tmp);
     snprintf(data, sizeof data, "%s/data/train.jsonl", tmp);
     const char *a[] = {drum_bin, "mine", cfg, "--out", cands, NULL};
-    long sizes[3];
-    char *orig = test_slurp(data);
+    char *orig = test_slurp(data), *png = NULL;
     char *at = orig ? strstr(orig, "\"answers\":[\"") : NULL;
-    CHECK(at != NULL, "reading %s", data);
-    if (!at) return;
-    at += strlen("\"answers\":[\"");
-    for (int step = 0; step < 3; step++) {
-        FILE *f = fopen(data, "w");
-        if (f) {
-            if (step == 1)
-                fprintf(f, "%.*sEdited: %s", (int)(at - orig), orig, at);
-            else
-                fputs(orig, f);
-            fclose(f);
-        }
-        int rc = run_drum(log, a, 0, NULL, 0);
-        CHECK(rc == 0, "drum mine (step %d) exit %d (log %s)", step, rc, log);
-        sizes[step] = size_of(cache);
+    size_t png_len = 0;
+    char msg[128];
+    if (image_of_line("train.jsonl", 1, img, sizeof img) == 0)
+        png = drum_read_file(img, &png_len, msg, sizeof msg);
+    CHECK(at != NULL && png != NULL, "reading %s and %s", data, img);
+    if (!at || !png) {
+        free(orig);
+        free(png);
+        return;
     }
-    CHECK(sizes[0] > 0 && sizes[1] > sizes[0] && sizes[2] == sizes[1],
-          "score cache %ld bytes, after the edit %ld (must grow), restored %ld (must not)",
-          sizes[0], sizes[1], sizes[2]);
+    at += strlen("\"answers\":[\"");
+    char *edited = malloc(strlen(orig) + 16);
+    snprintf(edited, strlen(orig) + 16, "%.*sEdited: %s", (int)(at - orig), orig, at);
+    const char *what[2] = {"an answer", "the image file's bytes"};
+    for (int edit = 0; edit < 2; edit++) {
+        long sizes[3];
+        for (int step = 0; step < 3; step++) {
+            int bad = 0;
+            if (step == 1)
+                bad = edit == 0 ? put_file(data, edited, 0) : put_file(img, NULL, 1);
+            if (step == 2) {
+                bad = put_file(data, orig, 0);
+                FILE *f = fopen(img, "wb");
+                bad |= !f || fwrite(png, 1, png_len, f) != png_len;
+                if (f) fclose(f);
+            }
+            int rc = bad ? -1 : run_drum(log, a, 0, NULL, 0);
+            CHECK(rc == 0, "drum mine (%s, step %d) exit %d (log %s)", what[edit], step, rc, log);
+            sizes[step] = size_of(cache);
+        }
+        CHECK(sizes[0] > 0 && sizes[1] > sizes[0] && sizes[2] == sizes[1],
+              "%s edited: score cache %ld bytes, after the edit %ld (must grow), restored %ld "
+              "(must not)",
+              what[edit], sizes[0], sizes[1], sizes[2]);
+    }
+    free(edited);
     free(orig);
+    free(png);
 }
 
 /* drum mine writes every training query's scored candidates, best first, never itself, and

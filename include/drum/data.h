@@ -27,10 +27,14 @@ typedef struct {
     char *task;       /* "vqa", "cls", "caption", ... */
     char *split;      /* "train", "eval", ...; NULL when absent */
     int line;         /* 1-based line in the source file, for error messages */
-    /* "id#<16 hex digits of drum_example_digest>", set by drum_dataset_load: the name the
-     * score and answer caches file this example's scores and answers under, so an example
-     * edited under the same id is asked again. NULL for examples made in memory, which the
-     * caches file under their id (drum_example_cache_id). */
+    /* drum_hash_bytes of the image file's bytes, set by drum_dataset_load (0: the file could
+     * not be read then, or the example was made in memory) */
+    uint64_t image_digest;
+    /* "id#<16 hex digits>", set by drum_dataset_load: the digest of drum_example_digest (the
+     * texts) and image_digest (the file). The score and answer caches file this example's
+     * scores and answers under it, so an example edited under the same id, or whose image
+     * file was replaced, is asked again. NULL for examples made in memory, which the caches
+     * file under their id (drum_example_cache_id). */
     char *content_id;
 } drum_example;
 
@@ -48,7 +52,9 @@ typedef struct {
     drum_dataset_index *index; /* private: id hash built by load (NULL: find scans) */
 } drum_dataset;
 
-/* Loads a JSONL dataset. Returns 0, or -1 with "file:line: problem" in err. */
+/* Loads a JSONL dataset, reading every image file once (in parallel, each distinct path once)
+ * for the examples' image_digest: an unreadable one is left for the images' preparation to
+ * report. Returns 0, or -1 with "file:line: problem" in err. */
 int drum_dataset_load(drum_dataset *ds, const char *path, char *err, size_t errlen);
 void drum_dataset_free(drum_dataset *ds);
 

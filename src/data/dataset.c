@@ -60,9 +60,10 @@ uint64_t drum_example_digest(const drum_example *e, const char *dir) {
     return fnv_str(h, e->task);
 }
 
-/* e->content_id from its digest (dir: the JSONL file's directory). */
+/* e->content_id from its digests (dir: the JSONL file's directory). */
 static int set_content_id(drum_example *e, const char *dir) {
     uint64_t h = drum_example_digest(e, dir);
+    if (e->image_digest) h = drum_hash64(h, e->image_digest);
     size_t n = strlen(e->id) + 18;
     e->content_id = malloc(n);
     if (!e->content_id) return -1;
@@ -255,6 +256,45 @@ fail:
     return -1;
 }
 
+static int by_image(const void *a, const void *b, void *arg) {
+    const drum_example *ex = arg;
+    return strcmp(ex[*(const int *)a].image, ex[*(const int *)b].image);
+}
+
+/* Every example's image_digest: each distinct image file read and hashed once, the files in
+ * parallel. An unreadable file gives 0. */
+static int digest_images(drum_dataset *ds, char *err, size_t errlen) {
+    int n = ds->n, *order = malloc((size_t)(n ? n : 1) * sizeof *order);
+    if (!order) {
+        snprintf(err, errlen, "%s: out of memory", ds->path);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) order[i] = i;
+    qsort_r(order, (size_t)n, sizeof *order, by_image, ds->ex);
+#pragma omp parallel for schedule(dynamic, 16)
+    for (int k = 0; k < n; k++) {
+        drum_example *e = &ds->ex[order[k]];
+        if (k > 0 && strcmp(ds->ex[order[k - 1]].image, e->image) == 0) continue;
+        char msg[64];
+        size_t len = 0;
+        char *bytes = drum_read_file(e->image, &len, msg, sizeof msg);
+        /* the first example of each path computes; the others of the path copy it below */
+        e->image_digest = 0;
+        if (bytes) {
+            uint64_t h = drum_hash_bytes(bytes, len, DRUM_FNV1A_INIT);
+            e->image_digest = h ? h : 1;
+        }
+        free(bytes);
+    }
+    for (int k = 1; k < n; k++) {
+        drum_example *e = &ds->ex[order[k]];
+        if (strcmp(ds->ex[order[k - 1]].image, e->image) == 0)
+            e->image_digest = ds->ex[order[k - 1]].image_digest;
+    }
+    free(order);
+    return 0;
+}
+
 int drum_dataset_load(drum_dataset *ds, const char *path, char *err, size_t errlen) {
     memset(ds, 0, sizeof *ds);
     size_t len = 0;
@@ -286,14 +326,15 @@ int drum_dataset_load(drum_dataset *ds, const char *path, char *err, size_t errl
             example_free(e);
             goto fail;
         }
-        if (set_content_id(e, dir)) {
-            example_free(e);
-            snprintf(err, errlen, "%s:%d: out of memory", path, line);
-            goto fail;
-        }
         ds->n++;
     }
-    if (more < 0 || drum_dataset_index_ids(ds, path, err, errlen)) goto fail;
+    if (more < 0 || digest_images(ds, err, errlen)) goto fail;
+    for (int i = 0; i < ds->n; i++)
+        if (set_content_id(&ds->ex[i], dir)) {
+            snprintf(err, errlen, "%s:%d: out of memory", path, ds->ex[i].line);
+            goto fail;
+        }
+    if (drum_dataset_index_ids(ds, path, err, errlen)) goto fail;
     free(dir);
     free(buf);
     return 0;
