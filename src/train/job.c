@@ -983,9 +983,19 @@ int drum_job_train(drum_job *j, int resume, char *err, size_t errlen) {
     int r = 0;
     if (resume && ckpt && drum_file_exists(ckpt)) {
         r = drum_trainer_load_checkpoint(&t, ckpt, err, errlen);
-        if (r == 0)
-            note(j, "resuming from %s: round %d, epoch %d, batch %d, step %ld", ckpt, t.round + 1,
-                 t.epoch + 1, t.batch, t.step);
+        if (r == 0) {
+            char at[96];
+            if (t.phase == DRUM_PHASE_MINE)
+                snprintf(at, sizeof at, "round %d, mining", t.round + 1);
+            else if (t.phase == DRUM_PHASE_TRAIN)
+                snprintf(at, sizeof at, "round %d, epoch %d, batch %d", t.round + 1, t.epoch + 1,
+                         t.batch);
+            else if (t.phase == DRUM_PHASE_ROUND_END)
+                snprintf(at, sizeof at, "round %d trained, its evaluation", t.round + 1);
+            else
+                snprintf(at, sizeof at, "every round done");
+            note(j, "resuming from %s: %s, step %ld", ckpt, at, t.step);
+        }
         if (r == 0) r = restore_results(j, t.round, err, errlen);
     }
     if (r == 0) r = drum_trainer_run(&t, err, errlen);
