@@ -557,9 +557,10 @@ static void test_exec_scorer_job(void) {
     free(text);
 }
 
-/* A Ctrl-C during `drum eval` with a slow LVLM (the stand-in, 0.25 s a call) stops it before
- * the LVLM's next batch: exit 3, a message saying how to go on; the LVLM, out of the
- * signalled process group, answers its request in flight. Running the same command
+/* An evaluation asks the LVLM for the queries' drafts, not the pool's (only training uses the
+ * pool as queries). A Ctrl-C during `drum eval` with a slow LVLM (the stand-in, 0.25 s a call)
+ * stops it before the LVLM's next batch: exit 3, a message saying how to go on; the LVLM, out
+ * of the signalled process group, answers its request in flight. Running the same command
  * again finishes it, asking only what the first run had not asked: its answers.jsonl ends
  * with as many lines as an uninterrupted run's, and its results.jsonl is the same. */
 static void test_eval_stop(void) {
@@ -601,6 +602,11 @@ static void test_eval_stop(void) {
           "a Ctrl-C during the evaluation: exit %d, %s", rc, text ? text : "");
     free(text);
     char *part = test_slurp(answers[1]), *full = test_slurp(answers[0]);
+    /* an evaluation asks for the queries' drafts, never the pool's (train-*) */
+    CHECK(full && strstr(full, "plain\\u001feval-") && !strstr(full, "plain\\u001ftrain-"),
+          "the evaluation's prompts: queries' drafts %s, the pool's %s",
+          full && strstr(full, "plain\\u001feval-") ? "asked" : "missing",
+          full && strstr(full, "plain\\u001ftrain-") ? "asked too" : "not asked");
     int lines[3] = {0, 0, 0};
     for (const char *p = part; p && (p = strchr(p, '\n')); p++) lines[0]++;
     for (const char *p = full; p && (p = strchr(p, '\n')); p++) lines[1]++;

@@ -67,6 +67,13 @@ int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts
                  size_t errlen);
 void drum_prepared_free(drum_prepared *p);
 
+/* Adds the query texts (o->query_template over ds and drafts) to p, prepared from ds without
+ * them: a pool that becomes a set of training queries only when training starts, so that an
+ * evaluation never asks the LVLM for the pool's drafts. Returns 0 or -1. */
+int drum_prepare_query_texts(drum_prepared *p, const drum_dataset *ds, char *const *drafts,
+                             const drum_tokenizer *tok, const drum_prepare_opts *o, char *err,
+                             size_t errlen);
+
 /* A digest of p's images as the towers see them (count, side and every level), continued
  * from h: what a checkpoint's image fingerprint is built from. It follows the pixels, not the
  * files: a PNG re-encoded with the same pixels keeps it; a changed pixel, or a change to the

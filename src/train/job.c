@@ -336,11 +336,17 @@ static int drafts_for(drum_job *j, const drum_dataset *ds, char ***out, char *er
     }
     drum_trace_pop();
     free(p);
+    if (rc) { /* none rather than some: a later call asks again */
+        for (int i = 0; i < ds->n; i++) free((*out)[i]);
+        free(*out);
+        *out = NULL;
+    }
     return rc;
 }
 
 /* drafts.jsonl in the run directory: every example's zero-shot draft, the {D} of the query
- * template, so `drum embed --drafts` reproduces the job's query texts outside it. */
+ * template, so `drum embed --drafts` reproduces the job's query texts outside it. The pool's
+ * drafts are there once a job has trained or mined (an evaluation does not ask for them). */
 static int write_drafts(drum_job *j, char *err, size_t errlen) {
     if (!writer(j)) return 0;
     char *path = drum_path_join(j->cfg->train.out, "drafts.jsonl"), *tmp = NULL;
@@ -353,7 +359,7 @@ static int write_drafts(drum_job *j, char *err, size_t errlen) {
     const drum_dataset *ds[2] = {&j->train, &j->eval};
     char **drafts[2] = {j->train_drafts, j->eval_drafts};
     for (int s = 0; s < 2; s++)
-        for (int i = 0; i < ds[s]->n; i++) {
+        for (int i = 0; drafts[s] && i < ds[s]->n; i++) {
             fprintf(f, "{\"id\": ");
             drum_json_write_string(f, ds[s]->ex[i].id);
             fprintf(f, ", \"split\": \"%s\", \"draft\": ", s ? "eval" : "train");
@@ -540,13 +546,28 @@ int drum_job_open(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
         note(j, "backend cpu: %d threads, OpenBLAS's %s kernels", omp_get_max_threads(),
              drum_blas_core());
     if (open_data(j, err, errlen) || open_scorer(j, err, errlen)) return -1;
-    if (drafts_for(j, &j->train, &j->train_drafts, err, errlen) ||
+    /* the pool's drafts wait for training (pool_queries), unless its demonstrations show them */
+    if ((strstr(j->cfg->retrieval.demo_text, "{D}") &&
+         drafts_for(j, &j->train, &j->train_drafts, err, errlen)) ||
         drafts_for(j, &j->eval, &j->eval_drafts, err, errlen) || write_drafts(j, err, errlen))
         return -1;
     if (open_model(j, err, errlen) || initial_weights(j, err, errlen)) return -1;
-    drum_prepare_opts po = prepare_opts(j);
-    if (drum_prepare(&j->pool, &j->train, j->train_drafts, j->tok, &po, err, errlen) ||
+    drum_prepare_opts po = prepare_opts(j), pool_po = po; /* after open_model: its sizes */
+    pool_po.query_template = NULL;
+    if (drum_prepare(&j->pool, &j->train, j->train_drafts, j->tok, &pool_po, err, errlen) ||
         drum_prepare(&j->queries, &j->eval, j->eval_drafts, j->tok, &po, err, errlen))
+        return -1;
+    return 0;
+}
+
+/* The pool as training queries, for mining and training: its zero-shot drafts (asked now, the
+ * first time) and its query texts. */
+static int pool_queries(drum_job *j, char *err, size_t errlen) {
+    if (j->pool.query_ids) return 0;
+    drum_prepare_opts po = prepare_opts(j);
+    if ((!j->train_drafts && (drafts_for(j, &j->train, &j->train_drafts, err, errlen) ||
+                              write_drafts(j, err, errlen))) ||
+        drum_prepare_query_texts(&j->pool, &j->train, j->train_drafts, j->tok, &po, err, errlen))
         return -1;
     return 0;
 }
@@ -862,6 +883,7 @@ static drum_train_opts train_opts(const drum_job *j) {
 }
 
 static int trainer_for(drum_job *j, drum_trainer *t, char *err, size_t errlen) {
+    if (pool_queries(j, err, errlen)) return -1;
     drum_train_opts o = train_opts(j);
     if (drum_trainer_init(t, &o, j->be, j->model, &j->params, &j->train, &j->pool, j->scorer,
                           j->comm, err, errlen))

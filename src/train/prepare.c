@@ -172,13 +172,31 @@ int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts
     if (tokenize_all(ds, drafts, o->demo_template, tok, o, &out->demo_ids, &out->demo_mask,
                      &out->demo_eos, err, errlen) ||
         (o->query_template &&
-         tokenize_all(ds, drafts, o->query_template, tok, o, &out->query_ids, &out->query_mask,
-                      &out->query_eos, err, errlen))) {
+         drum_prepare_query_texts(out, ds, drafts, tok, o, err, errlen))) {
         drum_prepared_free(out);
         return -1;
     }
     out->longest = o->longest;
     return 0;
+}
+
+int drum_prepare_query_texts(drum_prepared *p, const drum_dataset *ds, char *const *drafts,
+                             const drum_tokenizer *tok, const drum_prepare_opts *o, char *err,
+                             size_t errlen) {
+    if (!o->query_template || p->query_ids || ds->n != p->n) {
+        snprintf(err, errlen, "prepare: query texts need a query template, a pool without "
+                 "them and its own dataset");
+        return -1;
+    }
+    int rc = tokenize_all(ds, drafts, o->query_template, tok, o, &p->query_ids, &p->query_mask,
+                          &p->query_eos, err, errlen);
+    if (rc) { /* as before the call */
+        free(p->query_ids);
+        free(p->query_mask);
+        free(p->query_eos);
+        p->query_ids = p->query_mask = p->query_eos = NULL;
+    }
+    return rc;
 }
 
 uint64_t drum_prepared_image_fingerprint(const drum_prepared *p, uint64_t h) {
