@@ -622,6 +622,23 @@ static void test_eval_stop(void) {
     CHECK(lines[2] == lines[1] && test_same_file(results[0], results[1]),
           "continued: %d answers (uninterrupted: %d), results.jsonl %s", lines[2], lines[1],
           test_same_file(results[0], results[1]) ? "the same" : "differ");
+    /* query texts without {D}: no draft is asked (a draft's key ends with no demonstration) */
+    char set_out[340], drafts[360], nd_answers[360];
+    snprintf(set_out, sizeof set_out, "train.out=%s_nodraft", out[0]);
+    snprintf(nd_answers, sizeof nd_answers, "%s_nodraft/answers.jsonl", out[0]);
+    snprintf(drafts, sizeof drafts, "%s_nodraft/drafts.jsonl", out[0]);
+    const char *nd[] = {drum_bin, "eval", cfg[0], "--set", set_out, "--set",
+                        "retrieval.query_text={P}", NULL};
+    rc = run_drum(log[0], nd, 0, NULL, 0);
+    full = test_slurp(nd_answers);
+    char *dr = test_slurp(drafts);
+    CHECK(rc == 0 && full && strstr(full, "\"a\":") && !strstr(full, "\\u001f\",\"a\"") && dr &&
+              !dr[0],
+          "query_text {P}: exit %d, a zero-shot prompt %s, drafts.jsonl %s", rc,
+          full && strstr(full, "\\u001f\",\"a\"") ? "asked" : "not asked",
+          dr ? (dr[0] ? "not empty" : "empty") : "missing");
+    free(full);
+    free(dr);
 }
 
 /* drum_cut_texts: rows compacted to the longest text's pooling position + 1, in order. */

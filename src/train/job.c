@@ -314,6 +314,11 @@ static int open_scorer(drum_job *j, char *err, size_t errlen) {
 }
 
 /* The LVLM's zero-shot answers: D in the query template. */
+/* Whether the query texts show the zero-shot draft: only then is the LVLM asked for drafts. */
+static int uses_drafts(const drum_job *j) {
+    return strstr(j->cfg->retrieval.query_text, "{D}") != NULL;
+}
+
 static int drafts_for(drum_job *j, const drum_dataset *ds, char ***out, char *err, size_t errlen) {
     *out = calloc((size_t)(ds->n ? ds->n : 1), sizeof(char *));
     drum_icl_prompt *p = calloc((size_t)(ds->n ? ds->n : 1), sizeof *p);
@@ -546,10 +551,10 @@ int drum_job_open(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
         note(j, "backend cpu: %d threads, OpenBLAS's %s kernels", omp_get_max_threads(),
              drum_blas_core());
     if (open_data(j, err, errlen) || open_scorer(j, err, errlen)) return -1;
-    /* the pool's drafts wait for training (pool_queries), unless its demonstrations show them */
-    if ((strstr(j->cfg->retrieval.demo_text, "{D}") &&
-         drafts_for(j, &j->train, &j->train_drafts, err, errlen)) ||
-        drafts_for(j, &j->eval, &j->eval_drafts, err, errlen) || write_drafts(j, err, errlen))
+    /* drafts only where a query text shows them (retrieval.query_text has {D}; a demonstration's
+     * never does); the pool's wait until it becomes a set of training queries (pool_queries) */
+    if ((uses_drafts(j) && drafts_for(j, &j->eval, &j->eval_drafts, err, errlen)) ||
+        write_drafts(j, err, errlen))
         return -1;
     if (open_model(j, err, errlen) || initial_weights(j, err, errlen)) return -1;
     drum_prepare_opts po = prepare_opts(j), pool_po = po; /* after open_model: its sizes */
@@ -565,8 +570,8 @@ int drum_job_open(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
 static int pool_queries(drum_job *j, char *err, size_t errlen) {
     if (j->pool.query_ids) return 0;
     drum_prepare_opts po = prepare_opts(j);
-    if ((!j->train_drafts && (drafts_for(j, &j->train, &j->train_drafts, err, errlen) ||
-                              write_drafts(j, err, errlen))) ||
+    if ((uses_drafts(j) && (drafts_for(j, &j->train, &j->train_drafts, err, errlen) ||
+                            write_drafts(j, err, errlen))) ||
         drum_prepare_query_texts(&j->pool, &j->train, j->train_drafts, j->tok, &po, err, errlen))
         return -1;
     return 0;
