@@ -4,9 +4,11 @@
  * DRUM's rounds and the results table. `drum demo`, `drum train` and `drum eval` are
  * thin layers over these calls.
  *
- * Files under train.out: clip0/ (the un-tuned retriever), train.ckpt (the trainer's
- * checkpoint), round<r>/ (the retriever after round r), results.jsonl (one line per
- * strategy x shots evaluation), rounds.jsonl (per-round NDCG@10 and loss), results.md.
+ * Files under train.out (docs/FORMATS.md): config.yaml (the resolved configuration),
+ * drafts.jsonl (the zero-shot drafts), score_cache.bin and, with a real LVLM, answers.jsonl
+ * (the LVLM's scores and answers), clip0/ (the un-tuned retriever), train.ckpt (the trainer's
+ * checkpoint), round<r>/ (the retriever after round r), results.jsonl (a line per strategy x
+ * shots evaluation and per round's NDCG@10 and loss) and results.md (the tables).
  */
 #ifndef DRUM_JOB_H
 #define DRUM_JOB_H

@@ -313,12 +313,12 @@ static int open_scorer(drum_job *j, char *err, size_t errlen) {
     return 0;
 }
 
-/* The LVLM's zero-shot answers: D in the query template. */
 /* Whether the query texts show the zero-shot draft: only then is the LVLM asked for drafts. */
 static int uses_drafts(const drum_job *j) {
     return strstr(j->cfg->retrieval.query_text, "{D}") != NULL;
 }
 
+/* The LVLM's zero-shot answers: D in the query template. */
 static int drafts_for(drum_job *j, const drum_dataset *ds, char ***out, char *err, size_t errlen) {
     *out = calloc((size_t)(ds->n ? ds->n : 1), sizeof(char *));
     drum_icl_prompt *p = calloc((size_t)(ds->n ? ds->n : 1), sizeof *p);
