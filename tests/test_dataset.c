@@ -383,9 +383,10 @@ static int load_in(const char *dir, drum_dataset *ds) {
     return rc;
 }
 
-/* Image digests, read at load: examples sharing a file share its digest; a missing file gives
- * 0; a file's other bytes change the content id (not the fingerprint, which is the texts');
- * the same files in another directory keep both. */
+/* Image digests, read at load: examples sharing a file share its digest; a missing file, or
+ * one that is not a regular file (/dev/zero would be read forever), gives 0; a file's other
+ * bytes change the content id (not the fingerprint, which is the texts'); the same files in
+ * another directory keep both. */
 static void test_image_digests(void) {
     const char *dirs[2] = {"imgd_a", "imgd_b"};
     const char *lines = "{\"id\":\"a\",\"image\":\"i/x.png\",\"prompt\":\"p\",\"response\":\"r\","
@@ -395,6 +396,8 @@ static void test_image_digests(void) {
                         "{\"id\":\"c\",\"image\":\"i/y.png\",\"prompt\":\"p\",\"response\":\"r\","
                         "\"task\":\"vqa\"}\n"
                         "{\"id\":\"d\",\"image\":\"i/none.png\",\"prompt\":\"p\",\"response\":\"r\","
+                        "\"task\":\"vqa\"}\n"
+                        "{\"id\":\"e\",\"image\":\"/dev/zero\",\"prompt\":\"p\",\"response\":\"r\","
                         "\"task\":\"vqa\"}\n";
     for (int k = 0; k < 2; k++) {
         char *d = path_in(dirs[k]), *i = drum_path_join(d, "i"), *j = drum_path_join(d, "f.jsonl");
@@ -414,12 +417,13 @@ static void test_image_digests(void) {
     }
     CHECK(a.ex[0].image_digest != 0 && a.ex[0].image_digest == a.ex[1].image_digest &&
               a.ex[2].image_digest != 0 && a.ex[2].image_digest != a.ex[0].image_digest &&
-              a.ex[3].image_digest == 0,
-          "digests: shared %016llx %016llx, other %016llx, missing %016llx",
+              a.ex[3].image_digest == 0 && a.ex[4].image_digest == 0,
+          "digests: shared %016llx %016llx, other %016llx, missing %016llx, a device %016llx",
           (unsigned long long)a.ex[0].image_digest, (unsigned long long)a.ex[1].image_digest,
-          (unsigned long long)a.ex[2].image_digest, (unsigned long long)a.ex[3].image_digest);
+          (unsigned long long)a.ex[2].image_digest, (unsigned long long)a.ex[3].image_digest,
+          (unsigned long long)a.ex[4].image_digest);
     int same = 1;
-    for (int e = 0; e < 4; e++) same &= strcmp(a.ex[e].content_id, b.ex[e].content_id) == 0;
+    for (int e = 0; e < 5; e++) same &= strcmp(a.ex[e].content_id, b.ex[e].content_id) == 0;
     CHECK(same && drum_dataset_fingerprint(&a) == drum_dataset_fingerprint(&b),
           "the same files in another directory keep the content ids and the fingerprint");
     char *d = path_in(dirs[1]), *x = drum_path_join(d, "i/x.png");

@@ -161,6 +161,9 @@ static void check_errors(void) {
     int rc = drum_image_load("/nonexistent/cat.jpg", DRUM_ALPHA_DROP, &img, err, sizeof err);
     CHECK(rc == -1 && strstr(err, "/nonexistent/cat.jpg: cannot open") && img.rgb == NULL,
           "missing: %s", err);
+    rc = drum_image_load("/dev/zero", DRUM_ALPHA_DROP, &img, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "/dev/zero: not a regular file") && img.rgb == NULL,
+          "a device: %s", err);
     if (!mkdtemp(dir)) {
         CHECK(0, "mkdtemp");
         return;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "drum/fileio.h"
@@ -277,7 +278,10 @@ static int digest_images(drum_dataset *ds, char *err, size_t errlen) {
         if (k > 0 && strcmp(ds->ex[order[k - 1]].image, e->image) == 0) continue;
         char msg[64];
         size_t len = 0;
-        char *bytes = drum_read_file(e->image, &len, msg, sizeof msg);
+        struct stat st; /* a device or a pipe could be read forever: no digest */
+        char *bytes = stat(e->image, &st) == 0 && S_ISREG(st.st_mode)
+                          ? drum_read_file(e->image, &len, msg, sizeof msg)
+                          : NULL;
         /* the first example of each path computes; the others of the path copy it below */
         e->image_digest = 0;
         if (bytes) {

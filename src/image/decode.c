@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* stb's implementation lives here, private to this file; formats without a magic number
  * (TGA, PIC) stay out so that a corrupt file is never "decoded" as one. */
@@ -409,6 +410,12 @@ int drum_image_load(const char *path, drum_alpha_mode alpha, drum_image *img, ch
     FILE *f = fopen(path, "rb");
     if (!f) {
         drum_errorf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st; /* a device or a pipe could be read forever */
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        drum_errorf(err, errlen, "%s: not a regular file", path);
         return -1;
     }
     unsigned char *buf = NULL;
