@@ -159,15 +159,23 @@ static int score_range(drum_scorer *s, const char *sid, const char *tmpl, int lo
 
 /* ---- tests ------------------------------------------------------------------------------------- */
 
+/* The fake "lvlm-a" / "icl-v1" behind a cache on a new file `name` (its path in path, 128
+ * bytes); NULL, a failed check, when it does not open, or opens with something to drop. */
+static drum_scorer *fresh_cached(const char *name, char *path, fake_state *st) {
+    char warn[512], err[512];
+    path_of(path, 128, name);
+    drum_scorer *s = drum_cached_scorer_create(fake_new("lvlm-a", "icl-v1", st), path, 0, warn,
+                                               sizeof warn, err, sizeof err);
+    CHECK(s != NULL, "create %s: %s", name, err);
+    CHECK(!s || warn[0] == '\0', "a new file has nothing to drop: %s", warn);
+    return s;
+}
+
 static void test_hits_skip_inner(void) {
     char path[128], warn[512], err[512];
-    path_of(path, sizeof path, "hits.cache");
     fake_state st;
-    drum_scorer *s = drum_cached_scorer_create(fake_new("lvlm-a", "icl-v1", &st), path, 0, warn,
-                                               sizeof warn, err, sizeof err);
-    CHECK(s != NULL, "create: %s", err);
+    drum_scorer *s = fresh_cached("hits.cache", path, &st);
     if (!s) return;
-    CHECK(warn[0] == '\0', "a new file has nothing to drop: %s", warn);
     CHECK(strcmp(s->id, "lvlm-a") == 0 && strcmp(s->template_name, "icl-v1") == 0,
           "the wrapper keeps the inner id and template");
     score_range(s, "lvlm-a", "icl-v1", 0, 10, 0);
@@ -222,12 +230,9 @@ static void test_hits_skip_inner(void) {
  * pair under it, so an example edited under the same id is asked again, and its first
  * version is still a hit. Examples without one are filed under their id (above). */
 static void test_content_ids(void) {
-    char path[128], warn[512], err[512];
-    path_of(path, sizeof path, "content.cache");
+    char path[128], err[512];
     fake_state st;
-    drum_scorer *s = drum_cached_scorer_create(fake_new("lvlm-a", "icl-v1", &st), path, 0, warn,
-                                               sizeof warn, err, sizeof err);
-    CHECK(s != NULL, "create: %s", err);
+    drum_scorer *s = fresh_cached("content.cache", path, &st);
     if (!s) return;
     drum_example q = {.id = "q", .content_id = "q#0000000000000001"};
     drum_example d = {.id = "d", .content_id = "d#0000000000000001"};
