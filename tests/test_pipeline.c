@@ -627,10 +627,20 @@ static void test_eval_stop(void) {
     snprintf(set_out, sizeof set_out, "train.out=%s_nodraft", out[0]);
     snprintf(nd_answers, sizeof nd_answers, "%s_nodraft/answers.jsonl", out[0]);
     snprintf(drafts, sizeof drafts, "%s_nodraft/drafts.jsonl", out[0]);
+    char *ref_log = test_slurp(log[0]);
     const char *nd[] = {drum_bin, "eval", cfg[0], "--set", set_out, "--set",
-                        "retrieval.query_text={P}", NULL};
+                        "retrieval.query_text={P}", "--set", "eval.strategies=[SIT, DRUM]", NULL};
     rc = run_drum(log[0], nd, 0, NULL, 0);
     full = test_slurp(nd_answers);
+    /* and DRUM among eval's strategies is named as left to training, not dropped silently */
+    char *nd_log = test_slurp(log[0]);
+    const char *note = "DRUM is evaluated after each round";
+    CHECK(nd_log && strstr(nd_log, note) && ref_log && !strstr(ref_log, note),
+          "drum eval with DRUM listed: the note %s; without DRUM: %s",
+          nd_log && strstr(nd_log, note) ? "given" : "missing",
+          ref_log && strstr(ref_log, note) ? "given too" : "none");
+    free(nd_log);
+    free(ref_log);
     char *dr = test_slurp(drafts);
     CHECK(rc == 0 && full && strstr(full, "\"a\":") && !strstr(full, "\\u001f\",\"a\"") && dr &&
               !dr[0],

@@ -9,6 +9,7 @@
 #include "drum/config.h"
 #include "drum/exec_scorer.h"
 #include "drum/job.h"
+#include "drum/retrieval.h"
 #include "progress_line.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -144,6 +145,14 @@ int cmd_job(int argc, char **argv, job_kind kind) {
     if (drum_job_open(&job, &cfg, comm, lead ? &progress : NULL, &stop_flag,
                       lead ? log_line : NULL, err, sizeof err))
         goto fail;
+    /* DRUM's rows come from training: say so rather than leave them out silently */
+    for (int i = 0; lead && kind == JOB_EVAL && i < cfg.eval.strategies.n; i++) {
+        drum_strategy s;
+        if (drum_strategy_parse(cfg.eval.strategies.v[i], &s) == 0 && s == DRUM_STRATEGY_DRUM)
+            log_line("eval.strategies: DRUM is evaluated after each round of drum train and drum "
+                     "demo, not by drum eval; to evaluate a tuned retriever, list SIT and set "
+                     "model.checkpoint: RUN/roundN/model.safetensors");
+    }
     if (kind == JOB_MINE) {
         char cands[4096];
         snprintf(cands, sizeof cands, "%s/candidates.jsonl", cfg.train.out);
