@@ -373,20 +373,36 @@ static void test_fingerprint(void) {
 #undef EX
 }
 
-/* Loads DIR/f.jsonl (under tmpdir) into *ds; 0 or -1. */
+static int stop_always(void *user) { return 1; }
+
+/* progress.update: counts the reports (seen[0]) and keeps the last count of done (seen[1]) */
+static void count_progress(void *user, const char *stage, long done, long total,
+                           const char *note) {
+    long *seen = user;
+    seen[0]++;
+    seen[1] = done;
+}
+
+/* Loads DIR/f.jsonl (under tmpdir) into *ds and reads its image files; 0 or -1. */
 static int load_in(const char *dir, drum_dataset *ds) {
     char *d = path_in(dir), *p = d ? drum_path_join(d, "f.jsonl") : NULL, err[512];
     int rc = p ? drum_dataset_load(ds, p, err, sizeof err) : -1;
+    if (rc == 0 && drum_dataset_digest_images(ds, NULL, err, sizeof err)) {
+        drum_dataset_free(ds);
+        rc = -1;
+    }
     if (rc) fprintf(stderr, "%s\n", err);
     free(p);
     free(d);
     return rc;
 }
 
-/* Image digests, read at load: examples sharing a file share its digest; a missing file, or
- * one that is not a regular file (/dev/zero would be read forever), gives 0; a file's other
+/* Image digests (drum_dataset_digest_images): examples sharing a file share its digest; a
+ * missing file, or one that is not a regular file (/dev/zero would be read forever), gives 0
+ * and keeps the content id the texts alone gave, which a read file changes; a file's other
  * bytes change the content id (not the fingerprint, which is the texts'); the same files in
- * another directory keep both. */
+ * another directory keep both. Progress comes once for the 4 distinct files; a stop before
+ * them reads none. */
 static void test_image_digests(void) {
     const char *dirs[2] = {"imgd_a", "imgd_b"};
     const char *lines = "{\"id\":\"a\",\"image\":\"i/x.png\",\"prompt\":\"p\",\"response\":\"r\","
@@ -422,6 +438,28 @@ static void test_image_digests(void) {
           (unsigned long long)a.ex[0].image_digest, (unsigned long long)a.ex[1].image_digest,
           (unsigned long long)a.ex[2].image_digest, (unsigned long long)a.ex[3].image_digest,
           (unsigned long long)a.ex[4].image_digest);
+    drum_dataset t;
+    char *d0 = path_in(dirs[0]), *p0 = drum_path_join(d0, "f.jsonl"), err[256];
+    if (drum_dataset_load(&t, p0, err, sizeof err) == 0) {
+        CHECK(strcmp(t.ex[0].content_id, a.ex[0].content_id) != 0 &&
+                  strcmp(t.ex[3].content_id, a.ex[3].content_id) == 0 &&
+                  strcmp(t.ex[4].content_id, a.ex[4].content_id) == 0,
+              "before the files are read: a's content id %s (read: %s), d's %s (missing: %s)",
+              t.ex[0].content_id, a.ex[0].content_id, t.ex[3].content_id, a.ex[3].content_id);
+        long seen[2] = {0, 0};
+        drum_progress stop_now = {.stop = stop_always}, count = {.update = count_progress,
+                                                                  .user = seen};
+        CHECK(drum_dataset_digest_images(&t, &stop_now, err, sizeof err) == -1 &&
+                  strstr(err, "stopped") && t.ex[0].image_digest == 0,
+              "a stop before the files: '%s', digest %016llx", err,
+              (unsigned long long)t.ex[0].image_digest);
+        CHECK(drum_dataset_digest_images(&t, &count, err, sizeof err) == 0 && seen[0] == 1 &&
+                  seen[1] == 4 && t.ex[0].image_digest == a.ex[0].image_digest,
+              "progress: %ld reports, last at %ld files (want 1 at 4)", seen[0], seen[1]);
+        drum_dataset_free(&t);
+    }
+    free(d0);
+    free(p0);
     int same = 1;
     for (int e = 0; e < 5; e++) same &= strcmp(a.ex[e].content_id, b.ex[e].content_id) == 0;
     CHECK(same && drum_dataset_fingerprint(&a) == drum_dataset_fingerprint(&b),

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "drum/progress.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -27,11 +29,12 @@ typedef struct {
     char *task;       /* "vqa", "cls", "caption", ... */
     char *split;      /* "train", "eval", ...; NULL when absent */
     int line;         /* 1-based line in the source file, for error messages */
-    /* drum_hash_bytes of the image file's bytes, set by drum_dataset_load (0: the file could
-     * not be read then, or the example was made in memory) */
+    /* drum_hash_bytes of the image file's bytes, set by drum_dataset_digest_images (0: not
+     * read, or not readable then) */
     uint64_t image_digest;
-    /* "id#<16 hex digits>", set by drum_dataset_load: the digest of drum_example_digest (the
-     * texts) and image_digest (the file). The score and answer caches file this example's
+    /* "id#<16 hex digits>", set by drum_dataset_load and renewed by
+     * drum_dataset_digest_images: the digest of drum_example_digest (the texts) and
+     * image_digest (the file, once read). The score and answer caches file this example's
      * scores and answers under it, so an example edited under the same id, or whose image
      * file was replaced, is asked again. NULL for examples made in memory, which the caches
      * file under their id (drum_example_cache_id). */
@@ -52,10 +55,16 @@ typedef struct {
     drum_dataset_index *index; /* private: id hash built by load (NULL: find scans) */
 } drum_dataset;
 
-/* Loads a JSONL dataset, reading every image file once (in parallel, each distinct path once)
- * for the examples' image_digest: an unreadable one is left for the images' preparation to
- * report. Returns 0, or -1 with "file:line: problem" in err. */
+/* Loads a JSONL dataset. Returns 0, or -1 with "file:line: problem" in err. */
 int drum_dataset_load(drum_dataset *ds, const char *path, char *err, size_t errlen);
+
+/* Reads every image file of ds once (each distinct path once, in parallel, 256 files between
+ * progress reports and stop checks: "hash image files") into the examples' image_digest, and
+ * renews their content ids with it. An unreadable file gets 0, left for the images'
+ * preparation to report. A job calls it for its pool and queries, before the LVLM is asked
+ * anything. Returns 0, or -1 (out of memory, or stopped by progress). */
+int drum_dataset_digest_images(drum_dataset *ds, const drum_progress *progress, char *err,
+                               size_t errlen);
 void drum_dataset_free(drum_dataset *ds);
 
 /* FNV-1a 64 of e's id, image path (relative to dir, the directory of the JSONL file that

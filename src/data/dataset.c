@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "drum/fileio.h"
+#include "drum/progress.h"
 #include "drum/rng.h"
 #include "jsonl.h"
 
@@ -61,15 +62,31 @@ uint64_t drum_example_digest(const drum_example *e, const char *dir) {
     return fnv_str(h, e->task);
 }
 
-/* e->content_id from its digests (dir: the JSONL file's directory). */
+/* e->content_id from its digests (dir: the JSONL file's directory); replaces an earlier one. */
 static int set_content_id(drum_example *e, const char *dir) {
     uint64_t h = drum_example_digest(e, dir);
     if (e->image_digest) h = drum_hash64(h, e->image_digest);
     size_t n = strlen(e->id) + 18;
-    e->content_id = malloc(n);
-    if (!e->content_id) return -1;
-    snprintf(e->content_id, n, "%s#%016llx", e->id, (unsigned long long)h);
+    char *id = malloc(n);
+    if (!id) return -1;
+    snprintf(id, n, "%s#%016llx", e->id, (unsigned long long)h);
+    free(e->content_id);
+    e->content_id = id;
     return 0;
+}
+
+/* Every example's content id; -1 with "file:line: out of memory". */
+static int set_content_ids(drum_dataset *ds, char *err, size_t errlen) {
+    char *dir = dir_prefix(ds->path);
+    int rc = dir ? 0 : -1;
+    for (int i = 0; rc == 0 && i < ds->n; i++)
+        if (set_content_id(&ds->ex[i], dir)) {
+            snprintf(err, errlen, "%s:%d: out of memory", ds->path, ds->ex[i].line);
+            rc = -1;
+        }
+    if (!dir) snprintf(err, errlen, "%s: out of memory", ds->path);
+    free(dir);
+    return rc;
 }
 
 uint64_t drum_dataset_fingerprint(const drum_dataset *ds) {
@@ -262,41 +279,60 @@ static int by_image(const void *a, const void *b, void *arg) {
     return strcmp(ex[*(const int *)a].image, ex[*(const int *)b].image);
 }
 
-/* Every example's image_digest: each distinct image file read and hashed once, the files in
- * parallel. An unreadable file gives 0. */
-static int digest_images(drum_dataset *ds, char *err, size_t errlen) {
-    int n = ds->n, *order = malloc((size_t)(n ? n : 1) * sizeof *order);
-    if (!order) {
+/* drum_hash_bytes of a regular file's bytes (never 0), or 0 when it cannot be read. A device
+ * or a pipe could be read forever: no digest. */
+static uint64_t file_digest(const char *path) {
+    struct stat st;
+    char msg[64];
+    size_t len = 0;
+    char *bytes = stat(path, &st) == 0 && S_ISREG(st.st_mode)
+                      ? drum_read_file(path, &len, msg, sizeof msg)
+                      : NULL;
+    if (!bytes) return 0;
+    uint64_t h = drum_hash_bytes(bytes, len, DRUM_FNV1A_INIT);
+    free(bytes);
+    return h ? h : 1;
+}
+
+int drum_dataset_digest_images(drum_dataset *ds, const drum_progress *progress, char *err,
+                               size_t errlen) {
+    enum { CHUNK = 256 };
+    int n = ds->n, *order = malloc((size_t)(n ? n : 1) * sizeof *order), *first = NULL;
+    if (order) first = malloc((size_t)(n ? n : 1) * sizeof *first);
+    if (!order || !first) {
+        free(order);
         snprintf(err, errlen, "%s: out of memory", ds->path);
         return -1;
     }
+    /* each distinct path once: `first` lists the first example of each in path order */
     for (int i = 0; i < n; i++) order[i] = i;
     qsort_r(order, (size_t)n, sizeof *order, by_image, ds->ex);
-#pragma omp parallel for schedule(dynamic, 16)
-    for (int k = 0; k < n; k++) {
-        drum_example *e = &ds->ex[order[k]];
-        if (k > 0 && strcmp(ds->ex[order[k - 1]].image, e->image) == 0) continue;
-        char msg[64];
-        size_t len = 0;
-        struct stat st; /* a device or a pipe could be read forever: no digest */
-        char *bytes = stat(e->image, &st) == 0 && S_ISREG(st.st_mode)
-                          ? drum_read_file(e->image, &len, msg, sizeof msg)
-                          : NULL;
-        /* the first example of each path computes; the others of the path copy it below */
-        e->image_digest = 0;
-        if (bytes) {
-            uint64_t h = drum_hash_bytes(bytes, len, DRUM_FNV1A_INIT);
-            e->image_digest = h ? h : 1;
+    int files = 0;
+    for (int k = 0; k < n; k++)
+        if (k == 0 || strcmp(ds->ex[order[k - 1]].image, ds->ex[order[k]].image) != 0)
+            first[files++] = order[k];
+    int rc = 0;
+    for (int f0 = 0; f0 < files && rc == 0; f0 += CHUNK) {
+        int m = files - f0 < CHUNK ? files - f0 : CHUNK;
+        if (drum_progress_stopped(progress, "hashing image files", err, errlen)) {
+            rc = -1;
+            break;
         }
-        free(bytes);
+#pragma omp parallel for schedule(dynamic, 4)
+        for (int f = f0; f < f0 + m; f++) {
+            drum_example *e = &ds->ex[first[f]];
+            e->image_digest = file_digest(e->image);
+        }
+        drum_progress_report(progress, "hash image files", f0 + m, files, NULL);
     }
-    for (int k = 1; k < n; k++) {
+    for (int k = 1; rc == 0 && k < n; k++) { /* the others of each path copy its digest */
         drum_example *e = &ds->ex[order[k]];
         if (strcmp(ds->ex[order[k - 1]].image, e->image) == 0)
             e->image_digest = ds->ex[order[k - 1]].image_digest;
     }
     free(order);
-    return 0;
+    free(first);
+    return rc ? rc : set_content_ids(ds, err, errlen);
 }
 
 int drum_dataset_load(drum_dataset *ds, const char *path, char *err, size_t errlen) {
@@ -332,13 +368,9 @@ int drum_dataset_load(drum_dataset *ds, const char *path, char *err, size_t errl
         }
         ds->n++;
     }
-    if (more < 0 || digest_images(ds, err, errlen)) goto fail;
-    for (int i = 0; i < ds->n; i++)
-        if (set_content_id(&ds->ex[i], dir)) {
-            snprintf(err, errlen, "%s:%d: out of memory", path, ds->ex[i].line);
-            goto fail;
-        }
-    if (drum_dataset_index_ids(ds, path, err, errlen)) goto fail;
+    if (more < 0 || set_content_ids(ds, err, errlen) ||
+        drum_dataset_index_ids(ds, path, err, errlen))
+        goto fail;
     free(dir);
     free(buf);
     return 0;

@@ -229,7 +229,9 @@ static int open_data(drum_job *j, char *err, size_t errlen) {
         if (!j->train_path || !j->eval_path) goto oom;
     }
     if (drum_dataset_load(&j->train, j->train_path, err, errlen) ||
-        drum_dataset_load(&j->eval, j->eval_path, err, errlen))
+        drum_dataset_load(&j->eval, j->eval_path, err, errlen) ||
+        drum_dataset_digest_images(&j->train, &j->progress, err, errlen) ||
+        drum_dataset_digest_images(&j->eval, &j->progress, err, errlen))
         return -1;
     note(j, "pool %s: %d examples; queries %s: %d", j->train_path, j->train.n, j->eval_path,
          j->eval.n);
