@@ -651,6 +651,27 @@ static void test_eval_stop(void) {
     free(dr);
 }
 
+/* A Ctrl-C during pre-training (one process: it checks before each epoch) stops the run there:
+ * exit 3, the epoch named, no clip0/ written (a rerun pre-trains afresh). */
+static void test_pretrain_stop(void) {
+    char cfg[300], out[300], log[300], drafts[320], clip0[320];
+    snprintf(cfg, sizeof cfg, "%s/pretrain_stop.yaml", tmp);
+    snprintf(out, sizeof out, "%s/run_pretrain_stop", tmp);
+    snprintf(log, sizeof log, "%s/pretrain_stop.log", tmp);
+    snprintf(drafts, sizeof drafts, "%s/drafts.jsonl", out);
+    snprintf(clip0, sizeof clip0, "%s/clip0", out);
+    test_write_mini_config(cfg, tmp, out, "");
+    /* long pre-training: drafts.jsonl appears just before it starts */
+    const char *a[] = {drum_bin, "train", cfg, "--set", "model.pretrain.epochs=600", NULL};
+    int rc = run_drum(log, a, SIGINT, drafts, 500);
+    char *text = test_slurp(log);
+    CHECK(rc == 3 && text && strstr(text, "stopped (a signal) before pretrain epoch") &&
+              !drum_file_exists(clip0),
+          "a Ctrl-C in pre-training: exit %d, clip0/ %s, %s", rc,
+          drum_file_exists(clip0) ? "written" : "absent", text ? text : "");
+    free(text);
+}
+
 /* drum_cut_texts: rows compacted to the longest text's pooling position + 1, in order. */
 static void test_cut_texts(void) {
     int ids[3 * 6] = {1, 2, 3, 9, 0, 0, 1, 9, 0, 0, 0, 0, 1, 2, 9, 0, 0, 0};
@@ -1286,6 +1307,7 @@ int main(int argc, char **argv) {
     test_synth_cli();
     test_exec_scorer_job();
     test_eval_stop();
+    test_pretrain_stop();
     test_embed_retrieve_export();
     test_converted_eval();
     test_hateful_memes_eval();

@@ -29,8 +29,8 @@ typedef struct drum_job drum_job;
 /* Prepares everything a run needs (see above). Long steps report through progress; *stop
  * (set by a signal handler) interrupts training with a checkpoint, and stops the LVLM's work
  * (zero-shot drafts, k-shot answers, mining's scores) before its next chunk of calls: the
- * call then fails and drum_job_stopped says why. Pre-training and embedding run to their
- * end. *log receives notes for
+ * call then fails and drum_job_stopped says why; so does pre-training, before an epoch, in a
+ * single process. Embedding runs to its end. *log receives notes for
  * the user (what was generated, loaded or reused), one per line, and may be NULL.
  * comm: the ranks of a data-parallel run (comm.h), or NULL for one process. Every rank calls
  * every job function in the same order; rank 0 alone writes files. */

@@ -22,7 +22,8 @@ typedef struct {
  * demo text i) of prep with transformers' clip_loss, AdamW, warm-up + cosine decay.
  * Batches are seeded permutations per epoch; the last partial batch is dropped (the
  * contrastive loss wants full batches). *final_loss gets the mean loss of the last epoch.
- * Returns 0 or -1. */
+ * Asks progress's stop before each epoch. Returns 0, or -1 (an error, or stopped: m is then
+ * part-trained). */
 int drum_pretrain_clip(drum_clip_model *m, const drum_prepared *prep,
                        const drum_pretrain_opts *o, const drum_progress *progress,
                        double *final_loss, char *err, size_t errlen);

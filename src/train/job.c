@@ -485,7 +485,11 @@ static int first_weights(drum_job *j, char *err, size_t errlen) {
                                 1.0f, c->model.pretrain.warmup_steps, c->seed};
         double loss = 0;
         note(j, "pre-training the retriever on %d captions (%d epochs)", caps.n, o.epochs);
-        rc = drum_pretrain_clip(j->model, &prep, &o, &j->progress, &loss, err, errlen);
+        /* with several ranks only rank 0 pre-trains, the others waiting: a collective stop
+         * check would hang, so there pre-training runs to its end */
+        drum_progress pp = j->progress;
+        if (j->comm->size > 1) pp.stop = NULL;
+        rc = drum_pretrain_clip(j->model, &prep, &o, &pp, &loss, err, errlen);
         if (rc == 0) {
             note(j, "pre-training done: last-epoch loss %.4f; saved to %s", loss, dir);
             rc = export_model(j, dir, err, errlen);
