@@ -188,6 +188,26 @@ static int copy_file(const char *src, const char *dst) {
     return rc;
 }
 
+/* Rewrites the text file path with `mark` inserted after the first `key` in it, and returns
+ * its text before (to restore with write_text_file); NULL when the file or the key is
+ * missing, the file untouched. */
+static char *edit_after(const char *path, const char *key, const char *mark) {
+    char *orig = test_slurp(path), *at = orig ? strstr(orig, key) : NULL;
+    if (!at) {
+        free(orig);
+        return NULL;
+    }
+    at += strlen(key);
+    size_t n = strlen(orig) + strlen(mark) + 1;
+    char *edited = malloc(n);
+    if (edited) {
+        snprintf(edited, n, "%.*s%s%s", (int)(at - orig), orig, mark, at);
+        write_text_file(path, edited);
+    }
+    free(edited);
+    return orig;
+}
+
 /* The path under tmp/data of the image of `file`'s line `line` (from 1), in out. Returns 0,
  * or -1 when the file has no such line. */
 static int image_of_line(const char *file, int line, char *out, size_t outlen) {
@@ -237,23 +257,11 @@ static void test_resume_other_data(const run_paths *r) {
     for (int i = 0; i < 2; i++) {
         char path[300];
         snprintf(path, sizeof path, "%s/data/%s", tmp, files[i]);
-        char *orig = test_slurp(path);
-        char *at = orig ? strstr(orig, "\"prompt\":\"") : NULL;
-        FILE *f = at ? fopen(path, "w") : NULL;
-        CHECK(f != NULL, "rewriting %s", path);
-        if (!f) {
-            free(orig);
-            continue;
-        }
-        at += strlen("\"prompt\":\"");
-        fprintf(f, "%.*sChanged: %s", (int)(at - orig), orig, at);
-        fclose(f);
+        char *orig = edit_after(path, "\"prompt\":\"", "Changed: ");
+        CHECK(orig != NULL, "rewriting %s", path);
+        if (!orig) continue;
         check_refused_resume(r, files[i], "made on other data");
-        f = fopen(path, "w");
-        if (f) {
-            fputs(orig, f);
-            fclose(f);
-        }
+        write_text_file(path, orig);
         free(orig);
     }
     for (int i = 0; i < 2; i++) {
@@ -1091,14 +1099,6 @@ static long size_of(const char *path) {
     return stat(path, &st) == 0 ? (long)st.st_size : -1;
 }
 
-/* Writes text (or, with append, appends one NUL byte) to path. Returns 0 or -1. */
-static int put_file(const char *path, const char *text, int append) {
-    FILE *f = fopen(path, append ? "ab" : "wb");
-    if (!f) return -1;
-    int ok = append ? fputc(0, f) == 0 : fputs(text, f) >= 0;
-    return fclose(f) == 0 && ok ? 0 : -1;
-}
-
 /* The score cache files scores under the examples' content ids. Two edits that leave the
  * retriever's inputs as they were, so that mining picks the same pairs: the first training
  * example's first answer changed in train.jsonl (the answers are not in the retriever's
@@ -1106,53 +1106,43 @@ static int put_file(const char *path, const char *text, int append) {
  * bytes). After each, `drum mine` asks the scorer again and the cache grows; with the file
  * restored, everything is a hit again and nothing is added. */
 static void test_cache_follows_edits(void) {
-    char cfg[256], log[256], cands[300], cache[300], data[300], img[400];
+    char cfg[256], log[256], cands[300], cache[300], data[300], img[400], kept[420];
     snprintf(cfg, sizeof cfg, "%s/a.yaml", tmp);
     snprintf(log, sizeof log, "%s/mine_edit.log", tmp);
     snprintf(cands, sizeof cands, "%s/cands_edit.jsonl", tmp);
     snprintf(cache, sizeof cache, "%s/run_a/score_cache.bin", tmp);
     snprintf(data, sizeof data, "%s/data/train.jsonl", tmp);
     const char *a[] = {drum_bin, "mine", cfg, "--out", cands, NULL};
-    char *orig = test_slurp(data), *png = NULL;
-    char *at = orig ? strstr(orig, "\"answers\":[\"") : NULL;
-    size_t png_len = 0;
-    char msg[128];
-    if (image_of_line("train.jsonl", 1, img, sizeof img) == 0)
-        png = drum_read_file(img, &png_len, msg, sizeof msg);
-    CHECK(at != NULL && png != NULL, "reading %s and %s", data, img);
-    if (!at || !png) {
-        free(orig);
-        free(png);
-        return;
-    }
-    at += strlen("\"answers\":[\"");
-    char *edited = malloc(strlen(orig) + 16);
-    snprintf(edited, strlen(orig) + 16, "%.*sEdited: %s", (int)(at - orig), orig, at);
+    CHECK(image_of_line("train.jsonl", 1, img, sizeof img) == 0, "reading %s", data);
+    snprintf(kept, sizeof kept, "%s.kept", img);
     const char *what[2] = {"an answer", "the image file's bytes"};
     for (int edit = 0; edit < 2; edit++) {
         long sizes[3];
+        char *orig = NULL;
         for (int step = 0; step < 3; step++) {
             int bad = 0;
-            if (step == 1)
-                bad = edit == 0 ? put_file(data, edited, 0) : put_file(img, NULL, 1);
-            if (step == 2) {
-                bad = put_file(data, orig, 0);
-                FILE *f = fopen(img, "wb");
-                bad |= !f || fwrite(png, 1, png_len, f) != png_len;
-                if (f) fclose(f);
+            if (step == 1 && edit == 0) {
+                bad = !(orig = edit_after(data, "\"answers\":[\"", "Edited: "));
+            } else if (step == 1) { /* the image kept aside, a copy with one more byte in place */
+                FILE *f = rename(img, kept) == 0 && copy_file(kept, img) == 0
+                              ? fopen(img, "ab")
+                              : NULL;
+                bad = !f || fputc(0, f) != 0;
+                if (f) bad |= fclose(f) != 0;
+            } else if (step == 2) {
+                if (orig) write_text_file(data, orig);
+                bad = edit == 1 && rename(kept, img) != 0;
             }
             int rc = bad ? -1 : run_drum(log, a, 0, NULL, 0);
             CHECK(rc == 0, "drum mine (%s, step %d) exit %d (log %s)", what[edit], step, rc, log);
             sizes[step] = size_of(cache);
         }
+        free(orig);
         CHECK(sizes[0] > 0 && sizes[1] > sizes[0] && sizes[2] == sizes[1],
               "%s edited: score cache %ld bytes, after the edit %ld (must grow), restored %ld "
               "(must not)",
               what[edit], sizes[0], sizes[1], sizes[2]);
     }
-    free(edited);
-    free(orig);
-    free(png);
 }
 
 /* drum mine writes every training query's scored candidates, best first, never itself, and
