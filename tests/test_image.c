@@ -4,7 +4,9 @@
  * tools/gen_image_fixtures.py; cases.txt describes each case). Every case must stay within
  * 0.02 of the processor's output after normalisation, and in fact match it bit for bit:
  * JPEG decodes with libjpeg-turbo's arithmetic and the resize is Pillow's.
- * With a CUDA build and a visible GPU the CUDA path must equal the CPU path bit for bit. */
+ * With a CUDA build and a visible GPU the CUDA path must equal the CPU path bit for bit.
+ * Also drum_prepare's chunks over a pool of fixture images, and the stop checks of
+ * drum_embed_prepared over such a pool. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,10 +15,14 @@
 
 #include "common/check.h"
 #include "drum/backend.h"
+#include "drum/clip_model.h"
 #include "drum/data.h"
+#include "drum/demo.h"
 #include "drum/fileio.h"
 #include "drum/image.h"
 #include "drum/prepare.h"
+#include "drum/retrieval.h"
+#include "drum/trainer.h"
 
 #define FIXDIR "tests/fixtures/image"
 
@@ -510,6 +516,89 @@ static void check_prepare_chunks(const char *const *names, int n_names) {
     CHECK(test_remove_tree(dir) == 0, "cleanup of %s", dir);
 }
 
+typedef struct {
+    int asked, at;
+    long embedded, bad_stage;
+} embed_stop;
+
+static int stop_at(void *user) {
+    embed_stop *s = user;
+    return ++s->asked >= s->at;
+}
+
+static void embed_progress(void *user, const char *stage, long done, long total,
+                           const char *note) {
+    embed_stop *s = user;
+    s->bad_stage += strcmp(stage, "embed pool") != 0;
+    s->embedded = done;
+}
+
+/* drum_embed_prepared asks progress.stop before every batch: a stop before the third of
+ * three embeds two (progress says 16 rows) and returns 1 with "stopped" and no rows; a stop
+ * never given is asked once a batch and every row comes back, unit length. */
+static void check_embed_stop(const char *const *names, int n_names) {
+    char dir[] = "/tmp/drum_test_embed_XXXXXX", err[512] = "";
+    enum { N = 20, B = 8, S = 32 };
+    drum_tokenizer *tok = NULL;
+    drum_dataset ds;
+    if (!mkdtemp(dir) || drum_tokenizer_load("tests/fixtures/tokenizer", &tok, err, sizeof err) ||
+        write_pool(dir, names, n_names, N, 0, &ds)) {
+        CHECK(0, "set-up: %s", err);
+        drum_tokenizer_free(tok);
+        return;
+    }
+    drum_tokenizer_info ti = drum_tokenizer_get_info(tok);
+    drum_clip_config cc;
+    drum_demo_tiny_config(&cc, ti.vocab_size, S, 4, 16, ti.bos_id, ti.eos_id, ti.pad_id);
+    drum_prepare_opts o = drum_prepare_opts_for(&cc, "{P} {R}", NULL);
+    drum_prepared prep;
+    drum_clip_params params = {0};
+    drum_backend *be = drum_backend_create("cpu", err, sizeof err);
+    drum_clip_model *m = NULL;
+    if (be && drum_prepare(&prep, &ds, NULL, tok, &o, err, sizeof err) == 0) {
+        if (drum_clip_params_build(&params, &cc, err, sizeof err) == 0)
+            m = drum_clip_model_create(be, &cc, &params, B, B, 0, err, sizeof err);
+        CHECK(m && drum_clip_model_init(m, 3) == 0, "model: %s", err);
+        for (int at = 3; m && at <= 1000; at += 997) {
+            embed_stop st = {0, at, 0, 0};
+            drum_progress pr = {.update = embed_progress, .user = &st, .stop = stop_at,
+                                .stop_user = &st};
+            drum_embeddings e = {0};
+            int rc = drum_embed_prepared(NULL, m, &prep, &ds, 0, B, &pr, &e, err, sizeof err);
+            if (at == 3) {
+                CHECK(rc == 1 && strstr(err, "stopped (a signal) before embed pool") &&
+                          st.asked == 3 && st.embedded == 2 * B && e.n == 0 && !e.img,
+                      "a stop before batch 3: rc %d, asked %d, %ld rows embedded, %d kept (%s)",
+                      rc, st.asked, st.embedded, e.n, err);
+                continue;
+            }
+            double worst = rc == 0 && e.n == N ? 0 : INFINITY;
+            for (int i = 0; rc == 0 && i < e.n; i++) {
+                double a = 0, t = 0;
+                for (int k = 0; k < e.dim_img; k++) a += (double)e.img[(size_t)i * e.dim_img + k] *
+                                                          e.img[(size_t)i * e.dim_img + k];
+                for (int k = 0; k < e.dim_txt; k++) t += (double)e.txt[(size_t)i * e.dim_txt + k] *
+                                                          e.txt[(size_t)i * e.dim_txt + k];
+                worst = fmax(worst, fmax(fabs(sqrt(a) - 1), fabs(sqrt(t) - 1)));
+            }
+            CHECK(rc == 0 && st.asked == (N + B - 1) / B && st.embedded == N &&
+                      st.bad_stage == 0 && worst < 1e-5,
+                  "no stop: rc %d, asked %d, %ld rows embedded, norms off by %g (%s)", rc,
+                  st.asked, st.embedded, worst, err);
+            drum_embeddings_free(&e);
+        }
+        drum_prepared_free(&prep);
+    } else {
+        CHECK(0, "set-up: %s", err);
+    }
+    drum_clip_model_free(m);
+    drum_clip_params_free(&params);
+    drum_backend_destroy(be);
+    drum_dataset_free(&ds);
+    drum_tokenizer_free(tok);
+    CHECK(test_remove_tree(dir) == 0, "cleanup of %s", dir);
+}
+
 int main(void) {
     check_sizes();
     check_fixtures();
@@ -529,6 +618,7 @@ int main(void) {
     }
     CHECK(loaded, "fixture images");
     check_prepare_chunks(names, NIMG);
+    check_embed_stop(names, NIMG);
     if (loaded) {
         drum_image_config cfg;
         drum_image_config_default(&cfg);

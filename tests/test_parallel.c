@@ -517,6 +517,23 @@ static void check_job(void) {
     CHECK(rc == 0 && same_file("two", "two_stopped", "round2/model.safetensors") &&
               same_file("two", "two_stopped", "results.jsonl"),
           "2 ranks stopped and resumed (exit %d): not the uninterrupted run's weights/results", rc);
+    /* Ctrl-C in pre-training, which rank 0 does alone while the other waits: it stops before
+     * its next epoch and both ranks stop (without the stop it runs 3000 epochs and times out),
+     * no clip0/ written */
+    char drafts[300], clip0[300];
+    snprintf(drafts, sizeof drafts, "%s/pretrain_stopped/drafts.jsonl", tmp);
+    snprintf(clip0, sizeof clip0, "%s/pretrain_stopped/clip0", tmp);
+    snprintf(log, sizeof log, "%s/pretrain_stopped.log", tmp);
+    rc = job("demo", "pretrain_stopped", 2, synthetic, "--set", "model.pretrain.epochs=3000",
+             drafts);
+    text = test_slurp(log);
+    stopped = text && strstr(text, "stopped (a signal) before pretrain epoch") &&
+              strstr(text, "continue with --resume");
+    free(text);
+    CHECK(rc != -1 && stopped && !drum_file_exists(clip0),
+          "2 ranks, Ctrl-C in pre-training: exit %d, %s, clip0/ %s", rc,
+          stopped ? "stopped" : "no stop message in the log",
+          drum_file_exists(clip0) ? "written" : "absent");
     /* resumed on another number of ranks: it finishes, close to the 2-rank run */
     snprintf(ckpt, sizeof ckpt, "%s/two_then_one/train.ckpt", tmp);
     rc = train("two_then_one", 2, synthetic, NULL, ckpt);

@@ -29,9 +29,10 @@ typedef struct drum_job drum_job;
 /* Prepares everything a run needs (see above). Long steps report through progress; *stop
  * (set by a signal handler) interrupts training with a checkpoint, and stops the LVLM's work
  * (zero-shot drafts, k-shot answers, mining's scores) before its next chunk of calls: the
- * call then fails and drum_job_stopped says why; so does pre-training, before an epoch, in a
- * single process. Embedding runs to its end. *log receives notes for
- * the user (what was generated, loaded or reused), one per line, and may be NULL.
+ * call then fails and drum_job_stopped says why; so do embedding, before a batch, and
+ * pre-training, before an epoch (with several ranks rank 0 pre-trains alone and tells the
+ * others afterwards). *log receives notes for the user (what was generated, loaded or
+ * reused), one per line, and may be NULL.
  * comm: the ranks of a data-parallel run (comm.h), or NULL for one process. Every rank calls
  * every job function in the same order; rank 0 alone writes files. */
 int drum_job_open(drum_job **out, const drum_job_config *cfg, drum_comm *comm,

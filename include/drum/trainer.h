@@ -122,8 +122,8 @@ int drum_trainer_run(drum_trainer *t, char *err, size_t errlen);
 /* One mining step with the current retriever: retrieve the top K for every training query
  * (its own task family's pool when groups are set; itself excluded), score the first
  * scored_per_round pairs not scored before, and append them to the candidate lists.
- * Returns 0, 1 when progress.stop stopped it before a chunk of scores (the candidate lists
- * unchanged), or -1 on error. */
+ * Returns 0, 1 when progress.stop stopped it in the embedding or before a chunk of scores
+ * (the candidate lists unchanged), or -1 on error. */
 int drum_trainer_mine(drum_trainer *t, char *err, size_t errlen);
 
 /* Checkpoint: parameters, AdamW moments and step, position, candidate lists; written
@@ -139,7 +139,9 @@ int drum_checkpoint_read_params(const char *path, size_t total, float *host, cha
 
 /* Embeds prepared examples with model m (batch rows at a time): L2-normalised image
  * features and the demo (use_query_text = 0) or query text features, ids from ds. With a
- * comm of several ranks (NULL: one), each rank embeds its slice and every rank gets all. */
+ * comm of several ranks (NULL: one), each rank embeds its slice and every rank gets all.
+ * progress.stop (when set) is asked before every batch, the same number of times on every
+ * rank. Returns 0, 1 when it stopped the embedding (*out empty, "stopped" in err), or -1. */
 int drum_embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepared *prep,
                         const drum_dataset *ds, int use_query_text, int batch,
                         const drum_progress *progress, drum_embeddings *out, char *err,

@@ -27,8 +27,8 @@ static void on_signal(int sig) {
     }
     stop_flag = 1;
     static const char msg[] = "\ndrum: stopping at the next safe point (a training step's "
-                              "checkpoint, a pre-training epoch or the LVLM's next batch); "
-                              "signal again to end now\n";
+                              "checkpoint, a pre-training epoch, an embedding batch or the "
+                              "LVLM's next batch); signal again to end now\n";
     if (speak) {
         ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1); /* async-signal-safe */
         (void)w;

@@ -64,6 +64,7 @@ struct drum_job {
     drum_progress progress;
     volatile sig_atomic_t *stop;
     int stopped;              /* a stop was agreed (progress.stop said so) */
+    int pretrain_stopped;     /* rank 0's own flag stopped its pre-training (several ranks) */
     void (*log)(const char *line);
     drum_backend *be;
     char *data_dir, *train_path, *eval_path, *tok_dir;
@@ -444,6 +445,14 @@ static drum_prepare_opts prepare_opts(drum_job *j) {
     return o;
 }
 
+/* progress.stop of rank 0's pre-training with several ranks, which the others wait out:
+ * this process's own flag, not an agreement of all */
+static int own_stop(void *user) {
+    drum_job *j = user;
+    if (j->stop && *j->stop) j->pretrain_stopped = 1;
+    return j->pretrain_stopped;
+}
+
 /* The un-tuned retriever: model.checkpoint, or train.out/clip0 from an earlier run, or a
  * fresh initialisation pre-trained contrastively on the suite's captions. */
 static int first_weights(drum_job *j, char *err, size_t errlen) {
@@ -486,9 +495,9 @@ static int first_weights(drum_job *j, char *err, size_t errlen) {
         double loss = 0;
         note(j, "pre-training the retriever on %d captions (%d epochs)", caps.n, o.epochs);
         /* with several ranks only rank 0 pre-trains, the others waiting: a collective stop
-         * check would hang, so there pre-training runs to its end */
+         * check would hang, so it asks its own flag and tells them afterwards */
         drum_progress pp = j->progress;
-        if (j->comm->size > 1) pp.stop = NULL;
+        if (j->comm->size > 1) pp.stop = own_stop;
         rc = drum_pretrain_clip(j->model, &prep, &o, &pp, &loss, err, errlen);
         if (rc == 0) {
             note(j, "pre-training done: last-epoch loss %.4f; saved to %s", loss, dir);
@@ -505,11 +514,20 @@ out:
 }
 
 /* With several ranks, rank 0 finds or pre-trains the retriever (writing clip0/) while the
- * others wait; then they find the clip0/ it wrote. */
+ * others wait; then they find the clip0/ it wrote. A signal stops rank 0's pre-training
+ * before an epoch, and every rank then stops (drum_job_stopped); an error ends the job (the
+ * CLI's MPI_Abort releases the waiting ranks). */
 static int initial_weights(drum_job *j, char *err, size_t errlen) {
     if (j->comm->size == 1 || j->cfg->model.checkpoint[0]) return first_weights(j, err, errlen);
-    if (writer(j) && first_weights(j, err, errlen)) return -1;
-    if (j->comm->barrier(j->comm, err, errlen)) return -1;
+    if (writer(j) && first_weights(j, err, errlen) && !j->pretrain_stopped) return -1;
+    /* the waiting ranks' barrier, telling them whether rank 0 stopped */
+    int any = j->comm->any(j->comm, j->pretrain_stopped, err, errlen);
+    if (any < 0) return -1;
+    if (any) {
+        j->stopped = 1;
+        if (!writer(j)) snprintf(err, errlen, "stopped (a signal) in rank 0's pre-training");
+        return -1;
+    }
     return writer(j) ? 0 : first_weights(j, err, errlen);
 }
 

@@ -286,7 +286,23 @@ static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepar
         h_mask = malloc((size_t)batch * T * sizeof(int));
         if (!h_ids || !h_mask) DRUM_FAIL(be, "out of memory for %d token rows", batch);
     }
-    for (int i0 = (int)lo; i0 < hi && drum_backend_ok(be); i0 += batch) {
+    /* progress.stop is asked before every batch, on every rank the same number of times: the
+     * largest slice's batch count (the slices differ by at most one row) */
+    const char *stage = use_query_text ? "embed queries" : "embed pool";
+    long most = 0;
+    for (int r = 0; r < comm->size; r++) {
+        long a, z;
+        drum_comm_slice(n, r, comm->size, &a, &z);
+        if (z - a > most) most = z - a;
+    }
+    int stopped = 0;
+    for (long t = 0; t * batch < most && drum_backend_ok(be); t++) {
+        if (drum_progress_stopped(progress, stage, err, errlen)) {
+            stopped = 1;
+            break;
+        }
+        int i0 = (int)(lo + t * batch);
+        if (i0 >= hi) continue;
         int b = hi - i0 < batch ? (int)hi - i0 : batch, W = T;
         const int *bi = ids + (size_t)i0 * T, *bm = mask + (size_t)i0 * T;
         if (prep->longest) {
@@ -306,8 +322,7 @@ static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepar
             break;
         be->to_host(be, out->img + (size_t)i0 * D, m->img_features, (size_t)b * D * sizeof(float));
         be->to_host(be, out->txt + (size_t)i0 * D, m->txt_features, (size_t)b * D * sizeof(float));
-        drum_progress_report(progress, use_query_text ? "embed queries" : "embed pool",
-                             i0 + b - lo, hi - lo, NULL);
+        drum_progress_report(progress, stage, i0 + b - lo, hi - lo, NULL);
     }
     be->free(be, d_pix);
     be->free(be, d_ids);
@@ -316,10 +331,10 @@ static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepar
     drum_device_levels_free(be, &lv);
     free(h_ids);
     free(h_mask);
-    if (!drum_backend_ok(be)) {
-        snprintf(err, errlen, "embed on %s: %s", be->name, be->err);
+    if (!drum_backend_ok(be) || stopped) {
+        if (!stopped) snprintf(err, errlen, "embed on %s: %s", be->name, be->err);
         drum_embeddings_free(out);
-        return -1;
+        return stopped ? 1 : -1;
     }
     if (drum_embeddings_gather(comm, out, err, errlen)) {
         drum_embeddings_free(out);
@@ -344,13 +359,15 @@ static int mine(drum_trainer *t, char *err, size_t errlen) {
     int n = t->pool->n, K = t->o.candidates_k, l = t->o.scored_per_round;
     drum_embeddings demo, query;
     int batch = t->m->max_images;
-    if (drum_embed_prepared(t->comm, t->m, t->prep, t->pool, 0, batch, &t->progress, &demo, err,
-                            errlen))
-        return -1;
-    if (drum_embed_prepared(t->comm, t->m, t->prep, t->pool, 1, batch, &t->progress, &query, err,
-                            errlen)) {
+    /* a stop here (1) is one before the round's scores, like a stop between them */
+    int e = drum_embed_prepared(t->comm, t->m, t->prep, t->pool, 0, batch, &t->progress, &demo,
+                                err, errlen);
+    if (e) return e;
+    e = drum_embed_prepared(t->comm, t->m, t->prep, t->pool, 1, batch, &t->progress, &query, err,
+                            errlen);
+    if (e) {
         drum_embeddings_free(&demo);
-        return -1;
+        return e;
     }
     /* image features are the same for both: reuse demo's */
     int *idx = malloc((size_t)n * K * sizeof(int)), *ex = malloc((size_t)n * sizeof(int));
