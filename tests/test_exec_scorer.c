@@ -3,7 +3,8 @@
  * in order and match the rules recomputed here, generate never shows the query's gold
  * response, and every way the subprocess can fail (exits, dies after hello, replies with an
  * error, too few items, a line that is not JSON, no such program) is an error that names the
- * command and what happened; SIGINT and SIGTERM do not end the LVLM, drum's SIGKILL does.
+ * command and what happened; SIGINT, SIGTERM and SIGUSR1 do not end the LVLM, drum's SIGKILL
+ * does.
  * Skipped (counted) where python3 is missing. */
 #include <limits.h>
 #include <math.h>
@@ -149,10 +150,10 @@ static void test_failures(void) {
     with_lvlm("--garble rank", 3, "is not a JSON object: 'this is not json'");
 }
 
-/* The LVLM process is drum's to end: it ignores SIGINT and SIGTERM and leads its own process
- * group (a terminal's Ctrl-C does not reach it), so after those it still answers;
- * drum_exec_signal_children(SIGKILL) then ends the whole group (the shell and the program it
- * started), and the next request fails naming the signal. */
+/* The LVLM process is drum's to end: it ignores SIGINT, SIGTERM and SIGUSR1 (drum's stop
+ * requests) and leads its own process group (a terminal's Ctrl-C does not reach it), so
+ * after those it still answers; drum_exec_signal_children(SIGKILL) then ends the whole group
+ * (the shell and the program it started), and the next request fails naming the signal. */
 static void test_signals(void) {
     char err[512] = "", cmd[sizeof LVLM + 64];
     drum_scorer *s = NULL;
@@ -165,10 +166,11 @@ static void test_signals(void) {
     double v = 0;
     drum_exec_signal_children(SIGINT);
     drum_exec_signal_children(SIGTERM);
+    drum_exec_signal_children(SIGUSR1);
     usleep(200000);
     int rc = s->score(s, &pair, 1, &v, err, sizeof err);
-    CHECK(rc == 0 && v == rule(&q, &d), "after SIGINT and SIGTERM the LVLM still answers: %s",
-          err);
+    CHECK(rc == 0 && v == rule(&q, &d),
+          "after SIGINT, SIGTERM and SIGUSR1 the LVLM still answers: %s", err);
     drum_exec_signal_children(SIGKILL);
     usleep(200000);
     rc = s->score(s, &pair, 1, &v, err, sizeof err);

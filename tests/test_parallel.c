@@ -313,8 +313,12 @@ static int rank_main(const char *dir) {
 static char self_bin[PATH_MAX], drum_bin[PATH_MAX + 16], fixture_dir[PATH_MAX + 32];
 static char tmp[64] = "/tmp/drum_parallel_XXXXXX";
 
+/* The signal run() sends when stop_when appears: SIGINT (a Ctrl-C), which mpirun turns into
+ * SIGTERM and, a second later, SIGKILL; or SIGUSR1, which mpirun passes on as it is. */
+static int stop_signal = SIGINT;
+
 /* Runs argv (NULL-terminated) with stdout+stderr to log, in its own process group, killed
- * after timeout_s. With stop_when, SIGINT goes to the launcher as soon as that file
+ * after timeout_s. With stop_when, stop_signal goes to the launcher as soon as that file
  * appears. Returns the exit status, 128+signal, or -1 on a timeout. */
 static int run(const char *log, const char *const *argv, int timeout_s, const char *stop_when) {
     pid_t pid = fork();
@@ -341,7 +345,7 @@ static int run(const char *log, const char *const *argv, int timeout_s, const ch
             return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
         struct stat st;
         if (stop_when && !signalled && stat(stop_when, &st) == 0) {
-            kill(pid, SIGINT);
+            kill(pid, stop_signal);
             signalled = 1;
         }
         usleep(10000);
@@ -647,6 +651,34 @@ static void check_job(void) {
     free(first);
     free(second);
     free(text);
+    /* SIGUSR1 to mpirun (passed on to the ranks; its SIGINT kills them a second later) while
+     * an LVLM that takes 2 s a call answers: both ranks stop after that call, exit 3, part of
+     * the answers kept; the same command then ends with the uninterrupted run's results */
+    snprintf(scorer, sizeof scorer,
+             "scorer: {backend: exec, command: \"python3 '%s/exec_lvlm.py' --sleep 2\"}\n",
+             fixture_dir);
+    char answers[400], all[400];
+    snprintf(answers, sizeof answers, "%s/two_usr1/answers.jsonl", tmp);
+    snprintf(all, sizeof all, "%s/two_answers/answers.jsonl", tmp);
+    long n_all = test_count_lines(all);
+    stop_signal = SIGUSR1;
+    rc = job("eval", "two_usr1", 2, scorer, NULL, NULL, answers);
+    stop_signal = SIGINT;
+    long kept = test_count_lines(answers);
+    snprintf(log, sizeof log, "%s/two_usr1.log", tmp);
+    text = test_slurp(log);
+    CHECK(rc == 3 && text && strstr(text, "stopped (a signal) before") && kept > 0 &&
+              kept < n_all,
+          "2 ranks, SIGUSR1 to mpirun: exit %d, %ld of %ld answers kept, log: %s", rc, kept,
+          n_all, text ? text : "(none)");
+    free(text);
+    snprintf(scorer, sizeof scorer, "scorer: {backend: exec, command: \"python3 '%s/exec_lvlm.py'\"}\n",
+             fixture_dir);
+    rc = job("eval", "two_usr1", 2, scorer, NULL, NULL, NULL);
+    CHECK(rc == 0 && test_count_lines(answers) == n_all &&
+              same_file("two_answers", "two_usr1", "results.jsonl"),
+          "2 ranks stopped by SIGUSR1, then the same command: exit %d, %ld of %ld answers", rc,
+          test_count_lines(answers), n_all);
     /* DRUM_COMM must name a communicator */
     setenv("DRUM_COMM", "gloo", 1);
     rc = train("bad_comm", 0, "", NULL, NULL);

@@ -412,17 +412,6 @@ static void test_totals(void) {
           c.n_eval[1], c.n_eval[2]);
 }
 
-/* The number of lines of a file (0 when it cannot be read). */
-static int count_lines(const char *path) {
-    char err[256];
-    size_t n = 0;
-    char *s = drum_read_file(path, &n, err, sizeof err);
-    int lines = 0;
-    for (size_t i = 0; s && i < n; i++) lines += s[i] == '\n';
-    free(s);
-    return lines;
-}
-
 /* 1 when some caption of captions.jsonl names a colour. */
 static int captions_name_colours(const char *dir, int *n_captions) {
     char *path = file_in(dir, "captions.jsonl"), err[256];
@@ -461,10 +450,10 @@ static void test_pretrain_images(const char *plain_dir) {
         free(b);
     }
     char *pc = file_in(plain_dir, "captions.jsonl"), *xc = file_in(dir, "captions.jsonl");
-    int plain = count_lines(pc), extra = count_lines(xc);
+    long plain = test_count_lines(pc), extra = test_count_lines(xc);
     /* train images: 31 VQA + 20 + 15; the 12 pre-training images are numbered after the 90
      * train and eval images */
-    CHECK(plain == 66 && extra == 66 + 12, "captions: %d plain, %d with 12 pre-training images",
+    CHECK(plain == 66 && extra == 66 + 12, "captions: %ld plain, %ld with 12 pre-training images",
           plain, extra);
     char *last = file_in(dir, "images/img-00101.png"), *beyond = file_in(dir, "images/img-00102.png");
     FILE *f = fopen(last, "rb"), *g = fopen(beyond, "rb");

@@ -25,9 +25,9 @@
  * {"error":"message"}: the call fails with that message. When the scorer is destroyed drum
  * closes the process's standard input and waits up to 5 s for it to exit, then ends it
  * (its process group) with SIGKILL. The process leads a process group of its own and starts
- * with SIGINT, SIGTERM and SIGTTOU ignored (a program may set its own handlers): a Ctrl-C to
- * the terminal's foreground group, or a launcher's SIGTERM to every process, is drum's to
- * act on; it stops between requests (job.h), so the request in flight is answered and
+ * with SIGINT, SIGTERM, SIGUSR1 and SIGTTOU ignored (a program may set its own handlers): a
+ * Ctrl-C to the terminal's foreground group, or a launcher's SIGTERM or SIGUSR1 to every
+ * process, is drum's to act on; it stops between requests (job.h), so the request in flight is answered and
  * cached rather than lost with a killed process.
  *
  * Standard output carries replies only: a line of anything else (a library's "Loading model…")

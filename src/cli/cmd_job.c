@@ -15,7 +15,7 @@
 static volatile sig_atomic_t stop_flag;
 static volatile sig_atomic_t speak; /* rank 0 says what a signal does */
 
-/* The first SIGINT/SIGTERM asks the job to stop at its next safe point; a second one ends
+/* The first SIGINT/SIGTERM/SIGUSR1 asks the job to stop at its next safe point; a second ends
  * the process and its LVLM processes at once (the caches have kept every answered batch
  * either way). */
 static void on_signal(int sig) {
@@ -64,13 +64,16 @@ static void job_usage(FILE *f, job_kind kind) {
             "  --set key=value   override one config key, e.g. --set backend=cuda\n"
             "%s"
             "\n"
-            "Ctrl-C during training writes a checkpoint; continue with --resume.\n",
+            "Ctrl-C, SIGTERM or SIGUSR1 stops it at the next safe point (a training step, an\n"
+            "embedding batch, the LVLM's next batch) with exit status 3; %s continues.\n"
+            "Under mpirun send SIGUSR1 to mpirun, which kills the ranks a second after a Ctrl-C.\n",
             name, kind == JOB_DEMO ? "[CONFIG]" : "CONFIG",
             kind == JOB_MINE ? "[--out FILE]" : kind == JOB_EVAL ? "" : "[--resume]",
             kind == JOB_DEMO ? "; default experiments/demo.yaml" : "",
             kind == JOB_MINE   ? "  --out FILE        candidate lists (default train.out/candidates.jsonl)\n"
             : kind == JOB_EVAL ? ""
-                               : "  --resume          continue from train.out/train.ckpt\n");
+                               : "  --resume          continue from train.out/train.ckpt\n",
+            kind == JOB_MINE || kind == JOB_EVAL ? "the same command" : "--resume");
 }
 
 int cmd_job(int argc, char **argv, job_kind kind) {
@@ -127,6 +130,7 @@ int cmd_job(int argc, char **argv, job_kind kind) {
     if (cli_open_comm(&comm, err, sizeof err)) goto fail;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    signal(SIGUSR1, on_signal); /* mpirun passes it on to every rank as it is */
     cli_progress pl;
     drum_progress progress;
     cli_progress_init(&pl, &progress);

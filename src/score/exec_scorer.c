@@ -358,12 +358,14 @@ int drum_exec_open(drum_scorer **out, const char *command, char *err, size_t err
         if (dup2(in[0], 0) < 0 || dup2(outp[1], 1) < 0) _exit(127);
         signal(SIGPIPE, SIG_DFL);
         /* a group of its own, out of reach of a Ctrl-C to the terminal's foreground group;
-         * and a launcher's SIGTERM sent to every process: both are drum's to act on, which
-         * stops between requests and then ends the group itself. SIGTTOU ignored: writing to
-         * the terminal from outside the foreground group must not stop it (stty tostop). */
+         * and a launcher's SIGTERM (or SIGUSR1: scancel --signal=USR1) sent to every process:
+         * all are drum's to act on, which stops between requests and then ends the group
+         * itself. SIGTTOU ignored: writing to the terminal from outside the foreground group
+         * must not stop it (stty tostop). */
         setpgid(0, 0);
         signal(SIGINT, SIG_IGN);
         signal(SIGTERM, SIG_IGN);
+        signal(SIGUSR1, SIG_IGN);
         signal(SIGTTOU, SIG_IGN);
         execl("/bin/sh", "sh", "-c", command, (char *)NULL);
         _exit(127);

@@ -85,6 +85,15 @@ char *test_slurp(const char *path) {
     return drum_read_file(path, &len, err, sizeof err);
 }
 
+long test_count_lines(const char *path) {
+    char *s = test_slurp(path);
+    if (!s) return -1;
+    long lines = 0;
+    for (const char *c = s; *c; c++) lines += *c == '\n';
+    free(s);
+    return lines;
+}
+
 int test_same_file(const char *a, const char *b) {
     char err[256];
     size_t la, lb;

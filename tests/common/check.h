@@ -47,6 +47,9 @@ int test_remove_tree(const char *dir);
 /* A whole file as a NUL-terminated string (malloc'd), or NULL when it cannot be read. */
 char *test_slurp(const char *path);
 
+/* The number of newlines in a file, or -1 when it cannot be read. */
+long test_count_lines(const char *path);
+
 /* 1 when both files can be read and hold the same bytes. */
 int test_same_file(const char *a, const char *b);
 
