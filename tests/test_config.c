@@ -204,6 +204,11 @@ static void test_errors(void) {
     expect_error("cross_field", "train:\n  candidates_k: 5\n  scored_per_round: 8\n", 0, 0,
                  "train.scored_per_round (8) exceeds train.candidates_k (5)", NULL);
     expect_error("half_data", "data:\n  train: a.jsonl\n", 0, 0, "data.train and data.eval", NULL);
+    /* the scorer's settings fail at load, before a job reads its data */
+    expect_error("exec_no_command", "scorer: {backend: exec}\n", 0, 0, "scorer.command",
+                 "needs the command that runs the LVLM");
+    expect_error("openai", "scorer: {backend: openai}\n", 0, 0, "not built into drum",
+                 "tools/lvlm_openai.py --url");
 
     drum_job_config c;
     char err[512];

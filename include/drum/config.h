@@ -212,8 +212,9 @@ int drum_job_config_init(drum_job_config *c, char *err, size_t errlen);
  * drum_job_config_init, drum_cfg_load_file, drum_cfg_set... and drum_job_config_finish. */
 int drum_job_config_load(drum_job_config *c, const char *path, char *err, size_t errlen);
 
-/* The checks across fields (scored_per_round <= candidates_k, ...) and the derived
- * defaults (scorer.cache under train.out). Call after overrides (drum_cfg_set). */
+/* The checks across fields (scored_per_round <= candidates_k, an exec scorer's command,
+ * ...) and the derived defaults (scorer.cache under train.out). Call after overrides
+ * (drum_cfg_set); drum_job_open expects a config that passed. */
 int drum_job_config_finish(drum_job_config *c, char *err, size_t errlen);
 
 void drum_job_config_free(drum_job_config *c);

@@ -973,6 +973,18 @@ int drum_job_config_finish(drum_job_config *c, char *err, size_t errlen) {
                     "least one positive weight");
         return -1;
     }
+    /* the scorer's settings are checked here, before a job reads any data */
+    if (c->scorer.backend == DRUM_SCORER_EXEC && !c->scorer.command[0]) {
+        drum_errorf(err, errlen, "scorer.command: scorer.backend exec needs the command that "
+                    "runs the LVLM (include/drum/exec_scorer.h has the protocol)");
+        return -1;
+    }
+    if (c->scorer.backend == DRUM_SCORER_OPENAI) {
+        drum_errorf(err, errlen, "scorer.backend: 'openai' is not built into drum; an "
+                    "OpenAI-compatible server (vLLM) is served through 'exec': command: \"python3 "
+                    "tools/lvlm_openai.py --url http://HOST:PORT/v1\"");
+        return -1;
+    }
     if ((c->data.train[0] == '\0') != (c->data.eval[0] == '\0')) {
         drum_errorf(err, errlen,
                     "data.train and data.eval: expected both set (JSONL files) or both "
