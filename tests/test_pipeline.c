@@ -481,6 +481,21 @@ static void test_errors(void) {
               text ? text : "");
         free(text);
     }
+    /* a checkpoint the config names is read before the LVLM is asked anything: a wrong path
+     * fails at once, no zero-shot drafts asked (with a real LVLM, minutes to hours) */
+    char no_ckpt[300], drafts[340];
+    snprintf(no_ckpt, sizeof no_ckpt, "%s/run_no_ckpt", tmp);
+    snprintf(drafts, sizeof drafts, "%s/drafts.jsonl", no_ckpt);
+    test_write_mini_config(cfg2, tmp, no_ckpt, "");
+    const char *e[] = {drum_bin, "eval", cfg2, "--set",
+                       "model.checkpoint=/nonexistent/model.safetensors", NULL};
+    rc = run_drum(log, e, 0, NULL, 0);
+    text = test_slurp(log);
+    CHECK(rc == 1 && text && strstr(text, "/nonexistent/model.safetensors: cannot open") &&
+              !drum_file_exists(drafts),
+          "a missing model.checkpoint: exit %d, drafts.jsonl %s, %s", rc,
+          drum_file_exists(drafts) ? "written" : "absent", text ? text : "");
+    free(text);
 }
 
 /* `drum synth` with the opt-in pre-training options: they reach synth.json; bad values are

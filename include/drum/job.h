@@ -1,8 +1,9 @@
 /* job.h — a whole DRUM run from a job config (config.h): data (the synthetic suite when no
- * dataset is given), the LVLM scorer behind the score cache, zero-shot drafts, the
- * tokenizer, the CLIP retriever (loaded, or initialised and pre-trained), the baselines,
- * DRUM's rounds and the results table. `drum demo`, `drum train` and `drum eval` are
- * thin layers over these calls.
+ * dataset is given), the LVLM scorer behind the score cache, the tokenizer, the CLIP
+ * retriever (model.checkpoint loaded before the LVLM is asked anything, so a wrong path
+ * fails at once), zero-shot drafts, the un-tuned retriever otherwise (clip0/ found, or
+ * initialised and pre-trained), the baselines, DRUM's rounds and the results table.
+ * `drum demo`, `drum train` and `drum eval` are thin layers over these calls.
  *
  * Files under train.out (docs/FORMATS.md): config.yaml (the resolved configuration),
  * drafts.jsonl (the zero-shot drafts), score_cache.bin and, with a real LVLM, answers.jsonl

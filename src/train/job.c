@@ -567,13 +567,18 @@ int drum_job_open(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
     if (j->be->kind == DRUM_BACKEND_CPU)
         note(j, "backend cpu: %d threads, OpenBLAS's %s kernels", omp_get_max_threads(),
              drum_blas_core());
-    if (open_data(j, err, errlen) || open_scorer(j, err, errlen)) return -1;
+    if (open_data(j, err, errlen) || open_scorer(j, err, errlen) || open_model(j, err, errlen))
+        return -1;
+    /* a checkpoint the config names is read before the LVLM is asked anything, so a wrong
+     * path or size fails at once; clip0/ (found or pre-trained) comes after the drafts */
+    int named = cfg->model.checkpoint[0] != '\0';
+    if (named && initial_weights(j, err, errlen)) return -1;
     /* drafts only where a query text shows them (retrieval.query_text has {D}; a demonstration's
      * never does); the pool's wait until it becomes a set of training queries (pool_queries) */
     if ((uses_drafts(j) && drafts_for(j, &j->eval, &j->eval_drafts, err, errlen)) ||
         write_drafts(j, err, errlen))
         return -1;
-    if (open_model(j, err, errlen) || initial_weights(j, err, errlen)) return -1;
+    if (!named && initial_weights(j, err, errlen)) return -1;
     drum_prepare_opts po = prepare_opts(j), pool_po = po; /* after open_model: its sizes */
     pool_po.query_template = NULL;
     if (drum_prepare(&j->pool, &j->train, j->train_drafts, j->tok, &pool_po, err, errlen) ||
