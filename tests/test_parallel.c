@@ -313,13 +313,14 @@ static int rank_main(const char *dir) {
 static char self_bin[PATH_MAX], drum_bin[PATH_MAX + 16], fixture_dir[PATH_MAX + 32];
 static char tmp[64] = "/tmp/drum_parallel_XXXXXX";
 
-/* The signal run() sends when stop_when appears: SIGINT (a Ctrl-C), which mpirun turns into
- * SIGTERM and, a second later, SIGKILL; or SIGUSR1, which mpirun passes on as it is. */
-static int stop_signal = SIGINT;
+/* The signal run() sends stop_delay_ms after stop_when appears: SIGINT (a Ctrl-C), which
+ * mpirun turns into SIGTERM and, a second later, SIGKILL; or SIGUSR1, which mpirun passes on
+ * as it is. */
+static int stop_signal = SIGINT, stop_delay_ms = 0;
 
 /* Runs argv (NULL-terminated) with stdout+stderr to log, in its own process group, killed
- * after timeout_s. With stop_when, stop_signal goes to the launcher as soon as that file
- * appears. Returns the exit status, 128+signal, or -1 on a timeout. */
+ * after timeout_s. With stop_when, stop_signal goes to the launcher stop_delay_ms after that
+ * file appears. Returns the exit status, 128+signal, or -1 on a timeout. */
 static int run(const char *log, const char *const *argv, int timeout_s, const char *stop_when) {
     pid_t pid = fork();
     if (pid == 0) {
@@ -339,12 +340,13 @@ static int run(const char *log, const char *const *argv, int timeout_s, const ch
         execvp(argv[0], (char *const *)argv);
         _exit(127);
     }
-    int status = 0, signalled = 0;
+    int status = 0, signalled = 0, seen = -1;
     for (int ms = 0; ms < timeout_s * 1000; ms += 10) {
         if (waitpid(pid, &status, WNOHANG) == pid)
             return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
         struct stat st;
-        if (stop_when && !signalled && stat(stop_when, &st) == 0) {
+        if (stop_when && seen < 0 && stat(stop_when, &st) == 0) seen = ms;
+        if (seen >= 0 && !signalled && ms - seen >= stop_delay_ms) {
             kill(pid, stop_signal);
             signalled = 1;
         }
@@ -651,30 +653,40 @@ static void check_job(void) {
     free(first);
     free(second);
     free(text);
-    /* SIGUSR1 to mpirun (passed on to the ranks; its SIGINT kills them a second later) while
-     * an LVLM that takes 2 s a call answers: both ranks stop after that call, exit 3, part of
-     * the answers kept; the same command then ends with the uninterrupted run's results */
+    /* SIGUSR1 to mpirun (passed on to the ranks; its SIGINT kills them a second later) 1 s
+     * after the drafts are written, in the first call for k-shot answers of an LVLM that takes
+     * 2 s a call: both ranks stop after that call, exit 3, its answers kept; the same command
+     * then ends with the uninterrupted run's results (its retriever named: no pre-training
+     * after the drafts) */
     snprintf(scorer, sizeof scorer,
              "scorer: {backend: exec, command: \"python3 '%s/exec_lvlm.py' --sleep 2\"}\n",
              fixture_dir);
-    char answers[400], all[400];
+    char answers[400], all[400], drafts_usr1[400], named[400];
     snprintf(answers, sizeof answers, "%s/two_usr1/answers.jsonl", tmp);
+    snprintf(drafts_usr1, sizeof drafts_usr1, "%s/two_usr1/drafts.jsonl", tmp);
     snprintf(all, sizeof all, "%s/two_answers/answers.jsonl", tmp);
+    snprintf(named, sizeof named, "model.checkpoint=%s/two_answers/clip0/model.safetensors", tmp);
     long n_all = test_count_lines(all);
     stop_signal = SIGUSR1;
-    rc = job("eval", "two_usr1", 2, scorer, NULL, NULL, answers);
+    stop_delay_ms = 1000;
+    rc = job("eval", "two_usr1", 2, scorer, "--set", named, drafts_usr1);
     stop_signal = SIGINT;
+    stop_delay_ms = 0;
     long kept = test_count_lines(answers);
     snprintf(log, sizeof log, "%s/two_usr1.log", tmp);
     text = test_slurp(log);
-    CHECK(rc == 3 && text && strstr(text, "stopped (a signal) before") && kept > 0 &&
-              kept < n_all,
-          "2 ranks, SIGUSR1 to mpirun: exit %d, %ld of %ld answers kept, log: %s", rc, kept,
-          n_all, text ? text : "(none)");
+    const char *said = text ? strstr(text, "stopped (a signal) before") : NULL;
+    printf("SIGUSR1 to mpirun: exit %d, %ld of %ld answers kept, %.*s\n", rc, kept, n_all,
+           said ? (int)strcspn(said, ":") : 4, said ? said : "none");
+    long n_drafts = test_count_lines(drafts_usr1);
+    CHECK(rc == 3 && text && strstr(text, "stopped (a signal) before") && n_drafts > 0 &&
+              kept > n_drafts && kept < n_all,
+          "2 ranks, SIGUSR1 to mpirun: exit %d, %ld of %ld answers kept (%ld drafts), log: %s",
+          rc, kept, n_all, n_drafts, text ? text : "(none)");
     free(text);
     snprintf(scorer, sizeof scorer, "scorer: {backend: exec, command: \"python3 '%s/exec_lvlm.py'\"}\n",
              fixture_dir);
-    rc = job("eval", "two_usr1", 2, scorer, NULL, NULL, NULL);
+    rc = job("eval", "two_usr1", 2, scorer, "--set", named, NULL);
     CHECK(rc == 0 && test_count_lines(answers) == n_all &&
               same_file("two_answers", "two_usr1", "results.jsonl"),
           "2 ranks stopped by SIGUSR1, then the same command: exit %d, %ld of %ld answers", rc,
