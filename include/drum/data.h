@@ -60,9 +60,11 @@ int drum_dataset_load(drum_dataset *ds, const char *path, char *err, size_t errl
 
 /* Reads every image file of ds once (each distinct path once, in parallel, 256 files between
  * progress reports and stop checks: "hash image files") into the examples' image_digest, and
- * renews their content ids with it. An unreadable file gets 0, left for the images'
- * preparation to report. A job calls it for its pool and queries, before the LVLM is asked
- * anything. Returns 0, or -1 (out of memory, or stopped by progress). */
+ * renews their content ids with it. A job calls it for its pool and queries, before the LVLM
+ * is asked anything, so a missing image fails the job at once. Returns 0, or -1: out of
+ * memory, stopped by progress, or an image file that cannot be read or is not a regular file
+ * ("file:line: image: why", the first such example in file order, and how many other files
+ * failed). */
 int drum_dataset_digest_images(drum_dataset *ds, const drum_progress *progress, char *err,
                                size_t errlen);
 void drum_dataset_free(drum_dataset *ds);
