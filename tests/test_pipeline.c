@@ -496,6 +496,27 @@ static void test_errors(void) {
           "a missing model.checkpoint: exit %d, drafts.jsonl %s, %s", rc,
           drum_file_exists(drafts) ? "written" : "absent", text ? text : "");
     free(text);
+    /* so are the images: a file that is not an image fails with its line, no drafts asked */
+    char not_png[300], lines[1024];
+    snprintf(not_png, sizeof not_png, "%s/not_an_image.png", tmp);
+    write_text_file(not_png, "not a PNG\n");
+    snprintf(lines, sizeof lines,
+             "{\"id\": \"a\", \"image\": \"data/images/img-00000.png\", \"prompt\": \"p\", "
+             "\"response\": \"r\", \"task\": \"vqa\"}\n"
+             "{\"id\": \"b\", \"image\": \"not_an_image.png\", \"prompt\": \"p\", "
+             "\"response\": \"r\", \"task\": \"vqa\"}\n");
+    write_text_file(data, lines);
+    f = fopen(cfg2, "w");
+    fprintf(f, "data: {dir: %s/data, train: %s, eval: %s}\ntrain: {out: %s}\n", tmp, data, data,
+            no_ckpt);
+    fclose(f);
+    rc = run_drum(log, b, 0, NULL, 0);
+    text = test_slurp(log);
+    CHECK(rc == 1 && text && strstr(text, "bad.jsonl:2: ") && strstr(text, "not_an_image.png") &&
+              !drum_file_exists(drafts),
+          "an image that does not decode: exit %d, drafts.jsonl %s, %s", rc,
+          drum_file_exists(drafts) ? "written" : "absent", text ? text : "");
+    free(text);
 }
 
 /* `drum synth` with the opt-in pre-training options: they reach synth.json; bad values are

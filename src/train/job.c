@@ -570,20 +570,25 @@ int drum_job_open(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
     if (open_data(j, err, errlen) || open_scorer(j, err, errlen) || open_model(j, err, errlen))
         return -1;
     /* a checkpoint the config names is read before the LVLM is asked anything, so a wrong
-     * path or size fails at once; clip0/ (found or pre-trained) comes after the drafts */
+     * path or size fails at once; clip0/ (found or pre-trained) comes after the drafts, the
+     * long pre-training last */
     int named = cfg->model.checkpoint[0] != '\0';
     if (named && initial_weights(j, err, errlen)) return -1;
+    /* the images too (and the demonstrations' texts), so one that does not decode fails at
+     * once; the queries' texts wait for their drafts */
+    drum_prepare_opts po = prepare_opts(j), images_po = po; /* after open_model: its sizes */
+    images_po.query_template = NULL;
+    if (drum_prepare(&j->pool, &j->train, NULL, j->tok, &images_po, err, errlen) ||
+        drum_prepare(&j->queries, &j->eval, NULL, j->tok, &images_po, err, errlen))
+        return -1;
     /* drafts only where a query text shows them (retrieval.query_text has {D}; a demonstration's
      * never does); the pool's wait until it becomes a set of training queries (pool_queries) */
     if ((uses_drafts(j) && drafts_for(j, &j->eval, &j->eval_drafts, err, errlen)) ||
-        write_drafts(j, err, errlen))
+        write_drafts(j, err, errlen) ||
+        drum_prepare_query_texts(&j->queries, &j->eval, j->eval_drafts, j->tok, &po, err,
+                                 errlen))
         return -1;
     if (!named && initial_weights(j, err, errlen)) return -1;
-    drum_prepare_opts po = prepare_opts(j), pool_po = po; /* after open_model: its sizes */
-    pool_po.query_template = NULL;
-    if (drum_prepare(&j->pool, &j->train, j->train_drafts, j->tok, &pool_po, err, errlen) ||
-        drum_prepare(&j->queries, &j->eval, j->eval_drafts, j->tok, &po, err, errlen))
-        return -1;
     return 0;
 }
 
