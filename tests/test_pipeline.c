@@ -517,6 +517,12 @@ static void test_errors(void) {
           "an image that does not decode: exit %d, drafts.jsonl %s, %s", rc,
           drum_file_exists(drafts) ? "written" : "absent", text ? text : "");
     free(text);
+    const char *chk[] = {drum_bin, "eval", cfg2, "--check", NULL};
+    rc = run_drum(log, chk, 0, NULL, 0);
+    text = test_slurp(log);
+    CHECK(rc == 1 && text && strstr(text, "bad.jsonl:2: ") && !strstr(text, "check passed"),
+          "--check over an image that does not decode: exit %d, %s", rc, text ? text : "");
+    free(text);
 }
 
 /* `drum synth` with the opt-in pre-training options: they reach synth.json; bad values are
@@ -577,9 +583,27 @@ static void test_exec_scorer_job(void) {
             "eval: {shots: [1], strategies: [RS, SIT, DRUM]}\n",
             tmp, out, lvlm);
     fclose(f);
+    /* --check first: the LVLM's hello alone, nothing written; it counts 145 drafts (45 queries
+     * and the 100 pool examples), 45 k-shot prompts (1 round x 1 shot) and 400 scores (100 x
+     * 4), and the run then asks exactly the drafts and prompts (answers.jsonl's lines) */
+    const char *chk[] = {drum_bin, "train", cfg, "--check", NULL};
+    int rc = run_drum(log, chk, 0, NULL, 0);
+    char *text = test_slurp(log);
+    CHECK(rc == 0 && text && strstr(text, "asked at most 590 prompts") &&
+              strstr(text, "zero-shot drafts  145 ") && strstr(text, "k-shot prompts    45 ") &&
+              strstr(text, "pair scores       400 ") && strstr(text, "check passed") &&
+              !drum_file_exists(out),
+          "drum train --check: exit %d, %s written, %s", rc, drum_file_exists(out) ? out : "nothing",
+          text ? text : "");
+    free(text);
     const char *a[] = {drum_bin, "train", cfg, NULL};
-    int rc = run_drum(log, a, 0, NULL, 0);
-    char *text = test_slurp(log), *res = test_slurp(results);
+    rc = run_drum(log, a, 0, NULL, 0);
+    char answers[340];
+    snprintf(answers, sizeof answers, "%s/answers.jsonl", out);
+    CHECK(test_count_lines(answers) == 145 + 45, "the run asked %ld drafts and prompts, the "
+          "check counted 190", test_count_lines(answers));
+    text = test_slurp(log);
+    char *res = test_slurp(results);
     CHECK(rc == 0, "drum train with the exec scorer: exit %d: %s", rc, text ? text : "");
     CHECK(text && strstr(text, "scorer: exec:stand-in"), "the log does not name the scorer");
     CHECK(res && strstr(res, "\"strategy\": \"DRUM\"") && strstr(res, "\"ndcg@10\": null") &&

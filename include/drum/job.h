@@ -41,6 +41,19 @@ int drum_job_open(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
                   void (*log)(const char *line), char *err, size_t errlen);
 void drum_job_close(drum_job *j);
 
+/* The parts of a job whose LVLM calls drum_job_check counts: `drum demo` is BASELINES |
+ * ROUNDS, `drum train` ROUNDS, `drum eval` BASELINES, `drum mine` MINE. */
+enum { DRUM_JOB_BASELINES = 1, DRUM_JOB_ROUNDS = 2, DRUM_JOB_MINE = 4 };
+
+/* `--check`: reads everything drum_job_open reads before the LVLM is asked anything (the
+ * data with every image decoded, the LVLM's hello, the tokenizer, the model config and a
+ * named checkpoint; the synthetic suite is generated when missing) in one process, then logs
+ * how many prompts the job's parts would ask the LVLM at most (drafts, k-shot prompts, pair
+ * scores; those the caches hold are not asked again). Asks nothing, writes nothing to
+ * train.out, pre-trains nothing. Returns 0, or -1 with the first problem in err. */
+int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *progress,
+                   void (*log)(const char *line), char *err, size_t errlen);
+
 /* 1 when the job's last failure was a stop (*stop set, agreed by every rank) rather than an
  * error: nothing was lost that the caches and checkpoint keep; the same command continues
  * (`--resume` for train and demo). */

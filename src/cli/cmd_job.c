@@ -58,11 +58,14 @@ static const char *stopped_hint(job_kind kind) {
 static void job_usage(FILE *f, job_kind kind) {
     const char *name = job_name(kind);
     fprintf(f,
-            "usage: drum %s %s [--set key=value]... %s\n"
+            "usage: drum %s %s [--set key=value]... %s [--check]\n"
             "\n"
             "  CONFIG            a YAML job config (docs/CONFIG.md)%s\n"
             "  --set key=value   override one config key, e.g. --set backend=cuda\n"
             "%s"
+            "  --check           read the config, the data (every image decoded), the model and\n"
+            "                    the LVLM's hello, say how many prompts the job would ask the\n"
+            "                    LVLM, and stop: nothing asked, nothing written to train.out\n"
             "\n"
             "Ctrl-C, SIGTERM or SIGUSR1 stops it at the next safe point (a training step, an\n"
             "embedding batch, the LVLM's next batch) with exit status 3; %s continues.\n"
@@ -78,7 +81,7 @@ static void job_usage(FILE *f, job_kind kind) {
 
 int cmd_job(int argc, char **argv, job_kind kind) {
     const char *path = kind == JOB_DEMO ? "experiments/demo.yaml" : NULL;
-    int resume = 0;
+    int resume = 0, check = 0;
     const char *mine_out = NULL;
     char err[2048];
     drum_job_config cfg;
@@ -96,6 +99,8 @@ int cmd_job(int argc, char **argv, job_kind kind) {
             i++;
         } else if (strcmp(argv[i], "--resume") == 0 && (kind == JOB_DEMO || kind == JOB_TRAIN)) {
             resume = 1;
+        } else if (strcmp(argv[i], "--check") == 0) {
+            check = 1;
         } else if (strcmp(argv[i], "--out") == 0 && kind == JOB_MINE && i + 1 < argc) {
             mine_out = argv[++i];
         } else if (argv[i][0] == '-') {
@@ -126,6 +131,18 @@ int cmd_job(int argc, char **argv, job_kind kind) {
             if (drum_cfg_set(drum_job_config_schema, &cfg, argv[++i], err, sizeof err)) goto fail;
         }
     if (drum_job_config_finish(&cfg, err, sizeof err)) goto fail;
+    if (check) { /* one process, whatever launched it */
+        cli_progress pl;
+        drum_progress progress;
+        cli_progress_init(&pl, &progress);
+        int parts = kind == JOB_DEMO    ? DRUM_JOB_BASELINES | DRUM_JOB_ROUNDS
+                    : kind == JOB_TRAIN ? DRUM_JOB_ROUNDS
+                    : kind == JOB_EVAL  ? DRUM_JOB_BASELINES
+                                        : DRUM_JOB_MINE;
+        if (drum_job_check(&cfg, parts, &progress, log_line, err, sizeof err)) goto fail;
+        rc = 0;
+        goto out;
+    }
 
     if (cli_open_comm(&comm, err, sizeof err)) goto fail;
     signal(SIGINT, on_signal);

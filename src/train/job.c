@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "drum/backend.h"
 #include "drum/clip.h"
@@ -242,7 +243,8 @@ oom:
     return -1;
 }
 
-static int open_scorer(drum_job *j, char *err, size_t errlen) {
+/* The LVLM (its hello answered), without its caches. */
+static int open_lvlm(drum_job *j, char *err, size_t errlen) {
     const drum_job_config *c = j->cfg;
     int rc;
     if (c->scorer.backend == DRUM_SCORER_EXEC) {
@@ -267,6 +269,12 @@ static int open_scorer(drum_job *j, char *err, size_t errlen) {
     j->oracle_ndcg = c->scorer.backend == DRUM_SCORER_SYNTHETIC;
     note(j, "scorer: %s%s", j->lvlm->id,
          j->oracle_ndcg ? "" : " (no NDCG@10: it would score every pool candidate per query)");
+    return 0;
+}
+
+/* The caches around the LVLM (score_cache.h, answer_cache.h), in train.out. */
+static int open_caches(drum_job *j, char *err, size_t errlen) {
+    const drum_job_config *c = j->cfg;
     char warn[512] = "";
     if (drum_mkdirs(c->train.out, err, errlen)) return -1;
     /* several ranks: each its own LVLM, every call split over them (sharded_scorer.h);
@@ -538,9 +546,10 @@ static int job_stop(void *user) {
 
 int drum_job_stopped(const drum_job *j) { return j && j->stopped; }
 
-int drum_job_open(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
-                  const drum_progress *progress, volatile sig_atomic_t *stop,
-                  void (*log)(const char *line), char *err, size_t errlen) {
+/* A job's fields from its arguments, and its backend. */
+static int job_init(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
+                    const drum_progress *progress, volatile sig_atomic_t *stop,
+                    void (*log)(const char *line), char *err, size_t errlen) {
     drum_job *j = calloc(1, sizeof *j);
     *out = j;
     if (!j) {
@@ -567,29 +576,128 @@ int drum_job_open(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
     if (j->be->kind == DRUM_BACKEND_CPU)
         note(j, "backend cpu: %d threads, OpenBLAS's %s kernels", omp_get_max_threads(),
              drum_blas_core());
-    if (open_data(j, err, errlen) || open_scorer(j, err, errlen) || open_model(j, err, errlen))
+    return 0;
+}
+
+/* Everything a job reads before the LVLM is asked anything, so that a wrong path, a missing
+ * or broken image or a model that does not fit fails at once: the data (every image file
+ * hashed, then decoded and prepared with the demonstrations' texts), the LVLM's hello, the
+ * tokenizer and model config, and a checkpoint the config names. clip0/ (found or
+ * pre-trained) waits: pre-training is long, and comes after the drafts. */
+static int open_inputs(drum_job *j, char *err, size_t errlen) {
+    if (open_data(j, err, errlen) || open_lvlm(j, err, errlen) || open_model(j, err, errlen))
         return -1;
-    /* a checkpoint the config names is read before the LVLM is asked anything, so a wrong
-     * path or size fails at once; clip0/ (found or pre-trained) comes after the drafts, the
-     * long pre-training last */
-    int named = cfg->model.checkpoint[0] != '\0';
-    if (named && initial_weights(j, err, errlen)) return -1;
-    /* the images too (and the demonstrations' texts), so one that does not decode fails at
-     * once; the queries' texts wait for their drafts */
-    drum_prepare_opts po = prepare_opts(j), images_po = po; /* after open_model: its sizes */
-    images_po.query_template = NULL;
-    if (drum_prepare(&j->pool, &j->train, NULL, j->tok, &images_po, err, errlen) ||
-        drum_prepare(&j->queries, &j->eval, NULL, j->tok, &images_po, err, errlen))
+    if (j->cfg->model.checkpoint[0] && initial_weights(j, err, errlen)) return -1;
+    drum_prepare_opts po = prepare_opts(j); /* after open_model: its sizes */
+    po.query_template = NULL;
+    if (drum_prepare(&j->pool, &j->train, NULL, j->tok, &po, err, errlen) ||
+        drum_prepare(&j->queries, &j->eval, NULL, j->tok, &po, err, errlen))
         return -1;
+    return 0;
+}
+
+int drum_job_open(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
+                  const drum_progress *progress, volatile sig_atomic_t *stop,
+                  void (*log)(const char *line), char *err, size_t errlen) {
+    if (job_init(out, cfg, comm, progress, stop, log, err, errlen)) return -1;
+    drum_job *j = *out;
+    if (open_inputs(j, err, errlen) || open_caches(j, err, errlen)) return -1;
     /* drafts only where a query text shows them (retrieval.query_text has {D}; a demonstration's
      * never does); the pool's wait until it becomes a set of training queries (pool_queries) */
+    drum_prepare_opts po = prepare_opts(j);
     if ((uses_drafts(j) && drafts_for(j, &j->eval, &j->eval_drafts, err, errlen)) ||
         write_drafts(j, err, errlen) ||
         drum_prepare_query_texts(&j->queries, &j->eval, j->eval_drafts, j->tok, &po, err,
                                  errlen))
         return -1;
-    if (!named && initial_weights(j, err, errlen)) return -1;
+    if (!cfg->model.checkpoint[0] && initial_weights(j, err, errlen)) return -1;
     return 0;
+}
+
+/* A file's size for the check's report. */
+static void size_of(const char *path, char *out, size_t n) {
+    struct stat st;
+    if (stat(path, &st) != 0)
+        snprintf(out, n, "none yet");
+    else if (st.st_size < 1000)
+        snprintf(out, n, "%ld bytes", (long)st.st_size);
+    else if (st.st_size < 1000000)
+        snprintf(out, n, "%.1f kB", (double)st.st_size / 1e3);
+    else
+        snprintf(out, n, "%.1f MB", (double)st.st_size / 1e6);
+}
+
+/* The check's count: at most, every prompt of every evaluation and every mined pair, none
+ * cached. */
+static void check_report(drum_job *j, int parts) {
+    const drum_job_config *c = j->cfg;
+    long nq = j->eval.n, np = j->train.n, shots = 0, zero = 0;
+    int baselines = 0, rounds = parts & DRUM_JOB_ROUNDS ? c->train.rounds : 0;
+    int mining = parts & DRUM_JOB_MINE ? 1 : rounds, drafts = uses_drafts(j);
+    for (int i = 0; (parts & DRUM_JOB_BASELINES) && i < c->eval.strategies.n; i++) {
+        drum_strategy st;
+        baselines += drum_strategy_parse(c->eval.strategies.v[i], &st) == 0 &&
+                     st != DRUM_STRATEGY_DRUM;
+    }
+    for (int i = 0; i < c->eval.shots.n; i++) {
+        if (c->eval.shots.v[i] > 0)
+            shots++;
+        else if ((baselines + rounds) && !drafts)
+            zero = nq; /* the same prompts for every strategy, and the drafts' if asked */
+    }
+    long n_drafts = drafts ? nq + (mining ? np : 0) : 0;
+    long kshot = shots * nq * (baselines + rounds) + zero;
+    long scores = (long)mining * np * c->train.scored_per_round;
+    note(j, "check: the LVLM would be asked at most %ld prompts (those cached in %s are not "
+         "asked again):", n_drafts + kshot + scores, c->train.out);
+    if (drafts)
+        note(j, "  zero-shot drafts  %ld (%ld queries%s)", n_drafts, nq,
+             mining ? ", and the pool as training queries" : "");
+    else
+        note(j, "  zero-shot drafts  0 (retrieval.query_text has no {D})");
+    if (baselines + rounds) {
+        char what[96] = "";
+        size_t w = 0;
+        if (baselines)
+            w = (size_t)snprintf(what, sizeof what, "%d baseline%s", baselines,
+                                 baselines == 1 ? "" : "s");
+        if (rounds)
+            snprintf(what + w, sizeof what - w, "%s%d DRUM round%s", baselines ? " and " : "",
+                     rounds, rounds == 1 ? "" : "s");
+        note(j, "  k-shot prompts    %ld (%s x %ld shot count%s x %ld queries%s)", kshot, what,
+             shots, shots == 1 ? "" : "s", nq,
+             zero ? "; the zero-shot ones once" : drafts && shots < c->eval.shots.n
+                                                      ? "; the zero-shot ones are the drafts"
+                                                      : "");
+    }
+    if (mining)
+        note(j, "  pair scores       %ld (%d mining round%s x %ld pool queries x %d new pairs)",
+             scores, mining, mining == 1 ? "" : "s", np, c->train.scored_per_round);
+}
+
+int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *progress,
+                   void (*log)(const char *line), char *err, size_t errlen) {
+    drum_job *j = NULL;
+    int rc = job_init(&j, cfg, NULL, progress, NULL, log, err, errlen);
+    if (rc == 0) rc = open_inputs(j, err, errlen);
+    if (rc == 0) {
+        check_report(j, parts);
+        char caches[128], sc[32], an[32] = "";
+        size_of(cfg->scorer.cache, sc, sizeof sc);
+        if (cfg->scorer.backend != DRUM_SCORER_SYNTHETIC) { /* the simulator's go uncached */
+            char *answers = drum_path_join(cfg->train.out, "answers.jsonl");
+            size_of(answers ? answers : "", an, sizeof an);
+            free(answers);
+        }
+        snprintf(caches, sizeof caches, "score cache %s%s%s", sc, an[0] ? ", answers.jsonl " : "",
+                 an);
+        note(j, "check passed: %d + %d examples and their images, the tokenizer, the model%s "
+             "and the LVLM's hello; nothing asked, nothing written to %s (%s)", j->train.n,
+             j->eval.n, cfg->model.checkpoint[0] ? " and its checkpoint" : " config",
+             cfg->train.out, caches);
+    }
+    drum_job_close(j);
+    return rc;
 }
 
 /* The pool as training queries, for mining and training: its zero-shot drafts (asked now, the
@@ -619,7 +727,7 @@ void drum_job_close(drum_job *j) {
     drum_tokenizer_free(j->tok);
     free_strings(j->train_drafts, j->train.n);
     free_strings(j->eval_drafts, j->eval.n);
-    drum_scorer_destroy(j->scorer);
+    drum_scorer_destroy(j->scorer ? j->scorer : j->lvlm); /* the caches own the LVLM */
     drum_dataset_free(&j->train);
     drum_dataset_free(&j->eval);
     drum_backend_destroy(j->be);
