@@ -22,6 +22,7 @@
 #include "drum/image.h"
 #include "drum/prepare.h"
 #include "drum/retrieval.h"
+#include "drum/rng.h"
 #include "drum/trainer.h"
 
 #define FIXDIR "tests/fixtures/image"
@@ -238,9 +239,21 @@ static void check_errors(void) {
      * is checked against below) expands them through the table to the same floats */
     uint8_t *lv = malloc(5 * 768);
     failed = -2;
-    rc = drum_image_preprocess_files_levels(paths, 5, &cfg, lv, &failed, err, sizeof err);
+    uint64_t dg[5];
+    rc = drum_image_preprocess_files_levels(paths, 5, &cfg, lv, dg, &failed, err, sizeof err);
     CHECK(rc == -1 && failed == 1 && strstr(err, "/nonexistent/dog.png"), "levels batch: %d %s",
           failed, err);
+    /* read once for both: each file's digest is drum_hash_bytes of its bytes; failed ones 0 */
+    int digests_ok = 1;
+    for (int i = 0; i < 5; i++) {
+        size_t len = 0;
+        char why[256];
+        char *bytes = i % 2 ? NULL : drum_read_file(paths[i], &len, why, sizeof why);
+        uint64_t want = bytes ? drum_hash_bytes(bytes, len, DRUM_FNV1A_INIT) : 0;
+        digests_ok &= dg[i] == (bytes && !want ? 1 : want);
+        free(bytes);
+    }
+    CHECK(digests_ok, "levels batch: each file's digest is its bytes' drum_hash_bytes");
     float lut[3][256];
     drum_image_level_lut(&cfg, lut);
     drum_backend *cpu = drum_backend_create("cpu", err, sizeof err);
@@ -460,9 +473,16 @@ static int write_pool(const char *dir, const char *const *names, int n_names, in
     return rc;
 }
 
-/* drum_prepare decodes a pool in chunks of DRUM_PREPARE_CHUNK, reporting progress after each:
- * the levels equal one whole-pool drum_image_preprocess_files_levels, and an unreadable image
- * in a later chunk is named with its own line. */
+static int stop_now(void *user) {
+    (void)user;
+    return 1;
+}
+
+/* drum_prepare decodes a pool in chunks of DRUM_PREPARE_CHUNK, reporting progress after each
+ * and asking to stop before each: the levels and the files' digests equal one whole-pool
+ * drum_image_preprocess_files_levels, an unreadable image in a later chunk is named with its
+ * own line, others among the images read are counted, and a stop before the first chunk
+ * reads none. */
 static void check_prepare_chunks(const char *const *names, int n_names) {
     char dir[] = "/tmp/drum_test_prepare_XXXXXX", err[512];
     drum_tokenizer *tok = NULL;
@@ -492,14 +512,25 @@ static void check_prepare_chunks(const char *const *names, int n_names) {
               log.total[0], log.done[1], log.total[1]);
         const char **paths = malloc(N * sizeof *paths);
         uint8_t *whole = malloc((size_t)N * 3 * S * S);
+        uint64_t *dg = malloc(N * sizeof *dg);
         int failed = -1;
         for (int i = 0; i < N; i++) paths[i] = ds.ex[i].image;
-        CHECK(rc == 0 && drum_image_preprocess_files_levels(paths, N, &ic, whole, &failed, err,
-                                                            sizeof err) == 0 &&
+        CHECK(rc == 0 && drum_image_preprocess_files_levels(paths, N, &ic, whole, dg, &failed,
+                                                            err, sizeof err) == 0 &&
                   memcmp(whole, p.levels, (size_t)N * 3 * S * S) == 0,
               "chunked levels differ from the whole pool's");
+        /* the files' digests come with the pixels: examples of one file share one */
+        int same = rc == 0, shared = rc == 0;
+        for (int i = 0; rc == 0 && i < N; i++) {
+            same &= p.image_digest[i] == dg[i] && dg[i] != 0;
+            if (i >= n_names) shared &= p.image_digest[i] == p.image_digest[i - n_names];
+            if (i > 0 && i < n_names) shared &= p.image_digest[i] != p.image_digest[0];
+        }
+        CHECK(same && shared, "prepare's image digests: %s, %s", same ? "the files'" : "others",
+              shared ? "shared by a file's examples" : "not shared as the files are");
         free(paths);
         free(whole);
+        free(dg);
         if (rc == 0) drum_prepared_free(&p);
         drum_dataset_free(&ds);
         int line = DRUM_PREPARE_CHUNK + 30;
@@ -507,8 +538,29 @@ static void check_prepare_chunks(const char *const *names, int n_names) {
             char want[32];
             snprintf(want, sizeof want, ":%d: ", line);
             rc = drum_prepare(&p, &ds, NULL, tok, &o, err, sizeof err);
-            CHECK(rc == -1 && strstr(err, want) && strstr(err, "no_such.png"),
+            CHECK(rc == -1 && strstr(err, want) && strstr(err, "no_such.png") &&
+                      !strstr(err, "more of the first"),
                   "a missing image on line %d: %s", line, err);
+            drum_dataset_free(&ds);
+        }
+        /* every other image missing: the first named, the others of the chunk read counted */
+        const char *half[2] = {names[0], "nope.png"};
+        if (write_pool(dir, half, 2, N, 0, &ds) == 0) {
+            rc = drum_prepare(&p, &ds, NULL, tok, &o, err, sizeof err);
+            char want[64];
+            snprintf(want, sizeof want, "(and %d more of the first %d images)",
+                     DRUM_PREPARE_CHUNK / 2 - 1, DRUM_PREPARE_CHUNK);
+            CHECK(rc == -1 && strstr(err, "pool.jsonl:2: ") && strstr(err, "nope.png") &&
+                      strstr(err, want),
+                  "every other image missing: %s (want %s)", err, want);
+            /* a stop asked before the first chunk reads nothing */
+            memset(&log, 0, sizeof log);
+            drum_progress stop = {.update = log_progress, .user = &log, .stop = stop_now};
+            o.progress = &stop;
+            rc = drum_prepare(&p, &ds, NULL, tok, &o, err, sizeof err);
+            CHECK(rc == -1 && strstr(err, "stopped (a signal) before prepare images") &&
+                      log.calls == 0,
+                  "a stop before the images: rc %d, %d reports, %s", rc, log.calls, err);
             drum_dataset_free(&ds);
         }
     }

@@ -29,11 +29,11 @@ typedef struct {
     char *task;       /* "vqa", "cls", "caption", ... */
     char *split;      /* "train", "eval", ...; NULL when absent */
     int line;         /* 1-based line in the source file, for error messages */
-    /* drum_hash_bytes of the image file's bytes, set by drum_dataset_digest_images (0: not
-     * read, or not readable then) */
+    /* drum_hash_bytes of the image file's bytes, set by drum_dataset_set_image_digests (0:
+     * not read) */
     uint64_t image_digest;
     /* "id#<16 hex digits>", set by drum_dataset_load and renewed by
-     * drum_dataset_digest_images: the digest of drum_example_digest (the texts) and
+     * drum_dataset_set_image_digests: the digest of drum_example_digest (the texts) and
      * image_digest (the file, once read). The score and answer caches file this example's
      * scores and answers under it, so an example edited under the same id, or whose image
      * file was replaced, is asked again. NULL for examples made in memory, which the caches
@@ -58,15 +58,12 @@ typedef struct {
 /* Loads a JSONL dataset. Returns 0, or -1 with "file:line: problem" in err. */
 int drum_dataset_load(drum_dataset *ds, const char *path, char *err, size_t errlen);
 
-/* Reads every image file of ds once (each distinct path once, in parallel, 256 files between
- * progress reports and stop checks: "hash image files") into the examples' image_digest, and
- * renews their content ids with it. A job calls it for its pool and queries, before the LVLM
- * is asked anything, so a missing image fails the job at once. Returns 0, or -1: out of
- * memory, stopped by progress, or an image file that cannot be read or is not a regular file
- * ("file:line: image: why", the first such example in file order, and how many other files
- * failed). */
-int drum_dataset_digest_images(drum_dataset *ds, const drum_progress *progress, char *err,
-                               size_t errlen);
+/* Sets each example's image_digest (digests: ds->n, as drum_prepare reads them with the
+ * pixels: prepare.h) and renews the content ids with them. A job calls it for its pool and
+ * queries once their images are prepared, before the LVLM is asked anything. Returns 0, or
+ * -1 (out of memory). */
+int drum_dataset_set_image_digests(drum_dataset *ds, const uint64_t *digests, char *err,
+                                   size_t errlen);
 void drum_dataset_free(drum_dataset *ds);
 
 /* FNV-1a 64 of e's id, image path (relative to dir, the directory of the JSONL file that

@@ -71,6 +71,10 @@ int drum_image_decode(const unsigned char *data, size_t len, const char *name,
  * "PATH: cannot decode image (...)". */
 int drum_image_load(const char *path, drum_alpha_mode alpha, drum_image *img, char *err,
                     size_t errlen);
+/* The same, and *digest gets drum_hash_bytes (rng.h) of the file's bytes (never 0; 0 when
+ * the file could not be read): the image part of an example's content id (data.h). */
+int drum_image_load_digest(const char *path, drum_alpha_mode alpha, drum_image *img,
+                           uint64_t *digest, char *err, size_t errlen);
 
 void drum_image_free(drum_image *img);
 
@@ -103,10 +107,13 @@ int drum_image_preprocess_batch(const drum_image *imgs, int n, const drum_image_
  * ("data.jsonl:12: "). Rows of failed images are zero. */
 int drum_image_preprocess_files(const char *const *paths, int n, const drum_image_config *cfg,
                                 float *out, int *failed, char *err, size_t errlen);
-/* The same into uint8 levels (n, 3, crop_h, crop_w) (drum_image_preprocess_levels). */
+/* The same into uint8 levels (n, 3, crop_h, crop_w) (drum_image_preprocess_levels), and
+ * into digests (n, or NULL) each file's digest (drum_image_load_digest), 0 for an image
+ * that failed: files are read once for both. */
 int drum_image_preprocess_files_levels(const char *const *paths, int n,
-                                       const drum_image_config *cfg, uint8_t *out, int *failed,
-                                       char *err, size_t errlen);
+                                       const drum_image_config *cfg, uint8_t *out,
+                                       uint64_t *digests, int *failed, char *err,
+                                       size_t errlen);
 
 /* The same preprocessing on a CUDA backend: the n decoded host images go to the device,
  * which resizes, crops and normalises them into out (n, 3, crop_h, crop_w), device memory

@@ -30,6 +30,8 @@ typedef struct {
     uint8_t *levels;       /* (n, 3, S, S): the resized, cropped images' uint8 levels, a quarter
                             * of their floats' memory, expanded per batch (levels_forward) */
     float lut[3][256];     /* level -> normalised pixel, per channel (levels_forward) */
+    uint64_t *image_digest; /* (n): each image file's digest, read with its pixels
+                             * (drum_image_load_digest): for drum_dataset_set_image_digests */
     int *demo_ids, *demo_mask, *demo_eos;    /* (n, T), (n, T), (n): the demo template */
     int *query_ids, *query_mask, *query_eos; /* the query template; NULL when not prepared */
 } drum_prepared;
@@ -60,8 +62,10 @@ char *drum_render_template(const char *tmpl, const drum_example *ex, const char 
                            char *err, size_t errlen);
 
 /* Prepares every example of ds. drafts (ds->n) may be NULL when the query template is
- * NULL or has no {D}. Images are decoded and preprocessed in parallel; an unreadable
- * image is an error naming the file and the dataset line. Returns 0 or -1. */
+ * NULL or has no {D}. Images are decoded and preprocessed in parallel, DRUM_PREPARE_CHUNK at
+ * a time, o->progress asked to stop before each chunk; an image that cannot be read or
+ * decoded is an error naming the file and the dataset line, and how many others failed among
+ * those read. Returns 0 or -1. */
 int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts,
                  const drum_tokenizer *tok, const drum_prepare_opts *o, char *err,
                  size_t errlen);

@@ -275,94 +275,10 @@ fail:
     return -1;
 }
 
-static int by_image(const void *a, const void *b, void *arg) {
-    const drum_example *ex = arg;
-    return strcmp(ex[*(const int *)a].image, ex[*(const int *)b].image);
-}
-
-/* drum_hash_bytes of a regular file's bytes (never 0), or 0 with the reason in msg when it
- * cannot be read. A device or a pipe could be read forever: not read. */
-static uint64_t file_digest(const char *path, char *msg, size_t msglen) {
-    struct stat st;
-    size_t len = 0;
-    if (stat(path, &st) != 0) {
-        snprintf(msg, msglen, "%s: cannot open: %s", path, strerror(errno));
-        return 0;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(msg, msglen, "%s: not a regular file", path);
-        return 0;
-    }
-    char *bytes = drum_read_file(path, &len, msg, msglen);
-    if (!bytes) return 0;
-    uint64_t h = drum_hash_bytes(bytes, len, DRUM_FNV1A_INIT);
-    free(bytes);
-    return h ? h : 1;
-}
-
-/* "file:line: why" for the first example (in file order) whose image could not be read, and
- * how many other files could not; 0 when every image was read. */
-static int unread_images(const drum_dataset *ds, const int *first, int files, char *err,
-                         size_t errlen) {
-    int bad = 0;
-    for (int f = 0; f < files; f++) bad += ds->ex[first[f]].image_digest == 0;
-    for (int i = 0; bad && i < ds->n; i++) {
-        const drum_example *e = &ds->ex[i];
-        if (e->image_digest) continue;
-        char why[512];
-        if (file_digest(e->image, why, sizeof why)) /* readable now: it changed meanwhile */
-            snprintf(why, sizeof why, "%s: could not be read", e->image);
-        char more[96] = "";
-        if (bad > 1)
-            snprintf(more, sizeof more, " (and %d more image file%s that cannot be read)", bad - 1,
-                     bad > 2 ? "s" : "");
-        snprintf(err, errlen, "%s:%d: %s%s", ds->path, e->line, why, more);
-        return -1;
-    }
-    return 0;
-}
-
-int drum_dataset_digest_images(drum_dataset *ds, const drum_progress *progress, char *err,
-                               size_t errlen) {
-    enum { CHUNK = 256 };
-    int n = ds->n, *order = malloc((size_t)(n ? n : 1) * sizeof *order), *first = NULL;
-    if (order) first = malloc((size_t)(n ? n : 1) * sizeof *first);
-    if (!order || !first) {
-        free(order);
-        snprintf(err, errlen, "%s: out of memory", ds->path);
-        return -1;
-    }
-    /* each distinct path once: `first` lists the first example of each in path order */
-    for (int i = 0; i < n; i++) order[i] = i;
-    qsort_r(order, (size_t)n, sizeof *order, by_image, ds->ex);
-    int files = 0;
-    for (int k = 0; k < n; k++)
-        if (k == 0 || strcmp(ds->ex[order[k - 1]].image, ds->ex[order[k]].image) != 0)
-            first[files++] = order[k];
-    int rc = 0;
-    for (int f0 = 0; f0 < files && rc == 0; f0 += CHUNK) {
-        int m = files - f0 < CHUNK ? files - f0 : CHUNK;
-        if (drum_progress_stopped(progress, "hashing image files", err, errlen)) {
-            rc = -1;
-            break;
-        }
-#pragma omp parallel for schedule(dynamic, 4)
-        for (int f = f0; f < f0 + m; f++) {
-            drum_example *e = &ds->ex[first[f]];
-            char why[512]; /* unread_images words it again for the one it names */
-            e->image_digest = file_digest(e->image, why, sizeof why);
-        }
-        drum_progress_report(progress, "hash image files", f0 + m, files, NULL);
-    }
-    for (int k = 1; rc == 0 && k < n; k++) { /* the others of each path copy its digest */
-        drum_example *e = &ds->ex[order[k]];
-        if (strcmp(ds->ex[order[k - 1]].image, e->image) == 0)
-            e->image_digest = ds->ex[order[k - 1]].image_digest;
-    }
-    if (rc == 0) rc = unread_images(ds, first, files, err, errlen);
-    free(order);
-    free(first);
-    return rc ? rc : set_content_ids(ds, err, errlen);
+int drum_dataset_set_image_digests(drum_dataset *ds, const uint64_t *digests, char *err,
+                                   size_t errlen) {
+    for (int i = 0; i < ds->n; i++) ds->ex[i].image_digest = digests[i];
+    return set_content_ids(ds, err, errlen);
 }
 
 int drum_dataset_load(drum_dataset *ds, const char *path, char *err, size_t errlen) {

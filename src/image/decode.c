@@ -3,6 +3,7 @@
  * JPEG decodes to the pixels PIL gets (see image.h). */
 #include "drum/error.h"
 #include "drum/image.h"
+#include "drum/rng.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -405,8 +406,14 @@ int drum_image_decode(const unsigned char *data, size_t len, const char *name,
 
 int drum_image_load(const char *path, drum_alpha_mode alpha, drum_image *img, char *err,
                     size_t errlen) {
+    return drum_image_load_digest(path, alpha, img, NULL, err, errlen);
+}
+
+int drum_image_load_digest(const char *path, drum_alpha_mode alpha, drum_image *img,
+                           uint64_t *digest, char *err, size_t errlen) {
     img->w = img->h = 0;
     img->rgb = NULL;
+    if (digest) *digest = 0;
     FILE *f = fopen(path, "rb");
     if (!f) {
         drum_errorf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
@@ -441,6 +448,10 @@ int drum_image_load(const char *path, drum_alpha_mode alpha, drum_image *img, ch
         free(buf);
         drum_errorf(err, errlen, "%s: %s", path, bad & 2 ? "read error" : "out of memory");
         return -1;
+    }
+    if (digest) {
+        uint64_t h = drum_hash_bytes(buf, n, DRUM_FNV1A_INIT);
+        *digest = h ? h : 1;
     }
     int rc = drum_image_decode(buf, n, path, alpha, img, err, errlen);
     free(buf);

@@ -339,17 +339,19 @@ int drum_image_preprocess_batch(const drum_image *imgs, int n, const drum_image_
     return failed < 0 ? 0 : -1;
 }
 
-/* Loads and preprocesses files in parallel into floats (out) or levels. */
+/* Loads and preprocesses files in parallel into floats (out) or levels, with their digests
+ * (NULL: none). */
 static int preprocess_files(const char *const *paths, int n, const drum_image_config *cfg,
-                            float *out, uint8_t *levels, int *failed, char *err,
-                            size_t errlen) {
+                            float *out, uint8_t *levels, uint64_t *digests, int *failed,
+                            char *err, size_t errlen) {
     size_t per = (size_t)3 * cfg->crop_h * cfg->crop_w;
     int first = -1;
 #pragma omp parallel for schedule(dynamic, 1)
     for (int i = 0; i < n; i++) {
         char e[512];
         drum_image img;
-        int rc = drum_image_load(paths[i], cfg->alpha, &img, e, sizeof e);
+        uint64_t digest;
+        int rc = drum_image_load_digest(paths[i], cfg->alpha, &img, &digest, e, sizeof e);
         if (rc == 0) {
             char e2[256];
             rc = preprocess(&img, cfg, out ? out + (size_t)i * per : NULL,
@@ -357,6 +359,7 @@ static int preprocess_files(const char *const *paths, int n, const drum_image_co
             if (rc != 0) snprintf(e, sizeof e, "%s: %s", paths[i], e2);
             drum_image_free(&img);
         }
+        if (digests) digests[i] = rc == 0 ? digest : 0;
         if (rc != 0) {
             if (out) memset(out + (size_t)i * per, 0, per * sizeof(float));
             if (levels) memset(levels + (size_t)i * per, 0, per);
@@ -373,11 +376,12 @@ static int preprocess_files(const char *const *paths, int n, const drum_image_co
 
 int drum_image_preprocess_files(const char *const *paths, int n, const drum_image_config *cfg,
                                 float *out, int *failed, char *err, size_t errlen) {
-    return preprocess_files(paths, n, cfg, out, NULL, failed, err, errlen);
+    return preprocess_files(paths, n, cfg, out, NULL, NULL, failed, err, errlen);
 }
 
 int drum_image_preprocess_files_levels(const char *const *paths, int n,
-                                       const drum_image_config *cfg, uint8_t *out, int *failed,
-                                       char *err, size_t errlen) {
-    return preprocess_files(paths, n, cfg, NULL, out, failed, err, errlen);
+                                       const drum_image_config *cfg, uint8_t *out,
+                                       uint64_t *digests, int *failed, char *err,
+                                       size_t errlen) {
+    return preprocess_files(paths, n, cfg, NULL, out, digests, failed, err, errlen);
 }

@@ -231,9 +231,7 @@ static int open_data(drum_job *j, char *err, size_t errlen) {
         if (!j->train_path || !j->eval_path) goto oom;
     }
     if (drum_dataset_load(&j->train, j->train_path, err, errlen) ||
-        drum_dataset_load(&j->eval, j->eval_path, err, errlen) ||
-        drum_dataset_digest_images(&j->train, &j->progress, err, errlen) ||
-        drum_dataset_digest_images(&j->eval, &j->progress, err, errlen))
+        drum_dataset_load(&j->eval, j->eval_path, err, errlen))
         return -1;
     note(j, "pool %s: %d examples; queries %s: %d", j->train_path, j->train.n, j->eval_path,
          j->eval.n);
@@ -480,9 +478,14 @@ static int first_weights(drum_job *j, char *err, size_t errlen) {
     char *cap_path = drum_path_join(j->data_dir, "captions.jsonl");
     drum_dataset caps;
     drum_prepared prep;
+    /* with several ranks only rank 0 pre-trains, the others waiting: a collective stop check
+     * would hang, so it asks its own flag and tells them afterwards (initial_weights) */
+    drum_progress pp = j->progress;
+    if (j->comm->size > 1) pp.stop = own_stop;
     drum_prepare_opts po = prepare_opts(j);
     po.demo_template = "{R}";
     po.query_template = NULL;
+    po.progress = &pp;
     if (!cap_path || drum_captions_load(&caps, cap_path, err, errlen)) {
         free(cap_path);
         goto out;
@@ -495,10 +498,6 @@ static int first_weights(drum_job *j, char *err, size_t errlen) {
                                 1.0f, c->model.pretrain.warmup_steps, c->seed};
         double loss = 0;
         note(j, "pre-training the retriever on %d captions (%d epochs)", caps.n, o.epochs);
-        /* with several ranks only rank 0 pre-trains, the others waiting: a collective stop
-         * check would hang, so it asks its own flag and tells them afterwards */
-        drum_progress pp = j->progress;
-        if (j->comm->size > 1) pp.stop = own_stop;
         rc = drum_pretrain_clip(j->model, &prep, &o, &pp, &loss, err, errlen);
         if (rc == 0) {
             note(j, "pre-training done: last-epoch loss %.4f; saved to %s", loss, dir);
@@ -580,18 +579,21 @@ static int job_init(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
 }
 
 /* Everything a job reads before the LVLM is asked anything, so that a wrong path, a missing
- * or broken image or a model that does not fit fails at once: the data (every image file
- * hashed, then decoded and prepared with the demonstrations' texts), the LVLM's hello, the
- * tokenizer and model config, and a checkpoint the config names. clip0/ (found or
- * pre-trained) waits: pre-training is long, and comes after the drafts. */
+ * or broken image or a model that does not fit fails at once: the data (every image decoded
+ * and prepared with the demonstrations' texts, its file's digest renewing the content ids),
+ * the LVLM's hello, the tokenizer and model config, and a checkpoint the config names. clip0/
+ * (found or pre-trained) waits: pre-training is long, and comes after the drafts. */
 static int open_inputs(drum_job *j, char *err, size_t errlen) {
     if (open_data(j, err, errlen) || open_lvlm(j, err, errlen) || open_model(j, err, errlen))
         return -1;
     if (j->cfg->model.checkpoint[0] && initial_weights(j, err, errlen)) return -1;
     drum_prepare_opts po = prepare_opts(j); /* after open_model: its sizes */
     po.query_template = NULL;
+    /* the image files are read once, for their pixels and for the content ids' digests */
     if (drum_prepare(&j->pool, &j->train, NULL, j->tok, &po, err, errlen) ||
-        drum_prepare(&j->queries, &j->eval, NULL, j->tok, &po, err, errlen))
+        drum_prepare(&j->queries, &j->eval, NULL, j->tok, &po, err, errlen) ||
+        drum_dataset_set_image_digests(&j->train, j->pool.image_digest, err, errlen) ||
+        drum_dataset_set_image_digests(&j->eval, j->queries.image_digest, err, errlen))
         return -1;
     return 0;
 }

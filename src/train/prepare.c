@@ -89,6 +89,7 @@ char *drum_render_template(const char *tmpl, const drum_example *ex, const char 
 
 void drum_prepared_free(drum_prepared *p) {
     free(p->levels);
+    free(p->image_digest);
     free(p->demo_ids);
     free(p->demo_mask);
     free(p->demo_eos);
@@ -142,30 +143,43 @@ int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts
     memcpy(ic.std, o->std, sizeof ic.std);
     const char **paths = malloc((size_t)(ds->n > 0 ? ds->n : 1) * sizeof(char *));
     out->levels = malloc((size_t)ds->n * 3 * o->image_size * o->image_size + 1);
+    out->image_digest = malloc((size_t)(ds->n > 0 ? ds->n : 1) * sizeof *out->image_digest);
     drum_image_level_lut(&ic, out->lut);
-    if (!paths || !out->levels) {
+    if (!paths || !out->levels || !out->image_digest) {
         free(paths);
         drum_prepared_free(out);
         snprintf(err, errlen, "out of memory preparing %d images", ds->n);
         return -1;
     }
     for (int i = 0; i < ds->n; i++) paths[i] = ds->ex[i].image;
-    int failed = -1, rc = 0;
+    int failed = -1, rc = 0, read = 0;
     char ierr[512];
     size_t per = (size_t)3 * o->image_size * o->image_size;
     for (int i0 = 0; i0 < ds->n && rc == 0; i0 += DRUM_PREPARE_CHUNK) {
         int m = ds->n - i0 < DRUM_PREPARE_CHUNK ? ds->n - i0 : DRUM_PREPARE_CHUNK;
+        if (drum_progress_stopped(o->progress, "prepare images", err, errlen)) {
+            free(paths);
+            drum_prepared_free(out);
+            return -1;
+        }
         rc = drum_image_preprocess_files_levels(paths + i0, m, &ic, out->levels + i0 * per,
-                                                &failed, ierr, sizeof ierr);
+                                                out->image_digest + i0, &failed, ierr,
+                                                sizeof ierr);
         if (rc && failed >= 0) failed += i0;
-        if (rc == 0) drum_progress_report(o->progress, "prepare images", i0 + m, ds->n, NULL);
+        read = i0 + m;
+        if (rc == 0) drum_progress_report(o->progress, "prepare images", read, ds->n, NULL);
     }
     free(paths);
     if (rc) {
+        int others = -1; /* the failed one's digest is 0 too */
+        for (int i = 0; i < read; i++) others += out->image_digest[i] == 0;
+        char more[96] = "";
+        if (others > 0)
+            snprintf(more, sizeof more, " (and %d more of the first %d images)", others, read);
         if (failed >= 0)
-            snprintf(err, errlen, "%s:%d: %s", ds->path, ds->ex[failed].line, ierr);
+            snprintf(err, errlen, "%s:%d: %s%s", ds->path, ds->ex[failed].line, ierr, more);
         else
-            snprintf(err, errlen, "%s: %s", ds->path, ierr);
+            snprintf(err, errlen, "%s: %s%s", ds->path, ierr, more);
         drum_prepared_free(out);
         return -1;
     }
