@@ -691,6 +691,14 @@ static void check_job(void) {
               same_file("two_answers", "two_usr1", "results.jsonl"),
           "2 ranks stopped by SIGUSR1, then the same command: exit %d, %ld of %ld answers", rc,
           test_count_lines(answers), n_all);
+    /* --check runs in one process: under mpirun it says so rather than check twice */
+    rc = job("train", "two_check", 2, "", "--check", NULL, NULL);
+    snprintf(log, sizeof log, "%s/two_check.log", tmp);
+    text = test_slurp(log);
+    CHECK(rc != 0 && rc != -1 && text && strstr(text, "start it without mpirun") &&
+              !strstr(text, "check passed"),
+          "--check under mpirun: exit %d, log: %s", rc, text ? text : "(none)");
+    free(text);
     /* DRUM_COMM must name a communicator */
     setenv("DRUM_COMM", "gloo", 1);
     rc = train("bad_comm", 0, "", NULL, NULL);

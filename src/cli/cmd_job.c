@@ -131,7 +131,13 @@ int cmd_job(int argc, char **argv, job_kind kind) {
             if (drum_cfg_set(drum_job_config_schema, &cfg, argv[++i], err, sizeof err)) goto fail;
         }
     if (drum_job_config_finish(&cfg, err, sizeof err)) goto fail;
-    if (check) { /* one process, whatever launched it */
+    if (check && cli_launched_ranks() > 1) { /* each would check alone, and all print */
+        fprintf(stderr, "drum: --check runs in one process (it reads what every rank would "
+                "read): start it without mpirun\n");
+        rc = 2;
+        goto out;
+    }
+    if (check) {
         cli_progress pl;
         drum_progress progress;
         cli_progress_init(&pl, &progress);
