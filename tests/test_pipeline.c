@@ -496,15 +496,17 @@ static void test_errors(void) {
           "a missing model.checkpoint: exit %d, drafts.jsonl %s, %s", rc,
           drum_file_exists(drafts) ? "written" : "absent", text ? text : "");
     free(text);
-    /* so are the images: a file that is not an image fails with its line, no drafts asked */
-    char not_png[300], lines[1024];
+    /* so are the images: a file that is not an image fails with its line, no drafts asked
+     * (12 examples: NDCG@10 retrieves 10 of a query's task) */
+    char not_png[300], lines[4096];
     snprintf(not_png, sizeof not_png, "%s/not_an_image.png", tmp);
     write_text_file(not_png, "not a PNG\n");
-    snprintf(lines, sizeof lines,
-             "{\"id\": \"a\", \"image\": \"data/images/img-00000.png\", \"prompt\": \"p\", "
-             "\"response\": \"r\", \"task\": \"vqa\"}\n"
-             "{\"id\": \"b\", \"image\": \"not_an_image.png\", \"prompt\": \"p\", "
-             "\"response\": \"r\", \"task\": \"vqa\"}\n");
+    size_t at = 0;
+    for (int i = 0; i < 12; i++)
+        at += (size_t)snprintf(lines + at, sizeof lines - at,
+                               "{\"id\": \"e%d\", \"image\": \"%s\", \"prompt\": \"p\", "
+                               "\"response\": \"r\", \"task\": \"vqa\"}\n",
+                               i, i == 1 ? "not_an_image.png" : "data/images/img-00000.png");
     write_text_file(data, lines);
     f = fopen(cfg2, "w");
     fprintf(f, "data: {dir: %s/data, train: %s, eval: %s}\ntrain: {out: %s}\n", tmp, data, data,
@@ -517,6 +519,46 @@ static void test_errors(void) {
           "an image that does not decode: exit %d, drafts.jsonl %s, %s", rc,
           drum_file_exists(drafts) ? "written" : "absent", text ? text : "");
     free(text);
+    /* a task of the queries with too few examples of its own in the pool: named at once */
+    char pool_path[300], nocap[300];
+    snprintf(pool_path, sizeof pool_path, "%s/data/train.jsonl", tmp);
+    snprintf(nocap, sizeof nocap, "%s/data/no_captions.jsonl", tmp);
+    char *all = test_slurp(pool_path);
+    FILE *nc = fopen(nocap, "w");
+    for (char *l = all, *nl; nc && l && *l; l = nl ? nl + 1 : NULL) {
+        nl = strchr(l, '\n');
+        int len = nl ? (int)(nl - l) : (int)strlen(l);
+        static const char caption[] = "\"task\":\"caption\"";
+        if (!memmem(l, (size_t)len, caption, strlen(caption))) fprintf(nc, "%.*s\n", len, l);
+    }
+    if (nc) fclose(nc);
+    free(all);
+    f = fopen(cfg2, "w");
+    fprintf(f, "data: {dir: %s/data, train: %s, eval: %s/data/eval.jsonl}\ntrain: {out: %s}\n",
+            tmp, nocap, tmp, no_ckpt);
+    fclose(f);
+    rc = run_drum(log, b, 0, NULL, 0);
+    text = test_slurp(log);
+    CHECK(rc == 1 && text && strstr(text, "task 'caption': ") &&
+              strstr(text, "but 0 examples of that task in the pool") && !drum_file_exists(drafts),
+          "queries of a task the pool lacks: exit %d, drafts.jsonl %s, %s", rc,
+          drum_file_exists(drafts) ? "written" : "absent", text ? text : "");
+    free(text);
+    /* and mining's candidates: checked by --check, and by a job before the pool's drafts */
+    test_write_mini_config(cfg2, tmp, no_ckpt, "");
+    const char *many[] = {drum_bin, "train", cfg2, "--set", "train.candidates_k=60", "--check",
+                          NULL};
+    rc = run_drum(log, many, 0, NULL, 0);
+    text = test_slurp(log);
+    CHECK(rc == 1 && text && strstr(text, "mining's train.candidates_k = 60") &&
+              !strstr(text, "check passed"),
+          "candidates_k above a task's pool: exit %d, %s", rc, text ? text : "");
+    free(text);
+    write_text_file(data, lines); /* the next check's data again */
+    f = fopen(cfg2, "w");
+    fprintf(f, "data: {dir: %s/data, train: %s, eval: %s}\ntrain: {out: %s}\n", tmp, data, data,
+            no_ckpt);
+    fclose(f);
     const char *chk[] = {drum_bin, "eval", cfg2, "--check", NULL};
     rc = run_drum(log, chk, 0, NULL, 0);
     text = test_slurp(log);

@@ -82,6 +82,7 @@ struct drum_job {
     drum_prepared pool, queries;
     int *pool_group, *query_group; /* task family of each example: one pool per task */
     int n_groups;
+    const char *group_name[DRUM_ICL_MAX_TASKS]; /* each family's task (the datasets' strings) */
     result_row rows[MAX_ROWS];
     int n_rows;
     round_row rounds[64];
@@ -91,6 +92,8 @@ struct drum_job {
 };
 
 static void note(drum_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int largest_shots(const drum_job_config *c);
+static int max_shots(const drum_job *j);
 static void note(drum_job *j, const char *fmt, ...) {
     if (!j->log) return;
     char line[1024];
@@ -180,7 +183,35 @@ static int task_groups(drum_job *j, char *err, size_t errlen) {
             }
             labels[s][i] = g;
         }
+    memcpy(j->group_name, names, (size_t)j->n_groups * sizeof *names);
     return 0;
+}
+
+/* Each query retrieves from its own task family's pool: every family with queries (group,
+ * from queries) needs `need` pool examples, for `why`. */
+static int check_families(const drum_job *j, const drum_dataset *queries, const int *group,
+                          int need, const char *why, char *err, size_t errlen) {
+    int pool[DRUM_ICL_MAX_TASKS] = {0}, asked[DRUM_ICL_MAX_TASKS] = {0};
+    for (int i = 0; i < j->train.n; i++) pool[j->pool_group[i]]++;
+    for (int i = 0; i < queries->n; i++) asked[group[i]]++;
+    for (int g = 0; g < j->n_groups; g++)
+        if (asked[g] && pool[g] < need) {
+            snprintf(err, errlen, "task '%s': %d queries in %s, but %d examples of that task in "
+                     "the pool %s; each query retrieves from its own task's examples, and needs "
+                     "%d (%s)", j->group_name[g], asked[g], queries->path, pool[g],
+                     j->train.path, need, why);
+            return -1;
+        }
+    return 0;
+}
+
+/* Mining retrieves train.candidates_k for every pool example from its own task's others. */
+static int check_mining_families(const drum_job *j, char *err, size_t errlen) {
+    char why[96];
+    snprintf(why, sizeof why, "mining's train.candidates_k = %d, and the query itself",
+             j->cfg->train.candidates_k);
+    return check_families(j, &j->train, j->pool_group, j->cfg->train.candidates_k + 1, why, err,
+                          errlen);
 }
 
 /* Patches per image side of the demo CLIP: 5 x 5 for the generator's grid layout (one object
@@ -584,7 +615,12 @@ static int job_init(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
  * the LVLM's hello, the tokenizer and model config, and a checkpoint the config names. clip0/
  * (found or pre-trained) waits: pre-training is long, and comes after the drafts. */
 static int open_inputs(drum_job *j, char *err, size_t errlen) {
-    if (open_data(j, err, errlen) || open_lvlm(j, err, errlen) || open_model(j, err, errlen))
+    if (open_data(j, err, errlen) || open_lvlm(j, err, errlen)) return -1;
+    char why[96]; /* after open_lvlm: whether NDCG@10 is measured */
+    snprintf(why, sizeof why, "eval.shots up to %d%s", largest_shots(j->cfg),
+             j->oracle_ndcg ? ", and NDCG@10's top 10" : "");
+    if (check_families(j, &j->eval, j->query_group, max_shots(j), why, err, errlen) ||
+        open_model(j, err, errlen))
         return -1;
     if (j->cfg->model.checkpoint[0] && initial_weights(j, err, errlen)) return -1;
     drum_prepare_opts po = prepare_opts(j); /* after open_model: its sizes */
@@ -682,6 +718,8 @@ int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *p
     drum_job *j = NULL;
     int rc = job_init(&j, cfg, NULL, progress, NULL, log, err, errlen);
     if (rc == 0) rc = open_inputs(j, err, errlen);
+    if (rc == 0 && (parts & (DRUM_JOB_ROUNDS | DRUM_JOB_MINE)))
+        rc = check_mining_families(j, err, errlen);
     if (rc == 0) {
         check_report(j, parts);
         char caches[128], sc[32], an[32] = "";
@@ -1025,7 +1063,7 @@ static drum_train_opts train_opts(const drum_job *j) {
 }
 
 static int trainer_for(drum_job *j, drum_trainer *t, char *err, size_t errlen) {
-    if (pool_queries(j, err, errlen)) return -1;
+    if (check_mining_families(j, err, errlen) || pool_queries(j, err, errlen)) return -1;
     drum_train_opts o = train_opts(j);
     if (drum_trainer_init(t, &o, j->be, j->model, &j->params, &j->train, &j->pool, j->scorer,
                           j->comm, err, errlen))
