@@ -12,7 +12,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "drum/progress.h"
 
 #ifdef __cplusplus
 extern "C" {

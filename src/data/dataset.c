@@ -2,16 +2,13 @@
 #include "drum/data.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "drum/fileio.h"
-#include "drum/progress.h"
 #include "drum/rng.h"
 #include "jsonl.h"
 
