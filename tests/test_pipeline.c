@@ -634,7 +634,7 @@ static void test_exec_scorer_job(void) {
     CHECK(rc == 0 && text && strstr(text, "asked at most 590 prompts") &&
               strstr(text, "zero-shot drafts  145 ") && strstr(text, "k-shot prompts    45 ") &&
               strstr(text, "pair scores       400 ") && strstr(text, "check passed") &&
-              !drum_file_exists(out),
+              strstr(text, "the job pre-trains one (1 epoch on ") && !drum_file_exists(out),
           "drum train --check: exit %d, %s written, %s", rc, drum_file_exists(out) ? out : "nothing",
           text ? text : "");
     free(text);
@@ -644,6 +644,16 @@ static void test_exec_scorer_job(void) {
     snprintf(answers, sizeof answers, "%s/answers.jsonl", out);
     CHECK(test_count_lines(answers) == 145 + 45, "the run asked %ld drafts and prompts, the "
           "check counted 190", test_count_lines(answers));
+    /* after the run, --check reads the clip0/ it pre-trained, and asks nothing */
+    char check_log[320];
+    snprintf(check_log, sizeof check_log, "%s/exec_check.log", tmp);
+    int rc2 = run_drum(check_log, chk, 0, NULL, 0);
+    char *again = test_slurp(check_log);
+    CHECK(rc2 == 0 && again && strstr(again, "clip0/model.safetensors (pre-trained by an earlier") &&
+              strstr(again, "check passed") && test_count_lines(answers) == 190,
+          "--check after the run: exit %d, %ld answers, %s", rc2, test_count_lines(answers),
+          again ? again : "");
+    free(again);
     text = test_slurp(log);
     char *res = test_slurp(results);
     CHECK(rc == 0, "drum train with the exec scorer: exit %d: %s", rc, text ? text : "");

@@ -720,7 +720,23 @@ int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *p
     if (rc == 0) rc = open_inputs(j, err, errlen);
     if (rc == 0 && (parts & (DRUM_JOB_ROUNDS | DRUM_JOB_MINE)))
         rc = check_mining_families(j, err, errlen);
+    /* the retriever the job would start from, when the config names none: an earlier run's
+     * clip0/ is read too; pre-training is only announced */
+    char *clip0 = rc == 0 && !cfg->model.checkpoint[0]
+                      ? drum_path_join(cfg->train.out, "clip0/model.safetensors")
+                      : NULL;
+    if (clip0 && drum_file_exists(clip0)) {
+        note(j, "retriever: %s (pre-trained by an earlier run)", clip0);
+        rc = load_weights(j, clip0, err, errlen);
+    } else if (clip0) {
+        note(j, "retriever: none yet; the job pre-trains one (%d epoch%s on %s/captions.jsonl)",
+             cfg->model.pretrain.epochs, cfg->model.pretrain.epochs == 1 ? "" : "s",
+             j->data_dir);
+    }
+    free(clip0);
     if (rc == 0) {
+        note(j, "model: %zu parameters, embeddings of %d dimensions, images of %d px",
+             j->params.total, j->ccfg.projection_dim, j->pool.S);
         check_report(j, parts);
         char caches[128], sc[32], an[32] = "";
         size_of(cfg->scorer.cache, sc, sizeof sc);
@@ -731,10 +747,9 @@ int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *p
         }
         snprintf(caches, sizeof caches, "score cache %s%s%s", sc, an[0] ? ", answers.jsonl " : "",
                  an);
-        note(j, "check passed: %d + %d examples and their images, the tokenizer, the model%s "
-             "and the LVLM's hello; nothing asked, nothing written to %s (%s)", j->train.n,
-             j->eval.n, cfg->model.checkpoint[0] ? " and its checkpoint" : " config",
-             cfg->train.out, caches);
+        note(j, "check passed: %d + %d examples and their images, the tokenizer, the model and "
+             "its weights if any, and the LVLM's hello; nothing asked, nothing written to %s "
+             "(%s)", j->train.n, j->eval.n, cfg->train.out, caches);
     }
     drum_job_close(j);
     return rc;
