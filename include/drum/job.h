@@ -47,10 +47,12 @@ enum { DRUM_JOB_BASELINES = 1, DRUM_JOB_ROUNDS = 2, DRUM_JOB_MINE = 4 };
 
 /* `--check`: reads everything drum_job_open reads before the LVLM is asked anything (the
  * data with every image decoded, the LVLM's hello, the tokenizer, the model config and a
- * named checkpoint; the synthetic suite is generated when missing) in one process, then logs
- * how many prompts the job's parts would ask the LVLM at most (drafts, k-shot prompts, pair
- * scores; those the caches hold are not asked again). Asks nothing, writes nothing to
- * train.out, pre-trains nothing. Returns 0, or -1 with the first problem in err. */
+ * named checkpoint, or an earlier run's clip0/; the synthetic suite is generated when
+ * missing) in one process, checks each task has pool examples enough (mining's too, for
+ * parts that mine), then logs the model's size and how many prompts the job's parts would ask
+ * the LVLM at most (drafts, k-shot prompts, pair scores; those the caches hold are not asked
+ * again). Asks nothing, writes nothing to train.out, pre-trains nothing. Returns 0, or -1
+ * with the first problem in err. */
 int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *progress,
                    void (*log)(const char *line), char *err, size_t errlen);
 
