@@ -654,6 +654,21 @@ static void test_exec_scorer_job(void) {
           "--check after the run: exit %d, %ld answers, %s", rc2, test_count_lines(answers),
           again ? again : "");
     free(again);
+    /* --resume --check compares the settings with the checkpoint's run, as the resume would */
+    const char *same[] = {drum_bin, "train", cfg, "--resume", "--check", NULL};
+    const char *other[] = {drum_bin, "train",        cfg,       "--resume",
+                           "--check", "--set", "train.lr=0.002", NULL};
+    int rc_same = run_drum(check_log, same, 0, NULL, 0);
+    again = test_slurp(check_log);
+    CHECK(rc_same == 0 && again && strstr(again, "--resume: the settings match"),
+          "--resume --check with the run's settings: exit %d, %s", rc_same, again ? again : "");
+    free(again);
+    int rc_other = run_drum(check_log, other, 0, NULL, 0);
+    again = test_slurp(check_log);
+    CHECK(rc_other == 1 && again && strstr(again, "train.lr: ") && strstr(again, "differs") &&
+              !strstr(again, "check passed"),
+          "--resume --check with another lr: exit %d, %s", rc_other, again ? again : "");
+    free(again);
     text = test_slurp(log);
     char *res = test_slurp(results);
     CHECK(rc == 0, "drum train with the exec scorer: exit %d: %s", rc, text ? text : "");

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "drum/config.h"
 #include "drum/exec_scorer.h"
+#include "drum/fileio.h"
 #include "drum/job.h"
 #include "drum/retrieval.h"
 #include "progress_line.h"
@@ -66,6 +67,7 @@ static void job_usage(FILE *f, job_kind kind) {
             "  --check           read the config, the data (every image decoded), the model and\n"
             "                    the LVLM's hello, say how many prompts the job would ask the\n"
             "                    LVLM, and stop: nothing asked, nothing written to train.out\n"
+            "                    (with --resume: the settings compared with the checkpoint's)\n"
             "\n"
             "Ctrl-C, SIGTERM or SIGUSR1 stops it at the next safe point (a training step, an\n"
             "embedding batch, the LVLM's next batch) with exit status 3; %s continues.\n"
@@ -138,6 +140,21 @@ int cmd_job(int argc, char **argv, job_kind kind) {
         goto out;
     }
     if (check) {
+        /* with --resume over a checkpoint, the settings are compared as the run would (the
+         * comparison reads config.yaml and writes nothing) */
+        char *ckpt = drum_path_join(cfg.train.out, "train.ckpt");
+        char *rec = drum_path_join(cfg.train.out, "config.yaml");
+        int resumes = resume && ckpt && rec && drum_file_exists(ckpt) && drum_file_exists(rec);
+        free(ckpt);
+        free(rec);
+        char note[1024] = "";
+        if (resumes && drum_job_record_config(&cfg, job_name(kind), 1, 1, note, sizeof note, err,
+                                              sizeof err))
+            goto fail;
+        if (note[0]) log_line(note);
+        if (resume)
+            log_line(resumes ? "--resume: the settings match the checkpoint's run"
+                             : "--resume: no checkpoint there yet; the job would start afresh");
         cli_progress pl;
         drum_progress progress;
         cli_progress_init(&pl, &progress);
