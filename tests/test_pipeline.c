@@ -227,19 +227,23 @@ static int image_of_line(const char *file, int line, char *out, size_t outlen) {
 }
 
 /* --resume over run r's checkpoint, with its data changed: refused with a message holding
- * `want` and "resume with", the checkpoint left as it was. */
+ * `want` and "resume with", the checkpoint left as it was; and `--resume --check` refuses it
+ * the same way beforehand. */
 static void check_refused_resume(const run_paths *r, const char *what, const char *want) {
     char ckpt[300], saved[320], log[300];
     snprintf(ckpt, sizeof ckpt, "%s/train.ckpt", r->out);
     snprintf(saved, sizeof saved, "%s.before", ckpt);
     snprintf(log, sizeof log, "%s/other_data.log", tmp);
-    const char *a[] = {drum_bin, "train", r->cfg, "--resume", NULL};
-    int rc = run_drum(log, a, 0, NULL, 0);
-    char *text = test_slurp(log);
-    CHECK(rc == 1 && text && strstr(text, want) && strstr(text, "resume with"),
-          "a resume over %s: exit %d, %s", what, rc, text ? text : "");
-    CHECK(test_same_file(ckpt, saved), "the refused resume changed %s", ckpt);
-    free(text);
+    for (int check = 1; check >= 0; check--) {
+        const char *a[] = {drum_bin, "train", r->cfg, "--resume", check ? "--check" : NULL, NULL};
+        int rc = run_drum(log, a, 0, NULL, 0);
+        char *text = test_slurp(log);
+        CHECK(rc == 1 && text && strstr(text, want) && strstr(text, "resume with"),
+              "a resume%s over %s: exit %d, %s", check ? " --check" : "", what, rc,
+              text ? text : "");
+        CHECK(test_same_file(ckpt, saved), "the refused resume changed %s", ckpt);
+        free(text);
+    }
 }
 
 /* A checkpoint belongs to its data: with one prompt changed in place in the training file,
@@ -283,6 +287,12 @@ static void test_resume_other_data(const run_paths *r) {
         CHECK(rename(kept, img) == 0, "restoring %s", img);
     }
     /* the data as it was resumes: the refusals above were the changes' doing */
+    const char *c[] = {drum_bin, "train", r->cfg, "--resume", "--check", NULL};
+    int rc = run_drum(log, c, 0, NULL, 0);
+    char *text = test_slurp(log);
+    CHECK(rc == 0 && text && strstr(text, "is this run's, on these data and images"),
+          "--resume --check over the restored data: exit %d, %s", rc, text ? text : "");
+    free(text);
     const char *a[] = {drum_bin, "train", r->cfg, "--resume", NULL};
     CHECK(run_drum(log, a, 0, NULL, 0) == 0, "a resume over the restored data failed (log %s)",
           log);

@@ -44,6 +44,9 @@ void drum_job_close(drum_job *j);
 /* The parts of a job whose LVLM calls drum_job_check counts: `drum demo` is BASELINES |
  * ROUNDS, `drum train` ROUNDS, `drum eval` BASELINES, `drum mine` MINE. */
 enum { DRUM_JOB_BASELINES = 1, DRUM_JOB_ROUNDS = 2, DRUM_JOB_MINE = 4 };
+/* With the parts: the job would resume; drum_job_check then verifies train.out/train.ckpt
+ * (when there is one) against these data, images and settings. */
+enum { DRUM_JOB_RESUME = 8 };
 
 /* `--check`: reads everything drum_job_open reads before the LVLM is asked anything (the
  * data with every image decoded, the LVLM's hello, the tokenizer, the model config and a

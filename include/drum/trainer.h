@@ -132,6 +132,22 @@ int drum_trainer_mine(drum_trainer *t, char *err, size_t errlen);
 int drum_trainer_save_checkpoint(drum_trainer *t, const char *path, char *err, size_t errlen);
 int drum_trainer_load_checkpoint(drum_trainer *t, const char *path, char *err, size_t errlen);
 
+/* What a checkpoint must have been made for to be resumed: the trainer's options (batch,
+ * list size, rounds, epochs and seed are compared), the model's parameter count, the pool's
+ * size, and the fingerprints of the data and the images (drum_trainer's). */
+typedef struct {
+    drum_train_opts opts;
+    size_t params;
+    int pool;
+    uint64_t data_fingerprint, image_fingerprint;
+} drum_checkpoint_run;
+
+/* Checks, without a trainer, that path (checksum included) is a checkpoint of the run `want`
+ * describes, as drum_trainer_load_checkpoint would: `--resume --check`. *round and *phase get
+ * where it stands. Returns 0, or -1 with load's message. */
+int drum_checkpoint_verify(const char *path, const drum_checkpoint_run *want, int *round,
+                           int *phase, char *err, size_t errlen);
+
 /* Reads only the parameters (total floats) of a checkpoint into host, verifying its
  * magic, size and checksum: for `drum export`. Returns 0 or -1. */
 int drum_checkpoint_read_params(const char *path, size_t total, float *host, char *err,

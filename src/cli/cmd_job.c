@@ -162,6 +162,7 @@ int cmd_job(int argc, char **argv, job_kind kind) {
                     : kind == JOB_TRAIN ? DRUM_JOB_ROUNDS
                     : kind == JOB_EVAL  ? DRUM_JOB_BASELINES
                                         : DRUM_JOB_MINE;
+        if (resumes) parts |= DRUM_JOB_RESUME;
         if (drum_job_check(&cfg, parts, &progress, log_line, err, sizeof err)) goto fail;
         rc = 0;
         goto out;

@@ -128,45 +128,76 @@ static int other_data(const char *path, const char *what, const char *whose, con
     return -1;
 }
 
-int drum_trainer_load_checkpoint(drum_trainer *t, const char *path, char *err, size_t errlen) {
-    size_t len = 0;
-    unsigned char *buf = (unsigned char *)drum_read_file(path, &len, err, errlen);
-    if (!buf) return -1;
-    int rc = -1;
-    ckpt_header h;
-    size_t total = t->p->total, off = sizeof CKPT_MAGIC + sizeof h;
-    if (check_magic(buf, len, off + sizeof(uint64_t), path, err, errlen)) goto out;
+/* Reads path whole into *buf and its header into *h, and checks that it is the checkpoint of
+ * the run `want` describes (drum_checkpoint_verify). Returns 0, or -1 (*buf freed). */
+static int read_matching(const char *path, const drum_checkpoint_run *want, unsigned char **buf,
+                         size_t *len, ckpt_header *h, char *err, size_t errlen) {
+    *buf = (unsigned char *)drum_read_file(path, len, err, errlen);
+    if (!*buf) return -1;
+    size_t off = sizeof CKPT_MAGIC + sizeof *h;
     uint64_t sum;
-    memcpy(&sum, buf + len - sizeof sum, sizeof sum);
-    if (drum_fnv1a(buf, len - sizeof sum, DRUM_FNV1A_INIT) != sum) {
+    if (check_magic(*buf, *len, off + sizeof sum, path, err, errlen)) goto fail;
+    memcpy(&sum, *buf + *len - sizeof sum, sizeof sum);
+    if (drum_fnv1a(*buf, *len - sizeof sum, DRUM_FNV1A_INIT) != sum) {
         snprintf(err, errlen, "%s: checksum mismatch: the checkpoint is corrupt", path);
-        goto out;
+        goto fail;
     }
-    memcpy(&h, buf + sizeof CKPT_MAGIC, sizeof h);
-    if (h.params != total || h.pool != (uint32_t)t->pool->n ||
-        h.batch_queries != (uint32_t)t->o.batch_queries ||
-        h.list_size != (uint32_t)t->o.list_size || h.rounds != (uint32_t)t->o.rounds ||
-        h.epochs != (uint32_t)t->o.epochs || h.seed != t->o.seed) {
+    memcpy(h, *buf + sizeof CKPT_MAGIC, sizeof *h);
+    const drum_train_opts *o = &want->opts;
+    if (h->params != want->params || h->pool != (uint32_t)want->pool ||
+        h->batch_queries != (uint32_t)o->batch_queries ||
+        h->list_size != (uint32_t)o->list_size || h->rounds != (uint32_t)o->rounds ||
+        h->epochs != (uint32_t)o->epochs || h->seed != o->seed) {
         snprintf(err, errlen,
                  "%s: made for another run (params %llu vs %zu, pool %u vs %d, batch %u/%d, "
                  "list %u/%d, rounds %u/%d, epochs %u/%d, seed %llu/%llu): resume with the "
                  "configuration that wrote it",
-                 path, (unsigned long long)h.params, total, h.pool, t->pool->n, h.batch_queries,
-                 t->o.batch_queries, h.list_size, t->o.list_size, h.rounds, t->o.rounds, h.epochs,
-                 t->o.epochs, (unsigned long long)h.seed, (unsigned long long)t->o.seed);
-        goto out;
+                 path, (unsigned long long)h->params, want->params, h->pool, want->pool,
+                 h->batch_queries, o->batch_queries, h->list_size, o->list_size, h->rounds,
+                 o->rounds, h->epochs, o->epochs, (unsigned long long)h->seed,
+                 (unsigned long long)o->seed);
+        goto fail;
     }
     if (other_data(path, "data",
                    "examples (ids, image paths, prompts, responses, answers, tasks)", "that data",
-                   h.data_fingerprint, t->data_fingerprint, err, errlen) ||
+                   h->data_fingerprint, want->data_fingerprint, err, errlen) ||
         other_data(path, "images", "images, as decoded, resized and cropped,",
-                   "those image files", h.image_fingerprint, t->image_fingerprint, err, errlen))
-        goto out;
-    size_t need = off + 3 * total * sizeof(float);
-    if (len - sizeof sum < need || h.phase > DRUM_PHASE_DONE) {
+                   "those image files", h->image_fingerprint, want->image_fingerprint, err,
+                   errlen))
+        goto fail;
+    if (*len - sizeof sum < off + 3 * want->params * sizeof(float) ||
+        h->phase > DRUM_PHASE_DONE) {
         snprintf(err, errlen, "%s: truncated checkpoint", path);
-        goto out;
+        goto fail;
     }
+    return 0;
+fail:
+    free(*buf);
+    *buf = NULL;
+    return -1;
+}
+
+int drum_checkpoint_verify(const char *path, const drum_checkpoint_run *want, int *round,
+                           int *phase, char *err, size_t errlen) {
+    unsigned char *buf;
+    size_t len;
+    ckpt_header h;
+    if (read_matching(path, want, &buf, &len, &h, err, errlen)) return -1;
+    free(buf);
+    *round = (int)h.round;
+    *phase = (int)h.phase;
+    return 0;
+}
+
+int drum_trainer_load_checkpoint(drum_trainer *t, const char *path, char *err, size_t errlen) {
+    size_t len = 0;
+    unsigned char *buf;
+    ckpt_header h;
+    size_t total = t->p->total, off = sizeof CKPT_MAGIC + sizeof h;
+    drum_checkpoint_run want = {t->o, total, t->pool->n, t->data_fingerprint,
+                                t->image_fingerprint};
+    if (read_matching(path, &want, &buf, &len, &h, err, errlen)) return -1;
+    int rc = -1;
     drum_backend *be = t->be;
     float *bufs[3] = {t->m->params, t->m->adam_m, t->m->adam_v};
     for (int k = 0; k < 3; k++) {
@@ -175,10 +206,10 @@ int drum_trainer_load_checkpoint(drum_trainer *t, const char *path, char *err, s
     }
     for (int i = 0; i < t->pool->n; i++) {
         uint32_t n;
-        if (off + sizeof n > len - sizeof sum) goto truncated;
+        if (off + sizeof n > len - sizeof(uint64_t)) goto truncated;
         memcpy(&n, buf + off, sizeof n);
         off += sizeof n;
-        if (n > (len - sizeof sum - off) / sizeof(drum_candidate)) goto truncated;
+        if (n > (len - sizeof(uint64_t) - off) / sizeof(drum_candidate)) goto truncated;
         drum_candidate_list *l = &t->cand[i];
         free(l->c);
         l->c = malloc((n ? n : 1) * sizeof(drum_candidate));
@@ -195,7 +226,7 @@ int drum_trainer_load_checkpoint(drum_trainer *t, const char *path, char *err, s
                 goto out;
             }
     }
-    if (off != len - sizeof sum) goto truncated;
+    if (off != len - sizeof(uint64_t)) goto truncated;
     if (!drum_backend_ok(be)) {
         snprintf(err, errlen, "%s: uploading to %s: %s", path, be->name, be->err);
         goto out;

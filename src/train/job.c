@@ -94,6 +94,8 @@ struct drum_job {
 static void note(drum_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int largest_shots(const drum_job_config *c);
 static int max_shots(const drum_job *j);
+static drum_train_opts train_opts(const drum_job *j);
+static void job_fingerprints(const drum_job *j, uint64_t *data, uint64_t *image);
 static void note(drum_job *j, const char *fmt, ...) {
     if (!j->log) return;
     char line[1024];
@@ -734,6 +736,24 @@ int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *p
              j->data_dir);
     }
     free(clip0);
+    /* --resume: the checkpoint must be this run's, on these data and images */
+    char *ckpt = rc == 0 && (parts & DRUM_JOB_RESUME) ? drum_path_join(cfg->train.out, "train.ckpt")
+                                                      : NULL;
+    if (ckpt && drum_file_exists(ckpt)) {
+        drum_checkpoint_run want = {train_opts(j), j->params.total, j->train.n, 0, 0};
+        job_fingerprints(j, &want.data_fingerprint, &want.image_fingerprint);
+        int round, phase;
+        rc = drum_checkpoint_verify(ckpt, &want, &round, &phase, err, errlen);
+        char at[64];
+        static const char *const what[] = {"mining", "training", "trained, its evaluation next"};
+        if (phase >= DRUM_PHASE_MINE && phase < DRUM_PHASE_DONE)
+            snprintf(at, sizeof at, "round %d, %s", round + 1, what[phase]);
+        else
+            snprintf(at, sizeof at, "every round done");
+        if (rc == 0)
+            note(j, "--resume: %s is this run's, on these data and images: %s", ckpt, at);
+    }
+    free(ckpt);
     if (rc == 0) {
         note(j, "model: %zu parameters, embeddings of %d dimensions, images of %d px",
              j->params.total, j->ccfg.projection_dim, j->pool.S);
@@ -1077,15 +1097,22 @@ static drum_train_opts train_opts(const drum_job *j) {
     return o;
 }
 
+/* The fingerprints a checkpoint of this job carries: the pool's examples continued with the
+ * queries', the pool's prepared images continued with the queries'. */
+static void job_fingerprints(const drum_job *j, uint64_t *data, uint64_t *image) {
+    uint64_t queries = drum_dataset_fingerprint(&j->eval);
+    *data = drum_fnv1a(&queries, sizeof queries, drum_dataset_fingerprint(&j->train));
+    *image = drum_prepared_image_fingerprint(
+        &j->queries, drum_prepared_image_fingerprint(&j->pool, DRUM_FNV1A_INIT));
+}
+
 static int trainer_for(drum_job *j, drum_trainer *t, char *err, size_t errlen) {
     if (check_mining_families(j, err, errlen) || pool_queries(j, err, errlen)) return -1;
     drum_train_opts o = train_opts(j);
     if (drum_trainer_init(t, &o, j->be, j->model, &j->params, &j->train, &j->pool, j->scorer,
                           j->comm, err, errlen))
         return -1;
-    uint64_t queries = drum_dataset_fingerprint(&j->eval);
-    t->data_fingerprint = drum_fnv1a(&queries, sizeof queries, t->data_fingerprint);
-    t->image_fingerprint = drum_prepared_image_fingerprint(&j->queries, t->image_fingerprint);
+    job_fingerprints(j, &t->data_fingerprint, &t->image_fingerprint);
     t->stop = j->stop;
     t->progress = j->progress;
     t->groups = j->pool_group;
