@@ -407,6 +407,17 @@ static void test_resume(void) {
     CHECK(test_same_file(ra, rc_), "interrupted-and-resumed run's results.jsonl differs");
 }
 
+/* Writes a job config over dataset files train and eval (the suite under tmp/data gives the
+ * tokenizer) with run directory out. */
+static void write_data_config(const char *path, const char *train, const char *eval,
+                              const char *out) {
+    FILE *f = fopen(path, "w");
+    if (!f) return;
+    fprintf(f, "data: {dir: %s/data, train: %s, eval: %s}\ntrain: {out: %s}\n", tmp, train, eval,
+            out);
+    fclose(f);
+}
+
 static void test_errors(void) {
     char cfg[256], log[256], out[256];
     snprintf(out, sizeof out, "%s/run_err", tmp);
@@ -431,9 +442,7 @@ static void test_errors(void) {
                "{\"id\": \"b\", \"image\": 7, \"prompt\": \"p\", \"response\": \"r\", \"task\": \"vqa\"}\n");
     fclose(f);
     snprintf(cfg2, sizeof cfg2, "%s/bad2.yaml", tmp);
-    f = fopen(cfg2, "w");
-    fprintf(f, "data: {dir: %s/data, train: %s, eval: %s}\ntrain: {out: %s}\n", tmp, data, data, out);
-    fclose(f);
+    write_data_config(cfg2, data, data, out);
     const char *b[] = {drum_bin, "eval", cfg2, NULL};
     rc = run_drum(log, b, 0, NULL, 0);
     text = test_slurp(log);
@@ -518,10 +527,7 @@ static void test_errors(void) {
                                "\"response\": \"r\", \"task\": \"vqa\"}\n",
                                i, i == 1 ? "not_an_image.png" : "data/images/img-00000.png");
     write_text_file(data, lines);
-    f = fopen(cfg2, "w");
-    fprintf(f, "data: {dir: %s/data, train: %s, eval: %s}\ntrain: {out: %s}\n", tmp, data, data,
-            no_ckpt);
-    fclose(f);
+    write_data_config(cfg2, data, data, no_ckpt);
     rc = run_drum(log, b, 0, NULL, 0);
     text = test_slurp(log);
     CHECK(rc == 1 && text && strstr(text, "bad.jsonl:2: ") && strstr(text, "not_an_image.png") &&
@@ -543,10 +549,9 @@ static void test_errors(void) {
     }
     if (nc) fclose(nc);
     free(all);
-    f = fopen(cfg2, "w");
-    fprintf(f, "data: {dir: %s/data, train: %s, eval: %s/data/eval.jsonl}\ntrain: {out: %s}\n",
-            tmp, nocap, tmp, no_ckpt);
-    fclose(f);
+    char eval_path[300];
+    snprintf(eval_path, sizeof eval_path, "%s/data/eval.jsonl", tmp);
+    write_data_config(cfg2, nocap, eval_path, no_ckpt);
     rc = run_drum(log, b, 0, NULL, 0);
     text = test_slurp(log);
     CHECK(rc == 1 && text && strstr(text, "task 'caption': ") &&
@@ -565,10 +570,7 @@ static void test_errors(void) {
           "candidates_k above a task's pool: exit %d, %s", rc, text ? text : "");
     free(text);
     write_text_file(data, lines); /* the next check's data again */
-    f = fopen(cfg2, "w");
-    fprintf(f, "data: {dir: %s/data, train: %s, eval: %s}\ntrain: {out: %s}\n", tmp, data, data,
-            no_ckpt);
-    fclose(f);
+    write_data_config(cfg2, data, data, no_ckpt);
     const char *chk[] = {drum_bin, "eval", cfg2, "--check", NULL};
     rc = run_drum(log, chk, 0, NULL, 0);
     text = test_slurp(log);
