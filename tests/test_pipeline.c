@@ -418,6 +418,21 @@ static void write_data_config(const char *path, const char *train, const char *e
     fclose(f);
 }
 
+/* drum with args fails (exit 1) with a message holding want1 and want2 (NULL: none), before
+ * the LVLM is asked anything: no drafts file written. */
+static void fails_before_lvlm(const char *what, const char *const *args, const char *want1,
+                              const char *want2, const char *drafts) {
+    char log[300];
+    snprintf(log, sizeof log, "%s/early.log", tmp);
+    int rc = run_drum(log, args, 0, NULL, 0);
+    char *text = test_slurp(log);
+    CHECK(rc == 1 && text && strstr(text, want1) && (!want2 || strstr(text, want2)) &&
+              !drum_file_exists(drafts),
+          "%s: exit %d, drafts.jsonl %s, %s", what, rc,
+          drum_file_exists(drafts) ? "written" : "absent", text ? text : "");
+    free(text);
+}
+
 static void test_errors(void) {
     char cfg[256], log[256], out[256];
     snprintf(out, sizeof out, "%s/run_err", tmp);
@@ -508,13 +523,8 @@ static void test_errors(void) {
     test_write_mini_config(cfg2, tmp, no_ckpt, "");
     const char *e[] = {drum_bin, "eval", cfg2, "--set",
                        "model.checkpoint=/nonexistent/model.safetensors", NULL};
-    rc = run_drum(log, e, 0, NULL, 0);
-    text = test_slurp(log);
-    CHECK(rc == 1 && text && strstr(text, "/nonexistent/model.safetensors: cannot open") &&
-              !drum_file_exists(drafts),
-          "a missing model.checkpoint: exit %d, drafts.jsonl %s, %s", rc,
-          drum_file_exists(drafts) ? "written" : "absent", text ? text : "");
-    free(text);
+    fails_before_lvlm("a missing model.checkpoint", e,
+                      "/nonexistent/model.safetensors: cannot open", NULL, drafts);
     /* so are the images: a file that is not an image fails with its line, no drafts asked
      * (12 examples: NDCG@10 retrieves 10 of a query's task) */
     char not_png[300], lines[4096];
@@ -528,13 +538,8 @@ static void test_errors(void) {
                                i, i == 1 ? "not_an_image.png" : "data/images/img-00000.png");
     write_text_file(data, lines);
     write_data_config(cfg2, data, data, no_ckpt);
-    rc = run_drum(log, b, 0, NULL, 0);
-    text = test_slurp(log);
-    CHECK(rc == 1 && text && strstr(text, "bad.jsonl:2: ") && strstr(text, "not_an_image.png") &&
-              !drum_file_exists(drafts),
-          "an image that does not decode: exit %d, drafts.jsonl %s, %s", rc,
-          drum_file_exists(drafts) ? "written" : "absent", text ? text : "");
-    free(text);
+    fails_before_lvlm("an image that does not decode", b, "bad.jsonl:2: ", "not_an_image.png",
+                      drafts);
     /* a task of the queries with too few examples of its own in the pool: named at once */
     char pool_path[300], nocap[300];
     snprintf(pool_path, sizeof pool_path, "%s/data/train.jsonl", tmp);
@@ -552,13 +557,8 @@ static void test_errors(void) {
     char eval_path[300];
     snprintf(eval_path, sizeof eval_path, "%s/data/eval.jsonl", tmp);
     write_data_config(cfg2, nocap, eval_path, no_ckpt);
-    rc = run_drum(log, b, 0, NULL, 0);
-    text = test_slurp(log);
-    CHECK(rc == 1 && text && strstr(text, "task 'caption': ") &&
-              strstr(text, "but 0 examples of that task in the pool") && !drum_file_exists(drafts),
-          "queries of a task the pool lacks: exit %d, drafts.jsonl %s, %s", rc,
-          drum_file_exists(drafts) ? "written" : "absent", text ? text : "");
-    free(text);
+    fails_before_lvlm("queries of a task the pool lacks", b, "task 'caption': ",
+                      "but 0 examples of that task in the pool", drafts);
     /* and mining's candidates: checked by --check, and by a job before the pool's drafts */
     test_write_mini_config(cfg2, tmp, no_ckpt, "");
     const char *many[] = {drum_bin, "train", cfg2, "--set", "train.candidates_k=60", "--check",
