@@ -105,6 +105,12 @@ typedef struct {
     drum_comm *comm;
 } drum_trainer;
 
+/* Marks in frozen (p->n entries, or NULL to check only) the parameters some fnmatch pattern
+ * of patterns[0..n) names. Returns 0, or -1 naming a pattern that matches none (a typo): a
+ * job checks this when it opens, before the LVLM is asked anything. */
+int drum_freeze_match(const drum_clip_params *p, char *const *patterns, int n,
+                      unsigned char *frozen, char *err, size_t errlen);
+
 /* Sets up a trainer (candidate lists empty, position at round 0, mining). The model must
  * be a training model whose max_images and max_texts are >= batch_queries*(1+list_size).
  * comm: the ranks of a data-parallel run, or NULL for one process.

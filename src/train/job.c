@@ -622,7 +622,9 @@ static int open_inputs(drum_job *j, char *err, size_t errlen) {
     snprintf(why, sizeof why, "eval.shots up to %d%s", largest_shots(j->cfg),
              j->oracle_ndcg ? ", and NDCG@10's top 10" : "");
     if (check_families(j, &j->eval, j->query_group, max_shots(j), why, err, errlen) ||
-        open_model(j, err, errlen))
+        open_model(j, err, errlen) ||
+        drum_freeze_match(&j->params, j->cfg->train.freeze.v, j->cfg->train.freeze.n, NULL, err,
+                          errlen))
         return -1;
     if (j->cfg->model.checkpoint[0] && initial_weights(j, err, errlen)) return -1;
     drum_prepare_opts po = prepare_opts(j); /* after open_model: its sizes */

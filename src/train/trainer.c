@@ -165,26 +165,31 @@ static drum_train_buffers *buffers_create(drum_trainer *t, char *err, size_t err
     return b;
 }
 
+int drum_freeze_match(const drum_clip_params *p, char *const *patterns, int n,
+                      unsigned char *frozen, char *err, size_t errlen) {
+    for (int f = 0; f < n; f++) {
+        int hits = 0;
+        for (int e = 0; e < p->n; e++)
+            if (fnmatch(patterns[f], p->entries[e].name, 0) == 0) {
+                if (frozen) frozen[e] = 1;
+                hits++;
+            }
+        if (!hits) {
+            snprintf(err, errlen, "freeze pattern '%s' matches no parameter (names look like "
+                     "'vision_model.encoder.layers.0.mlp.fc1.weight')", patterns[f]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int match_freeze(drum_trainer *t, char *err, size_t errlen) {
     t->frozen = calloc((size_t)t->p->n + 1, 1);
     if (!t->frozen) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    for (int f = 0; f < t->o.n_freeze; f++) {
-        int hits = 0;
-        for (int e = 0; e < t->p->n; e++)
-            if (fnmatch(t->o.freeze[f], t->p->entries[e].name, 0) == 0) {
-                t->frozen[e] = 1;
-                hits++;
-            }
-        if (!hits) {
-            snprintf(err, errlen, "freeze pattern '%s' matches no parameter (names look like "
-                     "'vision_model.encoder.layers.0.mlp.fc1.weight')", t->o.freeze[f]);
-            return -1;
-        }
-    }
-    return 0;
+    return drum_freeze_match(t->p, t->o.freeze, t->o.n_freeze, t->frozen, err, errlen);
 }
 
 int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *be,
