@@ -515,6 +515,15 @@ static void test_errors(void) {
               text ? text : "");
         free(text);
     }
+    /* drum train with no rounds has nothing to do: said before any data is read */
+    test_write_mini_config(cfg2, tmp, out, "");
+    const char *no_rounds[] = {drum_bin, "train", cfg2, "--set", "train.rounds=0", NULL};
+    rc = run_drum(log, no_rounds, 0, NULL, 0);
+    text = test_slurp(log);
+    CHECK(rc == 1 && text && strstr(text, "train.rounds is 0: drum train would have nothing") &&
+              !strstr(text, "pool "),
+          "drum train with 0 rounds: exit %d, %s", rc, text ? text : "");
+    free(text);
     /* a checkpoint the config names is read before the LVLM is asked anything: a wrong path
      * fails at once, no zero-shot drafts asked (with a real LVLM, minutes to hours) */
     char no_ckpt[300], drafts[340];

@@ -134,6 +134,11 @@ int cmd_job(int argc, char **argv, job_kind kind) {
             if (drum_cfg_set(drum_job_config_schema, &cfg, argv[++i], err, sizeof err)) goto fail;
         }
     if (drum_job_config_finish(&cfg, err, sizeof err)) goto fail;
+    if (kind == JOB_TRAIN && cfg.train.rounds == 0) { /* before any data is read */
+        snprintf(err, sizeof err, "train.rounds is 0: drum train would have nothing to do (drum "
+                 "eval evaluates the baselines alone; drum demo with 0 rounds runs them too)");
+        goto fail;
+    }
     if (check && cli_launched_ranks() > 1) { /* each would check alone, and all print */
         fprintf(stderr, "drum: --check runs in one process (it reads what every rank would "
                 "read): start it without mpirun\n");
