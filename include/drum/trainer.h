@@ -111,6 +111,12 @@ typedef struct {
 int drum_freeze_match(const drum_clip_params *p, char *const *patterns, int n,
                       unsigned char *frozen, char *err, size_t errlen);
 
+/* The pool's part of a trainer's fingerprints: drum_dataset_fingerprint(pool) and
+ * drum_prepared_image_fingerprint(prep), which drum_trainer_init sets and a job continues
+ * with its evaluation queries'. */
+void drum_pool_fingerprints(const drum_dataset *pool, const drum_prepared *prep, uint64_t *data,
+                            uint64_t *image);
+
 /* Sets up a trainer (candidate lists empty, position at round 0, mining). The model must
  * be a training model whose max_images and max_texts are >= batch_queries*(1+list_size).
  * comm: the ranks of a data-parallel run, or NULL for one process.

@@ -95,7 +95,7 @@ static void note(drum_job *j, const char *fmt, ...) __attribute__((format(printf
 static int largest_shots(const drum_job_config *c);
 static int max_shots(const drum_job *j);
 static drum_train_opts train_opts(const drum_job *j);
-static void job_fingerprints(const drum_job *j, uint64_t *data, uint64_t *image);
+static void with_queries(const drum_job *j, uint64_t *data, uint64_t *image);
 static void note(drum_job *j, const char *fmt, ...) {
     if (!j->log) return;
     char line[1024];
@@ -485,6 +485,23 @@ static int own_stop(void *user) {
     return j->pretrain_stopped;
 }
 
+/* An earlier run's retriever, train.out/clip0/model.safetensors, loaded when it is there.
+ * Returns 1 (loaded), 0 (none) or -1. */
+static int earlier_clip0(drum_job *j, char *err, size_t errlen) {
+    char *w = drum_path_join(j->cfg->train.out, "clip0/model.safetensors");
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = 0;
+    if (drum_file_exists(w)) {
+        note(j, "retriever: %s (pre-trained by an earlier run)", w);
+        rc = load_weights(j, w, err, errlen) ? -1 : 1;
+    }
+    free(w);
+    return rc;
+}
+
 /* The un-tuned retriever: model.checkpoint, or train.out/clip0 from an earlier run, or a
  * fresh initialisation pre-trained contrastively on the suite's captions. */
 static int first_weights(drum_job *j, char *err, size_t errlen) {
@@ -493,15 +510,12 @@ static int first_weights(drum_job *j, char *err, size_t errlen) {
         note(j, "retriever: %s", c->model.checkpoint);
         return load_weights(j, c->model.checkpoint, err, errlen);
     }
-    char *dir = drum_path_join(c->train.out, "clip0"), *w = dir ? drum_path_join(dir, "model.safetensors") : NULL;
+    int found = earlier_clip0(j, err, errlen);
+    if (found) return found < 0 ? -1 : 0;
+    char *dir = drum_path_join(c->train.out, "clip0");
     int rc = -1;
-    if (!dir || !w) {
+    if (!dir) {
         snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    if (drum_file_exists(w)) {
-        note(j, "retriever: %s (pre-trained by an earlier run)", w);
-        rc = load_weights(j, w, err, errlen);
         goto out;
     }
     if (drum_clip_model_init(j->model, c->seed)) {
@@ -542,7 +556,6 @@ static int first_weights(drum_job *j, char *err, size_t errlen) {
     drum_dataset_free(&caps);
 out:
     free(dir);
-    free(w);
     return rc;
 }
 
@@ -726,24 +739,20 @@ int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *p
         rc = check_mining_families(j, err, errlen);
     /* the retriever the job would start from, when the config names none: an earlier run's
      * clip0/ is read too; pre-training is only announced */
-    char *clip0 = rc == 0 && !cfg->model.checkpoint[0]
-                      ? drum_path_join(cfg->train.out, "clip0/model.safetensors")
-                      : NULL;
-    if (clip0 && drum_file_exists(clip0)) {
-        note(j, "retriever: %s (pre-trained by an earlier run)", clip0);
-        rc = load_weights(j, clip0, err, errlen);
-    } else if (clip0) {
+    int found = rc == 0 && !cfg->model.checkpoint[0] ? earlier_clip0(j, err, errlen) : 1;
+    if (found < 0) rc = -1;
+    if (found == 0)
         note(j, "retriever: none yet; the job pre-trains one (%d epoch%s on %s/captions.jsonl)",
              cfg->model.pretrain.epochs, cfg->model.pretrain.epochs == 1 ? "" : "s",
              j->data_dir);
-    }
-    free(clip0);
     /* --resume: the checkpoint must be this run's, on these data and images */
     char *ckpt = rc == 0 && (parts & DRUM_JOB_RESUME) ? drum_path_join(cfg->train.out, "train.ckpt")
                                                       : NULL;
     if (ckpt && drum_file_exists(ckpt)) {
         drum_checkpoint_run want = {train_opts(j), j->params.total, j->train.n, 0, 0};
-        job_fingerprints(j, &want.data_fingerprint, &want.image_fingerprint);
+        drum_pool_fingerprints(&j->train, &j->pool, &want.data_fingerprint,
+                               &want.image_fingerprint);
+        with_queries(j, &want.data_fingerprint, &want.image_fingerprint);
         int round, phase;
         rc = drum_checkpoint_verify(ckpt, &want, &round, &phase, err, errlen);
         char at[64];
@@ -1099,13 +1108,12 @@ static drum_train_opts train_opts(const drum_job *j) {
     return o;
 }
 
-/* The fingerprints a checkpoint of this job carries: the pool's examples continued with the
- * queries', the pool's prepared images continued with the queries'. */
-static void job_fingerprints(const drum_job *j, uint64_t *data, uint64_t *image) {
+/* The fingerprints a checkpoint of this job carries: the pool's (drum_pool_fingerprints, in
+ * *data and *image) continued with the evaluation queries' examples and prepared images. */
+static void with_queries(const drum_job *j, uint64_t *data, uint64_t *image) {
     uint64_t queries = drum_dataset_fingerprint(&j->eval);
-    *data = drum_fnv1a(&queries, sizeof queries, drum_dataset_fingerprint(&j->train));
-    *image = drum_prepared_image_fingerprint(
-        &j->queries, drum_prepared_image_fingerprint(&j->pool, DRUM_FNV1A_INIT));
+    *data = drum_fnv1a(&queries, sizeof queries, *data);
+    *image = drum_prepared_image_fingerprint(&j->queries, *image);
 }
 
 static int trainer_for(drum_job *j, drum_trainer *t, char *err, size_t errlen) {
@@ -1114,7 +1122,7 @@ static int trainer_for(drum_job *j, drum_trainer *t, char *err, size_t errlen) {
     if (drum_trainer_init(t, &o, j->be, j->model, &j->params, &j->train, &j->pool, j->scorer,
                           j->comm, err, errlen))
         return -1;
-    job_fingerprints(j, &t->data_fingerprint, &t->image_fingerprint);
+    with_queries(j, &t->data_fingerprint, &t->image_fingerprint); /* init set the pool's */
     t->stop = j->stop;
     t->progress = j->progress;
     t->groups = j->pool_group;

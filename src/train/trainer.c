@@ -192,6 +192,12 @@ static int match_freeze(drum_trainer *t, char *err, size_t errlen) {
     return drum_freeze_match(t->p, t->o.freeze, t->o.n_freeze, t->frozen, err, errlen);
 }
 
+void drum_pool_fingerprints(const drum_dataset *pool, const drum_prepared *prep, uint64_t *data,
+                            uint64_t *image) {
+    *data = drum_dataset_fingerprint(pool);
+    *image = drum_prepared_image_fingerprint(prep, DRUM_FNV1A_INIT);
+}
+
 int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *be,
                       drum_clip_model *m, const drum_clip_params *p, const drum_dataset *pool,
                       const drum_prepared *prep, drum_scorer *scorer, drum_comm *comm,
@@ -203,8 +209,7 @@ int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *b
     t->m = m;
     t->p = p;
     t->pool = pool;
-    t->data_fingerprint = drum_dataset_fingerprint(pool);
-    t->image_fingerprint = drum_prepared_image_fingerprint(prep, DRUM_FNV1A_INIT);
+    drum_pool_fingerprints(pool, prep, &t->data_fingerprint, &t->image_fingerprint);
     t->prep = prep;
     t->scorer = scorer;
     int rows = o->batch_queries * (1 + o->list_size);
