@@ -16,6 +16,7 @@
 
 #include "common/check.h"
 #include "drum/exec_scorer.h"
+#include "drum/score_cache.h"
 
 /* "python3 '<root>/tests/fixtures/exec_lvlm.py'", root found from this binary's path
  * (<root>/<build>/tests/test_exec_scorer), so any working directory will do */
@@ -150,6 +151,53 @@ static void test_failures(void) {
     with_lvlm("--garble rank", 3, "is not a JSON object: 'this is not json'");
 }
 
+/* Hello's "ops": the calls listed are served, the others NULL (not asked, so the stand-in's
+ * error for them is never seen), and so through the score cache; without "ops" all three;
+ * names drum does not know are passed over; anything but a list of strings fails the open. */
+static void test_ops(void) {
+    static const struct {
+        const char *options;
+        int ops;
+    } cases[] = {
+        {"", DRUM_LVLM_SCORE | DRUM_LVLM_GENERATE | DRUM_LVLM_RANK},
+        {"--ops generate", DRUM_LVLM_GENERATE},
+        {"--ops score,rank,embed", DRUM_LVLM_SCORE | DRUM_LVLM_RANK},
+        {"--ops ''", 0},
+    };
+    char err[512] = "", cmd[sizeof LVLM + 64], cache[] = "/tmp/drum_ops_XXXXXX";
+    int fd = mkstemp(cache);
+    if (fd >= 0) close(fd);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        drum_scorer *s = NULL;
+        snprintf(cmd, sizeof cmd, "%s %s", LVLM, cases[i].options);
+        CHECK(drum_exec_open(&s, cmd, err, sizeof err) == 0, "open '%s': %s", cmd, err);
+        if (!s) continue;
+        CHECK(drum_scorer_ops(s) == cases[i].ops, "'%s': ops %d, expected %d", cases[i].options,
+              drum_scorer_ops(s), cases[i].ops);
+        if (s->generate) {
+            drum_example q = ex("q", "p", "r", "vqa"), d = ex("d", "p", "gold", "vqa");
+            const drum_example *ds[] = {&d};
+            drum_icl_prompt prompt = {&q, ds, 1};
+            char *a = NULL;
+            CHECK(s->generate(s, &prompt, 1, &a, err, sizeof err) == 0 && a &&
+                      strcmp(a, "gold") == 0,
+                  "'%s': generate serves: %s", cases[i].options, a ? a : err);
+            free(a);
+        }
+        unlink(cache);
+        char warn[256] = "";
+        drum_scorer *cached = drum_cached_scorer_create(s, cache, 16, warn, sizeof warn, err,
+                                                        sizeof err);
+        CHECK(cached && drum_scorer_ops(cached) == cases[i].ops,
+              "'%s': the score cache serves ops %d, expected %d (%s)", cases[i].options,
+              cached ? drum_scorer_ops(cached) : -1, cases[i].ops, err);
+        drum_scorer_destroy(cached ? cached : s);
+    }
+    unlink(cache);
+    with_lvlm("--ops-json 7", 0, "\"ops\" that is not a list of strings: '{");
+    with_lvlm("--ops-json '[\"score\", 3]'", 0, "\"ops\" that is not a list of strings");
+}
+
 /* The LVLM process is drum's to end: it ignores SIGINT, SIGTERM and SIGUSR1 (drum's stop
  * requests) and leads its own process group (a terminal's Ctrl-C does not reach it), so
  * after those it still answers; drum_exec_signal_children(SIGKILL) then ends the whole group
@@ -210,6 +258,8 @@ static void test_openai_adapter(void) {
     CHECK(strncmp(s->id, "exec:openai:stand-in-vlm@http://127.0.0.1:", 42) == 0 &&
               strstr(s->id, "/v1:max_tokens=20") && strcmp(s->template_name, "server-chat") == 0,
           "id '%s', template '%s'", s->id, s->template_name);
+    CHECK(drum_scorer_ops(s) == (DRUM_LVLM_SCORE | DRUM_LVLM_GENERATE | DRUM_LVLM_RANK),
+          "tools/exec_protocol.py lists the adapter's three ops: %d", drum_scorer_ops(s));
     drum_example q1 = ex("q1", "What color is the circle?", "red", "vqa");
     drum_example q2 = ex("q2", "Describe the image.", "a red \"circle\".\nnext line", "caption");
     drum_example d1 = ex("d1", "What color is the square?", "blue", "vqa");
@@ -282,6 +332,7 @@ int main(void) {
     }
     test_protocol();
     test_failures();
+    test_ops();
     test_signals();
     test_openai_adapter();
     return check_summary();

@@ -188,16 +188,28 @@ static void test_answers(void) {
     s.rank = NULL;
     CHECK(drum_icl_evaluate(&s, &queries, &pool, retrieved, K, K, 0, 0, NULL, &rnk, err,
                             sizeof err) == -1 &&
-              strstr(err, "cannot rank") && strstr(err, "binary"),
+              strstr(err, "does not rank") && strstr(err, "binary"),
           "binary queries and a scorer without rank: %s", err);
     drum_dataset no_binary = {(char *)"q.jsonl", query_ex, 3, NULL};
     CHECK(drum_icl_evaluate(&s, &no_binary, &pool, retrieved, K, K, 0, 1, NULL, &rnk, err,
                             sizeof err) == -1 &&
-              strstr(err, "cannot rank") && strstr(err, "eval.classify"),
+              strstr(err, "does not rank") && strstr(err, "eval.classify"),
           "rank_cls and a scorer without rank: %s", err);
     CHECK(drum_icl_evaluate(&s, &no_binary, &pool, retrieved, K, K, 0, 0, NULL, &rnk, err,
                             sizeof err) == 0,
           "generate only needs no rank: %s", err);
+    s.generate = NULL;
+    CHECK(drum_icl_evaluate(&s, &no_binary, &pool, retrieved, K, K, 0, 0, NULL, &rnk, err,
+                            sizeof err) == -1 &&
+              strstr(err, "scorer fake does not generate answers"),
+          "a scorer without generate: %s", err);
+    s.generate = fake_generate;
+    /* what a job checks before its first evaluation: the calls these queries need */
+    CHECK(drum_icl_answer_ops(&queries, 0) == (DRUM_LVLM_GENERATE | DRUM_LVLM_RANK) &&
+              drum_icl_answer_ops(&no_binary, 0) == DRUM_LVLM_GENERATE &&
+              drum_icl_answer_ops(&no_binary, 1) == DRUM_LVLM_RANK,
+          "answer ops: %d, %d, %d", drum_icl_answer_ops(&queries, 0),
+          drum_icl_answer_ops(&no_binary, 0), drum_icl_answer_ops(&no_binary, 1));
     s.rank = fake_rank;
     query_ex[4].response = (char *)"maybe";
     CHECK(drum_icl_evaluate(&s, &queries, &pool, retrieved, K, K, 0, 0, NULL, &rnk, err,

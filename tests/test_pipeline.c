@@ -563,12 +563,16 @@ static void test_errors(void) {
     write_data_config(cfg2, nocap, eval_path, no_ckpt);
     fails_before_lvlm("queries of a task the pool lacks", b, "task 'caption': ",
                       "but 0 examples of that task in the pool", NULL, drafts);
-    /* and mining's candidates: checked by --check, and by a job before the pool's drafts */
     test_write_mini_config(cfg2, tmp, no_ckpt, "");
     const char *many[] = {drum_bin, "train", cfg2, "--set", "train.candidates_k=60", "--check",
                           NULL};
+    /* and mining's candidates: checked by --check, and by a job before the eval's drafts (a
+     * demo once found them short after its baselines) */
     fails_before_lvlm("candidates_k above a task's pool", many,
                       "mining's train.candidates_k = 60", NULL, "check passed", drafts);
+    const char *many_demo[] = {drum_bin, "demo", cfg2, "--set", "train.candidates_k=60", NULL};
+    fails_before_lvlm("candidates_k above a task's pool, drum demo", many_demo,
+                      "mining's train.candidates_k = 60", NULL, NULL, drafts);
     write_text_file(data, lines); /* the next check's data again */
     write_data_config(cfg2, data, data, no_ckpt);
     const char *chk[] = {drum_bin, "eval", cfg2, "--check", NULL};
@@ -607,6 +611,24 @@ static void test_synth_cli(void) {
     }
 }
 
+/* The exec job's config: the stand-in LVLM lvlm run with `options`, eval.classify `classify`. */
+static void write_exec_config(const char *path, const char *out, const char *lvlm,
+                              const char *options, const char *classify) {
+    FILE *f = fopen(path, "w");
+    if (!f) return;
+    fprintf(f,
+            "seed: 5\n"
+            "data: {dir: %s/data}\n"
+            "synth: {n_train: 100, n_eval: 45, image_size: 32, seed: 3}\n"
+            "model:\n  pretrain: {epochs: 1, batch: 32}\n"
+            "train: {rounds: 1, candidates_k: 8, scored_per_round: 4, epochs: 1,\n"
+            "        batch_queries: 8, list_size: 6, out: %s}\n"
+            "scorer: {backend: exec, command: \"python3 '%s' --id stand-in %s\"}\n"
+            "eval: {shots: [1], strategies: [RS, SIT, DRUM], classify: %s}\n",
+            tmp, out, lvlm, options, classify);
+    fclose(f);
+}
+
 /* A whole `drum train` (drafts, baselines, one mining round, evaluation) with the `exec`
  * scorer and tests/fixtures/exec_lvlm.py as the LVLM; NDCG@10 is not computed for it. */
 static void test_exec_scorer_job(void) {
@@ -622,18 +644,7 @@ static void test_exec_scorer_job(void) {
     /* drum_bin is <root>/<build>/tests/../drum */
     snprintf(lvlm, sizeof lvlm, "%.*s/../tests/fixtures/exec_lvlm.py",
              (int)(strlen(drum_bin) - strlen("/drum")), drum_bin);
-    FILE *f = fopen(cfg, "w");
-    fprintf(f,
-            "seed: 5\n"
-            "data: {dir: %s/data}\n"
-            "synth: {n_train: 100, n_eval: 45, image_size: 32, seed: 3}\n"
-            "model:\n  pretrain: {epochs: 1, batch: 32}\n"
-            "train: {rounds: 1, candidates_k: 8, scored_per_round: 4, epochs: 1,\n"
-            "        batch_queries: 8, list_size: 6, out: %s}\n"
-            "scorer: {backend: exec, command: \"python3 '%s' --id stand-in\"}\n"
-            "eval: {shots: [1], strategies: [RS, SIT, DRUM]}\n",
-            tmp, out, lvlm);
-    fclose(f);
+    write_exec_config(cfg, out, lvlm, "", "generate");
     /* --check first: the LVLM's hello alone, nothing written; it counts 145 drafts (45 queries
      * and the 100 pool examples), 45 k-shot prompts (1 round x 1 shot) and 400 scores (100 x
      * 4), and the run then asks exactly the drafts and prompts (answers.jsonl's lines) */
@@ -687,8 +698,29 @@ static void test_exec_scorer_job(void) {
           "results.jsonl: a DRUM row, a null NDCG and no p_correct expected: %s", res ? res : "(none)");
     free(text);
     free(res);
+    /* an LVLM whose hello lists only generate: drum train, which mines, is refused before a
+     * draft is asked; drum eval --check, which needs no scores, passes; and an evaluation
+     * that ranks classification's class names is refused for want of rank */
+    char fresh[320], drafts[340];
+    snprintf(fresh, sizeof fresh, "%s/run_exec_ops", tmp);
+    snprintf(drafts, sizeof drafts, "%s/drafts.jsonl", fresh);
+    write_exec_config(cfg, fresh, lvlm, "--ops generate", "generate");
+    fails_before_lvlm("an LVLM that does not score, for drum train", a,
+                      "scorer exec:stand-in serves only [generate] (the ops of its hello), but "
+                      "this job asks it to score: mining's pair scores", NULL, NULL, drafts);
+    const char *eval_chk[] = {drum_bin, "eval", cfg, "--check", NULL};
+    rc = run_drum(log, eval_chk, 0, NULL, 0);
+    text = test_slurp(log);
+    CHECK(rc == 0 && text && strstr(text, "check passed"),
+          "drum eval --check with a generate-only LVLM: exit %d, %s", rc, text ? text : "");
+    free(text);
+    write_exec_config(cfg, fresh, lvlm, "--ops score,generate", "rank");
+    const char *eval_run[] = {drum_bin, "eval", cfg, NULL};
+    fails_before_lvlm("an LVLM that does not rank, for classify: rank", eval_run,
+                      "serves only [score, generate] (the ops of its hello), but this job asks "
+                      "it to rank: ranked answers", NULL, NULL, drafts);
     /* backend exec without a command */
-    f = fopen(cfg, "w");
+    FILE *f = fopen(cfg, "w");
     fprintf(f,
             "data: {dir: %s/data}\nsynth: {n_train: 100, n_eval: 45, image_size: 32, seed: 3}\n"
             "scorer: {backend: exec}\ntrain: {out: %s}\n",

@@ -4,17 +4,22 @@ tools/lvlm_hf.py and tools/lvlm_openai.py: standard library only.
 serve(open_backend) reads one JSON request a line from standard input and writes one reply a
 line to standard output, which it keeps for replies alone (anything a library prints goes to
 standard error). open_backend() runs at the first request (so a model that fails to load is
-an error reply, not a dead process) and returns an object with `id`, `template` and
+an error reply, not a dead process) and returns an object with `id`, `template` and any of
 
     score_pairs(pairs)                 -> [float]          one a {"query", "demo"} pair
     generate_prompts(prompts)          -> [str]            one a {"query", "demos"} prompt
     rank_prompts(prompts, choices)     -> [[float]]        one row a prompt, one number a choice
 
-Any exception becomes {"error": "<type>: <message>"} (a SystemExit its message alone) and
+hello's reply lists those it has as "ops". Any exception becomes {"error": "<type>: <message>"} (a SystemExit its message alone) and
 the loop goes on serving.
 """
 import json
 import sys
+
+
+# the ops of the protocol and the backend methods that serve them; hello lists those a backend
+# has, so drum refuses a job that needs another before it asks anything
+OPS = (("score", "score_pairs"), ("generate", "generate_prompts"), ("rank", "rank_prompts"))
 
 
 def serve(open_backend):
@@ -28,7 +33,8 @@ def serve(open_backend):
             if backend is None:
                 backend = open_backend()
             if op == "hello":
-                reply = {"id": backend.id, "template": backend.template}
+                reply = {"id": backend.id, "template": backend.template,
+                         "ops": [name for name, method in OPS if hasattr(backend, method)]}
             elif op == "score":
                 reply = {"scores": backend.score_pairs(req["pairs"])}
             elif op == "generate":

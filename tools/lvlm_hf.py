@@ -8,7 +8,7 @@ standard error) for any model that `AutoModelForImageTextToText` and `AutoProces
 whose processor has a chat template (LLaVA, Idefics, Qwen2-VL, ...):
 
   hello     id "hf:<model>:<dtype>:max_new_tokens=<N>", template "chat:<first 12 hex of the
-            SHA-1 of the chat template>" — both enter drum's score-cache keys
+            SHA-1 of the chat template>" — both enter drum's score-cache keys; ops: all three
   score     for each (query, demo): the conversation
                 user: <demo image> <demo prompt>   assistant: <demo response>
                 user: <query image> <query prompt> assistant: <query gold response>

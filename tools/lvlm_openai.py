@@ -15,7 +15,7 @@ standard error). Every call is a POST to {url}/chat/completions with the convers
 
   hello     id "openai:<model>@<url>:max_tokens=<N>" (the model: --model, else the first of
             GET {url}/models), template --template (default "server-chat"; name the server's
-            chat template there, since both enter drum's score-cache keys)
+            chat template there, since both enter drum's score-cache keys); ops: all three
   generate  temperature 0, at most --max-tokens; the answer is the reply's first line,
             stripped
   score     the mean log-probability of the gold response's tokens after (demo, query):

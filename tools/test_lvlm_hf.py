@@ -4,7 +4,7 @@ built offline (no download), then runs a whole `drum demo` of a small config thr
 
     python tools/test_lvlm_hf.py [--drum build/drum]
 
-Checks: hello's id and template; each score equals the mean log-probability of the gold
+Checks: hello's id, template and ops; each score equals the mean log-probability of the gold
 response's tokens computed here independently (text rendered with tokenize=False, processed,
 one forward pass, a loop over the response positions), and moves when the response changes;
 generate equals the model's own greedy decoding; rank gives, for a choice after the same
@@ -136,7 +136,8 @@ def main():
         s = Server(model_dir)
         hello = s.ask({"op": "hello", "protocol": 1})
         check(hello.get("id", "").startswith("hf:" + model_dir) and
-              len(hello.get("template", "")) == len("chat:") + 12, f"hello: {hello}")
+              len(hello.get("template", "")) == len("chat:") + 12 and
+              hello.get("ops") == ["score", "generate", "rank"], f"hello: {hello}")
         # several-token answers too: rank reuses the prompt's KV cache across its choices
         answers = ["red", "green", "a dark blue circle", "light green square ."]
         r = s.ask({"op": "score", "pairs": [{"query": dict(q, response=a), "demo": d}

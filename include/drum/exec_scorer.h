@@ -6,7 +6,11 @@
  *
  *   {"op":"hello","protocol":1}
  *       -> {"id":"<model and its settings>"}   optional "template":"<prompt template name>";
- *          both become part of every score-cache key (score_cache.h)
+ *          both become part of every score-cache key (score_cache.h); optional
+ *          "ops":["score","generate","rank"], the requests below that the process serves
+ *          (without it: all three). A job checks them against what it will ask before it
+ *          asks anything (job.h): a process that only generates can run `drum eval`, and a
+ *          `drum train` that needs scores is refused at its start, not after its evaluations
  *   {"op":"score","pairs":[{"query":EX,"demo":EX}, ...]}
  *       -> {"scores":[s_1, ...]}   one finite number a pair: the length-normalised
  *          log-likelihood of the query's gold response given the demonstration then the query
@@ -17,7 +21,7 @@
  *       -> {"scores":[[s_11, ...], ...]}   a list a prompt, one finite number a choice: the
  *          length-normalised log-likelihood of that choice as the answer to the prompt
  *          (evaluation of classification by class name, and of yes/no tasks); a subprocess
- *          that does not rank may answer {"error": ...}, which fails only such evaluations
+ *          that does not rank leaves it out of hello's "ops"
  *
  * EX = {"id","image","prompt","response","task"}: "image" is the path drum resolved (the
  * dataset file's directory joined with the example's image); "response" is the gold response,

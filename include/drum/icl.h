@@ -46,6 +46,10 @@ int drum_icl_evaluate(drum_scorer *lvlm, const drum_dataset *queries, const drum
                       int rank_cls, const drum_progress *progress, drum_icl_result *out,
                       char *err, size_t errlen);
 
+/* The calls drum_icl_evaluate asks of its scorer for these queries: DRUM_LVLM_GENERATE and
+ * DRUM_LVLM_RANK bits (score.h), for a check before the first evaluation. */
+int drum_icl_answer_ops(const drum_dataset *queries, int rank_cls);
+
 /* drum_icl_evaluate, and per_query (NULL, or queries->n values) receives each query's own
  * score: its VQA accuracy, 0/1 match or CIDEr-D (against the whole set's document
  * frequencies), NaN for a binary query (ROC-AUC is not a mean over queries). The task's score

@@ -34,15 +34,19 @@ typedef struct drum_job drum_job;
  * pre-training, before an epoch (with several ranks rank 0 pre-trains alone and tells the
  * others afterwards). *log receives notes for the user (what was generated, loaded or
  * reused), one per line, and may be NULL.
+ * parts: what the job will do, DRUM_JOB_* bits below (`drum demo` BASELINES | ROUNDS):
+ * the open checks what those parts need (the pool examples mining retrieves from, and calls
+ * the LVLM serves), and drum_job_baselines, drum_job_train and drum_job_mine refuse a job not
+ * opened for them.
  * comm: the ranks of a data-parallel run (comm.h), or NULL for one process. Every rank calls
  * every job function in the same order; rank 0 alone writes files. */
-int drum_job_open(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
+int drum_job_open(drum_job **out, const drum_job_config *cfg, int parts, drum_comm *comm,
                   const drum_progress *progress, volatile sig_atomic_t *stop,
                   void (*log)(const char *line), char *err, size_t errlen);
 void drum_job_close(drum_job *j);
 
-/* The parts of a job whose LVLM calls drum_job_check counts: `drum demo` is BASELINES |
- * ROUNDS, `drum train` ROUNDS, `drum eval` BASELINES, `drum mine` MINE. */
+/* The parts of a job (drum_job_open, and the LVLM calls drum_job_check counts): `drum demo`
+ * is BASELINES | ROUNDS, `drum train` ROUNDS, `drum eval` BASELINES, `drum mine` MINE. */
 enum { DRUM_JOB_BASELINES = 1, DRUM_JOB_ROUNDS = 2, DRUM_JOB_MINE = 4 };
 /* With the parts: the job would resume; drum_job_check then verifies train.out/train.ckpt
  * (when there is one) against these data, images and settings. */

@@ -48,6 +48,14 @@ static const char *job_name(job_kind kind) {
                                : "mine";
 }
 
+/* What a job of this kind does (job.h). */
+static int job_parts(job_kind kind) {
+    return kind == JOB_DEMO    ? DRUM_JOB_BASELINES | DRUM_JOB_ROUNDS
+           : kind == JOB_TRAIN ? DRUM_JOB_ROUNDS
+           : kind == JOB_EVAL  ? DRUM_JOB_BASELINES
+                               : DRUM_JOB_MINE;
+}
+
 /* How a stopped job of this kind continues. */
 static const char *stopped_hint(job_kind kind) {
     return kind == JOB_DEMO || kind == JOB_TRAIN
@@ -164,11 +172,7 @@ int cmd_job(int argc, char **argv, job_kind kind) {
         cli_progress pl;
         drum_progress progress;
         cli_progress_init(&pl, &progress);
-        int parts = kind == JOB_DEMO    ? DRUM_JOB_BASELINES | DRUM_JOB_ROUNDS
-                    : kind == JOB_TRAIN ? DRUM_JOB_ROUNDS
-                    : kind == JOB_EVAL  ? DRUM_JOB_BASELINES
-                                        : DRUM_JOB_MINE;
-        if (resumes) parts |= DRUM_JOB_RESUME;
+        int parts = job_parts(kind) | (resumes ? DRUM_JOB_RESUME : 0);
         if (drum_job_check(&cfg, parts, &progress, log_line, err, sizeof err)) goto fail;
         rc = 0;
         goto out;
@@ -194,7 +198,7 @@ int cmd_job(int argc, char **argv, job_kind kind) {
                                sizeof err))
         goto fail;
     if (note[0]) log_line(note);
-    if (drum_job_open(&job, &cfg, comm, lead ? &progress : NULL, &stop_flag,
+    if (drum_job_open(&job, &cfg, job_parts(kind), comm, lead ? &progress : NULL, &stop_flag,
                       lead ? log_line : NULL, err, sizeof err))
         goto fail;
     /* DRUM's rows come from training: say so rather than leave them out silently */

@@ -173,6 +173,14 @@ static int answer_mode(const drum_example *ex, int rank_cls) {
     return BY_GENERATE;
 }
 
+int drum_icl_answer_ops(const drum_dataset *queries, int rank_cls) {
+    int ops = 0;
+    for (int i = 0; i < queries->n; i++)
+        ops |= answer_mode(&queries->ex[i], rank_cls) == BY_GENERATE ? DRUM_LVLM_GENERATE
+                                                                      : DRUM_LVLM_RANK;
+    return ops;
+}
+
 static int cmp_str(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
@@ -210,8 +218,13 @@ static int answer_by(drum_scorer *lvlm, const drum_icl_prompt *prompts, int n, c
     int total = 0, done = 0, rc = -1;
     for (int i = 0; i < n; i++) total += mode[i] == m;
     if (total == 0) return 0;
+    if (m == BY_GENERATE && !lvlm->generate) {
+        snprintf(err, errlen, "scorer %s does not generate answers, which k-shot evaluation "
+                 "needs", lvlm->id);
+        return -1;
+    }
     if (m != BY_GENERATE && !lvlm->rank) {
-        snprintf(err, errlen, "scorer %s cannot rank answers, which %s needs", lvlm->id,
+        snprintf(err, errlen, "scorer %s does not rank answers, which %s needs", lvlm->id,
                  m == BY_CLASS ? "classification with eval.classify: rank" : "the binary task");
         return -1;
     }

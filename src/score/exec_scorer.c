@@ -319,6 +319,27 @@ static void exec_destroy(drum_scorer *s) {
     free(s);
 }
 
+/* Hello's optional "ops": the calls the process serves; the others become NULL (score.h).
+ * Names drum does not know are passed over, for later versions of the protocol. Returns 0, or
+ * -1 when ops is there but not a list of strings. */
+static int served_ops(drum_scorer *s, const cJSON *ops) {
+    if (!ops) return 0; /* not listed: all three */
+    if (!cJSON_IsArray(ops)) return -1;
+    int served = 0;
+    const cJSON *op;
+    cJSON_ArrayForEach(op, ops) {
+        if (!cJSON_IsString(op)) return -1;
+        served |= strcmp(op->valuestring, "score") == 0      ? DRUM_LVLM_SCORE
+                  : strcmp(op->valuestring, "generate") == 0 ? DRUM_LVLM_GENERATE
+                  : strcmp(op->valuestring, "rank") == 0     ? DRUM_LVLM_RANK
+                                                             : 0;
+    }
+    if (!(served & DRUM_LVLM_SCORE)) s->score = NULL;
+    if (!(served & DRUM_LVLM_GENERATE)) s->generate = NULL;
+    if (!(served & DRUM_LVLM_RANK)) s->rank = NULL;
+    return 0;
+}
+
 int drum_exec_open(drum_scorer **out, const char *command, char *err, size_t errlen) {
     *out = NULL;
     if (!command || !command[0]) {
@@ -402,7 +423,13 @@ int drum_exec_open(drum_scorer **out, const char *command, char *err, size_t err
     snprintf(s->id, sizeof s->id, "exec:%s", id->valuestring);
     snprintf(s->template_name, sizeof s->template_name, "%s",
              tmpl ? tmpl->valuestring : "default");
+    int bad = served_ops(s, cJSON_GetObjectItemCaseSensitive(reply, "ops"));
     cJSON_Delete(reply);
+    if (bad) {
+        snprintf(err, errlen, "scorer exec '%s': the reply to hello has \"ops\" that is not a "
+                 "list of strings: '%.120s'", command, im->line);
+        goto fail;
+    }
     *out = s;
     return 0;
 fail:

@@ -63,6 +63,7 @@ struct drum_job {
     const drum_job_config *cfg;
     drum_comm *comm;          /* the ranks of a data-parallel run: rank 0 writes the files */
     drum_progress progress;
+    int parts;                /* what the job was opened for: DRUM_JOB_* bits (job.h) */
     volatile sig_atomic_t *stop;
     int stopped;              /* a stop was agreed (progress.stop said so) */
     int pretrain_stopped;     /* rank 0's own flag stopped its pre-training (several ranks) */
@@ -353,6 +354,52 @@ static int uses_drafts(const drum_job *j) {
     return strstr(j->cfg->retrieval.query_text, "{D}") != NULL;
 }
 
+/* The job's parts that evaluate: the baselines, and DRUM after each round. */
+static int evaluates(const drum_job *j) {
+    return (j->parts & (DRUM_JOB_BASELINES | DRUM_JOB_ROUNDS)) != 0;
+}
+
+/* A part the job was not opened for (drum_job_open's parts) has had nothing checked. */
+static int opened_for(const drum_job *j, int parts, const char *what, char *err, size_t errlen) {
+    if (j->parts & parts) return 0;
+    snprintf(err, errlen, "%s: the job was not opened for it (drum_job_open's parts)", what);
+    return -1;
+}
+
+/* The LVLM serves every call the job's parts will ask of it (an exec LVLM's hello may list
+ * fewer, exec_scorer.h): checked before the first is asked, not hours into a run. */
+static int check_ops(const drum_job *j, char *err, size_t errlen) {
+    int answers = evaluates(j) ? drum_icl_answer_ops(&j->eval, j->cfg->eval.classify ==
+                                                                   DRUM_CLASSIFY_RANK)
+                               : 0;
+    const struct {
+        int op, asked;
+        const char *name, *why;
+    } need[] = {
+        {DRUM_LVLM_SCORE, (j->parts & (DRUM_JOB_ROUNDS | DRUM_JOB_MINE)) != 0, "score",
+         "mining's pair scores"},
+        {DRUM_LVLM_GENERATE, uses_drafts(j), "generate",
+         "the zero-shot drafts of retrieval.query_text's {D}"},
+        {DRUM_LVLM_GENERATE, (answers & DRUM_LVLM_GENERATE) != 0, "generate", "k-shot answers"},
+        {DRUM_LVLM_RANK, (answers & DRUM_LVLM_RANK) != 0, "rank",
+         "ranked answers (task 'binary', or 'cls' with eval.classify: rank)"},
+    };
+    static const char *const names[] = {"score", "generate", "rank"}; /* DRUM_LVLM_*'s order */
+    int served = drum_scorer_ops(j->lvlm);
+    char list[32] = "";
+    for (int b = 0; b < 3; b++)
+        if (served & 1 << b)
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? ", " : "",
+                     names[b]);
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
+        if (need[i].asked && !(served & need[i].op)) {
+            snprintf(err, errlen, "scorer %s serves only [%s] (the ops of its hello), but this "
+                     "job asks it to %s: %s", j->lvlm->id, list, need[i].name, need[i].why);
+            return -1;
+        }
+    return 0;
+}
+
 /* The LVLM's zero-shot answers: D in the query template. */
 static int drafts_for(drum_job *j, const drum_dataset *ds, char ***out, char *err, size_t errlen) {
     *out = calloc((size_t)(ds->n ? ds->n : 1), sizeof(char *));
@@ -592,7 +639,7 @@ static int job_stop(void *user) {
 int drum_job_stopped(const drum_job *j) { return j && j->stopped; }
 
 /* A job's fields from its arguments, and its backend. */
-static int job_init(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
+static int job_init(drum_job **out, const drum_job_config *cfg, int parts, drum_comm *comm,
                     const drum_progress *progress, volatile sig_atomic_t *stop,
                     void (*log)(const char *line), char *err, size_t errlen) {
     drum_job *j = calloc(1, sizeof *j);
@@ -602,6 +649,7 @@ static int job_init(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
         return -1;
     }
     j->cfg = cfg;
+    j->parts = parts;
     j->comm = comm ? comm : drum_comm_single();
     if (progress) j->progress = *progress;
     /* every rank asks, whether or not it reports progress */
@@ -630,11 +678,13 @@ static int job_init(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
  * the LVLM's hello, the tokenizer and model config, and a checkpoint the config names. clip0/
  * (found or pre-trained) waits: pre-training is long, and comes after the drafts. */
 static int open_inputs(drum_job *j, char *err, size_t errlen) {
-    if (open_data(j, err, errlen) || open_lvlm(j, err, errlen)) return -1;
+    if (open_data(j, err, errlen) || open_lvlm(j, err, errlen) || check_ops(j, err, errlen))
+        return -1;
     char why[96]; /* after open_lvlm: whether NDCG@10 is measured */
     snprintf(why, sizeof why, "eval.shots up to %d%s", largest_shots(j->cfg),
              j->oracle_ndcg ? ", and NDCG@10's top 10" : "");
     if (check_families(j, &j->eval, j->query_group, max_shots(j), why, err, errlen) ||
+        ((j->parts & (DRUM_JOB_ROUNDS | DRUM_JOB_MINE)) && check_mining_families(j, err, errlen)) ||
         open_model(j, err, errlen) ||
         drum_freeze_match(&j->params, j->cfg->train.freeze.v, j->cfg->train.freeze.n, NULL, err,
                           errlen))
@@ -651,10 +701,10 @@ static int open_inputs(drum_job *j, char *err, size_t errlen) {
     return 0;
 }
 
-int drum_job_open(drum_job **out, const drum_job_config *cfg, drum_comm *comm,
+int drum_job_open(drum_job **out, const drum_job_config *cfg, int parts, drum_comm *comm,
                   const drum_progress *progress, volatile sig_atomic_t *stop,
                   void (*log)(const char *line), char *err, size_t errlen) {
-    if (job_init(out, cfg, comm, progress, stop, log, err, errlen)) return -1;
+    if (job_init(out, cfg, parts, comm, progress, stop, log, err, errlen)) return -1;
     drum_job *j = *out;
     if (open_inputs(j, err, errlen) || open_caches(j, err, errlen)) return -1;
     /* drafts only where a query text shows them (retrieval.query_text has {D}; a demonstration's
@@ -733,10 +783,8 @@ static void check_report(drum_job *j, int parts) {
 int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *progress,
                    void (*log)(const char *line), char *err, size_t errlen) {
     drum_job *j = NULL;
-    int rc = job_init(&j, cfg, NULL, progress, NULL, log, err, errlen);
+    int rc = job_init(&j, cfg, parts, NULL, progress, NULL, log, err, errlen);
     if (rc == 0) rc = open_inputs(j, err, errlen);
-    if (rc == 0 && (parts & (DRUM_JOB_ROUNDS | DRUM_JOB_MINE)))
-        rc = check_mining_families(j, err, errlen);
     /* the retriever the job would start from, when the config names none: an earlier run's
      * clip0/ is read too; pre-training is only announced */
     int found = rc == 0 && !cfg->model.checkpoint[0] ? earlier_clip0(j, err, errlen) : 1;
@@ -1048,6 +1096,7 @@ static int evaluate(drum_job *j, drum_strategy s, int round, double *ndcg, char 
 
 int drum_job_baselines(drum_job *j, char *err, size_t errlen) {
     const drum_cfg_str_list *names = &j->cfg->eval.strategies;
+    if (opened_for(j, DRUM_JOB_BASELINES, "drum_job_baselines", err, errlen)) return -1;
     for (int i = 0; i < names->n; i++) {
         drum_strategy s;
         if (drum_strategy_parse(names->v[i], &s)) {
@@ -1117,7 +1166,7 @@ static void with_queries(const drum_job *j, uint64_t *data, uint64_t *image) {
 }
 
 static int trainer_for(drum_job *j, drum_trainer *t, char *err, size_t errlen) {
-    if (check_mining_families(j, err, errlen) || pool_queries(j, err, errlen)) return -1;
+    if (pool_queries(j, err, errlen)) return -1;
     drum_train_opts o = train_opts(j);
     if (drum_trainer_init(t, &o, j->be, j->model, &j->params, &j->train, &j->pool, j->scorer,
                           j->comm, err, errlen))
@@ -1138,6 +1187,7 @@ static int cand_by_score(const void *a, const void *b) {
 int drum_job_mine(drum_job *j, const char *path, char *err, size_t errlen) {
     drum_trainer t;
     int rc = -1;
+    if (opened_for(j, DRUM_JOB_MINE, "drum_job_mine", err, errlen)) return -1;
     if (trainer_for(j, &t, err, errlen) || drum_trainer_mine(&t, err, errlen)) goto out;
     if (!writer(j)) {
         rc = 0;
@@ -1223,6 +1273,7 @@ static int restore_results(drum_job *j, int rounds_done, char *err, size_t errle
 
 int drum_job_train(drum_job *j, int resume, char *err, size_t errlen) {
     const drum_train_config *tc = &j->cfg->train;
+    if (opened_for(j, DRUM_JOB_ROUNDS, "drum_job_train", err, errlen)) return -1;
     if (tc->rounds == 0) return 0;
     drum_trainer t;
     if (trainer_for(j, &t, err, errlen)) {

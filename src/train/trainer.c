@@ -228,6 +228,11 @@ int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *b
         snprintf(err, errlen, "train: the pool must be prepared with a query template");
         return -1;
     }
+    if (!scorer->score) {
+        snprintf(err, errlen, "train: scorer %s does not score pairs, which mining needs",
+                 scorer->id);
+        return -1;
+    }
     if (pool->n < o->candidates_k + 1 || pool->n < o->list_size + 1) {
         snprintf(err, errlen, "train: the pool has %d examples, fewer than candidates_k + 1 = %d",
                  pool->n, o->candidates_k + 1);
