@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/check.h"
@@ -451,19 +452,30 @@ static void log_progress(void *user, const char *stage, long done, long total, c
     l->calls++;
 }
 
-/* Writes n examples whose images cycle through the fixture files `names` (absolute paths),
- * the one at line `missing` (from 1; 0: none) naming a file that does not exist, to
- * dir/pool.jsonl, and loads it into *ds. Returns 0 or -1. */
+/* Writes n examples whose images cycle through the fixture files `names` (absolute paths;
+ * with `links` each example's through a symbolic link of its own, dir/<i>-<name>, so that no
+ * two examples name the same path), the one at line `missing` (from 1; 0: none) naming a
+ * file that does not exist, to dir/pool.jsonl, and loads it into *ds. Returns 0 or -1. */
 static int write_pool(const char *dir, const char *const *names, int n_names, int n, int missing,
-                      drum_dataset *ds) {
+                      int links, drum_dataset *ds) {
     char path[300], err[512], *cwd = getcwd(NULL, 0);
     snprintf(path, sizeof path, "%s/pool.jsonl", dir);
     FILE *f = fopen(path, "w");
-    for (int i = 0; f && cwd && i < n; i++)
-        fprintf(f, "{\"id\":\"e%d\",\"image\":\"%s/" FIXDIR "/%s\",\"prompt\":\"a photo\","
-                "\"response\":\"of %d\",\"task\":\"cls\"}\n",
-                i, cwd, i + 1 == missing ? "no_such.png" : names[i % n_names], i);
     int rc = f && cwd ? 0 : -1;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        char image[800];
+        snprintf(image, sizeof image, "%s/" FIXDIR "/%s", cwd,
+                 i + 1 == missing ? "no_such.png" : names[i % n_names]);
+        if (links && i + 1 != missing) { /* a path of its own to the same file */
+            char link[700];
+            snprintf(link, sizeof link, "%s/%d-%s", dir, i, names[i % n_names]);
+            unlink(link);
+            if (symlink(image, link) != 0) rc = -1;
+            snprintf(image, sizeof image, "%s", link);
+        }
+        fprintf(f, "{\"id\":\"e%d\",\"image\":\"%s\",\"prompt\":\"a photo\","
+                "\"response\":\"of %d\",\"task\":\"cls\"}\n", i, image, i);
+    }
     if (f) fclose(f);
     free(cwd);
     if (rc == 0 && drum_dataset_load(ds, path, err, sizeof err) != 0) {
@@ -478,7 +490,8 @@ static int stop_now(void *user) {
     return 1;
 }
 
-/* drum_prepare decodes a pool in chunks of DRUM_PREPARE_CHUNK, reporting progress after each
+/* drum_prepare decodes a pool (each example a path of its own) in chunks of
+ * DRUM_PREPARE_CHUNK, reporting progress after each
  * and asking to stop before each: the levels and the files' digests equal one whole-pool
  * drum_image_preprocess_files_levels, an unreadable image in a later chunk is named with its
  * own line, others among the images read are counted, and a stop before the first chunk
@@ -492,7 +505,7 @@ static void check_prepare_chunks(const char *const *names, int n_names) {
     }
     enum { N = DRUM_PREPARE_CHUNK + 44, S = 24 };
     drum_dataset ds;
-    if (write_pool(dir, names, n_names, N, 0, &ds) == 0) {
+    if (write_pool(dir, names, n_names, N, 0, 1, &ds) == 0) {
         drum_image_config ic;
         drum_image_config_default(&ic);
         ic.size = ic.crop_h = ic.crop_w = S;
@@ -534,7 +547,7 @@ static void check_prepare_chunks(const char *const *names, int n_names) {
         if (rc == 0) drum_prepared_free(&p);
         drum_dataset_free(&ds);
         int line = DRUM_PREPARE_CHUNK + 30;
-        if (write_pool(dir, names, n_names, N, line, &ds) == 0) {
+        if (write_pool(dir, names, n_names, N, line, 1, &ds) == 0) {
             char want[32];
             snprintf(want, sizeof want, ":%d: ", line);
             rc = drum_prepare(&p, &ds, NULL, tok, &o, err, sizeof err);
@@ -545,7 +558,7 @@ static void check_prepare_chunks(const char *const *names, int n_names) {
         }
         /* every other image missing: the first named, the others of the chunk read counted */
         const char *half[2] = {names[0], "nope.png"};
-        if (write_pool(dir, half, 2, N, 0, &ds) == 0) {
+        if (write_pool(dir, half, 2, N, 0, 1, &ds) == 0) {
             rc = drum_prepare(&p, &ds, NULL, tok, &o, err, sizeof err);
             char want[64];
             snprintf(want, sizeof want, "(and %d more of the first %d images)",
@@ -564,6 +577,77 @@ static void check_prepare_chunks(const char *const *names, int n_names) {
             drum_dataset_free(&ds);
         }
     }
+    drum_tokenizer_free(tok);
+    CHECK(test_remove_tree(dir) == 0, "cleanup of %s", dir);
+}
+
+/* Examples that name the same file share one decode: a pool of N examples over n_names files
+ * prepares n_names images (progress counts them), and every example's levels, digest and the
+ * pool's image fingerprint equal those of the same pool with a path of its own for every
+ * example (nothing shared); drum_prepared_images gathers a run of examples' levels. A shared
+ * file that is missing is named with the first line that names it. */
+static void check_prepare_shared(const char *const *names, int n_names) {
+    char dir[] = "/tmp/drum_test_shared_XXXXXX", err[512] = "";
+    drum_tokenizer *tok = NULL;
+    enum { N = 40, S = 24 };
+    drum_dataset shared_ds = {0}, own_ds = {0};
+    char own_dir[300];
+    int made = mkdtemp(dir) != NULL;
+    snprintf(own_dir, sizeof own_dir, "%s/own", dir);
+    if (!made || mkdir(own_dir, 0700) != 0 ||
+        drum_tokenizer_load("tests/fixtures/tokenizer", &tok, err, sizeof err) ||
+        write_pool(dir, names, n_names, N, 0, 0, &shared_ds) ||
+        write_pool(own_dir, names, n_names, N, 0, 1, &own_ds)) {
+        CHECK(0, "set-up: %s", err);
+        drum_tokenizer_free(tok);
+        return;
+    }
+    drum_prepare_opts o = {.image_size = S, .context = 16, .eos_token_id = 49407,
+                           .demo_template = "{P} {R}", .mean = {0.5f, 0.5f, 0.5f},
+                           .std = {0.25f, 0.25f, 0.25f}};
+    progress_log log = {0};
+    drum_progress pr = {.update = log_progress, .user = &log};
+    o.progress = &pr;
+    drum_prepared sh, own;
+    int rc = drum_prepare(&sh, &shared_ds, NULL, tok, &o, err, sizeof err);
+    CHECK(rc == 0 && sh.n == N && sh.n_images == n_names && sh.image_of && log.calls == 1 &&
+              log.done[0] == n_names && log.total[0] == n_names,
+          "shared files: %d images for %d examples, progress %ld/%ld (%s)", rc ? -1 : sh.n_images,
+          N, log.done[0], log.total[0], err);
+    o.progress = NULL;
+    int rc2 = drum_prepare(&own, &own_ds, NULL, tok, &o, err, sizeof err);
+    CHECK(rc2 == 0 && own.n_images == N && !own.image_of, "a path per example: %d images (%s)",
+          rc2 ? -1 : own.n_images, err);
+    if (rc == 0 && rc2 == 0) {
+        size_t px = (size_t)3 * S * S;
+        int same = sh.image_of != NULL;
+        for (int i = 0; same && i < N; i++)
+            same &= sh.image_of[i] == i % n_names &&
+                    memcmp(drum_prepared_image(&sh, i), drum_prepared_image(&own, i), px) == 0 &&
+                    sh.image_digest[i] == own.image_digest[i];
+        CHECK(same, "shared examples' levels and digests equal those decoded one by one");
+        CHECK(drum_prepared_image_fingerprint(&sh, 7) == drum_prepared_image_fingerprint(&own, 7),
+              "the image fingerprint does not depend on sharing");
+        uint8_t *scratch = malloc(5 * px);
+        const uint8_t *run = scratch ? drum_prepared_images(&sh, n_names - 2, 5, scratch) : NULL;
+        CHECK(run == scratch && run &&
+                  memcmp(run, drum_prepared_images(&own, n_names - 2, 5, NULL), 5 * px) == 0,
+              "drum_prepared_images gathers examples %d..%d", n_names - 2, n_names + 2);
+        free(scratch);
+        drum_prepared_free(&sh);
+        drum_prepared_free(&own);
+    }
+    drum_dataset_free(&shared_ds);
+    /* examples 2, 4, ... name one missing file: named with line 2, no others counted */
+    const char *half[2] = {names[0], "nope.png"};
+    if (write_pool(dir, half, 2, N, 0, 0, &shared_ds) == 0) {
+        rc = drum_prepare(&sh, &shared_ds, NULL, tok, &o, err, sizeof err);
+        CHECK(rc == -1 && strstr(err, "pool.jsonl:2: ") && strstr(err, "nope.png") &&
+                  !strstr(err, "more of the first"),
+              "a missing file of 20 examples: %s", err);
+        drum_dataset_free(&shared_ds);
+    }
+    drum_dataset_free(&own_ds);
     drum_tokenizer_free(tok);
     CHECK(test_remove_tree(dir) == 0, "cleanup of %s", dir);
 }
@@ -587,14 +671,16 @@ static void embed_progress(void *user, const char *stage, long done, long total,
 
 /* drum_embed_prepared asks progress.stop before every batch: a stop before the third of
  * three embeds two (progress says 16 rows) and returns 1 with "stopped" and no rows; a stop
- * never given is asked once a batch and every row comes back, unit length. */
+ * never given is asked once a batch and every row comes back, unit length, and bit for bit
+ * those of the same pool with a path of its own for every example (this pool's examples
+ * share files: their batches are gathered). */
 static void check_embed_stop(const char *const *names, int n_names) {
     char dir[] = "/tmp/drum_test_embed_XXXXXX", err[512] = "";
     enum { N = 20, B = 8, S = 32 };
     drum_tokenizer *tok = NULL;
     drum_dataset ds;
     if (!mkdtemp(dir) || drum_tokenizer_load("tests/fixtures/tokenizer", &tok, err, sizeof err) ||
-        write_pool(dir, names, n_names, N, 0, &ds)) {
+        write_pool(dir, names, n_names, N, 0, 0, &ds)) {
         CHECK(0, "set-up: %s", err);
         drum_tokenizer_free(tok);
         return;
@@ -637,6 +723,24 @@ static void check_embed_stop(const char *const *names, int n_names) {
                       st.bad_stage == 0 && worst < 1e-5,
                   "no stop: rc %d, asked %d, %ld rows embedded, norms off by %g (%s)", rc,
                   st.asked, st.embedded, worst, err);
+            char own_dir[300];
+            snprintf(own_dir, sizeof own_dir, "%s/own", dir);
+            drum_dataset own_ds;
+            drum_prepared own;
+            drum_embeddings oe = {0};
+            int same = rc == 0 && prep.image_of && mkdir(own_dir, 0700) == 0 &&
+                       write_pool(own_dir, names, n_names, N, 0, 1, &own_ds) == 0;
+            if (same) {
+                same = drum_prepare(&own, &own_ds, NULL, tok, &o, err, sizeof err) == 0;
+                same = same && drum_embed_prepared(NULL, m, &own, &own_ds, 0, B, NULL, &oe, err,
+                                                   sizeof err) == 0;
+                same = same && !own.image_of && oe.n == N &&
+                       memcmp(oe.img, e.img, (size_t)N * e.dim_img * sizeof(float)) == 0;
+                drum_prepared_free(&own);
+                drum_embeddings_free(&oe);
+                drum_dataset_free(&own_ds);
+            }
+            CHECK(same, "shared files' embeddings equal a path per example's (%s)", err);
             drum_embeddings_free(&e);
         }
         drum_prepared_free(&prep);
@@ -670,6 +774,7 @@ int main(void) {
     }
     CHECK(loaded, "fixture images");
     check_prepare_chunks(names, NIMG);
+    check_prepare_shared(names, NIMG);
     check_embed_stop(names, NIMG);
     if (loaded) {
         drum_image_config cfg;

@@ -27,8 +27,12 @@ typedef struct {
     int S;          /* image side after preprocessing */
     int T;          /* tokens per text: the model's context */
     int longest;    /* encode each batch at its longest text's width (drum_cut_texts) */
-    uint8_t *levels;       /* (n, 3, S, S): the resized, cropped images' uint8 levels, a quarter
-                            * of their floats' memory, expanded per batch (levels_forward) */
+    int n_images;          /* distinct image files: examples that name the same file (VQAv2's
+                            * ~5 questions an image) share its decode and its levels */
+    int *image_of;         /* (n): example -> its image's row of levels; NULL: row i */
+    uint8_t *levels;       /* (n_images, 3, S, S): the resized, cropped images' uint8 levels, a
+                            * quarter of their floats' memory, expanded per batch
+                            * (levels_forward); an example's: drum_prepared_image */
     float lut[3][256];     /* level -> normalised pixel, per channel (levels_forward) */
     uint64_t *image_digest; /* (n): each image file's digest, read with its pixels
                              * (drum_image_load_digest): for drum_dataset_set_image_digests */
@@ -51,6 +55,15 @@ typedef struct {
  * reporting progress between chunks. */
 #define DRUM_PREPARE_CHUNK 256
 
+/* Example i's levels, (3, S, S). */
+static inline const uint8_t *drum_prepared_image(const drum_prepared *p, int i) {
+    return p->levels + (size_t)(p->image_of ? p->image_of[i] : i) * 3 * p->S * p->S;
+}
+
+/* Examples i0 .. i0 + n - 1's levels, one after another: in place, or gathered into scratch
+ * (room for n images) when they share files. */
+const uint8_t *drum_prepared_images(const drum_prepared *p, int i0, int n, uint8_t *scratch);
+
 /* Options for a CLIP config: its image size, context and eos id, CLIPImageProcessor's
  * default mean and std, and the two templates (query_template may be NULL). */
 drum_prepare_opts drum_prepare_opts_for(const drum_clip_config *cfg, const char *demo_template,
@@ -62,10 +75,11 @@ char *drum_render_template(const char *tmpl, const drum_example *ex, const char 
                            char *err, size_t errlen);
 
 /* Prepares every example of ds. drafts (ds->n) may be NULL when the query template is
- * NULL or has no {D}. Images are decoded and preprocessed in parallel, DRUM_PREPARE_CHUNK at
- * a time, o->progress asked to stop before each chunk; an image that cannot be read or
- * decoded is an error naming the file and the dataset line, and how many others failed among
- * those read. Returns 0 or -1. */
+ * NULL or has no {D}. Each distinct image path is decoded and preprocessed once, in parallel,
+ * DRUM_PREPARE_CHUNK at a time, o->progress asked to stop before each chunk and told the
+ * images done; an image that cannot be read or decoded is an error naming the file and the
+ * first dataset line that names it, and how many others failed among those read. Returns 0
+ * or -1. */
 int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts,
                  const drum_tokenizer *tok, const drum_prepare_opts *o, char *err,
                  size_t errlen);
@@ -78,7 +92,8 @@ int drum_prepare_query_texts(drum_prepared *p, const drum_dataset *ds, char *con
                              const drum_tokenizer *tok, const drum_prepare_opts *o, char *err,
                              size_t errlen);
 
-/* A digest of p's images as the towers see them (count, side and every level), continued
+/* A digest of p's images as the towers see them (count, side and every example's levels in
+ * turn, whether or not examples share files), continued
  * from h: what a checkpoint's image fingerprint is built from. It follows the pixels, not the
  * files: a PNG re-encoded with the same pixels keeps it; a changed pixel, or a change to the
  * decode, resize or crop, changes it. */

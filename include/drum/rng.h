@@ -71,24 +71,65 @@ static inline uint64_t drum_fnv1a(const void *p, size_t n, uint64_t h) {
     return h;
 }
 
-/* A 64-bit digest of n bytes, continued from h, for bulk data (image levels): four
+/* A 64-bit digest of bytes, continued from h, for bulk data (image levels): four
  * independent lanes of drum_hash64 over little-endian 8-byte words, several times
  * FNV-1a's byte-at-a-time speed. Every step is a bijection of its lane, so any change
- * confined to one word always changes the digest; n is part of it. */
-static inline uint64_t drum_hash_bytes(const void *p, size_t n, uint64_t h) {
+ * confined to one word always changes the digest; the length is part of it. Fed in pieces
+ * (drum_hash_begin, _update, _end) it is the digest of their concatenation. */
+typedef struct {
+    uint64_t lane[4];
+    unsigned char tail[32]; /* bytes short of a whole 32-byte block */
+    size_t fill;
+    uint64_t n;             /* bytes so far */
+} drum_hash_state;
+
+static inline void drum_hash_begin(drum_hash_state *st, uint64_t h) {
+    st->lane[0] = h;
+    st->lane[1] = h ^ 0x9E3779B97F4A7C15ULL;
+    st->lane[2] = h ^ 0xBF58476D1CE4E5B9ULL;
+    st->lane[3] = h ^ 0x94D049BB133111EBULL;
+    st->fill = 0;
+    st->n = 0;
+}
+
+static inline void drum_hash_block(drum_hash_state *st, const unsigned char *b) {
+    for (int k = 0; k < 4; k++) {
+        uint64_t w;
+        memcpy(&w, b + 8 * k, sizeof w);
+        st->lane[k] = drum_hash64(st->lane[k], w);
+    }
+}
+
+static inline void drum_hash_update(drum_hash_state *st, const void *p, size_t n) {
     const unsigned char *s = p;
-    uint64_t lane[4] = {h, h ^ 0x9E3779B97F4A7C15ULL, h ^ 0xBF58476D1CE4E5B9ULL,
-                        h ^ 0x94D049BB133111EBULL};
-    size_t i = 0;
-    for (; i + 32 <= n; i += 32)
-        for (int k = 0; k < 4; k++) {
-            uint64_t w;
-            memcpy(&w, s + i + 8 * k, sizeof w);
-            lane[k] = drum_hash64(lane[k], w);
-        }
-    uint64_t d = drum_fnv1a(s + i, n - i, drum_hash64(lane[0], (uint64_t)n));
-    for (int k = 1; k < 4; k++) d = drum_hash64(d, lane[k]);
+    st->n += n;
+    if (st->fill) {
+        size_t take = n < 32 - st->fill ? n : 32 - st->fill;
+        memcpy(st->tail + st->fill, s, take);
+        st->fill += take;
+        s += take;
+        n -= take;
+        if (st->fill < 32) return;
+        drum_hash_block(st, st->tail);
+        st->fill = 0;
+    }
+    for (; n >= 32; s += 32, n -= 32) drum_hash_block(st, s);
+    memcpy(st->tail, s, n);
+    st->fill = n;
+}
+
+static inline uint64_t drum_hash_end(const drum_hash_state *st) {
+    uint64_t d = drum_fnv1a(st->tail, st->fill, drum_hash64(st->lane[0], st->n));
+    for (int k = 1; k < 4; k++) d = drum_hash64(d, st->lane[k]);
     return d;
+}
+
+/* The digest of n bytes at once. */
+static inline uint64_t drum_hash_bytes(const void *p, size_t n, uint64_t h) {
+    drum_hash_state st;
+    drum_hash_begin(&st, h);
+    drum_hash_update(&st, p, n);
+    return drum_hash_end(&st);
 }
 
 /* The string hash: FNV-1a from DRUM_STR_HASH_INIT, of n bytes or of a C string. */

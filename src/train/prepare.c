@@ -89,6 +89,7 @@ char *drum_render_template(const char *tmpl, const drum_example *ex, const char 
 
 void drum_prepared_free(drum_prepared *p) {
     free(p->levels);
+    free(p->image_of);
     free(p->image_digest);
     free(p->demo_ids);
     free(p->demo_mask);
@@ -128,6 +129,29 @@ out:
     return rc;
 }
 
+/* The distinct image paths of ds in order of first use: *first[k] the first example naming
+ * image k, image_of[i] example i's image. Returns the count, or -1 out of memory. */
+static int distinct_images(const drum_dataset *ds, int *first, int *image_of) {
+    size_t cap = 16;
+    while (cap < 2 * (size_t)ds->n) cap *= 2;
+    int *slot = malloc(cap * sizeof *slot), k = 0; /* open addressing: image index + 1 */
+    if (!slot) return -1;
+    memset(slot, 0, cap * sizeof *slot);
+    for (int i = 0; i < ds->n; i++) {
+        const char *path = ds->ex[i].image;
+        size_t h = (size_t)drum_str_hash(path) & (cap - 1);
+        while (slot[h] && strcmp(ds->ex[first[slot[h] - 1]].image, path) != 0)
+            h = (h + 1) & (cap - 1);
+        if (!slot[h]) {
+            first[k] = i;
+            slot[h] = ++k;
+        }
+        image_of[i] = slot[h] - 1;
+    }
+    free(slot);
+    return k;
+}
+
 int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts,
                  const drum_tokenizer *tok, const drum_prepare_opts *o, char *err,
                  size_t errlen) {
@@ -141,45 +165,59 @@ int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts
     ic.crop_h = ic.crop_w = o->image_size;
     memcpy(ic.mean, o->mean, sizeof ic.mean);
     memcpy(ic.std, o->std, sizeof ic.std);
-    const char **paths = malloc((size_t)(ds->n > 0 ? ds->n : 1) * sizeof(char *));
-    out->levels = malloc((size_t)ds->n * 3 * o->image_size * o->image_size + 1);
-    out->image_digest = malloc((size_t)(ds->n > 0 ? ds->n : 1) * sizeof *out->image_digest);
+    size_t n1 = (size_t)(ds->n > 0 ? ds->n : 1), per = (size_t)3 * o->image_size * o->image_size;
+    int *first = malloc(n1 * sizeof *first);
+    out->image_of = malloc(n1 * sizeof *out->image_of);
+    out->image_digest = malloc(n1 * sizeof *out->image_digest);
+    const char **paths = malloc(n1 * sizeof(char *));
+    uint64_t *digest = malloc(n1 * sizeof *digest); /* an image's */
+    int n_img = first && out->image_of ? distinct_images(ds, first, out->image_of) : -1;
+    out->n_images = n_img;
+    out->levels = n_img >= 0 ? malloc((size_t)n_img * per + 1) : NULL;
     drum_image_level_lut(&ic, out->lut);
-    if (!paths || !out->levels || !out->image_digest) {
-        free(paths);
-        drum_prepared_free(out);
+    int failed = -1, rc = -1, read = 0;
+    if (!paths || !out->levels || !out->image_digest || !digest) {
         snprintf(err, errlen, "out of memory preparing %d images", ds->n);
-        return -1;
+        goto out;
     }
-    for (int i = 0; i < ds->n; i++) paths[i] = ds->ex[i].image;
-    int failed = -1, rc = 0, read = 0;
+    for (int k = 0; k < n_img; k++) paths[k] = ds->ex[first[k]].image;
     char ierr[512];
-    size_t per = (size_t)3 * o->image_size * o->image_size;
-    for (int i0 = 0; i0 < ds->n && rc == 0; i0 += DRUM_PREPARE_CHUNK) {
-        int m = ds->n - i0 < DRUM_PREPARE_CHUNK ? ds->n - i0 : DRUM_PREPARE_CHUNK;
+    rc = 0;
+    for (int k0 = 0; k0 < n_img && rc == 0; k0 += DRUM_PREPARE_CHUNK) {
+        int m = n_img - k0 < DRUM_PREPARE_CHUNK ? n_img - k0 : DRUM_PREPARE_CHUNK;
         if (drum_progress_stopped(o->progress, "prepare images", err, errlen)) {
-            free(paths);
-            drum_prepared_free(out);
-            return -1;
+            rc = -1;
+            goto out;
         }
-        rc = drum_image_preprocess_files_levels(paths + i0, m, &ic, out->levels + i0 * per,
-                                                out->image_digest + i0, &failed, ierr,
-                                                sizeof ierr);
-        if (rc && failed >= 0) failed += i0;
-        read = i0 + m;
-        if (rc == 0) drum_progress_report(o->progress, "prepare images", read, ds->n, NULL);
+        rc = drum_image_preprocess_files_levels(paths + k0, m, &ic, out->levels + k0 * per,
+                                                digest + k0, &failed, ierr, sizeof ierr);
+        if (rc && failed >= 0) failed += k0;
+        read = k0 + m;
+        if (rc == 0) drum_progress_report(o->progress, "prepare images", read, n_img, NULL);
     }
-    free(paths);
     if (rc) {
         int others = -1; /* the failed one's digest is 0 too */
-        for (int i = 0; i < read; i++) others += out->image_digest[i] == 0;
+        for (int k = 0; k < read; k++) others += digest[k] == 0;
         char more[96] = "";
         if (others > 0)
             snprintf(more, sizeof more, " (and %d more of the first %d images)", others, read);
         if (failed >= 0)
-            snprintf(err, errlen, "%s:%d: %s%s", ds->path, ds->ex[failed].line, ierr, more);
+            snprintf(err, errlen, "%s:%d: %s%s", ds->path, ds->ex[first[failed]].line, ierr,
+                     more);
         else
             snprintf(err, errlen, "%s: %s%s", ds->path, ierr, more);
+        goto out;
+    }
+    for (int i = 0; i < ds->n; i++) out->image_digest[i] = digest[out->image_of[i]];
+    if (n_img == ds->n) { /* every example its own file: row i */
+        free(out->image_of);
+        out->image_of = NULL;
+    }
+out:
+    free(first);
+    free(paths);
+    free(digest);
+    if (rc) {
         drum_prepared_free(out);
         return -1;
     }
@@ -215,8 +253,18 @@ int drum_prepare_query_texts(drum_prepared *p, const drum_dataset *ds, char *con
 
 uint64_t drum_prepared_image_fingerprint(const drum_prepared *p, uint64_t h) {
     uint64_t shape[2] = {(uint64_t)p->n, (uint64_t)p->S};
-    h = drum_hash_bytes(shape, sizeof shape, h);
-    return drum_hash_bytes(p->levels, (size_t)p->n * 3 * p->S * p->S, h);
+    drum_hash_state st;
+    drum_hash_begin(&st, drum_hash_bytes(shape, sizeof shape, h));
+    for (int i = 0; i < p->n; i++)
+        drum_hash_update(&st, drum_prepared_image(p, i), (size_t)3 * p->S * p->S);
+    return drum_hash_end(&st);
+}
+
+const uint8_t *drum_prepared_images(const drum_prepared *p, int i0, int n, uint8_t *scratch) {
+    if (!p->image_of) return drum_prepared_image(p, i0);
+    size_t px = (size_t)3 * p->S * p->S;
+    for (int i = 0; i < n; i++) memcpy(scratch + i * px, drum_prepared_image(p, i0 + i), px);
+    return scratch;
 }
 
 int drum_cut_texts(int *ids, int *mask, const int *eos, int n, int T) {

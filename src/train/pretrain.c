@@ -58,7 +58,7 @@ static int pretrain(drum_clip_model *m, const drum_prepared *prep, const drum_pr
         for (int b = 0; b < nb; b++, step++) {
             for (int k = 0; k < B; k++) {
                 int ex = order[b * B + k];
-                memcpy(h_lv + (size_t)k * px, prep->levels + (size_t)ex * px, px);
+                memcpy(h_lv + (size_t)k * px, drum_prepared_image(prep, ex), px);
                 memcpy(h_ids + (size_t)k * T, prep->demo_ids + (size_t)ex * T, (size_t)T * sizeof(int));
                 memcpy(h_mask + (size_t)k * T, prep->demo_mask + (size_t)ex * T, (size_t)T * sizeof(int));
                 h_eos[k] = prep->demo_eos[ex];

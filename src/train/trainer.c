@@ -295,7 +295,10 @@ static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepar
     int *d_eos = be->alloc(be, (size_t)batch * sizeof(int));
     /* with prep->longest, host copies of a batch's rows to cut to its longest text */
     int *h_ids = NULL, *h_mask = NULL;
+    /* examples sharing image files: a batch's levels gathered here */
+    uint8_t *h_lv = prep->image_of ? malloc((size_t)batch * px) : NULL;
     if (lv_bad) DRUM_FAIL(be, "%s", err);
+    if (prep->image_of && !h_lv) DRUM_FAIL(be, "out of memory for %d images' levels", batch);
     if (prep->longest) {
         h_ids = malloc((size_t)batch * T * sizeof(int));
         h_mask = malloc((size_t)batch * T * sizeof(int));
@@ -327,7 +330,7 @@ static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepar
             bi = h_ids;
             bm = h_mask;
         }
-        be->to_device(be, lv.levels, prep->levels + (size_t)i0 * px, (size_t)b * px);
+        be->to_device(be, lv.levels, drum_prepared_images(prep, i0, b, h_lv), (size_t)b * px);
         be->op.levels_forward(be, d_pix, lv.levels, lv.lut, b, (size_t)S * S);
         be->to_device(be, d_ids, bi, (size_t)b * W * sizeof(int));
         be->to_device(be, d_mask, bm, (size_t)b * W * sizeof(int));
@@ -346,6 +349,7 @@ static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepar
     drum_device_levels_free(be, &lv);
     free(h_ids);
     free(h_mask);
+    free(h_lv);
     if (!drum_backend_ok(be) || stopped) {
         if (!stopped) snprintf(err, errlen, "embed on %s: %s", be->name, be->err);
         drum_embeddings_free(out);
@@ -567,7 +571,7 @@ static void build_batch(drum_trainer *t, const int *queries, int B) {
         const int *ids = row < B ? p->query_ids : p->demo_ids;
         const int *mask = row < B ? p->query_mask : p->demo_mask;
         const int *eos = row < B ? p->query_eos : p->demo_eos;
-        memcpy(b->h_levels + (size_t)row * px, p->levels + (size_t)e * px, px);
+        memcpy(b->h_levels + (size_t)row * px, drum_prepared_image(p, e), px);
         memcpy(b->h_ids + (size_t)row * T, ids + (size_t)e * T, (size_t)T * sizeof(int));
         memcpy(b->h_mask + (size_t)row * T, mask + (size_t)e * T, (size_t)T * sizeof(int));
         b->h_eos[row] = eos[e];
