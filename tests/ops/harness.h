@@ -72,7 +72,8 @@ struct op_case {
     void (*reference)(opc *c);                  /* float64 forward: inputs' d -> outputs' d/iref */
     double rtol;         /* forward: |got - ref| <= atol * max|ref| + rtol * |ref|; 0 = 1e-5 */
     double atol;         /* 0 = 1e-5 */
-    double gtol;         /* backward: max|delta - fd| <= gtol * max|fd|; 0 = 2e-3 */
+    double gtol;         /* backward: max|delta - fd| <= gtol * max|fd| (a floor for sums that
+                          * cancel: check_gradients); 0 = 2e-3 */
     int fd_samples;      /* coordinates per input for finite differences; 0 = all up to 96 */
 };
 
