@@ -129,7 +129,7 @@ out:
     return rc;
 }
 
-/* The distinct image paths of ds in order of first use: *first[k] the first example naming
+/* The distinct image paths of ds in order of first use: first[k] the first example naming
  * image k, image_of[i] example i's image. Returns the count, or -1 out of memory. */
 static int distinct_images(const drum_dataset *ds, int *first, int *image_of) {
     size_t cap = 16;
