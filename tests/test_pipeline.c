@@ -580,6 +580,39 @@ static void test_errors(void) {
                       "check passed", drafts);
 }
 
+/* drum_job_open checks what the job's parts need, so the parts it was not opened for are
+ * refused: a job opened for the baselines (a named retriever, no pre-training) cannot train
+ * or mine, and says so; it can evaluate. */
+static void test_job_parts(void) {
+    char path[300], out[300], set[400], err[2048] = "";
+    snprintf(path, sizeof path, "%s/parts.yaml", tmp);
+    snprintf(out, sizeof out, "%s/run_parts", tmp);
+    snprintf(set, sizeof set, "model.checkpoint=%s/run_a/round2/model.safetensors", tmp);
+    test_write_mini_config(path, tmp, out, "");
+    drum_job_config cfg;
+    drum_job *j = NULL;
+    int rc = drum_job_config_init(&cfg, err, sizeof err) ||
+             drum_cfg_load_file(drum_job_config_schema, &cfg, path, err, sizeof err) ||
+             drum_cfg_set(drum_job_config_schema, &cfg, set, err, sizeof err) ||
+             drum_job_config_finish(&cfg, err, sizeof err) ||
+             drum_job_open(&j, &cfg, DRUM_JOB_BASELINES, NULL, NULL, NULL, NULL, err, sizeof err);
+    CHECK(rc == 0, "a job opened for its baselines: %s", err);
+    if (rc == 0) {
+        char cands[340];
+        snprintf(cands, sizeof cands, "%s/candidates.jsonl", out);
+        CHECK(drum_job_train(j, 0, err, sizeof err) == -1 &&
+                  strstr(err, "drum_job_train: the job was not opened for it"),
+              "training a job opened for its baselines: %s", err);
+        CHECK(drum_job_mine(j, cands, err, sizeof err) == -1 &&
+                  strstr(err, "drum_job_mine: the job was not opened for it") &&
+                  !drum_file_exists(cands),
+              "mining a job opened for its baselines: %s", err);
+        CHECK(drum_job_baselines(j, err, sizeof err) == 0, "its baselines: %s", err);
+    }
+    drum_job_close(j);
+    drum_job_config_free(&cfg);
+}
+
 /* `drum synth` with the opt-in pre-training options: they reach synth.json; bad values are
  * usage errors (exit 2) naming the option. */
 static void test_synth_cli(void) {
@@ -1468,6 +1501,7 @@ int main(int argc, char **argv) {
     test_resume();
     test_errors();
     test_synth_cli();
+    test_job_parts();
     test_exec_scorer_job();
     test_eval_stop();
     test_pretrain_stop();
