@@ -687,6 +687,8 @@ static void test_exec_scorer_job(void) {
     CHECK(rc == 0 && text && strstr(text, "asked at most 590 prompts") &&
               strstr(text, "zero-shot drafts  145 ") && strstr(text, "k-shot prompts    45 ") &&
               strstr(text, "pair scores       400 ") && strstr(text, "check passed") &&
+              strstr(text, "images: pool 100 examples over ") &&
+              strstr(text, " files, queries 45 over ") &&
               strstr(text, "the job pre-trains one (1 epoch on ") && !drum_file_exists(out),
           "drum train --check: exit %d, %s written, %s", rc, drum_file_exists(out) ? out : "nothing",
           text ? text : "");

@@ -816,6 +816,12 @@ int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *p
     if (rc == 0) {
         note(j, "model: %zu parameters, embeddings of %d dimensions, images of %d px",
              j->params.total, j->ccfg.projection_dim, j->pool.S);
+        /* what the job holds for the run: examples naming one file share its levels */
+        double mb = (double)(j->pool.n_images + j->queries.n_images) * 3 * j->pool.S *
+                    j->pool.S / 1e6;
+        note(j, "images: pool %d examples over %d files, queries %d over %d; %.1f MB of "
+             "levels in memory", j->pool.n, j->pool.n_images, j->queries.n,
+             j->queries.n_images, mb);
         check_report(j, parts);
         char caches[128], sc[32], an[32] = "";
         size_of(cfg->scorer.cache, sc, sizeof sc);
