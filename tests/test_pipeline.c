@@ -746,7 +746,8 @@ static void test_exec_scorer_job(void) {
     const char *eval_chk[] = {drum_bin, "eval", cfg, "--check", NULL};
     rc = run_drum(log, eval_chk, 0, NULL, 0);
     text = test_slurp(log);
-    CHECK(rc == 0 && text && strstr(text, "check passed"),
+    CHECK(rc == 0 && text && strstr(text, "check passed") &&
+              strstr(text, "scorer: exec:stand-in, serving only [generate] (no NDCG@10"),
           "drum eval --check with a generate-only LVLM: exit %d, %s", rc, text ? text : "");
     free(text);
     write_exec_config(cfg, fresh, lvlm, "--ops score,generate", "rank");

@@ -275,6 +275,15 @@ oom:
     return -1;
 }
 
+/* The names of the calls in `ops` (DRUM_LVLM_* bits), e.g. "score, generate". */
+static void ops_list(int ops, char *out, size_t n) {
+    static const char *const names[] = {"score", "generate", "rank"}; /* DRUM_LVLM_*'s order */
+    out[0] = '\0';
+    for (int b = 0; b < 3; b++)
+        if (ops & 1 << b)
+            snprintf(out + strlen(out), n - strlen(out), "%s%s", out[0] ? ", " : "", names[b]);
+}
+
 /* The LVLM (its hello answered), without its caches. */
 static int open_lvlm(drum_job *j, char *err, size_t errlen) {
     const drum_job_config *c = j->cfg;
@@ -299,7 +308,11 @@ static int open_lvlm(drum_job *j, char *err, size_t errlen) {
     }
     if (rc) return -1;
     j->oracle_ndcg = c->scorer.backend == DRUM_SCORER_SYNTHETIC;
-    note(j, "scorer: %s%s", j->lvlm->id,
+    char ops[64] = "", list[32];
+    ops_list(drum_scorer_ops(j->lvlm), list, sizeof list);
+    if (drum_scorer_ops(j->lvlm) != (DRUM_LVLM_SCORE | DRUM_LVLM_GENERATE | DRUM_LVLM_RANK))
+        snprintf(ops, sizeof ops, ", serving only [%s]", list);
+    note(j, "scorer: %s%s%s", j->lvlm->id, ops,
          j->oracle_ndcg ? "" : " (no NDCG@10: it would score every pool candidate per query)");
     return 0;
 }
@@ -384,13 +397,9 @@ static int check_ops(const drum_job *j, char *err, size_t errlen) {
         {DRUM_LVLM_RANK, (answers & DRUM_LVLM_RANK) != 0, "rank",
          "ranked answers (task 'binary', or 'cls' with eval.classify: rank)"},
     };
-    static const char *const names[] = {"score", "generate", "rank"}; /* DRUM_LVLM_*'s order */
     int served = drum_scorer_ops(j->lvlm);
-    char list[32] = "";
-    for (int b = 0; b < 3; b++)
-        if (served & 1 << b)
-            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? ", " : "",
-                     names[b]);
+    char list[32];
+    ops_list(served, list, sizeof list);
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
         if (need[i].asked && !(served & need[i].op)) {
             snprintf(err, errlen, "scorer %s serves only [%s] (the ops of its hello), but this "
