@@ -24,7 +24,9 @@
 #include "drum/job.h"
 #include "drum/retrieval.h"
 #include "drum/safetensors.h"
+#include "drum/score_cache.h"
 #include "drum/synth.h"
+#include "drum/trainer.h"
 
 static char drum_bin[PATH_MAX + 16], tmp[64] = "/tmp/drum_pipeline_XXXXXX";
 
@@ -769,6 +771,88 @@ static void test_exec_scorer_job(void) {
     free(text);
 }
 
+/* The ids in a JSONL file's lines that hold `where` (NULL: every line), each line's first
+ * "<key>": "<id>", joined by spaces in file order; malloc'd, or NULL. */
+static char *ids_of(const char *path, const char *key, const char *where) {
+    char *text = test_slurp(path), *out = text ? calloc(strlen(text) + 1, 1) : NULL, pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": \"", key);
+    for (char *line = text; out && line && *line;) {
+        char *end = strchr(line, '\n');
+        if (end) *end = '\0';
+        char *at = strstr(line, pat);
+        if (at && (!where || strstr(line, where))) {
+            at += strlen(pat);
+            strncat(out, at, strcspn(at, "\""));
+            strcat(out, " ");
+        }
+        line = end ? end + 1 : NULL;
+    }
+    free(text);
+    return out;
+}
+
+/* train.queries: drum_sample_queries marks exactly that many examples, the same ones for a
+ * seed (others for another), and every example (returning 0) for 0 or the whole pool;
+ * `drum mine --set train.queries=30` over the exec job's 100 pool examples drafts those 30
+ * alone and writes their 30 candidate lists, of the same ids, as its --check counted. */
+static void test_sampled_queries(void) {
+    unsigned char a[100], b[100], c[100];
+    int na = 0, same = 1, differ = 0;
+    int sa = drum_sample_queries(100, 30, 5, a), sb = drum_sample_queries(100, 30, 5, b);
+    int sc = drum_sample_queries(100, 30, 6, c);
+    for (int i = 0; i < 100; i++) {
+        na += a[i];
+        same &= a[i] == b[i];
+        differ |= a[i] != c[i];
+    }
+    CHECK(sa == 1 && sb == 1 && sc == 1 && na == 30 && same && differ,
+          "drum_sample_queries: %d marked, same seed %s, another seed %s", na,
+          same ? "same" : "differs", differ ? "differs" : "same");
+    CHECK(drum_sample_queries(100, 0, 5, a) == 0 && drum_sample_queries(100, 100, 5, a) == 0,
+          "0 or the whole pool: every example a query");
+    if (system("command -v python3 >/dev/null 2>&1") != 0) {
+        SKIP("sampled training queries: python3 is not on PATH");
+        return;
+    }
+    char cfg[300], out[300], log[300], lvlm[PATH_MAX + 64], cands[340], drafts[340];
+    snprintf(cfg, sizeof cfg, "%s/sampled.yaml", tmp);
+    snprintf(out, sizeof out, "%s/run_sampled", tmp);
+    snprintf(log, sizeof log, "%s/sampled.log", tmp);
+    snprintf(cands, sizeof cands, "%s/candidates.jsonl", out);
+    snprintf(drafts, sizeof drafts, "%s/drafts.jsonl", out);
+    snprintf(lvlm, sizeof lvlm, "%.*s/../tests/fixtures/exec_lvlm.py",
+             (int)(strlen(drum_bin) - strlen("/drum")), drum_bin);
+    write_exec_config(cfg, out, lvlm, "", "generate");
+    const char *chk[] = {drum_bin, "mine", cfg, "--set", "train.queries=30", "--check", NULL};
+    int rc = run_drum(log, chk, 0, NULL, 0);
+    char *text = test_slurp(log);
+    CHECK(rc == 0 && text && strstr(text, "zero-shot drafts  75 ") &&
+              strstr(text, "pair scores       120 (1 mining round x 30 pool queries"),
+          "drum mine --check with 30 training queries: exit %d, %s", rc, text ? text : "");
+    free(text);
+    const char *mine[] = {drum_bin, "mine", cfg, "--set", "train.queries=30", NULL};
+    rc = run_drum(log, mine, 0, NULL, 0);
+    char *asked = ids_of(drafts, "id", "\"split\": \"train\""), *mined = ids_of(cands, "query", NULL);
+    int n_asked = 0;
+    for (const char *p = asked; p && *p; p++) n_asked += *p == ' ';
+    CHECK(rc == 0 && asked && mined && n_asked == 30 && strcmp(asked, mined) == 0 &&
+              test_count_lines(cands) == 30,
+          "drum mine with 30 training queries: exit %d, %d drafted, %ld lists; drafted '%s', "
+          "mined '%s'", rc, n_asked, test_count_lines(cands), asked ? asked : "",
+          mined ? mined : "");
+    free(asked);
+    free(mined);
+    /* and the trainer scored those queries' pairs alone: 30 x 4 in the score cache */
+    char cache_path[340], warn[256] = "", err[512] = "";
+    snprintf(cache_path, sizeof cache_path, "%s/score_cache.bin", out);
+    drum_score_cache *cache = NULL;
+    rc = drum_score_cache_open(&cache, cache_path, warn, sizeof warn, err, sizeof err);
+    CHECK(rc == 0 && drum_score_cache_count(cache) == 30 * 4,
+          "the score cache of 30 sampled queries: %zu pairs (want 120) %s",
+          cache ? drum_score_cache_count(cache) : 0, err);
+    drum_score_cache_close(cache);
+}
+
 /* An evaluation asks the LVLM for the queries' drafts, not the pool's (only training uses the
  * pool as queries). A Ctrl-C during `drum eval` with a slow LVLM (the stand-in, 0.25 s a call)
  * stops it before the LVLM's next batch: exit 3, a message saying how to go on; the LVLM, out
@@ -1506,6 +1590,7 @@ int main(int argc, char **argv) {
     test_synth_cli();
     test_job_parts();
     test_exec_scorer_job();
+    test_sampled_queries();
     test_eval_stop();
     test_pretrain_stop();
     test_embed_retrieve_export();

@@ -160,6 +160,7 @@ typedef struct {
 
 typedef struct {
     int rounds, candidates_k, scored_per_round, epochs, batch_queries;
+    int queries;              /* training queries: a seeded sample of the pool; 0 = all */
     int list_size;            /* candidate slots per query in a step */
     double lr;
     int warmup_steps;

@@ -49,6 +49,8 @@ typedef struct {
     int n_freeze;
     int checkpoint_every;   /* steps; 0: only at round boundaries */
     uint64_t seed;
+    int queries;            /* training queries: drum_sample_queries of this many pool examples
+                             * (the others only demonstrations); 0 or >= the pool: all */
 } drum_train_opts;
 
 typedef struct {
@@ -71,6 +73,8 @@ typedef struct {
     drum_clip_model *m;          /* a training model with room for batch*(1+list) rows */
     const drum_clip_params *p;
     const drum_dataset *pool;    /* the support pool; also the training queries */
+    unsigned char *is_query;     /* per pool example: a training query (opts.queries samples
+                                  * them); NULL: all. The others are demonstrations only */
     /* what the checkpoints were made on, kept in them: drum_dataset_fingerprint(pool) and
      * drum_prepared_image_fingerprint(prep), which a job continues with its evaluation
      * queries' (a resume restores their earlier rows) */
@@ -116,6 +120,13 @@ int drum_freeze_match(const drum_clip_params *p, char *const *patterns, int n,
  * with its evaluation queries'. */
 void drum_pool_fingerprints(const drum_dataset *pool, const drum_prepared *prep, uint64_t *data,
                             uint64_t *image);
+
+/* The training queries of a pool of n examples when a run samples `count` of them
+ * (train.queries): mask[i] = 1 for the first `count` of a permutation seeded by seed, else 0.
+ * Returns 1 with the mask filled, or 0 when every example is a query (count <= 0 or >= n),
+ * leaving mask alone. A job asks the sampled queries' drafts with it; the trainer mines and
+ * trains them alone. */
+int drum_sample_queries(int n, int count, uint64_t seed, unsigned char *mask);
 
 /* Sets up a trainer (candidate lists empty, position at round 0, mining). The model must
  * be a training model whose max_images and max_texts are >= batch_queries*(1+list_size).

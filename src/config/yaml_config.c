@@ -903,6 +903,7 @@ static const drum_cfg_field TRAIN_FIELDS[] = {
     F_INT(drum_train_config, rounds, "3", 0, 1000),
     F_INT(drum_train_config, candidates_k, "50", 1, 100000),
     F_INT(drum_train_config, scored_per_round, "10", 1, 100000),
+    F_INT(drum_train_config, queries, "0", 0, 1000000000),
     F_INT(drum_train_config, epochs, "1", 1, 100000),
     F_INT(drum_train_config, batch_queries, "8", 1, 65536),
     F_INT(drum_train_config, list_size, "16", 1, 4096),

@@ -76,6 +76,7 @@ struct drum_job {
                                * pool candidate of every query each round); else NaN */
     drum_scorer *scorer;      /* the score cache around lvlm */
     char **train_drafts, **eval_drafts;
+    unsigned char *pool_queries; /* the pool's training queries (train.queries); NULL: all */
     drum_tokenizer *tok;
     drum_clip_config ccfg;
     drum_clip_params params;
@@ -409,30 +410,47 @@ static int check_ops(const drum_job *j, char *err, size_t errlen) {
     return 0;
 }
 
-/* The LVLM's zero-shot answers: D in the query template. */
-static int drafts_for(drum_job *j, const drum_dataset *ds, char ***out, char *err, size_t errlen) {
-    *out = calloc((size_t)(ds->n ? ds->n : 1), sizeof(char *));
-    drum_icl_prompt *p = calloc((size_t)(ds->n ? ds->n : 1), sizeof *p);
-    if (!*out || !p) {
-        free(p);
+/* The LVLM's zero-shot answers: D in the query template. With `only` (NULL: all), the
+ * examples it marks alone are asked; the others' drafts are "" (never shown: they are not
+ * queries). */
+static int drafts_for(drum_job *j, const drum_dataset *ds, const unsigned char *only,
+                      char ***out, char *err, size_t errlen) {
+    size_t n1 = (size_t)(ds->n ? ds->n : 1);
+    *out = calloc(n1, sizeof(char *));
+    drum_icl_prompt *p = calloc(n1, sizeof *p);
+    int *at = malloc(n1 * sizeof *at), n = 0, rc = 0;
+    char **got = calloc(n1, sizeof(char *));
+    if (!*out || !p || !at || !got) {
         snprintf(err, errlen, "out of memory for drafts");
-        return -1;
+        rc = -1;
     }
-    for (int i = 0; i < ds->n; i++) p[i].query = &ds->ex[i];
-    int rc = 0;
+    for (int i = 0; rc == 0 && i < ds->n; i++) {
+        if (!only || only[i]) {
+            p[n].query = &ds->ex[i];
+            at[n++] = i;
+        } else if (!((*out)[i] = strdup(""))) {
+            snprintf(err, errlen, "out of memory for drafts");
+            rc = -1;
+        }
+    }
     drum_trace_push("zero-shot drafts");
-    for (int i0 = 0; i0 < ds->n && rc == 0; i0 += 512) {
-        int m = ds->n - i0 < 512 ? ds->n - i0 : 512;
+    for (int i0 = 0; i0 < n && rc == 0; i0 += 512) {
+        int m = n - i0 < 512 ? n - i0 : 512;
         if (drum_progress_stopped(&j->progress, "zero-shot drafts", err, errlen)) {
             rc = -1;
             break;
         }
-        rc = j->scorer->generate(j->scorer, p + i0, m, *out + i0, err, errlen);
-        drum_progress_report(&j->progress, "zero-shot drafts", i0 + m, ds->n, NULL);
+        rc = j->scorer->generate(j->scorer, p + i0, m, got + i0, err, errlen);
+        drum_progress_report(&j->progress, "zero-shot drafts", i0 + m, n, NULL);
     }
     drum_trace_pop();
+    for (int k = 0; rc == 0 && k < n; k++) (*out)[at[k]] = got[k];
+    if (rc) /* none rather than some: a later call asks again */
+        for (int k = 0; got && k < n; k++) free(got[k]);
     free(p);
-    if (rc) { /* none rather than some: a later call asks again */
+    free(at);
+    free(got);
+    if (rc && *out) {
         for (int i = 0; i < ds->n; i++) free((*out)[i]);
         free(*out);
         *out = NULL;
@@ -456,6 +474,7 @@ static int write_drafts(drum_job *j, char *err, size_t errlen) {
     char **drafts[2] = {j->train_drafts, j->eval_drafts};
     for (int s = 0; s < 2; s++)
         for (int i = 0; drafts[s] && i < ds[s]->n; i++) {
+            if (s == 0 && j->pool_queries && !j->pool_queries[i]) continue; /* not asked */
             fprintf(f, "{\"id\": ");
             drum_json_write_string(f, ds[s]->ex[i].id);
             fprintf(f, ", \"split\": \"%s\", \"draft\": ", s ? "eval" : "train");
@@ -719,7 +738,7 @@ int drum_job_open(drum_job **out, const drum_job_config *cfg, int parts, drum_co
     /* drafts only where a query text shows them (retrieval.query_text has {D}; a demonstration's
      * never does); the pool's wait until it becomes a set of training queries (pool_queries) */
     drum_prepare_opts po = prepare_opts(j);
-    if ((uses_drafts(j) && drafts_for(j, &j->eval, &j->eval_drafts, err, errlen)) ||
+    if ((uses_drafts(j) && drafts_for(j, &j->eval, NULL, &j->eval_drafts, err, errlen)) ||
         write_drafts(j, err, errlen) ||
         drum_prepare_query_texts(&j->queries, &j->eval, j->eval_drafts, j->tok, &po, err,
                                  errlen))
@@ -746,6 +765,7 @@ static void size_of(const char *path, char *out, size_t n) {
 static void check_report(drum_job *j, int parts) {
     const drum_job_config *c = j->cfg;
     long nq = j->eval.n, np = j->train.n, shots = 0, zero = 0;
+    if (c->train.queries > 0 && c->train.queries < np) np = c->train.queries; /* a sample */
     int baselines = 0, rounds = parts & DRUM_JOB_ROUNDS ? c->train.rounds : 0;
     int mining = parts & DRUM_JOB_MINE ? 1 : rounds, drafts = uses_drafts(j);
     for (int i = 0; (parts & DRUM_JOB_BASELINES) && i < c->eval.strategies.n; i++) {
@@ -766,7 +786,9 @@ static void check_report(drum_job *j, int parts) {
          "asked again):", n_drafts + kshot + scores, c->train.out);
     if (drafts)
         note(j, "  zero-shot drafts  %ld (%ld queries%s)", n_drafts, nq,
-             mining ? ", and the pool as training queries" : "");
+             !mining                  ? ""
+             : np < j->train.n ? ", and train.queries of the pool as training queries"
+                               : ", and the pool as training queries");
     else
         note(j, "  zero-shot drafts  0 (retrieval.query_text has no {D})");
     if (baselines + rounds) {
@@ -854,8 +876,21 @@ int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *p
 static int pool_queries(drum_job *j, char *err, size_t errlen) {
     if (j->pool.query_ids) return 0;
     drum_prepare_opts po = prepare_opts(j);
-    if ((uses_drafts(j) && (drafts_for(j, &j->train, &j->train_drafts, err, errlen) ||
-                            write_drafts(j, err, errlen))) ||
+    /* train.queries: the sampled training queries alone are drafted (drum_sample_queries, as
+     * the trainer samples them) */
+    free(j->pool_queries);
+    j->pool_queries = malloc((size_t)j->train.n + 1);
+    if (!j->pool_queries) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (!drum_sample_queries(j->train.n, j->cfg->train.queries, j->cfg->seed, j->pool_queries)) {
+        free(j->pool_queries);
+        j->pool_queries = NULL;
+    }
+    if ((uses_drafts(j) &&
+         (drafts_for(j, &j->train, j->pool_queries, &j->train_drafts, err, errlen) ||
+          write_drafts(j, err, errlen))) ||
         drum_prepare_query_texts(&j->pool, &j->train, j->train_drafts, j->tok, &po, err, errlen))
         return -1;
     return 0;
@@ -875,6 +910,7 @@ void drum_job_close(drum_job *j) {
     drum_clip_params_free(&j->params);
     drum_tokenizer_free(j->tok);
     free_strings(j->train_drafts, j->train.n);
+    free(j->pool_queries);
     free_strings(j->eval_drafts, j->eval.n);
     drum_scorer_destroy(j->scorer ? j->scorer : j->lvlm); /* the caches own the LVLM */
     drum_dataset_free(&j->train);
@@ -1168,7 +1204,8 @@ static drum_train_opts train_opts(const drum_job *j) {
                          (float)tc->weight_decay, (float)tc->grad_clip, (float)tc->tau,
                          (float)tc->lambda, (drum_loss_kind)tc->loss, (float)tc->listnet_tau,
                          (float)c->retrieval.w_image, (float)c->retrieval.w_text,
-                         tc->freeze.v, tc->freeze.n, tc->checkpoint_every, c->seed};
+                         tc->freeze.v, tc->freeze.n, tc->checkpoint_every, c->seed,
+                         tc->queries};
     return o;
 }
 
@@ -1211,7 +1248,10 @@ int drum_job_mine(drum_job *j, const char *path, char *err, size_t errlen) {
     char *tmp = NULL;
     FILE *f = drum_atomic_open(path, &tmp, err, errlen);
     if (!f) goto out;
+    int written = 0;
     for (int i = 0; i < j->train.n; i++) {
+        if (j->pool_queries && !j->pool_queries[i]) continue; /* not a training query */
+        written++;
         drum_candidate_list *l = &t.cand[i];
         qsort(l->c, (size_t)l->n, sizeof *l->c, cand_by_score);
         fprintf(f, "{\"query\": ");
@@ -1225,7 +1265,7 @@ int drum_job_mine(drum_job *j, const char *path, char *err, size_t errlen) {
         fprintf(f, "]}\n");
     }
     rc = drum_atomic_commit(f, tmp, path, err, errlen);
-    if (rc == 0) note(j, "wrote the candidate lists of %d queries to %s", j->train.n, path);
+    if (rc == 0) note(j, "wrote the candidate lists of %d queries to %s", written, path);
 out:
     drum_trainer_free(&t);
     return rc;

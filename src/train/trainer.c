@@ -239,9 +239,14 @@ int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *b
         return -1;
     }
     t->cand = calloc((size_t)pool->n, sizeof *t->cand);
-    if (!t->cand) {
+    t->is_query = malloc((size_t)pool->n + 1);
+    if (!t->cand || !t->is_query) {
         snprintf(err, errlen, "out of memory for candidate lists");
         return -1;
+    }
+    if (!drum_sample_queries(pool->n, o->queries, o->seed, t->is_query)) {
+        free(t->is_query); /* every pool example is a training query */
+        t->is_query = NULL;
     }
     if (match_freeze(t, err, errlen)) return -1;
     t->buf = buffers_create(t, err, errlen);
@@ -253,6 +258,7 @@ void drum_trainer_free(drum_trainer *t) {
     if (t->cand)
         for (int i = 0; i < t->pool->n; i++) free(t->cand[i].c);
     free(t->cand);
+    free(t->is_query);
     free(t->frozen);
     if (t->buf) buffers_free(t->be, t->buf);
     memset(t, 0, sizeof *t);
@@ -374,6 +380,30 @@ int drum_embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepared
                                      use_query_text, batch, progress, out, err, errlen));
 }
 
+int drum_sample_queries(int n, int count, uint64_t seed, unsigned char *mask) {
+    if (count <= 0 || count >= n) return 0;
+    memset(mask, 0, (size_t)n);
+    drum_rng r;
+    drum_rng_seed(&r, seed, 0x9E71); /* a partial Fisher-Yates over the indices, in the mask */
+    int *idx = malloc((size_t)n * sizeof *idx);
+    if (!idx) { /* cannot happen at the sizes a mask is for; all, rather than none */
+        memset(mask, 1, (size_t)n);
+        return 1;
+    }
+    for (int i = 0; i < n; i++) idx[i] = i;
+    for (int i = 0; i < count; i++) {
+        int j = i + (int)drum_rng_below(&r, (uint32_t)(n - i));
+        int tmp = idx[i];
+        idx[i] = idx[j];
+        idx[j] = tmp;
+        mask[idx[i]] = 1;
+    }
+    free(idx);
+    return 1;
+}
+
+static int is_query(const drum_trainer *t, int i) { return !t->is_query || t->is_query[i]; }
+
 static int mine(drum_trainer *t, char *err, size_t errlen) {
     int n = t->pool->n, K = t->o.candidates_k, l = t->o.scored_per_round;
     drum_embeddings demo, query;
@@ -409,6 +439,7 @@ static int mine(drum_trainer *t, char *err, size_t errlen) {
     if (bad) goto out;
     int np = 0;
     for (int i = 0; i < n; i++) {
+        if (!is_query(t, i)) continue; /* a demonstration only (train.queries) */
         int got = 0;
         for (int j = 0; j < K && got < l; j++) {
             int d = idx[(size_t)i * K + j];
@@ -479,7 +510,7 @@ static int epoch_batches(const drum_trainer *t, int *order, int *bstart, int *bl
     for (int g = 0; g < ng; g++) {
         int first = at;
         for (int i = 0; i < n; i++)
-            if (!t->groups || t->groups[i] == g) order[at++] = i;
+            if ((!t->groups || t->groups[i] == g) && is_query(t, i)) order[at++] = i;
         for (int i = at - 1; i > first; i--) {
             int j = first + (int)drum_rng_below(&r, (uint32_t)(i - first + 1));
             int tmp = order[i];
@@ -507,7 +538,8 @@ static int count_batches(const drum_trainer *t) {
     int B = t->o.batch_queries, ng = t->groups ? t->n_groups : 1, nb = 0;
     for (int g = 0; g < ng; g++) {
         int m = 0;
-        for (int i = 0; i < t->pool->n; i++) m += !t->groups || t->groups[i] == g;
+        for (int i = 0; i < t->pool->n; i++)
+            m += (!t->groups || t->groups[i] == g) && is_query(t, i);
         nb += (m + B - 1) / B;
     }
     return nb;
