@@ -409,6 +409,13 @@ static void test_resume(void) {
     CHECK(test_same_file(ra, rc_), "interrupted-and-resumed run's results.jsonl differs");
 }
 
+/* The path of tests/fixtures/exec_lvlm.py, the stand-in LVLM: drum_bin is
+ * <root>/<build>/tests/../drum. */
+static void stand_in(char *out, size_t n) {
+    snprintf(out, n, "%.*s/../tests/fixtures/exec_lvlm.py",
+             (int)(strlen(drum_bin) - strlen("/drum")), drum_bin);
+}
+
 /* Writes a job config over dataset files train and eval (the suite under tmp/data gives the
  * tokenizer) with run directory out. */
 static void write_data_config(const char *path, const char *train, const char *eval,
@@ -676,9 +683,7 @@ static void test_exec_scorer_job(void) {
     snprintf(out, sizeof out, "%s/run_exec", tmp);
     snprintf(log, sizeof log, "%s/exec.log", tmp);
     snprintf(results, sizeof results, "%s/results.jsonl", out);
-    /* drum_bin is <root>/<build>/tests/../drum */
-    snprintf(lvlm, sizeof lvlm, "%.*s/../tests/fixtures/exec_lvlm.py",
-             (int)(strlen(drum_bin) - strlen("/drum")), drum_bin);
+    stand_in(lvlm, sizeof lvlm);
     write_exec_config(cfg, out, lvlm, "", "generate");
     /* --check first: the LVLM's hello alone, nothing written; it counts 145 drafts (45 queries
      * and the 100 pool examples), 45 k-shot prompts (1 round x 1 shot) and 400 scores (100 x
@@ -820,8 +825,7 @@ static void test_sampled_queries(void) {
     snprintf(log, sizeof log, "%s/sampled.log", tmp);
     snprintf(cands, sizeof cands, "%s/candidates.jsonl", out);
     snprintf(drafts, sizeof drafts, "%s/drafts.jsonl", out);
-    snprintf(lvlm, sizeof lvlm, "%.*s/../tests/fixtures/exec_lvlm.py",
-             (int)(strlen(drum_bin) - strlen("/drum")), drum_bin);
+    stand_in(lvlm, sizeof lvlm);
     write_exec_config(cfg, out, lvlm, "", "generate");
     const char *chk[] = {drum_bin, "mine", cfg, "--set", "train.queries=30", "--check", NULL};
     int rc = run_drum(log, chk, 0, NULL, 0);
@@ -865,8 +869,7 @@ static void test_eval_stop(void) {
         return;
     }
     char lvlm[PATH_MAX + 64];
-    snprintf(lvlm, sizeof lvlm, "%.*s/../tests/fixtures/exec_lvlm.py",
-             (int)(strlen(drum_bin) - strlen("/drum")), drum_bin);
+    stand_in(lvlm, sizeof lvlm);
     const char *names[2] = {"stop_ref", "stop"};
     char cfg[2][300], out[2][300], log[2][300], answers[2][320], results[2][320];
     for (int r = 0; r < 2; r++) {
@@ -1046,8 +1049,7 @@ static void test_converted_eval(void) {
         CHECK(rc == 0, "drum convert vqa (%s): exit %d", names[4 + s], rc);
     }
     char lvlm[PATH_MAX + 64];
-    snprintf(lvlm, sizeof lvlm, "%.*s/../tests/fixtures/exec_lvlm.py",
-             (int)(strlen(drum_bin) - strlen("/drum")), drum_bin);
+    stand_in(lvlm, sizeof lvlm);
     FILE *f = fopen(path[6], "w");
     if (!f) return;
     fprintf(f,
@@ -1125,8 +1127,7 @@ static void test_hateful_memes_eval(void) {
         int rc = run_drum(log, c, 0, NULL, 0);
         CHECK(rc == 0, "drum convert hateful-memes (%s): exit %d", s ? "eval" : "pool", rc);
     }
-    snprintf(lvlm, sizeof lvlm, "%.*s/../tests/fixtures/exec_lvlm.py",
-             (int)(strlen(drum_bin) - strlen("/drum")), drum_bin);
+    stand_in(lvlm, sizeof lvlm);
     FILE *f = fopen(cfg, "w");
     if (!f) return;
     fprintf(f,
