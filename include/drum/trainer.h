@@ -123,8 +123,8 @@ void drum_pool_fingerprints(const drum_dataset *pool, const drum_prepared *prep,
 
 /* The training queries of a pool of n examples when a run samples `count` of them
  * (train.queries): mask[i] = 1 for the first `count` of a permutation seeded by seed, else 0.
- * Returns 1 with the mask filled, or 0 when every example is a query (count <= 0 or >= n),
- * leaving mask alone. A job asks the sampled queries' drafts with it; the trainer mines and
+ * Returns 1 with the mask filled, 0 when every example is a query (count <= 0 or >= n),
+ * leaving mask alone, or -1 out of memory. A job asks the sampled queries' drafts with it; the trainer mines and
  * trains them alone. */
 int drum_sample_queries(int n, int count, uint64_t seed, unsigned char *mask);
 

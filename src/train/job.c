@@ -884,7 +884,13 @@ static int pool_queries(drum_job *j, char *err, size_t errlen) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (!drum_sample_queries(j->train.n, j->cfg->train.queries, j->cfg->seed, j->pool_queries)) {
+    int sampled = drum_sample_queries(j->train.n, j->cfg->train.queries, j->cfg->seed,
+                                      j->pool_queries);
+    if (sampled < 0) {
+        snprintf(err, errlen, "out of memory sampling %d training queries", j->cfg->train.queries);
+        return -1;
+    }
+    if (!sampled) {
         free(j->pool_queries);
         j->pool_queries = NULL;
     }

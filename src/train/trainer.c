@@ -244,7 +244,12 @@ int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *b
         snprintf(err, errlen, "out of memory for candidate lists");
         return -1;
     }
-    if (!drum_sample_queries(pool->n, o->queries, o->seed, t->is_query)) {
+    int sampled = drum_sample_queries(pool->n, o->queries, o->seed, t->is_query);
+    if (sampled < 0) {
+        snprintf(err, errlen, "out of memory sampling %d training queries", o->queries);
+        return -1;
+    }
+    if (!sampled) {
         free(t->is_query); /* every pool example is a training query */
         t->is_query = NULL;
     }
@@ -386,10 +391,7 @@ int drum_sample_queries(int n, int count, uint64_t seed, unsigned char *mask) {
     drum_rng r;
     drum_rng_seed(&r, seed, 0x9E71); /* a partial Fisher-Yates over the indices, in the mask */
     int *idx = malloc((size_t)n * sizeof *idx);
-    if (!idx) { /* cannot happen at the sizes a mask is for; all, rather than none */
-        memset(mask, 1, (size_t)n);
-        return 1;
-    }
+    if (!idx) return -1;
     for (int i = 0; i < n; i++) idx[i] = i;
     for (int i = 0; i < count; i++) {
         int j = i + (int)drum_rng_below(&r, (uint32_t)(n - i));
