@@ -755,6 +755,87 @@ static void check_embed_stop(const char *const *names, int n_names) {
     CHECK(test_remove_tree(dir) == 0, "cleanup of %s", dir);
 }
 
+static int order_score(drum_scorer *s, const drum_score_pair *p, int n, double *out, char *err,
+                       size_t errlen) {
+    (void)s;
+    (void)err;
+    (void)errlen;
+    for (int i = 0; i < n; i++) out[i] = -(double)i; /* any finite value */
+    return 0;
+}
+
+static void order_destroy(drum_scorer *s) { (void)s; }
+
+/* Mining's first round, recomputed: the pool embedded with its demonstration texts and with
+ * its query texts (both towers each time, at the trainer's batch), SIT top-K with each
+ * query itself excluded; the trainer's candidate lists are the first scored_per_round of
+ * those, in order. It embeds the query texts' images no second time (they are the same
+ * examples' pixels), so this checks the image rows it reuses. The pool's examples share image
+ * files. */
+static void check_mining(const char *const *names, int n_names) {
+    char dir[] = "/tmp/drum_test_mine_XXXXXX", err[512] = "";
+    enum { N = 30, S = 32, K = 6, L = 3, BQ = 2, LIST = 4 };
+    drum_tokenizer *tok = NULL;
+    drum_dataset ds;
+    if (!mkdtemp(dir) || drum_tokenizer_load("tests/fixtures/tokenizer", &tok, err, sizeof err) ||
+        write_pool(dir, names, n_names, N, 0, 0, &ds)) {
+        CHECK(0, "set-up: %s", err);
+        drum_tokenizer_free(tok);
+        return;
+    }
+    drum_tokenizer_info ti = drum_tokenizer_get_info(tok);
+    drum_clip_config cc;
+    drum_demo_tiny_config(&cc, ti.vocab_size, S, 4, 16, ti.bos_id, ti.eos_id, ti.pad_id);
+    drum_prepare_opts o = drum_prepare_opts_for(&cc, "{P} {R}", "{P} photo");
+    drum_prepared prep;
+    drum_clip_params params = {0};
+    drum_backend *be = drum_backend_create("cpu", err, sizeof err);
+    drum_clip_model *m = NULL;
+    drum_scorer sc = {.score = order_score, .destroy = order_destroy};
+    snprintf(sc.id, sizeof sc.id, "order");
+    int rows = BQ * (1 + LIST), ok = 0;
+    if (be && drum_prepare(&prep, &ds, NULL, tok, &o, err, sizeof err) == 0) {
+        if (drum_clip_params_build(&params, &cc, err, sizeof err) == 0)
+            m = drum_clip_model_create(be, &cc, &params, rows, rows, 1, err, sizeof err);
+        drum_train_opts to = {.rounds = 1, .candidates_k = K, .scored_per_round = L,
+                              .epochs = 1, .batch_queries = BQ, .list_size = LIST, .lr = 1e-4f,
+                              .tau = 0.05f, .lambda = 1, .w_img = 1, .w_txt = 1, .seed = 9};
+        drum_trainer t;
+        memset(&t, 0, sizeof t);
+        if (m && drum_clip_model_init(m, 5) == 0 &&
+            drum_trainer_init(&t, &to, be, m, &params, &ds, &prep, &sc, NULL, err,
+                              sizeof err) == 0 &&
+            drum_trainer_mine(&t, err, sizeof err) == 0) {
+            drum_embeddings demo = {0}, query = {0};
+            int idx[N * K], ex[N];
+            float sim[N * K];
+            for (int i = 0; i < N; i++) ex[i] = i;
+            drum_retrieval_opts ro = {DRUM_STRATEGY_SIT, 1, 1, 9, 0};
+            ok = prep.image_of && drum_embed_prepared(NULL, m, &prep, &ds, 0, rows, NULL, &demo,
+                                                      err, sizeof err) == 0 &&
+                 drum_embed_prepared(NULL, m, &prep, &ds, 1, rows, NULL, &query, err,
+                                     sizeof err) == 0 &&
+                 drum_retrieve(be, &query, &demo, &ro, ex, K, idx, sim, err, sizeof err) == 0;
+            for (int i = 0; ok && i < N; i++) {
+                ok &= t.cand[i].n == L;
+                for (int j = 0; ok && j < L; j++) ok &= t.cand[i].c[j].demo == idx[i * K + j];
+            }
+            drum_embeddings_free(&demo);
+            drum_embeddings_free(&query);
+        }
+        drum_trainer_free(&t);
+        drum_prepared_free(&prep);
+    }
+    CHECK(ok, "round 0's candidate lists equal SIT's top %d recomputed with both towers (%s)", L,
+          err);
+    drum_clip_model_free(m);
+    drum_clip_params_free(&params);
+    drum_backend_destroy(be);
+    drum_dataset_free(&ds);
+    drum_tokenizer_free(tok);
+    CHECK(test_remove_tree(dir) == 0, "cleanup of %s", dir);
+}
+
 int main(void) {
     check_sizes();
     check_fixtures();
@@ -776,6 +857,7 @@ int main(void) {
     check_prepare_chunks(names, NIMG);
     check_prepare_shared(names, NIMG);
     check_embed_stop(names, NIMG);
+    check_mining(names, NIMG);
     if (loaded) {
         drum_image_config cfg;
         drum_image_config_default(&cfg);

@@ -271,8 +271,10 @@ void drum_trainer_free(drum_trainer *t) {
 
 /* ---------------------------------------------------------------- embedding ---- */
 
+/* drum_embed_prepared; with images 0 the text tower alone runs, and out has no image rows
+ * (img NULL, dim_img 0). */
 static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepared *prep,
-                          const drum_dataset *ds, int use_query_text, int batch,
+                          const drum_dataset *ds, int use_query_text, int images, int batch,
                           const drum_progress *progress, drum_embeddings *out, char *err,
                           size_t errlen) {
     drum_backend *be = m->be;
@@ -288,7 +290,7 @@ static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepar
         snprintf(err, errlen, "embed: query texts were not prepared");
         return -1;
     }
-    if (drum_embeddings_alloc(out, n, D, D, err, errlen)) return -1;
+    if (drum_embeddings_alloc(out, n, images ? D : 0, D, err, errlen)) return -1;
     for (int i = 0; i < n; i++) {
         out->ids[i] = strdup(ds->ex[i].id);
         if (!out->ids[i]) {
@@ -307,9 +309,10 @@ static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepar
     /* with prep->longest, host copies of a batch's rows to cut to its longest text */
     int *h_ids = NULL, *h_mask = NULL;
     /* examples sharing image files: a batch's levels gathered here */
-    uint8_t *h_lv = prep->image_of ? malloc((size_t)batch * px) : NULL;
+    uint8_t *h_lv = images && prep->image_of ? malloc((size_t)batch * px) : NULL;
     if (lv_bad) DRUM_FAIL(be, "%s", err);
-    if (prep->image_of && !h_lv) DRUM_FAIL(be, "out of memory for %d images' levels", batch);
+    if (images && prep->image_of && !h_lv)
+        DRUM_FAIL(be, "out of memory for %d images' levels", batch);
     if (prep->longest) {
         h_ids = malloc((size_t)batch * T * sizeof(int));
         h_mask = malloc((size_t)batch * T * sizeof(int));
@@ -341,15 +344,20 @@ static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepar
             bi = h_ids;
             bm = h_mask;
         }
-        be->to_device(be, lv.levels, drum_prepared_images(prep, i0, b, h_lv), (size_t)b * px);
-        be->op.levels_forward(be, d_pix, lv.levels, lv.lut, b, (size_t)S * S);
+        if (images) {
+            be->to_device(be, lv.levels, drum_prepared_images(prep, i0, b, h_lv),
+                          (size_t)b * px);
+            be->op.levels_forward(be, d_pix, lv.levels, lv.lut, b, (size_t)S * S);
+        }
         be->to_device(be, d_ids, bi, (size_t)b * W * sizeof(int));
         be->to_device(be, d_mask, bm, (size_t)b * W * sizeof(int));
         be->to_device(be, d_eos, eos + i0, (size_t)b * sizeof(int));
-        if (drum_clip_encode_images(m, d_pix, b) ||
+        if ((images && drum_clip_encode_images(m, d_pix, b)) ||
             drum_clip_encode_texts(m, d_ids, d_mask, d_eos, b, W))
             break;
-        be->to_host(be, out->img + (size_t)i0 * D, m->img_features, (size_t)b * D * sizeof(float));
+        if (images)
+            be->to_host(be, out->img + (size_t)i0 * D, m->img_features,
+                        (size_t)b * D * sizeof(float));
         be->to_host(be, out->txt + (size_t)i0 * D, m->txt_features, (size_t)b * D * sizeof(float));
         drum_progress_report(progress, stage, i0 + b - lo, hi - lo, NULL);
     }
@@ -382,7 +390,7 @@ int drum_embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepared
                         size_t errlen) {
     DRUM_TRACE_RETURN(use_query_text ? "embed queries" : "embed demonstrations",
                       embed_prepared(comm ? comm : drum_comm_single(), m, prep, ds,
-                                     use_query_text, batch, progress, out, err, errlen));
+                                     use_query_text, 1, batch, progress, out, err, errlen));
 }
 
 int drum_sample_queries(int n, int count, uint64_t seed, unsigned char *mask) {
@@ -414,13 +422,24 @@ static int mine(drum_trainer *t, char *err, size_t errlen) {
     int e = drum_embed_prepared(t->comm, t->m, t->prep, t->pool, 0, batch, &t->progress, &demo,
                                 err, errlen);
     if (e) return e;
-    e = drum_embed_prepared(t->comm, t->m, t->prep, t->pool, 1, batch, &t->progress, &query, err,
-                            errlen);
-    if (e) {
+    /* the queries are the same examples: their image features are demo's, copied; the text
+     * tower alone runs on the query texts */
+    drum_trace_push("embed queries");
+    e = embed_prepared(t->comm, t->m, t->prep, t->pool, 1, 0, batch, &t->progress, &query, err,
+                       errlen);
+    drum_trace_pop();
+    size_t img_bytes = (size_t)n * demo.dim_img * sizeof(float);
+    if (e == 0 && !(query.img = malloc(img_bytes + 1))) {
+        drum_embeddings_free(&query);
+        snprintf(err, errlen, "out of memory for %d image embeddings", n);
+        e = -1;
+    }
+    if (e) { /* embed_prepared freed query on its failures */
         drum_embeddings_free(&demo);
         return e;
     }
-    /* image features are the same for both: reuse demo's */
+    query.dim_img = demo.dim_img;
+    memcpy(query.img, demo.img, img_bytes);
     int *idx = malloc((size_t)n * K * sizeof(int)), *ex = malloc((size_t)n * sizeof(int));
     float *sim = malloc((size_t)n * K * sizeof(float));
     drum_score_pair *pairs = malloc((size_t)n * l * sizeof *pairs);
