@@ -122,11 +122,12 @@ void drum_pool_fingerprints(const drum_dataset *pool, const drum_prepared *prep,
                             uint64_t *image);
 
 /* The training queries of a pool of n examples when a run samples `count` of them
- * (train.queries): mask[i] = 1 for the first `count` of a permutation seeded by seed, else 0.
- * Returns 1 with the mask filled, 0 when every example is a query (count <= 0 or >= n),
- * leaving mask alone, or -1 out of memory. A job asks the sampled queries' drafts with it; the trainer mines and
- * trains them alone. */
-int drum_sample_queries(int n, int count, uint64_t seed, unsigned char *mask);
+ * (train.queries): *mask a malloc'd n bytes, 1 for the first `count` of a permutation seeded
+ * by seed, else 0; NULL when every example is a query (count <= 0 or >= n). Returns 0, or -1
+ * out of memory (with a message). A job asks the sampled queries' drafts with it; the trainer
+ * mines and trains them alone. */
+int drum_sample_queries(int n, int count, uint64_t seed, unsigned char **mask, char *err,
+                        size_t errlen);
 
 /* Sets up a trainer (candidate lists empty, position at round 0, mining). The model must
  * be a training model whose max_images and max_texts are >= batch_queries*(1+list_size).

@@ -879,22 +879,9 @@ static int pool_queries(drum_job *j, char *err, size_t errlen) {
     /* train.queries: the sampled training queries alone are drafted (drum_sample_queries, as
      * the trainer samples them) */
     free(j->pool_queries);
-    j->pool_queries = malloc((size_t)j->train.n + 1);
-    if (!j->pool_queries) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    int sampled = drum_sample_queries(j->train.n, j->cfg->train.queries, j->cfg->seed,
-                                      j->pool_queries);
-    if (sampled < 0) {
-        snprintf(err, errlen, "out of memory sampling %d training queries", j->cfg->train.queries);
-        return -1;
-    }
-    if (!sampled) {
-        free(j->pool_queries);
-        j->pool_queries = NULL;
-    }
-    if ((uses_drafts(j) &&
+    if (drum_sample_queries(j->train.n, j->cfg->train.queries, j->cfg->seed, &j->pool_queries,
+                            err, errlen) ||
+        (uses_drafts(j) &&
          (drafts_for(j, &j->train, j->pool_queries, &j->train_drafts, err, errlen) ||
           write_drafts(j, err, errlen))) ||
         drum_prepare_query_texts(&j->pool, &j->train, j->train_drafts, j->tok, &po, err, errlen))

@@ -239,21 +239,12 @@ int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *b
         return -1;
     }
     t->cand = calloc((size_t)pool->n, sizeof *t->cand);
-    t->is_query = malloc((size_t)pool->n + 1);
-    if (!t->cand || !t->is_query) {
+    if (!t->cand) {
         snprintf(err, errlen, "out of memory for candidate lists");
         return -1;
     }
-    int sampled = drum_sample_queries(pool->n, o->queries, o->seed, t->is_query);
-    if (sampled < 0) {
-        snprintf(err, errlen, "out of memory sampling %d training queries", o->queries);
-        return -1;
-    }
-    if (!sampled) {
-        free(t->is_query); /* every pool example is a training query */
-        t->is_query = NULL;
-    }
-    if (match_freeze(t, err, errlen)) return -1;
+    if (drum_sample_queries(pool->n, o->queries, o->seed, &t->is_query, err, errlen) ||
+        match_freeze(t, err, errlen)) return -1;
     t->buf = buffers_create(t, err, errlen);
     if (!t->buf) return -1;
     return 0;
@@ -393,23 +384,31 @@ int drum_embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepared
                                      use_query_text, 1, batch, progress, out, err, errlen));
 }
 
-int drum_sample_queries(int n, int count, uint64_t seed, unsigned char *mask) {
-    if (count <= 0 || count >= n) return 0;
-    memset(mask, 0, (size_t)n);
+int drum_sample_queries(int n, int count, uint64_t seed, unsigned char **mask, char *err,
+                        size_t errlen) {
+    *mask = NULL;
+    if (count <= 0 || count >= n) return 0; /* every example is a training query */
     drum_rng r;
     drum_rng_seed(&r, seed, 0x9E71); /* a partial Fisher-Yates over the indices, in the mask */
     int *idx = malloc((size_t)n * sizeof *idx);
-    if (!idx) return -1;
+    *mask = calloc((size_t)n, 1);
+    if (!idx || !*mask) {
+        free(idx);
+        free(*mask);
+        *mask = NULL;
+        snprintf(err, errlen, "out of memory sampling %d training queries", count);
+        return -1;
+    }
     for (int i = 0; i < n; i++) idx[i] = i;
     for (int i = 0; i < count; i++) {
         int j = i + (int)drum_rng_below(&r, (uint32_t)(n - i));
         int tmp = idx[i];
         idx[i] = idx[j];
         idx[j] = tmp;
-        mask[idx[i]] = 1;
+        (*mask)[idx[i]] = 1;
     }
     free(idx);
-    return 1;
+    return 0;
 }
 
 static int is_query(const drum_trainer *t, int i) { return !t->is_query || t->is_query[i]; }
