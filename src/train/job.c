@@ -310,9 +310,11 @@ static int open_lvlm(drum_job *j, char *err, size_t errlen) {
     if (rc) return -1;
     j->oracle_ndcg = c->scorer.backend == DRUM_SCORER_SYNTHETIC;
     char ops[64] = "", list[32];
-    ops_list(drum_scorer_ops(j->lvlm), list, sizeof list);
-    if (drum_scorer_ops(j->lvlm) != (DRUM_LVLM_SCORE | DRUM_LVLM_GENERATE | DRUM_LVLM_RANK))
+    int served = drum_scorer_ops(j->lvlm);
+    if (served != (DRUM_LVLM_SCORE | DRUM_LVLM_GENERATE | DRUM_LVLM_RANK)) {
+        ops_list(served, list, sizeof list);
         snprintf(ops, sizeof ops, ", serving only [%s]", list);
+    }
     note(j, "scorer: %s%s%s", j->lvlm->id, ops,
          j->oracle_ndcg ? "" : " (no NDCG@10: it would score every pool candidate per query)");
     return 0;
