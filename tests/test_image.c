@@ -652,6 +652,61 @@ static void check_prepare_shared(const char *const *names, int n_names) {
     CHECK(test_remove_tree(dir) == 0, "cleanup of %s", dir);
 }
 
+/* A pool of fixture images in a fresh temporary directory, prepared for a tiny demo CLIP on
+ * cpu: what the embedding and mining checks share. */
+typedef struct {
+    char dir[64];
+    drum_tokenizer *tok;
+    drum_dataset ds;
+    drum_prepare_opts o;
+    drum_prepared prep;
+    int prepared;
+    drum_clip_config cc;
+    drum_clip_params params;
+    drum_backend *be;
+    drum_clip_model *m;
+} tiny_pool;
+
+/* n examples over the files `names` (write_pool, sharing files), prepared with the demo
+ * template and query_template (NULL: none) for a CLIP of S px, whose model has room for
+ * `rows` rows (training buffers when train) and is initialised with seed. Returns 0, or -1
+ * after a failed CHECK naming the step (tiny_pool_close cleans up either way). */
+static int tiny_pool_open(tiny_pool *t, const char *tag, const char *const *names, int n_names,
+                          int n, int S, const char *query_template, int rows, int train,
+                          int seed) {
+    char err[512] = "";
+    memset(t, 0, sizeof *t);
+    snprintf(t->dir, sizeof t->dir, "/tmp/drum_test_%s_XXXXXX", tag);
+    if (!mkdtemp(t->dir)) t->dir[0] = '\0'; /* nothing to clean up */
+    int ok = t->dir[0] &&
+             drum_tokenizer_load("tests/fixtures/tokenizer", &t->tok, err, sizeof err) == 0 &&
+             write_pool(t->dir, names, n_names, n, 0, 0, &t->ds) == 0;
+    if (ok) {
+        drum_tokenizer_info ti = drum_tokenizer_get_info(t->tok);
+        drum_demo_tiny_config(&t->cc, ti.vocab_size, S, 4, 16, ti.bos_id, ti.eos_id, ti.pad_id);
+        t->o = drum_prepare_opts_for(&t->cc, "{P} {R}", query_template);
+        t->be = drum_backend_create("cpu", err, sizeof err);
+        ok = t->be && drum_prepare(&t->prep, &t->ds, NULL, t->tok, &t->o, err, sizeof err) == 0;
+        t->prepared = ok;
+    }
+    if (ok && drum_clip_params_build(&t->params, &t->cc, err, sizeof err) == 0)
+        t->m = drum_clip_model_create(t->be, &t->cc, &t->params, rows, rows, train, err,
+                                      sizeof err);
+    ok = ok && t->m && drum_clip_model_init(t->m, (uint64_t)seed) == 0;
+    CHECK(ok, "%s: set-up: %s", tag, err);
+    return ok ? 0 : -1;
+}
+
+static void tiny_pool_close(tiny_pool *t) {
+    if (t->prepared) drum_prepared_free(&t->prep);
+    drum_clip_model_free(t->m);
+    drum_clip_params_free(&t->params);
+    drum_backend_destroy(t->be);
+    drum_dataset_free(&t->ds);
+    drum_tokenizer_free(t->tok);
+    CHECK(!t->dir[0] || test_remove_tree(t->dir) == 0, "cleanup of %s", t->dir);
+}
+
 typedef struct {
     int asked, at;
     long embedded, bad_stage;
@@ -675,34 +730,18 @@ static void embed_progress(void *user, const char *stage, long done, long total,
  * those of the same pool with a path of its own for every example (this pool's examples
  * share files: their batches are gathered). */
 static void check_embed_stop(const char *const *names, int n_names) {
-    char dir[] = "/tmp/drum_test_embed_XXXXXX", err[512] = "";
+    char err[512] = "";
     enum { N = 20, B = 8, S = 32 };
-    drum_tokenizer *tok = NULL;
-    drum_dataset ds;
-    if (!mkdtemp(dir) || drum_tokenizer_load("tests/fixtures/tokenizer", &tok, err, sizeof err) ||
-        write_pool(dir, names, n_names, N, 0, 0, &ds)) {
-        CHECK(0, "set-up: %s", err);
-        drum_tokenizer_free(tok);
-        return;
-    }
-    drum_tokenizer_info ti = drum_tokenizer_get_info(tok);
-    drum_clip_config cc;
-    drum_demo_tiny_config(&cc, ti.vocab_size, S, 4, 16, ti.bos_id, ti.eos_id, ti.pad_id);
-    drum_prepare_opts o = drum_prepare_opts_for(&cc, "{P} {R}", NULL);
-    drum_prepared prep;
-    drum_clip_params params = {0};
-    drum_backend *be = drum_backend_create("cpu", err, sizeof err);
-    drum_clip_model *m = NULL;
-    if (be && drum_prepare(&prep, &ds, NULL, tok, &o, err, sizeof err) == 0) {
-        if (drum_clip_params_build(&params, &cc, err, sizeof err) == 0)
-            m = drum_clip_model_create(be, &cc, &params, B, B, 0, err, sizeof err);
-        CHECK(m && drum_clip_model_init(m, 3) == 0, "model: %s", err);
-        for (int at = 3; m && at <= 1000; at += 997) {
+    tiny_pool tp;
+    if (tiny_pool_open(&tp, "embed", names, n_names, N, S, NULL, B, 0, 3) == 0) {
+        drum_clip_model *m = tp.m;
+        for (int at = 3; at <= 1000; at += 997) {
             embed_stop st = {0, at, 0, 0};
             drum_progress pr = {.update = embed_progress, .user = &st, .stop = stop_at,
                                 .stop_user = &st};
             drum_embeddings e = {0};
-            int rc = drum_embed_prepared(NULL, m, &prep, &ds, 0, B, &pr, &e, err, sizeof err);
+            int rc =
+                drum_embed_prepared(NULL, m, &tp.prep, &tp.ds, 0, B, &pr, &e, err, sizeof err);
             if (at == 3) {
                 CHECK(rc == 1 && strstr(err, "stopped (a signal) before embed pool") &&
                           st.asked == 3 && st.embedded == 2 * B && e.n == 0 && !e.img,
@@ -724,14 +763,14 @@ static void check_embed_stop(const char *const *names, int n_names) {
                   "no stop: rc %d, asked %d, %ld rows embedded, norms off by %g (%s)", rc,
                   st.asked, st.embedded, worst, err);
             char own_dir[300];
-            snprintf(own_dir, sizeof own_dir, "%s/own", dir);
+            snprintf(own_dir, sizeof own_dir, "%s/own", tp.dir);
             drum_dataset own_ds;
             drum_prepared own;
             drum_embeddings oe = {0};
-            int same = rc == 0 && prep.image_of && mkdir(own_dir, 0700) == 0 &&
+            int same = rc == 0 && tp.prep.image_of && mkdir(own_dir, 0700) == 0 &&
                        write_pool(own_dir, names, n_names, N, 0, 1, &own_ds) == 0;
             if (same) {
-                same = drum_prepare(&own, &own_ds, NULL, tok, &o, err, sizeof err) == 0;
+                same = drum_prepare(&own, &own_ds, NULL, tp.tok, &tp.o, err, sizeof err) == 0;
                 same = same && drum_embed_prepared(NULL, m, &own, &own_ds, 0, B, NULL, &oe, err,
                                                    sizeof err) == 0;
                 same = same && !own.image_of && oe.n == N &&
@@ -743,16 +782,8 @@ static void check_embed_stop(const char *const *names, int n_names) {
             CHECK(same, "shared files' embeddings equal a path per example's (%s)", err);
             drum_embeddings_free(&e);
         }
-        drum_prepared_free(&prep);
-    } else {
-        CHECK(0, "set-up: %s", err);
     }
-    drum_clip_model_free(m);
-    drum_clip_params_free(&params);
-    drum_backend_destroy(be);
-    drum_dataset_free(&ds);
-    drum_tokenizer_free(tok);
-    CHECK(test_remove_tree(dir) == 0, "cleanup of %s", dir);
+    tiny_pool_close(&tp);
 }
 
 static int order_score(drum_scorer *s, const drum_score_pair *p, int n, double *out, char *err,
@@ -773,37 +804,20 @@ static void order_destroy(drum_scorer *s) { (void)s; }
  * examples' pixels), so this checks the image rows it reuses. The pool's examples share image
  * files. */
 static void check_mining(const char *const *names, int n_names) {
-    char dir[] = "/tmp/drum_test_mine_XXXXXX", err[512] = "";
+    char err[512] = "";
     enum { N = 30, S = 32, K = 6, L = 3, BQ = 2, LIST = 4 };
-    drum_tokenizer *tok = NULL;
-    drum_dataset ds;
-    if (!mkdtemp(dir) || drum_tokenizer_load("tests/fixtures/tokenizer", &tok, err, sizeof err) ||
-        write_pool(dir, names, n_names, N, 0, 0, &ds)) {
-        CHECK(0, "set-up: %s", err);
-        drum_tokenizer_free(tok);
-        return;
-    }
-    drum_tokenizer_info ti = drum_tokenizer_get_info(tok);
-    drum_clip_config cc;
-    drum_demo_tiny_config(&cc, ti.vocab_size, S, 4, 16, ti.bos_id, ti.eos_id, ti.pad_id);
-    drum_prepare_opts o = drum_prepare_opts_for(&cc, "{P} {R}", "{P} photo");
-    drum_prepared prep;
-    drum_clip_params params = {0};
-    drum_backend *be = drum_backend_create("cpu", err, sizeof err);
-    drum_clip_model *m = NULL;
     drum_scorer sc = {.score = order_score, .destroy = order_destroy};
     snprintf(sc.id, sizeof sc.id, "order");
     int rows = BQ * (1 + LIST), ok = 0;
-    if (be && drum_prepare(&prep, &ds, NULL, tok, &o, err, sizeof err) == 0) {
-        if (drum_clip_params_build(&params, &cc, err, sizeof err) == 0)
-            m = drum_clip_model_create(be, &cc, &params, rows, rows, 1, err, sizeof err);
+    tiny_pool tp;
+    if (tiny_pool_open(&tp, "mine", names, n_names, N, S, "{P} photo", rows, 1, 5) == 0) {
+        drum_clip_model *m = tp.m;
         drum_train_opts to = {.rounds = 1, .candidates_k = K, .scored_per_round = L,
                               .epochs = 1, .batch_queries = BQ, .list_size = LIST, .lr = 1e-4f,
                               .tau = 0.05f, .lambda = 1, .w_img = 1, .w_txt = 1, .seed = 9};
         drum_trainer t;
         memset(&t, 0, sizeof t);
-        if (m && drum_clip_model_init(m, 5) == 0 &&
-            drum_trainer_init(&t, &to, be, m, &params, &ds, &prep, &sc, NULL, err,
+        if (drum_trainer_init(&t, &to, tp.be, m, &tp.params, &tp.ds, &tp.prep, &sc, NULL, err,
                               sizeof err) == 0 &&
             drum_trainer_mine(&t, err, sizeof err) == 0) {
             drum_embeddings demo = {0}, query = {0};
@@ -811,11 +825,12 @@ static void check_mining(const char *const *names, int n_names) {
             float sim[N * K];
             for (int i = 0; i < N; i++) ex[i] = i;
             drum_retrieval_opts ro = {DRUM_STRATEGY_SIT, 1, 1, 9, 0};
-            ok = prep.image_of && drum_embed_prepared(NULL, m, &prep, &ds, 0, rows, NULL, &demo,
-                                                      err, sizeof err) == 0 &&
-                 drum_embed_prepared(NULL, m, &prep, &ds, 1, rows, NULL, &query, err,
+            ok = tp.prep.image_of &&
+                 drum_embed_prepared(NULL, m, &tp.prep, &tp.ds, 0, rows, NULL, &demo, err,
                                      sizeof err) == 0 &&
-                 drum_retrieve(be, &query, &demo, &ro, ex, K, idx, sim, err, sizeof err) == 0;
+                 drum_embed_prepared(NULL, m, &tp.prep, &tp.ds, 1, rows, NULL, &query, err,
+                                     sizeof err) == 0 &&
+                 drum_retrieve(tp.be, &query, &demo, &ro, ex, K, idx, sim, err, sizeof err) == 0;
             for (int i = 0; ok && i < N; i++) {
                 ok &= t.cand[i].n == L;
                 for (int j = 0; ok && j < L; j++) ok &= t.cand[i].c[j].demo == idx[i * K + j];
@@ -824,16 +839,10 @@ static void check_mining(const char *const *names, int n_names) {
             drum_embeddings_free(&query);
         }
         drum_trainer_free(&t);
-        drum_prepared_free(&prep);
     }
     CHECK(ok, "round 0's candidate lists equal SIT's top %d recomputed with both towers (%s)", L,
           err);
-    drum_clip_model_free(m);
-    drum_clip_params_free(&params);
-    drum_backend_destroy(be);
-    drum_dataset_free(&ds);
-    drum_tokenizer_free(tok);
-    CHECK(test_remove_tree(dir) == 0, "cleanup of %s", dir);
+    tiny_pool_close(&tp);
 }
 
 int main(void) {
