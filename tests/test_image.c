@@ -473,8 +473,8 @@ static int write_pool(const char *dir, const char *const *names, int n_names, in
             if (symlink(image, link) != 0) rc = -1;
             snprintf(image, sizeof image, "%s", link);
         }
-        fprintf(f, "{\"id\":\"e%d\",\"image\":\"%s\",\"prompt\":\"a photo\","
-                "\"response\":\"of %d\",\"task\":\"cls\"}\n", i, image, i);
+        fprintf(f, "{\"id\":\"e%d\",\"image\":\"%s\",\"prompt\":\"photo %d\","
+                "\"response\":\"of %d\",\"task\":\"cls\"}\n", i, image, i % 7, i);
     }
     if (f) fclose(f);
     free(cwd);
@@ -802,46 +802,55 @@ static void order_destroy(drum_scorer *s) { (void)s; }
  * query itself excluded; the trainer's candidate lists are the first scored_per_round of
  * those, in order. It embeds the query texts' images no second time (they are the same
  * examples' pixels), so this checks the image rows it reuses. The pool's examples share image
- * files. */
+ * files. With train.queries, the trainer embeds and retrieves for its sample alone: the
+ * sample's lists are the same, and no other example gets one. */
 static void check_mining(const char *const *names, int n_names) {
     char err[512] = "";
-    enum { N = 30, S = 32, K = 6, L = 3, BQ = 2, LIST = 4 };
+    enum { N = 30, S = 32, K = 6, L = 3, BQ = 2, LIST = 4, SAMPLE = 11 };
     drum_scorer sc = {.score = order_score, .destroy = order_destroy};
     snprintf(sc.id, sizeof sc.id, "order");
     int rows = BQ * (1 + LIST), ok = 0;
+    int idx[N * K], ex[N];
+    float sim[N * K];
     tiny_pool tp;
     if (tiny_pool_open(&tp, "mine", names, n_names, N, S, "{P} photo", rows, 1, 5) == 0) {
-        drum_clip_model *m = tp.m;
+        drum_embeddings demo = {0}, query = {0};
+        for (int i = 0; i < N; i++) ex[i] = i;
+        drum_retrieval_opts ro = {DRUM_STRATEGY_SIT, 1, 1, 9, 0};
+        ok = tp.prep.image_of &&
+             drum_embed_prepared(NULL, tp.m, &tp.prep, &tp.ds, 0, rows, NULL, &demo, err,
+                                 sizeof err) == 0 &&
+             drum_embed_prepared(NULL, tp.m, &tp.prep, &tp.ds, 1, rows, NULL, &query, err,
+                                 sizeof err) == 0 &&
+             drum_retrieve(tp.be, &query, &demo, &ro, ex, K, idx, sim, err, sizeof err) == 0;
+        drum_embeddings_free(&demo);
+        drum_embeddings_free(&query);
+    }
+    CHECK(ok, "SIT's top %d recomputed with both towers (%s)", K, err);
+    for (int sample = 0; ok && sample <= SAMPLE; sample += SAMPLE) {
         drum_train_opts to = {.rounds = 1, .candidates_k = K, .scored_per_round = L,
                               .epochs = 1, .batch_queries = BQ, .list_size = LIST, .lr = 1e-4f,
-                              .tau = 0.05f, .lambda = 1, .w_img = 1, .w_txt = 1, .seed = 9};
+                              .tau = 0.05f, .lambda = 1, .w_img = 1, .w_txt = 1, .seed = 9,
+                              .queries = sample};
         drum_trainer t;
         memset(&t, 0, sizeof t);
-        if (drum_trainer_init(&t, &to, tp.be, m, &tp.params, &tp.ds, &tp.prep, &sc, NULL, err,
-                              sizeof err) == 0 &&
-            drum_trainer_mine(&t, err, sizeof err) == 0) {
-            drum_embeddings demo = {0}, query = {0};
-            int idx[N * K], ex[N];
-            float sim[N * K];
-            for (int i = 0; i < N; i++) ex[i] = i;
-            drum_retrieval_opts ro = {DRUM_STRATEGY_SIT, 1, 1, 9, 0};
-            ok = tp.prep.image_of &&
-                 drum_embed_prepared(NULL, m, &tp.prep, &tp.ds, 0, rows, NULL, &demo, err,
-                                     sizeof err) == 0 &&
-                 drum_embed_prepared(NULL, m, &tp.prep, &tp.ds, 1, rows, NULL, &query, err,
-                                     sizeof err) == 0 &&
-                 drum_retrieve(tp.be, &query, &demo, &ro, ex, K, idx, sim, err, sizeof err) == 0;
-            for (int i = 0; ok && i < N; i++) {
-                ok &= t.cand[i].n == L;
-                for (int j = 0; ok && j < L; j++) ok &= t.cand[i].c[j].demo == idx[i * K + j];
-            }
-            drum_embeddings_free(&demo);
-            drum_embeddings_free(&query);
+        int mined = drum_trainer_init(&t, &to, tp.be, tp.m, &tp.params, &tp.ds, &tp.prep, &sc,
+                                      NULL, err, sizeof err) == 0 &&
+                    drum_trainer_mine(&t, err, sizeof err) == 0;
+        int same = mined, queries = 0;
+        for (int i = 0; same && i < N; i++) {
+            int q = !t.is_query || t.is_query[i];
+            queries += q;
+            same &= t.cand[i].n == (q ? L : 0);
+            for (int j = 0; same && j < t.cand[i].n; j++)
+                same &= t.cand[i].c[j].demo == idx[i * K + j];
         }
+        CHECK(mined && same && queries == (sample ? sample : N),
+              "train.queries %d: round 0's lists (%d queries) are SIT's top %d, and no other "
+              "example has one (%s)",
+              sample, queries, L, err);
         drum_trainer_free(&t);
     }
-    CHECK(ok, "round 0's candidate lists equal SIT's top %d recomputed with both towers (%s)", L,
-          err);
     tiny_pool_close(&tp);
 }
 

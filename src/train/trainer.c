@@ -263,14 +263,15 @@ void drum_trainer_free(drum_trainer *t) {
 /* ---------------------------------------------------------------- embedding ---- */
 
 /* drum_embed_prepared; with images 0 the text tower alone runs, and out has no image rows
- * (img NULL, dim_img 0). */
+ * (img NULL, dim_img 0). With rows, out's row r is example rows[r], for r < nrows; without,
+ * every example in turn. */
 static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepared *prep,
-                          const drum_dataset *ds, int use_query_text, int images, int batch,
-                          const drum_progress *progress, drum_embeddings *out, char *err,
-                          size_t errlen) {
+                          const drum_dataset *ds, int use_query_text, int images,
+                          const int *rows, int nrows, int batch, const drum_progress *progress,
+                          drum_embeddings *out, char *err, size_t errlen) {
     drum_backend *be = m->be;
-    int D = m->cfg.projection_dim, S = prep->S, T = prep->T, n = prep->n;
-    long lo, hi; /* this rank's rows */
+    int D = m->cfg.projection_dim, S = prep->S, T = prep->T, n = rows ? nrows : prep->n;
+    long lo, hi; /* this rank's rows of out */
     drum_comm_slice(n, comm->rank, comm->size, &lo, &hi);
     if (batch > m->max_images) batch = m->max_images;
     if (batch > m->max_texts) batch = m->max_texts;
@@ -283,7 +284,7 @@ static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepar
     }
     if (drum_embeddings_alloc(out, n, images ? D : 0, D, err, errlen)) return -1;
     for (int i = 0; i < n; i++) {
-        out->ids[i] = strdup(ds->ex[i].id);
+        out->ids[i] = strdup(ds->ex[rows ? rows[i] : i].id);
         if (!out->ids[i]) {
             snprintf(err, errlen, "out of memory");
             drum_embeddings_free(out);
@@ -297,17 +298,20 @@ static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepar
     int *d_ids = be->alloc(be, (size_t)batch * T * sizeof(int));
     int *d_mask = be->alloc(be, (size_t)batch * T * sizeof(int));
     int *d_eos = be->alloc(be, (size_t)batch * sizeof(int));
-    /* with prep->longest, host copies of a batch's rows to cut to its longest text */
-    int *h_ids = NULL, *h_mask = NULL;
-    /* examples sharing image files: a batch's levels gathered here */
-    uint8_t *h_lv = images && prep->image_of ? malloc((size_t)batch * px) : NULL;
+    /* host copies of a batch's token rows, to gather them (rows) or cut them to the batch's
+     * longest text (prep->longest) */
+    int *h_ids = NULL, *h_mask = NULL, *h_eos = NULL;
+    /* a batch's levels gathered here, where examples share image files or rows picks them */
+    int gather_lv = images && (prep->image_of || rows);
+    uint8_t *h_lv = gather_lv ? malloc((size_t)batch * px) : NULL;
     if (lv_bad) DRUM_FAIL(be, "%s", err);
-    if (images && prep->image_of && !h_lv)
-        DRUM_FAIL(be, "out of memory for %d images' levels", batch);
-    if (prep->longest) {
+    if (gather_lv && !h_lv) DRUM_FAIL(be, "out of memory for %d images' levels", batch);
+    if (prep->longest || rows) {
         h_ids = malloc((size_t)batch * T * sizeof(int));
         h_mask = malloc((size_t)batch * T * sizeof(int));
-        if (!h_ids || !h_mask) DRUM_FAIL(be, "out of memory for %d token rows", batch);
+        h_eos = malloc((size_t)batch * sizeof(int));
+        if (!h_ids || !h_mask || !h_eos)
+            DRUM_FAIL(be, "out of memory for %d token rows", batch);
     }
     /* progress.stop is asked before every batch, on every rank the same number of times: the
      * largest slice's batch count (the slices differ by at most one row) */
@@ -327,22 +331,32 @@ static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepar
         int i0 = (int)(lo + t * batch);
         if (i0 >= hi) continue;
         int b = hi - i0 < batch ? (int)hi - i0 : batch, W = T;
-        const int *bi = ids + (size_t)i0 * T, *bm = mask + (size_t)i0 * T;
-        if (prep->longest) {
-            memcpy(h_ids, bi, (size_t)b * T * sizeof(int));
-            memcpy(h_mask, bm, (size_t)b * T * sizeof(int));
-            W = drum_cut_texts(h_ids, h_mask, eos + i0, b, T);
+        const int *bi = ids + (size_t)i0 * T, *bm = mask + (size_t)i0 * T, *bq = eos + i0;
+        if (h_ids) {
+            for (int k = 0; k < b; k++) {
+                size_t r = (size_t)(rows ? rows[i0 + k] : i0 + k);
+                memcpy(h_ids + (size_t)k * T, ids + r * T, (size_t)T * sizeof(int));
+                memcpy(h_mask + (size_t)k * T, mask + r * T, (size_t)T * sizeof(int));
+                h_eos[k] = eos[r];
+            }
+            if (prep->longest) W = drum_cut_texts(h_ids, h_mask, h_eos, b, T);
             bi = h_ids;
             bm = h_mask;
+            bq = h_eos;
         }
         if (images) {
-            be->to_device(be, lv.levels, drum_prepared_images(prep, i0, b, h_lv),
-                          (size_t)b * px);
+            const uint8_t *src = h_lv;
+            if (rows)
+                for (int k = 0; k < b; k++)
+                    memcpy(h_lv + k * px, drum_prepared_image(prep, rows[i0 + k]), px);
+            else
+                src = drum_prepared_images(prep, i0, b, h_lv);
+            be->to_device(be, lv.levels, src, (size_t)b * px);
             be->op.levels_forward(be, d_pix, lv.levels, lv.lut, b, (size_t)S * S);
         }
         be->to_device(be, d_ids, bi, (size_t)b * W * sizeof(int));
         be->to_device(be, d_mask, bm, (size_t)b * W * sizeof(int));
-        be->to_device(be, d_eos, eos + i0, (size_t)b * sizeof(int));
+        be->to_device(be, d_eos, bq, (size_t)b * sizeof(int));
         if ((images && drum_clip_encode_images(m, d_pix, b)) ||
             drum_clip_encode_texts(m, d_ids, d_mask, d_eos, b, W))
             break;
@@ -359,6 +373,7 @@ static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepar
     drum_device_levels_free(be, &lv);
     free(h_ids);
     free(h_mask);
+    free(h_eos);
     free(h_lv);
     if (!drum_backend_ok(be) || stopped) {
         if (!stopped) snprintf(err, errlen, "embed on %s: %s", be->name, be->err);
@@ -381,7 +396,8 @@ int drum_embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepared
                         size_t errlen) {
     DRUM_TRACE_RETURN(use_query_text ? "embed queries" : "embed demonstrations",
                       embed_prepared(comm ? comm : drum_comm_single(), m, prep, ds,
-                                     use_query_text, 1, batch, progress, out, err, errlen));
+                                     use_query_text, 1, NULL, 0, batch, progress, out, err,
+                                     errlen));
 }
 
 int drum_sample_queries(int n, int count, uint64_t seed, unsigned char **mask, char *err,
@@ -417,52 +433,68 @@ static int mine(drum_trainer *t, char *err, size_t errlen) {
     int n = t->pool->n, K = t->o.candidates_k, l = t->o.scored_per_round;
     drum_embeddings demo, query;
     int batch = t->m->max_images;
+    /* the training queries, in pool order: all n, or train.queries' sample */
+    int nq = 0, *qrow = malloc((size_t)n * sizeof(int));
+    if (!qrow) {
+        snprintf(err, errlen, "out of memory mining %d queries", n);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (is_query(t, i)) qrow[nq++] = i;
     /* a stop here (1) is one before the round's scores, like a stop between them */
     int e = drum_embed_prepared(t->comm, t->m, t->prep, t->pool, 0, batch, &t->progress, &demo,
                                 err, errlen);
-    if (e) return e;
-    /* the queries are the same examples: their image features are demo's, copied; the text
-     * tower alone runs on the query texts */
+    if (e) {
+        free(qrow);
+        return e;
+    }
+    /* the queries are pool examples: their image features are demo's rows, copied; the text
+     * tower alone runs, on the query texts of the training queries only */
     drum_trace_push("embed queries");
-    e = embed_prepared(t->comm, t->m, t->prep, t->pool, 1, 0, batch, &t->progress, &query, err,
-                       errlen);
+    e = embed_prepared(t->comm, t->m, t->prep, t->pool, 1, 0, nq < n ? qrow : NULL, nq, batch,
+                       &t->progress, &query, err, errlen);
     drum_trace_pop();
-    size_t img_bytes = (size_t)n * demo.dim_img * sizeof(float);
-    if (e == 0 && !(query.img = malloc(img_bytes + 1))) {
+    size_t row_bytes = (size_t)demo.dim_img * sizeof(float);
+    if (e == 0 && !(query.img = malloc((size_t)nq * row_bytes + 1))) {
         drum_embeddings_free(&query);
-        snprintf(err, errlen, "out of memory for %d image embeddings", n);
+        snprintf(err, errlen, "out of memory for %d image embeddings", nq);
         e = -1;
     }
     if (e) { /* embed_prepared freed query on its failures */
         drum_embeddings_free(&demo);
+        free(qrow);
         return e;
     }
     query.dim_img = demo.dim_img;
-    memcpy(query.img, demo.img, img_bytes);
-    int *idx = malloc((size_t)n * K * sizeof(int)), *ex = malloc((size_t)n * sizeof(int));
-    float *sim = malloc((size_t)n * K * sizeof(float));
-    drum_score_pair *pairs = malloc((size_t)n * l * sizeof *pairs);
-    int *pair_q = malloc((size_t)n * l * sizeof(int)), *pair_d = malloc((size_t)n * l * sizeof(int));
-    double *scores = malloc((size_t)n * l * sizeof(double));
+    for (int q = 0; q < nq; q++)
+        memcpy(query.img + (size_t)q * demo.dim_img, demo.img + (size_t)qrow[q] * demo.dim_img,
+               row_bytes);
+    int *idx = malloc((size_t)nq * K * sizeof(int));
+    int *qgroup = t->groups ? malloc((size_t)nq * sizeof(int)) : NULL;
+    float *sim = malloc((size_t)nq * K * sizeof(float));
+    drum_score_pair *pairs = malloc((size_t)nq * l * sizeof *pairs);
+    int *pair_q = malloc((size_t)nq * l * sizeof(int));
+    int *pair_d = malloc((size_t)nq * l * sizeof(int));
+    double *scores = malloc((size_t)nq * l * sizeof(double));
     int rc = -1;
-    if (!idx || !ex || !sim || !pairs || !pair_q || !pair_d || !scores) {
-        snprintf(err, errlen, "out of memory mining %d queries", n);
+    if (!idx || (t->groups && !qgroup) || !sim || !pairs || !pair_q || !pair_d || !scores) {
+        snprintf(err, errlen, "out of memory mining %d queries", nq);
         goto out;
     }
-    for (int i = 0; i < n; i++) ex[i] = i;
+    for (int q = 0; q < nq && qgroup; q++) qgroup[q] = t->groups[qrow[q]];
     drum_retrieval_opts ro = {DRUM_STRATEGY_SIT, t->o.w_img, t->o.w_txt, t->o.seed, 0};
     drum_trace_push("retrieve");
-    int bad = t->groups ? drum_retrieve_grouped(t->be, &query, &demo, t->groups, t->groups,
-                                                t->n_groups, &ro, ex, K, idx, sim, err, errlen)
-                        : drum_retrieve(t->be, &query, &demo, &ro, ex, K, idx, sim, err, errlen);
+    /* qrow also names the pool row each query excludes: itself */
+    int bad = t->groups ? drum_retrieve_grouped(t->be, &query, &demo, qgroup, t->groups,
+                                                t->n_groups, &ro, qrow, K, idx, sim, err, errlen)
+                        : drum_retrieve(t->be, &query, &demo, &ro, qrow, K, idx, sim, err, errlen);
     drum_trace_pop();
     if (bad) goto out;
     int np = 0;
-    for (int i = 0; i < n; i++) {
-        if (!is_query(t, i)) continue; /* a demonstration only (train.queries) */
-        int got = 0;
+    for (int q = 0; q < nq; q++) {
+        int i = qrow[q], got = 0;
         for (int j = 0; j < K && got < l; j++) {
-            int d = idx[(size_t)i * K + j];
+            int d = idx[(size_t)q * K + j];
             if (cand_has(&t->cand[i], d)) continue;
             pairs[np].query = &t->pool->ex[i];
             pairs[np].demo = &t->pool->ex[d];
@@ -500,8 +532,9 @@ static int mine(drum_trainer *t, char *err, size_t errlen) {
 out:
     drum_embeddings_free(&demo);
     drum_embeddings_free(&query);
+    free(qrow);
     free(idx);
-    free(ex);
+    free(qgroup);
     free(sim);
     free(pairs);
     free(pair_q);
