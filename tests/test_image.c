@@ -709,7 +709,7 @@ static void tiny_pool_close(tiny_pool *t) {
 
 typedef struct {
     int asked, at;
-    long embedded, bad_stage;
+    long embedded, images, bad_stage; /* rows of "embed pool", of "embed images"; others */
 } embed_stop;
 
 static int stop_at(void *user) {
@@ -720,33 +720,46 @@ static int stop_at(void *user) {
 static void embed_progress(void *user, const char *stage, long done, long total,
                            const char *note) {
     embed_stop *s = user;
-    s->bad_stage += strcmp(stage, "embed pool") != 0;
-    s->embedded = done;
+    if (strcmp(stage, "embed images") == 0)
+        s->images = done;
+    else if (strcmp(stage, "embed pool") == 0)
+        s->embedded = done;
+    else
+        s->bad_stage++;
 }
 
-/* drum_embed_prepared asks progress.stop before every batch: a stop before the third of
- * three embeds two (progress says 16 rows) and returns 1 with "stopped" and no rows; a stop
- * never given is asked once a batch and every row comes back, unit length, and bit for bit
- * those of the same pool with a path of its own for every example (this pool's examples
- * share files: their batches are gathered). */
+/* drum_embed_prepared asks progress.stop before every batch. This pool's 20 examples share 12
+ * files, so the image tower runs on the 12 images first (2 batches of 8), then the text tower
+ * on the 20 texts (3 batches): a stop before the second batch embeds 8 images, one before the
+ * fourth 8 texts, and either returns 1 with "stopped" and no rows. A stop never given is
+ * asked once a batch and every row comes back, unit length, and bit for bit those of the same
+ * pool with a path of its own for every example (the towers run together over every row). */
 static void check_embed_stop(const char *const *names, int n_names) {
     char err[512] = "";
     enum { N = 20, B = 8, S = 32 };
     tiny_pool tp;
     if (tiny_pool_open(&tp, "embed", names, n_names, N, S, NULL, B, 0, 3) == 0) {
         drum_clip_model *m = tp.m;
-        for (int at = 3; at <= 1000; at += 997) {
-            embed_stop st = {0, at, 0, 0};
+        CHECK(tp.prep.n_images == 12 && n_names == 12, "the pool shows %d images",
+              tp.prep.n_images);
+        static const int stops[] = {2, 4, 1000}; /* 1000: never */
+        for (int c = 0; c < 3; c++) {
+            int at = stops[c];
+            embed_stop st = {0, at, 0, 0, 0};
             drum_progress pr = {.update = embed_progress, .user = &st, .stop = stop_at,
                                 .stop_user = &st};
             drum_embeddings e = {0};
             int rc =
                 drum_embed_prepared(NULL, m, &tp.prep, &tp.ds, 0, B, &pr, &e, err, sizeof err);
-            if (at == 3) {
-                CHECK(rc == 1 && strstr(err, "stopped (a signal) before embed pool") &&
-                          st.asked == 3 && st.embedded == 2 * B && e.n == 0 && !e.img,
-                      "a stop before batch 3: rc %d, asked %d, %ld rows embedded, %d kept (%s)",
-                      rc, st.asked, st.embedded, e.n, err);
+            if (at < 1000) {
+                CHECK(rc == 1 &&
+                          strstr(err, at == 2 ? "stopped (a signal) before embed images"
+                                              : "stopped (a signal) before embed pool") &&
+                          st.asked == at && st.images == (at == 2 ? B : 12) &&
+                          st.embedded == (at == 2 ? 0 : B) && e.n == 0 && !e.img,
+                      "a stop before batch %d: rc %d, asked %d, %ld images and %ld texts "
+                      "embedded, %d kept (%s)",
+                      at, rc, st.asked, st.images, st.embedded, e.n, err);
                 continue;
             }
             double worst = rc == 0 && e.n == N ? 0 : INFINITY;
@@ -758,10 +771,11 @@ static void check_embed_stop(const char *const *names, int n_names) {
                                                           e.txt[(size_t)i * e.dim_txt + k];
                 worst = fmax(worst, fmax(fabs(sqrt(a) - 1), fabs(sqrt(t) - 1)));
             }
-            CHECK(rc == 0 && st.asked == (N + B - 1) / B && st.embedded == N &&
-                      st.bad_stage == 0 && worst < 1e-5,
-                  "no stop: rc %d, asked %d, %ld rows embedded, norms off by %g (%s)", rc,
-                  st.asked, st.embedded, worst, err);
+            CHECK(rc == 0 && st.asked == (12 + B - 1) / B + (N + B - 1) / B &&
+                      st.images == 12 && st.embedded == N && st.bad_stage == 0 && worst < 1e-5,
+                  "no stop: rc %d, asked %d, %ld images and %ld texts embedded, norms off by "
+                  "%g (%s)",
+                  rc, st.asked, st.images, st.embedded, worst, err);
             char own_dir[300];
             snprintf(own_dir, sizeof own_dir, "%s/own", tp.dir);
             drum_dataset own_ds;

@@ -262,24 +262,150 @@ void drum_trainer_free(drum_trainer *t) {
 
 /* ---------------------------------------------------------------- embedding ---- */
 
+/* One pass of the towers over rows of a prepared set. */
+typedef struct {
+    const int *ids, *mask, *eos; /* token rows (prep->T wide): the text tower runs on them;
+                                  * NULL: it does not */
+    int images;                  /* the image tower runs, on prep's rows of levels in turn
+                                  * (rows NULL): each example's own when the texts run too
+                                  * (no image_of) */
+    const int *rows;             /* out's row r is token row rows[r]; NULL: row r */
+    int n;                       /* out's rows */
+    const char *stage;           /* for progress and stop messages */
+} embed_pass;
+
+/* Fills out (n rows, allocated by the caller with image rows if images and text rows if ids),
+ * this rank's slice embedded, then gathered; not normalised. 0, 1 when progress stopped it,
+ * -1 on an error. */
+static int embed_pass_run(drum_comm *comm, drum_clip_model *m, const drum_prepared *prep,
+                          const embed_pass *p, int batch, const drum_progress *progress,
+                          drum_embeddings *out, char *err, size_t errlen) {
+    drum_backend *be = m->be;
+    int D = m->cfg.projection_dim, S = prep->S, T = prep->T, n = p->n;
+    long lo, hi; /* this rank's rows of out */
+    drum_comm_slice(n, comm->rank, comm->size, &lo, &hi);
+    size_t px = (size_t)3 * S * S;
+    float *d_pix = p->images ? be->alloc(be, (size_t)batch * px * sizeof(float)) : NULL;
+    drum_device_levels lv = {0};
+    int lv_bad = p->images && drum_device_levels_alloc(be, prep, batch, &lv, err, errlen);
+    int *d_ids = p->ids ? be->alloc(be, (size_t)batch * T * sizeof(int)) : NULL;
+    int *d_mask = p->ids ? be->alloc(be, (size_t)batch * T * sizeof(int)) : NULL;
+    int *d_eos = p->ids ? be->alloc(be, (size_t)batch * sizeof(int)) : NULL;
+    /* host copies of a batch's token rows, to gather them (rows) or cut them to the batch's
+     * longest text (prep->longest) */
+    int *h_ids = NULL, *h_mask = NULL, *h_eos = NULL;
+    if (lv_bad) DRUM_FAIL(be, "%s", err);
+    if (p->ids && (prep->longest || p->rows)) {
+        h_ids = malloc((size_t)batch * T * sizeof(int));
+        h_mask = malloc((size_t)batch * T * sizeof(int));
+        h_eos = malloc((size_t)batch * sizeof(int));
+        if (!h_ids || !h_mask || !h_eos)
+            DRUM_FAIL(be, "out of memory for %d token rows", batch);
+    }
+    /* progress.stop is asked before every batch, on every rank the same number of times: the
+     * largest slice's batch count (the slices differ by at most one row) */
+    long most = 0;
+    for (int r = 0; r < comm->size; r++) {
+        long a, z;
+        drum_comm_slice(n, r, comm->size, &a, &z);
+        if (z - a > most) most = z - a;
+    }
+    int stopped = 0;
+    for (long t = 0; t * batch < most && drum_backend_ok(be); t++) {
+        if (drum_progress_stopped(progress, p->stage, err, errlen)) {
+            stopped = 1;
+            break;
+        }
+        int i0 = (int)(lo + t * batch);
+        if (i0 >= hi) continue;
+        int b = hi - i0 < batch ? (int)hi - i0 : batch;
+        if (p->images) {
+            be->to_device(be, lv.levels, prep->levels + (size_t)i0 * px, (size_t)b * px);
+            be->op.levels_forward(be, d_pix, lv.levels, lv.lut, b, (size_t)S * S);
+            if (drum_clip_encode_images(m, d_pix, b)) break;
+            be->to_host(be, out->img + (size_t)i0 * D, m->img_features,
+                        (size_t)b * D * sizeof(float));
+        }
+        if (p->ids) {
+            int W = T;
+            const int *bi = p->ids + (size_t)i0 * T, *bm = p->mask + (size_t)i0 * T,
+                      *bq = p->eos + i0;
+            if (h_ids) {
+                for (int k = 0; k < b; k++) {
+                    size_t r = (size_t)(p->rows ? p->rows[i0 + k] : i0 + k);
+                    memcpy(h_ids + (size_t)k * T, p->ids + r * T, (size_t)T * sizeof(int));
+                    memcpy(h_mask + (size_t)k * T, p->mask + r * T, (size_t)T * sizeof(int));
+                    h_eos[k] = p->eos[r];
+                }
+                if (prep->longest) W = drum_cut_texts(h_ids, h_mask, h_eos, b, T);
+                bi = h_ids;
+                bm = h_mask;
+                bq = h_eos;
+            }
+            be->to_device(be, d_ids, bi, (size_t)b * W * sizeof(int));
+            be->to_device(be, d_mask, bm, (size_t)b * W * sizeof(int));
+            be->to_device(be, d_eos, bq, (size_t)b * sizeof(int));
+            if (drum_clip_encode_texts(m, d_ids, d_mask, d_eos, b, W)) break;
+            be->to_host(be, out->txt + (size_t)i0 * D, m->txt_features,
+                        (size_t)b * D * sizeof(float));
+        }
+        drum_progress_report(progress, p->stage, i0 + b - lo, hi - lo, NULL);
+    }
+    be->free(be, d_pix);
+    be->free(be, d_ids);
+    be->free(be, d_mask);
+    be->free(be, d_eos);
+    drum_device_levels_free(be, &lv);
+    free(h_ids);
+    free(h_mask);
+    free(h_eos);
+    if (stopped) return 1;
+    if (!drum_backend_ok(be)) {
+        snprintf(err, errlen, "embed on %s: %s", be->name, be->err);
+        return -1;
+    }
+    return drum_embeddings_gather(comm, out, err, errlen) ? -1 : 0;
+}
+
+/* The image rows of out (one per example of prep, whose examples share image files): each
+ * of prep's distinct images goes through the image tower once, and every example copies its
+ * image's row. Returns as embed_pass_run. */
+static int embed_shared_images(drum_comm *comm, drum_clip_model *m, const drum_prepared *prep,
+                               int batch, const drum_progress *progress, drum_embeddings *out,
+                               char *err, size_t errlen) {
+    int D = m->cfg.projection_dim;
+    drum_embeddings ue; /* a row per image */
+    if (drum_embeddings_alloc(&ue, prep->n_images, D, 0, err, errlen)) return -1;
+    embed_pass pass = {.images = 1, .n = prep->n_images, .stage = "embed images"};
+    int rc = embed_pass_run(comm, m, prep, &pass, batch, progress, &ue, err, errlen);
+    for (int i = 0; rc == 0 && i < out->n; i++)
+        memcpy(out->img + (size_t)i * D, ue.img + (size_t)prep->image_of[i] * D,
+               (size_t)D * sizeof(float));
+    drum_embeddings_free(&ue);
+    return rc;
+}
+
 /* drum_embed_prepared; with images 0 the text tower alone runs, and out has no image rows
- * (img NULL, dim_img 0). With rows, out's row r is example rows[r], for r < nrows; without,
- * every example in turn. */
+ * (img NULL, dim_img 0). With rows (images 0 only), out's row r is example rows[r], for
+ * r < nrows; without, every example in turn. Where examples share image files, each file's
+ * image goes through the image tower once (a pass of its own, before the texts'). */
 static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepared *prep,
                           const drum_dataset *ds, int use_query_text, int images,
                           const int *rows, int nrows, int batch, const drum_progress *progress,
                           drum_embeddings *out, char *err, size_t errlen) {
-    drum_backend *be = m->be;
-    int D = m->cfg.projection_dim, S = prep->S, T = prep->T, n = rows ? nrows : prep->n;
-    long lo, hi; /* this rank's rows of out */
-    drum_comm_slice(n, comm->rank, comm->size, &lo, &hi);
+    int D = m->cfg.projection_dim, n = rows ? nrows : prep->n;
     if (batch > m->max_images) batch = m->max_images;
     if (batch > m->max_texts) batch = m->max_texts;
-    const int *ids = use_query_text ? prep->query_ids : prep->demo_ids;
-    const int *mask = use_query_text ? prep->query_mask : prep->demo_mask;
-    const int *eos = use_query_text ? prep->query_eos : prep->demo_eos;
-    if (!ids) {
-        snprintf(err, errlen, "embed: query texts were not prepared");
+    embed_pass pass = {.ids = use_query_text ? prep->query_ids : prep->demo_ids,
+                       .mask = use_query_text ? prep->query_mask : prep->demo_mask,
+                       .eos = use_query_text ? prep->query_eos : prep->demo_eos,
+                       .images = images && !prep->image_of,
+                       .rows = rows,
+                       .n = n,
+                       .stage = use_query_text ? "embed queries" : "embed pool"};
+    if (!pass.ids || (rows && images)) {
+        snprintf(err, errlen, "embed: %s", pass.ids ? "a row list is for the text tower alone"
+                                                     : "query texts were not prepared");
         return -1;
     }
     if (drum_embeddings_alloc(out, n, images ? D : 0, D, err, errlen)) return -1;
@@ -291,98 +417,13 @@ static int embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepar
             return -1;
         }
     }
-    size_t px = (size_t)3 * S * S;
-    float *d_pix = be->alloc(be, (size_t)batch * px * sizeof(float));
-    drum_device_levels lv = {0};
-    int lv_bad = drum_device_levels_alloc(be, prep, batch, &lv, err, errlen);
-    int *d_ids = be->alloc(be, (size_t)batch * T * sizeof(int));
-    int *d_mask = be->alloc(be, (size_t)batch * T * sizeof(int));
-    int *d_eos = be->alloc(be, (size_t)batch * sizeof(int));
-    /* host copies of a batch's token rows, to gather them (rows) or cut them to the batch's
-     * longest text (prep->longest) */
-    int *h_ids = NULL, *h_mask = NULL, *h_eos = NULL;
-    /* a batch's levels gathered here, where examples share image files or rows picks them */
-    int gather_lv = images && (prep->image_of || rows);
-    uint8_t *h_lv = gather_lv ? malloc((size_t)batch * px) : NULL;
-    if (lv_bad) DRUM_FAIL(be, "%s", err);
-    if (gather_lv && !h_lv) DRUM_FAIL(be, "out of memory for %d images' levels", batch);
-    if (prep->longest || rows) {
-        h_ids = malloc((size_t)batch * T * sizeof(int));
-        h_mask = malloc((size_t)batch * T * sizeof(int));
-        h_eos = malloc((size_t)batch * sizeof(int));
-        if (!h_ids || !h_mask || !h_eos)
-            DRUM_FAIL(be, "out of memory for %d token rows", batch);
-    }
-    /* progress.stop is asked before every batch, on every rank the same number of times: the
-     * largest slice's batch count (the slices differ by at most one row) */
-    const char *stage = use_query_text ? "embed queries" : "embed pool";
-    long most = 0;
-    for (int r = 0; r < comm->size; r++) {
-        long a, z;
-        drum_comm_slice(n, r, comm->size, &a, &z);
-        if (z - a > most) most = z - a;
-    }
-    int stopped = 0;
-    for (long t = 0; t * batch < most && drum_backend_ok(be); t++) {
-        if (drum_progress_stopped(progress, stage, err, errlen)) {
-            stopped = 1;
-            break;
-        }
-        int i0 = (int)(lo + t * batch);
-        if (i0 >= hi) continue;
-        int b = hi - i0 < batch ? (int)hi - i0 : batch, W = T;
-        const int *bi = ids + (size_t)i0 * T, *bm = mask + (size_t)i0 * T, *bq = eos + i0;
-        if (h_ids) {
-            for (int k = 0; k < b; k++) {
-                size_t r = (size_t)(rows ? rows[i0 + k] : i0 + k);
-                memcpy(h_ids + (size_t)k * T, ids + r * T, (size_t)T * sizeof(int));
-                memcpy(h_mask + (size_t)k * T, mask + r * T, (size_t)T * sizeof(int));
-                h_eos[k] = eos[r];
-            }
-            if (prep->longest) W = drum_cut_texts(h_ids, h_mask, h_eos, b, T);
-            bi = h_ids;
-            bm = h_mask;
-            bq = h_eos;
-        }
-        if (images) {
-            const uint8_t *src = h_lv;
-            if (rows)
-                for (int k = 0; k < b; k++)
-                    memcpy(h_lv + k * px, drum_prepared_image(prep, rows[i0 + k]), px);
-            else
-                src = drum_prepared_images(prep, i0, b, h_lv);
-            be->to_device(be, lv.levels, src, (size_t)b * px);
-            be->op.levels_forward(be, d_pix, lv.levels, lv.lut, b, (size_t)S * S);
-        }
-        be->to_device(be, d_ids, bi, (size_t)b * W * sizeof(int));
-        be->to_device(be, d_mask, bm, (size_t)b * W * sizeof(int));
-        be->to_device(be, d_eos, bq, (size_t)b * sizeof(int));
-        if ((images && drum_clip_encode_images(m, d_pix, b)) ||
-            drum_clip_encode_texts(m, d_ids, d_mask, d_eos, b, W))
-            break;
-        if (images)
-            be->to_host(be, out->img + (size_t)i0 * D, m->img_features,
-                        (size_t)b * D * sizeof(float));
-        be->to_host(be, out->txt + (size_t)i0 * D, m->txt_features, (size_t)b * D * sizeof(float));
-        drum_progress_report(progress, stage, i0 + b - lo, hi - lo, NULL);
-    }
-    be->free(be, d_pix);
-    be->free(be, d_ids);
-    be->free(be, d_mask);
-    be->free(be, d_eos);
-    drum_device_levels_free(be, &lv);
-    free(h_ids);
-    free(h_mask);
-    free(h_eos);
-    free(h_lv);
-    if (!drum_backend_ok(be) || stopped) {
-        if (!stopped) snprintf(err, errlen, "embed on %s: %s", be->name, be->err);
+    int rc = images && prep->image_of
+                 ? embed_shared_images(comm, m, prep, batch, progress, out, err, errlen)
+                 : 0;
+    if (rc == 0) rc = embed_pass_run(comm, m, prep, &pass, batch, progress, out, err, errlen);
+    if (rc) {
         drum_embeddings_free(out);
-        return stopped ? 1 : -1;
-    }
-    if (drum_embeddings_gather(comm, out, err, errlen)) {
-        drum_embeddings_free(out);
-        return -1;
+        return rc;
     }
     drum_embeddings_normalize(out);
     return 0;
