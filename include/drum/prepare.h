@@ -60,10 +60,6 @@ static inline const uint8_t *drum_prepared_image(const drum_prepared *p, int i) 
     return p->levels + (size_t)(p->image_of ? p->image_of[i] : i) * 3 * p->S * p->S;
 }
 
-/* Examples i0 .. i0 + n - 1's levels, one after another: in place, or gathered into scratch
- * (room for n images) when they share files. */
-const uint8_t *drum_prepared_images(const drum_prepared *p, int i0, int n, uint8_t *scratch);
-
 /* Options for a CLIP config: its image size, context and eos id, CLIPImageProcessor's
  * default mean and std, and the two templates (query_template may be NULL). */
 drum_prepare_opts drum_prepare_opts_for(const drum_clip_config *cfg, const char *demo_template,

@@ -260,13 +260,6 @@ uint64_t drum_prepared_image_fingerprint(const drum_prepared *p, uint64_t h) {
     return drum_hash_end(&st);
 }
 
-const uint8_t *drum_prepared_images(const drum_prepared *p, int i0, int n, uint8_t *scratch) {
-    if (!p->image_of) return drum_prepared_image(p, i0);
-    size_t px = (size_t)3 * p->S * p->S;
-    for (int i = 0; i < n; i++) memcpy(scratch + i * px, drum_prepared_image(p, i0 + i), px);
-    return scratch;
-}
-
 int drum_cut_texts(int *ids, int *mask, const int *eos, int n, int T) {
     int W = 1;
     for (int i = 0; i < n; i++)
