@@ -628,6 +628,10 @@ static void check_prepare_shared(const char *const *names, int n_names) {
         CHECK(same, "shared examples' levels and digests equal those decoded one by one");
         CHECK(drum_prepared_image_fingerprint(&sh, 7) == drum_prepared_image_fingerprint(&own, 7),
               "the image fingerprint does not depend on sharing");
+        /* 40 examples over 12 files: 4 show each of the first 4; the symlinks' copies count */
+        CHECK(drum_prepared_most_per_image(&sh) == 4 && drum_prepared_most_per_image(&own) == 4,
+              "the most examples showing one image: %d shared, %d through links (want 4)",
+              drum_prepared_most_per_image(&sh), drum_prepared_most_per_image(&own));
         drum_prepared_free(&sh);
         drum_prepared_free(&own);
     }
@@ -806,20 +810,22 @@ static int order_score(drum_scorer *s, const drum_score_pair *p, int n, double *
 static void order_destroy(drum_scorer *s) { (void)s; }
 
 /* Mining's first round, recomputed: the pool embedded with its demonstration texts and with
- * its query texts (both towers each time, at the trainer's batch), SIT top-K with each
+ * its query texts (both towers each time, at the trainer's batch), SIT's ranking with each
  * query itself excluded; the trainer's candidate lists are the first scored_per_round of
  * those, in order. It embeds the query texts' images no second time (they are the same
  * examples' pixels), so this checks the image rows it reuses. The pool's examples share image
  * files. With train.queries, the trainer embeds and retrieves for its sample alone: the
- * sample's lists are the same, and no other example gets one. */
+ * sample's lists are the same, and no other example gets one. With exclude_same_image, the
+ * lists are the first of the ranking that show another image (30 examples over 12 files: up
+ * to 3 an image), where without it some lists hold an example of the query's image. */
 static void check_mining(const char *const *names, int n_names) {
     char err[512] = "";
-    enum { N = 30, S = 32, K = 6, L = 3, BQ = 2, LIST = 4, SAMPLE = 11 };
+    enum { N = 30, S = 32, K = 4, L = 4, BQ = 2, LIST = 4, SAMPLE = 11 };
     drum_scorer sc = {.score = order_score, .destroy = order_destroy};
     snprintf(sc.id, sizeof sc.id, "order");
     int rows = BQ * (1 + LIST), ok = 0;
-    int idx[N * K], ex[N];
-    float sim[N * K];
+    int idx[N * (N - 1)], ex[N]; /* each query's whole ranking */
+    float sim[N * (N - 1)];
     tiny_pool tp;
     if (tiny_pool_open(&tp, "mine", names, n_names, N, S, "{P} photo", rows, 1, 5) == 0) {
         drum_embeddings demo = {0}, query = {0};
@@ -830,33 +836,44 @@ static void check_mining(const char *const *names, int n_names) {
                                  sizeof err) == 0 &&
              drum_embed_prepared(NULL, tp.m, &tp.prep, &tp.ds, 1, rows, NULL, &query, err,
                                  sizeof err) == 0 &&
-             drum_retrieve(tp.be, &query, &demo, &ro, ex, K, idx, sim, err, sizeof err) == 0;
+             drum_retrieve(tp.be, &query, &demo, &ro, ex, N - 1, idx, sim, err, sizeof err) == 0;
         drum_embeddings_free(&demo);
         drum_embeddings_free(&query);
     }
-    CHECK(ok, "SIT's top %d recomputed with both towers (%s)", K, err);
-    for (int sample = 0; ok && sample <= SAMPLE; sample += SAMPLE) {
+    CHECK(ok, "SIT's ranking recomputed with both towers (%s)", err);
+    static const struct {
+        int sample, exclude;
+    } cases[] = {{0, 0}, {SAMPLE, 0}, {0, 1}};
+    for (int c = 0; ok && c < 3; c++) {
+        int sample = cases[c].sample, exclude = cases[c].exclude;
         drum_train_opts to = {.rounds = 1, .candidates_k = K, .scored_per_round = L,
                               .epochs = 1, .batch_queries = BQ, .list_size = LIST, .lr = 1e-4f,
                               .tau = 0.05f, .lambda = 1, .w_img = 1, .w_txt = 1, .seed = 9,
-                              .queries = sample};
+                              .queries = sample, .exclude_same_image = exclude};
         drum_trainer t;
         memset(&t, 0, sizeof t);
         int mined = drum_trainer_init(&t, &to, tp.be, tp.m, &tp.params, &tp.ds, &tp.prep, &sc,
                                       NULL, err, sizeof err) == 0 &&
                     drum_trainer_mine(&t, err, sizeof err) == 0;
-        int same = mined, queries = 0;
+        int same = mined, queries = 0, own_image = 0;
         for (int i = 0; same && i < N; i++) {
             int q = !t.is_query || t.is_query[i];
             queries += q;
             same &= t.cand[i].n == (q ? L : 0);
-            for (int j = 0; same && j < t.cand[i].n; j++)
-                same &= t.cand[i].c[j].demo == idx[i * K + j];
+            for (int j = 0, r = 0; same && j < t.cand[i].n; j++, r++) {
+                while (exclude && tp.prep.image_of[idx[i * (N - 1) + r]] == tp.prep.image_of[i])
+                    r++; /* the ranking's next of another image */
+                int d = t.cand[i].c[j].demo;
+                same &= d == idx[i * (N - 1) + r];
+                own_image += tp.prep.image_of[d] == tp.prep.image_of[i];
+            }
         }
-        CHECK(mined && same && queries == (sample ? sample : N),
-              "train.queries %d: round 0's lists (%d queries) are SIT's top %d, and no other "
+        CHECK(mined && same && queries == (sample ? sample : N) &&
+                  t.most_per_image == (exclude ? 3 : 1) && (exclude ? !own_image : own_image > 0),
+              "train.queries %d, exclude_same_image %d: round 0's lists (%d queries, %d of "
+              "their candidates showing the query's image) are SIT's first %d%s, and no other "
               "example has one (%s)",
-              sample, queries, L, err);
+              sample, exclude, queries, own_image, L, exclude ? " of other images" : "", err);
         drum_trainer_free(&t);
     }
     tiny_pool_close(&tp);

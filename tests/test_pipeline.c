@@ -582,6 +582,17 @@ static void test_errors(void) {
     const char *many_demo[] = {drum_bin, "demo", cfg2, "--set", "train.candidates_k=60", NULL};
     fails_before_lvlm("candidates_k above a task's pool, drum demo", many_demo,
                       "mining's train.candidates_k = 60", NULL, NULL, drafts);
+    /* the mini pool's 20 cls examples hold 19 candidates and the query; excluding a query's
+     * image, mining needs room for the most examples one image shows (2: its VQA pictures) */
+    const char *same[] = {drum_bin,   "train", cfg2, "--set", "train.candidates_k=19", "--set",
+                          "train.exclude_same_image=true", "--check", NULL};
+    fails_before_lvlm("candidates_k and a query's image above a task's pool", same,
+                      "task 'cls': ", "needs 21 (mining's train.candidates_k = 19, the query "
+                      "itself and up to 1 more showing its image (train.exclude_same_image))",
+                      "check passed", drafts);
+    const char *room[] = {drum_bin, "train", cfg2, "--set", "train.candidates_k=19", "--check",
+                          NULL};
+    CHECK(run_drum(log, room, 0, NULL, 0) == 0, "candidates_k 19 fits the mini pool's tasks");
     write_text_file(data, lines); /* the next check's data again */
     write_data_config(cfg2, data, data, no_ckpt);
     const char *chk[] = {drum_bin, "eval", cfg2, "--check", NULL};

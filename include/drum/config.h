@@ -161,6 +161,7 @@ typedef struct {
 typedef struct {
     int rounds, candidates_k, scored_per_round, epochs, batch_queries;
     int queries;              /* training queries: a seeded sample of the pool; 0 = all */
+    int exclude_same_image;   /* mining skips candidates showing the query's image */
     int list_size;            /* candidate slots per query in a step */
     double lr;
     int warmup_steps;

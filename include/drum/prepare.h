@@ -95,6 +95,11 @@ int drum_prepare_query_texts(drum_prepared *p, const drum_dataset *ds, char *con
  * decode, resize or crop, changes it. */
 uint64_t drum_prepared_image_fingerprint(const drum_prepared *p, uint64_t h);
 
+/* The most examples of p whose image files have the same bytes (equal image_digest: one file,
+ * or copies of it): 1 when every example shows an image of its own, 0 for an empty set, -1
+ * when out of memory. */
+int drum_prepared_most_per_image(const drum_prepared *p);
+
 /* On a backend, images travel as levels and are expanded there (op levels_forward): a
  * device buffer for the levels of max_images images and the device copy of p's table. */
 typedef struct {

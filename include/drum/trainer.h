@@ -51,6 +51,8 @@ typedef struct {
     uint64_t seed;
     int queries;            /* training queries: drum_sample_queries of this many pool examples
                              * (the others only demonstrations); 0 or >= the pool: all */
+    int exclude_same_image; /* mining passes over candidates whose image file has the query's
+                             * bytes (image_digest): still K others, the pool permitting */
 } drum_train_opts;
 
 typedef struct {
@@ -75,6 +77,8 @@ typedef struct {
     const drum_dataset *pool;    /* the support pool; also the training queries */
     unsigned char *is_query;     /* per pool example: a training query (opts.queries samples
                                   * them); NULL: all. The others are demonstrations only */
+    int most_per_image;          /* with opts.exclude_same_image: the most pool examples
+                                  * showing one image (drum_prepared_most_per_image); else 1 */
     /* what the checkpoints were made on, kept in them: drum_dataset_fingerprint(pool) and
      * drum_prepared_image_fingerprint(prep), which a job continues with its evaluation
      * queries' (a resume restores their earlier rows) */

@@ -849,6 +849,7 @@ static int check_strategies(const void *v, char *msg, size_t len) {
     {.key = #m, .type = DRUM_CFG_ENUM, .offset = offsetof(T, m), .def = d, .names = nm}
 #define F_SEC(T, m, table) \
     {.key = #m, .type = DRUM_CFG_SECTION, .offset = offsetof(T, m), .section = table}
+#define F_BOOL(T, m, d) {.key = #m, .type = DRUM_CFG_BOOL, .offset = offsetof(T, m), .def = d}
 #define F_END {.key = NULL}
 
 static const drum_cfg_field DATA_FIELDS[] = {
@@ -904,6 +905,7 @@ static const drum_cfg_field TRAIN_FIELDS[] = {
     F_INT(drum_train_config, candidates_k, "50", 1, 100000),
     F_INT(drum_train_config, scored_per_round, "10", 1, 100000),
     F_INT(drum_train_config, queries, "0", 0, 1000000000),
+    F_BOOL(drum_train_config, exclude_same_image, "false"),
     F_INT(drum_train_config, epochs, "1", 1, 100000),
     F_INT(drum_train_config, batch_queries, "8", 1, 65536),
     F_INT(drum_train_config, list_size, "16", 1, 4096),

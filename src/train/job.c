@@ -209,12 +209,21 @@ static int check_families(const drum_job *j, const drum_dataset *queries, const 
     return 0;
 }
 
-/* Mining retrieves train.candidates_k for every pool example from its own task's others. */
-static int check_mining_families(const drum_job *j, char *err, size_t errlen) {
-    char why[96];
-    snprintf(why, sizeof why, "mining's train.candidates_k = %d, and the query itself",
-             j->cfg->train.candidates_k);
-    return check_families(j, &j->train, j->pool_group, j->cfg->train.candidates_k + 1, why, err,
+/* The job's parts mine: train's rounds, or drum mine. */
+static int mines(const drum_job *j) { return (j->parts & (DRUM_JOB_ROUNDS | DRUM_JOB_MINE)) != 0; }
+
+/* Mining retrieves train.candidates_k for every pool example from its own task's others;
+ * with train.exclude_same_image (most: the most pool examples showing one image, known once
+ * the images are read), from those of other images. */
+static int check_mining_families(const drum_job *j, int most, char *err, size_t errlen) {
+    char why[160];
+    int k = j->cfg->train.candidates_k;
+    if (most > 1)
+        snprintf(why, sizeof why, "mining's train.candidates_k = %d, the query itself and up to "
+                 "%d more showing its image (train.exclude_same_image)", k, most - 1);
+    else
+        snprintf(why, sizeof why, "mining's train.candidates_k = %d, and the query itself", k);
+    return check_families(j, &j->train, j->pool_group, k + (most > 1 ? most : 1), why, err,
                           errlen);
 }
 
@@ -392,8 +401,7 @@ static int check_ops(const drum_job *j, char *err, size_t errlen) {
         int op, asked;
         const char *name, *why;
     } need[] = {
-        {DRUM_LVLM_SCORE, (j->parts & (DRUM_JOB_ROUNDS | DRUM_JOB_MINE)) != 0, "score",
-         "mining's pair scores"},
+        {DRUM_LVLM_SCORE, mines(j), "score", "mining's pair scores"},
         {DRUM_LVLM_GENERATE, uses_drafts(j), "generate",
          "the zero-shot drafts of retrieval.query_text's {D}"},
         {DRUM_LVLM_GENERATE, (answers & DRUM_LVLM_GENERATE) != 0, "generate", "k-shot answers"},
@@ -714,7 +722,7 @@ static int open_inputs(drum_job *j, char *err, size_t errlen) {
     snprintf(why, sizeof why, "eval.shots up to %d%s", largest_shots(j->cfg),
              j->oracle_ndcg ? ", and NDCG@10's top 10" : "");
     if (check_families(j, &j->eval, j->query_group, max_shots(j), why, err, errlen) ||
-        ((j->parts & (DRUM_JOB_ROUNDS | DRUM_JOB_MINE)) && check_mining_families(j, err, errlen)) ||
+        (mines(j) && check_mining_families(j, 1, err, errlen)) ||
         open_model(j, err, errlen) ||
         drum_freeze_match(&j->params, j->cfg->train.freeze.v, j->cfg->train.freeze.n, NULL, err,
                           errlen))
@@ -728,6 +736,14 @@ static int open_inputs(drum_job *j, char *err, size_t errlen) {
         drum_dataset_set_image_digests(&j->train, j->pool.image_digest, err, errlen) ||
         drum_dataset_set_image_digests(&j->eval, j->queries.image_digest, err, errlen))
         return -1;
+    if (mines(j) && j->cfg->train.exclude_same_image) {
+        int most = drum_prepared_most_per_image(&j->pool);
+        if (most < 0) {
+            snprintf(err, errlen, "out of memory counting the pool's images");
+            return -1;
+        }
+        if (check_mining_families(j, most, err, errlen)) return -1;
+    }
     return 0;
 }
 
@@ -1200,7 +1216,7 @@ static drum_train_opts train_opts(const drum_job *j) {
                          (float)tc->lambda, (drum_loss_kind)tc->loss, (float)tc->listnet_tau,
                          (float)c->retrieval.w_image, (float)c->retrieval.w_text,
                          tc->freeze.v, tc->freeze.n, tc->checkpoint_every, c->seed,
-                         tc->queries};
+                         tc->queries, tc->exclude_same_image};
     return o;
 }
 

@@ -251,6 +251,25 @@ int drum_prepare_query_texts(drum_prepared *p, const drum_dataset *ds, char *con
     return rc;
 }
 
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int drum_prepared_most_per_image(const drum_prepared *p) {
+    uint64_t *d = malloc((size_t)p->n * sizeof *d + 1);
+    if (!d) return -1;
+    memcpy(d, p->image_digest, (size_t)p->n * sizeof *d);
+    qsort(d, (size_t)p->n, sizeof *d, cmp_u64);
+    int most = 0;
+    for (int i = 0, run = 0; i < p->n; i++) {
+        run = i > 0 && d[i] == d[i - 1] ? run + 1 : 1;
+        if (run > most) most = run;
+    }
+    free(d);
+    return most;
+}
+
 uint64_t drum_prepared_image_fingerprint(const drum_prepared *p, uint64_t h) {
     uint64_t shape[2] = {(uint64_t)p->n, (uint64_t)p->S};
     drum_hash_state st;

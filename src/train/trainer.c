@@ -243,6 +243,11 @@ int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *b
         snprintf(err, errlen, "out of memory for candidate lists");
         return -1;
     }
+    t->most_per_image = o->exclude_same_image ? drum_prepared_most_per_image(prep) : 1;
+    if (t->most_per_image < 0) {
+        snprintf(err, errlen, "out of memory counting the pool's images");
+        return -1;
+    }
     if (drum_sample_queries(pool->n, o->queries, o->seed, &t->is_query, err, errlen) ||
         match_freeze(t, err, errlen)) return -1;
     t->buf = buffers_create(t, err, errlen);
@@ -470,8 +475,15 @@ int drum_sample_queries(int n, int count, uint64_t seed, unsigned char **mask, c
 
 static int is_query(const drum_trainer *t, int i) { return !t->is_query || t->is_query[i]; }
 
+static int same_image(const drum_trainer *t, int a, int b) {
+    return t->prep->image_digest[a] == t->prep->image_digest[b];
+}
+
 static int mine(drum_trainer *t, char *err, size_t errlen) {
     int n = t->pool->n, K = t->o.candidates_k, l = t->o.scored_per_round;
+    /* with exclude_same_image, the top K + (most_per_image - 1) hold K of other images */
+    int Kr = K + t->most_per_image - 1;
+    if (Kr > n - 1) Kr = n - 1;
     drum_embeddings demo, query;
     int batch = t->m->max_images;
     /* the training queries, in pool order: all n, or train.queries' sample */
@@ -510,9 +522,9 @@ static int mine(drum_trainer *t, char *err, size_t errlen) {
     for (int q = 0; q < nq; q++)
         memcpy(query.img + (size_t)q * demo.dim_img, demo.img + (size_t)qrow[q] * demo.dim_img,
                row_bytes);
-    int *idx = malloc((size_t)nq * K * sizeof(int));
+    int *idx = malloc((size_t)nq * Kr * sizeof(int));
     int *qgroup = t->groups ? malloc((size_t)nq * sizeof(int)) : NULL;
-    float *sim = malloc((size_t)nq * K * sizeof(float));
+    float *sim = malloc((size_t)nq * Kr * sizeof(float));
     drum_score_pair *pairs = malloc((size_t)nq * l * sizeof *pairs);
     int *pair_q = malloc((size_t)nq * l * sizeof(int));
     int *pair_d = malloc((size_t)nq * l * sizeof(int));
@@ -527,15 +539,17 @@ static int mine(drum_trainer *t, char *err, size_t errlen) {
     drum_trace_push("retrieve");
     /* qrow also names the pool row each query excludes: itself */
     int bad = t->groups ? drum_retrieve_grouped(t->be, &query, &demo, qgroup, t->groups,
-                                                t->n_groups, &ro, qrow, K, idx, sim, err, errlen)
-                        : drum_retrieve(t->be, &query, &demo, &ro, qrow, K, idx, sim, err, errlen);
+                                                t->n_groups, &ro, qrow, Kr, idx, sim, err, errlen)
+                        : drum_retrieve(t->be, &query, &demo, &ro, qrow, Kr, idx, sim, err, errlen);
     drum_trace_pop();
     if (bad) goto out;
     int np = 0;
     for (int q = 0; q < nq; q++) {
-        int i = qrow[q], got = 0;
-        for (int j = 0; j < K && got < l; j++) {
-            int d = idx[(size_t)q * K + j];
+        int i = qrow[q], got = 0, seen = 0;
+        for (int j = 0; j < Kr && seen < K && got < l; j++) {
+            int d = idx[(size_t)q * Kr + j];
+            if (t->o.exclude_same_image && same_image(t, i, d)) continue;
+            seen++;
             if (cand_has(&t->cand[i], d)) continue;
             pairs[np].query = &t->pool->ex[i];
             pairs[np].demo = &t->pool->ex[d];
@@ -679,10 +693,13 @@ static void build_batch(drum_trainer *t, const int *queries, int B) {
                 b->row_example[row] = c->demo;
                 b->h_fb[(size_t)q * B * L + (size_t)q * L + j] = c->fb;
             } else {
-                /* a random example of the query's own family (any other when it has one) */
+                /* a random example of the query's own family (any other when it has one; with
+                 * exclude_same_image, one of another image) */
                 int d, tries = 0;
                 do d = (int)drum_rng_below(&r, (uint32_t)n);
-                while ((d == qi || (t->groups && t->groups[d] != t->groups[qi])) && ++tries < 1000);
+                while ((d == qi || (t->groups && t->groups[d] != t->groups[qi]) ||
+                        (t->o.exclude_same_image && same_image(t, d, qi))) &&
+                       ++tries < 1000);
                 if (d == qi) d = (qi + 1) % n;
                 b->row_example[row] = d;
             }
