@@ -32,10 +32,12 @@
 #include "drum/backend.h"
 #include "drum/comm.h"
 #include "drum/fileio.h"
+#include "drum/prepare.h"
 #include "drum/retrieval.h"
 #include "drum/safetensors.h"
 #include "drum/score_cache.h"
 #include "drum/sharded_scorer.h"
+#include "drum/tokenizer.h"
 
 #define RANKS 3
 
@@ -287,6 +289,80 @@ static void check_sharded(drum_comm *c, const char *dir) {
     }
 }
 
+/* Writes dir/name: n examples, each naming a path of its own (a symlink to one of three
+ * fixture images, made by rank 0), except lines missing[0..1] (1-based, 0: none), which name
+ * files that do not exist. */
+static void write_prepare_pool(drum_comm *c, const char *dir, const char *name, int n,
+                               const int *missing) {
+    static const char *img[] = {"rgb_37x53.png", "grey_120x90.jpg", "rgb_301x207.jpg"};
+    char path[PATH_MAX], target[2 * PATH_MAX], cwd[PATH_MAX], err[256];
+    if (c->rank == 0 && getcwd(cwd, sizeof cwd)) {
+        snprintf(path, sizeof path, "%s/%s", dir, name);
+        FILE *f = fopen(path, "w");
+        for (int i = 0; f && i < n; i++) {
+            int gone = i + 1 == missing[0] || i + 1 == missing[1];
+            snprintf(path, sizeof path, "%s/img/%d%s.png", dir, i, gone ? "-gone" : "");
+            snprintf(target, sizeof target, "%s/tests/fixtures/image/%s", cwd, img[i % 3]);
+            if (!gone && symlink(target, path) != 0 && errno != EEXIST) break;
+            fprintf(f, "{\"id\":\"p%d\",\"image\":\"img/%d%s.png\",\"prompt\":\"q %d\","
+                    "\"response\":\"a\",\"task\":\"cls\"}\n", i, i, gone ? "-gone" : "", i);
+        }
+        if (f) fclose(f);
+    }
+    c->barrier(c, err, sizeof err);
+}
+
+/* drum_prepare with the ranks sharing the decoding: a pool of 700 images (a path each) is
+ * decoded in one round, 256 by rank 0, 256 by rank 1, 188 by rank 2, and every rank ends with
+ * the levels, digests and texts one process prepares alone. With lines 301 and 601 naming
+ * missing files (rank 1's and rank 2's), every rank fails with the first one's line and
+ * file, and counts the other. */
+static void check_prepare(drum_comm *c, const char *dir) {
+    char err[512] = "", imgdir[PATH_MAX];
+    snprintf(imgdir, sizeof imgdir, "%s/img", dir);
+    if (c->rank == 0) mkdir(imgdir, 0700);
+    enum { N = 700 };
+    const int none[2] = {0, 0}, gone[2] = {301, 601};
+    write_prepare_pool(c, dir, "prep.jsonl", N, none);
+    write_prepare_pool(c, dir, "gone.jsonl", N, gone);
+    drum_tokenizer *tok = NULL;
+    drum_dataset ds = {0}, bad = {0};
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/prep.jsonl", dir);
+    int ok = drum_tokenizer_load("tests/fixtures/tokenizer", &tok, err, sizeof err) == 0 &&
+             drum_dataset_load(&ds, path, err, sizeof err) == 0;
+    snprintf(path, sizeof path, "%s/gone.jsonl", dir);
+    ok = ok && drum_dataset_load(&bad, path, err, sizeof err) == 0;
+    CHECK(ok, "rank %d: prepare's set-up: %s", c->rank, err);
+    drum_prepare_opts o = {.image_size = 16, .context = 8, .eos_token_id = 49407,
+                           .demo_template = "{P} {R}", .mean = {0.5f, 0.5f, 0.5f},
+                           .std = {0.25f, 0.25f, 0.25f}};
+    drum_prepared alone, shared;
+    if (ok && drum_prepare(&alone, &ds, NULL, tok, &o, err, sizeof err) == 0) {
+        o.comm = c;
+        int rc = drum_prepare(&shared, &ds, NULL, tok, &o, err, sizeof err);
+        size_t px = (size_t)N * 3 * 16 * 16;
+        CHECK(rc == 0 && shared.n_images == N && !shared.image_of &&
+                  memcmp(shared.levels, alone.levels, px) == 0 &&
+                  memcmp(shared.image_digest, alone.image_digest, N * sizeof(uint64_t)) == 0 &&
+                  memcmp(shared.demo_ids, alone.demo_ids, (size_t)N * 8 * sizeof(int)) == 0,
+              "rank %d: %d images decoded by %d ranks equal one process's (%s)", c->rank, N,
+              c->size, err);
+        if (rc == 0) drum_prepared_free(&shared);
+        drum_prepared_free(&alone);
+        rc = drum_prepare(&shared, &bad, NULL, tok, &o, err, sizeof err);
+        CHECK(rc == -1 && strstr(err, "gone.jsonl:301: ") && strstr(err, "300-gone.png") &&
+                  strstr(err, "(and 1 more of the first 700 images)"),
+              "rank %d: a missing image on rank 1 and one on rank 2: %s", c->rank, err);
+        if (rc == 0) drum_prepared_free(&shared);
+    } else {
+        CHECK(0, "rank %d: prepare alone: %s", c->rank, err);
+    }
+    drum_dataset_free(&ds);
+    drum_dataset_free(&bad);
+    drum_tokenizer_free(tok);
+}
+
 static int rank_main(const char *dir) {
     char err[512];
     drum_comm *c = NULL;
@@ -300,6 +376,7 @@ static int rank_main(const char *dir) {
         check_allreduce(c);
         check_gathers(c);
         check_sharded(c, dir);
+        check_prepare(c, dir);
     }
     fflush(stderr);
     printf("rank %d: %d passed, %d failed\n", c->rank, check_passed, check_failed);

@@ -14,6 +14,7 @@
 
 #include "drum/backend.h"
 #include "drum/clip.h"
+#include "drum/comm.h"
 #include "drum/data.h"
 #include "drum/progress.h"
 #include "drum/tokenizer.h"
@@ -49,6 +50,8 @@ typedef struct {
     const char *query_template;/* e.g. "{P} {D}"; NULL: no query texts */
     int longest;               /* 1: batches of these texts are cut to their longest text */
     const drum_progress *progress; /* "prepare images", every DRUM_PREPARE_CHUNK; NULL: none */
+    drum_comm *comm;               /* the ranks that share the decoding (every rank calls
+                                    * drum_prepare with the same data); NULL: this process */
 } drum_prepare_opts;
 
 /* Images are decoded and preprocessed this many at a time (in parallel within a chunk),
@@ -74,8 +77,11 @@ char *drum_render_template(const char *tmpl, const drum_example *ex, const char 
  * NULL or has no {D}. Each distinct image path is decoded and preprocessed once, in parallel,
  * DRUM_PREPARE_CHUNK at a time, o->progress asked to stop before each chunk and told the
  * images done; an image that cannot be read or decoded is an error naming the file and the
- * first dataset line that names it, and how many others failed among those read. Returns 0
- * or -1. */
+ * first dataset line that names it, and how many others failed among those read. With
+ * o->comm of several ranks, each round of chunks gives each rank its own to decode (fewer
+ * images a chunk where a round's levels would pass 1 GB) and all-gathers them: every rank
+ * ends with every image, bit for bit those one process decodes, and every rank fails alike
+ * with the message of the first image that failed. Returns 0 or -1. */
 int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts,
                  const drum_tokenizer *tok, const drum_prepare_opts *o, char *err,
                  size_t errlen);

@@ -559,6 +559,7 @@ static drum_prepare_opts prepare_opts(drum_job *j) {
                                                 j->cfg->retrieval.query_text);
     o.longest = j->cfg->model.text_length == DRUM_TEXT_LONGEST;
     o.progress = &j->progress;
+    o.comm = j->comm; /* the ranks share the decoding */
     return o;
 }
 
@@ -618,6 +619,7 @@ static int first_weights(drum_job *j, char *err, size_t errlen) {
     po.demo_template = "{R}";
     po.query_template = NULL;
     po.progress = &pp;
+    po.comm = NULL; /* rank 0 alone */
     if (!cap_path || drum_captions_load(&caps, cap_path, err, errlen)) {
         free(cap_path);
         goto out;

@@ -1,6 +1,7 @@
 /* prepare.c — images decoded and preprocessed once, texts rendered and tokenized once. */
 #include "drum/prepare.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,69 @@ static int distinct_images(const drum_dataset *ds, int *first, int *image_of) {
     return k;
 }
 
+/* Images a rank decodes in a round: DRUM_PREPARE_CHUNK, fewer where a round's levels (every
+ * rank's chunk) would pass 1 GB, so that the all-gather's byte counts stay within an int. */
+static int decode_chunk(int ranks, size_t per) {
+    size_t most = ((size_t)1 << 30) / ((size_t)ranks * per);
+    if (ranks == 1 || most >= DRUM_PREPARE_CHUNK) return DRUM_PREPARE_CHUNK;
+    return most > 0 ? (int)most : 1;
+}
+
+/* One round of drum_prepare on several ranks: every rank's chunk of levels and digests (rank
+ * r's from image k0 + r * chunk) to every rank, and the round's first failure (*rc, *failed,
+ * ierr: this rank's on entry) to every rank. -1 with err when a collective fails. */
+static int gather_round(drum_comm *c, uint8_t *levels, uint64_t *digest, int k0, int chunk,
+                        int n_img, size_t per, int *rc, int *failed, char *ierr, size_t ierrlen,
+                        char *err, size_t errlen) {
+    int P = c->size;
+    struct fail {
+        int at; /* the first image that failed, or -1 */
+        char msg[512];
+    } mine = {*rc ? (*failed >= 0 ? *failed : INT_MAX) : -1, ""}, *all = NULL;
+    size_t *sz = malloc(4 * (size_t)P * sizeof *sz), *dsp = sz + P, *dsz = sz + 2 * P,
+           *ddsp = sz + 3 * P, *fsz = NULL, *fdsp = NULL;
+    all = malloc((size_t)P * sizeof *all);
+    fsz = malloc(2 * (size_t)P * sizeof *fsz);
+    if (!sz || !all || !fsz) {
+        free(sz);
+        free(all);
+        free(fsz);
+        snprintf(err, errlen, "out of memory gathering %d ranks' images", P);
+        return -1;
+    }
+    fdsp = fsz + P;
+    if (*rc) snprintf(mine.msg, sizeof mine.msg, "%s", ierr);
+    for (int r = 0; r < P; r++) {
+        long a = (long)k0 + (long)r * chunk, m = n_img - a < chunk ? n_img - a : chunk;
+        if (m < 0) m = 0;
+        sz[r] = (size_t)m * per;
+        dsp[r] = (size_t)r * chunk * per;
+        dsz[r] = (size_t)m * sizeof *digest;
+        ddsp[r] = (size_t)r * chunk * sizeof *digest;
+        fsz[r] = sizeof mine;
+        fdsp[r] = (size_t)r * sizeof mine;
+    }
+    uint8_t *lv = levels + (size_t)k0 * per;
+    int bad = c->allgatherv(c, lv + dsp[c->rank], lv, sz, dsp, err, errlen) ||
+              c->allgatherv(c, digest + k0 + (size_t)c->rank * chunk, digest + k0, dsz, ddsp, err,
+                            errlen) ||
+              c->allgatherv(c, &mine, all, fsz, fdsp, err, errlen);
+    if (!bad) { /* the lowest image that failed, on whichever rank */
+        int first = -1;
+        for (int r = 0; r < P; r++)
+            if (all[r].at >= 0 && (first < 0 || all[r].at < all[first].at)) first = r;
+        *rc = first >= 0 ? -1 : 0;
+        if (first >= 0) {
+            *failed = all[first].at == INT_MAX ? -1 : all[first].at;
+            snprintf(ierr, ierrlen, "%s", all[first].msg);
+        }
+    }
+    free(sz);
+    free(all);
+    free(fsz);
+    return bad ? -1 : 0;
+}
+
 int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts,
                  const drum_tokenizer *tok, const drum_prepare_opts *o, char *err,
                  size_t errlen) {
@@ -182,17 +246,24 @@ int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts
     }
     for (int k = 0; k < n_img; k++) paths[k] = ds->ex[first[k]].image;
     char ierr[512];
+    drum_comm *comm = o->comm ? o->comm : drum_comm_single();
+    int P = comm->size, chunk = decode_chunk(P, per);
     rc = 0;
-    for (int k0 = 0; k0 < n_img && rc == 0; k0 += DRUM_PREPARE_CHUNK) {
-        int m = n_img - k0 < DRUM_PREPARE_CHUNK ? n_img - k0 : DRUM_PREPARE_CHUNK;
+    for (int k0 = 0; k0 < n_img && rc == 0; k0 += P * chunk) {
         if (drum_progress_stopped(o->progress, "prepare images", err, errlen)) {
             rc = -1;
             goto out;
         }
-        rc = drum_image_preprocess_files_levels(paths + k0, m, &ic, out->levels + k0 * per,
-                                                digest + k0, &failed, ierr, sizeof ierr);
-        if (rc && failed >= 0) failed += k0;
-        read = k0 + m;
+        /* this round: rank r decodes images k0 + r * chunk onwards, then all gather */
+        int a = k0 + comm->rank * chunk, m = n_img - a < chunk ? n_img - a : chunk;
+        if (m > 0)
+            rc = drum_image_preprocess_files_levels(paths + a, m, &ic, out->levels + a * per,
+                                                    digest + a, &failed, ierr, sizeof ierr);
+        if (rc && failed >= 0) failed += a;
+        if (P > 1 && gather_round(comm, out->levels, digest, k0, chunk, n_img, per, &rc, &failed,
+                                  ierr, sizeof ierr, err, errlen))
+            goto out;
+        read = k0 + P * chunk < n_img ? k0 + P * chunk : n_img;
         if (rc == 0) drum_progress_report(o->progress, "prepare images", read, n_img, NULL);
     }
     if (rc) {
