@@ -70,6 +70,7 @@ else
 endif
 
 LIB_OBJ := $(LIB_C:%.c=$(BUILD)/%.o) $(LIB_CU:%.cu=$(BUILD)/%.cu.o)
+
 CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/cli/*.c))
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -80,7 +81,7 @@ BENCH_BIN := $(BENCH_SRC:tools/bench/%.c=$(BUILD)/bench/%)
 # Whole-archive so every op file lands in the binaries even when only the table names it.
 LINK_LIB := -Wl,--whole-archive $(BUILD)/libdrum.a -Wl,--no-whole-archive
 
-.PHONY: all test asan bench demo clean fuzz fuzz-run
+.PHONY: all test asan bench demo clean fuzz fuzz-run FORCE
 # Keep the objects of the test and benchmark binaries (make would delete them as
 # intermediates, rebuild them next time and print the removal after the test summary).
 .SECONDARY:
@@ -96,6 +97,17 @@ $(CUDA_STAMP):
 	@rm -f $(BUILD)/.cuda-* $(BUILD)/libdrum.a
 	@find $(BUILD) -name '*.o' -delete
 	@touch $@
+
+# The source revision (drum_source_revision, drum.h) goes into revision.o alone; its stamp
+# file changes only when the revision does, so a commit rebuilds that one object.
+REVISION := $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
+REVISION_STAMP := $(BUILD)/.revision
+$(REVISION_STAMP): FORCE
+	@mkdir -p $(BUILD)
+	@[ "$$(cat $@ 2>/dev/null)" = "$(REVISION)" ] || echo "$(REVISION)" > $@
+$(BUILD)/src/core/revision.o: $(REVISION_STAMP)
+$(BUILD)/src/core/revision.o: CFLAGS += -DDRUM_REVISION='"$(REVISION)"'
+FORCE:
 
 $(BUILD)/%.o: %.c $(CUDA_STAMP)
 	@mkdir -p $(dir $@)

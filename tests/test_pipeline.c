@@ -20,6 +20,7 @@
 #include "common/check.h"
 #include "drum/data.h"
 #include "drum/prepare.h"
+#include "drum/drum.h"
 #include "drum/fileio.h"
 #include "drum/job.h"
 #include "drum/retrieval.h"
@@ -99,17 +100,38 @@ typedef struct {
     char cfg[256], out[256], log[256];
 } run_paths;
 
+/* The checkout's revision as the Makefile names it, or "unknown" outside a git checkout. */
+static void checkout_revision(char *rev, size_t len) {
+    snprintf(rev, len, "unknown");
+    FILE *p = popen("git describe --always --dirty --abbrev=12 2>/dev/null", "r");
+    if (!p) return;
+    char line[128] = "";
+    if (fgets(line, sizeof line, p)) line[strcspn(line, "\n")] = '\0';
+    if (pclose(p) == 0 && line[0]) snprintf(rev, len, "%s", line);
+}
+
 /* Run directory out's config.yaml: the resolved configuration, headed by what else decides the
- * bits; `drum train` on that file into another directory repeats the run byte for byte, with
- * a score cache of its own (the derived path is written as derived). */
+ * bits (and the source revision, which `drum --version` also names); `drum train` on that file
+ * into another directory repeats the run byte for byte, with a score cache of its own (the
+ * derived path is written as derived). */
 static void test_recorded_config(const char *out) {
-    char rec[300], again[300], set[320], log[300];
+    char rec[300], again[300], set[320], log[300], rev[128], source[200], version[200];
     snprintf(rec, sizeof rec, "%s/config.yaml", out);
     snprintf(again, sizeof again, "%s/run_recorded", tmp);
     snprintf(set, sizeof set, "train.out=%s", again);
     snprintf(log, sizeof log, "%s/recorded.log", tmp);
+    checkout_revision(rev, sizeof rev);
+    snprintf(source, sizeof source, "(drum " DRUM_VERSION ", source %s) started it", rev);
+    snprintf(version, sizeof version, "drum " DRUM_VERSION " (source %s; backends: cpu", rev);
+    const char *ver[] = {drum_bin, "--version", NULL};
+    int vrc = run_drum(log, ver, 0, NULL, 0);
+    char *vtext = test_slurp(log);
+    CHECK(vrc == 0 && vtext && strncmp(vtext, version, strlen(version)) == 0,
+          "drum --version names the source revision %s: %s", rev, vtext ? vtext : "");
+    free(vtext);
     char *text = test_slurp(rec);
     CHECK(text && strstr(text, "# The configuration of the run in this directory") &&
+              strstr(text, source) &&
               strstr(text, "\nthreads: " CHILD_THREADS "\n") &&
               strstr(text, "`drum train THIS_FILE") && strstr(text, "\n#   backend cpu, ") &&
               strstr(text, "OpenBLAS's ") && strstr(text, " kernels, 1 rank\n") &&

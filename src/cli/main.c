@@ -68,7 +68,7 @@ static int dispatch(int argc, char **argv) {
     }
     const char *cmd = argv[1];
     if (strcmp(cmd, "--version") == 0) {
-        printf("drum %s (backends: cpu%s)\n", DRUM_VERSION,
+        printf("drum %s (source %s; backends: cpu%s)\n", DRUM_VERSION, drum_source_revision(),
                drum_backend_cuda_compiled() ? ", cuda" : "");
         return 0;
     }

@@ -65,11 +65,12 @@ static int write_config(const drum_job_config *cfg, const char *path, const char
         snprintf(where, sizeof where, "backend cpu, OpenBLAS's %s kernels", drum_blas_core());
     fprintf(f,
             "# The configuration of the run in this directory, resolved (defaults and --set\n"
-            "# overrides applied), as `drum %s` (drum %s) started it.\n"
+            "# overrides applied), as `drum %s` (drum %s, source %s) started it.\n"
             "# `drum %s THIS_FILE --set train.out=DIR` repeats the run; --resume requires\n"
             "# these settings. Its bits depend also on where it ran (docs/ARCHITECTURE.md):\n"
             "#   %s, %d rank%s\n",
-            command, DRUM_VERSION, command, where, ranks, ranks == 1 ? "" : "s");
+            command, DRUM_VERSION, drum_source_revision(), command, where, ranks,
+            ranks == 1 ? "" : "s");
     if (drum_cfg_write(drum_job_config_schema, &out, f) != 0) {
         snprintf(err, errlen, "%s: write error", path);
         drum_atomic_abort(f, tmp);
