@@ -181,6 +181,27 @@ static void test_record_config(void) {
              cfg.threads);
     CHECK(rc == 0 && strstr(note, want) && strstr(note, "last bits"),
           "another thread count resumes with a note: rc %d, '%s'", rc, note);
+    /* a run another build started: the header's source revision differs from this one's */
+    char *other = first ? strdup(first) : NULL, *at = other ? strstr(other, ", source ") : NULL;
+    char *end = at ? strstr(at, ") started it") : NULL;
+    if (end) {
+        FILE *w = fopen(path, "w");
+        if (w) {
+            fprintf(w, "%.*s, source 0123456789ab-dirty%s", (int)(at - other), other, end);
+            fclose(w);
+        }
+    }
+    rc = drum_job_record_config(&cfg, "train", 1, 1, note, sizeof note, err, sizeof err);
+    snprintf(want, sizeof want, "resuming a run that drum source 0123456789ab-dirty started, "
+             "with drum source %s: ", drum_source_revision());
+    CHECK(end && rc == 0 && strstr(note, want) && strstr(note, "last bits"),
+          "a run another build started resumes with both notes: rc %d, '%s'", rc, note);
+    FILE *back = first ? fopen(path, "w") : NULL;
+    if (back) {
+        fputs(first, back);
+        fclose(back);
+    }
+    free(other);
     cfg.seed++;
     rc = drum_job_record_config(&cfg, "train", 1, 1, note, sizeof note, err, sizeof err);
     CHECK(rc == -1 && strstr(err, "1 setting differs") &&

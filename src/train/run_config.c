@@ -17,6 +17,21 @@
 static const char *const RESUME_MAY_CHANGE[] = {"threads", "backend", "train.out", "scorer.cache",
                                                 NULL};
 
+/* The source revision config.yaml's header names ("(drum V, source R) started it"), into
+ * rev; "" when the file has none (written before drum recorded it) or cannot be read. */
+static void recorded_revision(const char *path, char *rev, size_t len) {
+    char msg[256];
+    size_t n = 0;
+    char *text = drum_read_file(path, &n, msg, sizeof msg);
+    const char *at = text ? strstr(text, ", source ") : NULL;
+    const char *end = at ? strstr(at, ") started it") : NULL;
+    if (end && end - at < 200 && !memchr(at, '\n', (size_t)(end - at)))
+        snprintf(rev, len, "%.*s", (int)(end - at - 9), at + 9);
+    else
+        snprintf(rev, len, "%s", "");
+    free(text);
+}
+
 /* --resume over a checkpoint: the settings that wrote `path` must be cfg's. */
 static int check_resume(const drum_job_config *cfg, const char *path, char *note, size_t notelen,
                         char *err, size_t errlen) {
@@ -42,6 +57,15 @@ static int check_resume(const drum_job_config *cfg, const char *path, char *note
                  "resuming where the run did not start (%s): the weights will differ in their "
                  "last bits from an uninterrupted run's",
                  diff);
+    char rev[200];
+    recorded_revision(path, rev, sizeof rev);
+    if (n == 0 && rev[0] && strcmp(rev, drum_source_revision()) != 0) {
+        size_t used = strlen(note);
+        snprintf(note + used, notelen - used,
+                 "%sresuming a run that drum source %s started, with drum source %s: what "
+                 "follows is the newer build's, and may differ from what the first would give",
+                 used ? "; " : "", rev, drum_source_revision());
+    }
     drum_job_config_free(&was);
     return n > 0 ? -1 : 0;
 }
