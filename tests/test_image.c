@@ -581,6 +581,24 @@ static void check_prepare_chunks(const char *const *names, int n_names) {
     CHECK(test_remove_tree(dir) == 0, "cleanup of %s", dir);
 }
 
+/* drum_prepared_count_images_in counts a's examples whose image digest is among b's, leaving
+ * out b's example that skip names (a's example itself): of a = {1, 2, 3, 9} over b = {2, 1, 2},
+ * examples 0 and 1 show one of b's images; with skip naming b's only 1 for example 0, it has
+ * none other; example 1's 2 is also b's row 2. drum_prepared_most_per_image of b is 2. */
+static void check_images_in(void) {
+    uint64_t da[] = {1, 2, 3, 9}, db[] = {2, 1, 2};
+    drum_prepared a = {.n = 4, .image_digest = da}, b = {.n = 3, .image_digest = db};
+    int first = -2, skip[] = {1, 0, -1, -1};
+    int all = drum_prepared_count_images_in(&a, &b, NULL, &first);
+    CHECK(all == 2 && first == 0, "images of a in b: %d (want 2), first %d (want 0)", all, first);
+    int others = drum_prepared_count_images_in(&a, &b, skip, &first);
+    CHECK(others == 1 && first == 1, "images of a in b but for a's own: %d (want 1), first %d",
+          others, first);
+    CHECK(drum_prepared_most_per_image(&b) == 2 && drum_prepared_most_per_image(&a) == 1,
+          "most examples showing one image: %d and %d (want 2 and 1)",
+          drum_prepared_most_per_image(&b), drum_prepared_most_per_image(&a));
+}
+
 /* Examples that name the same file share one decode: a pool of N examples over n_names files
  * prepares n_names images (progress counts them), and every example's levels, digest and the
  * pool's image fingerprint equal those of the same pool with a path of its own for every
@@ -899,6 +917,7 @@ int main(void) {
     CHECK(loaded, "fixture images");
     check_prepare_chunks(names, NIMG);
     check_prepare_shared(names, NIMG);
+    check_images_in();
     check_embed_stop(names, NIMG);
     check_mining(names, NIMG);
     if (loaded) {

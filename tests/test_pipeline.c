@@ -850,6 +850,91 @@ static char *ids_of(const char *path, const char *key, const char *where) {
     return out;
 }
 
+/* Counts answers.jsonl's k-shot prompts (those with demonstrations), and those among them
+ * whose query is one of its own demonstrations (the same id). -1 when unreadable. */
+static int self_demonstrations(const char *answers, int *prompts) {
+    char *text = test_slurp(answers);
+    if (!text) return -1;
+    const char *sep = "\\u001f", *dsep = "\\u001e";
+    int self = 0;
+    *prompts = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        char *f = strstr(line, "\"k\":\"generate");
+        for (int field = 0; f && field < 3; field++) { /* past op, scorer and template */
+            f = strstr(f, sep);
+            if (f) f += strlen(sep);
+        }
+        char *demos = f ? strstr(f, sep) : NULL;
+        char *end = demos ? strchr(demos, '"') : NULL;
+        if (!end || end == demos + strlen(sep)) continue; /* none: a zero-shot draft */
+        size_t qlen = strcspn(f, "#");
+        (*prompts)++;
+        for (char *d = demos + strlen(sep); d && d < end;) {
+            if (strcspn(d, "#") == qlen && strncmp(d, f, qlen) == 0) self++;
+            d = strstr(d, dsep);
+            if (d) d += strlen(dsep);
+        }
+    }
+    free(text);
+    return self;
+}
+
+/* data.eval naming the pool's own file: every query is a pool example, left out of its own
+ * retrieval (without that, SIT's first demonstration would be the query, answer and all), and
+ * the log says so, and that the 60 VQA queries also share their pictures with other pool
+ * examples. An eval file of the same examples under other ids is not the pool's: the log
+ * notes that all 100 show an image of the pool. */
+static void test_eval_on_pool(void) {
+    if (system("command -v python3 >/dev/null 2>&1") != 0) {
+        SKIP("evaluation on the pool: python3 is not on PATH");
+        return;
+    }
+    char cfg[300], out[300], log[300], lvlm[PATH_MAX + 64], pool[300], renamed[300];
+    char set_train[340], set_eval[340], set_ckpt[340], answers[340];
+    snprintf(cfg, sizeof cfg, "%s/on_pool.yaml", tmp);
+    snprintf(pool, sizeof pool, "%s/data/train.jsonl", tmp);
+    snprintf(renamed, sizeof renamed, "%s/data/renamed.jsonl", tmp);
+    snprintf(set_train, sizeof set_train, "data.train=%s", pool);
+    snprintf(set_ckpt, sizeof set_ckpt, "model.checkpoint=%s/run_exec/clip0/model.safetensors",
+             tmp);
+    stand_in(lvlm, sizeof lvlm);
+    for (int c = 0; c < 2; c++) {
+        snprintf(out, sizeof out, "%s/run_on_pool%d", tmp, c);
+        snprintf(log, sizeof log, "%s/on_pool%d.log", tmp, c);
+        snprintf(answers, sizeof answers, "%s/answers.jsonl", out);
+        snprintf(set_eval, sizeof set_eval, "data.eval=%s", c ? renamed : pool);
+        if (c == 1) { /* the pool's lines, each id prefixed with "x" */
+            char *text = test_slurp(pool);
+            FILE *f = fopen(renamed, "w");
+            const char *at = text;
+            for (const char *hit; f && at && (hit = strstr(at, "\"id\":\"")); at = hit + 6)
+                fprintf(f, "%.*s\"id\":\"x", (int)(hit - at), at);
+            if (f && at) fputs(at, f);
+            if (f) fclose(f);
+            free(text);
+        }
+        write_exec_config(cfg, out, lvlm, "", "generate");
+        const char *a[] = {drum_bin, "eval", cfg, "--set", set_train, "--set", set_eval, "--set",
+                           set_ckpt, "--set", "eval.strategies=[SIT]", "--set",
+                           "eval.shots=[2]", NULL};
+        int rc = run_drum(log, a, 0, NULL, 0);
+        char *text = test_slurp(log);
+        int prompts = 0, self = self_demonstrations(answers, &prompts);
+        CHECK(rc == 0 && text && prompts == 100 && self == 0 &&
+                  (c ? !strstr(text, "are examples of the pool")
+                     : strstr(text, "data: 100 of the 100 queries in ") &&
+                           strstr(text, "are examples of the pool ")) &&
+                  strstr(text, c ? "data: 100 of the 100 queries in " : "data: 60 of the 100 "
+                                                                        "queries in ") &&
+                  strstr(text, "show an image that another example of the pool"),
+              "drum eval on %s: exit %d, %d k-shot prompts, %d with the query among its "
+              "demonstrations; %s",
+              c ? "the pool's examples under other ids" : "the pool itself", rc, prompts, self,
+              text ? text : "");
+        free(text);
+    }
+}
+
 /* train.queries: drum_sample_queries marks exactly that many examples, the same ones for a
  * seed (others for another), and every example (no mask) for 0 or the whole pool;
  * `drum mine --set train.queries=30` over the exec job's 100 pool examples drafts those 30
@@ -1653,6 +1738,7 @@ int main(int argc, char **argv) {
     test_synth_cli();
     test_job_parts();
     test_exec_scorer_job();
+    test_eval_on_pool();
     test_sampled_queries();
     test_eval_stop();
     test_pretrain_stop();

@@ -106,6 +106,13 @@ uint64_t drum_prepared_image_fingerprint(const drum_prepared *p, uint64_t h);
  * when out of memory. */
 int drum_prepared_most_per_image(const drum_prepared *p);
 
+/* How many examples i of a show an image with the bytes of one of b's (equal image_digest),
+ * other than b's example skip[i] when skip (may be NULL) names one (>= 0: a's example i is
+ * that example of b); *first (may be NULL) gets the first such i, or -1. -1 when out of
+ * memory. */
+int drum_prepared_count_images_in(const drum_prepared *a, const drum_prepared *b,
+                                  const int *skip, int *first);
+
 /* On a backend, images travel as levels and are expanded there (op levels_forward): a
  * device buffer for the levels of max_images images and the device copy of p's table. */
 typedef struct {

@@ -83,6 +83,10 @@ struct drum_job {
     drum_clip_model *model;
     drum_prepared pool, queries;
     int *pool_group, *query_group; /* task family of each example: one pool per task */
+    int *eval_self;               /* (eval.n) the pool row that is the same example as the
+                                   * query (same id, image path and prompt), or -1; NULL when
+                                   * no query is a pool example */
+    int n_eval_self;
     int n_groups;
     const char *group_name[DRUM_ICL_MAX_TASKS]; /* each family's task (the datasets' strings) */
     result_row rows[MAX_ROWS];
@@ -160,6 +164,52 @@ static int check_suite(const char *dir, const drum_synth_config *sc, char *err, 
 static int writer(const drum_job *j) { return j->comm->rank == 0; }
 
 /* ---------------------------------------------------------------- set-up ---- */
+
+typedef struct {
+    const char *id;
+    int row;
+} id_row;
+
+static int cmp_id_row(const void *a, const void *b) {
+    return strcmp(((const id_row *)a)->id, ((const id_row *)b)->id);
+}
+
+/* Evaluation queries that are pool examples (data.eval naming data.train, or part of it): the
+ * same id, image file and prompt. Each is left out of its own retrieval, as mining leaves out
+ * the query itself; else it would be its own first demonstration, answer and all. */
+static int find_eval_self(drum_job *j, char *err, size_t errlen) {
+    id_row *pool = malloc((size_t)(j->train.n + 1) * sizeof *pool);
+    if (!pool) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < j->train.n; i++) pool[i] = (id_row){j->train.ex[i].id, i};
+    qsort(pool, (size_t)j->train.n, sizeof *pool, cmp_id_row);
+    for (int q = 0; q < j->eval.n; q++) {
+        const drum_example *e = &j->eval.ex[q];
+        id_row key = {e->id, -1};
+        const id_row *hit = bsearch(&key, pool, (size_t)j->train.n, sizeof *pool, cmp_id_row);
+        const drum_example *p = hit ? &j->train.ex[hit->row] : NULL;
+        if (!p || strcmp(p->image, e->image) != 0 || strcmp(p->prompt, e->prompt) != 0) continue;
+        if (!j->eval_self) {
+            j->eval_self = malloc((size_t)j->eval.n * sizeof *j->eval_self);
+            if (!j->eval_self) {
+                free(pool);
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            for (int k = 0; k < j->eval.n; k++) j->eval_self[k] = -1;
+        }
+        j->eval_self[q] = hit->row;
+        j->n_eval_self++;
+    }
+    free(pool);
+    if (j->n_eval_self)
+        note(j, "data: %d of the %d queries in %s are examples of the pool %s (the same id, image "
+             "and prompt): each is left out of its own retrieval, and of NDCG's ranking",
+             j->n_eval_self, j->eval.n, j->eval.path, j->train.path);
+    return 0;
+}
 
 /* Task family labels: a query retrieves from its own family's pool only. */
 static int task_groups(drum_job *j, char *err, size_t errlen) {
@@ -720,10 +770,13 @@ static int job_init(drum_job **out, const drum_job_config *cfg, int parts, drum_
 static int open_inputs(drum_job *j, char *err, size_t errlen) {
     if (open_data(j, err, errlen) || open_lvlm(j, err, errlen) || check_ops(j, err, errlen))
         return -1;
-    char why[96]; /* after open_lvlm: whether NDCG@10 is measured */
-    snprintf(why, sizeof why, "eval.shots up to %d%s", largest_shots(j->cfg),
-             j->oracle_ndcg ? ", and NDCG@10's top 10" : "");
-    if (check_families(j, &j->eval, j->query_group, max_shots(j), why, err, errlen) ||
+    if (find_eval_self(j, err, errlen)) return -1;
+    char why[128]; /* after open_lvlm: whether NDCG@10 is measured */
+    snprintf(why, sizeof why, "eval.shots up to %d%s%s", largest_shots(j->cfg),
+             j->oracle_ndcg ? ", and NDCG@10's top 10" : "",
+             j->eval_self ? ", and the query itself" : "");
+    if (check_families(j, &j->eval, j->query_group, max_shots(j) + (j->eval_self != NULL), why,
+                       err, errlen) ||
         (mines(j) && check_mining_families(j, 1, err, errlen)) ||
         open_model(j, err, errlen) ||
         drum_freeze_match(&j->params, j->cfg->train.freeze.v, j->cfg->train.freeze.n, NULL, err,
@@ -738,6 +791,17 @@ static int open_inputs(drum_job *j, char *err, size_t errlen) {
         drum_dataset_set_image_digests(&j->train, j->pool.image_digest, err, errlen) ||
         drum_dataset_set_image_digests(&j->eval, j->queries.image_digest, err, errlen))
         return -1;
+    int first, shown = drum_prepared_count_images_in(&j->queries, &j->pool, j->eval_self, &first);
+    if (shown < 0) {
+        snprintf(err, errlen, "out of memory comparing the queries' images with the pool's");
+        return -1;
+    }
+    if (shown)
+        note(j, "data: %d of the %d queries in %s show an image that another example of the pool "
+             "%s holds (the same file bytes; the first at line %d, %s): their retrieved "
+             "demonstrations can show their own picture",
+             shown, j->eval.n, j->eval.path, j->train.path, j->eval.ex[first].line,
+             j->eval.ex[first].image);
     if (mines(j) && j->cfg->train.exclude_same_image) {
         int most = drum_prepared_most_per_image(&j->pool);
         if (most < 0) {
@@ -941,6 +1005,7 @@ void drum_job_close(drum_job *j) {
     free(j->prev_results);
     free(j->pool_group);
     free(j->query_group);
+    free(j->eval_self);
     free(j);
 }
 
@@ -1040,7 +1105,7 @@ static int mean_ndcg(drum_job *j, const int *retrieved, int kmax, double *out, c
         int n = 0, g = j->query_group[q];
         for (int i = 0; i < j->train.n; i++) {
             local[i] = -1;
-            if (j->pool_group[i] == g) {
+            if (j->pool_group[i] == g && (!j->eval_self || j->eval_self[q] != i)) {
                 local[i] = n;
                 cands[n++] = &j->train.ex[i];
             }
@@ -1091,7 +1156,7 @@ static int evaluate_in(drum_job *j, drum_strategy s, int round, double *ndcg, ch
                               c->seed, 0};
     drum_trace_push("retrieve");
     int bad = drum_retrieve_grouped(j->be, &q, &pool, j->query_group, j->pool_group, j->n_groups,
-                                    &ro, NULL, kmax, idx, sim, err, errlen);
+                                    &ro, j->eval_self, kmax, idx, sim, err, errlen);
     drum_trace_pop();
     if (bad) goto out;
     if (ndcg && !j->oracle_ndcg) *ndcg = NAN;

@@ -341,6 +341,29 @@ int drum_prepared_most_per_image(const drum_prepared *p) {
     return most;
 }
 
+int drum_prepared_count_images_in(const drum_prepared *a, const drum_prepared *b,
+                                  const int *skip, int *first) {
+    if (first) *first = -1;
+    uint64_t *d = malloc((size_t)b->n * sizeof *d + 1);
+    if (!d) return -1;
+    memcpy(d, b->image_digest, (size_t)b->n * sizeof *d);
+    qsort(d, (size_t)b->n, sizeof *d, cmp_u64);
+    int count = 0;
+    for (int i = 0; i < a->n; i++) {
+        /* b's examples with this image: [lo, hi) of the sorted digests */
+        size_t lo = 0, hi = (size_t)b->n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (d[mid] < a->image_digest[i]) lo = mid + 1; else hi = mid;
+        }
+        for (hi = lo; hi < (size_t)b->n && d[hi] == a->image_digest[i]; hi++) continue;
+        size_t others = hi - lo - (skip && skip[i] >= 0 && hi > lo);
+        if (others > 0 && count++ == 0 && first) *first = i;
+    }
+    free(d);
+    return count;
+}
+
 uint64_t drum_prepared_image_fingerprint(const drum_prepared *p, uint64_t h) {
     uint64_t shape[2] = {(uint64_t)p->n, (uint64_t)p->S};
     drum_hash_state st;
