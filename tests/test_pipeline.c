@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "common/check.h"
 #include "drum/data.h"
 #include "drum/prepare.h"
@@ -935,6 +937,39 @@ static void test_eval_on_pool(void) {
     }
 }
 
+/* Of candidates.jsonl's entries (*all), those whose demonstration's image file holds the
+ * same bytes as its query's (the pool: the exec job's data/train.jsonl); -1 on a bad file. */
+static long same_image_candidates(const char *cands, long *all) {
+    char pool_path[300];
+    snprintf(pool_path, sizeof pool_path, "%s/data/train.jsonl", tmp);
+    drum_dataset pool;
+    char err[256], *text = test_slurp(cands);
+    if (!text || drum_dataset_load(&pool, pool_path, err, sizeof err)) {
+        free(text);
+        return -1;
+    }
+    long same = 0;
+    *all = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *q = cJSON_GetObjectItemCaseSensitive(o, "query"), *c;
+        const drum_example *qe = NULL;
+        for (int i = 0; cJSON_IsString(q) && i < pool.n; i++)
+            if (strcmp(pool.ex[i].id, q->valuestring) == 0) qe = &pool.ex[i];
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(o, "candidates")) {
+            const cJSON *d = cJSON_GetObjectItemCaseSensitive(c, "demo");
+            for (int i = 0; qe && cJSON_IsString(d) && i < pool.n; i++)
+                if (strcmp(pool.ex[i].id, d->valuestring) == 0)
+                    same += test_same_file(qe->image, pool.ex[i].image);
+            (*all)++;
+        }
+        cJSON_Delete(o);
+    }
+    free(text);
+    drum_dataset_free(&pool);
+    return same;
+}
+
 /* train.queries: drum_sample_queries marks exactly that many examples, the same ones for a
  * seed (others for another), and every example (no mask) for 0 or the whole pool;
  * `drum mine --set train.queries=30` over the exec job's 100 pool examples drafts those 30
@@ -993,6 +1028,15 @@ static void test_sampled_queries(void) {
           mined ? mined : "");
     free(asked);
     free(mined);
+    /* the log counts the candidates that show their query's image, as the files say */
+    long all = 0, own = same_image_candidates(cands, &all);
+    char want[160];
+    snprintf(want, sizeof want, "candidates: %ld of %ld (", own, all);
+    text = test_slurp(log);
+    CHECK(own > 0 && all == 120 && text && strstr(text, want) &&
+              strstr(text, "train.exclude_same_image passes over them"),
+          "drum mine's log: '%s' expected, %s", want, text ? text : "");
+    free(text);
     /* and the trainer scored those queries' pairs alone: 30 x 4 in the score cache */
     char cache_path[340], warn[256] = "";
     snprintf(cache_path, sizeof cache_path, "%s/score_cache.bin", out);

@@ -1248,6 +1248,22 @@ int drum_job_baselines(drum_job *j, char *err, size_t errlen) {
 
 /* ---------------------------------------------------------------- training ---- */
 
+/* Logs how many entries of the candidate lists show their query's image (the same file
+ * bytes): the pairs train.exclude_same_image passes over. Silent when none do. */
+static void note_same_image(drum_job *j, const drum_trainer *t) {
+    long all = 0, same = 0;
+    for (int i = 0; i < j->train.n; i++)
+        for (int k = 0; k < t->cand[i].n; k++) {
+            all++;
+            same += j->pool.image_digest[t->cand[i].c[k].demo] == j->pool.image_digest[i];
+        }
+    if (same)
+        note(j, "candidates: %ld of %ld (%.1f%%) show their query's image (the same file bytes), "
+             "which an evaluation on images the pool lacks never offers; "
+             "train.exclude_same_image passes over them",
+             same, all, 100.0 * (double)same / (double)all);
+}
+
 typedef struct {
     drum_job *j;
     drum_trainer *t;
@@ -1266,6 +1282,7 @@ static int round_end(void *user, int round, char *err, size_t errlen) {
     fmt_or(v, sizeof v, "%.4f", ndcg, "-");
     note(j, "round %d: NDCG@%d %s, last loss %.4f, %ld steps", round + 1, NDCG_K, v,
          rc->t->last_loss, rc->t->step);
+    note_same_image(j, rc->t);
     char name[32];
     snprintf(name, sizeof name, "round%d", round + 1);
     char *dir = drum_path_join(j->cfg->train.out, name);
@@ -1319,6 +1336,7 @@ int drum_job_mine(drum_job *j, const char *path, char *err, size_t errlen) {
     int rc = -1;
     if (opened_for(j, DRUM_JOB_MINE, "drum_job_mine", err, errlen)) return -1;
     if (trainer_for(j, &t, err, errlen) || drum_trainer_mine(&t, err, errlen)) goto out;
+    note_same_image(j, &t);
     if (!writer(j)) {
         rc = 0;
         goto out;
