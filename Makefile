@@ -99,8 +99,10 @@ $(CUDA_STAMP):
 	@touch $@
 
 # The source revision (drum_source_revision, drum.h) goes into revision.o alone; its stamp
-# file changes only when the revision does, so a commit rebuilds that one object.
-REVISION := $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
+# file changes only when the revision does, so a commit rebuilds that one object. Only this
+# directory's own checkout counts: a copy unpacked inside another repository is "unknown".
+REVISION := $(shell [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(realpath $(CURDIR))" ] \
+              && git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
 REVISION_STAMP := $(BUILD)/.revision
 $(REVISION_STAMP): FORCE
 	@mkdir -p $(BUILD)

@@ -102,10 +102,13 @@ typedef struct {
     char cfg[256], out[256], log[256];
 } run_paths;
 
-/* The checkout's revision as the Makefile names it, or "unknown" outside a git checkout. */
+/* The checkout's revision as the Makefile names it, or "unknown" where this directory is not
+ * the top of a git checkout. */
 static void checkout_revision(char *rev, size_t len) {
     snprintf(rev, len, "unknown");
-    FILE *p = popen("git describe --always --dirty --abbrev=12 2>/dev/null", "r");
+    FILE *p = popen("[ \"$(git rev-parse --show-toplevel 2>/dev/null)\" = \"$(pwd -P)\" ] && "
+                    "git describe --always --dirty --abbrev=12 2>/dev/null",
+                    "r");
     if (!p) return;
     char line[128] = "";
     if (fgets(line, sizeof line, p)) line[strcspn(line, "\n")] = '\0';
