@@ -855,14 +855,24 @@ static char *ids_of(const char *path, const char *key, const char *where) {
     return out;
 }
 
-/* Counts answers.jsonl's k-shot prompts (those with demonstrations), and those among them
- * whose query is one of its own demonstrations (the same id). -1 when unreadable. */
-static int self_demonstrations(const char *answers, int *prompts) {
+/* The pool example of id `id` (length len), or NULL. */
+static const drum_example *pool_example(const drum_dataset *pool, const char *id, size_t len) {
+    for (int i = 0; i < pool->n; i++)
+        if (strlen(pool->ex[i].id) == len && strncmp(pool->ex[i].id, id, len) == 0)
+            return &pool->ex[i];
+    return NULL;
+}
+
+/* Counts answers.jsonl's k-shot prompts (those with demonstrations) in *prompts, those whose
+ * query is one of its own demonstrations (the same id) in *self, and the demonstrations whose
+ * image file holds the same bytes as their query's (a query of the pool's) in *same_image.
+ * -1 when a file is unreadable. */
+static int own_demonstrations(const char *answers, const drum_dataset *pool, int *prompts,
+                              int *self, int *same_image) {
     char *text = test_slurp(answers);
     if (!text) return -1;
     const char *sep = "\\u001f", *dsep = "\\u001e";
-    int self = 0;
-    *prompts = 0;
+    *prompts = *self = *same_image = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         char *f = strstr(line, "\"k\":\"generate");
         for (int field = 0; f && field < 3; field++) { /* past op, scorer and template */
@@ -873,29 +883,34 @@ static int self_demonstrations(const char *answers, int *prompts) {
         char *end = demos ? strchr(demos, '"') : NULL;
         if (!end || end == demos + strlen(sep)) continue; /* none: a zero-shot draft */
         size_t qlen = strcspn(f, "#");
+        const drum_example *qe = pool_example(pool, f, qlen);
         (*prompts)++;
         for (char *d = demos + strlen(sep); d && d < end;) {
-            if (strcspn(d, "#") == qlen && strncmp(d, f, qlen) == 0) self++;
+            size_t dlen = strcspn(d, "#");
+            const drum_example *de = pool_example(pool, d, dlen);
+            *self += dlen == qlen && strncmp(d, f, qlen) == 0;
+            *same_image += qe && de && test_same_file(qe->image, de->image);
             d = strstr(d, dsep);
             if (d) d += strlen(dsep);
         }
     }
     free(text);
-    return self;
+    return 0;
 }
 
 /* data.eval naming the pool's own file: every query is a pool example, left out of its own
  * retrieval (without that, SIT's first demonstration would be the query, answer and all), and
  * the log says so, and that the 60 VQA queries also share their pictures with other pool
- * examples. An eval file of the same examples under other ids is not the pool's: the log
- * notes that all 100 show an image of the pool. */
+ * examples, which their demonstrations then show; with eval.exclude_same_image none does. An
+ * eval file of the same examples under other ids is not the pool's: the log notes that all 100
+ * show an image of the pool. */
 static void test_eval_on_pool(void) {
     if (system("command -v python3 >/dev/null 2>&1") != 0) {
         SKIP("evaluation on the pool: python3 is not on PATH");
         return;
     }
     char cfg[300], out[300], log[300], lvlm[PATH_MAX + 64], pool[300], renamed[300];
-    char set_train[340], set_eval[340], set_ckpt[340], answers[340];
+    char set_train[340], set_eval[340], set_ckpt[340], answers[340], err[256];
     snprintf(cfg, sizeof cfg, "%s/on_pool.yaml", tmp);
     snprintf(pool, sizeof pool, "%s/data/train.jsonl", tmp);
     snprintf(renamed, sizeof renamed, "%s/data/renamed.jsonl", tmp);
@@ -903,11 +918,16 @@ static void test_eval_on_pool(void) {
     snprintf(set_ckpt, sizeof set_ckpt, "model.checkpoint=%s/run_exec/clip0/model.safetensors",
              tmp);
     stand_in(lvlm, sizeof lvlm);
-    for (int c = 0; c < 2; c++) {
+    drum_dataset pool_ds;
+    if (drum_dataset_load(&pool_ds, pool, err, sizeof err)) {
+        CHECK(0, "evaluation on the pool: %s", err);
+        return;
+    }
+    for (int c = 0; c < 3; c++) { /* the pool; renamed; the pool with eval.exclude_same_image */
         snprintf(out, sizeof out, "%s/run_on_pool%d", tmp, c);
         snprintf(log, sizeof log, "%s/on_pool%d.log", tmp, c);
         snprintf(answers, sizeof answers, "%s/answers.jsonl", out);
-        snprintf(set_eval, sizeof set_eval, "data.eval=%s", c ? renamed : pool);
+        snprintf(set_eval, sizeof set_eval, "data.eval=%s", c == 1 ? renamed : pool);
         if (c == 1) { /* the pool's lines, each id prefixed with "x" */
             char *text = test_slurp(pool);
             FILE *f = fopen(renamed, "w");
@@ -921,23 +941,29 @@ static void test_eval_on_pool(void) {
         write_exec_config(cfg, out, lvlm, "", "generate");
         const char *a[] = {drum_bin, "eval", cfg, "--set", set_train, "--set", set_eval, "--set",
                            set_ckpt, "--set", "eval.strategies=[SIT]", "--set",
-                           "eval.shots=[2]", NULL};
+                           "eval.shots=[2]", "--set",
+                           c == 2 ? "eval.exclude_same_image=true" : "seed=5", NULL};
         int rc = run_drum(log, a, 0, NULL, 0);
         char *text = test_slurp(log);
-        int prompts = 0, self = self_demonstrations(answers, &prompts);
-        CHECK(rc == 0 && text && prompts == 100 && self == 0 &&
-                  (c ? !strstr(text, "are examples of the pool")
-                     : strstr(text, "data: 100 of the 100 queries in ") &&
-                           strstr(text, "are examples of the pool ")) &&
-                  strstr(text, c ? "data: 100 of the 100 queries in " : "data: 60 of the 100 "
-                                                                        "queries in ") &&
-                  strstr(text, "show an image that another example of the pool"),
+        int prompts = 0, self = -1, same = -1;
+        own_demonstrations(answers, &pool_ds, &prompts, &self, &same);
+        CHECK(rc == 0 && text && prompts == 100 && self == 0 && (c == 0 ? same > 0 : same == 0) &&
+                  (c == 1 ? !strstr(text, "are examples of the pool")
+                          : strstr(text, "data: 100 of the 100 queries in ") &&
+                                strstr(text, "are examples of the pool ")) &&
+                  strstr(text, c == 1 ? "data: 100 of the 100 queries in "
+                                      : "data: 60 of the 100 queries in ") &&
+                  strstr(text, "show an image that another example of the pool") &&
+                  strstr(text, c == 2 ? "eval.exclude_same_image leaves those out"
+                                      : "can show their own picture"),
               "drum eval on %s: exit %d, %d k-shot prompts, %d with the query among its "
-              "demonstrations; %s",
-              c ? "the pool's examples under other ids" : "the pool itself", rc, prompts, self,
-              text ? text : "");
+              "demonstrations, %d demonstrations showing its image; %s",
+              c == 1 ? "the pool's examples under other ids"
+                     : c ? "the pool, eval.exclude_same_image" : "the pool itself",
+              rc, prompts, self, same, text ? text : "");
         free(text);
     }
+    drum_dataset_free(&pool_ds);
 }
 
 /* Of candidates.jsonl's entries (*all), those whose demonstration's image file holds the

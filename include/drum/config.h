@@ -188,6 +188,7 @@ typedef struct {
     drum_cfg_int_list shots;      /* k values, each evaluated */
     drum_cfg_str_list strategies; /* names among RS, FIXED, SI, ST, SIT, DRUM */
     int classify;                 /* drum_classify */
+    int exclude_same_image;       /* a query retrieves no demonstration showing its image */
 } drum_eval_config;
 
 typedef struct {

@@ -940,6 +940,7 @@ static const drum_cfg_field EVAL_FIELDS[] = {
      .offset = offsetof(drum_eval_config, strategies), .def = "RS,FIXED,SI,ST,SIT,DRUM",
      .names = STRATEGY_NAMES, .check = check_strategies},
     F_ENUM(drum_eval_config, classify, "generate", CLASSIFY_NAMES),
+    F_BOOL(drum_eval_config, exclude_same_image, "false"),
     F_END,
 };
 

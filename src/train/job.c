@@ -87,6 +87,8 @@ struct drum_job {
                                    * query (same id, image path and prompt), or -1; NULL when
                                    * no query is a pool example */
     int n_eval_self;
+    int eval_most;                /* with eval.exclude_same_image: the most pool examples
+                                   * showing one image, which a query may pass over; else 0 */
     int n_groups;
     const char *group_name[DRUM_ICL_MAX_TASKS]; /* each family's task (the datasets' strings) */
     result_row rows[MAX_ROWS];
@@ -257,6 +259,24 @@ static int check_families(const drum_job *j, const drum_dataset *queries, const 
             return -1;
         }
     return 0;
+}
+
+/* Evaluation retrieves the most shots asked (and NDCG's top 10) for every query from its
+ * own task's pool, and one more where queries are pool examples (each leaves itself out);
+ * with eval.exclude_same_image, once the images are read (eval_most), up to eval_most more,
+ * the examples showing the query's image, itself among them. */
+static int check_eval_families(const drum_job *j, char *err, size_t errlen) {
+    char why[256];
+    int n = snprintf(why, sizeof why, "eval.shots up to %d%s", largest_shots(j->cfg),
+                     j->oracle_ndcg ? ", and NDCG@10's top 10" : "");
+    if (j->eval_most)
+        snprintf(why + n, sizeof why - (size_t)n,
+                 ", and up to %d examples showing the query's image (eval.exclude_same_image)",
+                 j->eval_most);
+    else if (j->eval_self)
+        snprintf(why + n, sizeof why - (size_t)n, ", and the query itself");
+    int need = max_shots(j) + (j->eval_most ? j->eval_most : j->eval_self != NULL);
+    return check_families(j, &j->eval, j->query_group, need, why, err, errlen);
 }
 
 /* The job's parts mine: train's rounds, or drum mine. */
@@ -770,13 +790,8 @@ static int job_init(drum_job **out, const drum_job_config *cfg, int parts, drum_
 static int open_inputs(drum_job *j, char *err, size_t errlen) {
     if (open_data(j, err, errlen) || open_lvlm(j, err, errlen) || check_ops(j, err, errlen))
         return -1;
-    if (find_eval_self(j, err, errlen)) return -1;
-    char why[128]; /* after open_lvlm: whether NDCG@10 is measured */
-    snprintf(why, sizeof why, "eval.shots up to %d%s%s", largest_shots(j->cfg),
-             j->oracle_ndcg ? ", and NDCG@10's top 10" : "",
-             j->eval_self ? ", and the query itself" : "");
-    if (check_families(j, &j->eval, j->query_group, max_shots(j) + (j->eval_self != NULL), why,
-                       err, errlen) ||
+    /* after open_lvlm: whether NDCG@10 is measured */
+    if (find_eval_self(j, err, errlen) || check_eval_families(j, err, errlen) ||
         (mines(j) && check_mining_families(j, 1, err, errlen)) ||
         open_model(j, err, errlen) ||
         drum_freeze_match(&j->params, j->cfg->train.freeze.v, j->cfg->train.freeze.n, NULL, err,
@@ -798,10 +813,20 @@ static int open_inputs(drum_job *j, char *err, size_t errlen) {
     }
     if (shown)
         note(j, "data: %d of the %d queries in %s show an image that another example of the pool "
-             "%s holds (the same file bytes; the first at line %d, %s): their retrieved "
-             "demonstrations can show their own picture",
+             "%s holds (the same file bytes; the first at line %d, %s): %s",
              shown, j->eval.n, j->eval.path, j->train.path, j->eval.ex[first].line,
-             j->eval.ex[first].image);
+             j->eval.ex[first].image,
+             j->cfg->eval.exclude_same_image
+                 ? "eval.exclude_same_image leaves those out of their retrieval"
+                 : "their retrieved demonstrations can show their own picture");
+    if (j->cfg->eval.exclude_same_image) {
+        j->eval_most = drum_prepared_most_per_image(&j->pool);
+        if (j->eval_most < 0) {
+            snprintf(err, errlen, "out of memory counting the pool's images");
+            return -1;
+        }
+        if (check_eval_families(j, err, errlen)) return -1;
+    }
     if (mines(j) && j->cfg->train.exclude_same_image) {
         int most = drum_prepared_most_per_image(&j->pool);
         if (most < 0) {
@@ -1105,7 +1130,8 @@ static int mean_ndcg(drum_job *j, const int *retrieved, int kmax, double *out, c
         int n = 0, g = j->query_group[q];
         for (int i = 0; i < j->train.n; i++) {
             local[i] = -1;
-            if (j->pool_group[i] == g && (!j->eval_self || j->eval_self[q] != i)) {
+            if (j->pool_group[i] == g && (!j->eval_self || j->eval_self[q] != i) &&
+                (!j->eval_most || j->pool.image_digest[i] != j->queries.image_digest[q])) {
                 local[i] = n;
                 cands[n++] = &j->train.ex[i];
             }
@@ -1126,15 +1152,40 @@ static int mean_ndcg(drum_job *j, const int *retrieved, int kmax, double *out, c
     return rc;
 }
 
+/* Keeps, of each query's kr retrieved (idx, sim: nq rows of kr), the first kmax that do not
+ * show its image, as nq rows of kmax in place. */
+static int other_images(const drum_job *j, int *idx, float *sim, int kr, int kmax, char *err,
+                        size_t errlen) {
+    for (int q = 0; q < j->eval.n; q++) {
+        int w = 0;
+        for (int t = 0; t < kr && w < kmax; t++) {
+            int d = idx[(size_t)q * kr + t];
+            if (j->pool.image_digest[d] == j->queries.image_digest[q]) continue;
+            idx[(size_t)q * kmax + w] = d; /* never past the row being read: kmax <= kr */
+            sim[(size_t)q * kmax + w] = sim[(size_t)q * kr + t];
+            w++;
+        }
+        if (w < kmax) {
+            snprintf(err, errlen, "%s:%d: %d of its %d retrieved demonstrations show its image, "
+                     "leaving %d of the %d asked (eval.exclude_same_image)",
+                     j->eval.path, j->eval.ex[q].line, kr - w, kr, w, kmax);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Evaluates one strategy with the current retriever at every configured shot count;
  * ndcg (may be NULL) gets its NDCG@10. */
 static int evaluate_in(drum_job *j, drum_strategy s, int round, double *ndcg, char *err,
                        size_t errlen) {
     const drum_job_config *c = j->cfg;
-    int kmax = max_shots(j), nq = j->eval.n, rc = -1;
+    /* with eval.exclude_same_image the ranking is read kr deep, then the examples showing the
+     * query's image are passed over (check_eval_families made room) */
+    int kmax = max_shots(j), kr = kmax + j->eval_most, nq = j->eval.n, rc = -1;
     drum_embeddings pool = {0}, q = {0};
-    int *idx = malloc((size_t)nq * kmax * sizeof(int));
-    float *sim = malloc((size_t)nq * kmax * sizeof(float));
+    int *idx = malloc((size_t)nq * kr * sizeof(int));
+    float *sim = malloc((size_t)nq * kr * sizeof(float));
     if (!idx || !sim) {
         snprintf(err, errlen, "out of memory");
         goto out;
@@ -1156,9 +1207,9 @@ static int evaluate_in(drum_job *j, drum_strategy s, int round, double *ndcg, ch
                               c->seed, 0};
     drum_trace_push("retrieve");
     int bad = drum_retrieve_grouped(j->be, &q, &pool, j->query_group, j->pool_group, j->n_groups,
-                                    &ro, j->eval_self, kmax, idx, sim, err, errlen);
+                                    &ro, j->eval_self, kr, idx, sim, err, errlen);
     drum_trace_pop();
-    if (bad) goto out;
+    if (bad || (kr > kmax && other_images(j, idx, sim, kr, kmax, err, errlen))) goto out;
     if (ndcg && !j->oracle_ndcg) *ndcg = NAN;
     if (ndcg && j->oracle_ndcg && mean_ndcg(j, idx, kmax, ndcg, err, errlen)) goto out;
     for (int i = 0; i < c->eval.shots.n; i++) {
