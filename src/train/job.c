@@ -819,22 +819,18 @@ static int open_inputs(drum_job *j, char *err, size_t errlen) {
              j->cfg->eval.exclude_same_image
                  ? "eval.exclude_same_image leaves those out of their retrieval"
                  : "their retrieved demonstrations can show their own picture");
-    if (j->cfg->eval.exclude_same_image) {
-        j->eval_most = drum_prepared_most_per_image(&j->pool);
-        if (j->eval_most < 0) {
-            snprintf(err, errlen, "out of memory counting the pool's images");
-            return -1;
-        }
-        if (check_eval_families(j, err, errlen)) return -1;
+    /* with exclude_same_image, room for the examples a query passes over */
+    int for_eval = j->cfg->eval.exclude_same_image;
+    int for_mining = mines(j) && j->cfg->train.exclude_same_image;
+    int most = for_eval || for_mining ? drum_prepared_most_per_image(&j->pool) : 1;
+    if (most < 0) {
+        snprintf(err, errlen, "out of memory counting the pool's images");
+        return -1;
     }
-    if (mines(j) && j->cfg->train.exclude_same_image) {
-        int most = drum_prepared_most_per_image(&j->pool);
-        if (most < 0) {
-            snprintf(err, errlen, "out of memory counting the pool's images");
-            return -1;
-        }
-        if (check_mining_families(j, most, err, errlen)) return -1;
-    }
+    j->eval_most = for_eval ? most : 0;
+    if ((for_eval && check_eval_families(j, err, errlen)) ||
+        (for_mining && check_mining_families(j, most, err, errlen)))
+        return -1;
     return 0;
 }
 
