@@ -755,6 +755,7 @@ static void test_exec_scorer_job(void) {
               strstr(text, "pair scores       400 ") && strstr(text, "check passed") &&
               strstr(text, "images: pool 100 examples over ") &&
               strstr(text, " files, queries 45 over ") &&
+              strstr(text, "at most 2 pool examples show one image") &&
               strstr(text, "the job pre-trains one (1 epoch on ") && !drum_file_exists(out),
           "drum train --check: exit %d, %s written, %s", rc, drum_file_exists(out) ? out : "nothing",
           text ? text : "");

@@ -955,9 +955,14 @@ int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *p
         /* what the job holds for the run: examples naming one file share its levels */
         double mb = (double)(j->pool.n_images + j->queries.n_images) * 3 * j->pool.S *
                     j->pool.S / 1e6;
+        int most = drum_prepared_most_per_image(&j->pool);
+        char shared[96] = "";
+        if (most > 1)
+            snprintf(shared, sizeof shared, "; at most %d pool examples show one image "
+                     "(train/eval.exclude_same_image)", most);
         note(j, "images: pool %d examples over %d files, queries %d over %d; %.1f MB of "
-             "levels in memory", j->pool.n, j->pool.n_images, j->queries.n,
-             j->queries.n_images, mb);
+             "levels in memory, on every rank%s",
+             j->pool.n, j->pool.n_images, j->queries.n, j->queries.n_images, mb, shared);
         check_report(j, parts);
         char caches[128], sc[32], an[32] = "";
         size_of(cfg->scorer.cache, sc, sizeof sc);
