@@ -171,19 +171,17 @@ static int gather_round(drum_comm *c, uint8_t *levels, uint64_t *digest, int k0,
     struct fail {
         int at; /* the first image that failed, or -1 */
         char msg[512];
-    } mine = {*rc ? (*failed >= 0 ? *failed : INT_MAX) : -1, ""}, *all = NULL;
-    size_t *sz = malloc(4 * (size_t)P * sizeof *sz), *dsp = sz + P, *dsz = sz + 2 * P,
-           *ddsp = sz + 3 * P, *fsz = NULL, *fdsp = NULL;
-    all = malloc((size_t)P * sizeof *all);
-    fsz = malloc(2 * (size_t)P * sizeof *fsz);
-    if (!sz || !all || !fsz) {
+    } mine = {*rc ? (*failed >= 0 ? *failed : INT_MAX) : -1, ""};
+    struct fail *all = malloc((size_t)P * sizeof *all);
+    /* byte counts and offsets of the levels, the digests and the failures, P of each */
+    size_t *sz = malloc(6 * (size_t)P * sizeof *sz), *dsp = sz + P, *dsz = sz + 2 * P,
+           *ddsp = sz + 3 * P, *fsz = sz + 4 * P, *fdsp = sz + 5 * P;
+    if (!sz || !all) {
         free(sz);
         free(all);
-        free(fsz);
         snprintf(err, errlen, "out of memory gathering %d ranks' images", P);
         return -1;
     }
-    fdsp = fsz + P;
     if (*rc) snprintf(mine.msg, sizeof mine.msg, "%s", ierr);
     for (int r = 0; r < P; r++) {
         long a = (long)k0 + (long)r * chunk, m = n_img - a < chunk ? n_img - a : chunk;
@@ -212,7 +210,6 @@ static int gather_round(drum_comm *c, uint8_t *levels, uint64_t *digest, int k0,
     }
     free(sz);
     free(all);
-    free(fsz);
     return bad ? -1 : 0;
 }
 
@@ -327,11 +324,18 @@ static int cmp_u64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-int drum_prepared_most_per_image(const drum_prepared *p) {
+/* p's image digests, a sorted copy; NULL when out of memory. */
+static uint64_t *sorted_digests(const drum_prepared *p) {
     uint64_t *d = malloc((size_t)p->n * sizeof *d + 1);
-    if (!d) return -1;
+    if (!d) return NULL;
     memcpy(d, p->image_digest, (size_t)p->n * sizeof *d);
     qsort(d, (size_t)p->n, sizeof *d, cmp_u64);
+    return d;
+}
+
+int drum_prepared_most_per_image(const drum_prepared *p) {
+    uint64_t *d = sorted_digests(p);
+    if (!d) return -1;
     int most = 0;
     for (int i = 0, run = 0; i < p->n; i++) {
         run = i > 0 && d[i] == d[i - 1] ? run + 1 : 1;
@@ -344,10 +348,8 @@ int drum_prepared_most_per_image(const drum_prepared *p) {
 int drum_prepared_count_images_in(const drum_prepared *a, const drum_prepared *b,
                                   const int *skip, int *first) {
     if (first) *first = -1;
-    uint64_t *d = malloc((size_t)b->n * sizeof *d + 1);
+    uint64_t *d = sorted_digests(b);
     if (!d) return -1;
-    memcpy(d, b->image_digest, (size_t)b->n * sizeof *d);
-    qsort(d, (size_t)b->n, sizeof *d, cmp_u64);
     int count = 0;
     for (int i = 0; i < a->n; i++) {
         /* b's examples with this image: [lo, hi) of the sorted digests */
