@@ -983,14 +983,14 @@ static long same_image_candidates(const char *cands, long *all) {
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         cJSON *o = cJSON_Parse(line);
         const cJSON *q = cJSON_GetObjectItemCaseSensitive(o, "query"), *c;
-        const drum_example *qe = NULL;
-        for (int i = 0; cJSON_IsString(q) && i < pool.n; i++)
-            if (strcmp(pool.ex[i].id, q->valuestring) == 0) qe = &pool.ex[i];
+        const drum_example *qe =
+            cJSON_IsString(q) ? pool_example(&pool, q->valuestring, strlen(q->valuestring)) : NULL;
         cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(o, "candidates")) {
             const cJSON *d = cJSON_GetObjectItemCaseSensitive(c, "demo");
-            for (int i = 0; qe && cJSON_IsString(d) && i < pool.n; i++)
-                if (strcmp(pool.ex[i].id, d->valuestring) == 0)
-                    same += test_same_file(qe->image, pool.ex[i].image);
+            const drum_example *de =
+                cJSON_IsString(d) ? pool_example(&pool, d->valuestring, strlen(d->valuestring))
+                                  : NULL;
+            same += qe && de && test_same_file(qe->image, de->image);
             (*all)++;
         }
         cJSON_Delete(o);
