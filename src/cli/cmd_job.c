@@ -81,7 +81,8 @@ static void job_usage(FILE *f, job_kind kind) {
             "\n"
             "Ctrl-C, SIGTERM or SIGUSR1 stops it at the next safe point (a training step, an\n"
             "embedding batch, the LVLM's next batch) with exit status 3; %s continues.\n"
-            "Under mpirun send SIGUSR1 to mpirun, which kills the ranks a second after a Ctrl-C.\n",
+            "Under mpirun send SIGUSR1 to mpirun, which kills the ranks a second after a Ctrl-C\n"
+            "(or, where mpirun does not pass SIGUSR1 on, to any one rank's drum process).\n",
             name, kind == JOB_DEMO ? "[CONFIG]" : "CONFIG",
             kind == JOB_MINE ? "[--out FILE]" : kind == JOB_EVAL ? "" : "[--resume]",
             kind == JOB_DEMO ? "; default experiments/demo.yaml" : "",
