@@ -8,7 +8,7 @@
 #   5. tools/gpu_check_clip.sh: CLIP parity on cuda, images/s of drum and of PyTorch
 #      (transformers CLIPModel, fp32 and bf16 autocast) on the same configs, as ratios,
 #   6. `drum demo --set backend=cuda` (the main job on the GPU), and on 2 MPI ranks where
-#      mpirun is installed,
+#      mpirun is installed, then `drum mine` over a 30,000-example pool on cuda and on cpu,
 #   7. compute-sanitizer memcheck over build/tests/test_ops (if the tool is there).
 # A machine that cannot build drum (the lent GPU machines lack its Debian libraries) runs
 # a build packed elsewhere by tools/gpu_pack.sh: with build/PREBUILT present, step 1 only
@@ -192,6 +192,29 @@ if [ "$RC" -eq 0 ]; then
     fi
   else
     echo "(no mpirun here: the 2-rank demo on cuda is not run)"
+  fi
+
+  # 6c. mining at scale on the GPU: `drum mine` over a 30,000-example pool (21,000 images of
+  # 64 px) for a sample of 300 queries with the demo's pre-trained CLIP, the configuration
+  # docs/PERF.md measured on the VM's cpu backend; DRUM_PROFILE's stage times, on cuda and
+  # on this host's cpu backend (OpenBLAS's SkylakeX kernels: its own pick is SSE3's)
+  if [ -f /tmp/gpu_check_demo/run/clip0/model.safetensors ]; then
+    rm -rf /tmp/gpu_check_scale
+    for be in cuda cpu; do
+      log=$LOGDIR/gpu_check_mine_30k_$be.log
+      run_step "mine 30k on $be" "$log" 120 env DRUM_PROFILE=1 OPENBLAS_CORETYPE=SkylakeX \
+        build/drum mine experiments/demo.yaml --set backend=$be --set synth.n_train=30000 \
+        --set synth.n_eval=300 --set data.dir=/tmp/gpu_check_scale/data \
+        --set model.checkpoint=/tmp/gpu_check_demo/run/clip0/model.safetensors \
+        --set train.queries=300 --set train.out=/tmp/gpu_check_scale/run_$be
+      if [ "$RC" -ne 0 ]; then
+        record "mine 30k on $be" FAIL "$DUR" "exit $RC"
+      else
+        record "mine 30k on $be" ok "$DUR" "$(awk '/^profile \(DRUM_PROFILE\)/ { p = 1 }
+          p && /^(mine round 1|embed demonstrations|embed queries|retrieve) / {
+          name = substr($0, 1, 32); sub(/ +$/, "", name); printf "%s %.2fs; ", name, $(NF - 2) }' "$log")"
+      fi
+    done
   fi
 
   # 7. memcheck over every op case (cpu cases run too; only the cuda ones are checked)
