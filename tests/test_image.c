@@ -491,11 +491,11 @@ static int stop_now(void *user) {
 }
 
 /* drum_prepare decodes a pool (each example a path of its own) in chunks of
- * DRUM_PREPARE_CHUNK, reporting progress after each
+ * DRUM_PREPARE_CHUNK, reporting the stage's start (0 done) and progress after each chunk,
  * and asking to stop before each: the levels and the files' digests equal one whole-pool
  * drum_image_preprocess_files_levels, an unreadable image in a later chunk is named with its
  * own line, others among the images read are counted, and a stop before the first chunk
- * reads none. */
+ * reads none (the start was reported). */
 static void check_prepare_chunks(const char *const *names, int n_names) {
     char dir[] = "/tmp/drum_test_prepare_XXXXXX", err[512];
     drum_tokenizer *tok = NULL;
@@ -519,10 +519,11 @@ static void check_prepare_chunks(const char *const *names, int n_names) {
         drum_prepared p;
         int rc = drum_prepare(&p, &ds, NULL, tok, &o, err, sizeof err);
         CHECK(rc == 0, "prepare: %s", err);
-        CHECK(log.calls == 2 && log.bad_stage == 0 && log.done[0] == DRUM_PREPARE_CHUNK &&
-                  log.done[1] == N && log.total[0] == N && log.total[1] == N,
-              "progress: %d calls, first %ld/%ld, last %ld/%ld", log.calls, log.done[0],
-              log.total[0], log.done[1], log.total[1]);
+        CHECK(log.calls == 3 && log.bad_stage == 0 && log.done[0] == 0 &&
+                  log.done[1] == DRUM_PREPARE_CHUNK && log.done[2] == N && log.total[0] == N &&
+                  log.total[1] == N && log.total[2] == N,
+              "progress: %d calls, %ld/%ld, %ld/%ld, %ld/%ld", log.calls, log.done[0],
+              log.total[0], log.done[1], log.total[1], log.done[2], log.total[2]);
         const char **paths = malloc(N * sizeof *paths);
         uint8_t *whole = malloc((size_t)N * 3 * S * S);
         uint64_t *dg = malloc(N * sizeof *dg);
@@ -572,7 +573,7 @@ static void check_prepare_chunks(const char *const *names, int n_names) {
             o.progress = &stop;
             rc = drum_prepare(&p, &ds, NULL, tok, &o, err, sizeof err);
             CHECK(rc == -1 && strstr(err, "stopped (a signal) before prepare images") &&
-                      log.calls == 0,
+                      log.calls == 1 && log.done[0] == 0,
                   "a stop before the images: rc %d, %d reports, %s", rc, log.calls, err);
             drum_dataset_free(&ds);
         }
@@ -628,10 +629,10 @@ static void check_prepare_shared(const char *const *names, int n_names) {
     o.progress = &pr;
     drum_prepared sh, own;
     int rc = drum_prepare(&sh, &shared_ds, NULL, tok, &o, err, sizeof err);
-    CHECK(rc == 0 && sh.n == N && sh.n_images == n_names && sh.image_of && log.calls == 1 &&
-              log.done[0] == n_names && log.total[0] == n_names,
-          "shared files: %d images for %d examples, progress %ld/%ld (%s)", rc ? -1 : sh.n_images,
-          N, log.done[0], log.total[0], err);
+    CHECK(rc == 0 && sh.n == N && sh.n_images == n_names && sh.image_of && log.calls == 2 &&
+              log.done[0] == 0 && log.done[1] == n_names && log.total[1] == n_names,
+          "shared files: %d images for %d examples, progress %ld then %ld of %ld (%s)",
+          rc ? -1 : sh.n_images, N, log.done[0], log.done[1], log.total[1], err);
     o.progress = NULL;
     int rc2 = drum_prepare(&own, &own_ds, NULL, tok, &o, err, sizeof err);
     CHECK(rc2 == 0 && own.n_images == N && !own.image_of, "a path per example: %d images (%s)",

@@ -652,6 +652,18 @@ static void usr1_stop(const char *name, int to_rank) {
     printf("SIGUSR1 to %s: exit %d, %ld of %ld answers kept, %.*s\n", whom, rc, kept, n_all,
            said ? (int)strcspn(said, ":") : 4, said ? said : "none");
     long n_drafts = test_count_lines(drafts);
+    /* the drafts' progress line times their one 2-s call from the stage's start (it said
+     * "0.0/s took 00:00" when the clock started at the first chunk's end) */
+    const char *line = text ? strstr(text, "\nzero-shot drafts") : NULL;
+    long d_done = 0, d_total = 0;
+    double rate = -1;
+    int took_m = -1, took_s = -1;
+    if (line)
+        sscanf(line + 1, "zero-shot drafts %ld/%ld %lf/s took %d:%d", &d_done, &d_total, &rate,
+               &took_m, &took_s);
+    CHECK(d_done == n_drafts && d_total == n_drafts && took_m * 60 + took_s >= 2 && rate > 0 &&
+              rate < n_drafts / 1.5,
+          "the drafts' 2-s call, SIGUSR1 to %s: %.90s", whom, line ? line + 1 : "(no line)");
     CHECK(rc == 3 && said && n_drafts > 0 && kept > n_drafts && kept < n_all,
           "2 ranks, SIGUSR1 to %s: exit %d, %ld of %ld answers kept (%ld drafts), log: %s", whom,
           rc, kept, n_all, n_drafts, text ? text : "(none)");

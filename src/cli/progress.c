@@ -31,14 +31,16 @@ static void update(void *user, const char *stage, long done, long total, const c
     if (strcmp(stage, p->stage) != 0 || done < p->last_done) {
         snprintf(p->stage, sizeof p->stage, "%s", stage);
         p->start = t;
+        p->start_done = done;
         p->last_print = 0;
     }
     p->last_done = done;
     int finished = done >= total;
     double min_gap = p->tty ? 0.1 : 5.0;
-    if (!finished && t - p->last_print < min_gap) return;
+    /* a stage's first report only starts its clock: the rate counts the units done since */
+    if (!finished && (done == p->start_done || t - p->last_print < min_gap)) return;
     p->last_print = t;
-    double el = t - p->start, rate = el > 0 ? done / el : 0;
+    double el = t - p->start, rate = el > 0 ? (done - p->start_done) / el : 0;
     char eta[16], elapsed[16];
     fmt_time(eta, sizeof eta, rate > 0 ? (total - done) / rate : -1);
     fmt_time(elapsed, sizeof elapsed, el);

@@ -7,8 +7,8 @@
 typedef struct {
     int tty;
     char stage[64];
-    double start, last_print;
-    long last_done;
+    double start, last_print; /* the stage's first report; the last line printed */
+    long start_done, last_done; /* done at the stage's first report, at the last one */
 } cli_progress;
 
 /* Fills out so that library progress goes to stderr through p. */

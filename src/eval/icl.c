@@ -240,6 +240,7 @@ static int answer_by(drum_scorer *lvlm, const drum_icl_prompt *prompts, int n, c
         snprintf(err, errlen, "out of memory for %d x %d log-likelihoods", CHUNK, n_choices);
         return -1;
     }
+    drum_progress_begin(progress, m == BY_GENERATE ? "generate" : "rank", 0, total);
     for (int i = 0; done < total;) {
         if (drum_progress_stopped(progress, m == BY_GENERATE ? "k-shot answers" : "ranked answers",
                                   err, errlen))

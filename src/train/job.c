@@ -514,6 +514,7 @@ static int drafts_for(drum_job *j, const drum_dataset *ds, const unsigned char *
         }
     }
     drum_trace_push("zero-shot drafts");
+    if (rc == 0) drum_progress_begin(&j->progress, "zero-shot drafts", 0, n);
     for (int i0 = 0; i0 < n && rc == 0; i0 += 512) {
         int m = n - i0 < 512 ? n - i0 : 512;
         if (drum_progress_stopped(&j->progress, "zero-shot drafts", err, errlen)) {
@@ -1126,6 +1127,7 @@ static int mean_ndcg(drum_job *j, const int *retrieved, int kmax, double *out, c
     double sum = 0;
     int rc = 0;
     drum_trace_push("NDCG@10");
+    drum_progress_begin(&j->progress, "NDCG@10", 0, j->eval.n);
     for (int q = 0; q < j->eval.n && rc == 0; q++) {
         /* the query's candidates: its own task family's pool, as retrieval sees it */
         int n = 0, g = j->query_group[q];

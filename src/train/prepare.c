@@ -246,6 +246,7 @@ int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts
     drum_comm *comm = o->comm ? o->comm : drum_comm_single();
     int P = comm->size, chunk = decode_chunk(P, per);
     rc = 0;
+    drum_progress_begin(o->progress, "prepare images", 0, n_img);
     for (int k0 = 0; k0 < n_img && rc == 0; k0 += P * chunk) {
         if (drum_progress_stopped(o->progress, "prepare images", err, errlen)) {
             rc = -1;

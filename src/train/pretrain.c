@@ -55,6 +55,7 @@ static int pretrain(drum_clip_model *m, const drum_prepared *prep, const drum_pr
         char stage[48];
         snprintf(stage, sizeof stage, "pretrain epoch %d/%d", e + 1, o->epochs);
         if (drum_progress_stopped(progress, stage, err, errlen)) goto out;
+        drum_progress_begin(progress, stage, 0, nb);
         for (int b = 0; b < nb; b++, step++) {
             for (int k = 0; k < B; k++) {
                 int ex = order[b * B + k];

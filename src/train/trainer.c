@@ -316,6 +316,7 @@ static int embed_pass_run(drum_comm *comm, drum_clip_model *m, const drum_prepar
         if (z - a > most) most = z - a;
     }
     int stopped = 0;
+    drum_progress_begin(progress, p->stage, 0, hi - lo);
     for (long t = 0; t * batch < most && drum_backend_ok(be); t++) {
         if (drum_progress_stopped(progress, p->stage, err, errlen)) {
             stopped = 1;
@@ -561,6 +562,7 @@ static int mine(drum_trainer *t, char *err, size_t errlen) {
     }
     const int chunk = 2048;
     drum_trace_push("score pairs");
+    drum_progress_begin(&t->progress, "score pairs", 0, np);
     for (int p0 = 0; p0 < np && !bad; p0 += chunk) {
         int m = np - p0 < chunk ? np - p0 : chunk;
         if (drum_progress_stopped(&t->progress, "scoring mined pairs", err, errlen)) {
@@ -964,6 +966,7 @@ int drum_trainer_run(drum_trainer *t, char *err, size_t errlen) {
             char stage[64];
             snprintf(stage, sizeof stage, "train round %d epoch %d", t->round + 1, t->epoch + 1);
             epoch_batches(t, order, bstart, blen);
+            drum_progress_begin(&t->progress, stage, t->batch, nbatches);
             while (t->batch < nbatches) {
                 drum_trace_push("train step");
                 char serr[512] = "";
