@@ -411,7 +411,8 @@ static int environ_has(pid_t p, const char *var) {
     return 0;
 }
 
-/* Rank 1's drum process under that launcher (its child, or a child's child): its pid, or 0.
+/* Rank 1's drum process under that launcher (its child, or a child's child; Open MPI's or
+ * MPICH's rank variable says which): its pid, or 0.
  * Rank 1, not 0: rank 0 alone writes and prints, so a stop it sees first is the easy case. */
 static pid_t drum_rank_of(pid_t launcher) {
     DIR *d = opendir("/proc");
@@ -424,7 +425,8 @@ static pid_t drum_rank_of(pid_t launcher) {
         int ppid = 0;
         if (f && fscanf(f, "%*d (%63[^)]) %*c %d", comm, &ppid) != 2) ppid = 0;
         if (f) fclose(f);
-        if (ppid <= 0 || strcmp(comm, "drum") != 0 || !environ_has(p, "OMPI_COMM_WORLD_RANK=1"))
+        if (ppid <= 0 || strcmp(comm, "drum") != 0 ||
+            !(environ_has(p, "OMPI_COMM_WORLD_RANK=1") || environ_has(p, "PMI_RANK=1")))
             continue;
         if (ppid == launcher) found = p;
         snprintf(path, sizeof path, "/proc/%d/stat", ppid);
