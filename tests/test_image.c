@@ -753,7 +753,7 @@ static void embed_progress(void *user, const char *stage, long done, long total,
  * path of its own for every example (the towers run together over every row): bit for bit
  * where OpenBLAS's kernels sum a product's row alike whatever the row count (this VM's), to
  * 1e-5 otherwise (its SSE3 kernels, which an H100 host's OpenBLAS picked, round a row by the
- * batch it rides in); a row of another image is off by ~1. */
+ * batch it rides in); a row of another image is ~0.1 off. */
 static void check_embed_stop(const char *const *names, int n_names) {
     char err[512] = "";
     enum { N = 20, B = 8, S = 32 };
