@@ -904,17 +904,20 @@ static int own_demonstrations(const char *answers, const drum_dataset *pool, int
  * the log says so, and that the 60 VQA queries also share their pictures with other pool
  * examples, which their demonstrations then show; with eval.exclude_same_image none does. An
  * eval file of the same examples under other ids is not the pool's: the log notes that all 100
- * show an image of the pool. */
+ * show an image of the pool. A copy of the pool's file in a subdirectory, naming the same
+ * images as "../images/...", holds the pool's examples all the same (matched by the images'
+ * bytes, not their paths). */
 static void test_eval_on_pool(void) {
     if (system("command -v python3 >/dev/null 2>&1") != 0) {
         SKIP("evaluation on the pool: python3 is not on PATH");
         return;
     }
-    char cfg[300], out[300], log[300], lvlm[PATH_MAX + 64], pool[300], renamed[300];
+    char cfg[300], out[300], log[300], lvlm[PATH_MAX + 64], pool[300], renamed[300], moved[300];
     char set_train[340], set_eval[340], set_ckpt[340], answers[340], err[256];
     snprintf(cfg, sizeof cfg, "%s/on_pool.yaml", tmp);
     snprintf(pool, sizeof pool, "%s/data/train.jsonl", tmp);
     snprintf(renamed, sizeof renamed, "%s/data/renamed.jsonl", tmp);
+    snprintf(moved, sizeof moved, "%s/data/moved/train.jsonl", tmp);
     snprintf(set_train, sizeof set_train, "data.train=%s", pool);
     snprintf(set_ckpt, sizeof set_ckpt, "model.checkpoint=%s/run_exec/clip0/model.safetensors",
              tmp);
@@ -924,17 +927,22 @@ static void test_eval_on_pool(void) {
         CHECK(0, "evaluation on the pool: %s", err);
         return;
     }
-    for (int c = 0; c < 3; c++) { /* the pool; renamed; the pool with eval.exclude_same_image */
+    /* the pool; renamed; the pool with eval.exclude_same_image; moved */
+    for (int c = 0; c < 4; c++) {
         snprintf(out, sizeof out, "%s/run_on_pool%d", tmp, c);
         snprintf(log, sizeof log, "%s/on_pool%d.log", tmp, c);
         snprintf(answers, sizeof answers, "%s/answers.jsonl", out);
-        snprintf(set_eval, sizeof set_eval, "data.eval=%s", c == 1 ? renamed : pool);
-        if (c == 1) { /* the pool's lines, each id prefixed with "x" */
-            char *text = test_slurp(pool);
-            FILE *f = fopen(renamed, "w");
+        snprintf(set_eval, sizeof set_eval, "data.eval=%s",
+                 c == 1 ? renamed : c == 3 ? moved : pool);
+        if (c == 1 || c == 3) { /* the pool's lines, ids prefixed with "x" or images with "../" */
+            const char *key = c == 1 ? "\"id\":\"" : "\"image\":\"";
+            char *text = test_slurp(pool), dir[300];
+            snprintf(dir, sizeof dir, "%s/data/moved", tmp);
+            FILE *f = c == 1 || mkdir(dir, 0700) == 0 ? fopen(c == 1 ? renamed : moved, "w")
+                                                      : NULL;
             const char *at = text;
-            for (const char *hit; f && at && (hit = strstr(at, "\"id\":\"")); at = hit + 6)
-                fprintf(f, "%.*s\"id\":\"x", (int)(hit - at), at);
+            for (const char *hit; f && at && (hit = strstr(at, key)); at = hit + strlen(key))
+                fprintf(f, "%.*s%s%s", (int)(hit - at), at, key, c == 1 ? "x" : "../");
             if (f && at) fputs(at, f);
             if (f) fclose(f);
             free(text);
@@ -948,7 +956,8 @@ static void test_eval_on_pool(void) {
         char *text = test_slurp(log);
         int prompts = 0, self = -1, same = -1;
         own_demonstrations(answers, &pool_ds, &prompts, &self, &same);
-        CHECK(rc == 0 && text && prompts == 100 && self == 0 && (c == 0 ? same > 0 : same == 0) &&
+        CHECK(rc == 0 && text && prompts == 100 && self == 0 &&
+                  (c == 0 || c == 3 ? same > 0 : same == 0) &&
                   (c == 1 ? !strstr(text, "are examples of the pool")
                           : strstr(text, "data: 100 of the 100 queries in ") &&
                                 strstr(text, "are examples of the pool ")) &&
@@ -959,8 +968,10 @@ static void test_eval_on_pool(void) {
                                       : "can show their own picture"),
               "drum eval on %s: exit %d, %d k-shot prompts, %d with the query among its "
               "demonstrations, %d demonstrations showing its image; %s",
-              c == 1 ? "the pool's examples under other ids"
-                     : c ? "the pool, eval.exclude_same_image" : "the pool itself",
+              c == 1   ? "the pool's examples under other ids"
+              : c == 2 ? "the pool, eval.exclude_same_image"
+              : c == 3 ? "a copy of the pool's file naming its images by other paths"
+                       : "the pool itself",
               rc, prompts, self, same, text ? text : "");
         free(text);
     }

@@ -177,8 +177,10 @@ static int cmp_id_row(const void *a, const void *b) {
 }
 
 /* Evaluation queries that are pool examples (data.eval naming data.train, or part of it): the
- * same id, image file and prompt. Each is left out of its own retrieval, as mining leaves out
- * the query itself; else it would be its own first demonstration, answer and all. */
+ * same id and prompt, and an image file of the same bytes (the images read: a file written
+ * elsewhere names them by other paths). Each is left out of its own retrieval, as mining
+ * leaves out the query itself; else it would be its own first demonstration, answer and
+ * all. */
 static int find_eval_self(drum_job *j, char *err, size_t errlen) {
     id_row *pool = malloc((size_t)(j->train.n + 1) * sizeof *pool);
     if (!pool) {
@@ -192,7 +194,9 @@ static int find_eval_self(drum_job *j, char *err, size_t errlen) {
         id_row key = {e->id, -1};
         const id_row *hit = bsearch(&key, pool, (size_t)j->train.n, sizeof *pool, cmp_id_row);
         const drum_example *p = hit ? &j->train.ex[hit->row] : NULL;
-        if (!p || strcmp(p->image, e->image) != 0 || strcmp(p->prompt, e->prompt) != 0) continue;
+        if (!p || j->pool.image_digest[hit->row] != j->queries.image_digest[q] ||
+            strcmp(p->prompt, e->prompt) != 0)
+            continue;
         if (!j->eval_self) {
             j->eval_self = malloc((size_t)j->eval.n * sizeof *j->eval_self);
             if (!j->eval_self) {
@@ -207,8 +211,9 @@ static int find_eval_self(drum_job *j, char *err, size_t errlen) {
     }
     free(pool);
     if (j->n_eval_self)
-        note(j, "data: %d of the %d queries in %s are examples of the pool %s (the same id, image "
-             "and prompt): each is left out of its own retrieval, and of NDCG's ranking",
+        note(j, "data: %d of the %d queries in %s are examples of the pool %s (the same id, "
+             "prompt and image bytes): each is left out of its own retrieval, and of NDCG's "
+             "ranking",
              j->n_eval_self, j->eval.n, j->eval.path, j->train.path);
     return 0;
 }
@@ -792,7 +797,7 @@ static int open_inputs(drum_job *j, char *err, size_t errlen) {
     if (open_data(j, err, errlen) || open_lvlm(j, err, errlen) || check_ops(j, err, errlen))
         return -1;
     /* after open_lvlm: whether NDCG@10 is measured */
-    if (find_eval_self(j, err, errlen) || check_eval_families(j, err, errlen) ||
+    if (check_eval_families(j, err, errlen) ||
         (mines(j) && check_mining_families(j, 1, err, errlen)) ||
         open_model(j, err, errlen) ||
         drum_freeze_match(&j->params, j->cfg->train.freeze.v, j->cfg->train.freeze.n, NULL, err,
@@ -805,7 +810,8 @@ static int open_inputs(drum_job *j, char *err, size_t errlen) {
     if (drum_prepare(&j->pool, &j->train, NULL, j->tok, &po, err, errlen) ||
         drum_prepare(&j->queries, &j->eval, NULL, j->tok, &po, err, errlen) ||
         drum_dataset_set_image_digests(&j->train, j->pool.image_digest, err, errlen) ||
-        drum_dataset_set_image_digests(&j->eval, j->queries.image_digest, err, errlen))
+        drum_dataset_set_image_digests(&j->eval, j->queries.image_digest, err, errlen) ||
+        find_eval_self(j, err, errlen))
         return -1;
     int first, shown = drum_prepared_count_images_in(&j->queries, &j->pool, j->eval_self, &first);
     if (shown < 0) {
@@ -820,7 +826,8 @@ static int open_inputs(drum_job *j, char *err, size_t errlen) {
              j->cfg->eval.exclude_same_image
                  ? "eval.exclude_same_image leaves those out of their retrieval"
                  : "their retrieved demonstrations can show their own picture");
-    /* with exclude_same_image, room for the examples a query passes over */
+    /* room for the examples a query passes over: itself (a pool example, found by its
+     * image's bytes), and with exclude_same_image the others showing its image */
     int for_eval = j->cfg->eval.exclude_same_image;
     int for_mining = mines(j) && j->cfg->train.exclude_same_image;
     int most = for_eval || for_mining ? drum_prepared_most_per_image(&j->pool) : 1;
@@ -829,7 +836,7 @@ static int open_inputs(drum_job *j, char *err, size_t errlen) {
         return -1;
     }
     j->eval_most = for_eval ? most : 0;
-    if ((for_eval && check_eval_families(j, err, errlen)) ||
+    if (((for_eval || j->eval_self) && check_eval_families(j, err, errlen)) ||
         (for_mining && check_mining_families(j, most, err, errlen)))
         return -1;
     return 0;
