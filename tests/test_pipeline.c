@@ -641,6 +641,21 @@ static void test_errors(void) {
     const char *room[] = {drum_bin, "train", cfg2, "--set", "train.candidates_k=19", "--check",
                           NULL};
     CHECK(run_drum(log, room, 0, NULL, 0) == 0, "candidates_k 19 fits the mini pool's tasks");
+    /* evaluated on the pool's own file, each query leaves itself out: 20 shots need 21 of
+     * the 20 cls examples (found once the images are read); on held-out queries they fit */
+    char pool_train[340], pool_eval[340];
+    snprintf(pool_train, sizeof pool_train, "data.train=%s/data/train.jsonl", tmp);
+    snprintf(pool_eval, sizeof pool_eval, "data.eval=%s/data/train.jsonl", tmp);
+    const char *self_room[] = {drum_bin,  "eval",    cfg2,  "--set",           pool_train,
+                               "--set",   pool_eval, "--set", "eval.shots=[20]", "--check",
+                               NULL};
+    fails_before_lvlm("shots above a task's pool less the query itself", self_room,
+                      "task 'cls': ",
+                      "needs 21 (eval.shots up to 20, and NDCG@10's top 10, and the query itself)",
+                      "check passed", drafts);
+    const char *held_out[] = {drum_bin, "eval", cfg2, "--set", "eval.shots=[20]", "--check",
+                              NULL};
+    CHECK(run_drum(log, held_out, 0, NULL, 0) == 0, "20 shots fit the mini pool's tasks");
     write_text_file(data, lines); /* the next check's data again */
     write_data_config(cfg2, data, data, no_ckpt);
     const char *chk[] = {drum_bin, "eval", cfg2, "--check", NULL};
