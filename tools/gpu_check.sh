@@ -197,7 +197,8 @@ if [ "$RC" -eq 0 ]; then
   # 6c. mining at scale on the GPU: `drum mine` over a 30,000-example pool (21,000 images of
   # 64 px) for a sample of 300 queries with the demo's pre-trained CLIP, the configuration
   # docs/PERF.md measured on the VM's cpu backend; DRUM_PROFILE's stage times, on cuda and
-  # on this host's cpu backend (OpenBLAS's SkylakeX kernels: its own pick is SSE3's)
+  # on this host's cpu backend (OpenBLAS's SkylakeX kernels: its own pick is SSE3's), and the
+  # progress line of the image pass (its rate should agree with the profile's encode images)
   if [ -f /tmp/gpu_check_demo/run/clip0/model.safetensors ]; then
     rm -rf /tmp/gpu_check_scale
     for be in cuda cpu; do
@@ -212,7 +213,8 @@ if [ "$RC" -eq 0 ]; then
       else
         record "mine 30k on $be" ok "$DUR" "$(awk '/^profile \(DRUM_PROFILE\)/ { p = 1 }
           p && /^(mine round 1|embed demonstrations|embed queries|retrieve) / {
-          name = substr($0, 1, 32); sub(/ +$/, "", name); printf "%s %.2fs; ", name, $(NF - 2) }' "$log")"
+          name = substr($0, 1, 32); sub(/ +$/, "", name); printf "%s %.2fs; ", name, $(NF - 2) }
+          /^embed images .* took / { line = $0 } END { gsub(/ +/, " ", line); print line }' "$log")"
       fi
     done
   fi
