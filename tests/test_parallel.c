@@ -514,6 +514,21 @@ static int mpirun_passes_usr1(char *how, size_t n) {
     return 0;
 }
 
+/* Of a log's progress lines for stage ("STAGE   done/total ..."), the most done and its total
+ * (0 and 0 when there is none). */
+static void most_done(const char *log, const char *stage, long *done, long *total) {
+    *done = *total = 0;
+    size_t len = strlen(stage);
+    for (const char *at = log; at && (at = strstr(at, stage)); at += len) {
+        long d, t;
+        if ((at == log || at[-1] == '\n') && at[len] == ' ' &&
+            sscanf(at + len, " %ld/%ld", &d, &t) == 2 && d > *done) {
+            *done = d;
+            *total = t;
+        }
+    }
+}
+
 /* Runs `drum demo` (baselines, then DRUM) for a run named name on n ranks (0: without mpirun); returns the status. */
 static int job(const char *cmd, const char *name, int n, const char *scorer, const char *a1,
                const char *a2, const char *stop_when) {
@@ -876,6 +891,13 @@ static void check_job(void) {
     CHECK(rc == 0 && rc2 == 0 && first && second && strcmp(first, second) == 0,
           "2 ranks re-run from the answer cache with a failing generate: exits %d, %d; log: %s",
           rc, rc2, text ? text : "(none)");
+    /* rank 0's progress counts both ranks' rows: the pool's 100 texts, the 45 queries' */
+    long pool_done, pool_n, query_done, query_n;
+    most_done(text, "embed pool", &pool_done, &pool_n);
+    most_done(text, "embed queries", &query_done, &query_n);
+    CHECK(pool_done == 100 && pool_n == 100 && query_done == 45 && query_n == 45,
+          "2 ranks' embedding progress: pool %ld/%ld, queries %ld/%ld (want 100/100, 45/45)",
+          pool_done, pool_n, query_done, query_n);
     free(first);
     free(second);
     free(text);

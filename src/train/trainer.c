@@ -315,24 +315,25 @@ static int embed_pass_run(drum_comm *comm, drum_clip_model *m, const drum_prepar
         drum_comm_slice(n, r, comm->size, &a, &z);
         if (z - a > most) most = z - a;
     }
+    /* progress counts every rank's rows, the ranks going batch by batch in step (each asks
+     * the stop before every batch), so rank 0's line reads n of n, not its slice */
     int stopped = 0;
-    drum_progress_begin(progress, p->stage, 0, hi - lo);
+    drum_progress_begin(progress, p->stage, 0, n);
     for (long t = 0; t * batch < most && drum_backend_ok(be); t++) {
         if (drum_progress_stopped(progress, p->stage, err, errlen)) {
             stopped = 1;
             break;
         }
         int i0 = (int)(lo + t * batch);
-        if (i0 >= hi) continue;
-        int b = hi - i0 < batch ? (int)hi - i0 : batch;
-        if (p->images) {
+        int b = i0 >= hi ? 0 : hi - i0 < batch ? (int)hi - i0 : batch; /* 0: past the slice */
+        if (b > 0 && p->images) {
             be->to_device(be, lv.levels, prep->levels + (size_t)i0 * px, (size_t)b * px);
             be->op.levels_forward(be, d_pix, lv.levels, lv.lut, b, (size_t)S * S);
             if (drum_clip_encode_images(m, d_pix, b)) break;
             be->to_host(be, out->img + (size_t)i0 * D, m->img_features,
                         (size_t)b * D * sizeof(float));
         }
-        if (p->ids) {
+        if (b > 0 && p->ids) {
             int W = T;
             const int *bi = p->ids + (size_t)i0 * T, *bm = p->mask + (size_t)i0 * T,
                       *bq = p->eos + i0;
@@ -355,7 +356,13 @@ static int embed_pass_run(drum_comm *comm, drum_clip_model *m, const drum_prepar
             be->to_host(be, out->txt + (size_t)i0 * D, m->txt_features,
                         (size_t)b * D * sizeof(float));
         }
-        drum_progress_report(progress, p->stage, i0 + b - lo, hi - lo, NULL);
+        long done = 0; /* every rank's rows after its first t + 1 batches */
+        for (int r = 0; r < comm->size; r++) {
+            long a, z;
+            drum_comm_slice(n, r, comm->size, &a, &z);
+            done += z - a < (t + 1) * batch ? z - a : (t + 1) * batch;
+        }
+        drum_progress_report(progress, p->stage, done, n, NULL);
     }
     be->free(be, d_pix);
     be->free(be, d_ids);
