@@ -16,7 +16,8 @@
 # Full logs go to $GPU_CHECK_LOGS (default /tmp/gpu_check_logs) and, when $OUT is set, as
 # one tarball plus the summary to $OUT; a summary table is printed last. Exits non-zero
 # when any step fails, times out, or silently skips the GPU. The whole check is held to
-# about 7.5 minutes (override with GPU_CHECK_BUDGET=seconds).
+# about 7.5 minutes (override with GPU_CHECK_BUDGET=seconds); GPU_CHECK_ONLY runs a subset
+# (see want below).
 set -u -o pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -42,7 +43,16 @@ time_left() {
 
 record() { # name result seconds detail
   names+=("$1"); results+=("$2"); secs+=("$3"); details+=("$4")
-  [ "$2" = ok ] || status=1
+  [ "$2" = ok ] || [ "$2" = skipped ] || status=1
+}
+
+# GPU_CHECK_ONLY="test_image test_parallel": only the steps named (a test binary's name, or
+# bench, clip, demo, mine, memcheck; the build step always runs), e.g. to rerun within a lease
+# what failed; mine needs demo's run
+want() {
+  [ -z "${GPU_CHECK_ONLY:-}" ] && return 0
+  case " $GPU_CHECK_ONLY " in *" $1 "*) return 0 ;; esac
+  return 1
 }
 
 # run_step NAME LOG CAP_SECONDS CMD... : runs CMD under a timeout, output to the console
@@ -128,6 +138,7 @@ if [ "$RC" -eq 0 ]; then
   done
   for t in "${tests[@]}"; do
     name=${t##*/}
+    want "$name" || continue
     log=$LOGDIR/gpu_check_$name.log
     run_step "$name" "$log" 240 "$t"
     sum=$(summary_of "$log")
@@ -143,55 +154,61 @@ if [ "$RC" -eq 0 ]; then
   done
 
   # 4. benchmark
-  log=$LOGDIR/gpu_check_bench_ops.log
-  run_step "bench_ops cuda" "$log" 240 build/bench/bench_ops cuda
-  if [ "$RC" -ne 0 ]; then
-    record "bench_ops cuda" FAIL "$DUR" "exit $RC"
-  elif grep -q "not run" "$log"; then
-    record "bench_ops cuda" FAIL "$DUR" "$(grep 'not run' "$log" | head -n 1)"
-  else
-    roof=$(grep -E '^roofline' "$log" | sed -E 's/.*, ([0-9.]+ (GB|TFLOP)\/s).*/\1/' | paste -sd' ' -)
-    record "bench_ops cuda" ok "$DUR" "rooflines: $roof; $(grep -c 'skipped' "$log") rows skipped"
+  if want bench; then
+    log=$LOGDIR/gpu_check_bench_ops.log
+    run_step "bench_ops cuda" "$log" 240 build/bench/bench_ops cuda
+    if [ "$RC" -ne 0 ]; then
+      record "bench_ops cuda" FAIL "$DUR" "exit $RC"
+    elif grep -q "not run" "$log"; then
+      record "bench_ops cuda" FAIL "$DUR" "$(grep 'not run' "$log" | head -n 1)"
+    else
+      roof=$(grep -E '^roofline' "$log" | sed -E 's/.*, ([0-9.]+ (GB|TFLOP)\/s).*/\1/' | paste -sd' ' -)
+      record "bench_ops cuda" ok "$DUR" "rooflines: $roof; $(grep -c 'skipped' "$log") rows skipped"
+    fi
   fi
 
   # 5. CLIP throughput against PyTorch
-  log=$LOGDIR/gpu_check_clip.log
-  run_step "clip vs PyTorch" "$log" 240 bash tools/gpu_check_clip.sh 128
-  if [ "$RC" -ne 0 ]; then
-    record "clip vs PyTorch" FAIL "$DUR" "exit $RC"
-  else
-    record "clip vs PyTorch" ok "$DUR" "$(grep -A8 'drum / PyTorch' "$log" | grep -E 'B/32 +train' | head -n 1)"
+  if want clip; then
+    log=$LOGDIR/gpu_check_clip.log
+    run_step "clip vs PyTorch" "$log" 240 bash tools/gpu_check_clip.sh 128
+    if [ "$RC" -ne 0 ]; then
+      record "clip vs PyTorch" FAIL "$DUR" "exit $RC"
+    else
+      record "clip vs PyTorch" ok "$DUR" "$(grep -A8 'drum / PyTorch' "$log" | grep -E 'B/32 +train' | head -n 1)"
+    fi
   fi
 
   # 6. the main job on the GPU: drum demo with backend cuda (the demo's numbers on cpu are
   # in README.md; cuda sums in another order, so they agree to noise, not to the byte)
-  log=$LOGDIR/gpu_check_demo_cuda.log
-  rm -rf /tmp/gpu_check_demo
-  run_step "demo on cuda" "$log" 200 build/drum demo --set backend=cuda \
-    --set data.dir=/tmp/gpu_check_demo/data --set train.out=/tmp/gpu_check_demo/run
-  if [ "$RC" -ne 0 ]; then
-    record "demo on cuda" FAIL "$DUR" "exit $RC"
-  else
-    record "demo on cuda" ok "$DUR" "$(last_drum_row "$log")"
-    cp /tmp/gpu_check_demo/run/results.md "$LOGDIR/demo_cuda_results.md" 2>/dev/null
-  fi
-
-  # 6b. data parallel on the GPU: the same demo on 2 MPI ranks sharing the card (features and
-  # gradients through host memory); only where Open MPI's mpirun is installed
-  if command -v mpirun >/dev/null 2>&1; then
-    log=$LOGDIR/gpu_check_demo_cuda_mpi2.log
-    rm -rf /tmp/gpu_check_demo_mpi2
-    run_step "demo on cuda, 2 ranks" "$log" 200 env OMPI_ALLOW_RUN_AS_ROOT=1 \
-      OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -n 2 build/drum demo \
-      --set backend=cuda --set data.dir=/tmp/gpu_check_demo/data \
-      --set train.out=/tmp/gpu_check_demo_mpi2/run
+  if want demo; then
+    log=$LOGDIR/gpu_check_demo_cuda.log
+    rm -rf /tmp/gpu_check_demo
+    run_step "demo on cuda" "$log" 200 build/drum demo --set backend=cuda \
+      --set data.dir=/tmp/gpu_check_demo/data --set train.out=/tmp/gpu_check_demo/run
     if [ "$RC" -ne 0 ]; then
-      record "demo on cuda, 2 ranks" FAIL "$DUR" "exit $RC"
+      record "demo on cuda" FAIL "$DUR" "exit $RC"
     else
-      record "demo on cuda, 2 ranks" ok "$DUR" "$(last_drum_row "$log")"
+      record "demo on cuda" ok "$DUR" "$(last_drum_row "$log")"
+      cp /tmp/gpu_check_demo/run/results.md "$LOGDIR/demo_cuda_results.md" 2>/dev/null
     fi
-  else
-    echo "(no mpirun here: the 2-rank demo on cuda is not run)"
+
+    # 6b. data parallel on the GPU: the same demo on 2 MPI ranks sharing the card (features and
+    # gradients through host memory); only where Open MPI's mpirun is installed
+    if command -v mpirun >/dev/null 2>&1; then
+      log=$LOGDIR/gpu_check_demo_cuda_mpi2.log
+      rm -rf /tmp/gpu_check_demo_mpi2
+      run_step "demo on cuda, 2 ranks" "$log" 200 env OMPI_ALLOW_RUN_AS_ROOT=1 \
+        OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -n 2 build/drum demo \
+        --set backend=cuda --set data.dir=/tmp/gpu_check_demo/data \
+        --set train.out=/tmp/gpu_check_demo_mpi2/run
+      if [ "$RC" -ne 0 ]; then
+        record "demo on cuda, 2 ranks" FAIL "$DUR" "exit $RC"
+      else
+        record "demo on cuda, 2 ranks" ok "$DUR" "$(last_drum_row "$log")"
+      fi
+    else
+      echo "(no mpirun here: the 2-rank demo on cuda is not run)"
+    fi
   fi
 
   # 6c. mining at scale on the GPU: `drum mine` over a 30,000-example pool (21,000 images of
@@ -199,7 +216,11 @@ if [ "$RC" -eq 0 ]; then
   # docs/PERF.md measured on the VM's cpu backend; DRUM_PROFILE's stage times, on cuda and
   # on this host's cpu backend (OpenBLAS's SkylakeX kernels: its own pick is SSE3's), and the
   # progress line of the image pass (its rate should agree with the profile's encode images)
-  if [ -f /tmp/gpu_check_demo/run/clip0/model.safetensors ]; then
+  if ! want mine; then
+    :
+  elif [ ! -f /tmp/gpu_check_demo/run/clip0/model.safetensors ]; then
+    record "mine 30k" skipped 0 "no demo run's clip0 (the demo step did not run or failed)"
+  else
     rm -rf /tmp/gpu_check_scale
     for be in cuda cpu; do
       log=$LOGDIR/gpu_check_mine_30k_$be.log
@@ -220,7 +241,7 @@ if [ "$RC" -eq 0 ]; then
   fi
 
   # 7. memcheck over every op case (cpu cases run too; only the cuda ones are checked)
-  if command -v compute-sanitizer >/dev/null 2>&1; then
+  if want memcheck && command -v compute-sanitizer >/dev/null 2>&1; then
     log=$LOGDIR/gpu_check_memcheck.log
     run_step "memcheck test_ops" "$log" 150 compute-sanitizer --tool memcheck --leak-check full \
       --error-exitcode 3 build/tests/test_ops
