@@ -919,7 +919,7 @@ static int own_demonstrations(const char *answers, const drum_dataset *pool, int
  * the log says so, and that the 60 VQA queries also share their pictures with other pool
  * examples, which their demonstrations then show; with eval.exclude_same_image none does. An
  * eval file of the same examples under other ids is not the pool's: the log notes that all 100
- * show an image of the pool. A copy of the pool's file in a subdirectory, naming the same
+ * show an image of the pool, and have a pool example's prompt and image under another id. A copy of the pool's file in a subdirectory, naming the same
  * images as "../images/...", holds the pool's examples all the same (matched by the images'
  * bytes, not their paths). */
 static void test_eval_on_pool(void) {
@@ -973,9 +973,14 @@ static void test_eval_on_pool(void) {
         own_demonstrations(answers, &pool_ds, &prompts, &self, &same);
         CHECK(rc == 0 && text && prompts == 100 && self == 0 &&
                   (c == 0 || c == 3 ? same > 0 : same == 0) &&
-                  (c == 1 ? !strstr(text, "are examples of the pool")
+                  (c == 1 ? !strstr(text, "are examples of the pool") &&
+                                strstr(text, "have the prompt and image bytes of an example "
+                                             "of the pool ") &&
+                                strstr(text, "under another id (the first at line 1, id "
+                                             "xtrain-")
                           : strstr(text, "data: 100 of the 100 queries in ") &&
-                                strstr(text, "are examples of the pool ")) &&
+                                strstr(text, "are examples of the pool ") &&
+                                !strstr(text, "under another id")) &&
                   strstr(text, c == 1 ? "data: 100 of the 100 queries in "
                                       : "data: 60 of the 100 queries in ") &&
                   strstr(text, "show an image that another example of the pool") &&

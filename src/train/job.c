@@ -218,6 +218,64 @@ static int find_eval_self(drum_job *j, char *err, size_t errlen) {
     return 0;
 }
 
+typedef struct {
+    uint64_t key; /* the prompt's digest and the image's, hashed together */
+    int row;
+} key_row;
+
+static int cmp_key_row(const void *a, const void *b) {
+    uint64_t x = ((const key_row *)a)->key, y = ((const key_row *)b)->key;
+    return x < y ? -1 : x > y;
+}
+
+static uint64_t prompt_image_key(const drum_example *e, uint64_t image_digest) {
+    const char *s = e->prompt ? e->prompt : "";
+    return drum_hash64(drum_fnv1a(s, strlen(s) + 1, DRUM_FNV1A_INIT), image_digest);
+}
+
+/* Queries that are not pool examples by id but have a pool example's prompt and image bytes:
+ * the same examples under other ids (a second conversion, say) would each be retrieved as its
+ * own demonstration, answer and all. The log says how many, with the first pair's lines; they
+ * stay in (another question's example may share both legitimately). */
+static int note_id_twins(drum_job *j, char *err, size_t errlen) {
+    key_row *pool = malloc((size_t)(j->train.n + 1) * sizeof *pool);
+    if (!pool) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int i = 0; i < j->train.n; i++)
+        pool[i] = (key_row){prompt_image_key(&j->train.ex[i], j->pool.image_digest[i]), i};
+    qsort(pool, (size_t)j->train.n, sizeof *pool, cmp_key_row);
+    int twins = 0, first_q = -1, first_p = -1;
+    for (int q = 0; q < j->eval.n; q++) {
+        if (j->eval_self && j->eval_self[q] >= 0) continue;
+        const drum_example *e = &j->eval.ex[q];
+        key_row key = {prompt_image_key(e, j->queries.image_digest[q]), -1};
+        const key_row *hit = bsearch(&key, pool, (size_t)j->train.n, sizeof *pool, cmp_key_row);
+        while (hit && hit > pool && hit[-1].key == key.key) hit--; /* the first of equal keys */
+        for (; hit && hit < pool + j->train.n && hit->key == key.key; hit++) {
+            const drum_example *p = &j->train.ex[hit->row];
+            if (j->pool.image_digest[hit->row] == j->queries.image_digest[q] &&
+                strcmp(p->prompt ? p->prompt : "", e->prompt ? e->prompt : "") == 0) {
+                if (!twins++) {
+                    first_q = q;
+                    first_p = hit->row;
+                }
+                break;
+            }
+        }
+    }
+    free(pool);
+    if (twins)
+        note(j, "data: %d of the %d queries in %s have the prompt and image bytes of an example "
+             "of the pool %s under another id (the first at line %d, id %s; the pool's line %d, "
+             "id %s): they are not left out of their own retrieval; if they are the same "
+             "examples, give them the pool's ids",
+             twins, j->eval.n, j->eval.path, j->train.path, j->eval.ex[first_q].line,
+             j->eval.ex[first_q].id, j->train.ex[first_p].line, j->train.ex[first_p].id);
+    return 0;
+}
+
 /* Task family labels: a query retrieves from its own family's pool only. */
 static int task_groups(drum_job *j, char *err, size_t errlen) {
     const char *names[DRUM_ICL_MAX_TASKS];
@@ -811,7 +869,7 @@ static int open_inputs(drum_job *j, char *err, size_t errlen) {
         drum_prepare(&j->queries, &j->eval, NULL, j->tok, &po, err, errlen) ||
         drum_dataset_set_image_digests(&j->train, j->pool.image_digest, err, errlen) ||
         drum_dataset_set_image_digests(&j->eval, j->queries.image_digest, err, errlen) ||
-        find_eval_self(j, err, errlen))
+        find_eval_self(j, err, errlen) || note_id_twins(j, err, errlen))
         return -1;
     int first, shown = drum_prepared_count_images_in(&j->queries, &j->pool, j->eval_self, &first);
     if (shown < 0) {
