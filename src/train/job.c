@@ -229,8 +229,8 @@ static int cmp_key_row(const void *a, const void *b) {
 }
 
 static uint64_t prompt_image_key(const drum_example *e, uint64_t image_digest) {
-    const char *s = e->prompt ? e->prompt : "";
-    return drum_hash64(drum_fnv1a(s, strlen(s) + 1, DRUM_FNV1A_INIT), image_digest);
+    return drum_hash64(drum_fnv1a(e->prompt, strlen(e->prompt) + 1, DRUM_FNV1A_INIT),
+                       image_digest);
 }
 
 /* Queries that are not pool examples by id but have a pool example's prompt and image bytes:
@@ -256,7 +256,7 @@ static int note_id_twins(drum_job *j, char *err, size_t errlen) {
         for (; hit && hit < pool + j->train.n && hit->key == key.key; hit++) {
             const drum_example *p = &j->train.ex[hit->row];
             if (j->pool.image_digest[hit->row] == j->queries.image_digest[q] &&
-                strcmp(p->prompt ? p->prompt : "", e->prompt ? e->prompt : "") == 0) {
+                strcmp(p->prompt, e->prompt) == 0) {
                 if (!twins++) {
                     first_q = q;
                     first_p = hit->row;
