@@ -10,6 +10,9 @@ FILE *drum_atomic_open(const char *path, char **tmp, char *err, size_t errlen);
 /* Flushes, fsyncs and closes f, then renames tmp over path and fsyncs the directory.
  * On any failure removes tmp and returns -1 with a message; frees tmp either way. */
 int drum_atomic_commit(FILE *f, char *tmp, const char *path, char *err, size_t errlen);
+/* Writes n bytes of data to path through drum_atomic_open / drum_atomic_commit. */
+int drum_write_file_atomic(const char *path, const void *data, size_t n, char *err,
+                           size_t errlen);
 /* Abandons an atomic write: closes f, removes tmp, frees it. */
 void drum_atomic_abort(FILE *f, char *tmp);
 /* Makes a new or renamed directory entry durable: fsyncs the directory holding path (best
@@ -38,6 +41,10 @@ int drum_mkdirs(const char *dir, char *err, size_t errlen);
 
 /* dir + "/" + name in a malloc'd string. */
 char *drum_path_join(const char *dir, const char *name);
+
+/* The directory of path in a malloc'd string: what precedes its last '/' ("/" for "/x"),
+ * or "." when it has none. */
+char *drum_path_dir(const char *path);
 
 /* Writes s as a JSON string literal (quotes, backslashes and control characters escaped). */
 void drum_json_write_string(FILE *f, const char *s);

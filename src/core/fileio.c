@@ -20,6 +20,12 @@ char *drum_path_join(const char *dir, const char *name) {
     return p;
 }
 
+char *drum_path_dir(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) return strdup(".");
+    return strndup(path, slash == path ? 1 : (size_t)(slash - path));
+}
+
 FILE *drum_atomic_open(const char *path, char **tmp, char *err, size_t errlen) {
     size_t n = strlen(path) + 5;
     *tmp = malloc(n);
@@ -73,6 +79,19 @@ int drum_atomic_commit(FILE *f, char *tmp, const char *path, char *err, size_t e
     drum_fsync_parent(path);
     free(tmp);
     return 0;
+}
+
+int drum_write_file_atomic(const char *path, const void *data, size_t n, char *err,
+                           size_t errlen) {
+    char *tmp = NULL;
+    FILE *f = drum_atomic_open(path, &tmp, err, errlen);
+    if (!f) return -1;
+    if (n && fwrite(data, 1, n, f) != n) {
+        snprintf(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
+        drum_atomic_abort(f, tmp);
+        return -1;
+    }
+    return drum_atomic_commit(f, tmp, path, err, errlen);
 }
 
 void drum_atomic_abort(FILE *f, char *tmp) {

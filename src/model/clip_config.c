@@ -370,31 +370,6 @@ static cJSON *tower_json(const drum_clip_tower_config *t, int is_text, int proje
     return o;
 }
 
-static int write_all_atomic(const char *path, const char *data, size_t n, char *err,
-                            size_t errlen) {
-    char tmp[4096];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
-        return drum_errorf(err, errlen, "%s: path too long", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return drum_errorf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
-    int ok = fwrite(data, 1, n, f) == n && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int saved = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = 0;
-        saved = errno;
-    }
-    if (!ok) {
-        unlink(tmp);
-        return drum_errorf(err, errlen, "%s: write failed: %s", tmp, strerror(saved));
-    }
-    if (rename(tmp, path) != 0) {
-        saved = errno;
-        unlink(tmp);
-        return drum_errorf(err, errlen, "%s: cannot rename %s over it: %s", path, tmp, strerror(saved));
-    }
-    return 0;
-}
-
 int drum_clip_config_save(const drum_clip_config *cfg, const char *path, char *err,
                           size_t errlen) {
     char verr[384];
@@ -435,7 +410,7 @@ int drum_clip_config_save(const drum_clip_config *cfg, const char *path, char *e
     out = withnl;
     out[n] = '\n';
     out[n + 1] = '\0';
-    rc = write_all_atomic(path, out, n + 1, err, errlen);
+    rc = drum_write_file_atomic(path, out, n + 1, err, errlen);
 done:
     free(out);
     cJSON_Delete(root);
