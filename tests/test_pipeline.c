@@ -29,6 +29,7 @@
 #include "drum/safetensors.h"
 #include "drum/score_cache.h"
 #include "drum/synth.h"
+#include "drum/synthetic_lvlm.h"
 #include "drum/trainer.h"
 
 static char drum_bin[PATH_MAX + 16], tmp[64] = "/tmp/drum_pipeline_XXXXXX";
@@ -457,12 +458,14 @@ static void test_resume(void) {
     CHECK(test_same_file(ra, rc_), "interrupted-and-resumed run's results.jsonl differs");
 }
 
-/* The path of tests/fixtures/exec_lvlm.py, the stand-in LVLM: drum_bin is
- * <root>/<build>/tests/../drum. */
-static void stand_in(char *out, size_t n) {
-    snprintf(out, n, "%.*s/../tests/fixtures/exec_lvlm.py",
-             (int)(strlen(drum_bin) - strlen("/drum")), drum_bin);
+/* The path of tests/fixtures/<name>: drum_bin is <root>/<build>/tests/../drum. */
+static void fixture(char *out, size_t n, const char *name) {
+    snprintf(out, n, "%.*s/../tests/fixtures/%s", (int)(strlen(drum_bin) - strlen("/drum")),
+             drum_bin, name);
 }
+
+/* The path of tests/fixtures/exec_lvlm.py, the stand-in LVLM. */
+static void stand_in(char *out, size_t n) { fixture(out, n, "exec_lvlm.py"); }
 
 /* Writes a job config over dataset files train and eval (the suite under tmp/data gives the
  * tokenizer) with run directory out. */
@@ -587,20 +590,22 @@ static void test_errors(void) {
     fails_before_lvlm("a missing model.checkpoint", e,
                       "/nonexistent/model.safetensors: cannot open", NULL, NULL, drafts);
     /* so are the images: a file that is not an image fails with its line, no drafts asked
-     * (12 examples: NDCG@10 retrieves 10 of a query's task) */
-    char not_png[300], lines[4096];
+     * (12 examples: NDCG@10 retrieves 10 of a query's task; the suite's ids, beside its
+     * meta.jsonl, so that the synthetic LVLM knows them) */
+    char not_png[300], lines[4096], not_images[300];
     snprintf(not_png, sizeof not_png, "%s/not_an_image.png", tmp);
+    snprintf(not_images, sizeof not_images, "%s/data/not_images.jsonl", tmp);
     write_text_file(not_png, "not a PNG\n");
     size_t at = 0;
     for (int i = 0; i < 12; i++)
         at += (size_t)snprintf(lines + at, sizeof lines - at,
-                               "{\"id\": \"e%d\", \"image\": \"%s\", \"prompt\": \"p\", "
-                               "\"response\": \"r\", \"task\": \"vqa\"}\n",
-                               i, i == 1 ? "not_an_image.png" : "data/images/img-00000.png");
-    write_text_file(data, lines);
-    write_data_config(cfg2, data, data, no_ckpt);
-    fails_before_lvlm("an image that does not decode", b, "bad.jsonl:2: ", "not_an_image.png",
-                      NULL, drafts);
+                               "{\"id\": \"train-vqa-%05d\", \"image\": \"%s\", \"prompt\": "
+                               "\"p\", \"response\": \"r\", \"task\": \"vqa\"}\n",
+                               i, i == 1 ? "../not_an_image.png" : "images/img-00000.png");
+    write_text_file(not_images, lines);
+    write_data_config(cfg2, not_images, not_images, no_ckpt);
+    fails_before_lvlm("an image that does not decode", b, "not_images.jsonl:2: ",
+                      "not_an_image.png", NULL, drafts);
     /* a task of the queries with too few examples of its own in the pool: named at once */
     char pool_path[300], nocap[300];
     snprintf(pool_path, sizeof pool_path, "%s/data/train.jsonl", tmp);
@@ -656,11 +661,10 @@ static void test_errors(void) {
     const char *held_out[] = {drum_bin, "eval", cfg2, "--set", "eval.shots=[20]", "--check",
                               NULL};
     CHECK(run_drum(log, held_out, 0, NULL, 0) == 0, "20 shots fit the mini pool's tasks");
-    write_text_file(data, lines); /* the next check's data again */
-    write_data_config(cfg2, data, data, no_ckpt);
+    write_data_config(cfg2, not_images, not_images, no_ckpt); /* the next check's data again */
     const char *chk[] = {drum_bin, "eval", cfg2, "--check", NULL};
-    fails_before_lvlm("--check over an image that does not decode", chk, "bad.jsonl:2: ", NULL,
-                      "check passed", drafts);
+    fails_before_lvlm("--check over an image that does not decode", chk, "not_images.jsonl:2: ",
+                      NULL, "check passed", drafts);
 }
 
 /* drum_job_open checks what the job's parts need, so the parts it was not opened for are
@@ -1603,6 +1607,21 @@ static void test_embed_retrieve_export(void) {
     snprintf(w1, sizeof w1, "%s/model.safetensors", exp_dir);
     snprintf(w2, sizeof w2, "%s/run_a/round2/model.safetensors", tmp);
     CHECK(test_same_file(w1, w2), "exported checkpoint weights differ from the round's export");
+    /* the tokenizer beside the config travels with the weights: the exported directory embeds
+     * on its own as with --tokenizer */
+    char vocab_a[400], vocab_b[400], emb_own[320], emb_tok[320];
+    snprintf(vocab_a, sizeof vocab_a, "%s/vocab.json", exp_dir);
+    snprintf(vocab_b, sizeof vocab_b, "%s/data/vocab.json", tmp);
+    snprintf(emb_own, sizeof emb_own, "%s/own_tokenizer.emb", tmp);
+    snprintf(emb_tok, sizeof emb_tok, "%s/named_tokenizer.emb", tmp);
+    CHECK(test_same_file(vocab_a, vocab_b), "drum export left out the tokenizer's vocab.json");
+    const char *own[] = {drum_bin, "embed", "--data", data, "--model", exp_dir, "--out", emb_own,
+                         NULL};
+    const char *named[] = {drum_bin, "embed", "--data", data, "--model", exp_dir, "--tokenizer",
+                           tokdir, "--out", emb_tok, NULL};
+    rc = run_drum(log, own, 0, NULL, 0) || run_drum(log, named, 0, NULL, 0);
+    CHECK(rc == 0 && test_same_file(emb_own, emb_tok),
+          "the exported directory's own tokenizer embeds otherwise than --tokenizer (exit %d)", rc);
     /* a checkpoint of another format version is named as one, not as garbage */
     char old[320];
     snprintf(old, sizeof old, "%s/format1.ckpt", tmp);
@@ -1821,6 +1840,227 @@ static void test_mine_and_freeze(void) {
                       typo_drafts);
 }
 
+/* text with the first `from` replaced by `to` (malloc'd); NULL when text lacks it. */
+static char *replaced(const char *text, const char *from, const char *to) {
+    const char *at = text ? strstr(text, from) : NULL;
+    if (!at) return NULL;
+    size_t a = (size_t)(at - text), b = strlen(from), c = strlen(to), n = strlen(text);
+    char *out = malloc(n - b + c + 1);
+    if (!out) return NULL;
+    memcpy(out, text, a);
+    memcpy(out + a, to, c);
+    memcpy(out + a + c, at + b, n - a - b + 1);
+    return out;
+}
+
+/* The number after "<row>...<shots>-shot: mean " in a job's log, as printed (into out). */
+static int mean_in_log(const char *log, const char *row, const char *shots, char *out, size_t n) {
+    char key[64];
+    snprintf(key, sizeof key, "%s-shot: mean ", shots);
+    for (const char *at = log ? strstr(log, row) : NULL; at; at = strstr(at + 1, row)) {
+        const char *eol = strchr(at, '\n'), *m = strstr(at, key);
+        if (m && (!eol || m < eol)) {
+            m += strlen(key);
+            size_t len = strcspn(m, "\n");
+            snprintf(out, n, "%.*s", (int)len, m);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* A job whose retriever is a Hugging Face CLIP directory (config.json with vocab.json and
+ * merges.txt beside it), as the real-data configs in experiments/ name one: pre-trained by
+ * the job, trained a round, and the round's directory then read back by `drum eval` as its
+ * model (it holds the tokenizer files too): SIT with it gives DRUM r1's numbers. A tokenizer
+ * that does not fit the config fails at open. */
+static void test_hf_config_job(void) {
+    char hf[300], src[300], dst[400], cfg[300], out[300], evo[300], log[300], path[340];
+    snprintf(hf, sizeof hf, "%s/hf_clip", tmp);
+    snprintf(cfg, sizeof cfg, "%s/hf.yaml", tmp);
+    snprintf(out, sizeof out, "%s/run_hf", tmp);
+    snprintf(evo, sizeof evo, "%s/run_hf_eval", tmp);
+    snprintf(log, sizeof log, "%s/hf.log", tmp);
+    mkdir(hf, 0777);
+    static const char *const tok_files[] = {"vocab.json", "merges.txt"};
+    for (int i = 0; i < 2; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "tokenizer/%s", tok_files[i]);
+        fixture(src, sizeof src, name);
+        snprintf(dst, sizeof dst, "%s/%s", hf, tok_files[i]);
+        CHECK(copy_file(src, dst) == 0, "copying %s", src);
+    }
+    /* the tiny parity model's shapes, with the fixture tokenizer's 3514 ids and 16 positions */
+    fixture(src, sizeof src, "clip/tiny_quickgelu/config.json");
+    char *base = test_slurp(src), *v = replaced(base, "\"vocab_size\": 97", "\"vocab_size\": 3514");
+    char *good = replaced(v, "\"max_position_embeddings\": 11", "\"max_position_embeddings\": 16");
+    char *eos5 = replaced(good, "\"eos_token_id\": 2", "\"eos_token_id\": 5");
+    CHECK(good && eos5, "editing %s", src);
+    if (!good || !eos5) goto done;
+    snprintf(path, sizeof path, "%s/config.json", hf);
+    write_text_file(path, good);
+    test_write_mini_config(cfg, tmp, out, "");
+    char model[400], drafts[420];
+    snprintf(model, sizeof model, "model.config=%s", path);
+    snprintf(drafts, sizeof drafts, "%s/drafts.jsonl", out);
+    const char *t[] = {drum_bin, "train", cfg, "--set", model, "--set", "train.rounds=1", NULL};
+    int rc = run_drum(log, t, 0, NULL, 0);
+    char *text = test_slurp(log), m_train[32] = "", m_eval[32] = "";
+    CHECK(rc == 0 && mean_in_log(text, "DRUM r1", "2", m_train, sizeof m_train) == 0,
+          "drum train with a Hugging Face config.json: exit %d, %s", rc, text ? text : "");
+    free(text);
+    for (int i = 0; i < 2; i++) {
+        char tokf[340];
+        snprintf(tokf, sizeof tokf, "%s/%s", hf, tok_files[i]);
+        snprintf(dst, sizeof dst, "%s/round1/%s", out, tok_files[i]);
+        CHECK(test_same_file(tokf, dst), "round1/ lacks the tokenizer's %s", tok_files[i]);
+    }
+    char round_cfg[400], round_w[400];
+    snprintf(round_cfg, sizeof round_cfg, "model.config=%s/round1/config.json", out);
+    snprintf(round_w, sizeof round_w, "model.checkpoint=%s/round1/model.safetensors", out);
+    char eval_out[400];
+    snprintf(eval_out, sizeof eval_out, "train.out=%s", evo);
+    const char *e[] = {drum_bin, "eval", cfg, "--set", round_cfg, "--set", round_w,
+                       "--set", eval_out, "--set", "eval.strategies=[SIT]", NULL};
+    rc = run_drum(log, e, 0, NULL, 0);
+    text = test_slurp(log);
+    CHECK(rc == 0 && mean_in_log(text, "SIT ", "2", m_eval, sizeof m_eval) == 0 &&
+              strcmp(m_eval, m_train) == 0,
+          "drum eval with round1/ as the model: exit %d, SIT 2-shot %s against DRUM r1's %s: %s",
+          rc, m_eval, m_train, text ? text : "");
+    free(text);
+    /* tokenizers that do not fit: ids past the embedding table, another end-of-text id */
+    char bad_out[400];
+    snprintf(bad_out, sizeof bad_out, "train.out=%s_bad", out);
+    snprintf(drafts, sizeof drafts, "%s_bad/drafts.jsonl", out);
+    const char *tb[] = {drum_bin, "train", cfg, "--set", model, "--set", bad_out, NULL};
+    write_text_file(path, base);
+    fails_before_lvlm("a config.json whose vocab_size is smaller than its tokenizer's", tb,
+                      "text_config.vocab_size is 97, but the tokenizer in", "has ids up to 3513",
+                      NULL, drafts);
+    write_text_file(path, eos5);
+    fails_before_lvlm("a config.json with another eos_token_id than its tokenizer's", tb,
+                      "text_config.eos_token_id is 5, but the tokenizer in",
+                      "ends texts with id 3513", NULL, drafts);
+done:
+    free(base);
+    free(v);
+    free(good);
+    free(eos5);
+}
+
+/* Generates zero-shot drafts for ds's first n examples with the synthetic LVLM over meta
+ * (scorer.seed 7, the default), into out (n malloc'd strings). */
+static int simulated_drafts(const char *meta, const drum_dataset *ds, int n, char **out) {
+    char err[512];
+    drum_synthetic_config sc;
+    drum_synthetic_default_config(&sc);
+    sc.seed = 7;
+    drum_scorer *s = NULL;
+    drum_icl_prompt *p = calloc((size_t)n, sizeof *p);
+    int rc = p ? drum_synthetic_open(&s, meta, &sc, err, sizeof err) : -1;
+    for (int i = 0; rc == 0 && i < n; i++) p[i].query = &ds->ex[i];
+    if (rc == 0) rc = s->generate(s, p, n, out, err, sizeof err);
+    if (rc) fprintf(stderr, "simulated_drafts: %s\n", err);
+    drum_scorer_destroy(s);
+    free(p);
+    return rc;
+}
+
+/* The synthetic LVLM reads the hidden attributes beside the pool's file, not data.dir's:
+ * data.dir's suite gives the demo model's tokenizer, and the data may be another suite's,
+ * whose ids data.dir's meta.jsonl holds for other examples. Two suites' files together, and
+ * examples the meta.jsonl lacks, fail at open. */
+static void test_suite_meta(void) {
+    char suite[300], log[300], cfg[300], out[300], drafts[340], train[340], evalf[340];
+    snprintf(suite, sizeof suite, "%s/suite_b", tmp);
+    snprintf(log, sizeof log, "%s/suite_b.log", tmp);
+    snprintf(cfg, sizeof cfg, "%s/suite_b.yaml", tmp);
+    snprintf(out, sizeof out, "%s/run_suite_b", tmp);
+    snprintf(drafts, sizeof drafts, "%s/drafts.jsonl", out);
+    snprintf(train, sizeof train, "%s/train.jsonl", suite);
+    snprintf(evalf, sizeof evalf, "%s/eval.jsonl", suite);
+    const char *g[] = {drum_bin, "synth", suite, "--seed", "4", "--image-size", "32", NULL};
+    int rc = run_drum(log, g, 0, NULL, 0);
+    CHECK(rc == 0, "drum synth %s: exit %d", suite, rc);
+    char extra[1200];
+    snprintf(extra, sizeof extra,
+             "scorer: {seed: 7}\n"
+             "# the mini suite under data.dir gives the tokenizer of this retriever\n"
+             "# (overrides below)\n");
+    test_write_mini_config(cfg, tmp, out, extra);
+    char set_train[400], set_eval[400], set_ckpt[400];
+    snprintf(set_train, sizeof set_train, "data.train=%s", train);
+    snprintf(set_eval, sizeof set_eval, "data.eval=%s", evalf);
+    snprintf(set_ckpt, sizeof set_ckpt, "model.checkpoint=%s/run_a/round2/model.safetensors", tmp);
+    const char *e[] = {drum_bin, "eval", cfg, "--set", set_train, "--set", set_eval,
+                       "--set", set_ckpt, "--set", "eval.strategies=[RS]",
+                       "--set", "eval.shots=[1]", NULL};
+    rc = run_drum(log, e, 0, NULL, 0);
+    char *text = test_slurp(log);
+    CHECK(rc == 0, "eval on another suite's files: exit %d, %s", rc, text ? text : "");
+    free(text);
+    /* its drafts are what the simulator answers with that suite's meta.jsonl */
+    drum_dataset ds;
+    char err[512], meta[340], *want[20] = {0};
+    snprintf(meta, sizeof meta, "%s/meta.jsonl", suite);
+    if (drum_dataset_load(&ds, evalf, err, sizeof err) == 0) {
+        int same = 0, n = ds.n < 20 ? ds.n : 20;
+        char *got = test_slurp(drafts);
+        if (got && simulated_drafts(meta, &ds, n, want) == 0) {
+            for (int i = 0; i < n; i++) {
+                char line[512];
+                cJSON *d = cJSON_CreateString(want[i]);
+                char *q = d ? cJSON_PrintUnformatted(d) : NULL;
+                snprintf(line, sizeof line, "{\"id\": \"%s\", \"split\": \"eval\", \"draft\": %s}\n",
+                         ds.ex[i].id, q ? q : "");
+                same += strstr(got, line) != NULL;
+                free(q);
+                cJSON_Delete(d);
+            }
+        }
+        CHECK(n == 20 && same == n, "%d of %d eval drafts are the simulator's over %s", same, n,
+              meta);
+        for (int i = 0; i < n; i++) free(want[i]);
+        free(got);
+        drum_dataset_free(&ds);
+    } else {
+        CHECK(0, "%s", err);
+    }
+    /* a pool from this suite and queries from the mini suite */
+    char mini_eval[400];
+    snprintf(mini_eval, sizeof mini_eval, "data.eval=%s/data/eval.jsonl", tmp);
+    const char *two[] = {drum_bin, "eval", cfg, "--set", set_train, "--set", mini_eval,
+                         "--set", set_ckpt, NULL};
+    remove(drafts);
+    fails_before_lvlm("two suites' files", two, "are two suites' (their meta.jsonl differ)", NULL,
+                      NULL, drafts);
+    /* the pool's file alone elsewhere: no meta.jsonl beside it */
+    char alone[300], moved[340], set_moved[400];
+    snprintf(alone, sizeof alone, "%s/alone", tmp);
+    snprintf(moved, sizeof moved, "%s/train.jsonl", alone);
+    mkdir(alone, 0777);
+    CHECK(copy_file(train, moved) == 0, "copying %s", train);
+    snprintf(set_moved, sizeof set_moved, "data.train=%s", moved);
+    const char *lone[] = {drum_bin, "eval", cfg, "--set", set_moved, "--set", set_eval,
+                          "--set", set_ckpt, NULL};
+    fails_before_lvlm("a pool file without its meta.jsonl", lone, "no meta.jsonl beside", moved,
+                      NULL, drafts);
+    /* queries beside no meta.jsonl are looked up in the pool's: an id it lacks is named */
+    char *ev = test_slurp(evalf), *renamed = replaced(ev, "\"id\":\"eval-", "\"id\":\"other-");
+    char sub[340], set_sub[400];
+    snprintf(sub, sizeof sub, "%s/eval.jsonl", alone);
+    if (renamed) write_text_file(sub, renamed);
+    snprintf(set_sub, sizeof set_sub, "data.eval=%s", sub);
+    const char *unknown[] = {drum_bin, "eval", cfg, "--set", set_train, "--set", set_sub,
+                             "--set", set_ckpt, NULL};
+    CHECK(renamed != NULL, "renaming an id of %s", evalf);
+    fails_before_lvlm("a query id the pool's meta.jsonl lacks", unknown, "eval.jsonl:1: id \"other-",
+                      "has no hidden attributes in", NULL, drafts);
+    free(ev);
+    free(renamed);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     char self[PATH_MAX];
@@ -1852,6 +2092,8 @@ int main(int argc, char **argv) {
     test_hateful_memes_eval();
     test_mine_and_freeze();
     test_cache_follows_edits();
+    test_hf_config_job();
+    test_suite_meta();
     int rc = check_summary();
     if (rc == 0 && test_remove_tree(tmp) != 0) fprintf(stderr, "could not remove %s\n", tmp);
     return rc;

@@ -9,6 +9,7 @@
 #      (transformers CLIPModel, fp32 and bf16 autocast) on the same configs, as ratios,
 #   6. `drum demo --set backend=cuda` (the main job on the GPU), and on 2 MPI ranks where
 #      mpirun is installed, then `drum mine` over a 30,000-example pool on cuda and on cpu,
+#      and `drum train` with a retriever of ViT-B/32's shape (a hub-style config.json),
 #   7. compute-sanitizer memcheck over build/tests/test_ops (if the tool is there).
 # A machine that cannot build drum (the lent GPU machines lack its Debian libraries) runs
 # a build packed elsewhere by tools/gpu_pack.sh: with build/PREBUILT present, step 1 only
@@ -47,7 +48,7 @@ record() { # name result seconds detail
 }
 
 # GPU_CHECK_ONLY="test_image test_parallel": only the steps named (a test binary's name, or
-# bench, clip, demo, mine, memcheck; the build step always runs), e.g. to rerun within a lease
+# bench, clip, demo, mine, b32, memcheck; the build step always runs), e.g. to rerun within a lease
 # what failed; mine needs demo's run
 want() {
   [ -z "${GPU_CHECK_ONLY:-}" ] && return 0
@@ -238,6 +239,50 @@ if [ "$RC" -eq 0 ]; then
           /^embed images .* took / { line = $0 } END { gsub(/ +/, " ", line); print line }' "$log")"
       fi
     done
+  fi
+
+  # 6d. DRUM with a retriever of ViT-B/32's shape (random weights from a hub-style config.json
+  # beside the suite's tokenizer, as experiments/*.yaml name a real CLIP): pre-training, one
+  # mining round and its training on cuda at 224 px (the suite's 64-px images upscaled), the
+  # trainer's images/s against bench_clip's B/32 train step (step 5); DRUM_PROFILE's stages
+  if want b32; then
+    b32=/tmp/gpu_check_b32
+    rm -rf "$b32"
+    log=$LOGDIR/gpu_check_b32.log
+    if build/drum synth "$b32/data" --image-size 64 >"$log" 2>&1 && mkdir -p "$b32/model" &&
+       cp "$b32/data/vocab.json" "$b32/data/merges.txt" "$b32/model/" &&
+       python3 - "$b32/model" >>"$log" 2>&1 <<'PY'
+import json, sys
+d = sys.argv[1]
+vocab = len(json.load(open(d + "/vocab.json")))
+text = dict(hidden_size=512, num_attention_heads=8, intermediate_size=2048, num_hidden_layers=12,
+            max_position_embeddings=77, vocab_size=vocab, hidden_act="quick_gelu",
+            layer_norm_eps=1e-5, bos_token_id=vocab - 2, eos_token_id=vocab - 1, pad_token_id=1)
+vision = dict(hidden_size=768, num_attention_heads=12, intermediate_size=3072, num_hidden_layers=12,
+              image_size=224, patch_size=32, num_channels=3, hidden_act="quick_gelu",
+              layer_norm_eps=1e-5)
+json.dump(dict(model_type="clip", projection_dim=512, logit_scale_init_value=2.6592,
+               text_config=text, vision_config=vision), open(d + "/config.json", "w"), indent=1)
+PY
+    then
+      run_step "DRUM, ViT-B/32 on cuda" "$log" 150 env DRUM_PROFILE=1 build/drum train \
+        experiments/demo.yaml --set backend=cuda --set data.dir="$b32/data" \
+        --set data.train="$b32/data/train.jsonl" --set data.eval="$b32/data/eval.jsonl" \
+        --set model.config="$b32/model/config.json" --set model.pretrain.epochs=2 \
+        --set train.rounds=1 --set train.queries=640 --set 'eval.shots=[4]' \
+        --set 'eval.strategies=[SIT, DRUM]' --set train.out="$b32/run"
+      if [ "$RC" -ne 0 ]; then
+        record "DRUM, ViT-B/32 on cuda" FAIL "$DUR" "exit $RC"
+      else
+        record "DRUM, ViT-B/32 on cuda" ok "$DUR" "$(awk '/^profile \(DRUM_PROFILE\)/ { p = 1 }
+          p && /^(pretrain step|train step|mine round 1|embed demonstrations) / {
+          name = substr($0, 1, 32); sub(/ +$/, "", name)
+          printf "%s %d x %.2fs; ", name, $(NF - 3), $(NF - 2) }
+          /^(train|pretrain) .* took / { l = $0; gsub(/ +/, " ", l); printf "%s; ", l }' "$log")"
+      fi
+    else
+      record "DRUM, ViT-B/32 on cuda" FAIL 0 "set-up failed (see $log)"
+    fi
   fi
 
   # 7. memcheck over every op case (cpu cases run too; only the cuda ones are checked)

@@ -38,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "drum/data.h"
 #include "drum/score.h"
 
 #ifdef __cplusplus
@@ -59,6 +60,13 @@ void drum_synthetic_default_config(drum_synthetic_config *cfg);
  * "file:line: problem" in err. */
 int drum_synthetic_open(drum_scorer **out, const char *meta_path,
                         const drum_synthetic_config *cfg, char *err, size_t errlen);
+
+/* Every example of ds has a record in the scorer's meta.jsonl, of its task: what a job
+ * checks when it opens, so that data from elsewhere fail at once, naming the file and line,
+ * rather than at the first score. s must come from drum_synthetic_open. Returns 0, or -1
+ * with "file:line: problem" in err. */
+int drum_synthetic_check_examples(drum_scorer *s, const drum_dataset *ds, char *err,
+                                  size_t errlen);
 
 /* The probability that generate answers prompt correctly (VQA, classification) or
  * describes each object correctly (captioning): what generate samples from. s must come

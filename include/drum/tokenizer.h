@@ -54,6 +54,12 @@ typedef struct {
  * else -1 with a message naming the file (and line) in err. */
 int drum_tokenizer_load(const char *dir, drum_tokenizer **out, char *err, size_t errlen);
 
+/* Copies dir's tokenizer files into out (each written atomically): vocab.json, merges.txt
+ * and, when present, tokenizer_config.json, so that a checkpoint written to out is a
+ * directory drum_tokenizer_load (and transformers' CLIPTokenizer) reads on its own.
+ * Returns 0, or -1 with a message naming the file. */
+int drum_tokenizer_copy_files(const char *dir, const char *out, char *err, size_t errlen);
+
 /* As drum_tokenizer_load with explicit paths; config_path may be NULL (the defaults of
  * CLIPTokenizer: bos <|startoftext|>, eos = unk = pad = <|endoftext|>, none normalized).
  * Every token the config names must be in vocab.json or in its added_tokens_decoder. */

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "drum/clip_io.h"
 #include "drum/fileio.h"
+#include "drum/tokenizer.h"
 #include "drum/trainer.h"
 
 int cmd_export(int argc, char **argv) {
@@ -16,7 +17,9 @@ int cmd_export(int argc, char **argv) {
         int r = 0;
         if (strcmp(argv[i], "--help") == 0) {
             printf("usage: drum export --checkpoint RUN/train.ckpt --config CONFIG.json --out DIR\n\n"
-                   "CONFIG.json is the retriever's Hugging Face config (e.g. RUN/clip0/config.json).\n"
+                   "CONFIG.json is the retriever's Hugging Face config (e.g. RUN/clip0/config.json);\n"
+                   "the tokenizer files beside it (vocab.json, merges.txt, tokenizer_config.json)\n"
+                   "are copied to DIR with the weights.\n"
                    "After each round, drum train also writes RUN/round<r>/ in this format.\n");
             return 0;
         } else if ((r = arg_value(argc, argv, &i, "--checkpoint", &ckpt)) ||
@@ -49,7 +52,17 @@ int cmd_export(int argc, char **argv) {
         drum_mkdirs(out, err, sizeof err) ||
         drum_clip_export(&cfg, &p, host, out, err, sizeof err))
         goto fail;
-    printf("exported %zu parameters from %s to %s\n", p.total, ckpt, out);
+    /* the tokenizer beside the config travels with the weights (drum train's round<r>/ and
+     * clip0/ hold it) */
+    char *tok_dir = drum_path_dir(like), *vocab = tok_dir ? drum_path_join(tok_dir, "vocab.json") : NULL;
+    int copied = vocab && drum_file_exists(vocab);
+    if (!vocab) snprintf(err, sizeof err, "out of memory");
+    int bad = !vocab || (copied && drum_tokenizer_copy_files(tok_dir, out, err, sizeof err));
+    free(tok_dir);
+    free(vocab);
+    if (bad) goto fail;
+    printf("exported %zu parameters from %s to %s%s\n", p.total, ckpt, out,
+           copied ? ", with the tokenizer files beside the config" : "");
     rc = 0;
     goto done;
 fail:

@@ -67,6 +67,7 @@ typedef struct {
     int *slot; /* open addressing over m by id; -1 = empty */
     size_t cap;
     drum_synthetic_config cfg;
+    char *path; /* the meta.jsonl read, for messages */
 } simulator;
 
 static int meta_find(const simulator *sim, const char *id) {
@@ -200,6 +201,7 @@ static void simulator_free(simulator *sim) {
     for (int i = 0; i < sim->n; i++) free(sim->m[i].id);
     free(sim->m);
     free(sim->slot);
+    free(sim->path);
     free(sim);
 }
 
@@ -209,7 +211,7 @@ static simulator *load_meta(const char *path, char *err, size_t errlen) {
     if (!buf) return NULL;
     simulator *sim = calloc(1, sizeof *sim);
     int cap = 0, line = 0;
-    if (!sim) goto oom;
+    if (!sim || !(sim->path = strdup(path))) goto oom;
     for (size_t pos = 0; pos < len;) {
         const char *s = buf + pos;
         const char *nl = memchr(s, '\n', len - pos);
@@ -720,6 +722,35 @@ int drum_synthetic_open(drum_scorer **out, const char *meta_path,
     s->destroy = sim_destroy;
     s->impl = sim;
     *out = s;
+    return 0;
+}
+
+int drum_synthetic_check_examples(drum_scorer *s, const drum_dataset *ds, char *err,
+                                  size_t errlen) {
+    if (!s || s->destroy != sim_destroy) {
+        snprintf(err, errlen, "synthetic: not a synthetic scorer");
+        return -1;
+    }
+    const simulator *sim = s->impl;
+    for (int i = 0; i < ds->n; i++) {
+        const drum_example *e = &ds->ex[i];
+        int k = meta_find(sim, e->id);
+        if (k < 0) {
+            snprintf(err, errlen,
+                     "%s:%d: id \"%s\" has no hidden attributes in %s: the synthetic scorer "
+                     "simulates only the examples of the suite drum synth wrote there",
+                     ds->path, e->line, e->id, sim->path);
+            return -1;
+        }
+        const char *task = sw_task_names[sim->m[k].task];
+        if (strcmp(e->task, task) != 0) {
+            snprintf(err, errlen,
+                     "%s:%d: id \"%s\" is a %s example, but %s describes a %s example under "
+                     "that id: the data come from another suite",
+                     ds->path, e->line, e->id, e->task, sim->path, task);
+            return -1;
+        }
+    }
     return 0;
 }
 

@@ -413,6 +413,26 @@ void drum_tokenizer_free(drum_tokenizer *tok) {
     free(tok);
 }
 
+int drum_tokenizer_copy_files(const char *dir, const char *out, char *err, size_t errlen) {
+    static const char *const names[] = {"vocab.json", "merges.txt", "tokenizer_config.json"};
+    int rc = 0;
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        char *src = drum_path_join(dir, names[i]), *dst = drum_path_join(out, names[i]);
+        if (!src || !dst) {
+            snprintf(err, errlen, "%s: out of memory", out);
+            rc = -1;
+        } else if (i < 2 || drum_file_exists(src)) {
+            size_t n = 0;
+            char *buf = drum_read_file(src, &n, err, errlen);
+            rc = buf ? drum_write_file_atomic(dst, buf, n, err, errlen) : -1;
+            free(buf);
+        }
+        free(src);
+        free(dst);
+    }
+    return rc;
+}
+
 drum_tokenizer_info drum_tokenizer_get_info(const drum_tokenizer *tok) { return tok->info; }
 
 /* ---- encoding ------------------------------------------------------------------------ */

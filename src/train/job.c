@@ -427,6 +427,50 @@ static void ops_list(int ops, char *out, size_t n) {
             snprintf(out + strlen(out), n - strlen(out), "%s%s", out[0] ? ", " : "", names[b]);
 }
 
+/* 1 when the files at a and b hold the same bytes, 0 when not, -1 when either is unreadable. */
+static int same_bytes(const char *a, const char *b) {
+    char why[256];
+    size_t na = 0, nb = 0;
+    char *x = drum_read_file(a, &na, why, sizeof why), *y = x ? drum_read_file(b, &nb, why, sizeof why) : NULL;
+    int rc = x && y ? na == nb && memcmp(x, y, na) == 0 : -1;
+    free(x);
+    free(y);
+    return rc;
+}
+
+/* The synthetic scorer's meta.jsonl: the hidden attributes of the suite the pool comes from,
+ * beside data.train (data.dir's suite is the demo model's tokenizer and captions, which may
+ * be another's). Queries from another directory that holds a meta.jsonl must be the same
+ * suite's: one simulator judges every example by id. Returns the path, or NULL with a
+ * message. */
+static char *synthetic_meta(drum_job *j, char *err, size_t errlen) {
+    char *dir = drum_path_dir(j->train_path), *edir = drum_path_dir(j->eval_path);
+    char *meta = dir ? drum_path_join(dir, "meta.jsonl") : NULL;
+    char *emeta = edir ? drum_path_join(edir, "meta.jsonl") : NULL;
+    if (!meta || !emeta) {
+        snprintf(err, errlen, "out of memory");
+    } else if (!drum_file_exists(meta)) {
+        snprintf(err, errlen,
+                 "scorer.backend synthetic: no meta.jsonl beside %s (%s): the simulated LVLM "
+                 "reads the hidden attributes drum synth writes beside its train.jsonl; keep the "
+                 "suite's files together, or use scorer.backend exec for other data",
+                 j->train_path, meta);
+        free(meta);
+        meta = NULL;
+    } else if (strcmp(dir, edir) != 0 && drum_file_exists(emeta) && same_bytes(meta, emeta) != 1) {
+        snprintf(err, errlen,
+                 "scorer.backend synthetic: %s and %s are two suites' (their meta.jsonl differ): "
+                 "the simulated LVLM judges every example by one suite's hidden attributes",
+                 j->train_path, j->eval_path);
+        free(meta);
+        meta = NULL;
+    }
+    free(dir);
+    free(edir);
+    free(emeta);
+    return meta;
+}
+
 /* The LVLM (its hello answered), without its caches. */
 static int open_lvlm(drum_job *j, char *err, size_t errlen) {
     const drum_job_config *c = j->cfg;
@@ -434,17 +478,17 @@ static int open_lvlm(drum_job *j, char *err, size_t errlen) {
     if (c->scorer.backend == DRUM_SCORER_EXEC) {
         rc = drum_exec_open(&j->lvlm, c->scorer.command, err, errlen);
     } else if (c->scorer.backend == DRUM_SCORER_SYNTHETIC) {
-        char *meta = drum_path_join(j->data_dir, "meta.jsonl");
-        if (!meta) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
+        char *meta = synthetic_meta(j, err, errlen);
+        if (!meta) return -1;
         drum_synthetic_config sc;
         drum_synthetic_default_config(&sc);
         sc.seed = c->scorer.seed;
         sc.rules = c->scorer.rules;
         rc = drum_synthetic_open(&j->lvlm, meta, &sc, err, errlen);
         free(meta);
+        if (rc == 0 && (drum_synthetic_check_examples(j->lvlm, &j->train, err, errlen) ||
+                        drum_synthetic_check_examples(j->lvlm, &j->eval, err, errlen)))
+            return -1;
     } else { /* drum_job_config_finish refuses it, naming the way through exec */
         snprintf(err, errlen, "scorer.backend: 'openai' is served through 'exec'");
         return -1;
@@ -630,6 +674,29 @@ static int write_drafts(drum_job *j, char *err, size_t errlen) {
     return rc;
 }
 
+/* The tokenizer beside model.config fits its text tower: every id has an embedding row, and
+ * the pooled token (eos_token_id; 2 is transformers' legacy rule, the largest id) is the
+ * tokenizer's end of text. Caught here, not as an op's error in the first batch. */
+static int check_tokenizer(const drum_job *j, const drum_tokenizer_info *ti, char *err,
+                           size_t errlen) {
+    const drum_clip_tower_config *t = &j->ccfg.text;
+    if (ti->vocab_size > t->vocab) {
+        snprintf(err, errlen,
+                 "%s: text_config.vocab_size is %d, but the tokenizer in %s has ids up to %d: "
+                 "the model and its tokenizer files are not one checkpoint's",
+                 j->cfg->model.config, t->vocab, j->tok_dir, ti->vocab_size - 1);
+        return -1;
+    }
+    if (t->eos_id != 2 && t->eos_id != ti->eos_id) {
+        snprintf(err, errlen,
+                 "%s: text_config.eos_token_id is %d, but the tokenizer in %s ends texts with id "
+                 "%d: the text feature would be read at a token that never comes",
+                 j->cfg->model.config, t->eos_id, j->tok_dir, ti->eos_id);
+        return -1;
+    }
+    return 0;
+}
+
 static int open_model(drum_job *j, char *err, size_t errlen) {
     const drum_job_config *c = j->cfg;
     int demo = strcmp(c->model.config, "demo-tiny") == 0;
@@ -648,7 +715,8 @@ static int open_model(drum_job *j, char *err, size_t errlen) {
     if (demo) {
         drum_demo_tiny_config(&j->ccfg, ti.vocab_size, c->synth.image_size, demo_patch_grid(c),
                               32, ti.bos_id, ti.eos_id, ti.pad_id);
-    } else if (drum_clip_config_load(&j->ccfg, c->model.config, err, errlen)) {
+    } else if (drum_clip_config_load(&j->ccfg, c->model.config, err, errlen) ||
+               check_tokenizer(j, &ti, err, errlen)) {
         return -1;
     }
     if (drum_clip_params_build(&j->params, &j->ccfg, err, errlen)) return -1;
@@ -684,6 +752,7 @@ static int export_model(drum_job *j, const char *dir, char *err, size_t errlen) 
     if (rc) snprintf(err, errlen, "%s", j->be->err);
     if (rc == 0) rc = drum_mkdirs(dir, err, errlen);
     if (rc == 0) rc = drum_clip_export(&j->ccfg, &j->params, host, dir, err, errlen);
+    if (rc == 0) rc = drum_tokenizer_copy_files(j->tok_dir, dir, err, errlen);
     free(host);
     return rc;
 }
@@ -851,6 +920,29 @@ static int job_init(drum_job **out, const drum_job_config *cfg, int parts, drum_
  * and prepared with the demonstrations' texts, its file's digest renewing the content ids),
  * the LVLM's hello, the tokenizer and model config, and a checkpoint the config names. clip0/
  * (found or pre-trained) waits: pre-training is long, and comes after the drafts. */
+/* With no model.checkpoint and no earlier clip0/, the job pre-trains its retriever on the
+ * synthetic suite's captions in data.dir: a missing file fails here, before the LVLM's
+ * drafts, naming the ways out. */
+static int check_pretrain_captions(drum_job *j, char *err, size_t errlen) {
+    char *clip0 = drum_path_join(j->cfg->train.out, "clip0/model.safetensors");
+    char *caps = drum_path_join(j->data_dir, "captions.jsonl");
+    int rc = 0;
+    if (!clip0 || !caps) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+    } else if (!drum_file_exists(clip0) && !drum_file_exists(caps)) {
+        snprintf(err, errlen,
+                 "model.checkpoint is empty and %s is not there, so the job would pre-train its "
+                 "retriever on the synthetic suite's captions, but %s is missing: name a CLIP "
+                 "checkpoint in model.checkpoint, or a suite (drum synth) in data.dir",
+                 clip0, caps);
+        rc = -1;
+    }
+    free(clip0);
+    free(caps);
+    return rc;
+}
+
 static int open_inputs(drum_job *j, char *err, size_t errlen) {
     if (open_data(j, err, errlen) || open_lvlm(j, err, errlen) || check_ops(j, err, errlen))
         return -1;
@@ -861,7 +953,9 @@ static int open_inputs(drum_job *j, char *err, size_t errlen) {
         drum_freeze_match(&j->params, j->cfg->train.freeze.v, j->cfg->train.freeze.n, NULL, err,
                           errlen))
         return -1;
-    if (j->cfg->model.checkpoint[0] && initial_weights(j, err, errlen)) return -1;
+    if (j->cfg->model.checkpoint[0] ? initial_weights(j, err, errlen)
+                                    : check_pretrain_captions(j, err, errlen))
+        return -1;
     drum_prepare_opts po = prepare_opts(j); /* after open_model: its sizes */
     po.query_template = NULL;
     /* the image files are read once, for their pixels and for the content ids' digests */
