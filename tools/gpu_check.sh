@@ -269,6 +269,7 @@ PY
         experiments/demo.yaml --set backend=cuda --set data.dir="$b32/data" \
         --set data.train="$b32/data/train.jsonl" --set data.eval="$b32/data/eval.jsonl" \
         --set model.config="$b32/model/config.json" --set model.pretrain.epochs=2 \
+        --set model.pretrain.lr=1.0e-4 \
         --set train.rounds=1 --set train.queries=640 --set 'eval.shots=[4]' \
         --set 'eval.strategies=[SIT, DRUM]' --set train.out="$b32/run"
       if [ "$RC" -ne 0 ]; then

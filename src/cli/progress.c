@@ -41,15 +41,23 @@ static void update(void *user, const char *stage, long done, long total, const c
     if (!finished && (done == p->start_done || t - p->last_print < min_gap)) return;
     p->last_print = t;
     double el = t - p->start, rate = el > 0 ? (done - p->start_done) / el : 0;
-    char eta[16], elapsed[16];
-    fmt_time(eta, sizeof eta, rate > 0 ? (total - done) / rate : -1);
+    char eta[16], elapsed[16], speed[32];
+    fmt_time(eta, sizeof eta, rate > 0 && el >= 0.05 ? (total - done) / rate : -1);
     fmt_time(elapsed, sizeof elapsed, el);
+    /* a stage over in under 50 ms has no rate worth printing (a clock tick's noise); a slow
+     * one (a ViT training step on a CPU: 0.04/s) keeps three significant digits */
+    if (el < 0.05)
+        snprintf(speed, sizeof speed, "%8s/s", "-");
+    else if (rate < 100)
+        snprintf(speed, sizeof speed, "%8.3g/s", rate);
+    else
+        snprintf(speed, sizeof speed, "%8.1f/s", rate);
     if (p->tty) {
-        fprintf(stderr, "\r\033[K%-26s %6ld/%-6ld %8.1f/s  %s %s  %s", stage, done, total, rate,
+        fprintf(stderr, "\r\033[K%-26s %6ld/%-6ld %s  %s %s  %s", stage, done, total, speed,
                 finished ? "took" : "ETA", finished ? elapsed : eta, note ? note : "");
         if (finished) fputc('\n', stderr);
     } else {
-        fprintf(stderr, "%-26s %6ld/%-6ld %8.1f/s  %s %s  %s\n", stage, done, total, rate,
+        fprintf(stderr, "%-26s %6ld/%-6ld %s  %s %s  %s\n", stage, done, total, speed,
                 finished ? "took" : "ETA", finished ? elapsed : eta, note ? note : "");
     }
     fflush(stderr);

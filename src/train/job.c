@@ -431,7 +431,8 @@ static void ops_list(int ops, char *out, size_t n) {
 static int same_bytes(const char *a, const char *b) {
     char why[256];
     size_t na = 0, nb = 0;
-    char *x = drum_read_file(a, &na, why, sizeof why), *y = x ? drum_read_file(b, &nb, why, sizeof why) : NULL;
+    char *x = drum_read_file(a, &na, why, sizeof why);
+    char *y = x ? drum_read_file(b, &nb, why, sizeof why) : NULL;
     int rc = x && y ? na == nb && memcmp(x, y, na) == 0 : -1;
     free(x);
     free(y);
@@ -915,11 +916,6 @@ static int job_init(drum_job **out, const drum_job_config *cfg, int parts, drum_
     return 0;
 }
 
-/* Everything a job reads before the LVLM is asked anything, so that a wrong path, a missing
- * or broken image or a model that does not fit fails at once: the data (every image decoded
- * and prepared with the demonstrations' texts, its file's digest renewing the content ids),
- * the LVLM's hello, the tokenizer and model config, and a checkpoint the config names. clip0/
- * (found or pre-trained) waits: pre-training is long, and comes after the drafts. */
 /* With no model.checkpoint and no earlier clip0/, the job pre-trains its retriever on the
  * synthetic suite's captions in data.dir: a missing file fails here, before the LVLM's
  * drafts, naming the ways out. */
@@ -943,6 +939,11 @@ static int check_pretrain_captions(drum_job *j, char *err, size_t errlen) {
     return rc;
 }
 
+/* Everything a job reads before the LVLM is asked anything, so that a wrong path, a missing
+ * or broken image or a model that does not fit fails at once: the data (every image decoded
+ * and prepared with the demonstrations' texts, its file's digest renewing the content ids),
+ * the LVLM's hello, the tokenizer and model config, and a checkpoint the config names. clip0/
+ * (found or pre-trained) waits: pre-training is long, and comes after the drafts. */
 static int open_inputs(drum_job *j, char *err, size_t errlen) {
     if (open_data(j, err, errlen) || open_lvlm(j, err, errlen) || check_ops(j, err, errlen))
         return -1;
