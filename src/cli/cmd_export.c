@@ -54,7 +54,8 @@ int cmd_export(int argc, char **argv) {
         goto fail;
     /* the tokenizer beside the config travels with the weights (drum train's round<r>/ and
      * clip0/ hold it) */
-    char *tok_dir = drum_path_dir(like), *vocab = tok_dir ? drum_path_join(tok_dir, "vocab.json") : NULL;
+    char *tok_dir = drum_path_dir(like);
+    char *vocab = tok_dir ? drum_path_join(tok_dir, "vocab.json") : NULL;
     int copied = vocab && drum_file_exists(vocab);
     if (!vocab) snprintf(err, sizeof err, "out of memory");
     int bad = !vocab || (copied && drum_tokenizer_copy_files(tok_dir, out, err, sizeof err));

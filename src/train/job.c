@@ -675,6 +675,16 @@ static int write_drafts(drum_job *j, char *err, size_t errlen) {
     return rc;
 }
 
+/* 1 when the file at path lies in directory dir (the same directory by device and inode). */
+static int beside_suite(const char *path, const char *dir) {
+    char *d = drum_path_dir(path);
+    struct stat a, b;
+    int same = d && stat(d, &a) == 0 && stat(dir, &b) == 0 && a.st_dev == b.st_dev &&
+               a.st_ino == b.st_ino;
+    free(d);
+    return same;
+}
+
 /* The tokenizer beside model.config fits its text tower: every id has an embedding row, and
  * the pooled token (eos_token_id; 2 is transformers' legacy rule, the largest id) is the
  * tokenizer's end of text. Caught here, not as an op's error in the first batch. */
@@ -716,6 +726,11 @@ static int open_model(drum_job *j, char *err, size_t errlen) {
     if (demo) {
         drum_demo_tiny_config(&j->ccfg, ti.vocab_size, c->synth.image_size, demo_patch_grid(c),
                               32, ti.bos_id, ti.eos_id, ti.pad_id);
+        if (!beside_suite(j->train_path, j->data_dir))
+            note(j, "model: demo-tiny, the demo's tiny CLIP, reads texts with the tokenizer of the "
+                 "synthetic suite in %s (and pre-trains on its captions), but the pool %s lies "
+                 "elsewhere: for other data, name a CLIP config.json in model.config",
+                 j->data_dir, j->train_path);
     } else if (drum_clip_config_load(&j->ccfg, c->model.config, err, errlen) ||
                check_tokenizer(j, &ti, err, errlen)) {
         return -1;
@@ -835,7 +850,8 @@ static int first_weights(drum_job *j, char *err, size_t errlen) {
                                 (float)c->model.pretrain.lr, (float)c->model.pretrain.weight_decay,
                                 1.0f, c->model.pretrain.warmup_steps, c->seed};
         double loss = 0;
-        note(j, "pre-training the retriever on %d captions (%d epochs)", caps.n, o.epochs);
+        note(j, "pre-training the retriever from random weights on the %d captions of %s "
+             "(%d epochs)", caps.n, caps.path, o.epochs);
         rc = drum_pretrain_clip(j->model, &prep, &o, &pp, &loss, err, errlen);
         if (rc == 0) {
             note(j, "pre-training done: last-epoch loss %.4f; saved to %s", loss, dir);
