@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -364,19 +366,70 @@ static void check_prepare(drum_comm *c, const char *dir) {
     drum_tokenizer_free(tok);
 }
 
-static int rank_main(const char *dir) {
+/* comm->share with `sharing` ranks a node (1: not shared, `why` in its message): a rank's
+ * write into the mapping is seen by its node's ranks, and allgatherv_shared brings every
+ * rank's block to every node's mapping. Nodes are runs of `sharing` consecutive ranks here
+ * (DRUM_NODE_SIZE, or one machine's ranks). */
+static void check_share(drum_comm *c, int sharing, const char *why) {
+    char err[256] = "", note[256] = "";
+    uint64_t *m = NULL;
+    size_t bytes = 4096;
+    int by = c->share(c, bytes, (void **)&m, note, sizeof note, err, sizeof err);
+    CHECK(by == sharing && (by > 1) == (m != NULL) && (!why || strstr(note, why)),
+          "rank %d: share gave %d (want %d), mapping %p, '%s' %s", c->rank, by, sharing,
+          (void *)m, note, err);
+    if (by <= 1 || !m) return;
+    int first = c->rank / by * by, P = c->size;
+    m[c->rank] = 1000 + (uint64_t)c->rank;
+    c->barrier(c, err, sizeof err);
+    int seen = 0;
+    for (int r = first; r < first + by; r++) seen += m[r] == 1000 + (uint64_t)r;
+    size_t size8[64], displ[64];
+    for (int r = 0; r < P && r < 64; r++) {
+        size8[r] = sizeof *m;
+        displ[r] = (size_t)r * sizeof *m;
+    }
+    int rc = c->allgatherv_shared(c, m, size8, displ, err, sizeof err), all = 0;
+    for (int r = 0; r < P; r++) all += m[r] == 1000 + (uint64_t)r;
+    CHECK(seen == by && rc == 0 && all == P,
+          "rank %d: %d of its node's %d writes seen, then %d of %d ranks' blocks (%s)", c->rank,
+          seen, by, all, P, rc ? err : "");
+    munmap(m, bytes);
+    /* memory the node cannot reserve (here: past a file-size limit, EFBIG) is shared by
+     * none: every rank hears so and keeps its own copy */
+    struct rlimit was, small = {1 << 20, 1 << 20};
+    void (*old)(int) = signal(SIGXFSZ, SIG_IGN);
+    getrlimit(RLIMIT_FSIZE, &was);
+    small.rlim_max = was.rlim_max;
+    setrlimit(RLIMIT_FSIZE, &small);
+    note[0] = '\0';
+    by = c->share(c, 4 << 20, (void **)&m, note, sizeof note, err, sizeof err);
+    setrlimit(RLIMIT_FSIZE, &was);
+    signal(SIGXFSZ, old);
+    CHECK(by == 1 && strstr(note, "could not reserve 4.2 MB of shared memory") &&
+              strstr(note, "each rank keeps its own copy"),
+          "rank %d: share beyond what the node can reserve: %d, '%s' %s", c->rank, by, note, err);
+}
+
+static int rank_main(const char *dir, int sharing, const char *why) {
     char err[512];
     drum_comm *c = NULL;
     if (drum_comm_mpi_open(&c, NULL, NULL, err, sizeof err)) {
         printf("rank ?: %s\n", err);
         return 1;
     }
-    CHECK(c->size == RANKS && strcmp(c->name, "mpi") == 0, "size %d (want %d), name %s", c->size,
-          RANKS, c->name);
-    if (c->size == RANKS) {
-        check_allreduce(c);
-        check_gathers(c);
-        check_sharded(c, dir);
+    if (sharing == 0) { /* the first run: every collective on RANKS ranks of one machine */
+        CHECK(c->size == RANKS && strcmp(c->name, "mpi") == 0, "size %d (want %d), name %s",
+              c->size, RANKS, c->name);
+        if (c->size == RANKS) {
+            check_allreduce(c);
+            check_gathers(c);
+            check_sharded(c, dir);
+            check_share(c, RANKS, NULL);
+            check_prepare(c, dir);
+        }
+    } else { /* the shared levels' other paths: several nodes, or none shared */
+        check_share(c, sharing, why);
         check_prepare(c, dir);
     }
     fflush(stderr);
@@ -718,6 +771,8 @@ static void check_job(void) {
     snprintf(log, sizeof log, "%s/two.log", tmp);
     char *text = test_slurp(log);
     CHECK(text && strstr(text, "data parallel over 2 mpi ranks"), "the 2-rank log names its ranks");
+    CHECK(text && strstr(text, "MB of levels, one copy for the 2 ranks of each node"),
+          "the 2 ranks on one machine share the images' levels");
     const char *at = text ? strstr(text, "drum: results in") : NULL;
     CHECK(at && !strstr(at + 1, "drum: results in"), "rank 0 alone reports the results");
     free(text);
@@ -997,7 +1052,8 @@ static void test_nccl_one_rank(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc == 3 && strcmp(argv[1], "--ranks") == 0) return rank_main(argv[2]);
+    if (argc >= 3 && strcmp(argv[1], "--ranks") == 0)
+        return rank_main(argv[2], argc > 3 ? atoi(argv[3]) : 0, argc > 4 ? argv[4] : NULL);
     test_nccl_one_rank();
     ssize_t n = readlink("/proc/self/exe", self_bin, sizeof self_bin - 1);
     if (n <= 0) return 1;
@@ -1043,6 +1099,32 @@ int main(int argc, char **argv) {
     CHECK(rc == 0 && ranks_ok == RANKS, "mpirun -n %d %s --ranks: exit %d, %d ranks passed:\n%s",
           RANKS, self_bin, rc, ranks_ok, text ? text : "(no log)");
     free(text);
+    /* the images' levels shared across 2 nodes of 2 ranks (DRUM_NODE_SIZE), and not shared:
+     * check_prepare's 700 images still decode in one round, the missing ones on two ranks */
+    static const struct {
+        const char *env, *n, *sharing, *why;
+    } modes[] = {{"DRUM_NODE_SIZE=2", "4", "2", NULL},
+                 {"DRUM_SHARE=0", "3", "1", "DRUM_SHARE=0"},
+                 {"DRUM_NODE_SIZE=1", "3", "1", NULL}};
+    for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
+        const char *margs[] = {"mpirun", "--oversubscribe", "-n", modes[m].n, "-x", modes[m].env,
+                               self_bin, "--ranks", tmp, modes[m].sharing,
+                               modes[m].why ? modes[m].why : "", NULL};
+        rc = run(log, margs, 120, NULL);
+        text = test_slurp(log);
+        int ok = 0, nr = atoi(modes[m].n);
+        for (int r = 0; r < nr; r++) {
+            char key[32];
+            snprintf(key, sizeof key, "rank %d: ", r);
+            const char *p = text ? strstr(text, key) : NULL;
+            int passed = 0, failed = -1;
+            if (p) sscanf(p + strlen(key), "%d passed, %d failed", &passed, &failed);
+            ok += passed >= 3 && failed == 0;
+        }
+        CHECK(rc == 0 && ok == nr, "%s mpirun -n %s --ranks: exit %d, %d ranks passed:\n%s",
+              modes[m].env, modes[m].n, rc, ok, text ? text : "(no log)");
+        free(text);
+    }
     /* part 2 */
     check_job();
     rc = check_summary();

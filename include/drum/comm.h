@@ -46,6 +46,22 @@ struct drum_comm {
     void (*abort)(drum_comm *c, int code);
     void (*destroy)(drum_comm *c);
     void *impl;
+    /* Node-shared memory (mpi, and nccl through its host communicator; NULL elsewhere).
+     * share maps `bytes` (zero-filled) that the other ranks of this node map too: an
+     * anonymous file (memfd) the node's first rank makes and reserves whole (posix_fallocate,
+     * so that a node without the memory fails here rather than as a SIGBUS on first touch),
+     * which the others open through /proc/<pid>/fd; it has no name, so nothing outlives the
+     * processes. *out is this rank's mapping (munmap it with `bytes`). Returns the number
+     * of ranks sharing it (> 1); 1 when it is not shared (*out NULL: the caller allocates
+     * its own; *why says why when there is more to say than "one rank a node"); -1 with a
+     * message. Every rank gets the same answer. Collective. */
+    int (*share)(drum_comm *c, size_t bytes, void **out, char *why, size_t whylen, char *err,
+                 size_t errlen);
+    /* On a mapping from share: rank r's bytes[r] at buf + displ[r], which rank r wrote into
+     * its node's mapping, reach every node's (buf: this rank's mapping, the same offsets);
+     * the ranks of a node see one another's bytes when it returns. Collective. */
+    int (*allgatherv_shared)(drum_comm *c, void *buf, const size_t *bytes, const size_t *displ,
+                             char *err, size_t errlen);
     /* nccl only (else NULL): data[0..n), device memory of this rank's GPU, <- the sum over
      * ranks. The caller has finished writing data (its stream synchronised); data holds the
      * sum when the call returns. 0 or -1 with a message. */
@@ -82,6 +98,10 @@ int drum_comm_launcher_size(void);
 
 /* This process's rank as the same launchers announce it, or -1 when none does. */
 int drum_comm_launcher_rank(void);
+
+/* DRUM_NODE_SIZE=k groups ranks into nodes of k consecutive ranks for share instead of
+ * asking MPI which share a machine (for tests of several nodes on one machine; every group
+ * must then be on one machine); DRUM_SHARE=0 turns sharing off. */
 
 /* This process's rank among those on its node, as the launcher announces it (Open MPI,
  * Slurm, MPICH, PMIx), or -1 when none does. The cuda backend takes GPU local_rank % count. */

@@ -34,6 +34,10 @@ typedef struct {
     uint8_t *levels;       /* (n_images, 3, S, S): the resized, cropped images' uint8 levels, a
                             * quarter of their floats' memory, expanded per batch
                             * (levels_forward); an example's: drum_prepared_image */
+    size_t levels_mapped;  /* > 0: levels is a mapping of that many bytes that the ranks of
+                            * this node share (comm->share); 0: this rank's own */
+    int levels_shared_by;  /* ranks of this node holding these levels: 1, or the node's ranks */
+    char levels_note[192]; /* why several ranks keep their own copies, when share said why */
     float lut[3][256];     /* level -> normalised pixel, per channel (levels_forward) */
     uint64_t *image_digest; /* (n): each image file's digest, read with its pixels
                              * (drum_image_load_digest): for drum_dataset_set_image_digests */

@@ -39,6 +39,8 @@ static void usage(FILE *f) {
             "  DRUM_COMM      data parallel: unset (follow mpirun/mpiexec), single, mpi, or\n"
             "                 nccl (MPI for the host, NCCL for the gradients on GPUs)\n"
             "  DRUM_NCCL_LIB  libnccl.so.2's file, when the loader does not find it\n"
+            "  DRUM_SHARE     0: each rank keeps its own copy of the decoded images (by\n"
+            "                 default the ranks of a node share one)\n"
             "  OPENBLAS_CORETYPE\n"
             "                 OpenBLAS's kernels for the cpu backend (drum warns when\n"
             "                 OpenBLAS picked kernels older than the CPU, as under some VMs)\n");

@@ -26,9 +26,15 @@ static void single_abort(drum_comm *c, int code) { exit(code); }
 
 static void single_destroy(drum_comm *c) {}
 
-static drum_comm single_comm = {"single",       0,          1,    single_allreduce,
-                                single_allgatherv, single_any, single_barrier, single_abort,
-                                single_destroy, NULL,       NULL};
+static drum_comm single_comm = {.name = "single",
+                                .rank = 0,
+                                .size = 1,
+                                .allreduce_sum = single_allreduce,
+                                .allgatherv = single_allgatherv,
+                                .any = single_any,
+                                .barrier = single_barrier,
+                                .abort = single_abort,
+                                .destroy = single_destroy};
 
 drum_comm *drum_comm_single(void) { return &single_comm; }
 

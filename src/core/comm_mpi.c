@@ -1,9 +1,15 @@
-/* comm_mpi.c — the MPI communicator (comm.h): CPU ranks over MPI_COMM_WORLD. */
+/* comm_mpi.c — the MPI communicator (comm.h): CPU ranks over MPI_COMM_WORLD, and memory
+ * shared by the ranks of a node (POSIX shared memory; the node's ranks from
+ * MPI_Comm_split_type). */
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "drum/comm.h"
 
@@ -11,6 +17,11 @@ typedef struct {
     float *scratch; /* size * (largest chunk) floats for the reduce-scatter */
     size_t scap;
     int *counts;    /* 4 * size ints for the v-collectives */
+    /* sharing within a node (share): the node's ranks, and one rank of each node with this
+     * rank's place in its node (cross), whose world ranks are cross_world */
+    MPI_Comm node, cross;
+    int node_rank, node_size, nodes_even, share_off;
+    int *cross_world;
 } mpi_impl;
 
 static int mpi_fail(int code, const char *what, char *err, size_t errlen) {
@@ -88,6 +99,131 @@ static int mpi_allgatherv(drum_comm *c, const void *send, void *recv, const size
     return e == MPI_SUCCESS ? 0 : mpi_fail(e, "all-gather", err, errlen);
 }
 
+/* What rank 0 of a node tells the others about the memory it made: its process and file
+ * descriptor, which they open through /proc. */
+typedef struct {
+    int ok, errnum, pid, fd;
+} shm_msg;
+
+static int mpi_share(drum_comm *c, size_t bytes, void **out, char *why, size_t whylen,
+                     char *err, size_t errlen) {
+    mpi_impl *im = c->impl;
+    *out = NULL;
+    why[0] = '\0';
+    if (im->share_off) {
+        snprintf(why, whylen, "DRUM_SHARE=0: each rank keeps its own copy");
+        return 1;
+    }
+    if (!im->nodes_even) {
+        snprintf(why, whylen, "the nodes run different numbers of ranks: each rank keeps its own "
+                 "copy");
+        return 1;
+    }
+    if (im->node_size == 1) return 1;
+    /* an anonymous file (memfd: no name, so nothing outlives the processes, and no /dev/shm
+     * size limit), reserved whole by rank 0 */
+    shm_msg m = {0, 0, (int)getpid(), -1};
+    if (im->node_rank == 0) {
+        m.fd = memfd_create("drum-shared", MFD_CLOEXEC);
+        m.errnum = m.fd < 0 ? errno : posix_fallocate(m.fd, 0, (off_t)bytes);
+        m.ok = m.fd >= 0 && m.errnum == 0;
+    }
+    int e = MPI_Bcast(&m, (int)sizeof m, MPI_BYTE, 0, im->node);
+    if (e != MPI_SUCCESS) {
+        if (im->node_rank == 0 && m.fd >= 0) close(m.fd);
+        return mpi_fail(e, "broadcast", err, errlen);
+    }
+    int fd = im->node_rank == 0 ? m.fd : -1, failed = !m.ok, errnum = m.errnum;
+    if (m.ok && im->node_rank != 0) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/fd/%d", m.pid, m.fd);
+        fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+            failed = 2;
+            errnum = errno;
+        }
+    }
+    void *p = !failed ? mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+    if (!failed && p == MAP_FAILED) {
+        failed = 3;
+        errnum = errno;
+    }
+    /* rank 0 keeps its descriptor open until every rank of the node has opened its own */
+    e = MPI_Barrier(im->node);
+    if (fd >= 0) close(fd);
+    if (e != MPI_SUCCESS) {
+        if (p != MAP_FAILED) munmap(p, bytes);
+        return mpi_fail(e, "barrier", err, errlen);
+    }
+    int any = 0;
+    e = MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (e != MPI_SUCCESS || any) {
+        if (p != MAP_FAILED) munmap(p, bytes);
+        if (e != MPI_SUCCESS) return mpi_fail(e, "all-reduce", err, errlen);
+        static const char *const what[] = {"", "reserve", "open the first rank's", "map"};
+        if (failed)
+            snprintf(why, whylen, "could not %s %.1f MB of shared memory (%s): each rank keeps "
+                     "its own copy", what[failed], (double)bytes / 1e6, strerror(errnum));
+        else
+            snprintf(why, whylen, "another rank could not share %.1f MB of memory: each rank "
+                     "keeps its own copy", (double)bytes / 1e6);
+        return 1;
+    }
+    *out = p;
+    return im->node_size;
+}
+
+static int mpi_allgatherv_shared(drum_comm *c, void *buf, const size_t *bytes,
+                                 const size_t *displ, char *err, size_t errlen) {
+    mpi_impl *im = c->impl;
+    int X = c->size / im->node_size, *cnt = im->counts, *dsp = cnt + X;
+    for (int j = 0; j < X; j++) {
+        int w = im->cross_world[j];
+        if (bytes[w] > INT_MAX || displ[w] > INT_MAX) {
+            snprintf(err, errlen, "all-gather of %zu bytes at %zu: over INT_MAX", bytes[w],
+                     displ[w]);
+            return -1;
+        }
+        cnt[j] = (int)bytes[w];
+        dsp[j] = (int)displ[w];
+    }
+    int e = X > 1 ? MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, cnt, dsp, MPI_BYTE,
+                                   im->cross)
+                  : MPI_SUCCESS;
+    if (e != MPI_SUCCESS) return mpi_fail(e, "all-gather", err, errlen);
+    e = MPI_Barrier(im->node); /* every rank of the node has written its share */
+    return e == MPI_SUCCESS ? 0 : mpi_fail(e, "barrier", err, errlen);
+}
+
+/* The node and cross communicators of share (DRUM_NODE_SIZE, DRUM_SHARE: comm.h). */
+static int open_nodes(drum_comm *c, mpi_impl *im, char *err, size_t errlen) {
+    const char *off = getenv("DRUM_SHARE"), *k = getenv("DRUM_NODE_SIZE");
+    im->share_off = off && strcmp(off, "0") == 0;
+    int want = k ? atoi(k) : 0, e;
+    if (want > 0)
+        e = MPI_Comm_split(MPI_COMM_WORLD, c->rank / want, c->rank, &im->node);
+    else
+        e = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL,
+                                &im->node);
+    if (e != MPI_SUCCESS) return mpi_fail(e, "splitting the ranks by node", err, errlen);
+    MPI_Comm_rank(im->node, &im->node_rank);
+    MPI_Comm_size(im->node, &im->node_size);
+    int sizes[2] = {im->node_size, -im->node_size}, most[2];
+    e = MPI_Allreduce(sizes, most, 2, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (e == MPI_SUCCESS) e = MPI_Comm_split(MPI_COMM_WORLD, im->node_rank, c->rank, &im->cross);
+    if (e != MPI_SUCCESS) return mpi_fail(e, "splitting the ranks by node", err, errlen);
+    im->nodes_even = most[0] == -most[1];
+    int X = 0;
+    MPI_Comm_size(im->cross, &X);
+    im->cross_world = malloc((size_t)X * sizeof(int));
+    if (!im->cross_world) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    e = MPI_Allgather(&c->rank, 1, MPI_INT, im->cross_world, 1, MPI_INT, im->cross);
+    return e == MPI_SUCCESS ? 0 : mpi_fail(e, "all-gather", err, errlen);
+}
+
 static int mpi_any(drum_comm *c, int flag, char *err, size_t errlen) {
     int in = flag != 0, out = 0;
     int e = MPI_Allreduce(&in, &out, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
@@ -103,6 +239,9 @@ static void mpi_abort(drum_comm *c, int code) { MPI_Abort(MPI_COMM_WORLD, code);
 
 static void mpi_destroy(drum_comm *c) {
     mpi_impl *im = c->impl;
+    if (im->cross != MPI_COMM_NULL) MPI_Comm_free(&im->cross);
+    if (im->node != MPI_COMM_NULL) MPI_Comm_free(&im->node);
+    free(im->cross_world);
     free(im->scratch);
     free(im->counts);
     free(im);
@@ -144,7 +283,14 @@ int drum_comm_mpi_open(drum_comm **out, int *argc, char ***argv, char *err, size
     c->barrier = mpi_barrier;
     c->abort = mpi_abort;
     c->destroy = mpi_destroy;
+    c->share = mpi_share;
+    c->allgatherv_shared = mpi_allgatherv_shared;
     c->impl = im;
+    im->node = im->cross = MPI_COMM_NULL;
+    if (open_nodes(c, im, err, errlen)) {
+        mpi_destroy(c);
+        return -1;
+    }
     *out = c;
     return 0;
 }

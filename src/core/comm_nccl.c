@@ -82,6 +82,18 @@ static int nccl_allgatherv(drum_comm *c, const void *send, void *recv, const siz
     return h->allgatherv(h, send, recv, bytes, displ, err, errlen);
 }
 
+static int nccl_share(drum_comm *c, size_t bytes, void **out, char *why, size_t whylen,
+                      char *err, size_t errlen) {
+    drum_comm *h = host_of(c);
+    return h->share(h, bytes, out, why, whylen, err, errlen);
+}
+
+static int nccl_allgatherv_shared(drum_comm *c, void *buf, const size_t *bytes,
+                                  const size_t *displ, char *err, size_t errlen) {
+    drum_comm *h = host_of(c);
+    return h->allgatherv_shared(h, buf, bytes, displ, err, errlen);
+}
+
 static int nccl_any(drum_comm *c, int flag, char *err, size_t errlen) {
     drum_comm *h = host_of(c);
     return h->any(h, flag, err, errlen);
@@ -207,6 +219,8 @@ int drum_comm_nccl_open(drum_comm **out, drum_comm *host, int device, char *err,
     c->allgatherv = nccl_allgatherv;
     c->any = nccl_any;
     c->barrier = nccl_barrier;
+    c->share = host->share ? nccl_share : NULL;
+    c->allgatherv_shared = host->allgatherv_shared ? nccl_allgatherv_shared : NULL;
     c->abort = nccl_abort;
     c->destroy = nccl_destroy;
     c->allreduce_sum_device = nccl_allreduce_device;

@@ -982,6 +982,17 @@ static int open_inputs(drum_job *j, char *err, size_t errlen) {
         drum_dataset_set_image_digests(&j->eval, j->queries.image_digest, err, errlen) ||
         find_eval_self(j, err, errlen) || note_id_twins(j, err, errlen))
         return -1;
+    if (j->comm->size > 1) {
+        double mb = (double)(j->pool.n_images + j->queries.n_images) * 3 * j->pool.S *
+                    j->pool.S / 1e6;
+        if (j->pool.levels_shared_by > 1 && j->queries.levels_shared_by > 1)
+            note(j, "images: %.1f MB of levels, one copy for the %d ranks of each node", mb,
+                 j->pool.levels_shared_by);
+        else
+            note(j, "images: %.1f MB of levels on every rank (%s)", mb,
+                 j->pool.levels_note[0] ? j->pool.levels_note : j->queries.levels_note[0]
+                     ? j->queries.levels_note : "one rank a node");
+    }
     int first, shown = drum_prepared_count_images_in(&j->queries, &j->pool, j->eval_self, &first);
     if (shown < 0) {
         snprintf(err, errlen, "out of memory comparing the queries' images with the pool's");
@@ -1138,7 +1149,7 @@ int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *p
             snprintf(shared, sizeof shared, "; at most %d pool examples show one image "
                      "(train/eval.exclude_same_image)", most);
         note(j, "images: pool %d examples over %d files, queries %d over %d; %.1f MB of "
-             "levels in memory, on every rank%s",
+             "levels in memory, once a node (its ranks share them where it can reserve them)%s",
              j->pool.n, j->pool.n_images, j->queries.n, j->queries.n_images, mb, shared);
         check_report(j, parts);
         char caches[128], sc[32], an[32] = "";

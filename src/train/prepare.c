@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "drum/image.h"
 #include "drum/rng.h"
@@ -89,7 +90,10 @@ char *drum_render_template(const char *tmpl, const drum_example *ex, const char 
 }
 
 void drum_prepared_free(drum_prepared *p) {
-    free(p->levels);
+    if (p->levels_mapped)
+        munmap(p->levels, p->levels_mapped);
+    else
+        free(p->levels);
     free(p->image_of);
     free(p->image_digest);
     free(p->demo_ids);
@@ -162,9 +166,11 @@ static int decode_chunk(int ranks, size_t per) {
 }
 
 /* One round of drum_prepare on several ranks: every rank's chunk of levels and digests (rank
- * r's from image k0 + r * chunk) to every rank, and the round's first failure (*rc, *failed,
- * ierr: this rank's on entry) to every rank. -1 with err when a collective fails. */
-static int gather_round(drum_comm *c, uint8_t *levels, uint64_t *digest, int k0, int chunk,
+ * r's from image k0 + r * chunk) to every rank (levels `shared` by a node's ranks: to every
+ * node), and the round's first failure (*rc, *failed, ierr: this rank's on entry) to every
+ * rank. -1 with err when a collective fails. */
+static int gather_round(drum_comm *c, int shared, uint8_t *levels, uint64_t *digest, int k0,
+                        int chunk,
                         int n_img, size_t per, int *rc, int *failed, char *ierr, size_t ierrlen,
                         char *err, size_t errlen) {
     int P = c->size;
@@ -194,7 +200,8 @@ static int gather_round(drum_comm *c, uint8_t *levels, uint64_t *digest, int k0,
         fdsp[r] = (size_t)r * sizeof mine;
     }
     uint8_t *lv = levels + (size_t)k0 * per;
-    int bad = c->allgatherv(c, lv + dsp[c->rank], lv, sz, dsp, err, errlen) ||
+    int bad = (shared ? c->allgatherv_shared(c, lv, sz, dsp, err, errlen)
+                      : c->allgatherv(c, lv + dsp[c->rank], lv, sz, dsp, err, errlen)) ||
               c->allgatherv(c, digest + k0 + (size_t)c->rank * chunk, digest + k0, dsz, ddsp, err,
                             errlen) ||
               c->allgatherv(c, &mine, all, fsz, fdsp, err, errlen);
@@ -234,17 +241,30 @@ int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts
     uint64_t *digest = malloc(n1 * sizeof *digest); /* an image's */
     int n_img = first && out->image_of ? distinct_images(ds, first, out->image_of) : -1;
     out->n_images = n_img;
-    out->levels = n_img >= 0 ? malloc((size_t)n_img * per + 1) : NULL;
+    drum_comm *comm = o->comm ? o->comm : drum_comm_single();
+    int P = comm->size, chunk = decode_chunk(P, per), failed = -1, rc = -1, read = 0;
+    /* several ranks on a node share one copy of the levels where they can */
+    size_t lv_bytes = (size_t)(n_img > 0 ? n_img : 0) * per + 1;
+    out->levels_shared_by = 1;
+    if (n_img >= 0 && P > 1 && comm->share) {
+        void *m = NULL;
+        int by = comm->share(comm, lv_bytes, &m, out->levels_note, sizeof out->levels_note, err,
+                             errlen);
+        if (by < 0) goto out;
+        if (by > 1) {
+            out->levels = m;
+            out->levels_mapped = lv_bytes;
+            out->levels_shared_by = by;
+        }
+    }
+    if (!out->levels && n_img >= 0) out->levels = malloc(lv_bytes);
     drum_image_level_lut(&ic, out->lut);
-    int failed = -1, rc = -1, read = 0;
     if (!paths || !out->levels || !out->image_digest || !digest) {
         snprintf(err, errlen, "out of memory preparing %d images", ds->n);
         goto out;
     }
     for (int k = 0; k < n_img; k++) paths[k] = ds->ex[first[k]].image;
     char ierr[512];
-    drum_comm *comm = o->comm ? o->comm : drum_comm_single();
-    int P = comm->size, chunk = decode_chunk(P, per);
     rc = 0;
     drum_progress_begin(o->progress, "prepare images", 0, n_img);
     for (int k0 = 0; k0 < n_img && rc == 0; k0 += P * chunk) {
@@ -258,8 +278,8 @@ int drum_prepare(drum_prepared *out, const drum_dataset *ds, char *const *drafts
             rc = drum_image_preprocess_files_levels(paths + a, m, &ic, out->levels + a * per,
                                                     digest + a, &failed, ierr, sizeof ierr);
         if (rc && failed >= 0) failed += a;
-        if (P > 1 && gather_round(comm, out->levels, digest, k0, chunk, n_img, per, &rc, &failed,
-                                  ierr, sizeof ierr, err, errlen))
+        if (P > 1 && gather_round(comm, out->levels_mapped > 0, out->levels, digest, k0, chunk,
+                                  n_img, per, &rc, &failed, ierr, sizeof ierr, err, errlen))
             goto out;
         read = k0 + P * chunk < n_img ? k0 + P * chunk : n_img;
         if (rc == 0) drum_progress_report(o->progress, "prepare images", read, n_img, NULL);
