@@ -170,9 +170,8 @@ static int decode_chunk(int ranks, size_t per) {
  * node), and the round's first failure (*rc, *failed, ierr: this rank's on entry) to every
  * rank. -1 with err when a collective fails. */
 static int gather_round(drum_comm *c, int shared, uint8_t *levels, uint64_t *digest, int k0,
-                        int chunk,
-                        int n_img, size_t per, int *rc, int *failed, char *ierr, size_t ierrlen,
-                        char *err, size_t errlen) {
+                        int chunk, int n_img, size_t per, int *rc, int *failed, char *ierr,
+                        size_t ierrlen, char *err, size_t errlen) {
     int P = c->size;
     struct fail {
         int at; /* the first image that failed, or -1 */
