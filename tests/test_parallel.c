@@ -613,38 +613,10 @@ static int same_file(const char *name_a, const char *name_b, const char *file) {
  * in *largest the largest; -1 when the files do not match in names or sizes. */
 static double weight_gap(const char *run_a, const char *dir_a, const char *run_b,
                          const char *dir_b, double *largest) {
-    char a[400], b[400], err[256];
+    char a[400], b[400];
     snprintf(a, sizeof a, "%s/%s/%s/model.safetensors", tmp, run_a, dir_a);
     snprintf(b, sizeof b, "%s/%s/%s/model.safetensors", tmp, run_b, dir_b);
-    drum_safetensors *x = drum_safetensors_open(a, err, sizeof err);
-    drum_safetensors *y = x ? drum_safetensors_open(b, err, sizeof err) : NULL;
-    double gap = -1, diff = 0, sum = 0;
-    size_t count = 0;
-    if (x && y && drum_safetensors_count(x) == drum_safetensors_count(y)) {
-        gap = 0;
-        for (int i = 0; i < drum_safetensors_count(x) && gap == 0; i++) {
-            const drum_st_tensor *tx = drum_safetensors_at(x, i);
-            const drum_st_tensor *ty = drum_safetensors_find(y, tx->name);
-            float *fx = malloc(tx->numel * sizeof(float) + 1), *fy = malloc(tx->numel * sizeof(float) + 1);
-            if (!ty || ty->numel != tx->numel || drum_st_tensor_to_f32(tx, fx, err, sizeof err) ||
-                drum_st_tensor_to_f32(ty, fy, err, sizeof err)) {
-                gap = -1;
-            } else {
-                for (size_t k = 0; k < tx->numel; k++) {
-                    double d = fabs((double)fx[k] - fy[k]);
-                    diff = fmax(diff, d);
-                    sum += d;
-                }
-                count += tx->numel;
-            }
-            free(fx);
-            free(fy);
-        }
-    }
-    drum_safetensors_close(x);
-    drum_safetensors_close(y);
-    *largest = diff;
-    return gap < 0 || !count ? -1 : sum / (double)count;
+    return test_weight_gap(a, b, largest);
 }
 
 /* results.jsonl lines of two runs: baseline rows (RS, SIT) equal as text; DRUM rows and

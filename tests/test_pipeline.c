@@ -374,6 +374,37 @@ static int interrupted_run(const char *name, int sig, long rest_ms, run_paths *r
 }
 
 
+/* train.micro_batch: the towers run 10 rows at a time (of a step's 8 x (1 + 6) = 56), the
+ * loss on the whole batch's features, then each micro-batch encoded again and back-propagated
+ * with its rows' feature gradients. The gradients are the same sums in another order, so the
+ * weights end within float rounding of run_a's (the whole batch at once), far closer than
+ * training moved them. */
+static void test_micro_batch(void) {
+    char cfg[256], out[256], log[256], a[320], b[320], c0[320];
+    snprintf(cfg, sizeof cfg, "%s/micro.yaml", tmp);
+    snprintf(out, sizeof out, "%s/run_micro", tmp);
+    snprintf(log, sizeof log, "%s/micro.log", tmp);
+    write_config(cfg, out);
+    const char *args[] = {drum_bin, "train", cfg, "--set", "train.micro_batch=10", NULL};
+    int rc = run_drum(log, args, 0, NULL, 0);
+    CHECK(rc == 0, "drum train with train.micro_batch 10: exit %d (see %s)", rc, log);
+    snprintf(a, sizeof a, "%s/run_a/round2/model.safetensors", tmp);
+    snprintf(b, sizeof b, "%s/round2/model.safetensors", out);
+    snprintf(c0, sizeof c0, "%s/run_a/clip0/model.safetensors", tmp);
+    double gap_max = 0, moved_max = 0;
+    double gap = test_weight_gap(a, b, &gap_max), moved = test_weight_gap(c0, a, &moved_max);
+    printf("micro-batches of 10 rows vs the whole batch: weights differ by %.3g on average (at "
+           "most %.3g); training moved them by %.3g (at most %.3g)\n", gap, gap_max, moved,
+           moved_max);
+    /* Adam turns the last bits of a near-zero gradient into a step of its own, so single
+     * weights stray further than the mean (measured: 1.7e-5 of the moves on average, 0.02 at
+     * most); back-propagating a micro-batch with another's feature gradients moves them as
+     * far as training did */
+    CHECK(gap >= 0 && moved > 0 && gap < 1e-3 * moved && gap_max < 0.1 * moved_max,
+          "micro-batched training's weights: %.3g (max %.3g) from the whole batch's, which "
+          "moved %.3g (max %.3g)", gap, gap_max, moved, moved_max);
+}
+
 static void test_resume(void) {
     char cfg_a[256], out_a[256], log[256];
     run_paths b, c;
@@ -2080,6 +2111,7 @@ int main(int argc, char **argv) {
     test_cut_texts();
     test_record_config();
     test_resume();
+    test_micro_batch();
     test_errors();
     test_synth_cli();
     test_job_parts();

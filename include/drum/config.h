@@ -163,6 +163,7 @@ typedef struct {
     int queries;              /* training queries: a seeded sample of the pool; 0 = all */
     int exclude_same_image;   /* mining skips candidates showing the query's image */
     int list_size;            /* candidate slots per query in a step */
+    int micro_batch;          /* image-text pairs per tower pass in a step; 0 = all at once */
     double lr;
     int warmup_steps;
     double weight_decay, grad_clip, tau, lambda;

@@ -53,6 +53,9 @@ typedef struct {
                              * (the others only demonstrations); 0 or >= the pool: all */
     int exclude_same_image; /* mining passes over candidates whose image file has the query's
                              * bytes (image_digest): still K others, the pool permitting */
+    int micro_rows;         /* image-text rows per tower pass in a step (gradient caching: all
+                             * rows' features first, the loss, then each micro-batch encoded
+                             * again and back-propagated); 0 or >= a rank's rows: one pass */
 } drum_train_opts;
 
 typedef struct {

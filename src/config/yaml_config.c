@@ -909,6 +909,7 @@ static const drum_cfg_field TRAIN_FIELDS[] = {
     F_INT(drum_train_config, epochs, "1", 1, 100000),
     F_INT(drum_train_config, batch_queries, "8", 1, 65536),
     F_INT(drum_train_config, list_size, "16", 1, 4096),
+    F_INT(drum_train_config, micro_batch, "0", 0, 1000000),
     F_FLT(drum_train_config, lr, "1e-5", 0, 1),
     F_INT(drum_train_config, warmup_steps, "0", 0, 1000000000),
     F_FLT(drum_train_config, weight_decay, "0.01", 0, 10),

@@ -736,9 +736,18 @@ static int open_model(drum_job *j, char *err, size_t errlen) {
         return -1;
     }
     if (drum_clip_params_build(&j->params, &j->ccfg, err, errlen)) return -1;
-    int rows = c->train.batch_queries * (1 + c->train.list_size);
-    if (rows < c->model.pretrain.batch) rows = c->model.pretrain.batch;
-    if (rows < 64) rows = 64;
+    /* the arena holds one tower pass: a step's rows and pre-training's batch, and 64 rows at
+     * least for the embedding passes; or the micro-batch a config sets to bound it (with
+     * pre-training's batch unless the config names a checkpoint) */
+    int rows = c->train.batch_queries * (1 + c->train.list_size), floor = 64;
+    int pretrain = c->model.pretrain.batch;
+    if (c->train.micro_batch > 0 && c->train.micro_batch < rows) {
+        rows = c->train.micro_batch;
+        floor = 1;
+        if (c->model.checkpoint[0]) pretrain = 0;
+    }
+    if (rows < pretrain) rows = pretrain;
+    if (rows < floor) rows = floor;
     j->model = drum_clip_model_create(j->be, &j->ccfg, &j->params, rows, rows, 1, err, errlen);
     return j->model ? 0 : -1;
 }
@@ -1138,8 +1147,12 @@ int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *p
     }
     free(ckpt);
     if (rc == 0) {
-        note(j, "model: %zu parameters, embeddings of %d dimensions, images of %d px",
-             j->params.total, j->ccfg.projection_dim, j->pool.S);
+        note(j, "model: %zu parameters, embeddings of %d dimensions, images of %d px; "
+             "%.2f GB of activations for %d image-text pairs a pass (train.micro_batch bounds "
+             "it) and %.2f GB of weights, gradients and AdamW moments on %s",
+             j->params.total, j->ccfg.projection_dim, j->pool.S,
+             (double)j->model->arena_bytes / 1e9, j->model->max_images,
+             (double)j->params.total * 16 / 1e9, j->be->name);
         /* what the job holds for the run: examples naming one file share its levels */
         double mb = (double)(j->pool.n_images + j->queries.n_images) * 3 * j->pool.S *
                     j->pool.S / 1e6;
@@ -1541,7 +1554,7 @@ static drum_train_opts train_opts(const drum_job *j) {
                          (float)tc->lambda, (drum_loss_kind)tc->loss, (float)tc->listnet_tau,
                          (float)c->retrieval.w_image, (float)c->retrieval.w_text,
                          tc->freeze.v, tc->freeze.n, tc->checkpoint_every, c->seed,
-                         tc->queries, tc->exclude_same_image};
+                         tc->queries, tc->exclude_same_image, tc->micro_batch};
     return o;
 }
 

@@ -11,11 +11,11 @@
 #include "drum/fileio.h"
 #include "drum/job.h"
 
-/* Settings a resumed run may change: where it runs, and the run directory's own spelling.
- * The first two change the bits of what follows (docs/ARCHITECTURE.md), so the job says so;
- * check_resume relies on their order. */
-static const char *const RESUME_MAY_CHANGE[] = {"threads", "backend", "train.out", "scorer.cache",
-                                                NULL};
+/* Settings a resumed run may change: where it runs (and the micro-batches its memory allows),
+ * and the run directory's own spelling. The first three change the bits of what follows
+ * (docs/ARCHITECTURE.md), so the job says so; check_resume relies on their order. */
+static const char *const RESUME_MAY_CHANGE[] = {"threads", "backend", "train.micro_batch",
+                                                "train.out", "scorer.cache", NULL};
 
 /* The source revision config.yaml's header names ("(drum V, source R) started it"), into
  * rev; "" when the file has none (written before drum recorded it) or cannot be read. */
@@ -51,8 +51,8 @@ static int check_resume(const drum_job_config *cfg, const char *path, char *note
                  "differ%s from it: %s. Resume with that configuration (pass that file), or "
                  "start afresh without --resume",
                  path, n, n == 1 ? "" : "s", n == 1 ? "s" : "", diff);
-    else if (drum_cfg_diff(drum_job_config_schema, &was, cfg, RESUME_MAY_CHANGE + 2, diff,
-                           sizeof diff) > 0) /* threads or backend */
+    else if (drum_cfg_diff(drum_job_config_schema, &was, cfg, RESUME_MAY_CHANGE + 3, diff,
+                           sizeof diff) > 0) /* threads, backend or train.micro_batch */
         snprintf(note, notelen,
                  "resuming where the run did not start (%s): the weights will differ in their "
                  "last bits from an uninterrupted run's",

@@ -32,6 +32,7 @@ struct drum_train_buffers {
     float *loss_list, *loss_ctr, *dloss_list, *dloss_ctr; /* (B) */
     float *dfeat;      /* (rows, 2D) */
     float *d_img_n, *d_txt_n, *d_img_f, *d_txt_f; /* (rows, D) */
+    float *img_f, *txt_f; /* (rows, D): the towers' features, gathered over micro-batches */
     float *log_scale;  /* 1 */
     /* data parallel (comm size > 1) only: this rank's rows' features and their gradients,
      * the host staging of the all-gather, and the host copy of the gradients */
@@ -88,8 +89,8 @@ static void buffers_free(drum_backend *be, drum_train_buffers *b) {
     void *dev[] = {b->pixels, b->ids, b->mask, b->eos, b->img_n, b->img_norm, b->txt_n,
                    b->txt_norm, b->feat, b->sim, b->fb, b->probs, b->dsim, b->target,
                    b->loss_list, b->loss_ctr, b->dloss_list, b->dloss_ctr, b->dfeat,
-                   b->d_img_n, b->d_txt_n, b->d_img_f, b->d_txt_f, b->log_scale,
-                   b->feat_local, b->dfeat_local};
+                   b->d_img_n, b->d_txt_n, b->d_img_f, b->d_txt_f, b->img_f, b->txt_f,
+                   b->log_scale, b->feat_local, b->dfeat_local};
     for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) be->free(be, dev[i]);
     free(b);
 }
@@ -138,6 +139,8 @@ static drum_train_buffers *buffers_create(drum_trainer *t, char *err, size_t err
     b->d_txt_n = be->alloc(be, rows * D * sizeof(float));
     b->d_img_f = be->alloc(be, rows * D * sizeof(float));
     b->d_txt_f = be->alloc(be, rows * D * sizeof(float));
+    b->img_f = be->alloc(be, rows * D * sizeof(float));
+    b->txt_f = be->alloc(be, rows * D * sizeof(float));
     b->log_scale = be->alloc(be, sizeof(float));
     int parallel = t->comm && t->comm->size > 1;
     if (parallel) {
@@ -219,9 +222,10 @@ int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *b
                  "scored_per_round >= 1 and candidates_k >= scored_per_round");
         return -1;
     }
-    if (!m->grads || m->max_images < rows || m->max_texts < rows) {
+    int pass = o->micro_rows > 0 && o->micro_rows < rows ? o->micro_rows : rows;
+    if (!m->grads || m->max_images < pass || m->max_texts < pass) {
         snprintf(err, errlen, "train: the model must be a training model with room for %d rows "
-                 "(batch_queries x (1 + list_size))", rows);
+                 "(batch_queries x (1 + list_size), or train.micro_batch)", pass);
         return -1;
     }
     if (!prep->query_ids) {
@@ -820,6 +824,16 @@ static int sum_gradients(drum_trainer *t, char *err, size_t errlen) {
     return rc;
 }
 
+/* The towers on rows [r0, r0 + n) of this rank's step: m->img_features, m->txt_features
+ * (n, D), and the activations a backward pass needs. */
+static int encode_rows(drum_trainer *t, int r0, int n, int T) {
+    drum_train_buffers *b = t->buf;
+    size_t px = (size_t)3 * t->prep->S * t->prep->S;
+    return drum_clip_encode_images(t->m, b->pixels + (size_t)r0 * px, n) ||
+           drum_clip_encode_texts(t->m, b->ids + (size_t)r0 * T, b->mask + (size_t)r0 * T,
+                                  b->eos + r0, n, T);
+}
+
 /* One optimizer step on a batch of B queries. Returns the loss, or NAN on error with the
  * message in err (or the backend's). With several ranks, this rank encodes and
  * back-propagates only its queries' rows (my_queries); the loss, which couples the whole
@@ -844,16 +858,29 @@ static double train_step(drum_trainer *t, const int *queries, int B, char *err, 
     be->to_device(be, b->fb, b->h_fb, (size_t)B * BL * sizeof(float));
     be->to_device(be, b->target, b->h_target, (size_t)B * sizeof(int));
     if (drum_clip_zero_grad(m)) return NAN;
-    // towers: (mine, 3, S, S) -> (mine, D); (mine, T) -> (mine, D)
-    if (mine > 0 && (drum_clip_encode_images(m, b->pixels, mine) ||
-                     drum_clip_encode_texts(m, b->ids, b->mask, b->eos, mine, T)))
-        return NAN;
+    // towers: (mine, 3, S, S) -> (mine, D); (mine, T) -> (mine, D), in micro-batches of mb
+    // rows when the model holds fewer than mine (their features gathered in img_f, txt_f)
+    int mb = t->o.micro_rows > 0 && t->o.micro_rows < mine ? t->o.micro_rows : mine;
+    const float *img_f = m->img_features, *txt_f = m->txt_features;
+    if (mb < mine) {
+        img_f = b->img_f;
+        txt_f = b->txt_f;
+    }
+    for (int r0 = 0; r0 < mine; r0 += mb) {
+        int n = mine - r0 < mb ? mine - r0 : mb;
+        if (encode_rows(t, r0, n, T)) return NAN;
+        if (mb < mine) {
+            size_t bytes = (size_t)n * D * sizeof(float);
+            be->copy(be, b->img_f + (size_t)r0 * D, m->img_features, bytes);
+            be->copy(be, b->txt_f + (size_t)r0 * D, m->txt_features, bytes);
+        }
+    }
     drum_trace_push("list-wise loss");
     // (mine, D) -> (mine, D) unit rows (a rank may get no query of a family's last batch)
     float *featL = parallel ? b->feat_local : b->feat;
     if (mine > 0) {
-        be->op.l2norm_forward(be, b->img_n, b->img_norm, m->img_features, mine, D);
-        be->op.l2norm_forward(be, b->txt_n, b->txt_norm, m->txt_features, mine, D);
+        be->op.l2norm_forward(be, b->img_n, b->img_norm, img_f, mine, D);
+        be->op.l2norm_forward(be, b->txt_n, b->txt_norm, txt_f, mine, D);
         // SIT features: (mine, D) + (mine, D) -> (mine, 2D), then every rank's into (rows, 2D)
         be->op.concat_forward(be, featL, b->img_n, b->txt_n, mine, D, D, t->o.w_img, t->o.w_txt);
     }
@@ -916,9 +943,15 @@ static double train_step(drum_trainer *t, const int *queries, int B, char *err, 
         be->op.l2norm_backward(be, b->d_txt_f, b->d_txt_n, b->txt_n, b->txt_norm, mine, D);
     }
     drum_trace_pop();
-    if (mine > 0 &&
-        (drum_clip_backward_images(m, b->d_img_f) || drum_clip_backward_texts(m, b->d_txt_f)))
-        return NAN;
+    // back through the towers, micro-batch by micro-batch: the last one's activations are
+    // still in the arena; each earlier one is encoded again (the same features, bit for bit)
+    for (int r0 = mine > 0 ? (mine - 1) / mb * mb : -1; r0 >= 0; r0 -= mb) {
+        int n = mine - r0 < mb ? mine - r0 : mb;
+        if ((r0 + n < mine && encode_rows(t, r0, n, T)) ||
+            drum_clip_backward_images(m, b->d_img_f + (size_t)r0 * D) ||
+            drum_clip_backward_texts(m, b->d_txt_f + (size_t)r0 * D))
+            return NAN;
+    }
     if (parallel && sum_gradients(t, err, errlen)) return NAN;
     if (t->o.grad_clip > 0 && drum_clip_clip_grad_norm(m, t->o.grad_clip, NULL)) return NAN;
     adamw_unfrozen(t, drum_lr_at(t->o.lr, t->step, t->o.warmup_steps, t->total_steps));

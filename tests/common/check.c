@@ -1,12 +1,14 @@
 #include "check.h"
 
 #include <ftw.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "drum/fileio.h"
+#include "drum/safetensors.h"
 
 int check_passed, check_failed, check_skipped;
 
@@ -102,4 +104,39 @@ int test_same_file(const char *a, const char *b) {
     free(x);
     free(y);
     return same;
+}
+
+double test_weight_gap(const char *a, const char *b, double *largest) {
+    char err[256];
+    drum_safetensors *x = drum_safetensors_open(a, err, sizeof err);
+    drum_safetensors *y = x ? drum_safetensors_open(b, err, sizeof err) : NULL;
+    double gap = -1, diff = 0, sum = 0;
+    size_t count = 0;
+    if (x && y && drum_safetensors_count(x) == drum_safetensors_count(y)) {
+        gap = 0;
+        for (int i = 0; i < drum_safetensors_count(x) && gap == 0; i++) {
+            const drum_st_tensor *tx = drum_safetensors_at(x, i);
+            const drum_st_tensor *ty = drum_safetensors_find(y, tx->name);
+            float *fx = malloc(tx->numel * sizeof(float) + 1);
+            float *fy = malloc(tx->numel * sizeof(float) + 1);
+            if (!fx || !fy || !ty || ty->numel != tx->numel ||
+                drum_st_tensor_to_f32(tx, fx, err, sizeof err) ||
+                drum_st_tensor_to_f32(ty, fy, err, sizeof err)) {
+                gap = -1;
+            } else {
+                for (size_t k = 0; k < tx->numel; k++) {
+                    double d = fabs((double)fx[k] - fy[k]);
+                    diff = fmax(diff, d);
+                    sum += d;
+                }
+                count += tx->numel;
+            }
+            free(fx);
+            free(fy);
+        }
+    }
+    drum_safetensors_close(x);
+    drum_safetensors_close(y);
+    *largest = diff;
+    return gap < 0 || !count ? -1 : sum / (double)count;
 }

@@ -53,6 +53,11 @@ long test_count_lines(const char *path);
 /* 1 when both files can be read and hold the same bytes. */
 int test_same_file(const char *a, const char *b);
 
+/* The mean absolute difference of two safetensors checkpoints' parameters (every tensor of
+ * a, by name in b), and the largest in *largest; -1 when either cannot be read or they do
+ * not hold the same tensors. */
+double test_weight_gap(const char *a, const char *b, double *largest);
+
 /* Writes the miniature demo config the job tests run (100 train and 45 eval examples of
  * 32-pixel images under root/data, 2 rounds of 14 steps, a checkpoint every step, run
  * directory out) to path; extra: more YAML lines ("" for none). */
