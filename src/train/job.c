@@ -748,7 +748,13 @@ static int open_model(drum_job *j, char *err, size_t errlen) {
     }
     if (rows < pretrain) rows = pretrain;
     if (rows < floor) rows = floor;
-    j->model = drum_clip_model_create(j->be, &j->ccfg, &j->params, rows, rows, 1, err, errlen);
+    /* a job that neither trains, mines nor pre-trains (drum eval of a named or earlier
+     * retriever) needs no gradients, AdamW moments or per-layer activations: the same
+     * forward ops, one layer's buffers reused */
+    char *clip0 = drum_path_join(c->train.out, "clip0/model.safetensors");
+    int train = mines(j) || (!c->model.checkpoint[0] && !drum_file_exists(clip0));
+    free(clip0);
+    j->model = drum_clip_model_create(j->be, &j->ccfg, &j->params, rows, rows, train, err, errlen);
     return j->model ? 0 : -1;
 }
 
@@ -1147,12 +1153,15 @@ int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *p
     }
     free(ckpt);
     if (rc == 0) {
+        int trains = j->model->grads != NULL;
         note(j, "model: %zu parameters, embeddings of %d dimensions, images of %d px; "
-             "%.2f GB of activations for %d image-text pairs a pass (train.micro_batch bounds "
-             "it) and %.2f GB of weights, gradients and AdamW moments on %s",
+             "%.2f GB of activations for %d image-text pairs a pass%s and %.2f GB of %s on %s",
              j->params.total, j->ccfg.projection_dim, j->pool.S,
              (double)j->model->arena_bytes / 1e9, j->model->max_images,
-             (double)j->params.total * 16 / 1e9, j->be->name);
+             trains ? " (train.micro_batch bounds it)" : "",
+             (double)j->params.total * (trains ? 16 : 4) / 1e9,
+             trains ? "weights, gradients and AdamW moments" : "weights (nothing to train)",
+             j->be->name);
         /* what the job holds for the run: examples naming one file share its levels */
         double mb = (double)(j->pool.n_images + j->queries.n_images) * 3 * j->pool.S *
                     j->pool.S / 1e6;
