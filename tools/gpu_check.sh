@@ -17,7 +17,7 @@
 # Full logs go to $GPU_CHECK_LOGS (default /tmp/gpu_check_logs) and, when $OUT is set, as
 # one tarball plus the summary to $OUT; a summary table is printed last. Exits non-zero
 # when any step fails, times out, or silently skips the GPU. The whole check is held to
-# about 7.5 minutes (override with GPU_CHECK_BUDGET=seconds); GPU_CHECK_ONLY runs a subset
+# about 9 minutes (override with GPU_CHECK_BUDGET=seconds); GPU_CHECK_ONLY runs a subset
 # (see want below).
 set -u -o pipefail
 
@@ -25,7 +25,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 2
 LOGDIR=${GPU_CHECK_LOGS:-/tmp/gpu_check_logs}
 mkdir -p "$LOGDIR" || exit 2
-BUDGET=${GPU_CHECK_BUDGET:-450}
+BUDGET=${GPU_CHECK_BUDGET:-540}
 START=$(date +%s)
 
 names=()
@@ -48,12 +48,69 @@ record() { # name result seconds detail
 }
 
 # GPU_CHECK_ONLY="test_image test_parallel": only the steps named (a test binary's name, or
-# bench, clip, demo, mine, b32, memcheck; the build step always runs), e.g. to rerun within a lease
+# bench, clip, demo, mine, b32, l14, memcheck; the build step always runs; l14 runs only when
+# named), e.g. to rerun within a lease
 # what failed; mine needs demo's run
 want() {
   [ -z "${GPU_CHECK_ONLY:-}" ] && return 0
   case " $GPU_CHECK_ONLY " in *" $1 "*) return 0 ;; esac
   return 1
+}
+
+# vit_step KIND NAME CAP SETS...: a suite, a hub-style config.json of KIND's shape (b32: ViT-B/32,
+# l14: ViT-L/14; random weights, the suite's tokenizer beside it) in /tmp/gpu_check_KIND, then
+# vit_run over them (pre-training from scratch at lr 1e-4)
+vit_step() {
+  local kind=$1 name=$2 cap=$3 dir=/tmp/gpu_check_$1
+  shift 3
+  rm -rf "$dir"
+  mkdir -p "$dir/model" "$LOGDIR"
+  if build/drum synth "$dir/data" --image-size 64 >"$LOGDIR/gpu_check_$kind.log" 2>&1 &&
+     cp "$dir/data/vocab.json" "$dir/data/merges.txt" "$dir/model/" &&
+     python3 - "$dir/model" "$kind" >>"$LOGDIR/gpu_check_$kind.log" 2>&1 <<'PY'
+import json, sys
+d, kind = sys.argv[1], sys.argv[2]
+vocab = len(json.load(open(d + "/vocab.json")))
+# (hidden, heads, intermediate, layers) of the text and vision towers, patch, projection
+t, v, patch, proj = {"b32": ((512, 8, 2048, 12), (768, 12, 3072, 12), 32, 512),
+                     "l14": ((768, 12, 3072, 12), (1024, 16, 4096, 24), 14, 768)}[kind]
+def tower(h, n, i, l):
+    return dict(hidden_size=h, num_attention_heads=n, intermediate_size=i, num_hidden_layers=l,
+                hidden_act="quick_gelu", layer_norm_eps=1e-5)
+text = dict(tower(*t), max_position_embeddings=77, vocab_size=vocab, bos_token_id=vocab - 2,
+            eos_token_id=vocab - 1, pad_token_id=1)
+vision = dict(tower(*v), image_size=224, patch_size=patch, num_channels=3)
+json.dump(dict(model_type="clip", projection_dim=proj, logit_scale_init_value=2.6592,
+               text_config=text, vision_config=vision), open(d + "/config.json", "w"), indent=1)
+PY
+  then
+    vit_run "$kind" "$name" "$cap" run --set model.pretrain.lr=1.0e-4 "$@"
+  else
+    record "DRUM, $name on cuda" FAIL 0 "set-up failed (see $LOGDIR/gpu_check_$kind.log)"
+  fi
+}
+
+# vit_run KIND NAME CAP OUT SETS...: one mining round and its training on cuda over
+# /tmp/gpu_check_KIND's suite and config.json, into OUT; DRUM_PROFILE's stages in the summary
+vit_run() {
+  local kind=$1 name=$2 cap=$3 dir=/tmp/gpu_check_$1 out=$4
+  shift 4
+  local log=$LOGDIR/gpu_check_${kind}_$out.log
+  run_step "DRUM, $name on cuda" "$log" "$cap" env DRUM_PROFILE=1 build/drum train \
+    experiments/demo.yaml --set backend=cuda --set data.dir="$dir/data" \
+    --set data.train="$dir/data/train.jsonl" --set data.eval="$dir/data/eval.jsonl" \
+    --set model.config="$dir/model/config.json" --set train.rounds=1 --set 'eval.shots=[4]' \
+    --set 'eval.strategies=[SIT, DRUM]' --set train.out="$dir/$out" "$@"
+  if [ "$RC" -ne 0 ]; then
+    record "DRUM, $name on cuda" FAIL "$DUR" "exit $RC"
+  else
+    record "DRUM, $name on cuda" ok "$DUR" "$(awk '/^profile \(DRUM_PROFILE\)/ { p = 1 }
+      p && /^(pretrain step|train step|mine round 1|embed demonstrations) / {
+      name = substr($0, 1, 32); sub(/ +$/, "", name)
+      printf "%s %d x %.2fs; ", name, $(NF - 3), $(NF - 2) }
+      /^(train|pretrain) .* took / { l = $0; gsub(/ +/, " ", l); printf "%s; ", l }
+      /^drum: DRUM r1 / { l = $0; gsub(/ +/, " ", l); printf "%s; ", l }' "$log")"
+  fi
 }
 
 # run_step NAME LOG CAP_SECONDS CMD... : runs CMD under a timeout, output to the console
@@ -244,46 +301,22 @@ if [ "$RC" -eq 0 ]; then
   # 6d. DRUM with a retriever of ViT-B/32's shape (random weights from a hub-style config.json
   # beside the suite's tokenizer, as experiments/*.yaml name a real CLIP): pre-training, one
   # mining round and its training on cuda at 224 px (the suite's 64-px images upscaled), the
-  # trainer's images/s against bench_clip's B/32 train step (step 5); DRUM_PROFILE's stages
+  # trainer's images/s against bench_clip's B/32 train step (step 5); DRUM_PROFILE's stages.
+  # Then the same in micro-batches of 68 of the step's 272 pairs (train.micro_batch, from
+  # the first run's clip0). 6e (l14, only when GPU_CHECK_ONLY names it): ViT-L/14's shape,
+  # whose 272-pair step needs ~126 GB at once, in micro-batches of 32 (~15 GB).
   if want b32; then
-    b32=/tmp/gpu_check_b32
-    rm -rf "$b32"
-    log=$LOGDIR/gpu_check_b32.log
-    if build/drum synth "$b32/data" --image-size 64 >"$log" 2>&1 && mkdir -p "$b32/model" &&
-       cp "$b32/data/vocab.json" "$b32/data/merges.txt" "$b32/model/" &&
-       python3 - "$b32/model" >>"$log" 2>&1 <<'PY'
-import json, sys
-d = sys.argv[1]
-vocab = len(json.load(open(d + "/vocab.json")))
-text = dict(hidden_size=512, num_attention_heads=8, intermediate_size=2048, num_hidden_layers=12,
-            max_position_embeddings=77, vocab_size=vocab, hidden_act="quick_gelu",
-            layer_norm_eps=1e-5, bos_token_id=vocab - 2, eos_token_id=vocab - 1, pad_token_id=1)
-vision = dict(hidden_size=768, num_attention_heads=12, intermediate_size=3072, num_hidden_layers=12,
-              image_size=224, patch_size=32, num_channels=3, hidden_act="quick_gelu",
-              layer_norm_eps=1e-5)
-json.dump(dict(model_type="clip", projection_dim=512, logit_scale_init_value=2.6592,
-               text_config=text, vision_config=vision), open(d + "/config.json", "w"), indent=1)
-PY
-    then
-      run_step "DRUM, ViT-B/32 on cuda" "$log" 150 env DRUM_PROFILE=1 build/drum train \
-        experiments/demo.yaml --set backend=cuda --set data.dir="$b32/data" \
-        --set data.train="$b32/data/train.jsonl" --set data.eval="$b32/data/eval.jsonl" \
-        --set model.config="$b32/model/config.json" --set model.pretrain.epochs=2 \
-        --set model.pretrain.lr=1.0e-4 \
-        --set train.rounds=1 --set train.queries=640 --set 'eval.shots=[4]' \
-        --set 'eval.strategies=[SIT, DRUM]' --set train.out="$b32/run"
-      if [ "$RC" -ne 0 ]; then
-        record "DRUM, ViT-B/32 on cuda" FAIL "$DUR" "exit $RC"
-      else
-        record "DRUM, ViT-B/32 on cuda" ok "$DUR" "$(awk '/^profile \(DRUM_PROFILE\)/ { p = 1 }
-          p && /^(pretrain step|train step|mine round 1|embed demonstrations) / {
-          name = substr($0, 1, 32); sub(/ +$/, "", name)
-          printf "%s %d x %.2fs; ", name, $(NF - 3), $(NF - 2) }
-          /^(train|pretrain) .* took / { l = $0; gsub(/ +/, " ", l); printf "%s; ", l }' "$log")"
-      fi
-    else
-      record "DRUM, ViT-B/32 on cuda" FAIL 0 "set-up failed (see $log)"
+    vit_step b32 "ViT-B/32" 150 --set model.pretrain.epochs=2 --set train.queries=640
+    if [ -f /tmp/gpu_check_b32/run/clip0/model.safetensors ]; then
+      vit_run b32 "ViT-B/32, micro-batches of 68" 150 micro \
+        --set model.checkpoint=/tmp/gpu_check_b32/run/clip0/model.safetensors \
+        --set train.queries=640 --set train.micro_batch=68
     fi
+  fi
+  if [ -n "${GPU_CHECK_ONLY:-}" ] && want l14; then
+    vit_step l14 "ViT-L/14, micro-batches of 32" 240 --set model.pretrain.epochs=1 \
+      --set model.pretrain.batch=32 --set train.queries=160 --set train.epochs=1 \
+      --set train.micro_batch=32
   fi
 
   # 7. memcheck over every op case (cpu cases run too; only the cuda ones are checked)
