@@ -404,7 +404,8 @@ static void test_micro_batch(void) {
           "micro-batched training's weights: %.3g (max %.3g) from the whole batch's, which "
           "moved %.3g (max %.3g)", gap, gap_max, moved, moved_max);
     /* the model --check describes: a pass of the micro-batch when a checkpoint is named (else
-     * pre-training's 32 pairs); an evaluation of a named retriever holds no training state */
+     * pre-training's 32 pairs); an evaluation or mining of a named retriever holds no training
+     * state */
     char ckpt[340];
     snprintf(ckpt, sizeof ckpt, "model.checkpoint=%s", a);
     static const struct {
@@ -413,8 +414,10 @@ static void test_micro_batch(void) {
         {"train", "train.micro_batch=10", "for 32 image-text pairs a pass (train.micro_batch"},
         {"train", "train.micro_batch=10", "for 10 image-text pairs a pass (train.micro_batch"},
         {"eval", "train.micro_batch=0", "for 64 image-text pairs a pass and 0.00 GB of weights "
+                                        "(nothing to train)"},
+        {"mine", "train.micro_batch=0", "for 64 image-text pairs a pass and 0.00 GB of weights "
                                         "(nothing to train)"}};
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         const char *chk[] = {drum_bin, checks[i].cmd, cfg, "--set", checks[i].set, "--set",
                              i ? ckpt : "model.checkpoint=", "--check", NULL};
         rc = run_drum(log, chk, 0, NULL, 0);

@@ -136,8 +136,10 @@ void drum_pool_fingerprints(const drum_dataset *pool, const drum_prepared *prep,
 int drum_sample_queries(int n, int count, uint64_t seed, unsigned char **mask, char *err,
                         size_t errlen);
 
-/* Sets up a trainer (candidate lists empty, position at round 0, mining). The model must
- * be a training model whose max_images and max_texts are >= batch_queries*(1+list_size).
+/* Sets up a trainer (candidate lists empty, position at round 0, mining). To train, the
+ * model must be a training model whose max_images and max_texts hold a pass: the step's
+ * batch_queries*(1+list_size) rows, or micro_rows; an inference model serves mining alone
+ * (drum_trainer_mine; drum_trainer_run refuses it).
  * comm: the ranks of a data-parallel run, or NULL for one process.
  * Returns 0 or -1 (a freeze pattern matching nothing is an error, so typos show). */
 int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *be,

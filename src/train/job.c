@@ -748,11 +748,12 @@ static int open_model(drum_job *j, char *err, size_t errlen) {
     }
     if (rows < pretrain) rows = pretrain;
     if (rows < floor) rows = floor;
-    /* a job that neither trains, mines nor pre-trains (drum eval of a named or earlier
+    /* a job that neither trains nor pre-trains (drum eval or drum mine of a named or earlier
      * retriever) needs no gradients, AdamW moments or per-layer activations: the same
      * forward ops, one layer's buffers reused */
     char *clip0 = drum_path_join(c->train.out, "clip0/model.safetensors");
-    int train = mines(j) || (!c->model.checkpoint[0] && !drum_file_exists(clip0));
+    int train = (j->parts & DRUM_JOB_ROUNDS) ||
+                (!c->model.checkpoint[0] && !drum_file_exists(clip0));
     free(clip0);
     j->model = drum_clip_model_create(j->be, &j->ccfg, &j->params, rows, rows, train, err, errlen);
     return j->model ? 0 : -1;

@@ -223,7 +223,8 @@ int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *b
         return -1;
     }
     int pass = o->micro_rows > 0 && o->micro_rows < rows ? o->micro_rows : rows;
-    if (!m->grads || m->max_images < pass || m->max_texts < pass) {
+    /* an inference model (no gradients) serves mining alone: drum_trainer_run refuses it */
+    if (m->grads && (m->max_images < pass || m->max_texts < pass)) {
         snprintf(err, errlen, "train: the model must be a training model with room for %d rows "
                  "(batch_queries x (1 + list_size), or train.micro_batch)", pass);
         return -1;
@@ -254,6 +255,7 @@ int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *b
     }
     if (drum_sample_queries(pool->n, o->queries, o->seed, &t->is_query, err, errlen) ||
         match_freeze(t, err, errlen)) return -1;
+    if (!m->grads) return 0;
     t->buf = buffers_create(t, err, errlen);
     if (!t->buf) return -1;
     return 0;
@@ -980,6 +982,11 @@ static int checkpoint(drum_trainer *t, char *err, size_t errlen) {
 }
 
 int drum_trainer_run(drum_trainer *t, char *err, size_t errlen) {
+    if (!t->buf) {
+        snprintf(err, errlen, "train: the model is an inference model (no gradients): it serves "
+                 "mining alone");
+        return -1;
+    }
     int n = t->pool->n;
     int nbatches = count_batches(t);
     t->total_steps = (long)nbatches * t->o.epochs * t->o.rounds;
