@@ -403,6 +403,24 @@ static void test_micro_batch(void) {
     CHECK(gap >= 0 && moved > 0 && gap < 1e-3 * moved && gap_max < 0.1 * moved_max,
           "micro-batched training's weights: %.3g (max %.3g) from the whole batch's, which "
           "moved %.3g (max %.3g)", gap, gap_max, moved, moved_max);
+    /* a resume may change the micro-batch, as it may the threads: it says the bits will
+     * differ; another learning rate it refuses */
+    const char *res[] = {drum_bin, "train", cfg, "--resume", "--check", "--set",
+                         "train.micro_batch=20", NULL};
+    rc = run_drum(log, res, 0, NULL, 0);
+    char *said = test_slurp(log);
+    CHECK(rc == 0 && said &&
+              strstr(said, "resuming where the run did not start (train.micro_batch: 10 there, "
+                           "20 here)"),
+          "--resume --check with another train.micro_batch: exit %d, %s", rc, said ? said : "");
+    free(said);
+    const char *lr[] = {drum_bin, "train", cfg, "--resume", "--check", "--set", "train.lr=0.01",
+                        NULL};
+    rc = run_drum(log, lr, 0, NULL, 0);
+    said = test_slurp(log);
+    CHECK(rc == 1 && said && strstr(said, "train.lr"), "--resume with another train.lr: exit %d, "
+          "%s", rc, said ? said : "");
+    free(said);
     /* the model --check describes: a pass of the micro-batch when a checkpoint is named (else
      * pre-training's 32 pairs); an evaluation or mining of a named retriever holds no training
      * state */
