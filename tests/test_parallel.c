@@ -1023,6 +1023,20 @@ static void test_nccl_one_rank(void) {
     if (gpu) gpu->destroy(gpu);
 }
 
+/* How many of ranks 0..n-1 report "rank r: P passed, 0 failed" with P >= least in text. */
+static int ranks_passed(const char *text, int n, int least) {
+    int ok = 0;
+    for (int r = 0; r < n; r++) {
+        char key[32];
+        snprintf(key, sizeof key, "rank %d: ", r);
+        const char *p = text ? strstr(text, key) : NULL;
+        int passed = 0, failed = -1;
+        if (p) sscanf(p + strlen(key), "%d passed, %d failed", &passed, &failed);
+        ok += passed >= least && failed == 0;
+    }
+    return ok;
+}
+
 int main(int argc, char **argv) {
     if (argc >= 3 && strcmp(argv[1], "--ranks") == 0)
         return rank_main(argv[2], argc > 3 ? atoi(argv[3]) : 0, argc > 4 ? argv[4] : NULL);
@@ -1059,15 +1073,7 @@ int main(int argc, char **argv) {
     const char *args[] = {"mpirun", "--oversubscribe", "-n", np, self_bin, "--ranks", tmp, NULL};
     int rc = run(log, args, 120, NULL);
     char *text = test_slurp(log);
-    int ranks_ok = 0;
-    for (int r = 0; r < RANKS; r++) {
-        char key[32];
-        snprintf(key, sizeof key, "rank %d: ", r);
-        const char *p = text ? strstr(text, key) : NULL;
-        int passed = 0, failed = -1;
-        if (p) sscanf(p + strlen(key), "%d passed, %d failed", &passed, &failed);
-        ranks_ok += passed > 10 && failed == 0;
-    }
+    int ranks_ok = ranks_passed(text, RANKS, 11);
     CHECK(rc == 0 && ranks_ok == RANKS, "mpirun -n %d %s --ranks: exit %d, %d ranks passed:\n%s",
           RANKS, self_bin, rc, ranks_ok, text ? text : "(no log)");
     free(text);
@@ -1084,15 +1090,7 @@ int main(int argc, char **argv) {
                                modes[m].why ? modes[m].why : "", NULL};
         rc = run(log, margs, 120, NULL);
         text = test_slurp(log);
-        int ok = 0, nr = atoi(modes[m].n);
-        for (int r = 0; r < nr; r++) {
-            char key[32];
-            snprintf(key, sizeof key, "rank %d: ", r);
-            const char *p = text ? strstr(text, key) : NULL;
-            int passed = 0, failed = -1;
-            if (p) sscanf(p + strlen(key), "%d passed, %d failed", &passed, &failed);
-            ok += passed >= 3 && failed == 0;
-        }
+        int nr = atoi(modes[m].n), ok = ranks_passed(text, nr, 3);
         CHECK(rc == 0 && ok == nr, "%s mpirun -n %s --ranks: exit %d, %d ranks passed:\n%s",
               modes[m].env, modes[m].n, rc, ok, text ? text : "(no log)");
         free(text);
