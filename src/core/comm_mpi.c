@@ -1,5 +1,5 @@
 /* comm_mpi.c — the MPI communicator (comm.h): CPU ranks over MPI_COMM_WORLD, and memory
- * shared by the ranks of a node (POSIX shared memory; the node's ranks from
+ * shared by the ranks of a node (an anonymous memfd file; the node's ranks from
  * MPI_Comm_split_type). */
 #include <errno.h>
 #include <fcntl.h>
@@ -143,7 +143,8 @@ static int mpi_share(drum_comm *c, size_t bytes, void **out, char *why, size_t w
             errnum = errno;
         }
     }
-    void *p = !failed ? mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+    void *p = MAP_FAILED;
+    if (!failed) p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (!failed && p == MAP_FAILED) {
         failed = 3;
         errnum = errno;
