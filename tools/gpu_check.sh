@@ -86,7 +86,7 @@ PY
   then
     vit_run "$kind" "$name" "$cap" run --set model.pretrain.lr=1.0e-4 "$@"
   else
-    record "DRUM, $name on cuda" FAIL 0 "set-up failed (see $LOGDIR/gpu_check_$kind.log)"
+    record "DRUM $name, cuda" FAIL 0 "set-up failed (see $LOGDIR/gpu_check_$kind.log)"
   fi
 }
 
@@ -96,15 +96,15 @@ vit_run() {
   local kind=$1 name=$2 cap=$3 dir=/tmp/gpu_check_$1 out=$4
   shift 4
   local log=$LOGDIR/gpu_check_${kind}_$out.log
-  run_step "DRUM, $name on cuda" "$log" "$cap" env DRUM_PROFILE=1 build/drum train \
+  run_step "DRUM $name, cuda" "$log" "$cap" env DRUM_PROFILE=1 build/drum train \
     experiments/demo.yaml --set backend=cuda --set data.dir="$dir/data" \
     --set data.train="$dir/data/train.jsonl" --set data.eval="$dir/data/eval.jsonl" \
     --set model.config="$dir/model/config.json" --set train.rounds=1 --set 'eval.shots=[4]' \
     --set 'eval.strategies=[SIT, DRUM]' --set train.out="$dir/$out" "$@"
   if [ "$RC" -ne 0 ]; then
-    record "DRUM, $name on cuda" FAIL "$DUR" "exit $RC"
+    record "DRUM $name, cuda" FAIL "$DUR" "exit $RC"
   else
-    record "DRUM, $name on cuda" ok "$DUR" "$(awk '/^profile \(DRUM_PROFILE\)/ { p = 1 }
+    record "DRUM $name, cuda" ok "$DUR" "$(awk '/^profile \(DRUM_PROFILE\)/ { p = 1 }
       p && /^(pretrain step|train step|mine round 1|embed demonstrations) / {
       name = substr($0, 1, 32); sub(/ +$/, "", name)
       printf "%s %d x %.2fs; ", name, $(NF - 3), $(NF - 2) }
@@ -306,15 +306,15 @@ if [ "$RC" -eq 0 ]; then
   # the first run's clip0). 6e (l14, only when GPU_CHECK_ONLY names it): ViT-L/14's shape,
   # whose 272-pair step needs ~126 GB at once, in micro-batches of 32 (~15 GB).
   if want b32; then
-    vit_step b32 "ViT-B/32" 150 --set model.pretrain.epochs=2 --set train.queries=640
+    vit_step b32 "B/32" 150 --set model.pretrain.epochs=2 --set train.queries=640
     if [ -f /tmp/gpu_check_b32/run/clip0/model.safetensors ]; then
-      vit_run b32 "ViT-B/32, micro-batches of 68" 150 micro \
+      vit_run b32 "B/32, micro 68" 150 micro \
         --set model.checkpoint=/tmp/gpu_check_b32/run/clip0/model.safetensors \
         --set train.queries=640 --set train.micro_batch=68
     fi
   fi
   if [ -n "${GPU_CHECK_ONLY:-}" ] && want l14; then
-    vit_step l14 "ViT-L/14, micro-batches of 32" 240 --set model.pretrain.epochs=1 \
+    vit_step l14 "L/14, micro 32" 240 --set model.pretrain.epochs=1 \
       --set model.pretrain.batch=32 --set train.queries=160 --set train.epochs=1 \
       --set train.micro_batch=32
   fi
