@@ -772,6 +772,16 @@ static void check_job(void) {
         CHECK(lines == 11, "%s: results.jsonl against one process's: %d lines agree (want 11)", r,
               lines);
     }
+    /* each rank's rows in micro-batches of 10 (train.micro_batch): the features all-gathered
+     * and the feature gradients sliced per rank as in one pass, so the weights end within
+     * float rounding of the 2-rank one-pass run's, far closer than training moved them */
+    rc = job("train", "two_micro", 2, synthetic, "--set", "train.micro_batch=10", NULL);
+    double micro_max = 0, moved2_max = 0;
+    double micro_gap = weight_gap("two", "round2", "two_micro", "round2", &micro_max);
+    double moved2 = weight_gap("two", "clip0", "two", "round2", &moved2_max);
+    CHECK(rc == 0 && micro_gap >= 0 && moved2 > 0 && micro_gap < 1e-3 * moved2,
+          "2 ranks in micro-batches of 10: exit %d, weights %.3g from one pass (at most %.3g), "
+          "which training moved %.3g", rc, micro_gap, micro_max, moved2);
     /* the same number of ranks gives the same bytes */
     rc = train("two_again", 2, synthetic, NULL, NULL);
     CHECK(rc == 0 && same_file("two", "two_again", "round2/model.safetensors") &&
