@@ -77,19 +77,28 @@ static int mpi_allreduce(drum_comm *c, float *data, size_t n, char *err, size_t 
     return e == MPI_SUCCESS ? 0 : mpi_fail(e, "all-gather", err, errlen);
 }
 
+/* An all-gather's byte counts and offsets as MPI's ints: cnt[j], dsp[j] = bytes[w], displ[w]
+ * for world rank w = ranks[j] (ranks NULL: w = j), j < n. -1 with a message past INT_MAX. */
+static int int_counts(const size_t *bytes, const size_t *displ, const int *ranks, int n,
+                      int *cnt, int *dsp, char *err, size_t errlen) {
+    for (int j = 0; j < n; j++) {
+        int w = ranks ? ranks[j] : j;
+        if (bytes[w] > INT_MAX || displ[w] > INT_MAX) {
+            snprintf(err, errlen, "all-gather of %zu bytes at %zu: over INT_MAX", bytes[w],
+                     displ[w]);
+            return -1;
+        }
+        cnt[j] = (int)bytes[w];
+        dsp[j] = (int)displ[w];
+    }
+    return 0;
+}
+
 static int mpi_allgatherv(drum_comm *c, const void *send, void *recv, const size_t *bytes,
                           const size_t *displ, char *err, size_t errlen) {
     mpi_impl *im = c->impl;
     int P = c->size, *cnt = im->counts, *dsp = cnt + P;
-    for (int r = 0; r < P; r++) {
-        if (bytes[r] > INT_MAX || displ[r] > INT_MAX) {
-            snprintf(err, errlen, "all-gather of %zu bytes at %zu: over INT_MAX", bytes[r],
-                     displ[r]);
-            return -1;
-        }
-        cnt[r] = (int)bytes[r];
-        dsp[r] = (int)displ[r];
-    }
+    if (int_counts(bytes, displ, NULL, P, cnt, dsp, err, errlen)) return -1;
     /* a rank's block already in place in recv (the usual case) must be named so: MPI
      * forbids a send buffer that overlaps the receive buffer */
     int in_place = (const char *)send == (const char *)recv + displ[c->rank];
@@ -178,16 +187,7 @@ static int mpi_allgatherv_shared(drum_comm *c, void *buf, const size_t *bytes,
                                  const size_t *displ, char *err, size_t errlen) {
     mpi_impl *im = c->impl;
     int X = c->size / im->node_size, *cnt = im->counts, *dsp = cnt + X;
-    for (int j = 0; j < X; j++) {
-        int w = im->cross_world[j];
-        if (bytes[w] > INT_MAX || displ[w] > INT_MAX) {
-            snprintf(err, errlen, "all-gather of %zu bytes at %zu: over INT_MAX", bytes[w],
-                     displ[w]);
-            return -1;
-        }
-        cnt[j] = (int)bytes[w];
-        dsp[j] = (int)displ[w];
-    }
+    if (int_counts(bytes, displ, im->cross_world, X, cnt, dsp, err, errlen)) return -1;
     int e = X > 1 ? MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, cnt, dsp, MPI_BYTE,
                                    im->cross)
                   : MPI_SUCCESS;
