@@ -675,6 +675,21 @@ static int write_drafts(drum_job *j, char *err, size_t errlen) {
     return rc;
 }
 
+/* 1 when the job will pre-train its retriever: no model.checkpoint, and no earlier run's
+ * train.out/clip0/ to start from (earlier_clip0). */
+static int pretrains(const drum_job *j) {
+    if (j->cfg->model.checkpoint[0]) return 0;
+    char *w = drum_path_join(j->cfg->train.out, "clip0/model.safetensors");
+    int none = !drum_file_exists(w);
+    free(w);
+    return none;
+}
+
+/* The images' levels a job holds (pool and queries), in MB. */
+static double levels_mb(const drum_job *j) {
+    return (double)(j->pool.n_images + j->queries.n_images) * 3 * j->pool.S * j->pool.S / 1e6;
+}
+
 /* 1 when the file at path lies in directory dir (the same directory by device and inode). */
 static int beside_suite(const char *path, const char *dir) {
     char *d = drum_path_dir(path);
@@ -751,10 +766,7 @@ static int open_model(drum_job *j, char *err, size_t errlen) {
     /* a job that neither trains nor pre-trains (drum eval or drum mine of a named or earlier
      * retriever) needs no gradients, AdamW moments or per-layer activations: the same
      * forward ops, one layer's buffers reused */
-    char *clip0 = drum_path_join(c->train.out, "clip0/model.safetensors");
-    int train = (j->parts & DRUM_JOB_ROUNDS) ||
-                (!c->model.checkpoint[0] && !drum_file_exists(clip0));
-    free(clip0);
+    int train = (j->parts & DRUM_JOB_ROUNDS) || pretrains(j);
     j->model = drum_clip_model_create(j->be, &j->ccfg, &j->params, rows, rows, train, err, errlen);
     return j->model ? 0 : -1;
 }
@@ -952,13 +964,14 @@ static int job_init(drum_job **out, const drum_job_config *cfg, int parts, drum_
  * synthetic suite's captions in data.dir: a missing file fails here, before the LVLM's
  * drafts, naming the ways out. */
 static int check_pretrain_captions(drum_job *j, char *err, size_t errlen) {
-    char *clip0 = drum_path_join(j->cfg->train.out, "clip0/model.safetensors");
+    if (!pretrains(j)) return 0;
     char *caps = drum_path_join(j->data_dir, "captions.jsonl");
+    char *clip0 = drum_path_join(j->cfg->train.out, "clip0/model.safetensors");
     int rc = 0;
-    if (!clip0 || !caps) {
+    if (!caps || !clip0) {
         snprintf(err, errlen, "out of memory");
         rc = -1;
-    } else if (!drum_file_exists(clip0) && !drum_file_exists(caps)) {
+    } else if (!drum_file_exists(caps)) {
         snprintf(err, errlen,
                  "model.checkpoint is empty and %s is not there, so the job would pre-train its "
                  "retriever on the synthetic suite's captions, but %s is missing: name a CLIP "
@@ -966,8 +979,8 @@ static int check_pretrain_captions(drum_job *j, char *err, size_t errlen) {
                  clip0, caps);
         rc = -1;
     }
-    free(clip0);
     free(caps);
+    free(clip0);
     return rc;
 }
 
@@ -999,13 +1012,11 @@ static int open_inputs(drum_job *j, char *err, size_t errlen) {
         find_eval_self(j, err, errlen) || note_id_twins(j, err, errlen))
         return -1;
     if (j->comm->size > 1) {
-        double mb = (double)(j->pool.n_images + j->queries.n_images) * 3 * j->pool.S *
-                    j->pool.S / 1e6;
         if (j->pool.levels_shared_by > 1 && j->queries.levels_shared_by > 1)
-            note(j, "images: %.1f MB of levels, one copy for the %d ranks of each node", mb,
-                 j->pool.levels_shared_by);
+            note(j, "images: %.1f MB of levels, one copy for the %d ranks of each node",
+                 levels_mb(j), j->pool.levels_shared_by);
         else
-            note(j, "images: %.1f MB of levels on every rank (%s)", mb,
+            note(j, "images: %.1f MB of levels on every rank (%s)", levels_mb(j),
                  j->pool.levels_note[0] ? j->pool.levels_note : j->queries.levels_note[0]
                      ? j->queries.levels_note : "one rank a node");
     }
@@ -1164,8 +1175,6 @@ int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *p
              trains ? "weights, gradients and AdamW moments" : "weights (nothing to train)",
              j->be->name);
         /* what the job holds for the run: examples naming one file share its levels */
-        double mb = (double)(j->pool.n_images + j->queries.n_images) * 3 * j->pool.S *
-                    j->pool.S / 1e6;
         int most = drum_prepared_most_per_image(&j->pool);
         char shared[96] = "";
         if (most > 1)
@@ -1173,7 +1182,8 @@ int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *p
                      "(train/eval.exclude_same_image)", most);
         note(j, "images: pool %d examples over %d files, queries %d over %d; %.1f MB of "
              "levels in memory, once a node (its ranks share them where it can reserve them)%s",
-             j->pool.n, j->pool.n_images, j->queries.n, j->queries.n_images, mb, shared);
+             j->pool.n, j->pool.n_images, j->queries.n, j->queries.n_images, levels_mb(j),
+             shared);
         check_report(j, parts);
         char caches[128], sc[32], an[32] = "";
         size_of(cfg->scorer.cache, sc, sizeof sc);
