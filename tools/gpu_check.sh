@@ -57,6 +57,16 @@ want() {
   return 1
 }
 
+# log_summary RANGES LINES LOG: a drum log's DRUM_PROFILE rows whose range matches
+# ^(RANGES) as "range calls x total s;", then its lines matching the regex LINES (progress
+# lines, results), spaces squeezed: a step's detail in the summary table
+log_summary() {
+  awk -v ranges="^($1) " -v lines="$2" '/^profile \(DRUM_PROFILE\)/ { p = 1 }
+    p && $0 ~ ranges { name = substr($0, 1, 32); sub(/ +$/, "", name)
+                       printf "%s %d x %.2fs; ", name, $(NF - 3), $(NF - 2) }
+    $0 ~ lines { l = $0; gsub(/ +/, " ", l); printf "%s; ", l }' "$3"
+}
+
 # vit_step KIND NAME CAP SETS...: a suite, a hub-style config.json of KIND's shape (b32: ViT-B/32,
 # l14: ViT-L/14; random weights, the suite's tokenizer beside it) in /tmp/gpu_check_KIND, then
 # vit_run over them (pre-training from scratch at lr 1e-4)
@@ -104,12 +114,9 @@ vit_run() {
   if [ "$RC" -ne 0 ]; then
     record "DRUM $name, cuda" FAIL "$DUR" "exit $RC"
   else
-    record "DRUM $name, cuda" ok "$DUR" "$(awk '/^profile \(DRUM_PROFILE\)/ { p = 1 }
-      p && /^(pretrain step|train step|mine round 1|embed demonstrations) / {
-      name = substr($0, 1, 32); sub(/ +$/, "", name)
-      printf "%s %d x %.2fs; ", name, $(NF - 3), $(NF - 2) }
-      /^(train|pretrain) .* took / { l = $0; gsub(/ +/, " ", l); printf "%s; ", l }
-      /^drum: DRUM r1 / { l = $0; gsub(/ +/, " ", l); printf "%s; ", l }' "$log")"
+    record "DRUM $name, cuda" ok "$DUR" "$(log_summary \
+      'pretrain step|train step|mine round 1|embed demonstrations' \
+      '^(train|pretrain) .* took |^drum: DRUM r1 ' "$log")"
   fi
 }
 
@@ -290,10 +297,9 @@ if [ "$RC" -eq 0 ]; then
       if [ "$RC" -ne 0 ]; then
         record "mine 30k on $be" FAIL "$DUR" "exit $RC"
       else
-        record "mine 30k on $be" ok "$DUR" "$(awk '/^profile \(DRUM_PROFILE\)/ { p = 1 }
-          p && /^(mine round 1|embed demonstrations|embed queries|retrieve) / {
-          name = substr($0, 1, 32); sub(/ +$/, "", name); printf "%s %.2fs; ", name, $(NF - 2) }
-          /^embed images .* took / { line = $0 } END { gsub(/ +/, " ", line); print line }' "$log")"
+        record "mine 30k on $be" ok "$DUR" "$(log_summary \
+          'mine round 1|embed demonstrations|embed queries|retrieve' '^embed images .* took ' \
+          "$log")"
       fi
     done
   fi
