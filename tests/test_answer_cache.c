@@ -217,26 +217,38 @@ static void test_cache(const char *dir) {
         }
         drum_scorer_destroy(s);
     }
-    /* a damaged line followed by good ones: an error naming the line, the file untouched */
+    /* a damaged line followed by good ones: an error naming the line, the file untouched. A
+     * line is damaged also when its value does not fit its key: an answer under a rank key,
+     * log-likelihoods under a generate key, or a count other than the key's choices' (these
+     * once opened, and failed at the lookup) */
+    const char *damaged[] = {
+        "{\"k\": 7}",
+        "{\"k\": \"generate\\u001ffake-lvlm\\u001fplain\\u001fq\\u001fd\", \"r\": [-1]}",
+        "{\"k\": \"rank\\u001ffake-lvlm\\u001fplain\\u001fq\\u001fd\\u001f2:00\", \"a\": \"x\"}",
+        "{\"k\": \"rank\\u001ffake-lvlm\\u001fplain\\u001fq\\u001fd\\u001f2:00\", \"r\": [-1]}",
+        "{\"k\": \"rank\\u001ffake-lvlm\\u001fplain\\u001fq\\u001fd\", \"r\": [-1]}"};
     char *text = test_slurp(path);
-    char bad[600];
-    snprintf(bad, sizeof bad, "%s/damaged.jsonl", dir);
-    f = fopen(bad, "w");
     char *nl = text ? strchr(text, '\n') : NULL;
-    if (f && nl) {
-        fwrite(text, 1, (size_t)(nl - text) + 1, f);
-        fputs("{\"k\": 7}\n", f);
-        fputs(nl + 1, f);
+    for (size_t d = 0; nl && d < sizeof damaged / sizeof damaged[0]; d++) {
+        char bad[600];
+        snprintf(bad, sizeof bad, "%s/damaged.jsonl", dir);
+        f = fopen(bad, "w");
+        if (f) {
+            fwrite(text, 1, (size_t)(nl - text) + 1, f);
+            fprintf(f, "%s\n", damaged[d]);
+            fputs(nl + 1, f);
+            fclose(f);
+        }
+        long bsize = file_size(bad);
+        fake_impl imb;
+        drum_scorer *fb = make_fake(&imb, ex, 1);
+        s = drum_answer_cached_scorer_create(fb, bad, 0, NULL, 0, err, sizeof err);
+        CHECK(!s && strstr(err, "damaged.jsonl:2: not an answer record") && file_size(bad) == bsize,
+              "damaged line %s: %s", damaged[d], err);
+        drum_scorer_destroy(s ? s : fb);
     }
-    if (f) fclose(f);
+    CHECK(nl != NULL, "the cache file has a first line");
     free(text);
-    long bsize = file_size(bad);
-    fake_impl imb;
-    drum_scorer *fb = make_fake(&imb, ex, 1);
-    s = drum_answer_cached_scorer_create(fb, bad, 0, NULL, 0, err, sizeof err);
-    CHECK(!s && strstr(err, "damaged.jsonl:2: not an answer record") && file_size(bad) == bsize,
-          "damaged: %s", err);
-    drum_scorer_destroy(s ? s : fb);
     /* no rank in the inner scorer: none in the wrapper */
     s = drum_answer_cached_scorer_create(make_fake(&im, ex, 0), path, 0, NULL, 0, err, sizeof err);
     CHECK(s && s->rank == NULL, "an inner scorer without rank: %s", err);

@@ -113,6 +113,17 @@ typedef struct {
     drum_answer_cache_stats stats;
 } ac_impl;
 
+/* Whether a record's value fits its key (prompt_key): a generate key holds an answer; a rank
+ * key, ending in its choices' "N:<hex>" (choices_digest), holds N log-likelihoods. */
+static int fits_key(const char *key, int answer, int n_ll) {
+    if (strncmp(key, "generate\x1f", 9) == 0) return answer;
+    const char *last = strrchr(key, '\x1f');
+    if (answer || strncmp(key, "rank\x1f", 5) != 0 || !last) return 0;
+    char *end;
+    long n = strtol(last + 1, &end, 10);
+    return end != last + 1 && *end == ':' && n == n_ll;
+}
+
 /* One record line (without its newline) into the index. Returns 0, or -1 when the line is
  * not a record. */
 static int parse_record(ac_impl *im, const char *text, size_t len) {
@@ -138,7 +149,7 @@ static int parse_record(ac_impl *im, const char *text, size_t len) {
             ll[i] = v->valuedouble;
         }
     }
-    if (!key) goto bad;
+    if (!key || !fits_key(key, answer != NULL, n)) goto bad;
     rc = index_put(&im->idx, key, answer, ll, n);
     goto out;
 bad:
