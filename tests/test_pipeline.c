@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -60,6 +61,10 @@ static long now_ms(void) {
 /* Every drum the tests start runs on this many threads, whatever the machine has. */
 #define CHILD_THREADS "2"
 
+/* When above 0, the drum run_drum starts may write no file past this many bytes
+ * (RLIMIT_FSIZE): a write there fails, as on a full disk. */
+static long child_file_limit;
+
 static int run_drum_timed(const char *log, const char *const *args, int sig,
                           const char *wait_for, int delay_ms, long *after_ms) {
     pid_t pid = fork();
@@ -68,6 +73,10 @@ static int run_drum_timed(const char *log, const char *const *args, int sig,
         int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 1);
         dup2(fd, 2);
+        if (child_file_limit > 0) {
+            struct rlimit lim = {(rlim_t)child_file_limit, (rlim_t)child_file_limit};
+            setrlimit(RLIMIT_FSIZE, &lim);
+        }
         setenv("OMP_NUM_THREADS", CHILD_THREADS, 1);
         execv(drum_bin, (char *const *)args);
         _exit(127);
@@ -446,6 +455,104 @@ static void test_micro_batch(void) {
     }
 }
 
+/* Runs drum with args under a file-size limit of limit bytes (a full disk's failing write),
+ * stdout+stderr to log; returns the exit status and *text the log (the caller frees). */
+static int run_drum_limited(const char *log, const char *const *args, long limit, char **text) {
+    child_file_limit = limit;
+    int rc = run_drum(log, args, 0, NULL, 0);
+    child_file_limit = 0;
+    *text = test_slurp(log);
+    return rc;
+}
+
+/* Nothing of a stopped run is lost to a later command:
+ * - a run without --resume over its unfinished checkpoint is refused (so is its --check),
+ *   naming where the checkpoint stands and the ways on; --fresh --check passes;
+ * - a resume whose checkpoint cannot be written (the file-size limit below its size stands
+ *   for a full disk) fails naming the file, which keeps the checkpoint it resumed from.
+ * Run c's resume proper follows, and must still end equal to the uninterrupted run. */
+static void test_keep_checkpoint(const run_paths *c) {
+    char ckpt[300], saved[320], log[300], tmpfile[320];
+    snprintf(ckpt, sizeof ckpt, "%s/train.ckpt", c->out);
+    snprintf(saved, sizeof saved, "%s.kept", ckpt);
+    snprintf(tmpfile, sizeof tmpfile, "%s.tmp", ckpt);
+    snprintf(log, sizeof log, "%s/c_keep.log", tmp);
+    CHECK(copy_file(ckpt, saved) == 0, "copying %s", ckpt);
+    char *text;
+    for (int check = 0; check < 2; check++) {
+        const char *a[] = {drum_bin, "train", c->cfg, check ? "--check" : NULL, NULL};
+        int rc = run_drum_limited(log, a, 0, &text);
+        CHECK(rc == 1 && text && strstr(text, "holds the checkpoint of an unfinished run, at round ") &&
+                  strstr(text, "continue it with --resume, start afresh over it with --fresh"),
+              "a run%s without --resume over a stopped run: exit %d, %s", check ? " --check" : "",
+              rc, text ? text : "");
+        CHECK(test_same_file(ckpt, saved), "the refused run changed %s", ckpt);
+        free(text);
+    }
+    const char *fresh[] = {drum_bin, "train", c->cfg, "--fresh", "--check", NULL};
+    int rc = run_drum_limited(log, fresh, 0, &text);
+    CHECK(rc == 0 && text && strstr(text, "--fresh: this run starts afresh and overwrites"),
+          "--fresh --check over a stopped run: exit %d, %s", rc, text ? text : "");
+    free(text);
+    const char *both[] = {drum_bin, "train", c->cfg, "--fresh", "--resume", NULL};
+    rc = run_drum_limited(log, both, 0, &text);
+    CHECK(rc == 2 && text && strstr(text, "exclude each other"), "--fresh --resume: exit %d, %s",
+          rc, text ? text : "");
+    free(text);
+
+    struct stat st;
+    long size = stat(ckpt, &st) == 0 ? (long)st.st_size : 0;
+    const char *res[] = {drum_bin, "train", c->cfg, "--resume", NULL};
+    rc = run_drum_limited(log, res, size - 1, &text);
+    /* the position the resume names is the one the failed write's message says is kept */
+    const char *from = text ? strstr(text, "resuming from ") : NULL;
+    from = from ? strstr(from, ".ckpt: ") : NULL;
+    char kept[200] = "";
+    if (from) snprintf(kept, sizeof kept, "still holds the checkpoint at %.*s, which --resume",
+                       (int)strcspn(from + 7, "\n"), from + 7);
+    CHECK(rc == 1 && from && strstr(text, "train.ckpt: write failed: File too large") &&
+              strstr(text, kept),
+          "a resume that cannot write its checkpoint: exit %d, want '%s' in %s", rc, kept,
+          text ? text : "");
+    CHECK(test_same_file(ckpt, saved) && stat(tmpfile, &st) != 0,
+          "the failed write changed %s or left %s", ckpt, tmpfile);
+    free(text);
+    remove(saved);
+}
+
+/* A run whose first checkpoint cannot be written: it says the file holds none of this run,
+ * writes none (nor a .tmp), and --resume then runs it whole, to run_a's results. */
+static void test_unwritable_checkpoint(const char *out_a) {
+    char cfg[256], out[256], log[300], ckpt[300], model_a[300], path[320];
+    snprintf(cfg, sizeof cfg, "%s/d.yaml", tmp);
+    snprintf(out, sizeof out, "%s/run_d", tmp);
+    snprintf(log, sizeof log, "%s/d.log", tmp);
+    snprintf(ckpt, sizeof ckpt, "%s/train.ckpt", out);
+    snprintf(model_a, sizeof model_a, "%s/clip0/model.safetensors", out_a);
+    write_config(cfg, out);
+    /* twice the weights: clip0/ fits, a checkpoint (weights and two AdamW moments) does not */
+    struct stat st;
+    long size = stat(model_a, &st) == 0 ? (long)st.st_size : 0;
+    const char *a[] = {drum_bin, "train", cfg, NULL};
+    char *text;
+    int rc = run_drum_limited(log, a, 2 * size, &text);
+    snprintf(path, sizeof path, "%s.tmp", ckpt);
+    CHECK(rc == 1 && text && strstr(text, "train.ckpt: write failed: File too large; it holds no "
+                                          "checkpoint of this run yet: --resume starts"),
+          "a run that cannot write its first checkpoint: exit %d, %s", rc, text ? text : "");
+    CHECK(stat(ckpt, &st) != 0 && stat(path, &st) != 0, "a failed first checkpoint left a file");
+    free(text);
+    const char *r[] = {drum_bin, "train", cfg, "--resume", NULL};
+    rc = run_drum_limited(log, r, 0, &text);
+    free(text);
+    char ra[300], rd[300];
+    snprintf(ra, sizeof ra, "%s/results.jsonl", out_a);
+    snprintf(rd, sizeof rd, "%s/results.jsonl", out);
+    CHECK(rc == 0 && test_same_file(ra, rd),
+          "after a failed first checkpoint, --resume: exit %d, results.jsonl equal to run_a's: %d",
+          rc, test_same_file(ra, rd));
+}
+
 static void test_resume(void) {
     char cfg_a[256], out_a[256], log[256];
     run_paths b, c;
@@ -492,6 +599,7 @@ static void test_resume(void) {
               strstr(clog, " there, 0.5 here") && strstr(clog, "without --resume"),
           "a resume with another train.lr: exit %d, %s", rc, clog ? clog : "");
     free(clog);
+    test_keep_checkpoint(&c);
     /* the resume proper, with the thread count spelled out that config.yaml resolved threads
      * 0 to: the same settings, so no note, and the same bits (checked below) */
     snprintf(log, sizeof log, "%s/c_resume.log", tmp);
@@ -528,6 +636,7 @@ static void test_resume(void) {
     /* the evaluations of the rounds before the interruption are kept, and equal */
     CHECK(test_same_file(ra, rb), "killed-and-resumed run's results.jsonl differs from the uninterrupted run's");
     CHECK(test_same_file(ra, rc_), "interrupted-and-resumed run's results.jsonl differs");
+    test_unwritable_checkpoint(out_a);
 }
 
 /* The path of tests/fixtures/<name>: drum_bin is <root>/<build>/tests/../drum. */

@@ -79,6 +79,14 @@ int drum_job_stopped(const drum_job *j);
 int drum_job_record_config(const drum_job_config *cfg, const char *command, int resume,
                            int ranks, char *note, size_t notelen, char *err, size_t errlen);
 
+/* Before a run of DRUM's rounds that does not resume (rank 0, with drum_job_record_config):
+ * its first checkpoint would overwrite train.out/train.ckpt. When that file holds an
+ * unfinished run (or one this drum cannot read), this is an error naming where it stands and
+ * the ways on (--resume, --fresh, another train.out), unless fresh is set; over a finished
+ * run's, or with fresh, note says what will be overwritten ("" when nothing). Returns 0 or -1. */
+int drum_job_check_fresh(const drum_job_config *cfg, int fresh, char *note, size_t notelen,
+                         char *err, size_t errlen);
+
 /* Evaluates the strategies named in eval.strategies that need no training (RS, FIXED, SI,
  * ST, SIT) with the current retriever, at every eval.shots. */
 int drum_job_baselines(drum_job *j, char *err, size_t errlen);

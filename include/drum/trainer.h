@@ -98,8 +98,10 @@ typedef struct {
     long step;                   /* optimizer steps so far */
     long total_steps;
     double last_loss;
-    /* the checkpoint file, or NULL for none */
+    /* the checkpoint file, or NULL for none; saved_at: where the file's checkpoint stands
+     * (drum_train_position), "" while it holds none of this run. A failed write names it. */
     const char *checkpoint_path;
+    char saved_at[128];
     volatile sig_atomic_t *stop; /* set by a signal handler: checkpoint and return 1 */
     drum_progress progress;
     /* called after each round's training, with the retriever as trained so far; may
@@ -159,6 +161,11 @@ int drum_trainer_run(drum_trainer *t, char *err, size_t errlen);
  * (the candidate lists unchanged), or -1 on error. */
 int drum_trainer_mine(drum_trainer *t, char *err, size_t errlen);
 
+/* Where a run stands, for a log: "round 2, epoch 1, batch 7, step 21", "round 1, mining,
+ * step 0", ... (phase: a drum_phase). Returns buf. */
+const char *drum_train_position(int round, int epoch, int batch, int phase, long step, char *buf,
+                                size_t n);
+
 /* Checkpoint: parameters, AdamW moments and step, position, candidate lists; written
  * atomically (tmp + fsync + rename) with a checksum. load refuses a file made for another
  * model size or pool. */
@@ -180,6 +187,12 @@ typedef struct {
  * where it stands. Returns 0, or -1 with load's message. */
 int drum_checkpoint_verify(const char *path, const drum_checkpoint_run *want, int *round,
                            int *phase, char *err, size_t errlen);
+
+/* Where the checkpoint at path stands (drum_train_position; from its header alone, which a
+ * resume checks with the rest), and *done: whether its run had finished. Returns 0, or -1
+ * when path is not a checkpoint this drum reads. */
+int drum_checkpoint_where(const char *path, char *where, size_t n, int *done, char *err,
+                          size_t errlen);
 
 /* Reads only the parameters (total floats) of a checkpoint into host, verifying its
  * magic, size and checksum: for `drum export`. Returns 0 or -1. */

@@ -56,6 +56,9 @@ static int job_parts(job_kind kind) {
                                : DRUM_JOB_MINE;
 }
 
+/* Whether a job of this kind runs DRUM's rounds (and writes train.ckpt). */
+static int trains(job_kind kind) { return kind == JOB_DEMO || kind == JOB_TRAIN; }
+
 /* How a stopped job of this kind continues. */
 static const char *stopped_hint(job_kind kind) {
     return kind == JOB_DEMO || kind == JOB_TRAIN
@@ -84,17 +87,19 @@ static void job_usage(FILE *f, job_kind kind) {
             "Under mpirun send SIGUSR1 to mpirun, which kills the ranks a second after a Ctrl-C\n"
             "(or, where mpirun does not pass SIGUSR1 on, to any one rank's drum process).\n",
             name, kind == JOB_DEMO ? "[CONFIG]" : "CONFIG",
-            kind == JOB_MINE ? "[--out FILE]" : kind == JOB_EVAL ? "" : "[--resume]",
+            kind == JOB_MINE ? "[--out FILE]" : kind == JOB_EVAL ? "" : "[--resume | --fresh]",
             kind == JOB_DEMO ? "; default experiments/demo.yaml" : "",
             kind == JOB_MINE   ? "  --out FILE        candidate lists (default train.out/candidates.jsonl)\n"
             : kind == JOB_EVAL ? ""
-                               : "  --resume          continue from train.out/train.ckpt\n",
+                               : "  --resume          continue from train.out/train.ckpt\n"
+                                 "  --fresh           start afresh over an unfinished run's train.ckpt\n"
+                                 "                    (without either, a run refuses to overwrite it)\n",
             kind == JOB_MINE || kind == JOB_EVAL ? "the same command" : "--resume");
 }
 
 int cmd_job(int argc, char **argv, job_kind kind) {
     const char *path = kind == JOB_DEMO ? "experiments/demo.yaml" : NULL;
-    int resume = 0, check = 0;
+    int resume = 0, fresh = 0, check = 0;
     const char *mine_out = NULL;
     char err[2048];
     drum_job_config cfg;
@@ -112,6 +117,8 @@ int cmd_job(int argc, char **argv, job_kind kind) {
             i++;
         } else if (strcmp(argv[i], "--resume") == 0 && (kind == JOB_DEMO || kind == JOB_TRAIN)) {
             resume = 1;
+        } else if (strcmp(argv[i], "--fresh") == 0 && (kind == JOB_DEMO || kind == JOB_TRAIN)) {
+            fresh = 1;
         } else if (strcmp(argv[i], "--check") == 0) {
             check = 1;
         } else if (strcmp(argv[i], "--out") == 0 && kind == JOB_MINE && i + 1 < argc) {
@@ -124,6 +131,11 @@ int cmd_job(int argc, char **argv, job_kind kind) {
         } else {
             path = argv[i];
         }
+    }
+    if (resume && fresh) {
+        fprintf(stderr, "drum: --resume and --fresh exclude each other\n");
+        drum_job_config_free(&cfg);
+        return 2;
     }
     if (!path) {
         job_usage(stderr, kind);
@@ -168,6 +180,10 @@ int cmd_job(int argc, char **argv, job_kind kind) {
                                               sizeof err))
             goto fail;
         if (note[0]) log_line(note);
+        if (!resume && trains(kind)) {
+            if (drum_job_check_fresh(&cfg, fresh, note, sizeof note, err, sizeof err)) goto fail;
+            if (note[0]) log_line(note);
+        }
         if (resume)
             log_line(resumes ? "--resume: the settings match the checkpoint's run"
                              : "--resume: no checkpoint there yet; the job would start afresh");
@@ -195,6 +211,10 @@ int cmd_job(int argc, char **argv, job_kind kind) {
     /* the jobs that write results record the configuration beside them (`mine` writes only
      * its candidate lists, and leaves a run directory's record alone) */
     char note[1024] = "";
+    if (lead && !resume && trains(kind)) {
+        if (drum_job_check_fresh(&cfg, fresh, note, sizeof note, err, sizeof err)) goto fail;
+        if (note[0]) log_line(note);
+    }
     if (lead && kind != JOB_MINE &&
         drum_job_record_config(&cfg, job_name(kind), resume, comm->size, note, sizeof note, err,
                                sizeof err))

@@ -100,6 +100,9 @@ static int dispatch(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    /* a file-size limit (ulimit -f) makes a write fail with EFBIG, which drum reports with the
+     * file's name (a checkpoint's previous version kept), rather than kill the process */
+    signal(SIGXFSZ, SIG_IGN);
     int rc = dispatch(argc, argv);
     if (drum_trace_profiling()) {
         /* every rank of a data-parallel run prints its own table: say whose */

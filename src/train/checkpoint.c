@@ -189,6 +189,29 @@ int drum_checkpoint_verify(const char *path, const drum_checkpoint_run *want, in
     return 0;
 }
 
+int drum_checkpoint_where(const char *path, char *where, size_t n, int *done, char *err,
+                          size_t errlen) {
+    unsigned char buf[sizeof CKPT_MAGIC + sizeof(ckpt_header)];
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    if (check_magic(buf, len, sizeof buf, path, err, errlen)) return -1;
+    ckpt_header h;
+    memcpy(&h, buf + sizeof CKPT_MAGIC, sizeof h);
+    if (h.phase > DRUM_PHASE_DONE) {
+        snprintf(err, errlen, "%s: not a drum training checkpoint (phase %u)", path, h.phase);
+        return -1;
+    }
+    drum_train_position((int)h.round, (int)h.epoch, (int)h.batch, (int)h.phase, (long)h.step,
+                        where, n);
+    *done = h.phase == DRUM_PHASE_DONE;
+    return 0;
+}
+
 int drum_trainer_load_checkpoint(drum_trainer *t, const char *path, char *err, size_t errlen) {
     size_t len = 0;
     unsigned char *buf;
@@ -238,6 +261,8 @@ int drum_trainer_load_checkpoint(drum_trainer *t, const char *path, char *err, s
     t->step = h.step;
     t->m->step = h.adam_step;
     t->last_loss = h.last_loss;
+    drum_train_position(t->round, t->epoch, t->batch, t->phase, t->step, t->saved_at,
+                        sizeof t->saved_at);
     rc = 0;
     goto out;
 truncated:

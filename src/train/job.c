@@ -881,10 +881,8 @@ static int first_weights(drum_job *j, char *err, size_t errlen) {
         note(j, "pre-training the retriever from random weights on the %d captions of %s "
              "(%d epochs)", caps.n, caps.path, o.epochs);
         rc = drum_pretrain_clip(j->model, &prep, &o, &pp, &loss, err, errlen);
-        if (rc == 0) {
-            note(j, "pre-training done: last-epoch loss %.4f; saved to %s", loss, dir);
-            rc = export_model(j, dir, err, errlen);
-        }
+        if (rc == 0) rc = export_model(j, dir, err, errlen);
+        if (rc == 0) note(j, "pre-training done: last-epoch loss %.4f; saved to %s", loss, dir);
         if (rc == 0) rc = drum_clip_model_reset_optimizer(j->model);
         drum_prepared_free(&prep);
     }
@@ -1713,19 +1711,7 @@ int drum_job_train(drum_job *j, int resume, char *err, size_t errlen) {
     int r = 0;
     if (resume && ckpt && drum_file_exists(ckpt)) {
         r = drum_trainer_load_checkpoint(&t, ckpt, err, errlen);
-        if (r == 0) {
-            char at[96];
-            if (t.phase == DRUM_PHASE_MINE)
-                snprintf(at, sizeof at, "round %d, mining", t.round + 1);
-            else if (t.phase == DRUM_PHASE_TRAIN)
-                snprintf(at, sizeof at, "round %d, epoch %d, batch %d", t.round + 1, t.epoch + 1,
-                         t.batch);
-            else if (t.phase == DRUM_PHASE_ROUND_END)
-                snprintf(at, sizeof at, "round %d trained, its evaluation", t.round + 1);
-            else
-                snprintf(at, sizeof at, "every round done");
-            note(j, "resuming from %s: %s, step %ld", ckpt, at, t.step);
-        }
+        if (r == 0) note(j, "resuming from %s: %s", ckpt, t.saved_at);
         if (r == 0) r = restore_results(j, t.round, err, errlen);
     }
     if (r == 0) r = drum_trainer_run(&t, err, errlen);

@@ -10,6 +10,7 @@
 #include "drum/drum.h"
 #include "drum/fileio.h"
 #include "drum/job.h"
+#include "drum/trainer.h"
 
 /* Settings a resumed run may change: where it runs (and the micro-batches its memory allows),
  * and the run directory's own spelling. The first three change the bits of what follows
@@ -122,6 +123,38 @@ int drum_job_record_config(const drum_job_config *cfg, const char *command, int 
         rc = write_config(&run, path, command, ranks, err, errlen);
     }
     free(path);
+    free(ckpt);
+    return rc;
+}
+
+int drum_job_check_fresh(const drum_job_config *cfg, int fresh, char *note, size_t notelen,
+                         char *err, size_t errlen) {
+    if (notelen) note[0] = '\0';
+    char *ckpt = drum_path_join(cfg->train.out, "train.ckpt");
+    if (!ckpt) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = 0, done = 0;
+    if (drum_file_exists(ckpt)) {
+        char where[128], why[640] = "";
+        int readable = drum_checkpoint_where(ckpt, where, sizeof where, &done, why, sizeof why) == 0;
+        const char *ways = "continue it with --resume, start afresh over it with --fresh, or "
+                           "set another train.out";
+        if (done)
+            snprintf(note, notelen, "%s holds a finished run's checkpoint (%s): this run starts "
+                     "afresh and overwrites it", ckpt, where);
+        else if (fresh)
+            snprintf(note, notelen, "--fresh: this run starts afresh and overwrites %s (%s)",
+                     ckpt, readable ? where : why);
+        else if (readable)
+            snprintf(err, errlen, "%s holds the checkpoint of an unfinished run, at %s, which "
+                     "this run would overwrite: %s", ckpt, where, ways);
+        else
+            snprintf(err, errlen, "%s; this run would overwrite it: start afresh over it with "
+                     "--fresh, or set another train.out", why);
+        rc = done || fresh ? 0 : -1;
+    }
     free(ckpt);
     return rc;
 }

@@ -976,9 +976,38 @@ static int same_weights(drum_trainer *t, char *err, size_t errlen) {
                                 err, errlen);
 }
 
+const char *drum_train_position(int round, int epoch, int batch, int phase, long step, char *buf,
+                                size_t n) {
+    if (phase == DRUM_PHASE_MINE)
+        snprintf(buf, n, "round %d, mining, step %ld", round + 1, step);
+    else if (phase == DRUM_PHASE_TRAIN)
+        snprintf(buf, n, "round %d, epoch %d, batch %d, step %ld", round + 1, epoch + 1, batch,
+                 step);
+    else if (phase == DRUM_PHASE_ROUND_END)
+        snprintf(buf, n, "round %d trained, its evaluation, step %ld", round + 1, step);
+    else
+        snprintf(buf, n, "every round done, step %ld", step);
+    return buf;
+}
+
+/* Writes the checkpoint. When that fails (a full disk), the file keeps the last one written:
+ * the error says where that stands, so the user knows what --resume continues from. */
 static int checkpoint(drum_trainer *t, char *err, size_t errlen) {
     if (!t->checkpoint_path) return 0;
-    return drum_trainer_save_checkpoint(t, t->checkpoint_path, err, errlen);
+    if (drum_trainer_save_checkpoint(t, t->checkpoint_path, err, errlen) == 0) {
+        drum_train_position(t->round, t->epoch, t->batch, t->phase, t->step, t->saved_at,
+                            sizeof t->saved_at);
+        return 0;
+    }
+    size_t len = strlen(err);
+    if (t->saved_at[0])
+        snprintf(err + len, errlen - len, "; the file still holds the checkpoint at %s, which "
+                 "--resume continues from", t->saved_at);
+    else
+        snprintf(err + len, errlen - len, "; it holds no checkpoint of this run yet: --resume "
+                 "starts the rounds again (the LVLM's answers and scores so far are cached "
+                 "beside it)");
+    return -1;
 }
 
 int drum_trainer_run(drum_trainer *t, char *err, size_t errlen) {
