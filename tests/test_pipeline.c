@@ -553,6 +553,37 @@ static void test_unwritable_checkpoint(const char *out_a) {
           rc, test_same_file(ra, rd));
 }
 
+/* A run that cannot write the pool's drafts (after the evaluation queries' went in): the error
+ * names drafts.jsonl (it once crashed freeing a trainer never set up), and --resume completes
+ * the file and the run, to run_a's drafts and results (its retriever is run_a's clip0). */
+static void test_unwritable_drafts(const char *out_a) {
+    char cfg[256], out[256], log[300], model[300], set[340], da[300], de[300], ra[300], re[300];
+    snprintf(cfg, sizeof cfg, "%s/e.yaml", tmp);
+    snprintf(out, sizeof out, "%s/run_e", tmp);
+    snprintf(log, sizeof log, "%s/e.log", tmp);
+    snprintf(model, sizeof model, "%s/clip0/model.safetensors", out_a);
+    snprintf(set, sizeof set, "model.checkpoint=%s", model);
+    snprintf(da, sizeof da, "%s/drafts.jsonl", out_a);
+    snprintf(de, sizeof de, "%s/drafts.jsonl", out);
+    snprintf(ra, sizeof ra, "%s/results.jsonl", out_a);
+    snprintf(re, sizeof re, "%s/results.jsonl", out);
+    write_config(cfg, out);
+    struct stat st;
+    long size = stat(da, &st) == 0 ? (long)st.st_size : 0; /* 45 eval drafts, then 100 */
+    const char *a[] = {drum_bin, "train", cfg, "--set", set, NULL};
+    char *text;
+    int rc = run_drum_limited(log, a, size / 2, &text);
+    CHECK(rc == 1 && text && strstr(text, "drafts.jsonl: write failed: File too large"),
+          "a run that cannot write its drafts: exit %d, %s", rc, text ? text : "");
+    free(text);
+    const char *r[] = {drum_bin, "train", cfg, "--set", set, "--resume", NULL};
+    rc = run_drum_limited(log, r, 0, &text);
+    free(text);
+    CHECK(rc == 0 && test_same_file(da, de) && test_same_file(ra, re),
+          "after failed drafts, --resume: exit %d, drafts equal %d, results equal %d", rc,
+          test_same_file(da, de), test_same_file(ra, re));
+}
+
 static void test_resume(void) {
     char cfg_a[256], out_a[256], log[256];
     run_paths b, c;
@@ -637,6 +668,7 @@ static void test_resume(void) {
     CHECK(test_same_file(ra, rb), "killed-and-resumed run's results.jsonl differs from the uninterrupted run's");
     CHECK(test_same_file(ra, rc_), "interrupted-and-resumed run's results.jsonl differs");
     test_unwritable_checkpoint(out_a);
+    test_unwritable_drafts(out_a);
 }
 
 /* The path of tests/fixtures/<name>: drum_bin is <root>/<build>/tests/../drum. */

@@ -1585,6 +1585,7 @@ static void with_queries(const drum_job *j, uint64_t *data, uint64_t *image) {
 }
 
 static int trainer_for(drum_job *j, drum_trainer *t, char *err, size_t errlen) {
+    memset(t, 0, sizeof *t); /* drum_trainer_free-able whatever fails */
     if (pool_queries(j, err, errlen)) return -1;
     drum_train_opts o = train_opts(j);
     if (drum_trainer_init(t, &o, j->be, j->model, &j->params, &j->train, &j->pool, j->scorer,
