@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -499,6 +500,33 @@ static void test_keep_checkpoint(const run_paths *c) {
     CHECK(rc == 2 && text && strstr(text, "exclude each other"), "--fresh --resume: exit %d, %s",
           rc, text ? text : "");
     free(text);
+
+    /* a job while another holds the directory (as this process does now) is refused before
+     * it writes anything, naming the holder */
+    char lock[300], rec[300];
+    snprintf(lock, sizeof lock, "%s/drum.lock", c->out);
+    snprintf(rec, sizeof rec, "%s/config.yaml", c->out);
+    char *rec_before = test_slurp(rec);
+    int held = open(lock, O_RDWR | O_CREAT, 0644);
+    CHECK(held >= 0 && flock(held, LOCK_EX | LOCK_NB) == 0 && ftruncate(held, 0) == 0 &&
+              write(held, "pid 1, drum test\n", 17) == 17,
+          "holding %s", lock);
+    const char *kinds[] = {"train", "eval", "mine"};
+    for (int k = 0; k < 3; k++) {
+        const char *busy[] = {drum_bin, kinds[k], c->cfg, "--set", "train.lr=0.5",
+                              k == 0 ? "--resume" : NULL, NULL};
+        rc = run_drum_limited(log, busy, 0, &text);
+        char *rec_after = test_slurp(rec);
+        CHECK(rc == 1 && text && strstr(text, "is in use by another drum (pid 1, drum test): wait "
+                                              "for it to end, or set another train.out") &&
+                  rec_before && rec_after && strcmp(rec_before, rec_after) == 0 &&
+                  test_same_file(ckpt, saved),
+              "drum %s in a directory another holds: exit %d, %s", kinds[k], rc, text ? text : "");
+        free(text);
+        free(rec_after);
+    }
+    free(rec_before);
+    if (held >= 0) close(held);
 
     struct stat st;
     long size = stat(ckpt, &st) == 0 ? (long)st.st_size : 0;

@@ -79,6 +79,15 @@ int drum_job_stopped(const drum_job *j);
 int drum_job_record_config(const drum_job_config *cfg, const char *command, int resume,
                            int ranks, char *note, size_t notelen, char *err, size_t errlen);
 
+/* Takes train.out for this process (rank 0, before drum_job_record_config): an exclusive
+ * flock on train.out/drum.lock (created with the directory), which names the holder (pid and
+ * command) for the next comer. Returns the lock's descriptor, held until the process closes
+ * it or exits; or -1 when another process holds it (naming it, and the way on) or it cannot be
+ * taken. Two jobs in one directory would overwrite each other's config.yaml, checkpoint and
+ * results. */
+int drum_job_lock_out(const drum_job_config *cfg, const char *command, char *err,
+                      size_t errlen);
+
 /* Before a run of DRUM's rounds that does not resume (rank 0, with drum_job_record_config):
  * its first checkpoint would overwrite train.out/train.ckpt. When that file holds an
  * unfinished run (or one this drum cannot read), this is an error naming where it stands and

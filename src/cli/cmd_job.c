@@ -99,7 +99,7 @@ static void job_usage(FILE *f, job_kind kind) {
 
 int cmd_job(int argc, char **argv, job_kind kind) {
     const char *path = kind == JOB_DEMO ? "experiments/demo.yaml" : NULL;
-    int resume = 0, fresh = 0, check = 0;
+    int resume = 0, fresh = 0, check = 0, out_lock = -1;
     const char *mine_out = NULL;
     char err[2048];
     drum_job_config cfg;
@@ -210,6 +210,9 @@ int cmd_job(int argc, char **argv, job_kind kind) {
         fprintf(stderr, "drum: data parallel over %d %s ranks\n", comm->size, comm->name);
     /* the jobs that write results record the configuration beside them (`mine` writes only
      * its candidate lists, and leaves a run directory's record alone) */
+    /* one job a run directory: rank 0 holds its lock until the job ends */
+    if (lead && (out_lock = drum_job_lock_out(&cfg, job_name(kind), err, sizeof err)) < 0)
+        goto fail;
     char note[1024] = "";
     if (lead && !resume && trains(kind)) {
         if (drum_job_check_fresh(&cfg, fresh, note, sizeof note, err, sizeof err)) goto fail;
@@ -267,5 +270,6 @@ out:
     drum_job_close(job);
     drum_job_config_free(&cfg);
     if (comm) comm->destroy(comm);
+    if (out_lock >= 0) close(out_lock);
     return rc;
 }

@@ -1,10 +1,14 @@
 /* run_config.c — train.out/config.yaml: the resolved configuration a run directory was made
  * with (the YAML of drum_cfg_write, which `drum train` and `drum demo` read back), and the
  * check that `--resume` continues the run that file describes. */
+#include <errno.h>
+#include <fcntl.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "drum/backend.h"
 #include "drum/drum.h"
@@ -157,4 +161,44 @@ int drum_job_check_fresh(const drum_job_config *cfg, int fresh, char *note, size
     }
     free(ckpt);
     return rc;
+}
+
+int drum_job_lock_out(const drum_job_config *cfg, const char *command, char *err,
+                      size_t errlen) {
+    char *path = drum_path_join(cfg->train.out, "drum.lock");
+    if (!path) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int fd = -1;
+    if (drum_mkdirs(cfg->train.out, err, errlen) == 0) {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+            snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    }
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int busy = errno == EWOULDBLOCK;
+        char who[128] = "";
+        ssize_t n = busy ? pread(fd, who, sizeof who - 1, 0) : -1;
+        who[n > 0 ? n : 0] = '\0';
+        who[strcspn(who, "\n")] = '\0';
+        if (busy)
+            snprintf(err, errlen, "%s is in use by another drum (%s): wait for it to end, or set "
+                     "another train.out", cfg->train.out, who[0] ? who : "holding drum.lock");
+        else
+            snprintf(err, errlen, "%s: cannot lock: %s", path, strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    if (fd >= 0) {
+        char who[128];
+        int len = snprintf(who, sizeof who, "pid %ld, drum %s\n", (long)getpid(), command);
+        if (ftruncate(fd, 0) != 0 || pwrite(fd, who, (size_t)len, 0) != len) {
+            snprintf(err, errlen, "%s: write failed: %s", path, strerror(errno));
+            close(fd);
+            fd = -1;
+        }
+    }
+    free(path);
+    return fd;
 }
