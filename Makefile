@@ -174,8 +174,9 @@ fuzz-run: $(FUZZ_BIN)
 bench: all
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 
+# DEMO_ARGS: options for drum demo, e.g. DEMO_ARGS=--resume after a Ctrl-C
 demo: $(BUILD)/drum
-	$(BUILD)/drum demo
+	$(BUILD)/drum demo $(DEMO_ARGS)
 
 clean:
 	rm -rf build build-asan
