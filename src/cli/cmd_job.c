@@ -59,9 +59,18 @@ static int job_parts(job_kind kind) {
 /* Whether a job of this kind runs DRUM's rounds (and writes train.ckpt). */
 static int trains(job_kind kind) { return kind == JOB_DEMO || kind == JOB_TRAIN; }
 
+/* A run that does not resume: refused over an unfinished run's checkpoint unless fresh
+ * (drum_job_check_fresh); its note, if any, logged. Returns 0 or -1. */
+static int not_overwriting(const drum_job_config *cfg, int fresh, char *err, size_t errlen) {
+    char note[1024];
+    if (drum_job_check_fresh(cfg, fresh, note, sizeof note, err, errlen)) return -1;
+    if (note[0]) log_line(note);
+    return 0;
+}
+
 /* How a stopped job of this kind continues. */
 static const char *stopped_hint(job_kind kind) {
-    return kind == JOB_DEMO || kind == JOB_TRAIN
+    return trains(kind)
                ? "continue with --resume (the LVLM's answers and scores so far are cached)"
                : "run the same command again to continue (the LVLM's answers and scores so far "
                  "are cached)";
@@ -115,9 +124,9 @@ int cmd_job(int argc, char **argv, job_kind kind) {
             return 0;
         } else if (strcmp(argv[i], "--set") == 0) {
             i++;
-        } else if (strcmp(argv[i], "--resume") == 0 && (kind == JOB_DEMO || kind == JOB_TRAIN)) {
+        } else if (strcmp(argv[i], "--resume") == 0 && trains(kind)) {
             resume = 1;
-        } else if (strcmp(argv[i], "--fresh") == 0 && (kind == JOB_DEMO || kind == JOB_TRAIN)) {
+        } else if (strcmp(argv[i], "--fresh") == 0 && trains(kind)) {
             fresh = 1;
         } else if (strcmp(argv[i], "--check") == 0) {
             check = 1;
@@ -180,10 +189,7 @@ int cmd_job(int argc, char **argv, job_kind kind) {
                                               sizeof err))
             goto fail;
         if (note[0]) log_line(note);
-        if (!resume && trains(kind)) {
-            if (drum_job_check_fresh(&cfg, fresh, note, sizeof note, err, sizeof err)) goto fail;
-            if (note[0]) log_line(note);
-        }
+        if (!resume && trains(kind) && not_overwriting(&cfg, fresh, err, sizeof err)) goto fail;
         if (resume)
             log_line(resumes ? "--resume: the settings match the checkpoint's run"
                              : "--resume: no checkpoint there yet; the job would start afresh");
@@ -208,16 +214,14 @@ int cmd_job(int argc, char **argv, job_kind kind) {
     speak = lead;
     if (lead && comm->size > 1)
         fprintf(stderr, "drum: data parallel over %d %s ranks\n", comm->size, comm->name);
-    /* the jobs that write results record the configuration beside them (`mine` writes only
-     * its candidate lists, and leaves a run directory's record alone) */
     /* one job a run directory: rank 0 holds its lock until the job ends */
     if (lead && (out_lock = drum_job_lock_out(&cfg, job_name(kind), err, sizeof err)) < 0)
         goto fail;
     char note[1024] = "";
-    if (lead && !resume && trains(kind)) {
-        if (drum_job_check_fresh(&cfg, fresh, note, sizeof note, err, sizeof err)) goto fail;
-        if (note[0]) log_line(note);
-    }
+    if (lead && !resume && trains(kind) && not_overwriting(&cfg, fresh, err, sizeof err))
+        goto fail;
+    /* the jobs that write results record the configuration beside them (`mine` writes only
+     * its candidate lists, and leaves a run directory's record alone) */
     if (lead && kind != JOB_MINE &&
         drum_job_record_config(&cfg, job_name(kind), resume, comm->size, note, sizeof note, err,
                                sizeof err))
