@@ -7,6 +7,7 @@
 #include "drum/synth.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,17 +207,18 @@ static int new_image(generator *g, sw_task task, int split, unsigned char *rgb, 
     char *path = image_path(g, no);
     int ok = path && stbi_write_png_to_func(membuf_write, png, size, size, 3, rgb, size * 3) &&
              !png->oom;
+    errno = 0;
     FILE *f = ok ? fopen(path, "wb") : NULL;
     if (!f) {
-        snprintf(g->err, g->errlen, "%s: cannot write the image",
-                 path ? path : g->outdir);
+        snprintf(g->err, g->errlen, "%s: cannot write the image%s%s",
+                 path ? path : g->outdir, errno ? ": " : "", errno ? strerror(errno) : "");
         free(path);
         return -1;
     }
     ok = fwrite(png->p, 1, png->n, f) == png->n;
     if (fclose(f) != 0) ok = 0;
     if (!ok) {
-        snprintf(g->err, g->errlen, "%s: write failed", path);
+        snprintf(g->err, g->errlen, "%s: write failed: %s", path, strerror(errno));
         free(path);
         return -1;
     }

@@ -101,7 +101,7 @@ static int write_config(const drum_job_config *cfg, const char *path, const char
             command, DRUM_VERSION, drum_source_revision(), command, where, ranks,
             ranks == 1 ? "" : "s");
     if (drum_cfg_write(drum_job_config_schema, &out, f) != 0) {
-        snprintf(err, errlen, "%s: write error", path);
+        snprintf(err, errlen, "%s: write failed: %s", path, strerror(errno));
         drum_atomic_abort(f, tmp);
         return -1;
     }
