@@ -445,9 +445,14 @@ static void test_micro_batch(void) {
                                         "(nothing to train)"},
         {"mine", "train.micro_batch=0", "for 64 image-text pairs a pass and 0.00 GB of weights "
                                         "(nothing to train)"}};
+    /* (drum eval keeps out of a training run's directory: drum_job_check_eval_out) */
+    char eval_out[300];
+    snprintf(eval_out, sizeof eval_out, "train.out=%s/micro_eval", tmp);
     for (int i = 0; i < 4; i++) {
+        int ev = strcmp(checks[i].cmd, "eval") == 0;
         const char *chk[] = {drum_bin, checks[i].cmd, cfg, "--set", checks[i].set, "--set",
-                             i ? ckpt : "model.checkpoint=", "--check", NULL};
+                             i ? ckpt : "model.checkpoint=", "--check", ev ? "--set" : NULL,
+                             eval_out, NULL};
         rc = run_drum(log, chk, 0, NULL, 0);
         char *text = test_slurp(log);
         CHECK(rc == 0 && text && strstr(text, checks[i].want), "drum %s --check, %s%s: %s",
@@ -629,6 +634,27 @@ static void test_resume(void) {
     CHECK(rc == 0, "uninterrupted drum train exit %d (log %s)", rc, log);
     CHECK(rest_ms > 0, "the uninterrupted run wrote no checkpoint before it ended");
     test_recorded_config(out_a);
+    /* drum eval over the training run's directory would replace its results: refused, the
+     * files untouched */
+    char res_a[300], rec_a[300], ev_log[300];
+    snprintf(res_a, sizeof res_a, "%s/results.jsonl", out_a);
+    snprintf(rec_a, sizeof rec_a, "%s/config.yaml", out_a);
+    snprintf(ev_log, sizeof ev_log, "%s/a_eval.log", tmp);
+    char *res_before = test_slurp(res_a), *rec_before = test_slurp(rec_a);
+    const char *ev[] = {drum_bin, "eval", cfg_a, NULL};
+    rc = run_drum(ev_log, ev, 0, NULL, 0);
+    char *ev_text = test_slurp(ev_log), *res_after = test_slurp(res_a), *rec_after = test_slurp(rec_a);
+    CHECK(rc == 1 && ev_text &&
+              strstr(ev_text, "holds a training run (train.ckpt: every round done, step ") &&
+              strstr(ev_text, "/round<r>/model.safetensors") && res_before && res_after &&
+              strcmp(res_before, res_after) == 0 && rec_before && rec_after &&
+              strcmp(rec_before, rec_after) == 0,
+          "drum eval over a training run: exit %d, %s", rc, ev_text ? ev_text : "");
+    free(ev_text);
+    free(res_before);
+    free(res_after);
+    free(rec_before);
+    free(rec_after);
 
     /* B: killed hard at a random moment after its first checkpoint, then resumed */
     srand((unsigned)time(NULL));

@@ -96,6 +96,12 @@ int drum_job_lock_out(const drum_job_config *cfg, const char *command, char *err
 int drum_job_check_fresh(const drum_job_config *cfg, int fresh, char *note, size_t notelen,
                          char *err, size_t errlen);
 
+/* Before `drum eval` (rank 0, with drum_job_record_config): its results.jsonl, results.md and
+ * config.yaml replace train.out's. When train.out holds a training run (train.ckpt), whose
+ * per-round rows and settings those files keep, this is an error naming the run and the ways
+ * on (another train.out; a round's retriever as model.checkpoint). Returns 0 or -1. */
+int drum_job_check_eval_out(const drum_job_config *cfg, char *err, size_t errlen);
+
 /* Evaluates the strategies named in eval.strategies that need no training (RS, FIXED, SI,
  * ST, SIT) with the current retriever, at every eval.shots. */
 int drum_job_baselines(drum_job *j, char *err, size_t errlen);

@@ -59,9 +59,13 @@ static int job_parts(job_kind kind) {
 /* Whether a job of this kind runs DRUM's rounds (and writes train.ckpt). */
 static int trains(job_kind kind) { return kind == JOB_DEMO || kind == JOB_TRAIN; }
 
-/* A run that does not resume: refused over an unfinished run's checkpoint unless fresh
- * (drum_job_check_fresh); its note, if any, logged. Returns 0 or -1. */
-static int not_overwriting(const drum_job_config *cfg, int fresh, char *err, size_t errlen) {
+/* What a job would overwrite in train.out: a run that does not resume is refused over an
+ * unfinished run's checkpoint unless fresh (drum_job_check_fresh; its note logged), an
+ * evaluation over a training run's results (drum_job_check_eval_out). Returns 0 or -1. */
+static int not_overwriting(const drum_job_config *cfg, job_kind kind, int resume, int fresh,
+                           char *err, size_t errlen) {
+    if (kind == JOB_EVAL) return drum_job_check_eval_out(cfg, err, errlen);
+    if (resume || !trains(kind)) return 0;
     char note[1024];
     if (drum_job_check_fresh(cfg, fresh, note, sizeof note, err, errlen)) return -1;
     if (note[0]) log_line(note);
@@ -189,7 +193,7 @@ int cmd_job(int argc, char **argv, job_kind kind) {
                                               sizeof err))
             goto fail;
         if (note[0]) log_line(note);
-        if (!resume && trains(kind) && not_overwriting(&cfg, fresh, err, sizeof err)) goto fail;
+        if (not_overwriting(&cfg, kind, resume, fresh, err, sizeof err)) goto fail;
         if (resume)
             log_line(resumes ? "--resume: the settings match the checkpoint's run"
                              : "--resume: no checkpoint there yet; the job would start afresh");
@@ -218,8 +222,7 @@ int cmd_job(int argc, char **argv, job_kind kind) {
     if (lead && (out_lock = drum_job_lock_out(&cfg, job_name(kind), err, sizeof err)) < 0)
         goto fail;
     char note[1024] = "";
-    if (lead && !resume && trains(kind) && not_overwriting(&cfg, fresh, err, sizeof err))
-        goto fail;
+    if (lead && not_overwriting(&cfg, kind, resume, fresh, err, sizeof err)) goto fail;
     /* the jobs that write results record the configuration beside them (`mine` writes only
      * its candidate lists, and leaves a run directory's record alone) */
     if (lead && kind != JOB_MINE &&

@@ -163,6 +163,28 @@ int drum_job_check_fresh(const drum_job_config *cfg, int fresh, char *note, size
     return rc;
 }
 
+int drum_job_check_eval_out(const drum_job_config *cfg, char *err, size_t errlen) {
+    char *ckpt = drum_path_join(cfg->train.out, "train.ckpt");
+    if (!ckpt) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = 0;
+    if (drum_file_exists(ckpt)) {
+        char where[128], why[640];
+        int done;
+        if (drum_checkpoint_where(ckpt, where, sizeof where, &done, why, sizeof why))
+            snprintf(where, sizeof where, "a checkpoint drum cannot read");
+        snprintf(err, errlen, "%s holds a training run (train.ckpt: %s), whose results.jsonl, "
+                 "results.md and config.yaml drum eval would replace: set another train.out "
+                 "(to evaluate one of its retrievers, model.checkpoint: "
+                 "%s/round<r>/model.safetensors)", cfg->train.out, where, cfg->train.out);
+        rc = -1;
+    }
+    free(ckpt);
+    return rc;
+}
+
 int drum_job_lock_out(const drum_job_config *cfg, const char *command, char *err,
                       size_t errlen) {
     char *path = drum_path_join(cfg->train.out, "drum.lock");
