@@ -230,6 +230,13 @@ static void test_record_config(void) {
     after = test_slurp(path);
     CHECK(rc == 0 && after && strstr(after, "\nseed: 1235\n"), "a fresh run rewrites it: %s",
           after ? after : err);
+    /* a resume over a checkpoint whose config.yaml is gone writes this one, and says that it
+     * could compare nothing */
+    remove(path);
+    rc = drum_job_record_config(&cfg, "train", 1, 1, note, sizeof note, err, sizeof err);
+    CHECK(rc == 0 && strstr(note, "config.yaml was missing: --resume could not compare") &&
+              drum_file_exists(path),
+          "a resume without config.yaml: rc %d, note '%s'", rc, note);
     free(first);
     free(after);
     drum_job_config_free(&cfg);

@@ -125,6 +125,10 @@ int drum_job_record_config(const drum_job_config *cfg, const char *command, int 
         rc = check_resume(&run, path, note, notelen, err, errlen);
     } else if (drum_mkdirs(run.train.out, err, errlen) == 0) {
         rc = write_config(&run, path, command, ranks, err, errlen);
+        if (rc == 0 && resume && drum_file_exists(ckpt))
+            snprintf(note, notelen, "%s was missing: --resume could not compare these settings "
+                     "with the run's (the checkpoint checks only the model's size, the pool, "
+                     "batch, list, rounds, epochs and seed); it records these", path);
     }
     free(path);
     free(ckpt);
