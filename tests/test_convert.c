@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -558,6 +559,100 @@ static void test_cli(void) {
     free(o);
 }
 
+/* Runs parse(path) in a child whose address space may grow by only `room` bytes beyond what
+ * it has (RLIMIT_AS, as `ulimit -v` or a scheduler's h_vmem sets), and returns the message it
+ * failed with ("" when it passed) in err. */
+static void parse_in_little_memory(int (*parse)(const char *, char *, size_t), const char *path,
+                                   long room, char *err, size_t errlen) {
+    int fd[2];
+    err[0] = '\0';
+    if (pipe(fd) != 0) return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        long pages = 0;
+        FILE *f = fopen("/proc/self/statm", "r");
+        if (!f || fscanf(f, "%ld", &pages) != 1) _exit(2);
+        fclose(f);
+        struct rlimit lim;
+        lim.rlim_cur = lim.rlim_max = (rlim_t)(pages * sysconf(_SC_PAGESIZE) + room);
+        char e[1024] = "";
+        if (setrlimit(RLIMIT_AS, &lim) == 0 && parse(path, e, sizeof e) != 0 &&
+            write(fd[1], e, strlen(e)) < 0)
+            _exit(3);
+        _exit(0);
+    }
+    close(fd[1]);
+    ssize_t n = read(fd[0], err, errlen - 1);
+    err[n > 0 ? n : 0] = '\0';
+    close(fd[0]);
+    waitpid(pid, NULL, 0);
+}
+
+static int parse_vqa(const char *questions_path, char *err, size_t errlen) {
+    char *a = in_tmp("big_a.json");
+    drum_vqa_source src = {questions_path, a, "imgs", "{id}.jpg", NULL};
+    drum_dataset ds;
+    int rc = drum_convert_vqa(&src, &ds, err, errlen);
+    if (rc == 0) drum_dataset_free(&ds);
+    free(a);
+    return rc;
+}
+
+static int parse_jsonl(const char *path, char *err, size_t errlen) {
+    drum_dataset ds;
+    int rc = drum_dataset_load(&ds, path, err, errlen);
+    if (rc == 0) drum_dataset_free(&ds);
+    return rc;
+}
+
+/* A file whose parsed JSON does not fit the memory left is reported as that, not as invalid
+ * JSON (cJSON alone tells the two apart by neither): a VQA questions file of 100,000
+ * questions (~6 MB, a tree of ~50 MB), and a JSONL line with a 13 MB prompt, each read with
+ * 24 MB to spare. With all the memory they want, both parse. */
+static void test_out_of_memory(void) {
+#ifdef __SANITIZE_ADDRESS__
+    SKIP("out-of-memory parses: AddressSanitizer's allocator does not run under RLIMIT_AS");
+    return;
+#endif
+    char *q = in_tmp("big_q.json"), *a = in_tmp("big_a.json"), *d = in_tmp("big.jsonl");
+    FILE *fq = fopen(q, "w"), *fa = fopen(a, "w"), *fd = fopen(d, "w");
+    const int nq = 100000, nd = 16 << 20 >> 4;
+    if (fq && fa && fd) {
+        fputs("{\"questions\": [", fq);
+        fputs("{\"annotations\": [", fa);
+        for (int i = 0; i < nq; i++) {
+            fprintf(fq, "%s{\"image_id\": %d, \"question\": \"Q%d?\", \"question_id\": %d}",
+                    i ? ", " : "", i, i, i);
+            fprintf(fa, "%s{\"question_id\": %d, \"answers\": [{\"answer\": \"a\"}]}",
+                    i ? ", " : "", i);
+        }
+        fputs("]}\n", fq);
+        fputs("]}\n", fa);
+        /* the file is read whole (16 MB); the line's prompt string is a second 16 MB */
+        fputs("{\"id\": \"e\", \"image\": \"i.png\", \"response\": \"x\", \"prompt\": \"", fd);
+        for (int i = 0; i < nd; i++) fputs("What is this?", fd);
+        fputs("\", \"task\": \"vqa\"}\n", fd);
+    }
+    if (fq) fclose(fq);
+    if (fa) fclose(fa);
+    if (fd) fclose(fd);
+    char err[1024];
+    parse_in_little_memory(parse_vqa, q, 24L << 20, err, sizeof err);
+    CHECK(strstr(err, "out of memory") && !strstr(err, "invalid JSON"),
+          "vqa questions in little memory: '%s'", err);
+    parse_in_little_memory(parse_jsonl, d, 24L << 20, err, sizeof err);
+    CHECK(strstr(err, "out of memory") && !strstr(err, "invalid JSON"),
+          "a JSONL dataset in little memory: '%s'", err);
+    parse_in_little_memory(parse_vqa, q, 4L << 30, err, sizeof err);
+    CHECK(err[0] == '\0', "vqa questions with room: '%s'", err);
+    parse_in_little_memory(parse_jsonl, d, 4L << 30, err, sizeof err);
+    CHECK(err[0] == '\0', "a JSONL dataset with room: '%s'", err);
+    free(q);
+    free(a);
+    free(d);
+}
+
 int main(void) {
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -575,6 +670,7 @@ int main(void) {
     test_hateful_memes();
     test_hateful_memes_errors();
     test_cli();
+    test_out_of_memory();
     CHECK(test_remove_tree(tmp) == 0, "cleanup of %s", tmp);
     return check_summary();
 }

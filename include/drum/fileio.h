@@ -49,4 +49,10 @@ char *drum_path_dir(const char *path);
 /* Writes s as a JSON string literal (quotes, backslashes and control characters escaped). */
 void drum_json_write_string(FILE *f, const char *s);
 
+/* cJSON_ParseWithLengthOpts(text, len, end, 0), telling a parse that failed for memory (*oom
+ * set, e.g. under `ulimit -v`) from one that failed on the text, which cJSON alone does not:
+ * a reader then says "out of memory", not "invalid JSON" about a good file. */
+struct cJSON;
+struct cJSON *drum_json_parse(const char *text, size_t len, const char **end, int *oom);
+
 #endif

@@ -1,9 +1,11 @@
 /* fileio.c — atomic replace (write tmp, fsync, rename, fsync dir) and exact reads. */
 #include "drum/fileio.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -207,4 +209,29 @@ int drum_write_all(int fd, const void *p, size_t n) {
         n -= (size_t)k;
     }
     return 0;
+}
+
+/* cJSON allocates through these once drum_json_parse has run: an allocation that fails marks
+ * the thread's parse */
+static _Thread_local int json_oom;
+
+static void *json_malloc(size_t n) {
+    void *p = malloc(n);
+    if (!p) json_oom = 1;
+    return p;
+}
+
+static void json_hooks(void) {
+    cJSON_Hooks h = {json_malloc, free};
+    cJSON_InitHooks(&h);
+}
+
+struct cJSON *drum_json_parse(const char *text, size_t len, const char **end, int *oom) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, json_hooks);
+    json_oom = 0;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, end, 0);
+    if (oom) *oom = json_oom;
+    if (!root && end && json_oom) *end = NULL;
+    return root;
 }

@@ -25,8 +25,12 @@ static cJSON *load_json(const char *path, char *err, size_t errlen) {
     char *buf = drum_read_file(path, &len, err, errlen);
     if (!buf) return NULL;
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
-    if (!root) {
+    int oom;
+    cJSON *root = drum_json_parse(buf, len, &end, &oom);
+    if (!root && oom) {
+        snprintf(err, errlen, "%s: out of memory parsing its %zu bytes of JSON (the tree takes "
+                 "several times the file)", path, len);
+    } else if (!root) {
         long line = 1, col = 1;
         for (const char *p = buf; end && p < end && p < buf + len; p++, col++)
             if (*p == '\n') line++, col = 0;

@@ -187,7 +187,12 @@ static char *str_cat(const char *a, const char *b) {
 cJSON *drum_jsonl_object(const char *text, size_t len, const char *path, int line,
                          const char *what, char *err, size_t errlen) {
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    int oom;
+    cJSON *root = drum_json_parse(text, len, &end, &oom);
+    if (!root && oom) {
+        snprintf(err, errlen, "%s:%d: out of memory parsing the line", path, line);
+        return NULL;
+    }
     if (!root) {
         long col = end && end >= text ? (long)(end - text) + 1 : 1;
         snprintf(err, errlen, "%s:%d: invalid JSON at column %ld: expected one JSON object%s",
@@ -447,7 +452,9 @@ int drum_drafts_load(const drum_dataset *ds, const char *path, char ***drafts, c
     if (!buf) goto out;
     if (!d || !at) FAIL("%s: out of memory", path);
     while ((more = drum_next_line(buf, len, &pos, path, &line, &s, &n, err, errlen)) > 0) {
-        root = cJSON_ParseWithLengthOpts(s, n, NULL, 0);
+        int oom;
+        root = drum_json_parse(s, n, NULL, &oom);
+        if (oom) FAIL("%s:%d: out of memory parsing the line", path, line);
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
         const cJSON *draft = cJSON_GetObjectItemCaseSensitive(root, "draft");
         if (!cJSON_IsObject(root) || !cJSON_IsString(id) || !cJSON_IsString(draft))

@@ -272,10 +272,14 @@ int drum_clip_config_load(drum_clip_config *cfg, const char *path, char *err, si
     char *text = read_text_file(path, &len, err, errlen);
     if (!text) return -1;
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    int oom;
+    cJSON *root = drum_json_parse(text, len, &end, &oom);
     if (!root) {
         size_t at = end && end >= text ? (size_t)(end - text) : 0;
-        drum_errorf(err, errlen, "%s: invalid JSON near byte %zu", path, at);
+        if (oom)
+            drum_errorf(err, errlen, "%s: out of memory parsing it", path);
+        else
+            drum_errorf(err, errlen, "%s: invalid JSON near byte %zu", path, at);
         free(text);
         return -1;
     }

@@ -270,7 +270,10 @@ static int parse_header(drum_safetensors *st, const char *hdr, size_t hlen, size
         return drum_errorf(err, errlen, "%s: the header is not a JSON object (first byte 0x%02x)", path,
                     hlen ? (unsigned char)hdr[0] : 0u);
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(hdr, hlen, &end, 0);
+    int oom;
+    cJSON *root = drum_json_parse(hdr, hlen, &end, &oom);
+    if (!root && oom)
+        return drum_errorf(err, errlen, "%s: out of memory parsing the %zu-byte header", path, hlen);
     if (!root) {
         size_t at = end && end >= hdr && end <= hdr + hlen ? (size_t)(end - hdr) : 0;
         return drum_errorf(err, errlen, "%s: invalid JSON in the header near byte %zu of %zu", path,

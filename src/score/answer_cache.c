@@ -124,10 +124,15 @@ static int fits_key(const char *key, int answer, int n_ll) {
     return end != last + 1 && *end == ':' && n == n_ll;
 }
 
-/* One record line (without its newline) into the index. Returns 0, or -1 when the line is
- * not a record. */
+/* One record line (without its newline) into the index. Returns 0, -1 when the line is not a
+ * record, or -2 when memory ran out (the line may be good: it must not be cut). */
 static int parse_record(ac_impl *im, const char *text, size_t len) {
-    cJSON *o = cJSON_ParseWithLength(text, len);
+    int oom;
+    cJSON *o = drum_json_parse(text, len, NULL, &oom);
+    if (oom) {
+        cJSON_Delete(o);
+        return -2;
+    }
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "k");
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "a");
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "r");
@@ -136,22 +141,26 @@ static int parse_record(ac_impl *im, const char *text, size_t len) {
     char *key = strdup(k->valuestring), *answer = NULL;
     double *ll = NULL;
     int n = 0;
+    if (!key) goto oom;
     if (a) {
-        if (!cJSON_IsString(a) || !(answer = strdup(a->valuestring))) goto bad;
+        if (!cJSON_IsString(a)) goto bad;
+        if (!(answer = strdup(a->valuestring))) goto oom;
     } else {
         if (!cJSON_IsArray(r)) goto bad;
         n = cJSON_GetArraySize(r);
         ll = malloc((size_t)(n > 0 ? n : 1) * sizeof *ll);
-        if (!ll) goto bad;
+        if (!ll) goto oom;
         int i = 0;
         for (const cJSON *v = r->child; v; v = v->next, i++) {
             if (!cJSON_IsNumber(v)) goto bad;
             ll[i] = v->valuedouble;
         }
     }
-    if (!key || !fits_key(key, answer != NULL, n)) goto bad;
-    rc = index_put(&im->idx, key, answer, ll, n);
+    if (!fits_key(key, answer != NULL, n)) goto bad;
+    rc = index_put(&im->idx, key, answer, ll, n) ? -2 : 0; /* it fails only for memory */
     goto out;
+oom:
+    rc = -2;
 bad:
     free(key);
     free(answer);
@@ -191,8 +200,13 @@ static int load(ac_impl *im, char *warn, size_t warnlen, char *err, size_t errle
         char *nl = memchr(buf + pos, '\n', size - pos);
         line++;
         size_t end = nl ? (size_t)(nl - buf) : size;
-        int bad = !nl || parse_record(im, buf + pos, end - pos) != 0;
-        if (bad) {
+        int parsed = nl ? parse_record(im, buf + pos, end - pos) : -1;
+        if (parsed == -2) {
+            snprintf(err, errlen, "%s:%d: out of memory reading the answers", im->path, line);
+            free(buf);
+            return -1;
+        }
+        if (parsed != 0) {
             if (nl && end + 1 < size) {
                 snprintf(err, errlen, "%s:%d: not an answer record (a damaged file: records "
                          "follow it)", im->path, line);

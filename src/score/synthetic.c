@@ -101,7 +101,8 @@ static int get_name(const cJSON *o, const char *key, const char *const *names, i
 
 static int parse_meta(meta *m, const char *text, size_t len, const char *path, int line,
                       char *err, size_t errlen) {
-    cJSON *o = cJSON_ParseWithLength(text, len);
+    int oom;
+    cJSON *o = drum_json_parse(text, len, NULL, &oom);
     const char *what = NULL;
     memset(m, 0, sizeof *m);
     m->qtype = -1;
@@ -109,7 +110,7 @@ static int parse_meta(meta *m, const char *text, size_t len, const char *path, i
     m->style = -1;
     m->claim = -1;
     if (!cJSON_IsObject(o)) {
-        what = "expected one JSON object";
+        what = oom ? "out of memory parsing the line" : "expected one JSON object";
         goto bad;
     }
     const char *id = get_str(o, "id");

@@ -125,8 +125,10 @@ static int load_vocab(drum_tokenizer *t, const char *path, cJSON **json, str_map
     size_t len;
     char *buf = drum_read_file(path, &len, err, errlen);
     if (!buf) return -1;
-    cJSON *root = cJSON_ParseWithLength(buf, len);
+    int oom;
+    cJSON *root = drum_json_parse(buf, len, NULL, &oom);
     free(buf);
+    if (!root && oom) return drum_errorf(err, errlen, "%s: out of memory parsing it", path);
     if (!root || !cJSON_IsObject(root)) {
         drum_errorf(err, errlen, "%s: not a JSON object (expected HF vocab.json: token -> id)", path);
         cJSON_Delete(root);
@@ -302,8 +304,10 @@ static int load_config(drum_tokenizer *t, const char *path, const str_map *vocab
         size_t len;
         char *buf = drum_read_file(path, &len, err, errlen);
         if (!buf) return -1;
-        cfg = cJSON_ParseWithLength(buf, len);
+        int oom;
+        cfg = drum_json_parse(buf, len, NULL, &oom);
         free(buf);
+        if (!cfg && oom) return drum_errorf(err, errlen, "%s: out of memory parsing it", path);
         if (!cfg || !cJSON_IsObject(cfg)) {
             cJSON_Delete(cfg);
             drum_errorf(err, errlen, "%s: not a JSON object (expected HF tokenizer_config.json)",

@@ -1648,7 +1648,12 @@ static int restore_results(drum_job *j, int rounds_done, char *err, size_t errle
     for (char *line = text, *nl; line && *line; line = nl ? nl + 1 : NULL) {
         nl = strchr(line, '\n');
         if (nl) *nl = '\0';
-        cJSON *o = cJSON_Parse(line);
+        int oom;
+        cJSON *o = drum_json_parse(line, strlen(line), NULL, &oom);
+        if (oom) {
+            snprintf(err, errlen, "out of memory reading the rows of results.jsonl");
+            return -1;
+        }
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "strategy");
         const cJSON *rd = cJSON_GetObjectItemCaseSensitive(o, "round");
         const cJSON *nr = cJSON_GetObjectItemCaseSensitive(o, "ndcg_round");
