@@ -16,6 +16,7 @@
 #include "drum/convert.h"
 #include "drum/data.h"
 #include "drum/fileio.h"
+#include "drum/pretrain.h"
 
 static char tmp[64] = "/tmp/drum_convert_XXXXXX", drum_bin[PATH_MAX + 16];
 
@@ -606,17 +607,26 @@ static int parse_jsonl(const char *path, char *err, size_t errlen) {
     return rc;
 }
 
+static int parse_captions(const char *path, char *err, size_t errlen) {
+    drum_dataset ds;
+    int rc = drum_captions_load(&ds, path, err, errlen);
+    if (rc == 0) drum_dataset_free(&ds);
+    return rc;
+}
+
 /* A file whose parsed JSON does not fit the memory left is reported as that, not as invalid
  * JSON (cJSON alone tells the two apart by neither): a VQA questions file of 100,000
- * questions (~6 MB, a tree of ~50 MB), and a JSONL line with a 13 MB prompt, each read with
- * 24 MB to spare. With all the memory they want, both parse. */
+ * questions (~6 MB, a tree of ~50 MB), a JSONL line with a 13 MB prompt and a captions line
+ * with a 13 MB caption, each read with 24 MB to spare. With all the memory they want, all
+ * parse. */
 static void test_out_of_memory(void) {
 #ifdef __SANITIZE_ADDRESS__
     SKIP("out-of-memory parses: AddressSanitizer's allocator does not run under RLIMIT_AS");
     return;
 #endif
     char *q = in_tmp("big_q.json"), *a = in_tmp("big_a.json"), *d = in_tmp("big.jsonl");
-    FILE *fq = fopen(q, "w"), *fa = fopen(a, "w"), *fd = fopen(d, "w");
+    char *c = in_tmp("big_captions.jsonl");
+    FILE *fq = fopen(q, "w"), *fa = fopen(a, "w"), *fd = fopen(d, "w"), *fc = fopen(c, "w");
     const int nq = 100000, nd = 16 << 20 >> 4;
     if (fq && fa && fd) {
         fputs("{\"questions\": [", fq);
@@ -634,6 +644,12 @@ static void test_out_of_memory(void) {
         for (int i = 0; i < nd; i++) fputs("What is this?", fd);
         fputs("\", \"task\": \"vqa\"}\n", fd);
     }
+    if (fc) { /* pre-training's captions: the same long text as a caption */
+        fputs("{\"id\": \"c\", \"image\": \"i.png\", \"caption\": \"", fc);
+        for (int i = 0; i < nd; i++) fputs("What is this?", fc);
+        fputs("\"}\n", fc);
+        fclose(fc);
+    }
     if (fq) fclose(fq);
     if (fa) fclose(fa);
     if (fd) fclose(fd);
@@ -644,6 +660,11 @@ static void test_out_of_memory(void) {
     parse_in_little_memory(parse_jsonl, d, 24L << 20, err, sizeof err);
     CHECK(strstr(err, "out of memory") && !strstr(err, "invalid JSON"),
           "a JSONL dataset in little memory: '%s'", err);
+    parse_in_little_memory(parse_captions, c, 24L << 20, err, sizeof err);
+    CHECK(strstr(err, "out of memory") && !strstr(err, "expected a JSON object"),
+          "captions in little memory: '%s'", err);
+    parse_in_little_memory(parse_captions, c, 4L << 30, err, sizeof err);
+    CHECK(err[0] == '\0', "captions with room: '%s'", err);
     parse_in_little_memory(parse_vqa, q, 4L << 30, err, sizeof err);
     CHECK(err[0] == '\0', "vqa questions with room: '%s'", err);
     parse_in_little_memory(parse_jsonl, d, 4L << 30, err, sizeof err);
@@ -651,6 +672,7 @@ static void test_out_of_memory(void) {
     free(q);
     free(a);
     free(d);
+    free(c);
 }
 
 int main(void) {

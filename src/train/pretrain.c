@@ -113,9 +113,9 @@ int drum_pretrain_clip(drum_clip_model *m, const drum_prepared *prep,
     DRUM_TRACE_RETURN("pretrain", pretrain(m, prep, o, progress, final_loss, err, errlen));
 }
 
-static char *dup_string_field(const cJSON *o, const char *key) {
+static const char *string_field(const cJSON *o, const char *key) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-    return cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
+    return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
 int drum_captions_load(drum_dataset *ds, const char *path, char *err, size_t errlen) {
@@ -132,15 +132,21 @@ int drum_captions_load(drum_dataset *ds, const char *path, char *err, size_t err
         if (nl) *nl = '\0';
         line++;
         if (!*s) continue;
-        cJSON *o = cJSON_Parse(s);
-        int nkeys = 0;
-        for (const cJSON *c = o ? o->child : NULL; c; c = c->next) nkeys++;
-        char *id = o ? dup_string_field(o, "id") : NULL, *img = o ? dup_string_field(o, "image") : NULL;
-        char *cap_s = o ? dup_string_field(o, "caption") : NULL;
+        int oom, nkeys = 0;
+        cJSON *o = drum_json_parse(s, strlen(s), NULL, &oom);
+        for (const cJSON *c = cJSON_IsObject(o) ? o->child : NULL; c; c = c->next) nkeys++;
+        const char *fid = string_field(o, "id"), *fimg = string_field(o, "image");
+        const char *fcap = string_field(o, "caption");
+        int shaped = fid && fimg && fcap && nkeys == 3;
+        char *id = shaped ? strdup(fid) : NULL, *img = shaped ? strdup(fimg) : NULL;
+        char *cap_s = shaped ? strdup(fcap) : NULL;
         cJSON_Delete(o);
-        if (!id || !img || !cap_s || nkeys != 3) {
-            snprintf(err, errlen, "%s:%d: expected a JSON object with exactly the string keys "
-                     "\"id\", \"image\", \"caption\"", path, line);
+        if (!id || !img || !cap_s) {
+            if (oom || shaped)
+                snprintf(err, errlen, "%s:%d: out of memory", path, line);
+            else
+                snprintf(err, errlen, "%s:%d: expected a JSON object with exactly the string "
+                         "keys \"id\", \"image\", \"caption\"", path, line);
             free(id);
             free(img);
             free(cap_s);
