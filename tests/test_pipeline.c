@@ -113,6 +113,14 @@ typedef struct {
     char cfg[256], out[256], log[256];
 } run_paths;
 
+/* Names run NAME's files in tmp (NAME.yaml, run_NAME/, NAME.log) and writes its mini config. */
+static void new_run(run_paths *r, const char *name) {
+    snprintf(r->out, sizeof r->out, "%s/run_%s", tmp, name);
+    snprintf(r->cfg, sizeof r->cfg, "%s/%s.yaml", tmp, name);
+    snprintf(r->log, sizeof r->log, "%s/%s.log", tmp, name);
+    write_config(r->cfg, r->out);
+}
+
 /* The checkout's revision as the Makefile names it, or "unknown" where this directory is not
  * the top of a git checkout. */
 static void checkout_revision(char *rev, size_t len) {
@@ -375,11 +383,9 @@ static int interrupted_run(const char *name, int sig, long rest_ms, run_paths *r
     int rc = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
         int delay = attempt == 0 && rest_ms > 1 ? (int)(rand() % (rest_ms / 2)) : 0;
-        char ckpt[300];
-        snprintf(r->out, sizeof r->out, "%s/run_%s%d", tmp, name, attempt);
-        snprintf(r->cfg, sizeof r->cfg, "%s/%s%d.yaml", tmp, name, attempt);
-        snprintf(r->log, sizeof r->log, "%s/%s%d.log", tmp, name, attempt);
-        write_config(r->cfg, r->out);
+        char ckpt[300], run[64];
+        snprintf(run, sizeof run, "%s%d", name, attempt);
+        new_run(r, run);
         snprintf(ckpt, sizeof ckpt, "%s/train.ckpt", r->out);
         const char *args[] = {drum_bin, "train", r->cfg, NULL};
         rc = run_drum(r->log, args, sig, ckpt, delay);
@@ -563,13 +569,12 @@ static void test_keep_checkpoint(const run_paths *c) {
 /* A run whose first checkpoint cannot be written: it says the file holds none of this run,
  * writes none (nor a .tmp), and --resume then runs it whole, to run_a's results. */
 static void test_unwritable_checkpoint(const char *out_a) {
-    char cfg[256], out[256], log[300], ckpt[300], model_a[300], path[320];
-    snprintf(cfg, sizeof cfg, "%s/d.yaml", tmp);
-    snprintf(out, sizeof out, "%s/run_d", tmp);
-    snprintf(log, sizeof log, "%s/d.log", tmp);
+    run_paths d;
+    new_run(&d, "d");
+    const char *cfg = d.cfg, *out = d.out, *log = d.log;
+    char ckpt[300], model_a[300], path[320];
     snprintf(ckpt, sizeof ckpt, "%s/train.ckpt", out);
     snprintf(model_a, sizeof model_a, "%s/clip0/model.safetensors", out_a);
-    write_config(cfg, out);
     /* twice the weights: clip0/ fits, a checkpoint (weights and two AdamW moments) does not */
     struct stat st;
     long size = stat(model_a, &st) == 0 ? (long)st.st_size : 0;
@@ -597,17 +602,16 @@ static void test_unwritable_checkpoint(const char *out_a) {
  * names drafts.jsonl (it once crashed freeing a trainer never set up), and --resume completes
  * the file and the run, to run_a's drafts and results (its retriever is run_a's clip0). */
 static void test_unwritable_drafts(const char *out_a) {
-    char cfg[256], out[256], log[300], model[300], set[340], da[300], de[300], ra[300], re[300];
-    snprintf(cfg, sizeof cfg, "%s/e.yaml", tmp);
-    snprintf(out, sizeof out, "%s/run_e", tmp);
-    snprintf(log, sizeof log, "%s/e.log", tmp);
+    run_paths e;
+    new_run(&e, "e");
+    const char *cfg = e.cfg, *out = e.out, *log = e.log;
+    char model[300], set[340], da[300], de[300], ra[300], re[300];
     snprintf(model, sizeof model, "%s/clip0/model.safetensors", out_a);
     snprintf(set, sizeof set, "model.checkpoint=%s", model);
     snprintf(da, sizeof da, "%s/drafts.jsonl", out_a);
     snprintf(de, sizeof de, "%s/drafts.jsonl", out);
     snprintf(ra, sizeof ra, "%s/results.jsonl", out_a);
     snprintf(re, sizeof re, "%s/results.jsonl", out);
-    write_config(cfg, out);
     struct stat st;
     long size = stat(da, &st) == 0 ? (long)st.st_size : 0; /* 45 eval drafts, then 100 */
     const char *a[] = {drum_bin, "train", cfg, "--set", set, NULL};
