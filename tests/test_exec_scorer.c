@@ -136,7 +136,7 @@ static void test_failures(void) {
     expect_failure("exit 3", 0, "exit status 3");
     expect_failure("/nonexistent/lvlm --serve", 0, "exit status 127");
     expect_failure("echo '{\"id\": 5}'", 0, "needs a non-empty \"id\"");
-    expect_failure("echo nonsense", 0, "is not a JSON object: 'nonsense'");
+    expect_failure("echo nonsense", 0, "is not a JSON object: 'nonsense' (the protocol's replies own its standard output");
     expect_failure("", 0, "no command");
     with_lvlm("--exit-after-hello", 1, "exit status 0");
     with_lvlm("--fail score", 1, "the stand-in was told to fail score");

@@ -104,8 +104,9 @@ static int roundtrip(exec_impl *im, cJSON *req, const char *op, cJSON **reply, c
     cJSON *r = cJSON_Parse(im->line);
     if (!cJSON_IsObject(r)) {
         cJSON_Delete(r);
-        snprintf(err, errlen, "scorer exec '%s': the reply to %s is not a JSON object: '%.120s'",
-                 im->command, op, im->line);
+        snprintf(err, errlen, "scorer exec '%s': the reply to %s is not a JSON object: '%.120s' "
+                 "(the protocol's replies own its standard output: a program's logs and prints "
+                 "go to standard error)", im->command, op, im->line);
         return -1;
     }
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(r, "error");
