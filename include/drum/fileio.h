@@ -49,6 +49,12 @@ char *drum_path_dir(const char *path);
 /* Writes s as a JSON string literal (quotes, backslashes and control characters escaped). */
 void drum_json_write_string(FILE *f, const char *s);
 
+/* An exclusive flock on fd (the file at path), without waiting. Returns 0; 1 when another
+ * process holds it ("path: in use by another process (locked)" in err); or -1 when the
+ * filesystem cannot lock, with its error and what to do (Lustre mounted without `-o flock`,
+ * NFS without its lock daemon). */
+int drum_lock_file(int fd, const char *path, char *err, size_t errlen);
+
 /* cJSON_ParseWithLengthOpts(text, len, end, 0), telling a parse that failed for memory (*oom
  * set, e.g. under `ulimit -v`) from one that failed on the text, which cJSON alone does not:
  * a reader then says "out of memory", not "invalid JSON" about a good file. */

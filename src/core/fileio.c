@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -234,4 +235,19 @@ struct cJSON *drum_json_parse(const char *text, size_t len, const char **end, in
     if (oom) *oom = json_oom;
     if (!root && end && json_oom) *end = NULL;
     return root;
+}
+
+int drum_lock_file(int fd, const char *path, char *err, size_t errlen) {
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) return 0;
+    if (errno == EWOULDBLOCK) {
+        snprintf(err, errlen, "%s: in use by another process (locked)", path);
+        return 1;
+    }
+    int e = errno;
+    snprintf(err, errlen, "%s: cannot lock: %s%s", path, strerror(e),
+             e == ENOSYS || e == ENOLCK || e == EOPNOTSUPP || e == EINVAL
+                 ? " (a filesystem without flock, such as Lustre mounted without -o flock or NFS "
+                   "without its lock daemon: put train.out and scorer.cache on one with it)"
+                 : "");
+    return -1;
 }

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -483,9 +482,8 @@ drum_scorer *drum_answer_cached_scorer_create(drum_scorer *inner, const char *pa
                     : open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (im->fd < 0)
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-    else if (!mirror && flock(im->fd, LOCK_EX | LOCK_NB) != 0)
-        snprintf(err, errlen, "%s: %s", path,
-                 errno == EWOULDBLOCK ? "in use by another process (locked)" : strerror(errno));
+    else if (!mirror && drum_lock_file(im->fd, path, err, errlen) != 0)
+        ;
     else if (load(im, warn, warnlen, err, errlen) == 0) {
         drum_scorer_wrap(s, inner, ac_score, ac_generate, ac_rank, ac_destroy, im);
         return s;

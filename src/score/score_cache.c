@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -426,9 +425,7 @@ static int cache_open(drum_score_cache **out, const char *path, int mirror, char
         drum_score_cache_close(c);
         return -1;
     }
-    if (!mirror && flock(c->fd, LOCK_EX | LOCK_NB) != 0) {
-        drum_errorf(err, errlen, "%s: %s", path,
-                    errno == EWOULDBLOCK ? "in use by another process (locked)" : strerror(errno));
+    if (!mirror && drum_lock_file(c->fd, path, err, errlen) != 0) {
         drum_score_cache_close(c);
         return -1;
     }

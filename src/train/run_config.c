@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "drum/backend.h"
@@ -202,17 +201,16 @@ int drum_job_lock_out(const drum_job_config *cfg, const char *command, char *err
         if (fd < 0)
             snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     }
-    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int busy = errno == EWOULDBLOCK;
+    int locked = fd >= 0 ? drum_lock_file(fd, path, err, errlen) : -1;
+    if (locked == 1) {
         char who[128] = "";
-        ssize_t n = busy ? pread(fd, who, sizeof who - 1, 0) : -1;
+        ssize_t n = pread(fd, who, sizeof who - 1, 0);
         who[n > 0 ? n : 0] = '\0';
         who[strcspn(who, "\n")] = '\0';
-        if (busy)
-            snprintf(err, errlen, "%s is in use by another drum (%s): wait for it to end, or set "
-                     "another train.out", cfg->train.out, who[0] ? who : "holding drum.lock");
-        else
-            snprintf(err, errlen, "%s: cannot lock: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s is in use by another drum (%s): wait for it to end, or set "
+                 "another train.out", cfg->train.out, who[0] ? who : "holding drum.lock");
+    }
+    if (fd >= 0 && locked != 0) {
         close(fd);
         fd = -1;
     }
