@@ -16,6 +16,22 @@
  * (TGA, PIC) stay out so that a corrupt file is never "decoded" as one. */
 #define STB_IMAGE_IMPLEMENTATION
 #define STB_IMAGE_STATIC
+/* stb allocates through these, so that a decode that failed for memory says so: stb's own
+ * reason can name a test it gave up on after a failed allocation ("no SOI" for a PNG) */
+static _Thread_local int stb_oom;
+static void *stb_malloc(size_t n) {
+    void *p = malloc(n);
+    if (!p) stb_oom = 1;
+    return p;
+}
+static void *stb_realloc(void *p, size_t n) {
+    void *q = realloc(p, n);
+    if (!q && n) stb_oom = 1;
+    return q;
+}
+#define STBI_MALLOC(n) stb_malloc(n)
+#define STBI_REALLOC(p, n) stb_realloc(p, n)
+#define STBI_FREE(p) free(p)
 /* stb_image 2.27 declares this name but defines the function as stbi__...: join them, or a
  * static build warns about a declared, never defined function */
 #define stbi_set_unpremultiply_on_load_thread stbi__unpremultiply_on_load_thread
@@ -274,8 +290,9 @@ static stbi_uc *jpeg_decode(const unsigned char *data, int len, int *w, int *h, 
     if (!jpeg_dht_ok(data, (size_t)len)) return stbi__errpuc("bad DHT header", "Corrupt JPEG");
     stbi__context s;
     stbi__start_mem(&s, data, len);
-    stbi__jpeg *z = (stbi__jpeg *)calloc(1, sizeof(stbi__jpeg));
+    stbi__jpeg *z = (stbi__jpeg *)stb_malloc(sizeof(stbi__jpeg));
     if (!z) return stbi__errpuc("outofmem", "Out of memory");
+    memset(z, 0, sizeof *z);
     z->s = &s;
     stbi__setup_jpeg(z);
     z->idct_block_kernel = idct_islow;
@@ -303,8 +320,8 @@ static stbi_uc *jpeg_decode(const unsigned char *data, int len, int *w, int *h, 
             is_rgb = z->img_comp[0].id == 'R' && z->img_comp[1].id == 'G' &&
                      z->img_comp[2].id == 'B';
     }
-    stbi_uc *out = (stbi_uc *)malloc((size_t)W * H * nc);
-    stbi_uc *lines = (stbi_uc *)malloc((size_t)3 * (W + 8) * 4);
+    stbi_uc *out = (stbi_uc *)stb_malloc((size_t)W * H * nc);
+    stbi_uc *lines = (stbi_uc *)stb_malloc((size_t)3 * (W + 8) * 4);
     if (!out || !lines) {
         free(out);
         free(lines);
@@ -367,10 +384,13 @@ int drum_image_decode(const unsigned char *data, size_t len, const char *name,
         return -1;
     }
     unsigned char *px = NULL;
+    stb_oom = 0;
     stbi__context probe;
     stbi__start_mem(&probe, data, (int)len);
     if (stbi__jpeg_test(&probe)) px = jpeg_decode(data, (int)len, &w, &h, &n, &fallback);
     if (!px && fallback) px = stbi_load_from_memory(data, (int)len, &w, &h, &n, 0);
+    if (!px && stb_oom)
+        return drum_errorf(err, errlen, "%s: out of memory decoding the image", name);
     if (!px) {
         drum_errorf(err, errlen, "%s: cannot decode image (%s)", name, stbi_failure_reason());
         return -1;
