@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -560,36 +559,6 @@ static void test_cli(void) {
     free(o);
 }
 
-/* Runs parse(path) in a child whose address space may grow by only `room` bytes beyond what
- * it has (RLIMIT_AS, as `ulimit -v` or a scheduler's h_vmem sets), and returns the message it
- * failed with ("" when it passed) in err. */
-static void parse_in_little_memory(int (*parse)(const char *, char *, size_t), const char *path,
-                                   long room, char *err, size_t errlen) {
-    int fd[2];
-    err[0] = '\0';
-    if (pipe(fd) != 0) return;
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fd[0]);
-        long pages = 0;
-        FILE *f = fopen("/proc/self/statm", "r");
-        if (!f || fscanf(f, "%ld", &pages) != 1) _exit(2);
-        fclose(f);
-        struct rlimit lim;
-        lim.rlim_cur = lim.rlim_max = (rlim_t)(pages * sysconf(_SC_PAGESIZE) + room);
-        char e[1024] = "";
-        if (setrlimit(RLIMIT_AS, &lim) == 0 && parse(path, e, sizeof e) != 0 &&
-            write(fd[1], e, strlen(e)) < 0)
-            _exit(3);
-        _exit(0);
-    }
-    close(fd[1]);
-    ssize_t n = read(fd[0], err, errlen - 1);
-    err[n > 0 ? n : 0] = '\0';
-    close(fd[0]);
-    waitpid(pid, NULL, 0);
-}
-
 static int parse_vqa(const char *questions_path, char *err, size_t errlen) {
     char *a = in_tmp("big_a.json");
     drum_vqa_source src = {questions_path, a, "imgs", "{id}.jpg", NULL};
@@ -654,20 +623,20 @@ static void test_out_of_memory(void) {
     if (fa) fclose(fa);
     if (fd) fclose(fd);
     char err[1024];
-    parse_in_little_memory(parse_vqa, q, 24L << 20, err, sizeof err);
+    test_in_little_memory(parse_vqa, q, 24L << 20, err, sizeof err);
     CHECK(strstr(err, "out of memory") && !strstr(err, "invalid JSON"),
           "vqa questions in little memory: '%s'", err);
-    parse_in_little_memory(parse_jsonl, d, 24L << 20, err, sizeof err);
+    test_in_little_memory(parse_jsonl, d, 24L << 20, err, sizeof err);
     CHECK(strstr(err, "out of memory") && !strstr(err, "invalid JSON"),
           "a JSONL dataset in little memory: '%s'", err);
-    parse_in_little_memory(parse_captions, c, 24L << 20, err, sizeof err);
+    test_in_little_memory(parse_captions, c, 24L << 20, err, sizeof err);
     CHECK(strstr(err, "out of memory") && !strstr(err, "expected a JSON object"),
           "captions in little memory: '%s'", err);
-    parse_in_little_memory(parse_captions, c, 4L << 30, err, sizeof err);
+    test_in_little_memory(parse_captions, c, 4L << 30, err, sizeof err);
     CHECK(err[0] == '\0', "captions with room: '%s'", err);
-    parse_in_little_memory(parse_vqa, q, 4L << 30, err, sizeof err);
+    test_in_little_memory(parse_vqa, q, 4L << 30, err, sizeof err);
     CHECK(err[0] == '\0', "vqa questions with room: '%s'", err);
-    parse_in_little_memory(parse_jsonl, d, 4L << 30, err, sizeof err);
+    test_in_little_memory(parse_jsonl, d, 4L << 30, err, sizeof err);
     CHECK(err[0] == '\0', "a JSONL dataset with room: '%s'", err);
     free(q);
     free(a);

@@ -15,6 +15,13 @@
 #include <unistd.h>
 
 #include "common/check.h"
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#include <stb/stb_image_write.h>
+#pragma GCC diagnostic pop
 #include "drum/backend.h"
 #include "drum/clip_model.h"
 #include "drum/data.h"
@@ -915,7 +922,43 @@ static void check_mining(const char *const *names, int n_names) {
     tiny_pool_close(&tp);
 }
 
+static int load_image(const char *path, char *err, size_t errlen) {
+    drum_image img;
+    int rc = drum_image_load(path, DRUM_ALPHA_DROP, &img, err, errlen);
+    if (rc == 0) drum_image_free(&img);
+    return rc;
+}
+
+/* A PNG of 8000 x 8000 grey pixels is a small file and 256 MB decoded (grey, then RGB): with
+ * 24 MB to spare (RLIMIT_AS) its decode fails for memory and says so, where stb's reason was
+ * "outofmem" or the name of a format test it gave up on; with room it decodes. It runs first:
+ * memory the process freed before would count as room. */
+static void check_out_of_memory(void) {
+#ifdef __SANITIZE_ADDRESS__
+    SKIP("out-of-memory decode: AddressSanitizer's allocator does not run under RLIMIT_AS");
+    return;
+#endif
+    char dir[] = "/tmp/drum_image_oom_XXXXXX", path[64], err[1024];
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    snprintf(path, sizeof path, "%s/big.png", dir);
+    enum { W = 8000 };
+    unsigned char *px = calloc((size_t)W * W, 1);
+    CHECK(px && stbi_write_png(path, W, W, 1, px, W), "writing %s", path);
+    free(px);
+    test_in_little_memory(load_image, path, 24L << 20, err, sizeof err);
+    CHECK(strstr(err, "big.png: out of memory decoding the image"), "a decode in little memory: "
+          "'%s'", err);
+    test_in_little_memory(load_image, path, 1L << 30, err, sizeof err);
+    CHECK(err[0] == '\0', "the decode with room: '%s'", err);
+    remove(path);
+    rmdir(dir);
+}
+
 int main(void) {
+    check_out_of_memory();
     check_sizes();
     check_fixtures();
     check_errors();

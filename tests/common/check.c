@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "drum/fileio.h"
 #include "drum/safetensors.h"
@@ -139,4 +142,31 @@ double test_weight_gap(const char *a, const char *b, double *largest) {
     drum_safetensors_close(y);
     *largest = diff;
     return gap < 0 || !count ? -1 : sum / (double)count;
+}
+
+void test_in_little_memory(int (*fn)(const char *, char *, size_t), const char *path,
+                           long room, char *err, size_t errlen) {
+    int fd[2];
+    err[0] = '\0';
+    if (pipe(fd) != 0) return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        long pages = 0;
+        FILE *f = fopen("/proc/self/statm", "r");
+        if (!f || fscanf(f, "%ld", &pages) != 1) _exit(2);
+        fclose(f);
+        struct rlimit lim;
+        lim.rlim_cur = lim.rlim_max = (rlim_t)(pages * sysconf(_SC_PAGESIZE) + room);
+        char e[1024] = "";
+        if (setrlimit(RLIMIT_AS, &lim) == 0 && fn(path, e, sizeof e) != 0 &&
+            write(fd[1], e, strlen(e)) < 0)
+            _exit(3);
+        _exit(0);
+    }
+    close(fd[1]);
+    ssize_t n = read(fd[0], err, errlen - 1);
+    err[n > 0 ? n : 0] = '\0';
+    close(fd[0]);
+    waitpid(pid, NULL, 0);
 }

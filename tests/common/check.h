@@ -64,6 +64,12 @@ double test_weight_gap(const char *a, const char *b, double *largest);
 void test_write_mini_config(const char *path, const char *root, const char *out,
                             const char *extra);
 
+/* Runs fn(path, err, errlen) in a child whose address space may grow by only `room` bytes
+ * beyond what it has (RLIMIT_AS, as `ulimit -v` or a scheduler's h_vmem sets: malloc then
+ * fails), and returns the message it failed with ("" when it passed) in err. */
+void test_in_little_memory(int (*fn)(const char *, char *, size_t), const char *path,
+                           long room, char *err, size_t errlen);
+
 /* A seed for this run: $DRUM_TEST_SEED when set, else from the clock (printed, so a
  * failing run can be replayed). */
 uint64_t test_seed(void);
