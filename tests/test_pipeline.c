@@ -1097,6 +1097,31 @@ static void test_exec_scorer_job(void) {
           "results.jsonl: a DRUM row, a null NDCG and no p_correct expected: %s", res ? res : "(none)");
     free(text);
     free(res);
+    /* drum eval keeps out of the run's directory; in another, with a copy of the run's
+     * answers.jsonl (what the refusal suggests), its SIT over round 1's retriever asks the
+     * LVLM nothing: the drafts and the prompts are those DRUM r1's evaluation asked */
+    char ev_out[320], ev_answers[340], set_out[340], set_model[360], ev_log[320];
+    snprintf(ev_out, sizeof ev_out, "%s/run_exec_eval", tmp);
+    snprintf(ev_answers, sizeof ev_answers, "%s/answers.jsonl", ev_out);
+    snprintf(set_out, sizeof set_out, "train.out=%s", ev_out);
+    snprintf(set_model, sizeof set_model, "model.checkpoint=%s/round1/model.safetensors", out);
+    snprintf(ev_log, sizeof ev_log, "%s/exec_eval.log", tmp);
+    const char *ev[] = {drum_bin, "eval", cfg, "--set", set_model, "--set",
+                        "eval.strategies=[SIT]", NULL, NULL, NULL};
+    rc = run_drum(ev_log, ev, 0, NULL, 0);
+    text = test_slurp(ev_log);
+    CHECK(rc == 1 && text && strstr(text, "a copy of its answers.jsonl there keeps the LVLM's "
+                                          "answers"),
+          "drum eval in the training run's directory: exit %d, %s", rc, text ? text : "");
+    free(text);
+    ev[7] = "--set";
+    ev[8] = set_out;
+    CHECK(drum_mkdirs(ev_out, NULL, 0) == 0 && copy_file(answers, ev_answers) == 0,
+          "copying %s", answers);
+    rc = run_drum(ev_log, ev, 0, NULL, 0);
+    CHECK(rc == 0 && test_count_lines(ev_answers) == 190,
+          "drum eval with the run's answers copied: exit %d, %ld answers (the run's 190; more "
+          "means the LVLM was asked again)", rc, test_count_lines(ev_answers));
     /* an LVLM whose hello lists only generate: drum train, which mines, is refused before a
      * draft is asked; drum eval --check, which needs no scores, passes; and an evaluation
      * that ranks classification's class names is refused for want of rank */

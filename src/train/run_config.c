@@ -181,7 +181,8 @@ int drum_job_check_eval_out(const drum_job_config *cfg, char *err, size_t errlen
         snprintf(err, errlen, "%s holds a training run (train.ckpt: %s), whose results.jsonl, "
                  "results.md and config.yaml drum eval would replace: set another train.out "
                  "(to evaluate one of its retrievers, model.checkpoint: "
-                 "%s/round<r>/model.safetensors)", cfg->train.out, where, cfg->train.out);
+                 "%s/round<r>/model.safetensors; a copy of its answers.jsonl there keeps the "
+                 "LVLM's answers it holds)", cfg->train.out, where, cfg->train.out);
         rc = -1;
     }
     free(ckpt);
