@@ -458,7 +458,7 @@ static void test_micro_batch(void) {
                                         "(nothing to train)"},
         {"mine", "train.micro_batch=0", "for 64 image-text pairs a pass and 0.00 GB of weights "
                                         "(nothing to train)"}};
-    /* (drum eval keeps out of a training run's directory: drum_job_check_eval_out) */
+    /* (drum eval keeps out of a training run's directory: drum_job_check_out) */
     char eval_out[300];
     snprintf(eval_out, sizeof eval_out, "train.out=%s/micro_eval", tmp);
     for (int i = 0; i < 4; i++) {

@@ -89,19 +89,19 @@ int drum_job_record_config(const drum_job_config *cfg, const char *command, int 
 int drum_job_lock_out(const drum_job_config *cfg, const char *command, char *err,
                       size_t errlen);
 
-/* Before a run of DRUM's rounds that does not resume (rank 0, with drum_job_record_config):
- * its first checkpoint would overwrite train.out/train.ckpt. When that file holds an
- * unfinished run (or one this drum cannot read), this is an error naming where it stands and
- * the ways on (--resume, --fresh, another train.out), unless fresh is set; over a finished
- * run's, or with fresh, note says what will be overwritten ("" when nothing). Returns 0 or -1. */
-int drum_job_check_fresh(const drum_job_config *cfg, int fresh, char *note, size_t notelen,
-                         char *err, size_t errlen);
-
-/* Before `drum eval` (rank 0, with drum_job_record_config): its results.jsonl, results.md and
- * config.yaml replace train.out's. When train.out holds a training run (train.ckpt), whose
- * per-round rows and settings those files keep, this is an error naming the run and the ways
- * on (another train.out; a round's retriever as model.checkpoint). Returns 0 or -1. */
-int drum_job_check_eval_out(const drum_job_config *cfg, char *err, size_t errlen);
+/* What a job that writes train.out would overwrite there (rank 0, with
+ * drum_job_record_config), by train.out/train.ckpt:
+ * - a run of DRUM's rounds (trains set) that does not resume: its first checkpoint replaces
+ *   the file. Over an unfinished run's (or one this drum cannot read) this is an error naming
+ *   where it stands and the ways on (--resume, --fresh, another train.out), unless fresh is
+ *   set; over a finished run's, or with fresh, note says what will be overwritten;
+ * - `drum eval` (trains 0): its results.jsonl, results.md and config.yaml replace those of the
+ *   training run the file belongs to, whose per-round rows and settings they keep: an error
+ *   naming the run and the ways on (another train.out; a round's retriever as
+ *   model.checkpoint; a copy of its answers.jsonl).
+ * note is "" when nothing is said. Returns 0 or -1. */
+int drum_job_check_out(const drum_job_config *cfg, int trains, int fresh, char *note,
+                       size_t notelen, char *err, size_t errlen);
 
 /* Evaluates the strategies named in eval.strategies that need no training (RS, FIXED, SI,
  * ST, SIT) with the current retriever, at every eval.shots. */

@@ -59,15 +59,14 @@ static int job_parts(job_kind kind) {
 /* Whether a job of this kind runs DRUM's rounds (and writes train.ckpt). */
 static int trains(job_kind kind) { return kind == JOB_DEMO || kind == JOB_TRAIN; }
 
-/* What a job would overwrite in train.out: a run that does not resume is refused over an
- * unfinished run's checkpoint unless fresh (drum_job_check_fresh; its note logged), an
- * evaluation over a training run's results (drum_job_check_eval_out). Returns 0 or -1. */
+/* What a job would overwrite in train.out (drum_job_check_out): a run that does not resume
+ * is refused over an unfinished run's checkpoint unless fresh (its note logged), an
+ * evaluation over a training run's results. Returns 0 or -1. */
 static int not_overwriting(const drum_job_config *cfg, job_kind kind, int resume, int fresh,
                            char *err, size_t errlen) {
-    if (kind == JOB_EVAL) return drum_job_check_eval_out(cfg, err, errlen);
-    if (resume || !trains(kind)) return 0;
+    if (kind == JOB_MINE || (trains(kind) && resume)) return 0;
     char note[1024];
-    if (drum_job_check_fresh(cfg, fresh, note, sizeof note, err, errlen)) return -1;
+    if (drum_job_check_out(cfg, trains(kind), fresh, note, sizeof note, err, errlen)) return -1;
     if (note[0]) log_line(note);
     return 0;
 }

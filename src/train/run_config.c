@@ -134,59 +134,43 @@ int drum_job_record_config(const drum_job_config *cfg, const char *command, int 
     return rc;
 }
 
-int drum_job_check_fresh(const drum_job_config *cfg, int fresh, char *note, size_t notelen,
-                         char *err, size_t errlen) {
+int drum_job_check_out(const drum_job_config *cfg, int trains, int fresh, char *note,
+                       size_t notelen, char *err, size_t errlen) {
     if (notelen) note[0] = '\0';
     char *ckpt = drum_path_join(cfg->train.out, "train.ckpt");
     if (!ckpt) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    int rc = 0, done = 0;
-    if (drum_file_exists(ckpt)) {
-        char where[128], why[640] = "";
-        int readable = drum_checkpoint_where(ckpt, where, sizeof where, &done, why, sizeof why) == 0;
-        const char *ways = "continue it with --resume, start afresh over it with --fresh, or "
-                           "set another train.out";
-        if (done)
-            snprintf(note, notelen, "%s holds a finished run's checkpoint (%s): this run starts "
-                     "afresh and overwrites it", ckpt, where);
-        else if (fresh)
-            snprintf(note, notelen, "--fresh: this run starts afresh and overwrites %s (%s)",
-                     ckpt, readable ? where : why);
-        else if (readable)
-            snprintf(err, errlen, "%s holds the checkpoint of an unfinished run, at %s, which "
-                     "this run would overwrite: %s", ckpt, where, ways);
-        else
-            snprintf(err, errlen, "%s; this run would overwrite it: start afresh over it with "
-                     "--fresh, or set another train.out", why);
-        rc = done || fresh ? 0 : -1;
+    if (!drum_file_exists(ckpt)) {
+        free(ckpt);
+        return 0;
     }
-    free(ckpt);
-    return rc;
-}
-
-int drum_job_check_eval_out(const drum_job_config *cfg, char *err, size_t errlen) {
-    char *ckpt = drum_path_join(cfg->train.out, "train.ckpt");
-    if (!ckpt) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    int rc = 0;
-    if (drum_file_exists(ckpt)) {
-        char where[128], why[640];
-        int done;
-        if (drum_checkpoint_where(ckpt, where, sizeof where, &done, why, sizeof why))
-            snprintf(where, sizeof where, "a checkpoint drum cannot read");
+    char where[128], why[640] = "";
+    int done = 0;
+    int readable = drum_checkpoint_where(ckpt, where, sizeof where, &done, why, sizeof why) == 0;
+    if (!trains)
         snprintf(err, errlen, "%s holds a training run (train.ckpt: %s), whose results.jsonl, "
                  "results.md and config.yaml drum eval would replace: set another train.out "
                  "(to evaluate one of its retrievers, model.checkpoint: "
                  "%s/round<r>/model.safetensors; a copy of its answers.jsonl there keeps the "
-                 "LVLM's answers it holds)", cfg->train.out, where, cfg->train.out);
-        rc = -1;
-    }
+                 "LVLM's answers it holds)", cfg->train.out,
+                 readable ? where : "a checkpoint drum cannot read", cfg->train.out);
+    else if (done)
+        snprintf(note, notelen, "%s holds a finished run's checkpoint (%s): this run starts "
+                 "afresh and overwrites it", ckpt, where);
+    else if (fresh)
+        snprintf(note, notelen, "--fresh: this run starts afresh and overwrites %s (%s)", ckpt,
+                 readable ? where : why);
+    else if (readable)
+        snprintf(err, errlen, "%s holds the checkpoint of an unfinished run, at %s, which this "
+                 "run would overwrite: continue it with --resume, start afresh over it with "
+                 "--fresh, or set another train.out", ckpt, where);
+    else
+        snprintf(err, errlen, "%s; this run would overwrite it: start afresh over it with "
+                 "--fresh, or set another train.out", why);
     free(ckpt);
-    return rc;
+    return trains && (done || fresh) ? 0 : -1;
 }
 
 int drum_job_lock_out(const drum_job_config *cfg, const char *command, char *err,
