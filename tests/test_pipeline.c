@@ -474,8 +474,9 @@ static void test_micro_batch(void) {
     }
 }
 
-/* Runs drum with args under a file-size limit of limit bytes (a full disk's failing write),
- * stdout+stderr to log; returns the exit status and *text the log (the caller frees). */
+/* Runs drum with args under a file-size limit of limit bytes (a full disk's failing write;
+ * 0: none), stdout+stderr to log; returns the exit status and *text the log (the caller
+ * frees). */
 static int run_drum_limited(const char *log, const char *const *args, long limit, char **text) {
     child_file_limit = limit;
     int rc = run_drum(log, args, 0, NULL, 0);
