@@ -72,8 +72,10 @@ static void test_demo_yaml(void) {
                   c.train.lr == 5e-4 && c.train.loss == DRUM_LOSS_RANK && c.train.freeze.n == 0,
               "train");
         CHECK(c.scorer.backend == DRUM_SCORER_SYNTHETIC &&
-                  strcmp(c.scorer.cache, "runs/demo/score_cache.bin") == 0,
-              "scorer.cache derived from train.out: %s", c.scorer.cache);
+                  strcmp(c.scorer.cache, "runs/demo/score_cache.bin") == 0 &&
+                  strcmp(c.scorer.answers, "runs/demo/answers.jsonl") == 0,
+              "scorer.cache and scorer.answers derived from train.out: %s, %s", c.scorer.cache,
+              c.scorer.answers);
         CHECK(c.eval.shots.n == 3 && c.eval.shots.v[2] == 4, "eval.shots");
         CHECK(c.eval.strategies.n == 6 && strcmp(c.eval.strategies.v[5], "DRUM") == 0,
               "eval.strategies");
@@ -118,6 +120,13 @@ static void test_defaults(void) {
           "synth.classification shape: %s", err);
     CHECK(drum_job_config_finish(&c, err, sizeof err) == 0 &&
               strcmp(c.scorer.cache, "runs/demo/score_cache.bin") == 0, "finish: %s", c.scorer.cache);
+    /* a file set is kept as set */
+    const char *answers = "scorer: {answers: runs/x/answers.jsonl}\ntrain: {out: runs/y}\n";
+    CHECK(drum_cfg_load_string(drum_job_config_schema, &c, "answers.yaml", answers,
+                               strlen(answers), err, sizeof err) == 0 &&
+              drum_job_config_finish(&c, err, sizeof err) == 0 &&
+              strcmp(c.scorer.answers, "runs/x/answers.jsonl") == 0,
+          "scorer.answers set: %s (%s)", c.scorer.answers, err);
     drum_job_config_free(&c);
     CHECK(c.train.out == NULL && c.eval.shots.v == NULL, "free clears the fields");
 }

@@ -1098,27 +1098,49 @@ static void test_exec_scorer_job(void) {
           "results.jsonl: a DRUM row, a null NDCG and no p_correct expected: %s", res ? res : "(none)");
     free(text);
     free(res);
-    /* drum eval keeps out of the run's directory; in another, with a copy of the run's
-     * answers.jsonl (what the refusal suggests), its SIT over round 1's retriever asks the
-     * LVLM nothing: the drafts and the prompts are those DRUM r1's evaluation asked */
+    /* drum eval keeps out of the run's directory; in another, reading the run's answer
+     * cache (scorer.answers, what the refusal suggests), its SIT over round 1's retriever
+     * asks the LVLM nothing: the drafts and the prompts are those DRUM r1's evaluation asked;
+     * and so with a copy of the run's answers.jsonl in its own directory */
     char ev_out[320], ev_answers[340], set_out[340], set_model[360], ev_log[320];
+    char set_answers[360], want[480];
     snprintf(ev_out, sizeof ev_out, "%s/run_exec_eval", tmp);
     snprintf(ev_answers, sizeof ev_answers, "%s/answers.jsonl", ev_out);
     snprintf(set_out, sizeof set_out, "train.out=%s", ev_out);
     snprintf(set_model, sizeof set_model, "model.checkpoint=%s/round1/model.safetensors", out);
+    snprintf(set_answers, sizeof set_answers, "scorer.answers=%s", answers);
     snprintf(ev_log, sizeof ev_log, "%s/exec_eval.log", tmp);
     const char *ev[] = {drum_bin, "eval", cfg, "--set", set_model, "--set",
-                        "eval.strategies=[SIT]", NULL, NULL, NULL};
+                        "eval.strategies=[SIT]", NULL, NULL, NULL, NULL, NULL};
     rc = run_drum(ev_log, ev, 0, NULL, 0);
     text = test_slurp(ev_log);
-    CHECK(rc == 1 && text && strstr(text, "a copy of its answers.jsonl there keeps the LVLM's "
-                                          "answers"),
+    snprintf(want, sizeof want, "scorer.answers: %s/answers.jsonl reuses the LVLM's answers",
+             out);
+    CHECK(rc == 1 && text && strstr(text, want),
           "drum eval in the training run's directory: exit %d, %s", rc, text ? text : "");
     free(text);
     ev[7] = "--set";
     ev[8] = set_out;
-    CHECK(drum_mkdirs(ev_out, NULL, 0) == 0 && copy_file(answers, ev_answers) == 0,
-          "copying %s", answers);
+    ev[9] = "--set";
+    ev[10] = set_answers;
+    rc = run_drum(ev_log, ev, 0, NULL, 0);
+    text = test_slurp(ev_log);
+    snprintf(want, sizeof want, "answers: 45 prompts from %s, 0 asked", answers); /* 1-shot */
+    CHECK(rc == 0 && text && strstr(text, want) && test_count_lines(answers) == 190 &&
+              !drum_file_exists(ev_answers),
+          "drum eval with scorer.answers the run's: exit %d, %ld answers there (the run's 190; "
+          "more means the LVLM was asked again), %s: %s", rc, test_count_lines(answers),
+          drum_file_exists(ev_answers) ? "a file of its own" : "none of its own",
+          text ? text : "");
+    free(text);
+    char ev_config[340];
+    snprintf(ev_config, sizeof ev_config, "%s/config.yaml", ev_out);
+    text = test_slurp(ev_config);
+    snprintf(want, sizeof want, "answers: \"%s\"", answers);
+    CHECK(text && strstr(text, want), "%s does not record scorer.answers %s", ev_config, answers);
+    free(text);
+    ev[9] = NULL;
+    CHECK(copy_file(answers, ev_answers) == 0, "copying %s", answers);
     rc = run_drum(ev_log, ev, 0, NULL, 0);
     CHECK(rc == 0 && test_count_lines(ev_answers) == 190,
           "drum eval with the run's answers copied: exit %d, %ld answers (the run's 190; more "
@@ -1720,7 +1742,7 @@ static void test_hateful_memes_eval(void) {
     res = test_slurp(results);
     v = res ? strstr(res, "\"binary\": ") : NULL;
     CHECK(rc == 0 && v && fabs(strtod(v + 10, NULL) - 3.5 / 6) < 1e-6 && text &&
-              strstr(text, "answers: 5 prompts from answers.jsonl, 0 asked"),
+              strstr(text, "answers: 5 prompts from ") && strstr(text, "/answers.jsonl, 0 asked"),
           "re-run from the answer cache with a failing rank: exit %d, %s", rc, text ? text : "");
     free(text);
     free(res);

@@ -178,6 +178,8 @@ typedef struct {
     int backend;  /* drum_scorer_backend */
     char *command; /* exec: the subprocess's command line (run with /bin/sh -c) */
     char *cache;  /* score cache file; the loader fills "" in as {train.out}/score_cache.bin */
+    char *answers; /* answer cache file (not the simulator's); "" is filled in as
+                    * {train.out}/answers.jsonl */
     uint64_t seed;
     int rules;    /* synthetic: the simulator's rule set, 1 or 2 (docs/SIMULATOR.md) */
 } drum_scorer_config;

@@ -929,6 +929,7 @@ static const drum_cfg_field SCORER_FIELDS[] = {
     F_ENUM(drum_scorer_config, backend, "synthetic", SCORER_NAMES),
     F_STR(drum_scorer_config, command, ""),
     F_STR(drum_scorer_config, cache, ""),
+    F_STR(drum_scorer_config, answers, ""),
     F_U64(drum_scorer_config, seed, "7"),
     F_INT(drum_scorer_config, rules, "2", 1, 2),
     F_END,
@@ -964,6 +965,18 @@ int drum_job_config_init(drum_job_config *c, char *err, size_t errlen) {
     return drum_cfg_defaults(drum_job_config_schema, c, err, errlen);
 }
 
+/* A file setting left "" becomes {out}/{name}. */
+static int derive_path(char **field, const char *out, const char *name) {
+    if ((*field)[0] != '\0') return 0;
+    size_t n = strlen(out) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (!p) return -1;
+    snprintf(p, n, "%s/%s", out, name);
+    free(*field);
+    *field = p;
+    return 0;
+}
+
 int drum_job_config_finish(drum_job_config *c, char *err, size_t errlen) {
     if (c->train.scored_per_round > c->train.candidates_k) {
         drum_errorf(err, errlen,
@@ -996,16 +1009,10 @@ int drum_job_config_finish(drum_job_config *c, char *err, size_t errlen) {
                     "empty (the synthetic suite)");
         return -1;
     }
-    if (c->scorer.cache[0] == '\0') {
-        size_t n = strlen(c->train.out) + sizeof "/score_cache.bin";
-        char *p = malloc(n);
-        if (!p) {
-            drum_errorf(err, errlen, "out of memory");
-            return -1;
-        }
-        snprintf(p, n, "%s/score_cache.bin", c->train.out);
-        free(c->scorer.cache);
-        c->scorer.cache = p;
+    if (derive_path(&c->scorer.cache, c->train.out, "score_cache.bin") != 0 ||
+        derive_path(&c->scorer.answers, c->train.out, "answers.jsonl") != 0) {
+        drum_errorf(err, errlen, "out of memory");
+        return -1;
     }
     return 0;
 }

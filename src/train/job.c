@@ -535,17 +535,15 @@ static int open_caches(drum_job *j, char *err, size_t errlen) {
     /* a real LVLM's evaluation answers are kept too (answer_cache.h): a re-run asks it nothing
      * twice; the simulator answers instantly, so it goes without */
     if (c->scorer.backend == DRUM_SCORER_SYNTHETIC) return 0;
-    char *path = drum_path_join(c->train.out, "answers.jsonl");
+    const char *path = c->scorer.answers;
     drum_scorer *cached = NULL;
     warn[0] = '\0';
-    if (path && writer(j))
+    if (writer(j))
         cached = drum_answer_cached_scorer_create(j->scorer, path, 0, warn, sizeof warn, err,
                                                   errlen);
     int bad = j->comm->size > 1 && j->comm->barrier(j->comm, err, errlen);
-    if (path && !bad && !writer(j))
+    if (!bad && !writer(j))
         cached = drum_answer_cached_scorer_create(j->scorer, path, 1, NULL, 0, err, errlen);
-    if (!path) snprintf(err, errlen, "out of memory");
-    free(path);
     if (!cached) return -1; /* j->scorer is still the job's */
     j->scorer = cached;
     if (warn[0]) note(j, "%s", warn);
@@ -1185,12 +1183,9 @@ int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *p
         check_report(j, parts);
         char caches[128], sc[32], an[32] = "";
         size_of(cfg->scorer.cache, sc, sizeof sc);
-        if (cfg->scorer.backend != DRUM_SCORER_SYNTHETIC) { /* the simulator's go uncached */
-            char *answers = drum_path_join(cfg->train.out, "answers.jsonl");
-            size_of(answers ? answers : "", an, sizeof an);
-            free(answers);
-        }
-        snprintf(caches, sizeof caches, "score cache %s%s%s", sc, an[0] ? ", answers.jsonl " : "",
+        if (cfg->scorer.backend != DRUM_SCORER_SYNTHETIC) /* the simulator's go uncached */
+            size_of(cfg->scorer.answers, an, sizeof an);
+        snprintf(caches, sizeof caches, "score cache %s%s%s", sc, an[0] ? ", answer cache " : "",
                  an);
         note(j, "check passed: %d + %d examples and their images, the tokenizer, the model and "
              "its weights if any, and the LVLM's hello; nothing asked, nothing written to %s "
@@ -1473,8 +1468,8 @@ static int evaluate_in(drum_job *j, drum_strategy s, int round, double *ndcg, ch
         note(j, "%-8s %2d-shot: mean %.4f", row->label, row->shots, row->r.mean);
     }
     if (cached && drum_answer_cached_scorer_stats(j->scorer, &after) == 0)
-        note(j, "answers: %ld prompts from answers.jsonl, %ld asked", after.hits - before.hits,
-             after.misses - before.misses);
+        note(j, "answers: %ld prompts from %s, %ld asked", after.hits - before.hits,
+             j->cfg->scorer.answers, after.misses - before.misses);
     rc = write_results(j, err, errlen);
 out:
     drum_embeddings_free(&pool);

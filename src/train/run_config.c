@@ -18,8 +18,9 @@
 /* Settings a resumed run may change: where it runs (and the micro-batches its memory allows),
  * and the run directory's own spelling. The first three change the bits of what follows
  * (docs/ARCHITECTURE.md), so the job says so; check_resume relies on their order. */
-static const char *const RESUME_MAY_CHANGE[] = {"threads", "backend", "train.micro_batch",
-                                                "train.out", "scorer.cache", NULL};
+static const char *const RESUME_MAY_CHANGE[] = {"threads",   "backend",      "train.micro_batch",
+                                                "train.out", "scorer.cache", "scorer.answers",
+                                                NULL};
 
 /* The source revision config.yaml's header names ("(drum V, source R) started it"), into
  * rev; "" when the file has none (written before drum recorded it) or cannot be read. */
@@ -81,11 +82,13 @@ static int write_config(const drum_job_config *cfg, const char *path, const char
     FILE *f = drum_atomic_open(path, &tmp, err, errlen);
     if (!f) return -1;
     /* a cache path the job derives from train.out is written as derived, so that the file
-     * run with another train.out does not append to this run's cache */
+     * run with another train.out does not append to this run's caches */
     drum_job_config out = *cfg;
     char derived[4096];
     snprintf(derived, sizeof derived, "%s/score_cache.bin", cfg->train.out);
     if (strcmp(cfg->scorer.cache, derived) == 0) out.scorer.cache = "";
+    snprintf(derived, sizeof derived, "%s/answers.jsonl", cfg->train.out);
+    if (strcmp(cfg->scorer.answers, derived) == 0) out.scorer.answers = "";
     char where[256];
     if (cfg->backend == 1)
         snprintf(where, sizeof where, "backend cuda");
@@ -153,9 +156,10 @@ int drum_job_check_out(const drum_job_config *cfg, int trains, int fresh, char *
         snprintf(err, errlen, "%s holds a training run (train.ckpt: %s), whose results.jsonl, "
                  "results.md and config.yaml drum eval would replace: set another train.out "
                  "(to evaluate one of its retrievers, model.checkpoint: "
-                 "%s/round<r>/model.safetensors; a copy of its answers.jsonl there keeps the "
+                 "%s/round<r>/model.safetensors; scorer.answers: %s/answers.jsonl reuses the "
                  "LVLM's answers it holds)", cfg->train.out,
-                 readable ? where : "a checkpoint drum cannot read", cfg->train.out);
+                 readable ? where : "a checkpoint drum cannot read", cfg->train.out,
+                 cfg->train.out);
     else if (done)
         snprintf(note, notelen, "%s holds a finished run's checkpoint (%s): this run starts "
                  "afresh and overwrites it", ckpt, where);
