@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "common.h"
+#include "drum/expf.h"
 
 /* Key j is visible to query t of sequence b. */
 static inline int visible(const int *key_mask, int b, int T, int t, int j, int causal) {
@@ -67,15 +68,15 @@ void cpu_attention_forward(drum_backend *be, float *out, float *att, const float
                         for (int j = 0; j < T; j++) a[j] = 0;
                         continue;
                     }
+                    /* a masked key's e^-inf is 0 exactly, and adds nothing to the sum; the
+                     * keys after t, under the causal mask, are not computed */
+                    int nk = causal ? t + 1 : T;
+                    for (int j = 0; j < nk; j++)
+                        a[j] = visible(key_mask, b, T, t, j, causal) ? a[j] - mx : -INFINITY;
+                    for (int j = nk; j < T; j++) a[j] = 0;
+                    drum_expf_array(a, a, (size_t)nk);
                     float sum = 0;
-                    for (int j = 0; j < T; j++) {
-                        if (!visible(key_mask, b, T, t, j, causal)) {
-                            a[j] = 0;
-                            continue;
-                        }
-                        a[j] = expf(a[j] - mx);
-                        sum += a[j];
-                    }
+                    for (int j = 0; j < nk; j++) sum += a[j];
                     float inv = 1.0f / sum;
                     for (int j = 0; j < T; j++) {
                         if (a[j] == 0) continue;

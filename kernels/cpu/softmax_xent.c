@@ -2,6 +2,7 @@
 #include <math.h>
 
 #include "common.h"
+#include "drum/expf.h"
 
 /* Checks every target before any thread starts (DRUM_FAIL stays out of parallel
  * regions). Returns 0 when all are in [0, V). */
@@ -24,11 +25,10 @@ void cpu_softmax_xent_forward(drum_backend *be, float *loss, float *probs, const
         float *p = probs + (size_t)n * V;
         float mx = x[0];
         for (int v = 1; v < V; v++) mx = fmaxf(mx, x[v]);
+        for (int v = 0; v < V; v++) p[v] = x[v] - mx;
+        drum_expf_array(p, p, (size_t)V);
         double sum = 0;
-        for (int v = 0; v < V; v++) {
-            p[v] = expf(x[v] - mx);
-            sum += p[v];
-        }
+        for (int v = 0; v < V; v++) sum += p[v];
         float inv = (float)(1.0 / sum);
         for (int v = 0; v < V; v++) p[v] *= inv;
         /* -log p[t] from the logits, not from p[t]: stays finite when p[t] underflows */
