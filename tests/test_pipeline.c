@@ -1145,6 +1145,19 @@ static void test_exec_scorer_job(void) {
     CHECK(rc == 0 && test_count_lines(ev_answers) == 190,
           "drum eval with the run's answers copied: exit %d, %ld answers (the run's 190; more "
           "means the LVLM was asked again)", rc, test_count_lines(ev_answers));
+    /* that evaluation replaced the first one's results, and said so; so would drum train */
+    text = test_slurp(ev_log);
+    snprintf(want, sizeof want, "%s/results.jsonl holds the results of an earlier `drum eval`, "
+             "which this job replaces", ev_out);
+    CHECK(text && strstr(text, want), "drum eval over an evaluation: no note: %s",
+          text ? text : "");
+    free(text);
+    const char *tr[] = {drum_bin, "train", cfg, "--set", set_out, "--check", NULL};
+    rc = run_drum(ev_log, tr, 0, NULL, 0);
+    text = test_slurp(ev_log);
+    CHECK(rc == 0 && text && strstr(text, want), "drum train --check over an evaluation: exit "
+          "%d, %s", rc, text ? text : "");
+    free(text);
     /* an LVLM whose hello lists only generate: drum train, which mines, is refused before a
      * draft is asked; drum eval --check, which needs no scores, passes; and an evaluation
      * that ranks classification's class names is refused for want of rank */

@@ -98,7 +98,10 @@ int drum_job_lock_out(const drum_job_config *cfg, const char *command, char *err
  * - `drum eval` (trains 0): its results.jsonl, results.md and config.yaml replace those of the
  *   training run the file belongs to, whose per-round rows and settings they keep: an error
  *   naming the run and the ways on (another train.out; a round's retriever as
- *   model.checkpoint; its answers.jsonl as scorer.answers).
+ *   model.checkpoint; its answers.jsonl as scorer.answers);
+ * - without train.ckpt, a results.jsonl there (an evaluation's, or a run's stopped before its
+ *   first checkpoint): note names the command config.yaml's header says wrote it, and that
+ *   this job replaces it.
  * note is "" when nothing is said. Returns 0 or -1. */
 int drum_job_check_out(const drum_job_config *cfg, int trains, int fresh, char *note,
                        size_t notelen, char *err, size_t errlen);

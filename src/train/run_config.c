@@ -22,19 +22,37 @@ static const char *const RESUME_MAY_CHANGE[] = {"threads",   "backend",      "tr
                                                 "train.out", "scorer.cache", "scorer.answers",
                                                 NULL};
 
-/* The source revision config.yaml's header names ("(drum V, source R) started it"), into
- * rev; "" when the file has none (written before drum recorded it) or cannot be read. */
-static void recorded_revision(const char *path, char *rev, size_t len) {
+/* What config.yaml's header holds between `open` and `close` on one line, into out: the
+ * source revision (", source R) started it") or the command ("as `drum eval` (drum"); ""
+ * when the file has none (written before drum recorded it) or cannot be read. */
+static void header_field(const char *path, const char *open, const char *close, char *out,
+                         size_t len) {
     char msg[256];
-    size_t n = 0;
+    size_t n = 0, skip = strlen(open);
     char *text = drum_read_file(path, &n, msg, sizeof msg);
-    const char *at = text ? strstr(text, ", source ") : NULL;
-    const char *end = at ? strstr(at, ") started it") : NULL;
+    const char *at = text ? strstr(text, open) : NULL;
+    const char *end = at ? strstr(at + skip, close) : NULL;
     if (end && end - at < 200 && !memchr(at, '\n', (size_t)(end - at)))
-        snprintf(rev, len, "%.*s", (int)(end - at - 9), at + 9);
+        snprintf(out, len, "%.*s", (int)(end - at - skip), at + skip);
     else
-        snprintf(rev, len, "%s", "");
+        snprintf(out, len, "%s", "");
     free(text);
+}
+
+/* Without train.ckpt, a results.jsonl in train.out is an evaluation's (or a training run's
+ * stopped before its first checkpoint): note that this job replaces it. */
+static void note_results(const drum_job_config *cfg, char *note, size_t notelen) {
+    char *results = drum_path_join(cfg->train.out, "results.jsonl");
+    char *config = drum_path_join(cfg->train.out, "config.yaml");
+    if (results && config && drum_file_exists(results)) {
+        char cmd[64];
+        header_field(config, "as `", "`", cmd, sizeof cmd);
+        snprintf(note, notelen, "%s holds the results of an earlier %s%s%s, which this job "
+                 "replaces (results.md and config.yaml too)", results, cmd[0] ? "`" : "job",
+                 cmd, cmd[0] ? "`" : "");
+    }
+    free(results);
+    free(config);
 }
 
 /* --resume over a checkpoint: the settings that wrote `path` must be cfg's. */
@@ -63,7 +81,7 @@ static int check_resume(const drum_job_config *cfg, const char *path, char *note
                  "last bits from an uninterrupted run's",
                  diff);
     char rev[200];
-    recorded_revision(path, rev, sizeof rev);
+    header_field(path, ", source ", ") started it", rev, sizeof rev);
     if (n == 0 && rev[0] && strcmp(rev, drum_source_revision()) != 0) {
         size_t used = strlen(note);
         snprintf(note + used, notelen - used,
@@ -147,6 +165,7 @@ int drum_job_check_out(const drum_job_config *cfg, int trains, int fresh, char *
     }
     if (!drum_file_exists(ckpt)) {
         free(ckpt);
+        note_results(cfg, note, notelen);
         return 0;
     }
     char where[128], why[640] = "";
