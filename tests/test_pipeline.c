@@ -854,6 +854,41 @@ static void test_errors(void) {
               text ? text : "");
         free(text);
     }
+    /* a suite whose generation stopped part way (no synth.json; here eval.jsonl cut short)
+     * is generated again, to the same bytes, and then used as it is */
+    char part[300], set_part[340], part_eval[340], part_json[340];
+    snprintf(part, sizeof part, "%s/part_data", tmp);
+    snprintf(set_part, sizeof set_part, "data.dir=%s", part);
+    snprintf(part_eval, sizeof part_eval, "%s/eval.jsonl", part);
+    snprintf(part_json, sizeof part_json, "%s/synth.json", part);
+    test_write_mini_config(cfg2, tmp, out, "");
+    const char *pc[] = {drum_bin, "eval", cfg2, "--set", set_part, "--check", NULL};
+    static const char *const part_says[3] = {
+        "generating the synthetic suite in", "again: it has no synth.json, which generation "
+        "writes last", "using the synthetic suite already in"};
+    char *whole = NULL;
+    for (int i = 0; i < 3; i++) {
+        rc = run_drum(log, pc, 0, NULL, 0);
+        text = test_slurp(log);
+        char *now = test_slurp(part_eval);
+        CHECK(rc == 0 && text && strstr(text, part_says[i]) && now &&
+                  (i == 0 || (whole && strcmp(now, whole) == 0)) &&
+                  drum_file_exists(part_json),
+              "suite run %d: exit %d, eval.jsonl %s, synth.json %s: %s", i, rc,
+              now ? (whole && strcmp(now, whole) == 0 ? "as generated" : "other") : "none",
+              drum_file_exists(part_json) ? "there" : "missing", text ? text : "");
+        if (i == 0) {
+            whole = now;
+            now = NULL;
+            f = fopen(part_eval, "w");
+            if (f) fprintf(f, "%.*s", (int)(whole ? strlen(whole) / 2 : 0), whole ? whole : "");
+            if (f) fclose(f);
+            unlink(part_json);
+        }
+        free(now);
+        free(text);
+    }
+    free(whole);
     /* drum train with no rounds has nothing to do: said before any data is read */
     char no_ckpt[300], drafts[340];
     snprintf(no_ckpt, sizeof no_ckpt, "%s/run_no_ckpt", tmp);

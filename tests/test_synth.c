@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/check.h"
 #include "drum/data.h"
@@ -88,6 +90,32 @@ static void test_determinism(const char *a, const char *b, const char *c) {
     free(tc);
     free(ia);
     free(ic);
+}
+
+/* A generation stopped part way (here eval.jsonl cannot be written: a directory holds its
+ * name) leaves no synth.json, even over a whole suite's: a job then generates it again. */
+static void test_stopped_part_way(const char *dir, const char *whole,
+                                  const drum_synth_config *cfg) {
+    char err[512] = "";
+    char *eval = file_in(dir, "eval.jsonl"), *config = file_in(dir, "synth.json");
+    char *inside = file_in(eval, "x"), *want = file_in(whole, "synth.json");
+    CHECK(access(config, F_OK) == 0, "%s missing before the test", config);
+    FILE *f = NULL;
+    if (unlink(eval) == 0 && mkdir(eval, 0777) == 0) f = fopen(inside, "w");
+    if (f) fclose(f);
+    CHECK(f != NULL, "cannot put a directory at %s", eval);
+    int rc = drum_synth_generate(cfg, dir, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "eval.jsonl") && access(config, F_OK) != 0,
+          "a generation that cannot write eval.jsonl: rc %d, %s, synth.json %s", rc, err,
+          access(config, F_OK) == 0 ? "left" : "gone");
+    unlink(inside);
+    rmdir(eval);
+    rc = drum_synth_generate(cfg, dir, err, sizeof err);
+    CHECK(rc == 0 && same_file(config, want), "generating again: %s", err);
+    free(eval);
+    free(config);
+    free(inside);
+    free(want);
 }
 
 static void test_files(const char *dir, const drum_synth_config *cfg) {
@@ -580,6 +608,7 @@ int main(void) {
         test_files(a, &cfg);
         test_tokenizer(a);
         test_pretrain_images(a);
+        test_stopped_part_way(b, a, &cfg);
     }
     test_grid_layout();
     test_bpe_direct();

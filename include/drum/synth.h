@@ -16,7 +16,9 @@
  *   captions.jsonl         {"id", "image", "caption"} per train image and per extra
  *                          pre-training image (n_pretrain), for CLIP pre-training
  *   vocab.json, merges.txt a Hugging Face CLIP BPE tokenizer over the corpus' words
- *   synth.json             the configuration that produced the files
+ *   synth.json             the configuration that produced the files, removed first and
+ *                          written last: a suite without it is not whole (a generation
+ *                          stopped part way), and a job generates it again
  * The same configuration gives byte-identical files.
  */
 #ifndef DRUM_SYNTH_H

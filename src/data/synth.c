@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "data/synth_world.h"
 #include "drum/data.h"
@@ -589,6 +590,13 @@ int drum_synth_generate(const drum_synth_config *cfg, const char *outdir, char *
         goto done;
     }
     if (drum_mkdirs(images, err, errlen) != 0) goto done;
+    /* synth.json says the suite is whole: gone until the last file is written */
+    char *config = drum_path_join(outdir, "synth.json");
+    int gone = config && (unlink(config) == 0 || errno == ENOENT);
+    if (!gone) snprintf(err, errlen, "%s: %s", config ? config : outdir,
+                        config ? strerror(errno) : "out of memory");
+    free(config);
+    if (!gone) goto done;
 
     static const char *const split_names[2] = {"train", "eval"};
     for (int split = 0; split < 2; split++) {

@@ -391,12 +391,19 @@ static int open_data(drum_job *j, char *err, size_t errlen) {
         sc.grid = c->synth.layout == DRUM_LAYOUT_GRID;
         sc.shape_captions = (float)c->synth.shape_captions;
         sc.classification = c->synth.classification;
-        /* rank 0 generates the suite while the others wait, then all read it */
-        int generate = writer(j) && !drum_file_exists(j->train_path);
+        /* rank 0 generates the suite while the others wait, then all read it; a suite
+         * without synth.json, which drum_synth_generate writes last, is not whole */
+        char *whole = drum_path_join(j->data_dir, "synth.json");
+        if (!whole) goto oom;
+        int part = drum_file_exists(j->train_path) && !drum_file_exists(whole);
+        free(whole);
+        int generate = writer(j) && (part || !drum_file_exists(j->train_path));
         if (generate) {
             if (drum_mkdirs(j->data_dir, err, errlen)) return -1;
-            note(j, "generating the synthetic suite in %s (seed %llu, %d train, %d eval)",
-                 j->data_dir, (unsigned long long)sc.seed, c->synth.n_train, c->synth.n_eval);
+            note(j, "generating the synthetic suite in %s (seed %llu, %d train, %d eval)%s",
+                 j->data_dir, (unsigned long long)sc.seed, c->synth.n_train, c->synth.n_eval,
+                 part ? " again: it has no synth.json, which generation writes last (a "
+                        "generation stopped part way)" : "");
             if (drum_synth_generate(&sc, j->data_dir, err, errlen)) return -1;
         }
         if (j->comm->barrier(j->comm, err, errlen)) return -1;
