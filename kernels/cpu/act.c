@@ -37,29 +37,31 @@ static int act_known(drum_backend *be, drum_act act, const char *op) {
 #define QG_CHUNK 1024
 #define QG_K 1.702f
 
+/* e[i] = e^(-1.702 x) for the chunk of inp from c; returns the chunk's length */
+static inline size_t qg_exps(float *e, const float *inp, size_t c, size_t n) {
+    size_t m = n - c < QG_CHUNK ? n - c : QG_CHUNK;
+    for (size_t i = 0; i < m; i++) e[i] = -QG_K * inp[c + i];
+    drum_expf_array(e, e, m);
+    return m;
+}
+
 static void quick_gelu_forward(float *out, const float *inp, size_t n) {
 #pragma omp parallel for schedule(static)
     for (size_t c = 0; c < n; c += QG_CHUNK) {
-        size_t m = n - c < QG_CHUNK ? n - c : QG_CHUNK;
-        const float *x = inp + c;
         float e[QG_CHUNK];
-        for (size_t i = 0; i < m; i++) e[i] = -QG_K * x[i];
-        drum_expf_array(e, e, m);
-        for (size_t i = 0; i < m; i++) out[c + i] = x[i] / (1.0f + e[i]);
+        size_t m = qg_exps(e, inp, c, n);
+        for (size_t i = 0; i < m; i++) out[c + i] = inp[c + i] / (1.0f + e[i]);
     }
 }
 
 static void quick_gelu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
 #pragma omp parallel for schedule(static)
     for (size_t c = 0; c < n; c += QG_CHUNK) {
-        size_t m = n - c < QG_CHUNK ? n - c : QG_CHUNK;
-        const float *x = inp + c;
         float e[QG_CHUNK];
-        for (size_t i = 0; i < m; i++) e[i] = -QG_K * x[i];
-        drum_expf_array(e, e, m);
+        size_t m = qg_exps(e, inp, c, n);
         for (size_t i = 0; i < m; i++) {
-            float s = 1.0f / (1.0f + e[i]);
-            dinp[c + i] += dout[c + i] * (s + QG_K * x[i] * s * (1.0f - s));
+            float x = inp[c + i], s = 1.0f / (1.0f + e[i]);
+            dinp[c + i] += dout[c + i] * (s + QG_K * x * s * (1.0f - s));
         }
     }
 }

@@ -15,7 +15,6 @@
  * -ffp-contract=off (Makefile) so that the compiler fuses nothing else. */
 #include <math.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "drum/expf.h"
 
@@ -45,45 +44,34 @@ static const uint64_t EXP2F_T[32] = {
 #define OVER_BITS 0x42b17217
 #define UNDER_BITS 0xc2cff1b4u
 
-static inline uint64_t bits64(double d) {
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    return u;
-}
-static inline double from64(uint64_t u) {
+/* the bits of a double or a float, and back (type punning through a union is C) */
+typedef union {
     double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
-static inline uint32_t bits32(float f) {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-static inline float from32(uint32_t u) {
+    uint64_t u;
+} bits64;
+typedef union {
     float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
+    uint32_t u;
+} bits32;
 
 /* b, with c where m is all ones */
 static inline uint32_t pick(uint32_t b, uint32_t m, uint32_t c) { return (b & ~m) | (c & m); }
 
 /* glibc's expf, its multiply-adds through FMA(a, b, c) = a·b + c */
-#define EXPF_BODY(x, FMA)                                                                     \
-    double xd = (double)(x);                                                                  \
-    double kd = FMA(INV_LN2_N, xd, SHIFT);                                                    \
-    uint64_t ki = bits64(kd);                                                                 \
-    kd -= SHIFT;                                                                              \
-    double r = FMA(INV_LN2_N, xd, -kd);                                                       \
-    double s = from64(EXP2F_T[ki % 32] + (ki << 47));                                         \
-    double z = FMA(C0, r, C1), r2 = r * r, y = FMA(C2, r, 1.0);                               \
-    y = FMA(z, r2, y);                                                                        \
-    uint32_t u = bits32(x), b = bits32((float)(y * s));                                       \
-    b = pick(b, -(uint32_t)((int32_t)u > OVER_BITS), 0x7f800000u);                             \
-    b = pick(b, -(uint32_t)(u > UNDER_BITS), 0u);                                             \
-    b = pick(b, -(uint32_t)((u & 0x7fffffffu) > 0x7f800000u), u | 0x400000u);                 \
-    return from32(b);
+#define EXPF_BODY(x, FMA)                                                                       \
+    double xd = (double)(x);                                                                    \
+    double kd = FMA(INV_LN2_N, xd, SHIFT);                                                      \
+    uint64_t ki = (bits64){.d = kd}.u;                                                          \
+    kd -= SHIFT;                                                                                \
+    double r = FMA(INV_LN2_N, xd, -kd);                                                         \
+    double s = (bits64){.u = EXP2F_T[ki % 32] + (ki << 47)}.d;                                  \
+    double z = FMA(C0, r, C1), r2 = r * r, y = FMA(C2, r, 1.0);                                 \
+    y = FMA(z, r2, y);                                                                          \
+    uint32_t u = (bits32){.f = (x)}.u, b = (bits32){.f = (float)(y * s)}.u;                     \
+    b = pick(b, -(uint32_t)((int32_t)u > OVER_BITS), 0x7f800000u);                              \
+    b = pick(b, -(uint32_t)(u > UNDER_BITS), 0u);                                               \
+    b = pick(b, -(uint32_t)((u & 0x7fffffffu) > 0x7f800000u), u | 0x400000u);                   \
+    return (bits32){.u = b}.f;
 
 #define FUSED(a, b, c) __builtin_fma(a, b, c)
 #define UNFUSED(a, b, c) ((a) * (b) + (c))
