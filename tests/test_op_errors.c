@@ -1,10 +1,13 @@
 /* test_op_errors — the failure paths of matmul, act, embedding and patchify, and of
  * backend creation: bad input records a sticky backend error naming the culprit, never a
- * crash or a silent wrong answer; and the advice for OpenBLAS kernels older than the CPU.
+ * crash or a silent wrong answer; the cpu backend's scratch; and the advice for OpenBLAS
+ * kernels older than the CPU.
  * The embedding checks also run on cuda when a GPU is visible. */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
+#include "../kernels/cpu/common.h"
 #include "common/check.h"
 #include "drum/backend.h"
 
@@ -162,6 +165,36 @@ static void check_blas_advice(void) {
           "no advice for an old core on a CPU without AVX2");
 }
 
+/* The cpu backend's scratch (kernels/cpu/common.h): kept and reused up to its size, grown
+ * beyond it, 64-byte aligned; a request that cannot be met fails naming the op, and an op
+ * whose scratch cannot be had returns with that error, touching nothing. */
+static void check_cpu_scratch(drum_backend *cpu) {
+    char *a = cpu_scratch(cpu, 100, "t1"), *b = cpu_scratch(cpu, 64, "t2");
+    CHECK(a && a == b && ((uintptr_t)a & 63) == 0, "scratch reused: %p then %p", (void *)a,
+          (void *)b);
+    char *c = cpu_scratch(cpu, (size_t)1 << 20, "t3");
+    CHECK(c && ((uintptr_t)c & 63) == 0 && cpu_scratch(cpu, 1000, "t4") == c,
+          "scratch grown to 1 MiB and kept: %p", (void *)c);
+    if (c) memset(c, 1, (size_t)1 << 20); /* all of it is ours */
+    CHECK(cpu_scratch(cpu, SIZE_MAX - 8, "huge_op") == NULL &&
+              strstr(cpu->err, "huge_op: out of host memory for"),
+          "an impossible scratch: '%s'", cpu->err);
+    drum_backend_clear_error(cpu);
+    CHECK(cpu_scratch(cpu, 256, "t5") != NULL && drum_backend_ok(cpu),
+          "scratch after a failed request: %s", cpu->err);
+    /* Q x L doubles that no machine has: the op fails before reading its inputs */
+#ifdef __SANITIZE_ADDRESS__
+    SKIP("an op without its scratch: AddressSanitizer stops at a request of 2^63 bytes");
+    return;
+#endif
+    float loss = -1, sim = 0, fb = 0;
+    cpu->op.listwise_rank_forward(cpu, &loss, &sim, &fb, 1 << 30, 1 << 30);
+    CHECK(!drum_backend_ok(cpu) && strstr(cpu->err, "listwise_rank_forward: out of host "
+                                                     "memory") && loss == -1,
+          "listwise_rank_forward without its scratch: '%s', loss %g", cpu->err, loss);
+    drum_backend_clear_error(cpu);
+}
+
 int main(void) {
     check_blas_advice();
     char err[512];
@@ -177,6 +210,7 @@ int main(void) {
     check_embedding_backward_cpu(cpu);
     check_other_ops_cpu(cpu);
     check_bad_indices(cpu);
+    check_cpu_scratch(cpu);
     drum_backend_destroy(cpu);
 
     err[0] = '\0';

@@ -8,7 +8,7 @@
  * SIMD while each key's sum still adds its hd products in order d = 0, 1, ...: the same
  * float operations, in the same order, as one scalar dot product per key. */
 #include <math.h>
-#include <stdlib.h>
+#include <omp.h>
 
 #include "common.h"
 #include "drum/expf.h"
@@ -37,17 +37,18 @@ static void dots(float *s, const float *x, const float *yt, int n, int T, int hd
 
 void cpu_attention_forward(drum_backend *be, float *out, float *att, const float *qkv,
                            const int *key_mask, int B, int T, int C, int NH, int causal) {
-    int hd = C / NH, failed = 0;
-    size_t C3 = (size_t)3 * C;
+    int hd = C / NH;
+    size_t C3 = (size_t)3 * C, per = (size_t)(hd + 1) * T; /* a thread's kt and s */
     float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel reduction(| : failed)
+    float *scr = cpu_scratch(be, (size_t)omp_get_max_threads() * per * sizeof(float),
+                             "attention_forward");
+    if (!scr) return;
+#pragma omp parallel
     {
-        float *kt = malloc((size_t)hd * T * sizeof(float)), *s = malloc((size_t)T * sizeof(float));
-        failed = !kt || !s;
+        float *kt = scr + (size_t)omp_get_thread_num() * per, *s = kt + (size_t)hd * T;
 #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++) {
             for (int h = 0; h < NH; h++) {
-                if (failed) continue;
                 const float *base = qkv + (size_t)b * T * C3 + (size_t)h * hd;
                 gather_t(kt, base, C3, (size_t)C, T, hd);
                 for (int t = 0; t < T; t++) {
@@ -88,10 +89,7 @@ void cpu_attention_forward(drum_backend *be, float *out, float *att, const float
                 }
             }
         }
-        free(kt);
-        free(s);
     }
-    if (failed) DRUM_FAIL(be, "attention_forward: out of memory for %d x %d scratch", hd, T);
 }
 
 /* Masked keys have att = 0 exactly, so they drop out of every product below without
@@ -100,17 +98,18 @@ void cpu_attention_backward(drum_backend *be, float *dqkv, float *datt, const fl
                             const float *qkv, const float *att, const int *key_mask, int B,
                             int T, int C, int NH, int causal) {
     if (!dqkv) return;
-    int hd = C / NH, failed = 0;
-    size_t C3 = (size_t)3 * C;
+    int hd = C / NH;
+    size_t C3 = (size_t)3 * C, per = (size_t)hd * T; /* a thread's vt */
     float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel reduction(| : failed)
+    float *scr = cpu_scratch(be, (size_t)omp_get_max_threads() * per * sizeof(float),
+                             "attention_backward");
+    if (!scr) return;
+#pragma omp parallel
     {
-        float *vt = malloc((size_t)hd * T * sizeof(float));
-        failed = !vt;
+        float *vt = scr + (size_t)omp_get_thread_num() * per;
 #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++) {
             for (int h = 0; h < NH; h++) {
-                if (failed) continue;
                 const float *base = qkv + (size_t)b * T * C3 + (size_t)h * hd;
                 float *dbase = dqkv + (size_t)b * T * C3 + (size_t)h * hd;
                 gather_t(vt, base, C3, 2 * (size_t)C, T, hd);
@@ -144,7 +143,5 @@ void cpu_attention_backward(drum_backend *be, float *dqkv, float *datt, const fl
                 }
             }
         }
-        free(vt);
     }
-    if (failed) DRUM_FAIL(be, "attention_backward: out of memory for %d x %d scratch", hd, T);
 }

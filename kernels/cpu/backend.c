@@ -3,7 +3,7 @@
 #include <string.h>
 #include <stdio.h>
 
-#include "cpu_ops.h"
+#include "common.h"
 
 static void *cpu_alloc(drum_backend *be, size_t bytes) {
     if (bytes == 0) bytes = 1;
@@ -34,14 +34,48 @@ static void cpu_memset0(drum_backend *be, void *p, size_t bytes) {
 
 static void cpu_synchronize(drum_backend *be) { (void)be; }
 
-static void cpu_destroy(drum_backend *be) { free(be); }
+/* The backend's scratch (common.h): one buffer, grown to the largest an op has asked for. */
+typedef struct {
+    void *scratch;
+    size_t bytes;
+} cpu_state;
+
+void *cpu_scratch(drum_backend *be, size_t bytes, const char *op) {
+    cpu_state *st = be->impl;
+    if (!st) {
+        DRUM_FAIL(be, "%s: the backend has no cpu scratch", op);
+        return NULL;
+    }
+    if (bytes <= st->bytes && st->scratch) return st->scratch;
+    free(st->scratch);
+    st->bytes = 0;
+    size_t rounded = (bytes + 63) & ~(size_t)63;
+    st->scratch = rounded >= bytes ? aligned_alloc(64, rounded ? rounded : 64) : NULL;
+    if (!st->scratch) {
+        DRUM_FAIL(be, "%s: out of host memory for %zu bytes of scratch", op, bytes);
+        return NULL;
+    }
+    st->bytes = rounded;
+    return st->scratch;
+}
+
+static void cpu_destroy(drum_backend *be) {
+    cpu_state *st = be->impl;
+    if (st) free(st->scratch);
+    free(st);
+    free(be);
+}
 
 drum_backend *drum_cpu_backend_create(char *errbuf, size_t errlen) {
     drum_backend *be = calloc(1, sizeof *be);
-    if (!be) {
+    cpu_state *st = calloc(1, sizeof *st);
+    if (!be || !st) {
+        free(be);
+        free(st);
         snprintf(errbuf, errlen, "out of memory creating the cpu backend");
         return NULL;
     }
+    be->impl = st;
     be->kind = DRUM_BACKEND_CPU;
     be->name = "cpu";
     be->alloc = cpu_alloc;

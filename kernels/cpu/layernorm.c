@@ -33,11 +33,10 @@ void cpu_layernorm_backward(drum_backend *be, float *dinp, float *dw, float *db,
     int nchunks = (N + CPU_ROW_CHUNK - 1) / CPU_ROW_CHUNK;
     float *part = NULL;
     if (dw || db) {
-        part = calloc((size_t)nchunks * 2 * C, sizeof(float));
-        if (!part) {
-            DRUM_FAIL(be, "layernorm_backward: out of memory for %d x %d partial sums", nchunks, C);
-            return;
-        }
+        size_t bytes = (size_t)nchunks * 2 * C * sizeof(float);
+        part = cpu_scratch(be, bytes, "layernorm_backward");
+        if (!part) return;
+        memset(part, 0, bytes);
     }
 #pragma omp parallel for schedule(static)
     for (int j = 0; j < nchunks; j++) {
@@ -76,6 +75,5 @@ void cpu_layernorm_backward(drum_backend *be, float *dinp, float *dw, float *db,
             if (dw) dw[c] += sw;
             if (db) db[c] += sb;
         }
-        free(part);
     }
 }

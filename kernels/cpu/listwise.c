@@ -38,11 +38,9 @@ static int check_sizes(drum_backend *be, const char *op, int Q, int L) {
     return 1;
 }
 
-/* Q*L doubles of per-candidate scratch, or NULL with the error recorded. */
+/* Q*L doubles of per-candidate scratch (the backend's), or NULL with the error recorded. */
 static double *row_scratch(drum_backend *be, const char *op, int Q, int L) {
-    double *p = malloc(((size_t)Q * L + 1) * sizeof(double));
-    if (!p) DRUM_FAIL(be, "%s: out of memory for %d x %d scratch", op, Q, L);
-    return p;
+    return cpu_scratch(be, ((size_t)Q * L + 1) * sizeof(double), op);
 }
 
 void cpu_listwise_rank_forward(drum_backend *be, float *loss, const float *sim, const float *fb,
@@ -65,7 +63,6 @@ void cpu_listwise_rank_forward(drum_backend *be, float *loss, const float *sim, 
             }
         loss[q] = npairs ? (float)(acc / npairs) : 0.0f;
     }
-    free(ipall);
 }
 
 void cpu_listwise_rank_backward(drum_backend *be, float *dsim, const float *dloss,
@@ -97,7 +94,6 @@ void cpu_listwise_rank_backward(drum_backend *be, float *dsim, const float *dlos
             dsim[(size_t)q * L + i] += (float)(scale * g);
         }
     }
-    free(ipall);
 }
 
 /* Log-softmax pieces of one row over its present candidates: the maxima and the
@@ -201,7 +197,6 @@ void cpu_listmle_forward(drum_backend *be, float *loss, const float *sim, const 
             if (present(f[i])) acc += lse[i] - s[i];
         loss[q] = (float)acc;
     }
-    free(lseall);
 }
 
 void cpu_listmle_backward(drum_backend *be, float *dsim, const float *dloss, const float *sim,
@@ -223,5 +218,4 @@ void cpu_listmle_backward(drum_backend *be, float *dsim, const float *dloss, con
             dsim[(size_t)q * L + j] += (float)(dloss[q] * g);
         }
     }
-    free(lseall);
 }

@@ -46,11 +46,10 @@ void cpu_matmul_forward(drum_backend *be, float *C, const float *A, const float 
  * chunk partials added in chunk order. */
 static void column_sums(drum_backend *be, float *dbias, const float *dC, int M, int N) {
     int nchunks = (M + CPU_ROW_CHUNK - 1) / CPU_ROW_CHUNK;
-    float *part = calloc((size_t)nchunks * N, sizeof(float));
-    if (!part) {
-        DRUM_FAIL(be, "matmul_backward: out of memory for %d x %d bias partial sums", nchunks, N);
-        return;
-    }
+    size_t bytes = (size_t)nchunks * N * sizeof(float);
+    float *part = cpu_scratch(be, bytes, "matmul_backward");
+    if (!part) return;
+    memset(part, 0, bytes);
 #pragma omp parallel for schedule(static)
     for (int j = 0; j < nchunks; j++) {
         float *p = part + (size_t)j * N;
@@ -66,7 +65,6 @@ static void column_sums(drum_backend *be, float *dbias, const float *dC, int M, 
         for (int j = 0; j < nchunks; j++) s += part[(size_t)j * N + c];
         dbias[c] += s;
     }
-    free(part);
 }
 
 void cpu_matmul_backward(drum_backend *be, float *dA, float *dB, float *dbias, const float *dC,

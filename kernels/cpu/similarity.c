@@ -26,11 +26,8 @@ void cpu_similarity_backward(drum_backend *be, float *da, float *db, float *dlog
                         1.0f, db, C);
     if (!dlog_scale) return;
     int nchunks = (M + CPU_ROW_CHUNK - 1) / CPU_ROW_CHUNK;
-    double *part = malloc((size_t)nchunks * sizeof(double));
-    if (!part) {
-        DRUM_FAIL(be, "similarity_backward: out of memory for %d partial sums", nchunks);
-        return;
-    }
+    double *part = cpu_scratch(be, (size_t)nchunks * sizeof(double), "similarity_backward");
+    if (!part) return;
 #pragma omp parallel for schedule(static)
     for (int j = 0; j < nchunks; j++) {
         int m1 = (j + 1) * CPU_ROW_CHUNK < M ? (j + 1) * CPU_ROW_CHUNK : M;
@@ -41,6 +38,5 @@ void cpu_similarity_backward(drum_backend *be, float *da, float *db, float *dlog
     }
     double total = 0;
     for (int j = 0; j < nchunks; j++) total += part[j];
-    free(part);
     *dlog_scale += (float)total;
 }

@@ -247,7 +247,8 @@ int drum_lock_file(int fd, const char *path, char *err, size_t errlen) {
     snprintf(err, errlen, "%s: cannot lock: %s%s", path, strerror(e),
              e == ENOSYS || e == ENOLCK || e == EOPNOTSUPP || e == EINVAL
                  ? " (a filesystem without flock, such as Lustre mounted without -o flock or NFS "
-                   "without its lock daemon: put train.out and scorer.cache on one with it)"
+                   "without its lock daemon: put train.out, scorer.cache and scorer.answers on "
+                   "one with it)"
                  : "");
     return -1;
 }
