@@ -118,6 +118,38 @@ static void test_stopped_part_way(const char *dir, const char *whole,
     free(want);
 }
 
+static int count_images(const char *dir) {
+    int n = 0;
+    for (;; n++) {
+        char name[64];
+        snprintf(name, sizeof name, "images/img-%05d.png", n);
+        char *path = file_in(dir, name);
+        int there = path && access(path, F_OK) == 0;
+        free(path);
+        if (!there) return n;
+    }
+}
+
+/* A smaller suite generated over a larger one leaves none of the larger one's images. */
+static void test_smaller_over(const char *dir) {
+    char err[512] = "";
+    drum_synth_config small;
+    small_config(&small, 9);
+    small.n_train[0] = 10;
+    small.n_eval[0] = 4;
+    int before = count_images(dir);
+    CHECK(drum_synth_generate(&small, dir, err, sizeof err) == 0, "generate: %s", err);
+    /* 5 VQA images (2 questions each) + 20 + 15 train, 2 + 8 + 6 eval */
+    int after = count_images(dir);
+    char name[64];
+    snprintf(name, sizeof name, "images/img-%05d.png", before - 1);
+    char *last = file_in(dir, name);
+    CHECK(after == 5 + 20 + 15 + 2 + 8 + 6 && access(last, F_OK) != 0,
+          "%d images before, %d after (want %d), the old last %s", before, after,
+          5 + 20 + 15 + 2 + 8 + 6, access(last, F_OK) == 0 ? "still there" : "gone");
+    free(last);
+}
+
 static void test_files(const char *dir, const drum_synth_config *cfg) {
     char err[512] = "";
     drum_dataset tr, ev;
@@ -609,6 +641,7 @@ int main(void) {
         test_tokenizer(a);
         test_pretrain_images(a);
         test_stopped_part_way(b, a, &cfg);
+        test_smaller_over(c);
     }
     test_grid_layout();
     test_bpe_direct();

@@ -72,7 +72,8 @@ void drum_synth_set_totals(drum_synth_config *cfg, int n_train, int n_eval);
  * included); returns what snprintf returns. */
 int drum_synth_config_json(const drum_synth_config *cfg, char *out, size_t n);
 
-/* Generates the benchmark into outdir (created if missing; existing files replaced).
+/* Generates the benchmark into outdir (created if missing; existing files replaced, and the
+ * images a larger suite there had beyond this one's removed).
  * Returns 0, or -1 with a message naming the file or the bad setting. */
 int drum_synth_generate(const drum_synth_config *cfg, const char *outdir, char *err,
                         size_t errlen);

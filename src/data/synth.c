@@ -628,6 +628,13 @@ int drum_synth_generate(const drum_synth_config *cfg, const char *outdir, char *
      * VQA-like scenes, every fifth a classification-like one. */
     for (int i = 0; i < cfg->n_pretrain; i++)
         if (new_image(&g, i % 5 == 4 ? SW_CLS : SW_VQA, 2, rgb, &png) < 0) goto done;
+    /* the images a larger suite in outdir had beyond this one's are not this suite's */
+    for (int no = g.n_img;; no++) {
+        char *path = image_path(&g, no);
+        int removed = path && unlink(path) == 0;
+        free(path);
+        if (!removed) break;
+    }
 
     ds.ex = malloc((size_t)(g.n_rec ? g.n_rec : 1) * sizeof *ds.ex);
     captions = calloc((size_t)(g.n_img ? g.n_img : 1), sizeof(char *));
