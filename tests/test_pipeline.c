@@ -889,6 +889,18 @@ static void test_errors(void) {
         free(text);
     }
     free(whole);
+    /* a score cache set in a directory that does not exist yet: created, as train.out is */
+    char set_cache[360], cache_file[340];
+    snprintf(cache_file, sizeof cache_file, "%s/caches/a/b/scores.bin", tmp);
+    snprintf(set_cache, sizeof set_cache, "scorer.cache=%s", cache_file);
+    const char *cc[] = {drum_bin, "eval",    cfg2, "--set", set_part, "--set", set_cache,
+                        "--set",  "eval.shots=[1]", "--set", "eval.strategies=[RS]", NULL};
+    rc = run_drum(log, cc, 0, NULL, 0);
+    text = test_slurp(log);
+    CHECK(rc == 0 && drum_file_exists(cache_file), "scorer.cache in a new directory: exit %d, "
+          "%s %s: %s", rc, cache_file, drum_file_exists(cache_file) ? "there" : "missing",
+          text ? text : "");
+    free(text);
     /* drum train with no rounds has nothing to do: said before any data is read */
     char no_ckpt[300], drafts[340];
     snprintf(no_ckpt, sizeof no_ckpt, "%s/run_no_ckpt", tmp);

@@ -514,11 +514,25 @@ static int open_lvlm(drum_job *j, char *err, size_t errlen) {
     return 0;
 }
 
-/* The caches around the LVLM (score_cache.h, answer_cache.h), in train.out. */
+/* The directory of a cache file, created as train.out is (rank 0, before the others open). */
+static int cache_dir(const char *path, char *err, size_t errlen) {
+    char *dir = drum_path_dir(path);
+    int rc = dir ? drum_mkdirs(dir, err, errlen) : -1;
+    if (!dir) snprintf(err, errlen, "out of memory");
+    free(dir);
+    return rc;
+}
+
+/* The caches around the LVLM (score_cache.h, answer_cache.h): in train.out unless
+ * scorer.cache or scorer.answers names another file, whose directory is created too. */
 static int open_caches(drum_job *j, char *err, size_t errlen) {
     const drum_job_config *c = j->cfg;
     char warn[512] = "";
     if (drum_mkdirs(c->train.out, err, errlen)) return -1;
+    if (writer(j) && (cache_dir(c->scorer.cache, err, errlen) ||
+                      (c->scorer.backend != DRUM_SCORER_SYNTHETIC &&
+                       cache_dir(c->scorer.answers, err, errlen))))
+        return -1;
     /* several ranks: each its own LVLM, every call split over them (sharded_scorer.h);
      * rank 0 writes the cache file (opened first), the others mirror it */
     drum_scorer *inner = j->lvlm;
