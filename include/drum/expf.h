@@ -8,12 +8,13 @@
  * a loop the compiler vectorizes. glibc picks one of two builds of it at load time: with fused
  * multiply-adds where the CPU has AVX2 and FMA (unless GLIBC_TUNABLES turns them off), without
  * elsewhere; they differ on 2 of the 2^32 floats. drum computes with the build glibc chose
- * (one expf call on such an input tells), so its results are bitwise those of the libm calls
- * it replaces: checked on all 2^32 inputs against glibc 2.36's two builds
- * (tools/bench/expf_exhaustive.c, docs/PERF.md). With a libm that gives neither value (a
- * glibc before 2.28, whose expf rounds differently in rare cases; musl) the CPU decides, as
- * in glibc, and the kernels that use this keep glibc 2.28's bits rather than that libm's. On
- * another architecture it calls libm's expf. */
+ * (on a CPU with AVX2 and FMA, one expf call on such an input tells), so its results are
+ * bitwise those of the libm calls it replaces: checked on all 2^32 inputs against glibc
+ * 2.36's two builds (tools/bench/expf_exhaustive.c, docs/PERF.md), and pinned by a digest of
+ * a million outputs (tests/test_expf.c). With another libm (a glibc before 2.28, whose expf
+ * rounds differently in rare cases; one with a correctly rounded expf) the kernels that use
+ * this keep glibc 2.28's bits rather than that libm's. On another architecture it calls
+ * libm's expf. */
 #ifndef DRUM_EXPF_H
 #define DRUM_EXPF_H
 
