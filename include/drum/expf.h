@@ -13,8 +13,9 @@
  * 2.36's two builds (tools/bench/expf_exhaustive.c, docs/PERF.md), and pinned by a digest of
  * a million outputs (tests/test_expf.c). With another libm (a glibc before 2.28, whose expf
  * rounds differently in rare cases; one with a correctly rounded expf) the kernels that use
- * this keep glibc 2.28's bits rather than that libm's. On another architecture it calls
- * libm's expf. */
+ * this keep glibc 2.28's bits rather than that libm's; a correctly rounded expf agrees with
+ * the unfused build on the probe, so there drum computes with that one. On another
+ * architecture it calls libm's expf. */
 #ifndef DRUM_EXPF_H
 #define DRUM_EXPF_H
 
