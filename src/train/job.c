@@ -393,11 +393,11 @@ static int open_data(drum_job *j, char *err, size_t errlen) {
         sc.classification = c->synth.classification;
         /* rank 0 generates the suite while the others wait, then all read it; a suite
          * without synth.json, which drum_synth_generate writes last, is not whole */
-        char *whole = drum_path_join(j->data_dir, "synth.json");
-        if (!whole) goto oom;
-        int part = drum_file_exists(j->train_path) && !drum_file_exists(whole);
-        free(whole);
-        int generate = writer(j) && (part || !drum_file_exists(j->train_path));
+        char *config = drum_path_join(j->data_dir, "synth.json");
+        if (!config) goto oom;
+        int there = drum_file_exists(j->train_path), whole = there && drum_file_exists(config);
+        free(config);
+        int part = there && !whole, generate = writer(j) && !whole;
         if (generate) {
             if (drum_mkdirs(j->data_dir, err, errlen)) return -1;
             note(j, "generating the synthetic suite in %s (seed %llu, %d train, %d eval)%s",
