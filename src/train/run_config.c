@@ -93,6 +93,15 @@ static int check_resume(const drum_job_config *cfg, const char *path, char *note
     return n > 0 ? -1 : 0;
 }
 
+/* value, or "" when it is {out}/{name}: the path drum_job_config_finish derives from
+ * train.out when the setting is left empty. */
+static const char *underived(const char *value, const char *out, const char *name) {
+    size_t n = strlen(out);
+    return strncmp(value, out, n) == 0 && value[n] == '/' && strcmp(value + n + 1, name) == 0
+               ? ""
+               : value;
+}
+
 /* Writes cfg to path, headed by what else decides its bits. */
 static int write_config(const drum_job_config *cfg, const char *path, const char *command,
                         int ranks, char *err, size_t errlen) {
@@ -102,11 +111,8 @@ static int write_config(const drum_job_config *cfg, const char *path, const char
     /* a cache path the job derives from train.out is written as derived, so that the file
      * run with another train.out does not append to this run's caches */
     drum_job_config out = *cfg;
-    char derived[4096];
-    snprintf(derived, sizeof derived, "%s/score_cache.bin", cfg->train.out);
-    if (strcmp(cfg->scorer.cache, derived) == 0) out.scorer.cache = "";
-    snprintf(derived, sizeof derived, "%s/answers.jsonl", cfg->train.out);
-    if (strcmp(cfg->scorer.answers, derived) == 0) out.scorer.answers = "";
+    out.scorer.cache = (char *)underived(cfg->scorer.cache, cfg->train.out, "score_cache.bin");
+    out.scorer.answers = (char *)underived(cfg->scorer.answers, cfg->train.out, "answers.jsonl");
     char where[256];
     if (cfg->backend == 1)
         snprintf(where, sizeof where, "backend cuda");
