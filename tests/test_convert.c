@@ -626,6 +626,16 @@ static void test_out_of_memory(void) {
     test_in_little_memory(parse_vqa, q, 24L << 20, err, sizeof err);
     CHECK(strstr(err, "out of memory") && !strstr(err, "invalid JSON"),
           "vqa questions in little memory: '%s'", err);
+    /* wherever an allocation fails, the conversion says so and frees what it made */
+    int fails = 0, passes = 0;
+    for (long room = 16; room <= 160; room += 8) {
+        test_in_little_memory(parse_vqa, q, room << 20, err, sizeof err);
+        CHECK(!err[0] || (strstr(err, "out of memory") && strstr(err, "big_")),
+              "100,000 vqa questions in %ld MB: '%s'", room, err);
+        fails += err[0] != '\0';
+        passes += err[0] == '\0';
+    }
+    CHECK(fails >= 3 && passes >= 3, "in 16..160 MB: %d failed, %d converted", fails, passes);
     test_in_little_memory(parse_jsonl, d, 24L << 20, err, sizeof err);
     CHECK(strstr(err, "out of memory") && !strstr(err, "invalid JSON"),
           "a JSONL dataset in little memory: '%s'", err);

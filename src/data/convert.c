@@ -96,16 +96,23 @@ int drum_image_pattern_check(const char *pattern, char *err, size_t errlen) {
     return 0;
 }
 
-/* images_dir/pattern with the id in place, malloc'd; NULL when the pattern pads an id
- * that is not an integer. */
+/* Whether the pattern zero-pads the id ({id:0Nd}), which must then be an integer. */
+static int pads_id(const char *pattern) {
+    size_t len;
+    int width;
+    find_placeholder(pattern, &len, &width);
+    return width > 0;
+}
+
+/* images_dir/pattern with the id in place (padded when the pattern pads it and is_int),
+ * malloc'd; NULL when out of memory. */
 static char *image_path(const char *dir, const char *pattern, const char *id, long long id_int,
                         int is_int) {
     size_t len;
     int width;
     const char *p = find_placeholder(pattern, &len, &width);
     char idbuf[600], name[4096];
-    if (width && !is_int) return NULL;
-    if (width)
+    if (width && is_int)
         snprintf(idbuf, sizeof idbuf, "%0*lld", width, id_int);
     else
         snprintf(idbuf, sizeof idbuf, "%s", id);
@@ -141,7 +148,7 @@ static int push(drum_dataset *ds, int *cap, const char *id, char *image, const c
     e->split = dup_or_null(split);
     e->line = ds->n;
     e->answers = n ? calloc((size_t)n, sizeof(char *)) : NULL;
-    e->n_answers = n;
+    e->n_answers = e->answers ? n : 0; /* what drum_dataset_free may free */
     int bad = !e->id || !e->image || !e->prompt || !e->response || !e->task ||
               (n && !e->answers) || (split && !e->split);
     for (int i = 0; i < n && e->answers; i++) bad |= !(e->answers[i] = strdup(answers[i]));
@@ -251,11 +258,11 @@ int drum_convert_vqa(const drum_vqa_source *src, drum_dataset *out, char *err, s
         int n = strings_of(ans, "answer", &answers, src->annotations, entry, "answers", err,
                            errlen);
         if (n < 0) goto fail;
-        char *path = image_path(src->images_dir, src->image_pattern, image_id, ii, iint);
-        if (!path)
+        if (!iint && pads_id(src->image_pattern))
             FAIL("%s: questions[%d]: image_id \"%s\" is not an integer; the pattern '%s' pads "
                  "one (use {id})", src->questions, i, image_id, src->image_pattern);
-        if (push(out, &cap, id, path, text->valuestring, answers[0], answers, n, "vqa",
+        char *path = image_path(src->images_dir, src->image_pattern, image_id, ii, iint);
+        if (!path || push(out, &cap, id, path, text->valuestring, answers[0], answers, n, "vqa",
                  src->split))
             FAIL("%s: out of memory", src->questions);
     }

@@ -159,14 +159,19 @@ void test_in_little_memory(int (*fn)(const char *, char *, size_t), const char *
         struct rlimit lim;
         lim.rlim_cur = lim.rlim_max = (rlim_t)(pages * sysconf(_SC_PAGESIZE) + room);
         char e[1024] = "";
-        if (setrlimit(RLIMIT_AS, &lim) == 0 && fn(path, e, sizeof e) != 0 &&
-            write(fd[1], e, strlen(e)) < 0)
-            _exit(3);
-        _exit(0);
+        if (setrlimit(RLIMIT_AS, &lim) != 0) _exit(2);
+        if (fn(path, e, sizeof e) == 0) e[0] = '\0';
+        _exit(write(fd[1], e, strlen(e)) < 0 ? 3 : 0);
     }
     close(fd[1]);
     ssize_t n = read(fd[0], err, errlen - 1);
     err[n > 0 ? n : 0] = '\0';
     close(fd[0]);
-    waitpid(pid, NULL, 0);
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        snprintf(err, errlen, "could not run the child");
+    else if (WIFSIGNALED(status))
+        snprintf(err, errlen, "the child died of signal %d", WTERMSIG(status));
+    else if (WEXITSTATUS(status) != 0)
+        snprintf(err, errlen, "the child exited with status %d", WEXITSTATUS(status));
 }

@@ -66,7 +66,8 @@ void test_write_mini_config(const char *path, const char *root, const char *out,
 
 /* Runs fn(path, err, errlen) in a child whose address space may grow by only `room` bytes
  * beyond what it has (RLIMIT_AS, as `ulimit -v` or a scheduler's h_vmem sets: malloc then
- * fails), and returns the message it failed with ("" when it passed) in err. */
+ * fails), and returns the message it failed with ("" when it passed) in err, or what
+ * went wrong with the child ("the child died of signal 11", ...). */
 void test_in_little_memory(int (*fn)(const char *, char *, size_t), const char *path,
                            long room, char *err, size_t errlen);
 
