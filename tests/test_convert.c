@@ -2,7 +2,9 @@
  * formats (shared/METRICS.md): VQA questions + annotations (integer and string image ids),
  * Karpathy caption splits (COCO with filepath/cocoid, Flickr30K without), class folders
  * (ImageNet's layout, with and without a class-name map), Hateful Memes JSON lines, the
- * JSONL round trip through the loader, every error path, and the CLI's exit codes. */
+ * JSONL round trip through the loader, every error path, the CLI's exit codes, the JSON read
+ * an entry at a time (against cJSON's whole tree on mutated files), and conversions in
+ * little memory. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/check.h"
+#include "data/jsonl.h"
 #include "drum/convert.h"
 #include "drum/data.h"
 #include "drum/fileio.h"
@@ -150,6 +153,17 @@ static void test_vqa_errors(void) {
          "{id}", "questions[0] and questions[1] have the same id \"10\""},
         {"{\"qs\": []}", aa, "{id}", "expected a JSON object with an array \"questions\""},
         {qa, "{\"annotations\": [\n{\"question_id\": 10,,}]}", "{id}", ":2: invalid JSON"},
+        {"{\"questions\": [{\"image_id\": 1, \"question\": \"Q?\", \"question_id\": 10}]}", aa,
+         "{id}", "has 1 questions but"},
+        {"{\"questions\": [{\"image_id\": 1, \"question\": \"Q?\", \"question_id\": 10}]}",
+         "{\"annotations\": [{\"question_id\": 10, \"answers\": [{\"answer\": \"x\"}]}, 7, 8]}",
+         "{id}", "has 3 annotations; they pair by position"},
+        {"{\"questions\": [{\"image_id\": 1, \"question\": \"Q?\", \"question_id\": 10}]}",
+         "{\"annotations\": [{\"question_id\": 10, \"answers\": [{\"answer\": \"x\"}]}, 7\n 8]}",
+         "{id}", "ea.json:2: invalid JSON at column 2"},
+        {qa, "{\"annotations\": [{\"question_id\": 10, \"answers\": [{\"answer\": \"x\"}]}, "
+             "{\"question_id\": 20, \"answers\": [{\"answer\": \"y\"}]}]}}",
+         "{id}", ":1: invalid JSON at column 120"},
         {qa, aa, "img.jpg", "expected exactly one {id}"},
         {qa, aa, "{id}_{id}.jpg", "expected exactly one {id}"},
         {qa, aa, "{id:0d}.jpg", "expected exactly one {id}"},
@@ -181,6 +195,9 @@ static const char *karpathy =
     "  \"split\": \"train\", \"cocoid\": 9, \"sentences\": [{\"raw\": \"Food on a plate.\"}]},\n"
     " {\"filepath\": \"val2014\", \"filename\": \"COCO_val2014_000000000005.jpg\","
     "  \"split\": \"restval\", \"cocoid\": 5, \"sentences\": [{\"raw\": \"A cat.\"}]}]}\n";
+
+/* One test-split image, as test_karpathy's malformed files hold it (67 columns). */
+#define IM "{\"filename\": \"a.jpg\", \"split\": \"test\", \"sentences\": [{\"raw\": \"x\"}]}"
 
 static void test_karpathy(void) {
     char err[1024] = "";
@@ -238,6 +255,19 @@ static void test_karpathy(void) {
          "\"test\", \"cocoid\": 3, \"sentences\": [{\"raw\": \"z\"}]}]}",
          "images[0] and images[2] have the same id \"3\""},
         {"[]", "expected a JSON object with an array \"images\""},
+        /* read an image at a time, the file is still checked as one JSON text */
+        {"{\"images\": [" IM "]}\n x", ":2: invalid JSON at column 2"},
+        {"{\"images\": [" IM ",\n]}", ":2: invalid JSON at column 1"},
+        {"{\"images\": [" IM "\n " IM "]}", ":2: invalid JSON at column 2"},
+        {"{\"images\": [" IM "],\n}", ":2: invalid JSON at column 1"},
+        {"{\"images\": [" IM "],\n \"x\": [tru]}", ":2: invalid JSON at column "},
+        {"{\"images\": [" IM ",\n " IM, ":2: invalid JSON at column 69"},
+        {"{\"images\" []}", ":1: invalid JSON at column 11"},
+        {"{images: []}", ":1: invalid JSON at column 2"},
+        {"", ":1: invalid JSON at column 1"},
+        {"{\"images\": {}}", "expected a JSON object with an array \"images\""},
+        {"{\"dataset\": \"coco\"}", "expected a JSON object with an array \"images\""},
+        {"{\"images\": 1, \"images\": [" IM "]}", "with an array \"images\""}, /* the first */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *p = write_file("bad.json", bad[i][0]);
@@ -247,8 +277,100 @@ static void test_karpathy(void) {
               "karpathy case %zu: \"%s\" lacks \"%s\"", i, err, bad[i][1]);
         free(p);
     }
+    /* a byte-order mark, and a second "images" after the first (cJSON reads the first) */
+    char *m = write_file("m.json", "\xEF\xBB\xBF {\"images\": [" IM "], \"images\": []}");
+    drum_karpathy_source ms = {m, "x", "test", NULL};
+    rc = drum_convert_karpathy(&ms, &ds, err, sizeof err);
+    CHECK(rc == 0 && ds.n == 1 && strcmp(ds.ex[0].id, "a") == 0, "a BOM: %s", rc ? err : "");
+    if (rc == 0) drum_dataset_free(&ds);
     free(k);
     free(f);
+    free(m);
+}
+
+/* Whether bytes b[0..n) hold a byte below 0x20 other than JSON's spaces (which cJSON skips
+ * between values as it does spaces, and the stream does not). */
+static int has_control(const char *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)b[i] < 0x20 && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' &&
+            b[i] != '\r')
+            return 1;
+    return 0;
+}
+
+/* Reads path's "images" an element at a time and as one cJSON tree. Returns 1 when the
+ * stream accepted the file, 0 when it rejected it, -1 when the two disagree (why in `why`). */
+static int stream_agrees(const char *path, const char *text, size_t n, char *why, size_t whylen) {
+    const char *end = NULL;
+    cJSON *whole = drum_json_parse(text, n, &end, NULL);
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(whole, "images");
+    int tree_ok = cJSON_IsObject(whole) && cJSON_IsArray(arr);
+    for (const char *p = end; tree_ok && p < text + n; p++)
+        tree_ok = *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r';
+    drum_json_stream s;
+    char err[1024] = "";
+    int same = 1, k = 0;
+    const cJSON *want = tree_ok ? arr->child : NULL;
+    cJSON *e = NULL;
+    if (drum_json_stream_open(&s, path, "images", err, sizeof err) == 0) {
+        while (drum_json_stream_next(&s, &e, err, sizeof err) == 1) {
+            same &= want && cJSON_Compare(e, want, 1);
+            want = want ? want->next : NULL;
+            cJSON_Delete(e);
+            k++;
+        }
+        drum_json_stream_close(&s);
+    }
+    int rc = !err[0];
+    if (rc && !(tree_ok && same && !want && k == cJSON_GetArraySize(arr)))
+        rc = -1, snprintf(why, whylen, "the stream read %d elements that the tree %s", k,
+                          tree_ok ? "does not hold" : "rejects");
+    else if (!rc && !(strstr(err, path) && (!tree_ok || has_control(text, n))))
+        rc = -1, snprintf(why, whylen, "the stream says \"%s\" of a file the tree reads", err);
+    cJSON_Delete(whole);
+    return rc;
+}
+
+/* The stream against cJSON's whole tree on 4,000 seeded mutations of a Karpathy file (up to
+ * four bytes replaced, deleted or inserted from JSON's punctuation, spaces, a control byte,
+ * letters and digits): the stream accepts a file only when cJSON reads it as an object
+ * whose first "images" is an array, with only spaces after it, and then hands out exactly
+ * that array's elements; it rejects one that cJSON reads only where the file holds a control
+ * byte that cJSON skips as a space. */
+static void test_stream_against_tree(void) {
+    static const char alphabet[] = "{}[],:\"\\ \n\t\x01\x00atrue0-1.5e";
+    const size_t base = strlen(karpathy);
+    char *path = in_tmp("mut.json"), text[1024], why[1200] = "";
+    test_rng rng;
+    test_rng_seed(&rng, 20261128);
+    int accepted = 0, disagree = 0, first = -1;
+    for (int t = 0; t < 4000; t++) {
+        size_t n = base;
+        memcpy(text, karpathy, n);
+        for (int m = test_rng_int(&rng, 1, 5); m > 0; m--) {
+            size_t at = (size_t)test_rng_int(&rng, 0, (int)n);
+            char c = alphabet[test_rng_int(&rng, 0, (int)sizeof alphabet - 1)];
+            switch (test_rng_int(&rng, 0, 3)) {
+            case 0: text[at] = c; break;
+            case 1: memmove(text + at, text + at + 1, n - at - 1), n--; break;
+            default: memmove(text + at + 1, text + at, n - at), text[at] = c, n++;
+            }
+        }
+        FILE *f = fopen(path, "wb");
+        if (!f || fwrite(text, 1, n, f) != n || fclose(f)) {
+            CHECK(0, "writing %s", path);
+            break;
+        }
+        char msg[1200];
+        int rc = stream_agrees(path, text, n, msg, sizeof msg);
+        accepted += rc == 1;
+        if (rc < 0 && disagree++ == 0) first = t, memcpy(why, msg, sizeof why);
+    }
+    CHECK(disagree == 0, "%d of 4000 mutations read differently; the first, %d: %s", disagree,
+          first, why);
+    /* both outcomes occur often enough to have been compared */
+    CHECK(accepted > 200 && accepted < 3800, "%d of 4000 mutations accepted", accepted);
+    free(path);
 }
 
 /* tmp/cls/<folder>/<file> for each "folder/file" */
@@ -559,13 +681,15 @@ static void test_cli(void) {
     free(o);
 }
 
+/* big_q*.json with its big_a*.json */
 static int parse_vqa(const char *questions_path, char *err, size_t errlen) {
-    char *a = in_tmp("big_a.json");
+    char a[PATH_MAX];
+    snprintf(a, sizeof a, "%s", questions_path);
+    strstr(a, "big_q")[4] = 'a';
     drum_vqa_source src = {questions_path, a, "imgs", "{id}.jpg", NULL};
     drum_dataset ds;
     int rc = drum_convert_vqa(&src, &ds, err, errlen);
     if (rc == 0) drum_dataset_free(&ds);
-    free(a);
     return rc;
 }
 
@@ -584,18 +708,21 @@ static int parse_captions(const char *path, char *err, size_t errlen) {
 }
 
 /* A file whose parsed JSON does not fit the memory left is reported as that, not as invalid
- * JSON (cJSON alone tells the two apart by neither): a VQA questions file of 100,000
- * questions (~6 MB, a tree of ~50 MB), a JSONL line with a 13 MB prompt and a captions line
- * with a 13 MB caption, each read with 24 MB to spare. With all the memory they want, all
- * parse. */
+ * JSON (cJSON alone tells the two apart by neither): a VQA questions file with a 13 MB
+ * question, a JSONL line with a 13 MB prompt and a captions line with a 13 MB caption, each
+ * read with 24 MB to spare. With all the memory they want, all parse. A VQA conversion of
+ * 100,000 questions (two files of ~6 MB) converts in 64 MB: it reads the files a question
+ * at a time (~50 MB); as two cJSON trees it took ~130 MB. */
 static void test_out_of_memory(void) {
 #ifdef __SANITIZE_ADDRESS__
     SKIP("out-of-memory parses: AddressSanitizer's allocator does not run under RLIMIT_AS");
     return;
 #endif
     char *q = in_tmp("big_q.json"), *a = in_tmp("big_a.json"), *d = in_tmp("big.jsonl");
-    char *c = in_tmp("big_captions.jsonl");
+    char *c = in_tmp("big_captions.jsonl"), *q1 = in_tmp("big_q1.json");
+    char *a1 = in_tmp("big_a1.json");
     FILE *fq = fopen(q, "w"), *fa = fopen(a, "w"), *fd = fopen(d, "w"), *fc = fopen(c, "w");
+    FILE *fq1 = fopen(q1, "w"), *fa1 = fopen(a1, "w");
     const int nq = 100000, nd = 16 << 20 >> 4;
     if (fq && fa && fd) {
         fputs("{\"questions\": [", fq);
@@ -619,13 +746,27 @@ static void test_out_of_memory(void) {
         fputs("\"}\n", fc);
         fclose(fc);
     }
+    if (fq1) { /* and as a VQA question */
+        fputs("{\"questions\": [{\"image_id\": 0, \"question_id\": 0, \"question\": \"", fq1);
+        for (int i = 0; i < nd; i++) fputs("What is this?", fq1);
+        fputs("\"}]}\n", fq1);
+        fclose(fq1);
+    }
+    if (fa1) {
+        fputs("{\"annotations\": [{\"question_id\": 0, \"answers\": [{\"answer\": \"a\"}]}]}", fa1);
+        fclose(fa1);
+    }
     if (fq) fclose(fq);
     if (fa) fclose(fa);
     if (fd) fclose(fd);
     char err[1024];
-    test_in_little_memory(parse_vqa, q, 24L << 20, err, sizeof err);
-    CHECK(strstr(err, "out of memory") && !strstr(err, "invalid JSON"),
-          "vqa questions in little memory: '%s'", err);
+    test_in_little_memory(parse_vqa, q, 64L << 20, err, sizeof err);
+    CHECK(err[0] == '\0', "100,000 vqa questions in 64 MB: '%s'", err);
+    test_in_little_memory(parse_vqa, q1, 24L << 20, err, sizeof err);
+    CHECK(strstr(err, "out of memory parsing questions[0]") && !strstr(err, "invalid JSON"),
+          "a long vqa question in little memory: '%s'", err);
+    test_in_little_memory(parse_vqa, q1, 4L << 30, err, sizeof err);
+    CHECK(err[0] == '\0', "a long vqa question with room: '%s'", err);
     /* wherever an allocation fails, the conversion says so and frees what it made */
     int fails = 0, passes = 0;
     for (long room = 16; room <= 160; room += 8) {
@@ -652,6 +793,8 @@ static void test_out_of_memory(void) {
     free(a);
     free(d);
     free(c);
+    free(q1);
+    free(a1);
 }
 
 int main(void) {
@@ -667,6 +810,7 @@ int main(void) {
     test_vqa();
     test_vqa_errors();
     test_karpathy();
+    test_stream_against_tree();
     test_folders();
     test_hateful_memes();
     test_hateful_memes_errors();

@@ -20,35 +20,6 @@
         goto fail;                                                                         \
     } while (0)
 
-static cJSON *load_json(const char *path, char *err, size_t errlen) {
-    size_t len = 0;
-    char *buf = drum_read_file(path, &len, err, errlen);
-    if (!buf) return NULL;
-    const char *end = NULL;
-    int oom;
-    cJSON *root = drum_json_parse(buf, len, &end, &oom);
-    if (!root && oom) {
-        snprintf(err, errlen, "%s: out of memory parsing its %zu bytes of JSON (the tree takes "
-                 "several times the file)", path, len);
-    } else if (!root) {
-        long line = 1, col = 1;
-        for (const char *p = buf; end && p < end && p < buf + len; p++, col++)
-            if (*p == '\n') line++, col = 0;
-        snprintf(err, errlen, "%s:%ld: invalid JSON at column %ld", path, line, col);
-    }
-    free(buf);
-    return root;
-}
-
-/* The array under key `key` of the top-level object. */
-static const cJSON *top_array(const cJSON *root, const char *path, const char *key, char *err,
-                              size_t errlen) {
-    const cJSON *a = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, key) : NULL;
-    if (!cJSON_IsArray(a))
-        snprintf(err, errlen, "%s: expected a JSON object with an array \"%s\"", path, key);
-    return cJSON_IsArray(a) ? a : NULL;
-}
-
 /* An id field: a string as is, or an integer written in decimal. *is_int tells which. */
 static int id_text(const cJSON *v, char *buf, size_t n, long long *as_int, int *is_int) {
     *is_int = 0;
@@ -215,25 +186,39 @@ static int strings_of(const cJSON *arr, const char *key, const char ***buf, cons
     return n;
 }
 
+/* How many elements s has after the one it last handed out; -1 with the message in err. */
+static int count_rest(drum_json_stream *s, char *err, size_t errlen) {
+    int n = 0, rc;
+    cJSON *e;
+    while ((rc = drum_json_stream_next(s, &e, err, errlen)) == 1) {
+        cJSON_Delete(e);
+        n++;
+    }
+    return rc < 0 ? -1 : n;
+}
+
 int drum_convert_vqa(const drum_vqa_source *src, drum_dataset *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
-    cJSON *qroot = NULL, *aroot = NULL;
+    drum_json_stream qs = {0}, as = {0};
+    cJSON *q = NULL, *a = NULL;
     const char **answers = NULL;
     int cap = 0;
     if (drum_image_pattern_check(src->image_pattern, err, errlen)) return -1;
-    qroot = load_json(src->questions, err, errlen);
-    if (!qroot) goto fail;
-    aroot = load_json(src->annotations, err, errlen);
-    if (!aroot) goto fail;
-    const cJSON *qs = top_array(qroot, src->questions, "questions", err, errlen);
-    const cJSON *as = qs ? top_array(aroot, src->annotations, "annotations", err, errlen) : NULL;
-    if (!as) goto fail;
-    int nq = cJSON_GetArraySize(qs), na = cJSON_GetArraySize(as);
-    if (nq != na)
-        FAIL("%s has %d questions but %s has %d annotations; they pair by position",
-             src->questions, nq, src->annotations, na);
-    const cJSON *q = qs->child, *a = as->child;
-    for (int i = 0; i < nq; i++, q = q->next, a = a->next) {
+    if (drum_json_stream_open(&qs, src->questions, "questions", err, errlen) ||
+        drum_json_stream_open(&as, src->annotations, "annotations", err, errlen))
+        goto fail;
+    for (int i = 0;; i++) {
+        int hq = drum_json_stream_next(&qs, &q, err, errlen);
+        int ha = hq < 0 ? -1 : drum_json_stream_next(&as, &a, err, errlen);
+        if (hq < 0 || ha < 0) goto fail;
+        if (hq != ha) { /* they pair by position: count both to say so */
+            int nq = i + hq, na = i + ha;
+            int rest = count_rest(hq ? &qs : &as, err, errlen);
+            if (rest < 0) goto fail;
+            FAIL("%s has %d questions but %s has %d annotations; they pair by position",
+                 src->questions, nq + (hq ? rest : 0), src->annotations, na + (ha ? rest : 0));
+        }
+        if (!hq) break;
         const cJSON *text = cJSON_GetObjectItemCaseSensitive(q, "question");
         const cJSON *qid = cJSON_GetObjectItemCaseSensitive(q, "question_id");
         const cJSON *img = cJSON_GetObjectItemCaseSensitive(q, "image_id");
@@ -265,16 +250,21 @@ int drum_convert_vqa(const drum_vqa_source *src, drum_dataset *out, char *err, s
         if (!path || push(out, &cap, id, path, text->valuestring, answers[0], answers, n, "vqa",
                  src->split))
             FAIL("%s: out of memory", src->questions);
+        cJSON_Delete(q);
+        cJSON_Delete(a);
+        q = a = NULL;
     }
     if (check_unique(out, src->questions, "questions", err, errlen)) goto fail;
     free(answers);
-    cJSON_Delete(qroot);
-    cJSON_Delete(aroot);
+    drum_json_stream_close(&qs);
+    drum_json_stream_close(&as);
     return 0;
 fail:
     free(answers);
-    cJSON_Delete(qroot);
-    cJSON_Delete(aroot);
+    cJSON_Delete(q);
+    cJSON_Delete(a);
+    drum_json_stream_close(&qs);
+    drum_json_stream_close(&as);
     drum_dataset_free(out);
     return -1;
 }
@@ -294,13 +284,11 @@ int drum_convert_karpathy(const drum_karpathy_source *src, drum_dataset *out, ch
                           size_t errlen) {
     memset(out, 0, sizeof *out);
     const char **refs = NULL;
-    int cap = 0;
-    cJSON *root = load_json(src->path, err, errlen);
-    if (!root) return -1;
-    const cJSON *images = top_array(root, src->path, "images", err, errlen);
-    if (!images) goto fail;
-    int i = 0;
-    for (const cJSON *im = images->child; im; im = im->next, i++) {
+    int cap = 0, rc;
+    drum_json_stream images;
+    cJSON *im = NULL;
+    if (drum_json_stream_open(&images, src->path, "images", err, errlen)) return -1;
+    for (int i = 0; (rc = drum_json_stream_next(&images, &im, err, errlen)) == 1; i++) {
         const cJSON *split = cJSON_GetObjectItemCaseSensitive(im, "split");
         const cJSON *file = cJSON_GetObjectItemCaseSensitive(im, "filename");
         const cJSON *fpath = cJSON_GetObjectItemCaseSensitive(im, "filepath");
@@ -308,7 +296,10 @@ int drum_convert_karpathy(const drum_karpathy_source *src, drum_dataset *out, ch
         const cJSON *sents = cJSON_GetObjectItemCaseSensitive(im, "sentences");
         if (!cJSON_IsString(split) || !cJSON_IsString(file) || !file->valuestring[0])
             FAIL("%s: images[%d]: expected strings \"split\" and \"filename\"", src->path, i);
-        if (!in_list(split->valuestring, src->split)) continue;
+        if (!in_list(split->valuestring, src->split)) {
+            cJSON_Delete(im);
+            continue;
+        }
         if (fpath && !cJSON_IsString(fpath))
             FAIL("%s: images[%d]: \"filepath\" must be a string", src->path, i);
         char id[512];
@@ -338,17 +329,20 @@ int drum_convert_karpathy(const drum_karpathy_source *src, drum_dataset *out, ch
                  "caption", split->valuestring))
             FAIL("%s: out of memory", src->path);
         out->ex[out->n - 1].line = i + 1;
+        cJSON_Delete(im);
     }
+    if (rc < 0) goto fail;
     if (out->n == 0)
         FAIL("%s: no image has split \"%s\" (Karpathy splits: train, restval, val, test)",
              src->path, src->split);
     if (check_unique(out, src->path, "images", err, errlen)) goto fail;
     free(refs);
-    cJSON_Delete(root);
+    drum_json_stream_close(&images);
     return 0;
 fail:
     free(refs);
-    cJSON_Delete(root);
+    cJSON_Delete(im);
+    drum_json_stream_close(&images);
     drum_dataset_free(out);
     return -1;
 }

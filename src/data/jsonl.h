@@ -1,4 +1,4 @@
-/* jsonl.h — what the two readers of JSON-lines files (dataset.c, convert.c) share. */
+/* jsonl.h — what the readers of JSON data files (dataset.c, convert.c) share. */
 #ifndef DRUM_DATA_JSONL_H
 #define DRUM_DATA_JSONL_H
 
@@ -19,5 +19,32 @@ cJSON *drum_jsonl_object(const char *text, size_t len, const char *path, int lin
  * set. Returns 0, or -1 with "path:line: duplicate id \"x\" (first on line n)" for the
  * first repeated id, or out of memory. */
 int drum_dataset_index_ids(drum_dataset *ds, const char *path, char *err, size_t errlen);
+
+/* The array under `key` of a file's top-level JSON object, read an element at a time: a
+ * file of VQAv2's size (350 MB) would take ~2.8 GB as one cJSON tree; this holds its bytes
+ * and one element's tree. The whole file is checked, as a parse of it would check it:
+ * open, then next until it returns 0, finds any invalid JSON in it. The first member of
+ * that name is the array read, as cJSON_GetObjectItem finds it. */
+typedef struct {
+    char *buf; /* the file */
+    size_t len;
+    const char *p; /* what is read next */
+    const char *path, *key;
+    int n;    /* elements handed out */
+    int done; /* the array has ended */
+} drum_json_stream;
+
+/* Reads path and finds the array. Returns 0, or -1 with "path: cannot open ...",
+ * "path:line: invalid JSON at column N", "path: expected a JSON object with an array
+ * \"key\"" or an out-of-memory message in err (s then holds nothing). */
+int drum_json_stream_open(drum_json_stream *s, const char *path, const char *key, char *err,
+                          size_t errlen);
+
+/* The next element, in *element (free it with cJSON_Delete): returns 1; 0 after the last,
+ * once the rest of the file is checked too; -1 with "path:line: invalid JSON at column N"
+ * or "path: out of memory parsing key[i]" in err. */
+int drum_json_stream_next(drum_json_stream *s, cJSON **element, char *err, size_t errlen);
+
+void drum_json_stream_close(drum_json_stream *s);
 
 #endif
