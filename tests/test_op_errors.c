@@ -3,6 +3,7 @@
  * crash or a silent wrong answer; the cpu backend's scratch; and the advice for OpenBLAS
  * kernels older than the CPU.
  * The embedding checks also run on cuda when a GPU is visible. */
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -182,12 +183,19 @@ static void check_cpu_scratch(drum_backend *cpu) {
     drum_backend_clear_error(cpu);
     CHECK(cpu_scratch(cpu, 256, "t5") != NULL && drum_backend_ok(cpu),
           "scratch after a failed request: %s", cpu->err);
+    /* Q x L whose bytes of doubles wrap size_t (to ~25 GB): refused by size, nothing read */
+    float loss = -1, sim = 0, fb = 0;
+    cpu->op.listmle_forward(cpu, &loss, &sim, &fb, INT_MAX, (1 << 30) + 2);
+    CHECK(!drum_backend_ok(cpu) && strstr(cpu->err, "listmle_forward: Q=2147483647 x "
+                                                     "L=1073741826 candidates is more than") &&
+              loss == -1,
+          "listmle_forward over a wrapping size: '%s', loss %g", cpu->err, loss);
+    drum_backend_clear_error(cpu);
     /* Q x L doubles that no machine has: the op fails before reading its inputs */
 #ifdef __SANITIZE_ADDRESS__
     SKIP("an op without its scratch: AddressSanitizer stops at a request of 2^63 bytes");
     return;
 #endif
-    float loss = -1, sim = 0, fb = 0;
     cpu->op.listwise_rank_forward(cpu, &loss, &sim, &fb, 1 << 30, 1 << 30);
     CHECK(!drum_backend_ok(cpu) && strstr(cpu->err, "listwise_rank_forward: out of host "
                                                      "memory") && loss == -1,

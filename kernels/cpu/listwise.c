@@ -5,6 +5,7 @@
  * gradient. The O(L^2) loops are deliberate: L is a candidate list (tens), and counting
  * "how many come before me" needs no sort and no per-row allocation. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "common.h"
@@ -33,6 +34,10 @@ static int check_sizes(drum_backend *be, const char *op, int Q, int L) {
     if (!drum_backend_ok(be)) return 0;
     if (Q < 0 || L < 0) {
         DRUM_FAIL(be, "%s: sizes must be >= 0 (got Q=%d, L=%d)", op, Q, L);
+        return 0;
+    }
+    if ((size_t)Q * L >= SIZE_MAX / sizeof(double)) { /* row_scratch's bytes would wrap */
+        DRUM_FAIL(be, "%s: Q=%d x L=%d candidates is more than memory can hold", op, Q, L);
         return 0;
     }
     return 1;
