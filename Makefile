@@ -1,6 +1,6 @@
 # drum — one entry point. `make` builds libdrum.a, the drum CLI and the tests;
 # `make test`, `make asan`, `make bench`, `make demo`. CUDA=auto|0|1 (auto: build the
-# CUDA backend when nvcc is on PATH). Warnings are errors.
+# CUDA backend when nvcc is on PATH or in $(CUDA_HOME)/bin). Warnings are errors.
 CUDA ?= auto
 BUILD ?= build
 CUDA_HOME ?= /usr/local/cuda

@@ -1057,6 +1057,36 @@ static void test_synth_cli(void) {
     }
 }
 
+/* Each job command's --help offers only options the command takes: every "--name" in it,
+ * given to the command (with a value after it, for those that take one), is not an
+ * "unknown option" (eval and mine once offered --resume in --check's text). */
+static void test_job_help(void) {
+    static const char *const cmds[] = {"demo", "train", "eval", "mine"};
+    char log[300], opt[64];
+    snprintf(log, sizeof log, "%s/help.log", tmp);
+    for (int c = 0; c < 4; c++) {
+        const char *h[] = {drum_bin, cmds[c], "--help", NULL};
+        int rc = run_drum(log, h, 0, NULL, 0), named = 0;
+        char *help = test_slurp(log);
+        CHECK(rc == 0 && help, "drum %s --help: exit %d", cmds[c], rc);
+        for (const char *p = help ? strstr(help, " --") : NULL; p; p = strstr(p + 1, " --")) {
+            size_t n = strspn(p + 1, "-abcdefghijklmnopqrstuvwxyz");
+            snprintf(opt, sizeof opt, "%.*s", (int)n, p + 1);
+            if (strcmp(opt, "--help") == 0) continue;
+            const char *a[] = {drum_bin, cmds[c], "/nonexistent.yaml", opt, "x=y", NULL};
+            run_drum(log, a, 0, NULL, 0);
+            char *text = test_slurp(log), want[96];
+            snprintf(want, sizeof want, "unknown option '%s'", opt);
+            CHECK(text && !strstr(text, want), "drum %s --help offers %s, which it refuses: %s",
+                  cmds[c], opt, text ? text : "");
+            free(text);
+            named++;
+        }
+        CHECK(named >= 3, "drum %s --help names %d options", cmds[c], named);
+        free(help);
+    }
+}
+
 /* The exec job's config: the stand-in LVLM lvlm run with `options`, eval.classify `classify`. */
 static void write_exec_config(const char *path, const char *out, const char *lvlm,
                               const char *options, const char *classify) {
@@ -2469,6 +2499,7 @@ int main(int argc, char **argv) {
     test_micro_batch();
     test_errors();
     test_synth_cli();
+    test_job_help();
     test_job_parts();
     test_exec_scorer_job();
     test_eval_on_pool();

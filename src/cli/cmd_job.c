@@ -91,8 +91,7 @@ static void job_usage(FILE *f, job_kind kind) {
             "                    the LVLM's hello, say how many prompts the job would ask the\n"
             "                    LVLM and the images' memory, and stop: nothing asked,\n"
             "                    nothing written to train.out\n"
-            "                    (with --resume: train.ckpt verified against the settings,\n"
-            "                    the data and the images, as the resume would)\n"
+            "%s"
             "\n"
             "Ctrl-C, SIGTERM or SIGUSR1 stops it at the next safe point (a training step, an\n"
             "embedding batch, the LVLM's next batch) with exit status 3; %s continues.\n"
@@ -106,6 +105,10 @@ static void job_usage(FILE *f, job_kind kind) {
                                : "  --resume          continue from train.out/train.ckpt\n"
                                  "  --fresh           start afresh over an unfinished run's train.ckpt\n"
                                  "                    (without either, a run refuses to overwrite it)\n",
+            kind == JOB_MINE || kind == JOB_EVAL
+                ? ""
+                : "                    (with --resume: train.ckpt verified against the settings,\n"
+                  "                    the data and the images, as the resume would)\n",
             kind == JOB_MINE || kind == JOB_EVAL ? "the same command" : "--resume");
 }
 
