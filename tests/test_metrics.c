@@ -11,6 +11,7 @@
 
 #include "common/check.h"
 #include "drum/fileio.h"
+#include "drum/icl.h"
 #include "drum/metrics.h"
 
 #define FIXTURES "tests/fixtures/metrics/"
@@ -148,6 +149,41 @@ static void test_ptb_direct(void) {
     free(s);
 }
 
+/* The evaluation's scoring (drum_icl_score_answers_each) of a raw set as caption queries:
+ * the LVLM's answers and the references are untokenized text there, as the benchmarks and an
+ * LVLM give them, so it must tokenize as pycocoevalcap does to give pycocoevalcap's scores. */
+static void check_eval_captions(cJSON *set, const char *name, int n, cJSON *want_scores,
+                                double want_mean) {
+    cJSON *hyps = cJSON_GetObjectItem(set, "raw_hyps"), *refs = cJSON_GetObjectItem(set, "raw_refs");
+    drum_example *ex = calloc((size_t)n, sizeof *ex);
+    char **answers = calloc((size_t)n, sizeof *answers);
+    double *per = calloc((size_t)n, sizeof *per);
+    drum_dataset ds = {"cider.json", ex, n, NULL};
+    for (int i = 0; i < n; i++) {
+        cJSON *ri = cJSON_GetArrayItem(refs, i);
+        ex[i].task = "caption";
+        ex[i].n_answers = cJSON_GetArraySize(ri);
+        ex[i].answers = calloc((size_t)ex[i].n_answers, sizeof(char *));
+        for (int j = 0; j < ex[i].n_answers; j++)
+            ex[i].answers[j] = cJSON_GetArrayItem(ri, j)->valuestring;
+        ex[i].response = ex[i].answers[0];
+        answers[i] = cJSON_GetArrayItem(hyps, i)->valuestring;
+    }
+    drum_icl_result r;
+    char err[256] = "";
+    int rc = drum_icl_score_answers_each(&ds, answers, NULL, &r, per, err, sizeof err);
+    double max_err = 0;
+    for (int i = 0; rc == 0 && i < n; i++)
+        max_err = fmax(max_err, fabs(per[i] - cJSON_GetArrayItem(want_scores, i)->valuedouble));
+    CHECK(rc == 0 && r.n_tasks == 1 && fabs(r.score[0] - want_mean) <= 1e-6 && max_err <= 1e-6,
+          "cider %s through the evaluation: %s mean %.9f, want %.9f; per query |err| %.2g",
+          name, err, rc == 0 ? r.score[0] : NAN, want_mean, max_err);
+    for (int i = 0; i < n; i++) free(ex[i].answers);
+    free(ex);
+    free(answers);
+    free(per);
+}
+
 /* Reads one set of cider.json into arrays and compares drum_cider_d with the reference. */
 static void check_cider_set(cJSON *set, int from_raw) {
     const char *name = cJSON_GetObjectItem(set, "name")->valuestring;
@@ -188,6 +224,7 @@ static void check_cider_set(cJSON *set, int from_raw) {
     }
     printf("cider %-16s %s n=%-3d mean %.6f (ref %.6f) max |err| %.2g\n", name,
            from_raw ? "raw" : "tok", n, mean, want_mean, max_err);
+    if (from_raw) check_eval_captions(set, name, n, ws, want_mean);
     for (int i = 0; i < n; i++) {
         free(h[i]);
         for (int j = 0; j < nr[i]; j++) free((char *)r[i][j]);

@@ -84,7 +84,9 @@ double drum_icl_paired_sd(const double *pa, const double *pb, const int *mask, i
                           int shared_draw);
 
 /* Scores given answers (answers[i] for queries->ex[i]) with each task's metric; p_yes[i]
- * (NULL when there is no "binary" query) is the LVLM's P(yes) for a binary query. */
+ * (NULL when there is no "binary" query) is the LVLM's P(yes) for a binary query. Captions
+ * are raw text, as an LVLM writes them and the benchmarks store them: they and their
+ * references go through drum_ptb_tokenize before CIDEr-D, as in pycocoevalcap. */
 int drum_icl_score_answers(const drum_dataset *queries, char *const *answers,
                            const double *p_yes, drum_icl_result *out, char *err,
                            size_t errlen);

@@ -46,6 +46,34 @@ out:
     return rc;
 }
 
+/* CIDEr-D of m raw captions as pycocoevalcap's COCOEvalCap scores them: hypotheses and
+ * references through the PTB tokenizer first (lowercased, punctuation dropped), then Cider. */
+static int cider_raw(int m, const char *const *hyps, const char *const *const *refs,
+                     const int *nrefs, double *scores, double *mean, char *err, size_t errlen) {
+    char **th = calloc((size_t)m, sizeof *th), ***tr = calloc((size_t)m, sizeof *tr);
+    int ok = th && tr, rc = -1;
+    for (int i = 0; ok && i < m; i++) {
+        th[i] = drum_ptb_tokenize(hyps[i]);
+        tr[i] = calloc((size_t)nrefs[i], sizeof **tr);
+        ok = th[i] && tr[i];
+        for (int j = 0; ok && j < nrefs[i]; j++)
+            ok = (tr[i][j] = drum_ptb_tokenize(refs[i][j])) != NULL;
+    }
+    if (!ok)
+        snprintf(err, errlen, "out of memory tokenizing %d captions", m);
+    else
+        rc = drum_cider_d(m, (const char *const *)th, (const char *const *const *)tr, nrefs,
+                          scores, mean, err, errlen);
+    for (int i = 0; i < m && th && tr; i++) {
+        free(th[i]);
+        for (int j = 0; tr[i] && j < nrefs[i]; j++) free(tr[i][j]);
+        free(tr[i]);
+    }
+    free(th);
+    free(tr);
+    return rc;
+}
+
 int drum_icl_score_answers(const drum_dataset *queries, char *const *answers,
                            const double *p_yes, drum_icl_result *out, char *err,
                            size_t errlen) {
@@ -118,7 +146,7 @@ int drum_icl_score_answers_each(const drum_dataset *queries, char *const *answer
         }
         if (is_caption) {
             double mean = 0;
-            if (m && drum_cider_d(m, hyps, refs, nrefs, cider, &mean, err, errlen)) goto out;
+            if (m && cider_raw(m, hyps, refs, nrefs, cider, &mean, err, errlen)) goto out;
             out->score[t] = mean;
             for (int i = 0, c = 0; per_query && i < n; i++) /* cider[] in query order */
                 if (slot[i] == t) per_query[i] = cider[c++];
