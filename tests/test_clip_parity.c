@@ -397,20 +397,44 @@ static void test_training_paths(drum_backend *be, fixture *f) {
     float norm = 0, norm2 = 0;
     drum_clip_model_download_grads(m, g1);
     double hn = host_norm(g1, f->p.total);
-    rc = drum_clip_clip_grad_norm(m, 0.0f, &norm) ||
-         drum_clip_clip_grad_norm(m, (float)(hn / 2), NULL) ||
-         drum_clip_clip_grad_norm(m, 0.0f, &norm2);
+    rc = drum_clip_clip_grad_norm(m, NULL, 0.0f, &norm) ||
+         drum_clip_clip_grad_norm(m, NULL, (float)(hn / 2), NULL) ||
+         drum_clip_clip_grad_norm(m, NULL, 0.0f, &norm2);
     CHECK(rc == 0 && fabs(norm - hn) <= 1e-5 * hn, "%s: grad norm %.7g vs host %.7g", f->dir, norm,
           hn);
     CHECK(fabs(norm2 - hn / 2) <= 1e-5 * hn, "%s: clipped norm %.7g, expected %.7g", f->dir, norm2,
           hn / 2);
-    rc = drum_clip_clip_grad_norm(m, (float)(hn * 4), &norm);
+    rc = drum_clip_clip_grad_norm(m, NULL, (float)(hn * 4), &norm);
     CHECK(rc == 0 && fabs(norm - hn / 2) <= 1e-5 * hn, "%s: a larger max_norm leaves the norm", f->dir);
+
+    /* Frozen parameters (every vision_model entry) have no gradient: theirs are zeroed and
+     * the norm is the other entries' alone, as torch's over requires_grad parameters. */
+    unsigned char *frozen = calloc((size_t)f->p.n, 1);
+    double fn = 0;
+    drum_clip_model_download_grads(m, g1);
+    for (int i = 0; frozen && i < f->p.n; i++) {
+        const drum_param_entry *pe = &f->p.entries[i];
+        frozen[i] = strncmp(pe->name, "vision_model.", 13) == 0;
+        for (size_t j = 0; !frozen[i] && j < pe->numel; j++)
+            fn += (double)g1[pe->offset + j] * g1[pe->offset + j];
+    }
+    fn = sqrt(fn);
+    rc = !frozen || drum_clip_clip_grad_norm(m, frozen, 0.0f, &norm) ||
+         drum_clip_model_download_grads(m, g2);
+    size_t nonzero = 0;
+    for (int i = 0; rc == 0 && i < f->p.n; i++)
+        for (size_t j = 0; frozen[i] && j < f->p.entries[i].numel; j++)
+            nonzero += g2[f->p.entries[i].offset + j] != 0.0f;
+    CHECK(rc == 0 && fn > 0 && fn < hn / 2 * 0.999 && fabs(norm - fn) <= 1e-5 * hn &&
+              nonzero == 0,
+          "%s: with the vision tower frozen the norm is %.7g, the text side's %.7g (all %.7g); "
+          "%zu frozen gradients left", f->dir, norm, fn, hn / 2, nonzero);
+    free(frozen);
 
     /* Determinism: two full training steps from the same state give the same bytes. */
     for (int run = 0; run < 2; run++) {
         drum_clip_model_init(m, 7);
-        rc = run_step(m, f, &d, run ? &loss2 : &loss) || drum_clip_clip_grad_norm(m, 1.0f, NULL);
+        rc = run_step(m, f, &d, run ? &loss2 : &loss) || drum_clip_clip_grad_norm(m, NULL, 1.0f, NULL);
         drum_adamw_config h = drum_adamw_defaults();
         rc = rc || drum_clip_adamw_step(m, &h) || run_step(m, f, &d, run ? &loss2 : &loss) ||
              drum_clip_adamw_step(m, &h) || drum_clip_model_download(m, run ? p2 : p1) ||

@@ -15,7 +15,7 @@
  *     drum_clip_contrastive_backward(m);              m->d_img_features, m->d_txt_features
  *     drum_clip_backward_images(m, m->d_img_features);
  *     drum_clip_backward_texts(m, m->d_txt_features);
- *     drum_clip_clip_grad_norm(m, 1.0f, &norm);       optional
+ *     drum_clip_clip_grad_norm(m, NULL, 1.0f, &norm); optional
  *     drum_clip_adamw_step(m, &adamw);
  * Another loss (DRUM's list-wise one) computes its own d_features from m->img_features /
  * m->txt_features and calls the two backward functions the same way.
@@ -134,10 +134,13 @@ int drum_clip_contrastive_forward(drum_clip_model *m, float *loss);
  * d(logit_scale) into m->grads. Follows drum_clip_contrastive_forward. */
 int drum_clip_contrastive_backward(drum_clip_model *m);
 
-/* torch.nn.utils.clip_grad_norm_ over all gradients: *norm = the global L2 norm before
- * clipping; when max_norm > 0 and max_norm / (norm + 1e-6) < 1 every gradient is scaled by
- * that factor. norm may be NULL. */
-int drum_clip_clip_grad_norm(drum_clip_model *m, float max_norm, float *norm);
+/* torch.nn.utils.clip_grad_norm_ over the trainable parameters: *norm = their global L2
+ * norm before clipping; when max_norm > 0 and max_norm / (norm + 1e-6) < 1 every gradient
+ * is scaled by that factor. frozen (NULL: none) holds one flag per parameter-table entry:
+ * a frozen parameter has no gradient, as one with requires_grad False in torch, so its
+ * gradients are zeroed first and take no part in the norm. norm may be NULL. */
+int drum_clip_clip_grad_norm(drum_clip_model *m, const unsigned char *frozen, float max_norm,
+                             float *norm);
 
 /* One torch.optim.AdamW step over the whole parameter buffer; increments m->step first. */
 int drum_clip_adamw_step(drum_clip_model *m, const drum_adamw_config *h);

@@ -758,9 +758,14 @@ int drum_clip_contrastive_backward(drum_clip_model *m) {
 
 /* ---- optimizer --------------------------------------------------------------------- */
 
-int drum_clip_clip_grad_norm(drum_clip_model *m, float max_norm, float *norm) {
+int drum_clip_clip_grad_norm(drum_clip_model *m, const unsigned char *frozen, float max_norm,
+                             float *norm) {
     drum_backend *be = m->be;
     if (!drum_backend_ok(be) || need_train(m, "clip_grad_norm")) return -1;
+    for (int e = 0; frozen && e < m->p->n; e++)
+        if (frozen[e])
+            be->memset0(be, m->grads + m->p->entries[e].offset,
+                        m->p->entries[e].numel * sizeof(float));
     float ss = 0;
     be->op.sum_squares(be, m->st->scalar, m->grads, m->p->total);
     be->to_host(be, &ss, m->st->scalar, sizeof ss);

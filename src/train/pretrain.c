@@ -78,7 +78,7 @@ static int pretrain(drum_clip_model *m, const drum_prepared *prep, const drum_pr
                 drum_clip_contrastive_forward(m, &loss) || drum_clip_contrastive_backward(m) ||
                 drum_clip_backward_images(m, m->d_img_features) ||
                 drum_clip_backward_texts(m, m->d_txt_features) ||
-                (o->grad_clip > 0 && drum_clip_clip_grad_norm(m, o->grad_clip, NULL)) ||
+                (o->grad_clip > 0 && drum_clip_clip_grad_norm(m, NULL, o->grad_clip, NULL)) ||
                 drum_clip_adamw_step(m, &h)) {
                 drum_trace_pop();
                 snprintf(err, errlen, "pretrain step %ld on %s: %s", step, be->name, be->err);

@@ -955,7 +955,8 @@ static double train_step(drum_trainer *t, const int *queries, int B, char *err, 
             return NAN;
     }
     if (parallel && sum_gradients(t, err, errlen)) return NAN;
-    if (t->o.grad_clip > 0 && drum_clip_clip_grad_norm(m, t->o.grad_clip, NULL)) return NAN;
+    if (t->o.grad_clip > 0 && drum_clip_clip_grad_norm(m, t->frozen, t->o.grad_clip, NULL))
+        return NAN;
     adamw_unfrozen(t, drum_lr_at(t->o.lr, t->step, t->o.warmup_steps, t->total_steps));
     be->synchronize(be);
     return drum_backend_ok(be) ? loss : NAN;

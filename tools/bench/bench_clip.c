@@ -82,7 +82,7 @@ static int train_step(drum_clip_model *m, const bench_inputs *in, const drum_ada
            drum_clip_contrastive_forward(m, &loss) || drum_clip_contrastive_backward(m) ||
            drum_clip_backward_images(m, m->d_img_features) ||
            drum_clip_backward_texts(m, m->d_txt_features) ||
-           drum_clip_clip_grad_norm(m, 1.0f, NULL) || drum_clip_adamw_step(m, h);
+           drum_clip_clip_grad_norm(m, NULL, 1.0f, NULL) || drum_clip_adamw_step(m, h);
 }
 
 /* Times one (config, task). Returns images/s, or a negative value after printing why. */
