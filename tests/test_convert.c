@@ -1,5 +1,5 @@
 /* test_convert — `drum convert` and convert.h on small files in the benchmarks' native
- * formats (shared/METRICS.md): VQA questions + annotations (integer and string image ids),
+ * formats (docs/FORMATS.md, docs/METRICS.md): VQA questions + annotations (integer and string image ids),
  * Karpathy caption splits (COCO with filepath/cocoid, Flickr30K without), class folders
  * (ImageNet's layout, with and without a class-name map), Hateful Memes JSON lines, the
  * JSONL round trip through the loader, every error path, the CLI's exit codes, the JSON read

@@ -1,4 +1,4 @@
-/* comm.h — the ranks of a data-parallel run (DESIGN.md §2, "Data parallel").
+/* comm.h — the ranks of a data-parallel run (docs/ARCHITECTURE.md, "Data parallel").
  *
  * Every rank runs the same program on the same inputs (SPMD) and calls the collectives in
  * the same order. Backends: `single` (one process, every call a copy or nothing), `mpi`

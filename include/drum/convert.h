@@ -1,6 +1,6 @@
 /* convert.h — the benchmarks' native annotation files -> drum's examples (data.h), so that
  * `drum convert ... --out X.jsonl` gives the JSONL every other command reads. Formats as
- * shared/METRICS.md describes them (OpenFlamingo's evaluation suite):
+ * docs/METRICS.md describes them (OpenFlamingo's evaluation suite):
  *
  *   VQA       questions JSON {"questions": [{question, question_id, image_id}]} and
  *             annotations JSON {"annotations": [{question_id, image_id, answers: [{answer,

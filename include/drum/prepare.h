@@ -3,7 +3,7 @@
  *
  * Text templates name fields in braces: {P} prompt, {R} response, {D} draft (the LVLM's
  * zero-shot answer to the example, passed in `drafts`). A demonstration's text is the
- * demo template over {P},{R}; a query's the query template over {P},{D} (DESIGN.md §1:
+ * demo template over {P},{R}; a query's the query template over {P},{D} (docs/METHOD.md:
  * the gold response is unknown at test time). Unknown fields are an error.
  */
 #ifndef DRUM_PREPARE_H

@@ -1,6 +1,6 @@
 /* retrieval.h — embedding sets, their file format, and the retrieval strategies.
  *
- * Strategies (DESIGN.md §1): RS (seeded random), FIXED (the same k for every query),
+ * Strategies (docs/METHOD.md): RS (seeded random), FIXED (the same k for every query),
  * SI (cosine of image embeddings), ST (cosine of text embeddings), SIT and DRUM (the
  * concatenation [w_i * v ; w_t * t] of the two L2-normalised embeddings; DRUM is SIT
  * computed with the fine-tuned retriever's embeddings). A query never retrieves itself

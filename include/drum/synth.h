@@ -1,4 +1,4 @@
-/* synth.h — the demo benchmark: a procedurally generated multimodal suite (DESIGN.md §3).
+/* synth.h — the demo benchmark: a procedurally generated multimodal suite (docs/SIMULATOR.md).
  *
  * Images are rendered from hidden attributes (1-4 objects: shape, colour, size, position)
  * plus nuisance attributes no task asks about (background tones, gradient, stripes, pixel

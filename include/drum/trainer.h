@@ -1,4 +1,4 @@
-/* trainer.h — DRUM's iterative mining and list-wise training (DESIGN.md §1).
+/* trainer.h — DRUM's iterative mining and list-wise training (docs/METHOD.md).
  *
  * Each round: embed the pool with the current retriever -> retrieve the top K for every
  * training query (itself excluded) with SIT -> score the first `scored_per_round` pairs
