@@ -1451,6 +1451,51 @@ static long same_image_candidates(const char *cands, long *all) {
     return same;
 }
 
+/* Padding slots come from the query's own family, never the query, and with digests never
+ * its image, however small a share of the pool the family is: 3,000 draws for a query of a
+ * family of 50 in a pool of 100,000 (the rejection draws miss and the fallback picks), and
+ * of a family of half the pool (the rejection draws hit); each eligible member is drawn. */
+static void test_pad_example(void) {
+    const int n = 100000;
+    int *groups = malloc(n * sizeof(int)), *hits = calloc(n, sizeof(int));
+    uint64_t *digests = malloc(n * sizeof(uint64_t));
+    for (int i = 0; groups && digests && i < n; i++) {
+        groups[i] = i % 2000 == 7 ? 1 : i < n / 2 ? 0 : 2; /* 1: 50 members, 7 + 2000 j */
+        digests[i] = (uint64_t)i;
+    }
+    if (!groups || !hits || !digests) return;
+    digests[2007] = digests[7]; /* two questions of one image */
+    const int tests[][2] = {{7, 1}, {10, 0}}; /* query, family */
+    for (int t = 0; t < 2; t++) {
+        int qi = tests[t][0], fam = tests[t][1], bad = 0, eligible = 0, seen = 0;
+        drum_rng r;
+        drum_rng_seed(&r, 99, (uint64_t)qi);
+        memset(hits, 0, n * sizeof(int));
+        for (int k = 0; k < 3000; k++) {
+            int d = drum_pad_example(n, groups, digests, qi, &r);
+            if (d < 0 || d >= n || d == qi || groups[d] != fam || digests[d] == digests[qi]) bad++;
+            else hits[d]++;
+        }
+        for (int d = 0; d < n; d++)
+            if (groups[d] == fam && d != qi && digests[d] != digests[qi]) {
+                eligible++;
+                seen += hits[d] > 0;
+            }
+        CHECK(bad == 0 && (fam != 1 || (eligible == 48 && seen == 48)) &&
+                  (fam != 0 || seen > 2800),
+              "padding for query %d (family of %d eligible): %d bad draws, %d members drawn", qi,
+              eligible, bad, seen);
+    }
+    /* no eligible example: -1 */
+    drum_rng r;
+    drum_rng_seed(&r, 1, 1);
+    int lone[3] = {0, 1, 1};
+    CHECK(drum_pad_example(3, lone, NULL, 0, &r) == -1, "a family of one pads with nothing");
+    free(groups);
+    free(hits);
+    free(digests);
+}
+
 /* train.queries: drum_sample_queries marks exactly that many examples, the same ones for a
  * seed (others for another), and every example (no mask) for 0 or the whole pool;
  * `drum mine --set train.queries=30` over the exec job's 100 pool examples drafts those 30
@@ -2503,6 +2548,7 @@ int main(int argc, char **argv) {
     test_job_parts();
     test_exec_scorer_job();
     test_eval_on_pool();
+    test_pad_example();
     test_sampled_queries();
     test_eval_stop();
     test_pretrain_stop();

@@ -24,6 +24,7 @@
 #include "drum/prepare.h"
 #include "drum/progress.h"
 #include "drum/retrieval.h"
+#include "drum/rng.h"
 #include "drum/score.h"
 
 #ifdef __cplusplus
@@ -208,6 +209,14 @@ int drum_embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepared
                         const drum_dataset *ds, int use_query_text, int batch,
                         const drum_progress *progress, drum_embeddings *out, char *err,
                         size_t errlen);
+
+/* A pool example for a padding slot of query qi's list in a training step (n pool
+ * examples): a uniform draw among those of qi's family (groups NULL: the whole pool) other
+ * than qi and, with digests (exclude_same_image), other than those showing qi's image (an
+ * equal digest). It draws from the whole pool until one qualifies, which is cheap while the
+ * family is a fair share of the pool; after 1000 misses (a family under ~0.5% of the pool)
+ * it takes the k-th qualifying example, k drawn. Returns -1 when none qualifies. */
+int drum_pad_example(int n, const int *groups, const uint64_t *digests, int qi, drum_rng *r);
 
 /* The learning rate at a step: linear warm-up to lr, then cosine decay to 0 at total. */
 float drum_lr_at(float lr, long step, int warmup, long total);

@@ -673,6 +673,25 @@ static int count_batches(const drum_trainer *t) {
  * than L keeps its best candidate and a seeded sample of the rest; a shorter one is padded
  * with random pool examples that are absent from the rank term (feedback -inf) and serve
  * as extra negatives of the contrastive term. */
+/* Whether pool example d may pad query qi's list (drum_pad_example). */
+static int pads(int d, int qi, const int *groups, const uint64_t *digests) {
+    return d != qi && (!groups || groups[d] == groups[qi]) &&
+           !(digests && digests[d] == digests[qi]);
+}
+
+int drum_pad_example(int n, const int *groups, const uint64_t *digests, int qi, drum_rng *r) {
+    int count = 0;
+    for (int tries = 0; tries < 1000; tries++) {
+        int d = (int)drum_rng_below(r, (uint32_t)n);
+        if (pads(d, qi, groups, digests)) return d;
+    }
+    for (int d = 0; d < n; d++) count += pads(d, qi, groups, digests);
+    int k = count ? (int)drum_rng_below(r, (uint32_t)count) : 0;
+    for (int d = 0; d < n && count; d++)
+        if (pads(d, qi, groups, digests) && k-- == 0) return d;
+    return -1;
+}
+
 static void build_batch(drum_trainer *t, const int *queries, int B) {
     drum_train_buffers *b = t->buf;
     int L = t->o.list_size, T = t->prep->T, n = t->pool->n;
@@ -708,15 +727,11 @@ static void build_batch(drum_trainer *t, const int *queries, int B) {
                 b->row_example[row] = c->demo;
                 b->h_fb[(size_t)q * B * L + (size_t)q * L + j] = c->fb;
             } else {
-                /* a random example of the query's own family (any other when it has one; with
-                 * exclude_same_image, one of another image) */
-                int d, tries = 0;
-                do d = (int)drum_rng_below(&r, (uint32_t)n);
-                while ((d == qi || (t->groups && t->groups[d] != t->groups[qi]) ||
-                        (t->o.exclude_same_image && same_image(t, d, qi))) &&
-                       ++tries < 1000);
-                if (d == qi) d = (qi + 1) % n;
-                b->row_example[row] = d;
+                /* check_families leaves every family examples that may pad; without any,
+                 * the next example */
+                int d = drum_pad_example(n, t->groups, t->o.exclude_same_image
+                                                           ? t->prep->image_digest : NULL, qi, &r);
+                b->row_example[row] = d >= 0 ? d : (qi + 1) % n;
             }
         }
         free(pick);
