@@ -49,8 +49,14 @@ static int fake_generate(drum_scorer *s, const drum_icl_prompt *p, int n, char *
     return 0;
 }
 
-/* doubles that need all 17 digits */
-static double fake_ll(int q, int j) { return -1.0 / (3.0 + q) - j * 1e-300 + (j == 2 ? 0.1 : 0); }
+/* Log-likelihoods that stress the file's printing: a subnormal step, and for choice 1 the
+ * double just below an integer (-2.0000000000000004 for q = 1), which 15 significant digits
+ * print as the integer and cJSON's own printing (which checks a round trip only to within
+ * an epsilon) wrote that way. */
+static double fake_ll(int q, int j) {
+    if (j == 1) return nextafter(-1.0 - q, -INFINITY);
+    return -1.0 / (3.0 + q) - j * 1e-300 + (j == 2 ? 0.1 : 0);
+}
 
 static int fake_rank(drum_scorer *s, const drum_icl_prompt *p, int n, const char *const *choices,
                      int n_choices, double *out, char *err, size_t errlen) {

@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -283,9 +284,14 @@ static int record_line(drum_strbuf *b, const char *key, const char *answer, cons
     cJSON *o = cJSON_CreateObject();
     int ok = o && cJSON_AddStringToObject(o, "k", key);
     if (ok && answer) ok = cJSON_AddStringToObject(o, "a", answer) != NULL;
-    if (ok && !answer) {
+    if (ok && !answer) { /* %.17g: cJSON prints 15 digits when they read back within an
+                            * epsilon, which can lose the last bit */
         cJSON *r = cJSON_AddArrayToObject(o, "r");
-        for (int j = 0; r && j < n; j++) cJSON_AddItemToArray(r, cJSON_CreateNumber(ll[j]));
+        for (int j = 0; r && j < n && isfinite(ll[j]); j++) {
+            char num[32];
+            snprintf(num, sizeof num, "%.17g", ll[j]);
+            cJSON_AddItemToArray(r, cJSON_CreateRaw(num));
+        }
         ok = r && cJSON_GetArraySize(r) == n;
     }
     char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
