@@ -431,6 +431,15 @@ static void test_training_paths(drum_backend *be, fixture *f) {
           "%zu frozen gradients left", f->dir, norm, fn, hn / 2, nonzero);
     free(frozen);
 
+    /* A gradient that overflowed: the norm is not finite, and clipping says so instead of
+     * handing AdamW an inf (which would reach every weight). */
+    const float big = INFINITY;
+    be->to_device(be, m->grads + f->p.total / 2, &big, sizeof big);
+    rc = drum_clip_clip_grad_norm(m, NULL, 1.0f, &norm);
+    CHECK(rc == -1 && isinf(norm) && strstr(be->err, "clip_grad_norm: the gradients' norm is inf"),
+          "%s: an infinite gradient: rc %d, norm %g, '%s'", f->dir, rc, norm, be->err);
+    drum_backend_clear_error(be);
+
     /* Determinism: two full training steps from the same state give the same bytes. */
     for (int run = 0; run < 2; run++) {
         drum_clip_model_init(m, 7);

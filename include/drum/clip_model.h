@@ -134,9 +134,10 @@ int drum_clip_contrastive_forward(drum_clip_model *m, float *loss);
  * d(logit_scale) into m->grads. Follows drum_clip_contrastive_forward. */
 int drum_clip_contrastive_backward(drum_clip_model *m);
 
-/* torch.nn.utils.clip_grad_norm_ over the trainable parameters: *norm = their global L2
- * norm before clipping; when max_norm > 0 and max_norm / (norm + 1e-6) < 1 every gradient
- * is scaled by that factor. frozen (NULL: none) holds one flag per parameter-table entry:
+/* torch.nn.utils.clip_grad_norm_ over the trainable parameters (with its
+ * error_if_nonfinite): *norm = their global L2 norm before clipping; a norm that is not
+ * finite is an error, the gradients left as they are; when max_norm > 0 and
+ * max_norm / (norm + 1e-6) < 1 every gradient is scaled by that factor. frozen (NULL: none) holds one flag per parameter-table entry:
  * a frozen parameter has no gradient, as one with requires_grad False in torch, so its
  * gradients are zeroed first and take no part in the norm. norm may be NULL. */
 int drum_clip_clip_grad_norm(drum_clip_model *m, const unsigned char *frozen, float max_norm,

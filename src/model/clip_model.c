@@ -772,6 +772,11 @@ int drum_clip_clip_grad_norm(drum_clip_model *m, const unsigned char *frozen, fl
     if (!drum_backend_ok(be)) return -1;
     float n = sqrtf(ss);
     if (norm) *norm = n;
+    if (!isfinite(n)) { /* clipping cannot mend it, and AdamW would spread it to every weight */
+        DRUM_FAIL(be, "clip_grad_norm: the gradients' norm is %g (a gradient overflowed or is "
+                  "NaN); the step is not applied", (double)n);
+        return -1;
+    }
     float coef = max_norm / (n + 1e-6f);
     if (max_norm > 0 && coef < 1.0f) be->op.scale(be, m->grads, m->p->total, coef);
     return drum_backend_ok(be) ? 0 : -1;
