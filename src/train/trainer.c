@@ -192,6 +192,11 @@ static int match_freeze(drum_trainer *t, char *err, size_t errlen) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    /* DRUM's loss scores with the fixed temperature train.tau: logit_scale is not in its
+     * graph, so torch would give it no gradient and AdamW would skip it (no weight decay).
+     * Frozen here, it keeps its pre-trained value. */
+    for (int e = 0; e < t->p->n; e++)
+        if (strcmp(t->p->entries[e].name, "logit_scale") == 0) t->frozen[e] = 1;
     return drum_freeze_match(t->p, t->o.freeze, t->o.n_freeze, t->frozen, err, errlen);
 }
 
@@ -239,8 +244,9 @@ int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *b
         return -1;
     }
     if (pool->n < o->candidates_k + 1 || pool->n < o->list_size + 1) {
-        snprintf(err, errlen, "train: the pool has %d examples, fewer than candidates_k + 1 = %d",
-                 pool->n, o->candidates_k + 1);
+        int need = o->candidates_k > o->list_size ? o->candidates_k : o->list_size;
+        snprintf(err, errlen, "train: the pool has %d examples, fewer than %s + 1 = %d",
+                 pool->n, need == o->candidates_k ? "candidates_k" : "list_size", need + 1);
         return -1;
     }
     t->cand = calloc((size_t)pool->n, sizeof *t->cand);
@@ -588,9 +594,10 @@ static int mine(drum_trainer *t, char *err, size_t errlen) {
     drum_trace_pop();
     if (bad || rc == 1) goto out;
     for (int p = 0; p < np; p++) {
-        if (!isfinite(scores[p])) {
-            snprintf(err, errlen, "scorer %s returned a non-finite score for (%s, %s)",
-                     t->scorer->id, pairs[p].query->id, pairs[p].demo->id);
+        if (!isfinite((float)scores[p])) { /* lists keep float32: -inf means absent */
+            snprintf(err, errlen, "scorer %s returned a score that is not a finite float32 "
+                     "(%g) for (%s, %s)", t->scorer->id, scores[p], pairs[p].query->id,
+                     pairs[p].demo->id);
             goto out;
         }
         if (cand_push(&t->cand[pair_q[p]], pair_d[p], (float)scores[p])) {
@@ -692,7 +699,7 @@ int drum_pad_example(int n, const int *groups, const uint64_t *digests, int qi, 
     return -1;
 }
 
-static void build_batch(drum_trainer *t, const int *queries, int B) {
+static int build_batch(drum_trainer *t, const int *queries, int B, char *err, size_t errlen) {
     drum_train_buffers *b = t->buf;
     int L = t->o.list_size, T = t->prep->T, n = t->pool->n;
     size_t px = (size_t)3 * t->prep->S * t->prep->S;
@@ -708,17 +715,24 @@ static void build_batch(drum_trainer *t, const int *queries, int B) {
         for (int i = 1; i < cl->n; i++)
             if (cl->c[i].fb > cl->c[best].fb) best = i;
         int *pick = malloc((size_t)(cl->n > 0 ? cl->n : 1) * sizeof(int));
+        if (!pick || cl->n == 0) { /* without a candidate, padding in slot 0 is the positive */
+            if (pick)
+                snprintf(err, errlen, "training query %s has no scored candidate",
+                         t->pool->ex[qi].id);
+            else
+                snprintf(err, errlen, "out of memory building a training batch");
+            free(pick);
+            return -1;
+        }
         int np = 0;
-        if (pick && cl->n > 0) {
-            pick[np++] = best;
-            for (int i = 0; i < cl->n; i++)
-                if (i != best) pick[np++] = i;
-            for (int i = 1; i < np && i < L; i++) {
-                int j = i + (int)drum_rng_below(&r, (uint32_t)(np - i));
-                int tmp = pick[i];
-                pick[i] = pick[j];
-                pick[j] = tmp;
-            }
+        pick[np++] = best;
+        for (int i = 0; i < cl->n; i++)
+            if (i != best) pick[np++] = i;
+        for (int i = 1; i < np && i < L; i++) {
+            int j = i + (int)drum_rng_below(&r, (uint32_t)(np - i));
+            int tmp = pick[i];
+            pick[i] = pick[j];
+            pick[j] = tmp;
         }
         for (int j = 0; j < L; j++) {
             int row = B + q * L + j;
@@ -749,6 +763,7 @@ static void build_batch(drum_trainer *t, const int *queries, int B) {
         memcpy(b->h_mask + (size_t)row * T, mask + (size_t)e * T, (size_t)T * sizeof(int));
         b->h_eos[row] = eos[e];
     }
+    return 0;
 }
 
 /* AdamW over the parameters that are not frozen, in maximal contiguous ranges. */
@@ -863,7 +878,7 @@ static double train_step(drum_trainer *t, const int *queries, int B, char *err, 
     int rows = B * (1 + L), BL = B * L, parallel = t->comm->size > 1, q0, q1;
     my_queries(t, B, &q0, &q1);
     int mine = (q1 - q0) * (1 + L); /* this rank's rows: all of them with one rank */
-    build_batch(t, queries, B);
+    if (build_batch(t, queries, B, err, errlen)) return NAN;
     if (t->prep->longest) T = drum_cut_texts(b->h_ids, b->h_mask, b->h_eos, rows, T);
     upload_rows(be, b->levels.levels, b->h_levels, (size_t)3 * S * S, B, L, q0, q1);
     if (mine > 0)
