@@ -20,7 +20,8 @@ ROC-AUC (Hateful Memes in OpenFlamingo's suite) is sklearn.metrics.roc_auc_score
 (`pip install scikit-learn`; roc_auc.jsonl was written with scikit-learn 1.9.1,
 numpy 2.4.6, Python 3.11.7; its first line records the versions). `--only roc` writes
 that file alone (no java or pycocoevalcap needed); it has its own seed, so it never changes
-the other files.
+the other files. `--only cider-large` (re)writes cider.json's pre-tokenized 300-image set
+alone, also with its own seed (pycocoevalcap, no java).
 Outputs (deterministic, seeded):
   vqa.jsonl         normalisation cases and accuracy cases
   ptb_tokens.jsonl  raw caption -> PTB tokens with the punctuation tokens removed
@@ -340,6 +341,35 @@ def caption_sets(rng):
     return [main] + edge, tokens
 
 
+def large_cider_set():
+    """300 pre-tokenized images, with their own seed: the corpus mean is np.mean's pairwise
+    summation (blocks of 128, halves above), and the length penalty meets many differences."""
+    rng = random.Random(20261128)
+    words = ("a the man woman dog cat red blue on in with street park table sitting standing "
+             "riding two").split()
+
+    def cap():
+        return " ".join(rng.choice(words) for _ in range(rng.randint(3, 14)))
+
+    hyps, refs = [], []
+    for _ in range(300):
+        r = [cap() for _ in range(rng.choice([3, 4, 5]))]
+        hyps.append(r[0] if rng.random() < 0.1 else cap())
+        refs.append(r)
+    mean, scores = cider(hyps, refs)
+    return {"name": "large", "hyps": hyps, "refs": refs, "scores": scores, "mean": mean}
+
+
+def write_cider_large(out):
+    path = os.path.join(out, "cider.json")
+    with open(path) as f:
+        sets = [s for s in json.load(f)["sets"] if s["name"] != "large"]
+    sets.append(large_cider_set())
+    with open(path, "w") as f:
+        json.dump({"sets": sets}, f, indent=1)
+        f.write("\n")
+
+
 # ---- ROC-AUC -------------------------------------------------------------------------------
 
 
@@ -487,12 +517,16 @@ def write_roc(out):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join("tests", "fixtures", "metrics"))
-    ap.add_argument("--only", choices=["roc"],
-                    help="write only this fixture (roc: roc_auc.jsonl, needs scikit-learn only)")
+    ap.add_argument("--only", choices=["roc", "cider-large"],
+                    help="write only this fixture (roc: roc_auc.jsonl, needs scikit-learn only; "
+                         "cider-large: the large set of cider.json, needs pycocoevalcap only)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     if args.only == "roc":
         write_roc(args.out)
+        return
+    if args.only == "cider-large":
+        write_cider_large(args.out)
         return
     rng = random.Random(20241209)
     vqa = vqa_cases(rng)
@@ -500,6 +534,7 @@ def main():
         for c in vqa:
             f.write(json.dumps(c) + "\n")
     sets, tokens = caption_sets(rng)
+    sets.append(large_cider_set())
     with open(os.path.join(args.out, "ptb_tokens.jsonl"), "w") as f:
         for t in tokens:
             f.write(json.dumps(t) + "\n")

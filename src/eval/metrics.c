@@ -802,8 +802,31 @@ static void cider_sim(const cider_vec *h, const cider_vec *r, double val[4]) {
     }
     for (int k = 0; k < 4; k++) {
         if (h->norm[k] != 0.0 && r->norm[k] != 0.0) val[k] /= h->norm[k] * r->norm[k];
-        val[k] *= exp(-(delta * delta) / (2.0 * sigma * sigma));
+        val[k] *= pow(M_E, -(delta * delta) / (2.0 * sigma * sigma)); /* np.e ** x */
     }
+}
+
+/* numpy's sum of a float64 array (pairwise_sum: 8 accumulators in blocks of up to 128, halves
+ * above that), so that the corpus mean is np.mean's to the last bit. */
+static double numpy_sum(const double *a, int n) {
+    if (n < 8) {
+        double res = 0.0;
+        for (int i = 0; i < n; i++) res += a[i];
+        return res;
+    }
+    if (n <= 128) {
+        double r[8];
+        int i;
+        for (int j = 0; j < 8; j++) r[j] = a[j];
+        for (i = 8; i < n - n % 8; i += 8)
+            for (int j = 0; j < 8; j++) r[j] += a[i + j];
+        double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++) res += a[i];
+        return res;
+    }
+    int n2 = n / 2;
+    n2 -= n2 % 8;
+    return numpy_sum(a, n2) + numpy_sum(a + n2, n - n2);
 }
 
 int drum_cider_d(int n, const char *const *hyps, const char *const *const *refs,
@@ -825,7 +848,8 @@ int drum_cider_d(int n, const char *const *hyps, const char *const *const *refs,
     int max_refs = 0;
     for (int i = 0; i < n; i++) max_refs = n_refs[i] > max_refs ? n_refs[i] : max_refs;
     rv = calloc((size_t)max_refs, sizeof *rv);
-    if (!rv) goto done;
+    double *all = malloc((size_t)n * sizeof *all); /* the images' scores */
+    if (!rv || !all) goto done;
 
     /* Document frequency: the number of images whose references contain the n-gram. */
     for (int i = 0; i < n; i++) {
@@ -847,7 +871,7 @@ int drum_cider_d(int n, const char *const *hyps, const char *const *const *refs,
         table_free(&seen);
     }
 
-    double ref_len = log((double)n), total = 0.0;
+    double ref_len = log((double)n);
     for (int i = 0; i < n; i++) {
         table_free(&hv.t);
         if (precook(hyps[i], &hv.t) != 0) goto done;
@@ -864,10 +888,10 @@ int drum_cider_d(int n, const char *const *hyps, const char *const *const *refs,
         double avg = (((score[0] + score[1]) + score[2]) + score[3]) / 4.0;
         avg /= (double)n_refs[i];
         avg *= 10.0;
+        all[i] = avg;
         if (scores) scores[i] = avg;
-        total += avg;
     }
-    *mean = total / (double)n;
+    *mean = numpy_sum(all, n) / (double)n; /* np.mean */
     rc = 0;
 done:
     if (rc != 0) drum_errorf(err, errlen, "cider: out of memory");
@@ -876,6 +900,7 @@ done:
     if (rv)
         for (int j = 0; j < max_refs; j++) table_free(&rv[j].t);
     free(rv);
+    free(all);
     return rc;
 }
 
