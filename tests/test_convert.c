@@ -56,7 +56,7 @@ static void test_vqa(void) {
     char err[1024] = "";
     char *q = write_file("q.json", questions), *a = write_file("a.json", annotations);
     char *imgs = in_tmp("imgs");
-    drum_vqa_source src = {q, a, imgs, "COCO_val2014_{id:012d}.jpg", "eval"};
+    drum_vqa_source src = {q, a, imgs, "COCO_val2014_{id:012d}.jpg", "eval", NULL};
     drum_dataset ds;
     int rc = drum_convert_vqa(&src, &ds, err, sizeof err);
     CHECK(rc == 0, "vqa: %s", err);
@@ -104,16 +104,27 @@ static void test_vqa(void) {
     char *a2 = write_file("a2.json",
                           "{\"annotations\": [{\"question_id\": \"v1\", \"answers\": "
                           "[{\"answer\": \"a can\"}, {\"answer\": \"unanswerable\"}]}]}");
-    drum_vqa_source s2 = {q2, a2, "viz", "{id}", NULL};
+    drum_vqa_source s2 = {q2, a2, "viz", "{id}", NULL, NULL};
     rc = drum_convert_vqa(&s2, &ds, err, sizeof err);
     CHECK(rc == 0 && ds.n == 1 && strcmp(ds.ex[0].image, "viz/VizWiz_val_00000001.jpg") == 0 &&
               ds.ex[0].split == NULL && strcmp(ds.ex[0].id, "v1") == 0,
           "string ids: %s", rc ? err : ds.ex[0].image);
     if (rc == 0) drum_dataset_free(&ds);
-    drum_vqa_source s3 = {q2, a2, "viz", "x_{id:08d}.jpg", NULL};
+    drum_vqa_source s3 = {q2, a2, "viz", "x_{id:08d}.jpg", NULL, NULL};
     rc = drum_convert_vqa(&s3, &ds, err, sizeof err);
     CHECK(rc == -1 && strstr(err, "questions[0]") && strstr(err, "not an integer"),
           "padding a string id: %s", err);
+    /* a prompt template: each {question} becomes the question; one without it is refused */
+    drum_vqa_source s4 = {q2, a2, "viz", "{id}", NULL, "Q: {question} ({question}) Short answer:"};
+    rc = drum_convert_vqa(&s4, &ds, err, sizeof err);
+    CHECK(rc == 0 && ds.n == 1 &&
+              strcmp(ds.ex[0].prompt, "Q: What is this? (What is this?) Short answer:") == 0,
+          "prompt template: %s", rc ? err : ds.ex[0].prompt);
+    if (rc == 0) drum_dataset_free(&ds);
+    drum_vqa_source s5 = {q2, a2, "viz", "{id}", NULL, "Answer in one word."};
+    rc = drum_convert_vqa(&s5, &ds, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "prompt template 'Answer in one word.': expected {question}"),
+          "a template without {question}: %s", err);
     free(q);
     free(a);
     free(q2);
@@ -170,7 +181,7 @@ static void test_vqa_errors(void) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *q = write_file("eq.json", cases[i][0]), *a = write_file("ea.json", cases[i][1]);
-        drum_vqa_source src = {q, a, "imgs", cases[i][2], NULL};
+        drum_vqa_source src = {q, a, "imgs", cases[i][2], NULL, NULL};
         drum_dataset ds;
         char err[1024] = "";
         memset(&ds, 0x55, sizeof ds);
@@ -608,15 +619,17 @@ static char *log_text(void) {
 
 static void test_cli(void) {
     int rc = run("vqa --questions q.json --annotations a.json --images imgs "
-                 "--image-pattern 'COCO_val2014_{id:012d}.jpg' --split train --out out/cli.jsonl");
+                 "--image-pattern 'COCO_val2014_{id:012d}.jpg' --split train --out out/cli.jsonl "
+                 "--prompt '{question} Answer in a word.'");
     char *t = log_text();
     CHECK(rc == 0 && t && strstr(t, "wrote 2 examples"), "convert vqa: exit %d: %s", rc, t);
     free(t);
     char *out = in_tmp("out/cli.jsonl"), err[512];
     drum_dataset ds;
     int lrc = drum_dataset_load(&ds, out, err, sizeof err);
-    CHECK(lrc == 0 && ds.n == 2 && strcmp(ds.ex[0].split, "train") == 0, "cli output: %s",
-          lrc ? err : "fields");
+    CHECK(lrc == 0 && ds.n == 2 && strcmp(ds.ex[0].split, "train") == 0 &&
+              strcmp(ds.ex[0].prompt, "What color is the bus? Answer in a word.") == 0,
+          "cli output: %s", lrc ? err : ds.ex[0].prompt);
     if (lrc == 0) drum_dataset_free(&ds);
     free(out);
     rc = run("folders --images cls --classes map.txt --out out/f.jsonl");
@@ -686,7 +699,7 @@ static int parse_vqa(const char *questions_path, char *err, size_t errlen) {
     char a[PATH_MAX];
     snprintf(a, sizeof a, "%s", questions_path);
     strstr(a, "big_q")[4] = 'a';
-    drum_vqa_source src = {questions_path, a, "imgs", "{id}.jpg", NULL};
+    drum_vqa_source src = {questions_path, a, "imgs", "{id}.jpg", NULL, NULL};
     drum_dataset ds;
     int rc = drum_convert_vqa(&src, &ds, err, errlen);
     if (rc == 0) drum_dataset_free(&ds);

@@ -57,6 +57,9 @@ typedef struct {
                                   "{id:0Nd}" (an integer id zero-padded to N digits), e.g.
                                   "COCO_val2014_{id:012d}.jpg" */
     const char *split;         /* written as every example's "split"; NULL: none */
+    const char *prompt;        /* the prompt's template: each {question} becomes the question
+                                  (e.g. "{question} Answer with a single word."); NULL: the
+                                  question alone */
 } drum_vqa_source;
 
 typedef struct {

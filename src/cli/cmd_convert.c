@@ -13,6 +13,7 @@ static void convert_usage(FILE *f) {
     fprintf(f,
             "usage: drum convert vqa --questions Q.json --annotations A.json --images DIR\n"
             "                        --image-pattern PATTERN --out FILE.jsonl [--split NAME]\n"
+            "                        [--prompt TEMPLATE]\n"
             "       drum convert karpathy --karpathy dataset_coco.json --images DIR\n"
             "                        --split train|restval|val|test[,...] --out FILE.jsonl\n"
             "                        [--prompt TEXT]\n"
@@ -24,7 +25,9 @@ static void convert_usage(FILE *f) {
             "  vqa       VQAv2, OK-VQA and the VQA-format TextVQA/VizWiz files: questions and\n"
             "            annotations pair by position; response = the first answer, answers =\n"
             "            all of them. PATTERN names an image from its id: {id} as written, or\n"
-            "            {id:0Nd} zero-padded, e.g. COCO_val2014_{id:012d}.jpg\n"
+            "            {id:0Nd} zero-padded, e.g. COCO_val2014_{id:012d}.jpg; the prompt is\n"
+            "            the question, or TEMPLATE with each {question} replaced by it, e.g.\n"
+            "            \"{question} Answer the question using a single word or phrase.\"\n"
             "  karpathy  COCO / Flickr30K caption splits (Karpathy's JSON): one example per\n"
             "            image of --split (OpenFlamingo: demonstrations from train, restval\n"
             "            left out; evaluation on test); response = the first reference\n"
@@ -99,7 +102,7 @@ int cmd_convert(int argc, char **argv) {
     drum_dataset ds;
     int rc = 0;
     if (vqa) {
-        drum_vqa_source src = {questions, annotations, images, pattern, split};
+        drum_vqa_source src = {questions, annotations, images, pattern, split, prompt};
         rc = drum_convert_vqa(&src, &ds, err, sizeof err);
     } else if (folders) {
         drum_folders_source src = {images, classes, split, prompt};

@@ -186,6 +186,25 @@ static int strings_of(const cJSON *arr, const char *key, const char ***buf, cons
     return n;
 }
 
+/* template with each {question} replaced by q, malloc'd; NULL when out of memory. */
+static char *vqa_prompt(const char *template, const char *q) {
+    static const char key[] = "{question}";
+    size_t k = sizeof key - 1, n = 0, ql = strlen(q);
+    for (const char *p = strstr(template, key); p; p = strstr(p + k, key)) n++;
+    char *out = malloc(strlen(template) + n * ql + 1 - n * k), *o = out;
+    for (const char *p = template, *at; out && *p; p = at + k) {
+        at = strstr(p, key);
+        size_t lit = at ? (size_t)(at - p) : strlen(p);
+        memcpy(o, p, lit);
+        o += lit;
+        if (!at) break;
+        memcpy(o, q, ql);
+        o += ql;
+    }
+    if (out) *o = '\0';
+    return out;
+}
+
 /* How many elements s has after the one it last handed out; -1 with the message in err. */
 static int count_rest(drum_json_stream *s, char *err, size_t errlen) {
     int n = 0, rc;
@@ -204,6 +223,11 @@ int drum_convert_vqa(const drum_vqa_source *src, drum_dataset *out, char *err, s
     const char **answers = NULL;
     int cap = 0;
     if (drum_image_pattern_check(src->image_pattern, err, errlen)) return -1;
+    if (src->prompt && !strstr(src->prompt, "{question}")) {
+        snprintf(err, errlen, "prompt template '%s': expected {question} where each question "
+                 "goes (every prompt would be the same)", src->prompt);
+        return -1;
+    }
     if (drum_json_stream_open(&qs, src->questions, "questions", err, errlen) ||
         drum_json_stream_open(&as, src->annotations, "annotations", err, errlen))
         goto fail;
@@ -247,9 +271,12 @@ int drum_convert_vqa(const drum_vqa_source *src, drum_dataset *out, char *err, s
             FAIL("%s: questions[%d]: image_id \"%s\" is not an integer; the pattern '%s' pads "
                  "one (use {id})", src->questions, i, image_id, src->image_pattern);
         char *path = image_path(src->images_dir, src->image_pattern, image_id, ii, iint);
-        if (!path || push(out, &cap, id, path, text->valuestring, answers[0], answers, n, "vqa",
-                 src->split))
-            FAIL("%s: out of memory", src->questions);
+        char *prompt = src->prompt ? vqa_prompt(src->prompt, text->valuestring) : NULL;
+        int bad = !path || (src->prompt && !prompt) ||
+                  push(out, &cap, id, path, prompt ? prompt : text->valuestring, answers[0],
+                       answers, n, "vqa", src->split);
+        free(prompt);
+        if (bad) FAIL("%s: out of memory", src->questions);
         cJSON_Delete(q);
         cJSON_Delete(a);
         q = a = NULL;

@@ -26,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     drum_dataset ds;
     drum_karpathy_source k = {path, "images", "train,restval", "Describe the image."};
     if (drum_convert_karpathy(&k, &ds, err, sizeof err) == 0) round_trip(&ds);
-    drum_vqa_source v = {path, path, "images", "COCO_val2014_{id:012d}.jpg", "val"};
+    drum_vqa_source v = {path, path, "images", "COCO_val2014_{id:012d}.jpg", "val",
+                         "Question: {question} Short answer:"};
     if (drum_convert_vqa(&v, &ds, err, sizeof err) == 0) round_trip(&ds);
     drum_hateful_memes_source h = {path, "memes", "dev_seen"};
     if (drum_convert_hateful_memes(&h, &ds, err, sizeof err) == 0) round_trip(&ds);
