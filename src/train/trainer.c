@@ -675,11 +675,6 @@ static int count_batches(const drum_trainer *t) {
     return nb;
 }
 
-/* Fills the host staging of one batch: rows 0..B-1 are the queries (query text), then
- * B*L candidate rows (demo text), query q's in rows B + q*L ... B + q*L + L-1. A list longer
- * than L keeps its best candidate and a seeded sample of the rest; a shorter one is padded
- * with random pool examples that are absent from the rank term (feedback -inf) and serve
- * as extra negatives of the contrastive term. */
 /* Whether pool example d may pad query qi's list (drum_pad_example). */
 static int pads(int d, int qi, const int *groups, const uint64_t *digests) {
     return d != qi && (!groups || groups[d] == groups[qi]) &&
@@ -699,6 +694,12 @@ int drum_pad_example(int n, const int *groups, const uint64_t *digests, int qi, 
     return -1;
 }
 
+/* Fills the host staging of one batch: rows 0..B-1 are the queries (query text), then
+ * B*L candidate rows (demo text), query q's in rows B + q*L ... B + q*L + L-1. A list longer
+ * than L keeps its best candidate and a seeded sample of the rest; a shorter one is padded
+ * with random pool examples that are absent from the rank term (feedback -inf) and serve
+ * as extra negatives of the contrastive term. Returns 0, or -1 with the message in err (a
+ * query without candidates, out of memory). */
 static int build_batch(drum_trainer *t, const int *queries, int B, char *err, size_t errlen) {
     drum_train_buffers *b = t->buf;
     int L = t->o.list_size, T = t->prep->T, n = t->pool->n;
