@@ -236,11 +236,12 @@ static double openai_rule(const char *answer) {
     return n ? sum / (double)n : 0;
 }
 
-static void openai_command(char *cmd, size_t n, const char *server_opts) {
+static void openai_command(char *cmd, size_t n, const char *server_opts,
+                           const char *adapter_opts) {
     snprintf(cmd, n,
              "python3 '%s/tests/fixtures/openai_server.py' %s -- python3 '%s/tools/lvlm_openai.py' "
-             "--url 'http://127.0.0.1:{port}/v1' --parallel 3",
-             ROOT, server_opts, ROOT);
+             "--url 'http://127.0.0.1:{port}/v1' --parallel 3 %s",
+             ROOT, server_opts, ROOT, adapter_opts);
 }
 
 static void test_openai_adapter(void) {
@@ -248,7 +249,7 @@ static void test_openai_adapter(void) {
     int fd = mkstemps(png, 4);
     CHECK(fd >= 0 && write(fd, "\x89PNG\r\n\x1a\n0000", 12) == 12, "a PNG file for the images");
     if (fd >= 0) close(fd);
-    openai_command(cmd, sizeof cmd, "");
+    openai_command(cmd, sizeof cmd, "", "");
     drum_scorer *s = NULL;
     CHECK(drum_exec_open(&s, cmd, err, sizeof err) == 0, "open: %s", err);
     if (!s) {
@@ -302,13 +303,40 @@ static void test_openai_adapter(void) {
     const char *says[] = {"HTTP 503: {\"error\": {\"message\": \"the stand-in was told to fail\"}}",
                           "no prompt_logprobs", "not render the generation prompt as a token prefix"};
     for (int k = 0; k < 3; k++) {
-        openai_command(cmd, sizeof cmd, opts[k]);
+        openai_command(cmd, sizeof cmd, opts[k], "");
         s = NULL;
         int rc = drum_exec_open(&s, cmd, err, sizeof err);
         CHECK(rc == 0, "open (%s): %s", opts[k], err);
         if (rc) continue;
         rc = s->score(s, pairs, 1, sc, err, sizeof err);
         CHECK(rc == -1 && strstr(err, says[k]), "%s: rc %d, '%s'", opts[k], rc, err);
+        drum_scorer_destroy(s);
+    }
+
+    /* --postprocess openflamingo: the stand-in says the last demonstration's response and
+     * "\nmore"; a vqa answer is cut at "Question"/"Answer"/"Short" and then at ", ", a caption
+     * at "Output" with its double quotes dropped, and the id says so (the answer cache keys
+     * on it) */
+    openai_command(cmd, sizeof cmd, "", "--postprocess openflamingo");
+    s = NULL;
+    CHECK(drum_exec_open(&s, cmd, err, sizeof err) == 0, "open (openflamingo): %s", err);
+    if (s) {
+        drum_example dv = ex("dv", "Is it red?", "Yes, it is red. Question: what", "vqa");
+        drum_example dc = ex("dc", "Describe.", "A \"red\" circle. Output: more", "caption");
+        drum_example qc = ex("qc", "Describe the image.", "x", "caption");
+        drum_example qk = ex("qk", "Claim: it is red.", "yes", "cls");
+        dv.image = dc.image = qc.image = qk.image = png;
+        const drum_example *dsv[] = {&dv}, *dsc[] = {&dc};
+        drum_icl_prompt pp[] = {{&q1, dsv, 1}, {&qc, dsc, 1}, {&qk, dsv, 1}};
+        char *got[3] = {0}; /* other tasks keep the whole text */
+        const char *want_pp[3] = {"Yes", "A red circle. ", "Yes, it is red. Question: what\nmore"};
+        CHECK(strstr(s->id, ":postprocess=openflamingo") != NULL, "id '%s'", s->id);
+        CHECK(s->generate(s, pp, 3, got, err, sizeof err) == 0, "generate: %s", err);
+        for (int i = 0; i < 3; i++) {
+            CHECK(got[i] && strcmp(got[i], want_pp[i]) == 0,
+                  "openflamingo answer %d '%s', want '%s'", i, got[i] ? got[i] : "", want_pp[i]);
+            free(got[i]);
+        }
         drum_scorer_destroy(s);
     }
     unlink(png);

@@ -14,7 +14,33 @@ hello's reply lists those it has as "ops". Any exception becomes {"error": "<typ
 the loop goes on serving.
 """
 import json
+import re
 import sys
+
+POSTPROCESS = ("first-line", "openflamingo")
+
+
+def answer_text(text, task, style="first-line"):
+    """A generation as the answer drum scores. "first-line": its first line, stripped.
+    "openflamingo": as OpenFlamingo's evaluate.py post-processes it (mlfoundations/open_flamingo
+    200a966): a "vqa" answer is cut at the first "Question", "Answer" or "Short", then at the
+    first ", "; a "caption" at the first "Output", with double quotes removed; other tasks keep
+    the whole text. (OK-VQA's stemmer, which needs nltk, is not applied.)"""
+    if style == "openflamingo":
+        if task == "vqa":
+            return re.split(", ", re.split("Question|Answer|Short", text, maxsplit=1)[0],
+                            maxsplit=1)[0]
+        if task == "caption":
+            return text.split("Output", 1)[0].replace('"', "")
+        return text
+    lines = text.strip().splitlines()
+    return lines[0].strip() if lines else ""
+
+
+def postprocess_id(style):
+    """What a non-default post-processing adds to an adapter's id: answers made another way
+    must not be served from the answer cache as this way's."""
+    return "" if style == "first-line" else ":postprocess=" + style
 
 
 # the ops of the protocol and the backend methods that serve them; hello lists those a backend

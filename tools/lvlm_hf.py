@@ -19,7 +19,8 @@ whose processor has a chat template (LLaVA, Idefics, Qwen2-VL, ...):
             longer one the request fails rather than guess.
   generate  greedy decoding (at most --max-new-tokens) after the demonstrations as
             user/assistant turns and the query as the last user turn; the answer is the
-            decoded text's first line, stripped.
+            decoded text's first line, stripped, or with --postprocess openflamingo cut as
+            OpenFlamingo's evaluation cuts it (tools/exec_protocol.py answer_text).
   rank      for each prompt (demonstrations, query) and each choice (a class name, yes/no):
             the mean log-probability of the choice's tokens as the assistant's answer, as
             score computes it, with the prompt (images included) run once and its KV cache
@@ -41,7 +42,7 @@ import os
 import sys
 from collections import OrderedDict
 
-from exec_protocol import serve
+from exec_protocol import POSTPROCESS, answer_text, postprocess_id, serve
 
 
 def log(*a):
@@ -66,7 +67,9 @@ class Model:
         key = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"  # renamed in 4.56
         self.model = AutoModelForImageTextToText.from_pretrained(
             a.model, **{key: getattr(torch, dtype)}).to(device).eval()
-        self.id = f"hf:{a.model}:{dtype}:max_new_tokens={a.max_new_tokens}"
+        self.postprocess = a.postprocess
+        self.id = f"hf:{a.model}:{dtype}:max_new_tokens={a.max_new_tokens}" + postprocess_id(
+            a.postprocess)
         self.template = "chat:" + hashlib.sha1(
             (template if isinstance(template, str) else json.dumps(template)).encode()).hexdigest()[:12]
         self.images = OrderedDict()
@@ -190,8 +193,7 @@ class Model:
         with self.torch.no_grad():
             out = self.model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False)
         text = self.processor.decode(out[0][enc["input_ids"].shape[1]:], skip_special_tokens=True)
-        lines = text.strip().splitlines()
-        return lines[0].strip() if lines else ""
+        return answer_text(text, query.get("task"), self.postprocess)
 
 
 def default_device(torch):
@@ -213,6 +215,9 @@ def main():
     ap.add_argument("--dtype", choices=["bfloat16", "float16", "float32"],
                     help="default bfloat16 on cuda, float32 on cpu")
     ap.add_argument("--max-new-tokens", type=int, default=20)
+    ap.add_argument("--postprocess", choices=POSTPROCESS, default="first-line",
+                    help="an answer from a generation: its first line (default), or as "
+                    "OpenFlamingo's evaluation cuts it (exec_protocol.answer_text)")
     ap.add_argument("--batch", type=int, default=1,
                     help="score pairs per forward pass (padded on the right; default 1: one at "
                     "a time, so a score never depends on the other pairs of a request)")

@@ -17,7 +17,8 @@ standard error). Every call is a POST to {url}/chat/completions with the convers
             GET {url}/models), template --template (default "server-chat"; name the server's
             chat template there, since both enter drum's score-cache keys); ops: all three
   generate  temperature 0, at most --max-tokens; the answer is the reply's first line,
-            stripped
+            stripped, or with --postprocess openflamingo cut as OpenFlamingo's evaluation
+            cuts it (tools/exec_protocol.py answer_text; the id then says so)
   score     the mean log-probability of the gold response's tokens after (demo, query):
   rank      the same for each choice after (demos, query). Both use vLLM's extension
             `prompt_logprobs: 0` (the log-probability of every prompt token): the
@@ -43,7 +44,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from exec_protocol import serve
+from exec_protocol import POSTPROCESS, answer_text, postprocess_id, serve
 
 MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
         ".webp": "image/webp", ".gif": "image/gif", ".bmp": "image/bmp"}
@@ -65,7 +66,9 @@ class Client:
         self.max_tokens = a.max_tokens
         self.pool = ThreadPoolExecutor(max_workers=max(1, a.parallel))
         self.model = a.model or self.first_model()
-        self.id = f"openai:{self.model}@{self.url}:max_tokens={self.max_tokens}"
+        self.postprocess = a.postprocess
+        self.id = (f"openai:{self.model}@{self.url}:max_tokens={self.max_tokens}"
+                   + postprocess_id(a.postprocess))
         self.template = a.template
         self.images = {}
 
@@ -167,8 +170,7 @@ class Client:
     def generate(self, query, demos):
         r = self.chat(self.conversation(demos, query), max_tokens=self.max_tokens)
         text = (r.get("choices") or [{}])[0].get("message", {}).get("content") or ""
-        lines = text.strip().splitlines()
-        return lines[0].strip() if lines else ""
+        return answer_text(text, query.get("task"), self.postprocess)
 
 
 def main():
@@ -179,6 +181,9 @@ def main():
     ap.add_argument("--template", default="server-chat",
                     help="names the server's chat template in drum's score-cache keys")
     ap.add_argument("--max-tokens", type=int, default=20)
+    ap.add_argument("--postprocess", choices=POSTPROCESS, default="first-line",
+                    help="an answer from a generation: its first line (default), or as "
+                    "OpenFlamingo's evaluation cuts it (exec_protocol.answer_text)")
     ap.add_argument("--parallel", type=int, default=8, help="requests in flight at once")
     ap.add_argument("--timeout", type=float, default=600, help="seconds a request may take")
     a = ap.parse_args()
