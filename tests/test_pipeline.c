@@ -2168,7 +2168,8 @@ static void test_cache_follows_edits(void) {
 
 /* drum mine writes every training query's scored candidates, best first, never itself, and
  * leaves the run directory's config.yaml alone (it writes no results); train.freeze keeps
- * matching parameters exactly as they were, and logit_scale, outside DRUM's loss, stays too. */
+ * matching parameters exactly as they were, and logit_scale, outside DRUM's loss, stays too;
+ * with the whole image tower frozen its backward pass is skipped. */
 static void test_mine_and_freeze(void) {
     char cfg[256], log[256], cands[300], rec[300];
     snprintf(cfg, sizeof cfg, "%s/a.yaml", tmp);
@@ -2276,9 +2277,19 @@ static void test_mine_and_freeze(void) {
     snprintf(fcfg, sizeof fcfg, "%s/freeze.yaml", tmp);
     write_config(fcfg, out);
     const char *f[] = {drum_bin, "train", fcfg, "--set", "train.rounds=1", "--set",
-                       "train.freeze=[vision_model.*]", NULL};
+                       "train.freeze=[vision_model.*, visual_projection.*]", NULL};
+    setenv("DRUM_PROFILE", "1", 1); /* its table names the backward passes that ran */
     rc = run_drum(log, f, 0, NULL, 0);
+    unsetenv("DRUM_PROFILE");
     CHECK(rc == 0, "training with train.freeze: exit %d (log %s)", rc, log);
+    /* pre-training back-propagates both towers alike; training then only the text tower */
+    char *prof = test_slurp(log);
+    const char *bi = prof ? strstr(prof, "\nbackward images ") : NULL;
+    const char *bt = prof ? strstr(prof, "\nbackward texts ") : NULL;
+    long ni = bi ? strtol(bi + 17, NULL, 10) : 0, nt = bt ? strtol(bt + 16, NULL, 10) : 0;
+    CHECK(bt && nt > ni, "a wholly frozen image tower's backward pass is skipped: %ld image and "
+          "%ld text backward calls (log %s)", ni, nt, log);
+    free(prof);
     char w0[300], w1[300];
     snprintf(w0, sizeof w0, "%s/clip0/model.safetensors", out);
     snprintf(w1, sizeof w1, "%s/round1/model.safetensors", out);

@@ -110,6 +110,9 @@ typedef struct {
     int (*round_end)(void *user, int round, char *err, size_t errlen);
     void *round_end_user;
     unsigned char *frozen;       /* per parameter-table entry */
+    /* every parameter of that tower (and its projection) frozen: its backward pass, whose
+     * gradients would all be zeroed, is skipped */
+    int images_frozen, texts_frozen;
     drum_train_buffers *buf;
     /* the ranks of a data-parallel run (NULL: one process). Each rank encodes its share of
      * every batch's queries (with their candidates); the features are all-gathered, every

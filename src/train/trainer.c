@@ -197,7 +197,16 @@ static int match_freeze(drum_trainer *t, char *err, size_t errlen) {
      * Frozen here, it keeps its pre-trained value. */
     for (int e = 0; e < t->p->n; e++)
         if (strcmp(t->p->entries[e].name, "logit_scale") == 0) t->frozen[e] = 1;
-    return drum_freeze_match(t->p, t->o.freeze, t->o.n_freeze, t->frozen, err, errlen);
+    if (drum_freeze_match(t->p, t->o.freeze, t->o.n_freeze, t->frozen, err, errlen)) return -1;
+    t->images_frozen = t->texts_frozen = 1;
+    for (int e = 0; e < t->p->n; e++) {
+        const char *name = t->p->entries[e].name;
+        if (strncmp(name, "vision_model.", 13) == 0 || strncmp(name, "visual_projection", 17) == 0)
+            t->images_frozen &= t->frozen[e];
+        else if (strncmp(name, "text_model.", 11) == 0 || strncmp(name, "text_projection", 15) == 0)
+            t->texts_frozen &= t->frozen[e];
+    }
+    return 0;
 }
 
 void drum_pool_fingerprints(const drum_dataset *pool, const drum_prepared *prep, uint64_t *data,
@@ -981,8 +990,8 @@ static double train_step(drum_trainer *t, const int *queries, int B, char *err, 
     for (int r0 = mine > 0 ? (mine - 1) / mb * mb : -1; r0 >= 0; r0 -= mb) {
         int n = mine - r0 < mb ? mine - r0 : mb;
         if ((r0 + n < mine && encode_rows(t, r0, n, T)) ||
-            drum_clip_backward_images(m, b->d_img_f + (size_t)r0 * D) ||
-            drum_clip_backward_texts(m, b->d_txt_f + (size_t)r0 * D))
+            (!t->images_frozen && drum_clip_backward_images(m, b->d_img_f + (size_t)r0 * D)) ||
+            (!t->texts_frozen && drum_clip_backward_texts(m, b->d_txt_f + (size_t)r0 * D)))
             return NAN;
     }
     if (parallel && sum_gradients(t, err, errlen)) return NAN;
