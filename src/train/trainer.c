@@ -724,14 +724,14 @@ static int build_batch(drum_trainer *t, const int *queries, int B, char *err, si
         int best = 0;
         for (int i = 1; i < cl->n; i++)
             if (cl->c[i].fb > cl->c[best].fb) best = i;
-        int *pick = malloc((size_t)(cl->n > 0 ? cl->n : 1) * sizeof(int));
-        if (!pick || cl->n == 0) { /* without a candidate, padding in slot 0 is the positive */
-            if (pick)
-                snprintf(err, errlen, "training query %s has no scored candidate",
-                         t->pool->ex[qi].id);
-            else
-                snprintf(err, errlen, "out of memory building a training batch");
-            free(pick);
+        if (cl->n == 0) { /* without a candidate, padding in slot 0 would be the positive */
+            snprintf(err, errlen, "training query %s has no scored candidate",
+                     t->pool->ex[qi].id);
+            return -1;
+        }
+        int *pick = malloc((size_t)cl->n * sizeof(int));
+        if (!pick) {
+            snprintf(err, errlen, "out of memory building a training batch");
             return -1;
         }
         int np = 0;
