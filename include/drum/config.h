@@ -177,12 +177,18 @@ typedef struct {
 typedef struct {
     int backend;  /* drum_scorer_backend */
     char *command; /* exec: the subprocess's command line (run with /bin/sh -c) */
-    char *cache;  /* score cache file; the loader fills "" in as {train.out}/score_cache.bin */
+    char *cache;  /* score cache file; "" is filled in as {train.out}/DRUM_SCORE_CACHE_NAME */
     char *answers; /* answer cache file (not the simulator's); "" is filled in as
-                    * {train.out}/answers.jsonl */
+                    * {train.out}/DRUM_ANSWERS_NAME */
     uint64_t seed;
     int rules;    /* synthetic: the simulator's rule set, 1 or 2 (docs/SIMULATOR.md) */
 } drum_scorer_config;
+
+/* The files the loader derives from train.out for an empty scorer.cache / scorer.answers
+ * (drum_job_config_finish; train.out/config.yaml writes a derived path back as empty). */
+#define DRUM_SCORE_CACHE_NAME "score_cache.bin"
+#define DRUM_ANSWERS_NAME "answers.jsonl"
+
 
 /* eval.classify: how classification queries are answered (icl.h) */
 typedef enum { DRUM_CLASSIFY_GENERATE = 0, DRUM_CLASSIFY_RANK = 1 } drum_classify;

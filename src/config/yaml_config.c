@@ -1009,8 +1009,8 @@ int drum_job_config_finish(drum_job_config *c, char *err, size_t errlen) {
                     "empty (the synthetic suite)");
         return -1;
     }
-    if (derive_path(&c->scorer.cache, c->train.out, "score_cache.bin") != 0 ||
-        derive_path(&c->scorer.answers, c->train.out, "answers.jsonl") != 0) {
+    if (derive_path(&c->scorer.cache, c->train.out, DRUM_SCORE_CACHE_NAME) != 0 ||
+        derive_path(&c->scorer.answers, c->train.out, DRUM_ANSWERS_NAME) != 0) {
         drum_errorf(err, errlen, "out of memory");
         return -1;
     }

@@ -111,8 +111,8 @@ static int write_config(const drum_job_config *cfg, const char *path, const char
     /* a cache path the job derives from train.out is written as derived, so that the file
      * run with another train.out does not append to this run's caches */
     drum_job_config out = *cfg;
-    out.scorer.cache = (char *)underived(cfg->scorer.cache, cfg->train.out, "score_cache.bin");
-    out.scorer.answers = (char *)underived(cfg->scorer.answers, cfg->train.out, "answers.jsonl");
+    out.scorer.cache = (char *)underived(cfg->scorer.cache, cfg->train.out, DRUM_SCORE_CACHE_NAME);
+    out.scorer.answers = (char *)underived(cfg->scorer.answers, cfg->train.out, DRUM_ANSWERS_NAME);
     char where[256];
     if (cfg->backend == 1)
         snprintf(where, sizeof where, "backend cuda");
