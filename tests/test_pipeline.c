@@ -629,6 +629,63 @@ static void test_unwritable_drafts(const char *out_a) {
           test_same_file(da, de), test_same_file(ra, re));
 }
 
+/* Line `step` (1-based) of a run's steps.jsonl in *st; 0 when the file lacks it or it does
+ * not read as drum_steps_log_write writes it. */
+static int step_line(const char *out, long step, drum_step_stats *st) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/steps.jsonl", out);
+    char *text = test_slurp(path);
+    const char *l = text;
+    for (long i = 1; l && i < step; i++) l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL;
+    double lr = 0, gn = 0;
+    int ok = l && sscanf(l, "{\"step\": %ld, \"round\": %d, \"epoch\": %d, \"batch\": %d, "
+                         "\"queries\": %d, \"loss\": %lf, \"list\": %lf, \"contrastive\": "
+                         "%lf, \"lr\": %lf, \"grad_norm\": %lf}\n", &st->step, &st->round,
+                         &st->epoch, &st->batch, &st->queries, &st->loss, &st->list,
+                         &st->contrastive, &lr, &gn) == 10;
+    st->lr = (float)lr;
+    st->grad_norm = (float)gn;
+    free(text);
+    return ok;
+}
+
+/* steps.jsonl of a finished run (the mini config: train.lambda 1, lr 1e-3, warm-up 2): a
+ * line per step of results.jsonl's last round, in order, each loss the sum of its terms
+ * and its rate the schedule's (drum_lr_at), the last loss the one results.jsonl reports. */
+static void check_steps_log(const char *out) {
+    char path[300];
+    snprintf(path, sizeof path, "%s/results.jsonl", out);
+    char *res = test_slurp(path);
+    const char *last = NULL;
+    for (const char *p = res; p && (p = strstr(p, "{\"ndcg_round\": ")); p++) last = p;
+    int round = 0;
+    double want_loss = 0;
+    long steps = 0;
+    CHECK(last && sscanf(last, "{\"ndcg_round\": %d, \"ndcg@10\": %*f, \"loss\": %lf, "
+                         "\"steps\": %ld}", &round, &want_loss, &steps) == 3,
+          "%s: no last round's row", path);
+    free(res);
+    int bad = 0, prev_round = 1;
+    drum_step_stats st = {0};
+    for (long s = 1; s <= steps; s++) {
+        if (!step_line(out, s, &st)) {
+            CHECK(0, "%s/steps.jsonl: line %ld is missing or malformed", out, s);
+            return;
+        }
+        /* linear warm-up over steps 1 and 2, then cosine decay towards 0 at the last */
+        double lr = s <= 2 ? 1.0e-3 * s / 2 : 0.5e-3 * (1 + cos(M_PI * (s - 3) / (steps - 2)));
+        bad += st.step != s || st.round < prev_round || st.round > round || st.queries < 1 ||
+               fabs(st.loss - (st.list + st.contrastive)) > 1e-6 * fabs(st.loss) ||
+               fabs(st.lr - lr) > 1e-6 * lr || !(st.grad_norm > 0) || !isfinite(st.grad_norm);
+        prev_round = st.round;
+    }
+    CHECK(bad == 0 && st.round == round && fabs(st.loss - want_loss) <= 5e-7,
+          "%s/steps.jsonl: %d bad lines of %ld; the last (round %d, loss %.9g) against "
+          "results.jsonl's round %d, loss %.6f", out, bad, steps, st.round, st.loss, round,
+          want_loss);
+    CHECK(!step_line(out, steps + 1, &st), "%s/steps.jsonl has lines past step %ld", out, steps);
+}
+
 static void test_resume(void) {
     char cfg_a[256], out_a[256], log[256];
     run_paths b, c;
@@ -733,6 +790,13 @@ static void test_resume(void) {
     /* the evaluations of the rounds before the interruption are kept, and equal */
     CHECK(test_same_file(ra, rb), "killed-and-resumed run's results.jsonl differs from the uninterrupted run's");
     CHECK(test_same_file(ra, rc_), "interrupted-and-resumed run's results.jsonl differs");
+    /* the steps log: the resumed runs drop the lines of the steps they took again */
+    check_steps_log(out_a);
+    snprintf(ra, sizeof ra, "%s/steps.jsonl", out_a);
+    snprintf(rb, sizeof rb, "%s/steps.jsonl", b.out);
+    snprintf(rc_, sizeof rc_, "%s/steps.jsonl", c.out);
+    CHECK(test_same_file(ra, rb), "killed-and-resumed run's steps.jsonl differs from the uninterrupted run's");
+    CHECK(test_same_file(ra, rc_), "interrupted-and-resumed run's steps.jsonl differs");
     test_unwritable_checkpoint(out_a);
     test_unwritable_drafts(out_a);
 }
@@ -2301,6 +2365,25 @@ static void test_mine_and_freeze(void) {
           "a trainable text weight did not change");
     /* not in DRUM's loss (a fixed temperature): no gradient, so no weight decay either */
     CHECK(same_tensor(w0, w1, "logit_scale"), "logit_scale changed in DRUM training");
+    /* the clipping norm covers the trainable parameters alone: at step 1 (the same weights
+     * and batch as run_a's) freezing the vision encoder but not its projection lowers the
+     * norm, and freezing the projection too lowers it further; the loss stays */
+    char vm[300];
+    snprintf(vm, sizeof vm, "%s/run_freeze_encoder", tmp);
+    write_config(fcfg, vm);
+    const char *fv[] = {drum_bin, "train", fcfg, "--set", "train.rounds=1", "--set",
+                        "train.freeze=[vision_model.*]", NULL};
+    rc = run_drum(log, fv, 0, NULL, 0);
+    CHECK(rc == 0, "training with the vision encoder frozen: exit %d (log %s)", rc, log);
+    char all[300];
+    snprintf(all, sizeof all, "%s/run_a", tmp);
+    drum_step_stats sa, sv, sw;
+    CHECK(step_line(all, 1, &sa) && step_line(vm, 1, &sv) && step_line(out, 1, &sw) &&
+              sa.loss == sv.loss && sa.loss == sw.loss && sa.grad_norm > sv.grad_norm &&
+              sv.grad_norm > sw.grad_norm,
+          "step 1: loss %.9g, %.9g, %.9g; gradient norm %.9g (nothing frozen) > %.9g (the "
+          "vision encoder) > %.9g (and its projection)", sa.loss, sv.loss, sw.loss,
+          (double)sa.grad_norm, (double)sv.grad_norm, (double)sw.grad_norm);
     /* a pattern matching nothing (a typo) is an error when the job opens, in a fresh run
      * directory before any draft */
     char typo_out[300], typo_set[340], typo_drafts[340];
@@ -2536,6 +2619,41 @@ static void test_suite_meta(void) {
     free(renamed);
 }
 
+/* drum_steps_log_open keeps the lines up to the resumed step and cuts the rest: later
+ * steps, a torn last line; it says when the file holds fewer; a fresh run (step 0) empties it. */
+static void test_steps_log_open(void) {
+    char path[300], err[256], note[512];
+    snprintf(path, sizeof path, "%s/steps_open.jsonl", tmp);
+    const char *lines = "{\"step\": 1, \"a\": 1}\n{\"step\": 2, \"a\": 2}\n"
+                        "{\"step\": 3, \"a\": 3}\n{\"step\": 4, \"a\": 4}\n{\"step\": 5, \"a";
+    struct {
+        long step;
+        size_t keep; /* bytes of `lines` left */
+        const char *note;
+    } cases[] = {{2, 40, ""}, {4, 80, ""}, {5, 80, "holds 4 of the 5 steps"}, {0, 0, ""}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_text_file(path, lines);
+        drum_steps_log *l = drum_steps_log_open(path, cases[i].step, note, sizeof note, err,
+                                                sizeof err);
+        drum_step_stats st = {cases[i].step + 1, 1, 1, 1, 8, 2.5, 1.5, 1.0, 1e-3f, 0.5f};
+        int wrote = l && drum_steps_log_write(l, &st, err, sizeof err) == 0;
+        drum_steps_log_close(l);
+        char *text = test_slurp(path), want[64];
+        snprintf(want, sizeof want, "{\"step\": %ld, \"round\": 1,", cases[i].step + 1);
+        CHECK(wrote && text && strlen(text) > cases[i].keep &&
+                  strncmp(text, lines, cases[i].keep) == 0 &&
+                  strncmp(text + cases[i].keep, want, strlen(want)) == 0 &&
+                  (cases[i].note[0] ? strstr(note, cases[i].note) != NULL : note[0] == '\0'),
+              "steps log opened at step %ld: %s (note '%s', %s)", cases[i].step,
+              text ? text : "(none)", note, wrote ? "written" : err);
+        free(text);
+    }
+    snprintf(path, sizeof path, "%s/no_such_dir/steps.jsonl", tmp);
+    CHECK(!drum_steps_log_open(path, 0, note, sizeof note, err, sizeof err) &&
+              strstr(err, "no_such_dir/steps.jsonl: No such file"),
+          "steps log in a missing directory: %s", err);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     char self[PATH_MAX];
@@ -2552,6 +2670,7 @@ int main(int argc, char **argv) {
     }
     printf("working in %s\n", tmp);
     test_cut_texts();
+    test_steps_log_open();
     test_record_config();
     test_resume();
     test_micro_batch();

@@ -71,6 +71,20 @@ typedef struct {
 
 typedef struct drum_train_buffers drum_train_buffers;
 
+/* One optimizer step, as train.out/steps.jsonl records it (docs/FORMATS.md). */
+typedef struct {
+    long step;                /* 1-based: the steps taken, this one included */
+    int round, epoch, batch;  /* 1-based; batch: within the epoch */
+    int queries;              /* the batch's queries */
+    double loss;              /* the step's loss: list + lambda * contrastive */
+    double list, contrastive; /* the two terms, each the mean over the batch's queries */
+    float lr;                 /* the learning rate the step applied */
+    float grad_norm;          /* the trainable parameters' gradient norm, before clipping */
+} drum_step_stats;
+
+/* An open steps.jsonl (steps_log.c). */
+typedef struct drum_steps_log drum_steps_log;
+
 typedef enum { DRUM_PHASE_MINE = 0, DRUM_PHASE_TRAIN, DRUM_PHASE_ROUND_END, DRUM_PHASE_DONE } drum_phase;
 
 typedef struct {
@@ -103,6 +117,8 @@ typedef struct {
      * (drum_train_position), "" while it holds none of this run. A failed write names it. */
     const char *checkpoint_path;
     char saved_at[128];
+    /* the steps log, or NULL for none: a line per step, fsynced before each checkpoint */
+    drum_steps_log *steps_log;
     volatile sig_atomic_t *stop; /* set by a signal handler: checkpoint and return 1 */
     drum_progress progress;
     /* called after each round's training, with the retriever as trained so far; may
@@ -220,6 +236,19 @@ int drum_embed_prepared(drum_comm *comm, drum_clip_model *m, const drum_prepared
  * family is a fair share of the pool; after 1000 misses (a family under ~0.5% of the pool)
  * it takes the k-th qualifying example, k drawn. Returns -1 when none qualifies. */
 int drum_pad_example(int n, const int *groups, const uint64_t *digests, int qi, drum_rng *r);
+
+/* Opens the steps log at path for a run that has taken `step` steps (0: a fresh run, which
+ * empties it): the lines of steps up to `step` are kept, later ones (taken after the
+ * checkpoint a resume continues from) and a torn last line are cut. When the file holds fewer
+ * than `step` lines (removed or edited), note says so and the run appends to what is there.
+ * Returns the log, or NULL with err. */
+drum_steps_log *drum_steps_log_open(const char *path, long step, char *note, size_t notelen,
+                                    char *err, size_t errlen);
+/* Appends s's line and flushes it. Returns 0, or -1 with the path and error (a full disk). */
+int drum_steps_log_write(drum_steps_log *l, const drum_step_stats *s, char *err, size_t errlen);
+/* fsyncs the log: what a checkpoint written next holds is then in the file. */
+int drum_steps_log_sync(drum_steps_log *l, char *err, size_t errlen);
+void drum_steps_log_close(drum_steps_log *l);
 
 /* The learning rate at a step: linear warm-up to lr, then cosine decay to 0 at total. */
 float drum_lr_at(float lr, long step, int warmup, long total);

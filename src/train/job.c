@@ -1736,9 +1736,18 @@ int drum_job_train(drum_job *j, int resume, char *err, size_t errlen) {
         if (r == 0) note(j, "resuming from %s: %s", ckpt, t.saved_at);
         if (r == 0) r = restore_results(j, t.round, err, errlen);
     }
+    char *steps = writer(j) ? drum_path_join(tc->out, "steps.jsonl") : NULL;
+    if (r == 0 && steps) {
+        char msg[512];
+        t.steps_log = drum_steps_log_open(steps, t.step, msg, sizeof msg, err, errlen);
+        if (!t.steps_log) r = -1;
+        if (msg[0]) note(j, "%s", msg);
+    }
     if (r == 0) r = drum_trainer_run(&t, err, errlen);
     if (r == 1) note(j, "stopped: checkpoint written to %s (continue with --resume)", ckpt);
+    drum_steps_log_close(t.steps_log);
     drum_trainer_free(&t);
+    free(steps);
     free(ckpt);
     return r;
 }

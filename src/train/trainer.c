@@ -880,7 +880,8 @@ static int encode_rows(drum_trainer *t, int r0, int n, int T) {
  * message in err (or the backend's). With several ranks, this rank encodes and
  * back-propagates only its queries' rows (my_queries); the loss, which couples the whole
  * batch, is computed on every rank from the all-gathered features. */
-static double train_step(drum_trainer *t, const int *queries, int B, char *err, size_t errlen) {
+static double train_step(drum_trainer *t, const int *queries, int B, drum_step_stats *st,
+                         char *err, size_t errlen) {
     drum_backend *be = t->be;
     drum_train_buffers *b = t->buf;
     drum_clip_model *m = t->m;
@@ -947,7 +948,12 @@ static double train_step(drum_trainer *t, const int *queries, int B, char *err, 
     be->to_host(be, h, b->loss_list, (size_t)B * sizeof(float));
     be->to_host(be, h + B, b->loss_ctr, (size_t)B * sizeof(float));
     double loss = 0;
-    for (int q = 0; q < B; q++) loss += (h[q] + t->o.lambda * h[B + q]) / B;
+    st->list = st->contrastive = 0;
+    for (int q = 0; q < B; q++) {
+        loss += (h[q] + t->o.lambda * h[B + q]) / B;
+        st->list += (double)h[q] / B;
+        st->contrastive += (double)h[B + q] / B;
+    }
     for (int q = 0; q < B; q++) {
         h[q] = 1.0f / B;
         h[B + q] = t->o.lambda / B;
@@ -995,9 +1001,10 @@ static double train_step(drum_trainer *t, const int *queries, int B, char *err, 
             return NAN;
     }
     if (parallel && sum_gradients(t, err, errlen)) return NAN;
-    if (t->o.grad_clip > 0 && drum_clip_clip_grad_norm(m, t->frozen, t->o.grad_clip, NULL))
-        return NAN;
-    adamw_unfrozen(t, drum_lr_at(t->o.lr, t->step, t->o.warmup_steps, t->total_steps));
+    /* the norm is taken (and must be finite) whether or not it clips: the steps log has it */
+    if (drum_clip_clip_grad_norm(m, t->frozen, t->o.grad_clip, &st->grad_norm)) return NAN;
+    st->lr = drum_lr_at(t->o.lr, t->step, t->o.warmup_steps, t->total_steps);
+    adamw_unfrozen(t, st->lr);
     be->synchronize(be);
     return drum_backend_ok(be) ? loss : NAN;
 }
@@ -1035,6 +1042,7 @@ const char *drum_train_position(int round, int epoch, int batch, int phase, long
  * the error says where that stands, so the user knows what --resume continues from. */
 static int checkpoint(drum_trainer *t, char *err, size_t errlen) {
     if (!t->checkpoint_path) return 0;
+    if (t->steps_log && drum_steps_log_sync(t->steps_log, err, errlen)) return -1;
     if (drum_trainer_save_checkpoint(t, t->checkpoint_path, err, errlen) == 0) {
         drum_train_position(t->round, t->epoch, t->batch, t->phase, t->step, t->saved_at,
                             sizeof t->saved_at);
@@ -1087,7 +1095,8 @@ int drum_trainer_run(drum_trainer *t, char *err, size_t errlen) {
             while (t->batch < nbatches) {
                 drum_trace_push("train step");
                 char serr[512] = "";
-                double loss = train_step(t, order + bstart[t->batch], blen[t->batch], serr,
+                drum_step_stats st = {0};
+                double loss = train_step(t, order + bstart[t->batch], blen[t->batch], &st, serr,
                                          sizeof serr);
                 drum_trace_pop();
                 if (isnan(loss)) {
@@ -1098,6 +1107,13 @@ int drum_trainer_run(drum_trainer *t, char *err, size_t errlen) {
                 t->last_loss = loss;
                 t->step++;
                 t->batch++;
+                st.step = t->step;
+                st.round = t->round + 1;
+                st.epoch = t->epoch + 1;
+                st.batch = t->batch;
+                st.queries = blen[t->batch - 1];
+                st.loss = loss;
+                if (t->steps_log && drum_steps_log_write(t->steps_log, &st, err, errlen)) goto out;
                 char note[48];
                 snprintf(note, sizeof note, "loss %.4f", loss);
                 drum_progress_report(&t->progress, stage, t->batch, nbatches, note);
