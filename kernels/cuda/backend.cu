@@ -136,7 +136,10 @@ extern "C" drum_backend *drum_cuda_backend_create(char *errbuf, size_t errlen) {
         CUBLAS_CHECK(be, cublasLtCreate(&st->lt)) ||
         CUDA_CHECK(be, cudaMalloc(&st->lt_workspace, st->lt_workspace_bytes)) ||
         CUDA_CHECK(be, cudaMalloc(&st->idx_err, sizeof(drum_cuda_index_error))) ||
-        CUDA_CHECK(be, cudaMemset(st->idx_err, 0, sizeof(drum_cuda_index_error)))) {
+        /* on the backend's stream (a non-blocking one, which the legacy default stream's
+         * cudaMemset would not order before the first kernel that reads it) */
+        CUDA_CHECK(be, cudaMemsetAsync(st->idx_err, 0, sizeof(drum_cuda_index_error), st->stream)) ||
+        CUDA_CHECK(be, cudaStreamSynchronize(st->stream))) {
         snprintf(errbuf, errlen, "backend 'cuda': %s", be->err);
         cuda_destroy(be);
         return NULL;

@@ -116,9 +116,14 @@ __global__ static void crop_normalize_kernel(float *out, const dev_crop *crops, 
 
 static size_t align16(size_t x) { return (x + 15) & ~(size_t)15; }
 
+/* -1 with msg in err and recorded in be, or (msg NULL) the error be recorded. */
 static int fail(drum_backend *be, char *err, size_t errlen, const char *msg) {
-    if (msg) snprintf(err, errlen, "%s", msg);
-    else snprintf(err, errlen, "%s", be->err);
+    if (msg) {
+        snprintf(err, errlen, "%s", msg);
+        if (be) DRUM_FAIL(be, "%s", msg);
+    } else {
+        snprintf(err, errlen, "%s", be->err);
+    }
     return -1;
 }
 
@@ -267,5 +272,10 @@ extern "C" int drum_image_preprocess_cuda(drum_backend *be, const drum_image *im
     free(plans);
     free(off);
     if (rc == -2) return fail(be, err, errlen, NULL);
+    if (rc == -1) { /* a plan or the staging buffer failed, with the message in err */
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", err);
+        return fail(be, err, errlen, msg);
+    }
     return rc;
 }

@@ -92,15 +92,18 @@ __global__ static void rank_backward_kernel(float *dsim, float *ipall, const flo
     }
 }
 
-/* Validates sizes; returns 0 when there is nothing to launch (or an error was recorded). */
-static int lw_check(drum_backend *be, const char *op, int Q, int L) {
+/* Validates sizes; returns 0 when there is nothing to launch (or an error was recorded).
+ * pairs: the rank term, which walks a row's L * L pairs with an int index and counts them in
+ * an int (ListNet and ListMLE take any L, as on the cpu). */
+static int lw_check(drum_backend *be, const char *op, int Q, int L, int pairs) {
     if (!drum_backend_ok(be)) return 0;
     if (Q < 0 || L < 0) {
         DRUM_FAIL(be, "%s: sizes must be >= 0 (got Q=%d, L=%d)", op, Q, L);
         return 0;
     }
-    if ((long long)L * L > 0x7fffffffLL) {
-        DRUM_FAIL(be, "%s: L=%d candidates per row is more than this kernel indexes", op, L);
+    if (pairs && (long long)L * L > 0x7fffffffLL) {
+        DRUM_FAIL(be, "%s: L=%d candidates per row is more than this kernel indexes (46340; "
+                  "a training step's L is train.batch_queries x train.list_size)", op, L);
         return 0;
     }
     return Q > 0;
@@ -119,7 +122,7 @@ static void zero_rows(drum_backend *be, float *loss, int Q) {
 
 extern "C" void cuda_listwise_rank_forward(drum_backend *be, float *loss, const float *sim,
                                            const float *fb, int Q, int L) {
-    if (!lw_check(be, "listwise_rank_forward", Q, L)) return;
+    if (!lw_check(be, "listwise_rank_forward", Q, L, 1)) return;
     if (L == 0) return zero_rows(be, loss, Q);
     float *ip = (float *)cuda_scratch(be, (size_t)Q * L * sizeof(float));
     if (!ip) return;
@@ -129,7 +132,7 @@ extern "C" void cuda_listwise_rank_forward(drum_backend *be, float *loss, const 
 
 extern "C" void cuda_listwise_rank_backward(drum_backend *be, float *dsim, const float *dloss,
                                             const float *sim, const float *fb, int Q, int L) {
-    if (!dsim || !lw_check(be, "listwise_rank_backward", Q, L) || L == 0) return;
+    if (!dsim || !lw_check(be, "listwise_rank_backward", Q, L, 1) || L == 0) return;
     float *ip = (float *)cuda_scratch(be, (size_t)Q * L * sizeof(float));
     if (!ip) return;
     rank_backward_kernel<<<Q, LW_THREADS, 0, cuda_stream(be)>>>(dsim, ip, dloss, sim, fb, L);
@@ -207,7 +210,7 @@ static int check_tau(drum_backend *be, const char *op, float tau_t) {
 extern "C" void cuda_listnet_forward(drum_backend *be, float *loss, const float *sim,
                                      const float *fb, int Q, int L, float tau_t) {
     if (!drum_backend_ok(be) || !check_tau(be, "listnet_forward", tau_t)) return;
-    if (!lw_check(be, "listnet_forward", Q, L)) return;
+    if (!lw_check(be, "listnet_forward", Q, L, 0)) return;
     if (L == 0) return zero_rows(be, loss, Q);
     listnet_forward_kernel<<<Q, LW_THREADS, 0, cuda_stream(be)>>>(loss, sim, fb, L, tau_t);
     LAUNCH_CHECK(be);
@@ -217,7 +220,7 @@ extern "C" void cuda_listnet_backward(drum_backend *be, float *dsim, const float
                                       const float *sim, const float *fb, int Q, int L,
                                       float tau_t) {
     if (!dsim || !drum_backend_ok(be) || !check_tau(be, "listnet_backward", tau_t)) return;
-    if (!lw_check(be, "listnet_backward", Q, L) || L == 0) return;
+    if (!lw_check(be, "listnet_backward", Q, L, 0) || L == 0) return;
     listnet_backward_kernel<<<Q, LW_THREADS, 0, cuda_stream(be)>>>(dsim, dloss, sim, fb, L,
                                                                    tau_t);
     LAUNCH_CHECK(be);
@@ -280,7 +283,7 @@ __global__ static void listmle_backward_kernel(float *dsim, float *lseall, const
 
 extern "C" void cuda_listmle_forward(drum_backend *be, float *loss, const float *sim,
                                      const float *fb, int Q, int L) {
-    if (!lw_check(be, "listmle_forward", Q, L)) return;
+    if (!lw_check(be, "listmle_forward", Q, L, 0)) return;
     if (L == 0) return zero_rows(be, loss, Q);
     float *lse = (float *)cuda_scratch(be, (size_t)Q * L * sizeof(float));
     if (!lse) return;
@@ -290,7 +293,7 @@ extern "C" void cuda_listmle_forward(drum_backend *be, float *loss, const float 
 
 extern "C" void cuda_listmle_backward(drum_backend *be, float *dsim, const float *dloss,
                                       const float *sim, const float *fb, int Q, int L) {
-    if (!dsim || !lw_check(be, "listmle_backward", Q, L) || L == 0) return;
+    if (!dsim || !lw_check(be, "listmle_backward", Q, L, 0) || L == 0) return;
     float *lse = (float *)cuda_scratch(be, (size_t)Q * L * sizeof(float));
     if (!lse) return;
     listmle_backward_kernel<<<Q, LW_THREADS, 0, cuda_stream(be)>>>(dsim, lse, dloss, sim, fb, L);
