@@ -66,6 +66,16 @@ static long now_ms(void) {
  * (RLIMIT_FSIZE): a write there fails, as on a full disk. */
 static long child_file_limit;
 
+/* When set, run_drum's wait_for waits for this text in that file, not for the file. */
+static const char *wait_for_text;
+
+static int file_has(const char *path, const char *text) {
+    char *s = test_slurp(path);
+    int has = s && strstr(s, text);
+    free(s);
+    return has;
+}
+
 static int run_drum_timed(const char *log, const char *const *args, int sig,
                           const char *wait_for, int delay_ms, long *after_ms) {
     pid_t pid = fork();
@@ -88,7 +98,8 @@ static int run_drum_timed(const char *log, const char *const *args, int sig,
         struct stat st;
         int exited = 0;
         for (int tries = 0; tries < 30000 && !exited; tries++) {
-            if (stat(wait_for, &st) == 0) break;
+            if (wait_for_text ? file_has(wait_for, wait_for_text) : stat(wait_for, &st) == 0)
+                break;
             exited = waitpid(pid, &status, WNOHANG) == pid;
             usleep(10000);
         }
@@ -1731,6 +1742,52 @@ static void test_eval_stop(void) {
     free(dr);
 }
 
+/* A resumed demo evaluates its baselines again before it trains, and before training restores
+ * the finished rounds' rows: a kill there must keep them in results.jsonl, and the next resume
+ * end with the uninterrupted run's file. The resumed runs ask the slow stand-in LVLM afresh
+ * (another scorer.answers, which a resume may change), so the kill lands in the baselines. */
+static void test_demo_resume_in_baselines(void) {
+    if (system("command -v python3 >/dev/null 2>&1") != 0) {
+        SKIP("a resumed demo's baselines: python3 is not on PATH");
+        return;
+    }
+    char lvlm[PATH_MAX + 64], cfg[300], out[300], log[300], res[320], set[3][340];
+    stand_in(lvlm, sizeof lvlm);
+    snprintf(cfg, sizeof cfg, "%s/demo_resume.yaml", tmp);
+    snprintf(out, sizeof out, "%s/run_demo_resume", tmp);
+    snprintf(log, sizeof log, "%s/demo_resume.log", tmp);
+    snprintf(res, sizeof res, "%s/results.jsonl", out);
+    for (int i = 0; i < 3; i++)
+        snprintf(set[i], sizeof set[i], "scorer.answers=%s/demo_resume_answers%d.jsonl", tmp, i);
+    write_exec_config(cfg, out, lvlm, "--sleep 0.25", "generate");
+    const char *a[] = {drum_bin, "demo", cfg, NULL};
+    int rc = run_drum(log, a, 0, NULL, 0);
+    char *full = test_slurp(res);
+    CHECK(rc == 0 && full && strstr(full, "{\"strategy\": \"DRUM\", \"round\": 1,") &&
+              strstr(full, "{\"ndcg_round\": 1,"),
+          "the uninterrupted demo: exit %d (log %s), results %s", rc, log, full ? full : "(none)");
+    /* killed 100 ms into SIT's answers, after RS's row was written */
+    const char *b[] = {drum_bin, "demo", cfg, "--resume", "--set", set[1], NULL};
+    wait_for_text = "RS        1-shot: mean";
+    rc = run_drum(log, b, SIGKILL, log, 100);
+    wait_for_text = NULL;
+    char *part = test_slurp(res);
+    CHECK(rc == 128 + SIGKILL && part && strstr(part, "{\"strategy\": \"RS\"") &&
+              !strstr(part, "{\"strategy\": \"SIT\"") &&
+              strstr(part, "{\"strategy\": \"DRUM\", \"round\": 1,") &&
+              strstr(part, "{\"ndcg_round\": 1,"),
+          "a resumed demo killed in its baselines (exit %d) keeps round 1's rows: %s", rc,
+          part ? part : "(none)");
+    const char *c[] = {drum_bin, "demo", cfg, "--resume", "--set", set[2], NULL};
+    rc = run_drum(log, c, 0, NULL, 0);
+    free(part);
+    part = test_slurp(res);
+    CHECK(rc == 0 && part && full && strcmp(part, full) == 0,
+          "resumed again: exit %d, results.jsonl %s", rc, part ? part : "(none)");
+    free(part);
+    free(full);
+}
+
 /* A Ctrl-C during pre-training (one process: it checks before each epoch) stops the run there:
  * exit 3, the epoch named, no clip0/ written (a rerun pre-trains afresh). */
 static void test_pretrain_stop(void) {
@@ -2683,6 +2740,7 @@ int main(int argc, char **argv) {
     test_pad_example();
     test_sampled_queries();
     test_eval_stop();
+    test_demo_resume_in_baselines();
     test_pretrain_stop();
     test_embed_retrieve_export();
     test_converted_eval();

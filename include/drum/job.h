@@ -48,8 +48,9 @@ void drum_job_close(drum_job *j);
 /* The parts of a job (drum_job_open, and the LVLM calls drum_job_check counts): `drum demo`
  * is BASELINES | ROUNDS, `drum train` ROUNDS, `drum eval` BASELINES, `drum mine` MINE. */
 enum { DRUM_JOB_BASELINES = 1, DRUM_JOB_ROUNDS = 2, DRUM_JOB_MINE = 4 };
-/* With the parts: the job would resume; drum_job_check then verifies train.out/train.ckpt
- * (when there is one) against these data, images and settings. */
+/* With the parts: the job resumes. drum_job_check then verifies train.out/train.ckpt (when
+ * there is one) against these data, images and settings; drum_job_open keeps the earlier
+ * run's DRUM and NDCG rows in results.jsonl until drum_job_train restores them. */
 enum { DRUM_JOB_RESUME = 8 };
 
 /* `--check`: reads everything drum_job_open reads before the LVLM is asked anything (the

@@ -232,7 +232,8 @@ int cmd_job(int argc, char **argv, job_kind kind) {
                                sizeof err))
         goto fail;
     if (note[0]) log_line(note);
-    if (drum_job_open(&job, &cfg, job_parts(kind), comm, lead ? &progress : NULL, &stop_flag,
+    int parts = job_parts(kind) | (resume && trains(kind) ? DRUM_JOB_RESUME : 0);
+    if (drum_job_open(&job, &cfg, parts, comm, lead ? &progress : NULL, &stop_flag,
                       lead ? log_line : NULL, err, sizeof err))
         goto fail;
     /* DRUM's rows come from training: say so rather than leave them out silently */

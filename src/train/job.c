@@ -97,6 +97,10 @@ struct drum_job {
     int n_rounds;
     char *report;
     char *prev_results;       /* results.jsonl as an earlier run left it, for --resume */
+    /* a resumed run before training has restored the finished rounds' rows: results.jsonl
+     * keeps prev_results' DRUM and NDCG rows meanwhile (a stop in a resumed demo's baselines
+     * must not lose them) */
+    int carry_prev;
 };
 
 static void note(drum_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -964,6 +968,7 @@ static int job_init(drum_job **out, const drum_job_config *cfg, int parts, drum_
     size_t len;
     char msg[256];
     j->prev_results = prev ? drum_read_file(prev, &len, msg, sizeof msg) : NULL;
+    j->carry_prev = (parts & DRUM_JOB_RESUME) && j->prev_results;
     free(prev);
     j->stop = stop;
     j->log = log;
@@ -1297,6 +1302,19 @@ static void fmt_or(char *buf, size_t n, const char *fmt, double v, const char *m
 }
 
 /* Rewrites results.jsonl from the rows so far (atomically). */
+/* The lines of prev_results that a resumed run's training restores (restore_results), as
+ * they are: the DRUM rows (ndcg 0) or the NDCG rows of rounds 1 on (ndcg 1). */
+static void carry_rows(const drum_job *j, FILE *f, int ndcg) {
+    const char *want = ndcg ? "{\"ndcg_round\": " : "{\"strategy\": \"DRUM\", ";
+    const char *l = j->carry_prev ? j->prev_results : NULL;
+    for (const char *nl; l && *l; l = nl ? nl + 1 : NULL) {
+        nl = strchr(l, '\n');
+        int len = nl ? (int)(nl - l) : (int)strlen(l);
+        if (strncmp(l, want, strlen(want)) == 0 && strncmp(l, "{\"ndcg_round\": 0,", 17) != 0)
+            fprintf(f, "%.*s\n", len, l);
+    }
+}
+
 static int write_results(drum_job *j, char *err, size_t errlen) {
     if (!writer(j)) return 0;
     char *path = drum_path_join(j->cfg->train.out, "results.jsonl"), *tmp = NULL;
@@ -1329,6 +1347,7 @@ static int write_results(drum_job *j, char *err, size_t errlen) {
         }
         fprintf(f, "}\n");
     }
+    carry_rows(j, f, 0);
     for (int r = 0; r < j->n_rounds; r++)
         if (j->rounds[r].present) {
             /* round 0 (the un-tuned SIT) has no training loss, a scorer other than the
@@ -1339,6 +1358,7 @@ static int write_results(drum_job *j, char *err, size_t errlen) {
             fprintf(f, "{\"ndcg_round\": %d, \"ndcg@%d\": %s, \"loss\": %s, \"steps\": %ld}\n",
                     j->rounds[r].round, NDCG_K, ndcg, loss, j->rounds[r].steps);
         }
+    carry_rows(j, f, 1);
     int rc = drum_atomic_commit(f, tmp, path, err, errlen);
     free(path);
     return rc;
@@ -1660,6 +1680,7 @@ out:
  * read back from results.jsonl (this process did not evaluate them). */
 static int restore_results(drum_job *j, int rounds_done, char *err, size_t errlen) {
     char *text = j->prev_results;
+    j->carry_prev = 0; /* restored from here on (the loop cuts text into lines) */
     if (!text) return 0; /* nothing written before */
     for (char *line = text, *nl; line && *line; line = nl ? nl + 1 : NULL) {
         nl = strchr(line, '\n');
@@ -1736,6 +1757,7 @@ int drum_job_train(drum_job *j, int resume, char *err, size_t errlen) {
         if (r == 0) note(j, "resuming from %s: %s", ckpt, t.saved_at);
         if (r == 0) r = restore_results(j, t.round, err, errlen);
     }
+    j->carry_prev = 0; /* without a checkpoint the rounds start afresh */
     char *steps = writer(j) ? drum_path_join(tc->out, "steps.jsonl") : NULL;
     if (r == 0 && steps) {
         char msg[512];
