@@ -1742,6 +1742,34 @@ static void test_eval_stop(void) {
     free(dr);
 }
 
+/* clip0/ is trusted only when whole: weights left without config.json (an export cut short)
+ * are not loaded, and the job says it pre-trains again; run_a's whole clip0/ is loaded. */
+static void test_partial_clip0(void) {
+    char cfg[256], dir[300], src[320], dst[320], log[300], set[340];
+    snprintf(cfg, sizeof cfg, "%s/a.yaml", tmp);
+    snprintf(dir, sizeof dir, "%s/run_partial/clip0", tmp);
+    snprintf(src, sizeof src, "%s/run_a/clip0/model.safetensors", tmp);
+    snprintf(dst, sizeof dst, "%s/model.safetensors", dir);
+    snprintf(log, sizeof log, "%s/partial_clip0.log", tmp);
+    snprintf(set, sizeof set, "train.out=%s/run_partial", tmp);
+    char err[256];
+    CHECK(drum_mkdirs(dir, err, sizeof err) == 0 && copy_file(src, dst) == 0,
+          "copying %s: %s", src, err);
+    const char *a[] = {drum_bin, "train", cfg, "--set", set, "--check", NULL};
+    int rc = run_drum(log, a, 0, NULL, 0);
+    char *text = test_slurp(log);
+    CHECK(rc == 0 && text && strstr(text, "has no config.json beside it") &&
+              strstr(text, "the job pre-trains one") && !strstr(text, "by an earlier run"),
+          "a clip0/ without config.json: exit %d, %s", rc, text ? text : "(no log)");
+    free(text);
+    const char *b[] = {drum_bin, "train", cfg, "--check", NULL};
+    rc = run_drum(log, b, 0, NULL, 0);
+    text = test_slurp(log);
+    CHECK(rc == 0 && text && strstr(text, "clip0/model.safetensors (pre-trained by an earlier run)"),
+          "run_a's whole clip0/: exit %d, %s", rc, text ? text : "(no log)");
+    free(text);
+}
+
 /* A resumed demo evaluates its baselines again before it trains, and before training restores
  * the finished rounds' rows: a kill there must keep them in results.jsonl, and the next resume
  * end with the uninterrupted run's file. The resumed runs ask the slow stand-in LVLM afresh
@@ -2730,6 +2758,7 @@ int main(int argc, char **argv) {
     test_steps_log_open();
     test_record_config();
     test_resume();
+    test_partial_clip0();
     test_micro_batch();
     test_errors();
     test_synth_cli();

@@ -698,14 +698,19 @@ static int write_drafts(drum_job *j, char *err, size_t errlen) {
     return rc;
 }
 
+/* 1 when train.out/clip0/ holds a whole export: its config.json, which export_model writes
+ * last (a kill in the export leaves the weights without it, and that clip0/ is made again). */
+static int clip0_whole(const drum_job *j) {
+    char *c = drum_path_join(j->cfg->train.out, "clip0/config.json");
+    int whole = drum_file_exists(c);
+    free(c);
+    return whole;
+}
+
 /* 1 when the job will pre-train its retriever: no model.checkpoint, and no earlier run's
  * train.out/clip0/ to start from (earlier_clip0). */
 static int pretrains(const drum_job *j) {
-    if (j->cfg->model.checkpoint[0]) return 0;
-    char *w = drum_path_join(j->cfg->train.out, "clip0/model.safetensors");
-    int none = !drum_file_exists(w);
-    free(w);
-    return none;
+    return !j->cfg->model.checkpoint[0] && !clip0_whole(j);
 }
 
 /* The images' levels a job holds (pool and queries), in MB. */
@@ -818,8 +823,9 @@ static int export_model(drum_job *j, const char *dir, char *err, size_t errlen) 
     int rc = drum_clip_model_download(j->model, host);
     if (rc) snprintf(err, errlen, "%s", j->be->err);
     if (rc == 0) rc = drum_mkdirs(dir, err, errlen);
-    if (rc == 0) rc = drum_clip_export(&j->ccfg, &j->params, host, dir, err, errlen);
+    /* the tokenizer first: the export's config.json, written last, says the directory is whole */
     if (rc == 0) rc = drum_tokenizer_copy_files(j->tok_dir, dir, err, errlen);
+    if (rc == 0) rc = drum_clip_export(&j->ccfg, &j->params, host, dir, err, errlen);
     free(host);
     return rc;
 }
@@ -841,8 +847,8 @@ static int own_stop(void *user) {
     return j->pretrain_stopped;
 }
 
-/* An earlier run's retriever, train.out/clip0/model.safetensors, loaded when it is there.
- * Returns 1 (loaded), 0 (none) or -1. */
+/* An earlier run's retriever, train.out/clip0/model.safetensors, loaded when clip0/ is
+ * whole (clip0_whole). Returns 1 (loaded), 0 (none) or -1. */
 static int earlier_clip0(drum_job *j, char *err, size_t errlen) {
     char *w = drum_path_join(j->cfg->train.out, "clip0/model.safetensors");
     if (!w) {
@@ -850,9 +856,12 @@ static int earlier_clip0(drum_job *j, char *err, size_t errlen) {
         return -1;
     }
     int rc = 0;
-    if (drum_file_exists(w)) {
+    if (clip0_whole(j)) {
         note(j, "retriever: %s (pre-trained by an earlier run)", w);
         rc = load_weights(j, w, err, errlen) ? -1 : 1;
+    } else if (drum_file_exists(w)) {
+        note(j, "%s has no config.json beside it (its export was cut short): it is not used, "
+             "and pre-training makes it again", w);
     }
     free(w);
     return rc;
