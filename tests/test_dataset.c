@@ -155,12 +155,36 @@ static void test_errors(void) {
          "2", "duplicate key \"id\""},
         {"\n\n{\"id\":\"a\",\"image\":\"y\",\"prompt\":\"p\",\"response\":\"r\",\"task\":\"t\"}",
          "4", "duplicate id \"a\" (first on line 1)"},
+        /* what cJSON accepts but would read as another text */
+        {"{\"id\":\"b\",\"image\":\"x\",\"prompt\":\"x\\u0000y\",\"response\":\"r\",\"task\":\"t\"}",
+         "2", "\\u0000 inside a string (drum's strings end at a NUL) at column 34"},
+        {"{\"id\":\"b\",\"image\":\"x\",\"prompt\":\"p\tq\",\"response\":\"r\",\"task\":\"t\"}",
+         "2", "a raw control character inside a string (JSON has it escaped, as \\t, \\n or "
+         "\\u00XX) at column 34"},
+        {"{\"id\":\"b\",\"image\":\"x\",\"prompt\":\"caf\xE9\",\"response\":\"r\",\"task\":\"t\"}",
+         "2", "a byte sequence that is not UTF-8 at column 36"},
+        {"\xEF\xBB\xBF{\"id\":\"b\",\"image\":\"x\",\"prompt\":\"p\",\"response\":\"r\",\"task\":\"t\"}",
+         "2", "a byte-order mark (EF BB BF) starts the line; only the file's first line may"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char text[1024];
         int n = snprintf(text, sizeof text, "%s%s\n", LINE_OK, cases[i][0]);
         expect_error(text, (size_t)n, atoi(cases[i][1]), cases[i][2]);
     }
+    /* and what reads as it says: a BOM starting the file, an escaped backslash before
+     * u0000, UTF-8 beyond ASCII, tabs between the tokens */
+    char *okpath = path_in("strict_ok.jsonl");
+    const char ok[] = "\xEF\xBB\xBF{\"id\":\"a\",\"image\":\"x.png\",\"prompt\":\"a\\\\u0000\","
+                      "\"response\":\"caf\xC3\xA9 \xF0\x9F\x99\x82\",\t\"task\":\"t\"}\n";
+    write_text(okpath, ok, sizeof ok - 1);
+    drum_dataset gds;
+    char gerr[256] = "";
+    int grc = drum_dataset_load(&gds, okpath, gerr, sizeof gerr);
+    CHECK(grc == 0 && gds.n == 1 && strcmp(gds.ex[0].prompt, "a\\u0000") == 0 &&
+              strcmp(gds.ex[0].response, "caf\xC3\xA9 \xF0\x9F\x99\x82") == 0,
+          "a strict but valid line: %s", grc ? gerr : gds.ex[0].prompt);
+    if (grc == 0) drum_dataset_free(&gds);
+    free(okpath);
     char nul[] = LINE_OK "{\"id\":\"b\"\0,\"image\":\"x\"}\n";
     expect_error(nul, sizeof nul - 1, 2, "NUL byte");
 

@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdint.h>
+#include <utf8proc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,10 +185,52 @@ static char *str_cat(const char *a, const char *b) {
         goto fail;                                                                         \
     } while (0)
 
+/* What cJSON lets through but a strict reader must not (it cannot tell a text from what
+ * the JSON says): bytes that are not UTF-8, a control character left raw inside a string,
+ * \u0000 (cJSON's strings end at a NUL, so "a\u0000b" would read as "a"), and a byte-order
+ * mark anywhere but at the file's start. Returns 0, or -1 with "path:line: ... column N". */
+static int strict_text(const char *text, size_t len, const char *path, int line, char *err,
+                       size_t errlen) {
+    const unsigned char *u = (const unsigned char *)text;
+    if (line > 1 && len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+        snprintf(err, errlen, "%s:%d: a byte-order mark (EF BB BF) starts the line; only the "
+                 "file's first line may have one", path, line);
+        return -1;
+    }
+    int in_string = 0;
+    for (size_t i = line == 1 && len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+         i < len;) {
+        const char *why = NULL;
+        size_t step = 1;
+        if (u[i] >= 0x80) {
+            utf8proc_int32_t cp;
+            utf8proc_ssize_t n = utf8proc_iterate(u + i, (utf8proc_ssize_t)(len - i), &cp);
+            if (n < 0) why = "a byte sequence that is not UTF-8";
+            else step = (size_t)n;
+        } else if (in_string && u[i] < 0x20) {
+            why = "a raw control character inside a string (JSON has it escaped, as \\t, "
+                  "\\n or \\u00XX)";
+        } else if (in_string && u[i] == '\\') {
+            if (i + 5 < len && memcmp(text + i + 1, "u0000", 5) == 0)
+                why = "\\u0000 inside a string (drum's strings end at a NUL)";
+            step = 2; /* the escaped character */
+        } else if (u[i] == '"') {
+            in_string = !in_string;
+        }
+        if (why) {
+            snprintf(err, errlen, "%s:%d: %s at column %zu", path, line, why, i + 1);
+            return -1;
+        }
+        i += step;
+    }
+    return 0;
+}
+
 cJSON *drum_jsonl_object(const char *text, size_t len, const char *path, int line,
                          const char *what, char *err, size_t errlen) {
     const char *end = NULL;
     int oom;
+    if (strict_text(text, len, path, line, err, errlen)) return NULL;
     cJSON *root = drum_json_parse(text, len, &end, &oom);
     if (!root && oom) {
         snprintf(err, errlen, "%s:%d: out of memory parsing the line", path, line);

@@ -11,7 +11,9 @@
  * allowed after it. Returns the object (free with cJSON_Delete), or NULL with
  * "path:line: invalid JSON at column N: expected one JSON object<what>", "... unexpected
  * text after the JSON object at column N" or "... expected a JSON object<what>" in err;
- * `what` ("" or e.g. " {\"id\", \"img\"}") says which object. */
+ * `what` ("" or e.g. " {\"id\", \"img\"}") says which object. Stricter than cJSON: bytes
+ * that are not UTF-8, a raw control character or \u0000 inside a string, and a byte-order
+ * mark after line 1 are errors too ("path:line: ... at column N"). */
 cJSON *drum_jsonl_object(const char *text, size_t len, const char *path, int line,
                          const char *what, char *err, size_t errlen);
 
