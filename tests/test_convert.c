@@ -175,6 +175,12 @@ static void test_vqa_errors(void) {
         {qa, "{\"annotations\": [{\"question_id\": 10, \"answers\": [{\"answer\": \"x\"}]}, "
              "{\"question_id\": 20, \"answers\": [{\"answer\": \"y\"}]}]}}",
          "{id}", ":1: invalid JSON at column 120"},
+        /* a 140-byte string id would have been cut to 127 bytes, meeting its twin */
+        {"{\"questions\": [{\"image_id\": 1, \"question\": \"Q?\", \"question_id\": \""
+         "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq"
+         "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqa\"}]}",
+         "{\"annotations\": [{\"question_id\": 10, \"answers\": [{\"answer\": \"x\"}]}]}", "{id}",
+         "\"question_id\" must be an integer or a non-empty string (under 128 bytes)"},
         {qa, aa, "img.jpg", "expected exactly one {id}"},
         {qa, aa, "{id}_{id}.jpg", "expected exactly one {id}"},
         {qa, aa, "{id:0d}.jpg", "expected exactly one {id}"},

@@ -20,10 +20,12 @@
         goto fail;                                                                         \
     } while (0)
 
-/* An id field: a string as is, or an integer written in decimal. *is_int tells which. */
+/* An id field: a string as is (shorter than n bytes), or an integer written in decimal.
+ * *is_int tells which. Returns 0, or -1 for anything else. */
 static int id_text(const cJSON *v, char *buf, size_t n, long long *as_int, int *is_int) {
     *is_int = 0;
     if (cJSON_IsString(v) && v->valuestring[0]) {
+        if (strlen(v->valuestring) >= n) return -1; /* cut short, it could equal another */
         snprintf(buf, n, "%s", v->valuestring);
         return 0;
     }
@@ -254,11 +256,11 @@ int drum_convert_vqa(const drum_vqa_source *src, drum_dataset *out, char *err, s
         if (!cJSON_IsString(text))
             FAIL("%s: questions[%d]: expected a string \"question\"", src->questions, i);
         if (!qid || id_text(qid, id, sizeof id, &qi, &qint))
-            FAIL("%s: questions[%d]: \"question_id\" must be an integer or a non-empty string",
-                 src->questions, i);
+            FAIL("%s: questions[%d]: \"question_id\" must be an integer or a non-empty string "
+                 "(under %zu bytes)", src->questions, i, sizeof id);
         if (!img || id_text(img, image_id, sizeof image_id, &ii, &iint))
-            FAIL("%s: questions[%d]: \"image_id\" must be an integer or a non-empty string",
-                 src->questions, i);
+            FAIL("%s: questions[%d]: \"image_id\" must be an integer or a non-empty string "
+                 "(under %zu bytes)", src->questions, i, sizeof image_id);
         if (!aqid || id_text(aqid, aid, sizeof aid, &qi, &qint) || strcmp(id, aid) != 0)
             FAIL("%s: annotations[%d] is for question %s, but questions[%d] of %s is %s",
                  src->annotations, i, aid, i, src->questions, id);
@@ -334,8 +336,8 @@ int drum_convert_karpathy(const drum_karpathy_source *src, drum_dataset *out, ch
         int is_int;
         if (cocoid) {
             if (id_text(cocoid, id, sizeof id, &as_int, &is_int))
-                FAIL("%s: images[%d]: \"cocoid\" must be an integer or a non-empty string",
-                     src->path, i);
+                FAIL("%s: images[%d]: \"cocoid\" must be an integer or a non-empty string "
+                     "(under %zu bytes)", src->path, i, sizeof id);
         } else {
             const char *dot = strrchr(file->valuestring, '.');
             size_t stem = dot && dot != file->valuestring ? (size_t)(dot - file->valuestring)
@@ -562,8 +564,7 @@ static int hateful_line(const drum_hateful_memes_source *src, const char *text, 
     char id[1024];
     long long as_int;
     int is_int;
-    if ((cJSON_IsString(field[HM_ID]) && strlen(field[HM_ID]->valuestring) >= sizeof id) ||
-        id_text(field[HM_ID], id, sizeof id, &as_int, &is_int))
+    if (id_text(field[HM_ID], id, sizeof id, &as_int, &is_int))
         FAIL("%s:%d: \"id\" must be an integer or a non-empty string (under %zu bytes)", path,
              line, sizeof id);
     if (!cJSON_IsString(field[HM_IMG]) || !field[HM_IMG]->valuestring[0])
