@@ -1629,6 +1629,26 @@ static void test_sampled_queries(void) {
           mined ? mined : "");
     free(asked);
     free(mined);
+    /* best score first; the stand-in's scores tie often, and equal ones follow the pool's order
+     * (its ids ascend in it), not qsort's */
+    text = test_slurp(cands);
+    int ties = 0, misordered = 0;
+    char prev_demo[64] = "", demo[64];
+    double prev_score = 0, score;
+    for (const char *p = text; p && (p = strstr(p, "{\"demo\": \"")); p++) {
+        if (sscanf(p, "{\"demo\": \"%63[^\"]\", \"score\": %lf}", demo, &score) != 2) break;
+        int first = p[-1] == '[';
+        if (!first && score == prev_score) {
+            ties++;
+            misordered += strcmp(prev_demo, demo) >= 0;
+        }
+        misordered += !first && score > prev_score;
+        snprintf(prev_demo, sizeof prev_demo, "%s", demo);
+        prev_score = score;
+    }
+    CHECK(ties > 0 && misordered == 0, "candidates.jsonl: %d ties, %d out of order", ties,
+          misordered);
+    free(text);
     /* the log counts the candidates that show their query's image, as the files say */
     long all = 0, own = same_image_candidates(cands, &all);
     char want[160];
@@ -1794,10 +1814,13 @@ static void test_demo_resume_in_baselines(void) {
     CHECK(rc == 0 && full && strstr(full, "{\"strategy\": \"DRUM\", \"round\": 1,") &&
               strstr(full, "{\"ndcg_round\": 1,"),
           "the uninterrupted demo: exit %d (log %s), results %s", rc, log, full ? full : "(none)");
-    /* killed 100 ms into SIT's answers, after RS's row was written */
+    /* killed 100 ms into SIT's answers, after RS's row was written (its own log: the first
+     * run's has the line waited for) */
+    char klog[320];
+    snprintf(klog, sizeof klog, "%s/demo_resume_killed.log", tmp);
     const char *b[] = {drum_bin, "demo", cfg, "--resume", "--set", set[1], NULL};
     wait_for_text = "RS        1-shot: mean";
-    rc = run_drum(log, b, SIGKILL, log, 100);
+    rc = run_drum(klog, b, SIGKILL, klog, 100);
     wait_for_text = NULL;
     char *part = test_slurp(res);
     CHECK(rc == 128 + SIGKILL && part && strstr(part, "{\"strategy\": \"RS\"") &&

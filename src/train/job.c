@@ -1644,9 +1644,11 @@ static int trainer_for(drum_job *j, drum_trainer *t, char *err, size_t errlen) {
     return 0;
 }
 
+/* best score first, equal scores by pool index, so the order never depends on qsort */
 static int cand_by_score(const void *a, const void *b) {
     const drum_candidate *x = a, *y = b;
-    return (x->fb < y->fb) - (x->fb > y->fb);
+    int by_score = (x->fb < y->fb) - (x->fb > y->fb);
+    return by_score ? by_score : (x->demo > y->demo) - (x->demo < y->demo);
 }
 
 int drum_job_mine(drum_job *j, const char *path, char *err, size_t errlen) {
