@@ -288,6 +288,9 @@ static void check_errors(void) {
 int main(void) {
     check_cases(FIXDIR, FIXDIR "/cases.jsonl", NULL);
     check_cases(FIXDIR, FIXDIR "/alt_config/cases.jsonl", FIXDIR "/alt_config/tokenizer_config.json");
+    /* openai/clip-vit-*'s shape: pad's plain string leaves "<|endoftext|>" not normalized */
+    check_cases(FIXDIR, FIXDIR "/openai_config/cases.jsonl",
+                FIXDIR "/openai_config/tokenizer_config.json");
     check_prefix();
     check_errors();
     const char *extra = getenv("DRUM_TOKENIZER_EXTRA");

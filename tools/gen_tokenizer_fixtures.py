@@ -28,6 +28,9 @@ Files written:
   alt_config/tokenizer_config.json, alt_config/cases.jsonl
                             the same vocabulary under a config whose special tokens are
                             "normalized" and whose pad token is "!" (laion-style)
+  openai_config/tokenizer_config.json, openai_config/cases.jsonl
+                            the same under openai/clip-vit-*'s config shape (AddedToken
+                            objects, pad a plain string, no added_tokens_decoder)
 """
 import argparse
 import gzip
@@ -454,6 +457,34 @@ def main():
     lines = run_cases(tok_alt, sub, random.Random(SEED_CASES + 4))
     write_cases(os.path.join(alt, "cases.jsonl"), tok_alt, lines)
     print(f"{alt}: {len(lines)} cases")
+
+    # openai/clip-vit-*'s own config shape: bos, eos and unk AddedToken objects with
+    # "normalized": true, pad the plain string "<|endoftext|>", no added_tokens_decoder. The
+    # last registration of "<|endoftext|>" (pad's) leaves it not normalized, so
+    # "<|ENDOFTEXT|>" is text while "<|STARTOFTEXT|>" is still the start token.
+    oai = os.path.join(args.out, "openai_config")
+    os.makedirs(oai, exist_ok=True)
+    added = {"single_word": False, "lstrip": False, "rstrip": False, "normalized": True,
+             "__type": "AddedToken"}
+    cfg = {"unk_token": dict(content="<|endoftext|>", **added),
+           "bos_token": dict(content="<|startoftext|>", **added),
+           "eos_token": dict(content="<|endoftext|>", **added),
+           "pad_token": "<|endoftext|>", "add_prefix_space": False, "errors": "replace",
+           "do_lower_case": True, "model_max_length": 77, "tokenizer_class": "CLIPTokenizer"}
+    with open(os.path.join(oai, "tokenizer_config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("vocab.json", "merges.txt"):
+            shutil.copy(os.path.join(args.out, name), tmp)
+        shutil.copy(os.path.join(oai, "tokenizer_config.json"), tmp)
+        tok_oai = CLIPTokenizer.from_pretrained(tmp)
+    extra = ["<|ENDOFTEXT|>", "a <|endoftext|> b", "<|EndOfText|> x", "<|endoftext|>",
+             "<|STARTOFTEXT|> y", "<|startoftext|>dog", "x<|startOfText|><|endOfText|>y"]
+    sub = [t.encode("utf-8") for t in extra]
+    sub += [e for e in entries if b"<|" in e or b"|>" in e]
+    lines = run_cases(tok_oai, sub, random.Random(SEED_CASES + 5))
+    write_cases(os.path.join(oai, "cases.jsonl"), tok_oai, lines)
+    print(f"{oai}: {len(lines)} cases")
 
     if args.real_bpe:
         if not args.real_out:

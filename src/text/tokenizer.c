@@ -256,10 +256,33 @@ static int added_id(const drum_tokenizer *t, const char *text) {
     return -1;
 }
 
+/* The added token `text` registered again as a special token by a config without
+ * added_tokens_decoder: as in transformers, the last registration's `normalized` holds
+ * (openai/clip-vit-*'s configs give eos {"normalized": true}, then pad "<|endoftext|>", a
+ * plain string: not normalized; "<|ENDOFTEXT|>" is then text). With added_tokens_decoder its
+ * flags hold, as there. Returns 0, or -1 out of memory. */
+static int renormalize(drum_tokenizer *t, const char *text, int normalized) {
+    for (int i = 0; i < t->n_added; i++) {
+        added_token *a = &t->added[i];
+        if (strcmp(a->text, text) != 0 || a->normalized == normalized) continue;
+        int n = (int)strlen(text), m = n;
+        char *match = normalized ? (char *)normalize(text, n, &m) : strdup(text);
+        if (!match) return -1;
+        match[m] = 0;
+        free(a->match);
+        a->match = match;
+        a->len = m;
+        a->normalized = normalized;
+    }
+    return 0;
+}
+
 /* Resolves one of bos/eos/unk/pad: a string, {"content": ..., "normalized": ...} or null. */
 static int special_token(drum_tokenizer *t, const cJSON *cfg, const char *key, const char *dflt,
                          const str_map *vocab, const char *path, int *id, char *err,
                          size_t errlen) {
+    int decoder = cJSON_IsObject(cfg ? cJSON_GetObjectItemCaseSensitive(cfg, "added_tokens_decoder")
+                                     : NULL);
     const char *text = dflt;
     int normalized = 0;
     const cJSON *v = cfg ? cJSON_GetObjectItemCaseSensitive(cfg, key) : NULL;
@@ -282,7 +305,12 @@ static int special_token(drum_tokenizer *t, const cJSON *cfg, const char *key, c
         return -1;
     }
     *id = added_id(t, text);
-    if (*id >= 0) return 0;
+    if (*id >= 0) {
+        if (decoder || renormalize(t, text, normalized) == 0) return 0;
+        drum_errorf(err, errlen, "%s: %s \"%.40s\": out of memory", path ? path : "defaults",
+                    key, text);
+        return -1;
+    }
     *id = str_map_get(vocab, text, (int)strlen(text));
     if (*id < 0) {
         drum_errorf(err, errlen, "%s: %s \"%.60s\" is not in the vocabulary",
