@@ -212,6 +212,10 @@ static void check_errors(void) {
         CHECK(rc == -1 && strstr(err, bad[i]) && strstr(err, "cannot decode image"),
               "corrupt %s: %s", bad[i], err);
     }
+    /* without its 12-byte IEND chunk (PIL decodes it, stb does not): a reason, never "()" */
+    rc = drum_image_decode(buf, n - 12, "no_iend.png", DRUM_ALPHA_DROP, &img, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "no_iend.png: cannot decode image (") && !strstr(err, "()"),
+          "a PNG without IEND: %s", err);
     rc = drum_image_decode(buf, n, "in-memory", DRUM_ALPHA_DROP, &img, err, sizeof err);
     CHECK(rc == 0 && img.w == 37 && img.h == 53, "decode from memory: %s", err);
 

@@ -392,7 +392,12 @@ int drum_image_decode(const unsigned char *data, size_t len, const char *name,
     if (!px && stb_oom)
         return drum_errorf(err, errlen, "%s: out of memory decoding the image", name);
     if (!px) {
-        drum_errorf(err, errlen, "%s: cannot decode image (%s)", name, stbi_failure_reason());
+        /* stb names an unknown PNG chunk by its type, which is "" for zero bytes (a file cut
+         * at its IEND chunk) */
+        const char *why = stbi_failure_reason();
+        if (!why || (unsigned char)why[0] < 0x21 || (unsigned char)why[0] > 0x7e)
+            why = "corrupt or truncated data";
+        drum_errorf(err, errlen, "%s: cannot decode image (%s)", name, why);
         return -1;
     }
     size_t np = (size_t)w * (size_t)h;
