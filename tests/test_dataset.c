@@ -469,7 +469,8 @@ static void test_image_digests(void) {
  * length up to 100 (the 32-byte lanes and the tail alike) changes it, so do the length and the
  * start value, its value is pinned (checkpoints written with it compare against it), and fed
  * in pieces it gives the same digest.
- * drum_prepared_image_fingerprint covers the shape as well as the levels. */
+ * drum_prepared_image_fingerprint covers the shape as well as the levels, and
+ * drum_prepared_text_fingerprint the shape as well as the ids, mask and eos positions. */
 static void test_hash_bytes(void) {
     unsigned char b[100];
     for (int i = 0; i < 100; i++) b[i] = (unsigned char)(i * 37 + 11);
@@ -519,6 +520,20 @@ static void test_hash_bytes(void) {
     CHECK(drum_prepared_image_fingerprint(&q, DRUM_FNV1A_INIT) != h &&
               drum_prepared_image_fingerprint(&p, DRUM_FNV1A_INIT) == h,
           "the shape is part of the image fingerprint");
+    /* the text fingerprint: each id, mask entry and eos position counts, and the shape */
+    int ids[2 * 3] = {5, 9, 7, 5, 8, 7}, mask[2 * 3] = {1, 1, 1, 1, 1, 0}, eos[3] = {2, 1, 0};
+    drum_prepared t = {.n = 2, .T = 3, .demo_ids = ids, .demo_mask = mask, .demo_eos = eos};
+    uint64_t th = drum_prepared_text_fingerprint(&t, DRUM_FNV1A_INIT);
+    int *cells[3] = {&ids[4], &mask[5], &eos[1]}, changed = 0;
+    for (int k = 0; k < 3; k++) {
+        ++*cells[k];
+        changed += drum_prepared_text_fingerprint(&t, DRUM_FNV1A_INIT) != th;
+        --*cells[k];
+    }
+    drum_prepared t2 = {.n = 3, .T = 2, .demo_ids = ids, .demo_mask = mask, .demo_eos = eos};
+    CHECK(changed == 3 && drum_prepared_text_fingerprint(&t2, DRUM_FNV1A_INIT) != th &&
+              drum_prepared_text_fingerprint(&t, DRUM_FNV1A_INIT) == th,
+          "the text fingerprint follows %d of 3 changed cells, and the shape", changed);
 }
 
 int main(void) {

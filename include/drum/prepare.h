@@ -105,6 +105,11 @@ int drum_prepare_query_texts(drum_prepared *p, const drum_dataset *ds, char *con
  * decode, resize or crop, changes it. */
 uint64_t drum_prepared_image_fingerprint(const drum_prepared *p, uint64_t h);
 
+/* A digest of p's demo-template texts as the text tower sees them (count, context, and every
+ * example's token ids, mask and eos position), continued from h: a checkpoint's text
+ * fingerprint. Another tokenizer (its vocabulary, merges or special tokens) changes it. */
+uint64_t drum_prepared_text_fingerprint(const drum_prepared *p, uint64_t h);
+
 /* The most examples of p whose image files have the same bytes (equal image_digest: one file,
  * or copies of it): 1 when every example shows an image of its own, 0 for an empty set, -1
  * when out of memory. */

@@ -97,10 +97,10 @@ typedef struct {
                                   * them); NULL: all. The others are demonstrations only */
     int most_per_image;          /* with opts.exclude_same_image: the most pool examples
                                   * showing one image (drum_prepared_most_per_image); else 1 */
-    /* what the checkpoints were made on, kept in them: drum_dataset_fingerprint(pool) and
-     * drum_prepared_image_fingerprint(prep), which a job continues with its evaluation
-     * queries' (a resume restores their earlier rows) */
-    uint64_t data_fingerprint, image_fingerprint;
+    /* what the checkpoints were made on, kept in them: drum_dataset_fingerprint(pool),
+     * drum_prepared_image_fingerprint(prep) and drum_prepared_text_fingerprint(prep), which a
+     * job continues with its evaluation queries' (a resume restores their earlier rows) */
+    uint64_t data_fingerprint, image_fingerprint, text_fingerprint;
     const drum_prepared *prep;   /* pool prepared with demo AND query templates */
     drum_scorer *scorer;         /* usually the score cache around the LVLM */
     drum_candidate_list *cand;   /* per pool example */
@@ -144,11 +144,11 @@ typedef struct {
 int drum_freeze_match(const drum_clip_params *p, char *const *patterns, int n,
                       unsigned char *frozen, char *err, size_t errlen);
 
-/* The pool's part of a trainer's fingerprints: drum_dataset_fingerprint(pool) and
- * drum_prepared_image_fingerprint(prep), which drum_trainer_init sets and a job continues
- * with its evaluation queries'. */
+/* The pool's part of a trainer's fingerprints: drum_dataset_fingerprint(pool),
+ * drum_prepared_image_fingerprint(prep) and drum_prepared_text_fingerprint(prep), which
+ * drum_trainer_init sets and a job continues with its evaluation queries'. */
 void drum_pool_fingerprints(const drum_dataset *pool, const drum_prepared *prep, uint64_t *data,
-                            uint64_t *image);
+                            uint64_t *image, uint64_t *text);
 
 /* The training queries of a pool of n examples when a run samples `count` of them
  * (train.queries): *mask a malloc'd n bytes, 1 for the first `count` of a permutation seeded
@@ -194,12 +194,12 @@ int drum_trainer_load_checkpoint(drum_trainer *t, const char *path, char *err, s
 
 /* What a checkpoint must have been made for to be resumed: the trainer's options (batch,
  * list size, rounds, epochs and seed are compared), the model's parameter count, the pool's
- * size, and the fingerprints of the data and the images (drum_trainer's). */
+ * size, and the fingerprints of the data, the images and the texts (drum_trainer's). */
 typedef struct {
     drum_train_opts opts;
     size_t params;
     int pool;
-    uint64_t data_fingerprint, image_fingerprint;
+    uint64_t data_fingerprint, image_fingerprint, text_fingerprint;
 } drum_checkpoint_run;
 
 /* Checks, without a trainer, that path (checksum included) is a checkpoint of the run `want`

@@ -1,6 +1,6 @@
 /* checkpoint.c — the trainer's checkpoint file (docs/FORMATS.md, "Training checkpoint").
  *
- * "DRUMCKP3", a fixed header of little-endian integers, the parameter, AdamW m and v
+ * "DRUMCKP4", a fixed header of little-endian integers, the parameter, AdamW m and v
  * buffers (float32), the candidate lists, and an FNV-1a 64 checksum of everything before
  * it. Written to path.tmp, fsynced, renamed: a crash leaves the previous checkpoint. */
 #include <errno.h>
@@ -14,8 +14,9 @@
 #include "drum/trainer.h"
 
 /* format 2 added the data's fingerprint to the header (format 1 was 8 bytes shorter), format
- * 3 the images' (format 2 was 8 bytes shorter) */
-static const char CKPT_MAGIC[8] = {'D', 'R', 'U', 'M', 'C', 'K', 'P', '3'};
+ * 3 the images' (format 2 was 8 bytes shorter), format 4 the texts' (format 3 was 8 bytes
+ * shorter) */
+static const char CKPT_MAGIC[8] = {'D', 'R', 'U', 'M', 'C', 'K', 'P', '4'};
 
 typedef struct {
     uint64_t params;       /* floats per buffer */
@@ -28,8 +29,9 @@ typedef struct {
     double last_loss;
     uint64_t data_fingerprint;  /* the trainer's: the examples it was made on */
     uint64_t image_fingerprint; /* and their images, as the towers saw them */
+    uint64_t text_fingerprint;  /* and their texts' token ids (the tokenizer's doing) */
 } ckpt_header;
-_Static_assert(sizeof(ckpt_header) == 96, "docs/FORMATS.md gives the header as 96 bytes");
+_Static_assert(sizeof(ckpt_header) == 104, "docs/FORMATS.md gives the header as 104 bytes");
 
 /* 0 when buf (len bytes) starts with this format's magic and holds at least need bytes;
  * else -1 with a message naming path (another format's version, when it is one). */
@@ -92,6 +94,7 @@ int drum_trainer_save_checkpoint(drum_trainer *t, const char *path, char *err, s
     h.last_loss = t->last_loss;
     h.data_fingerprint = t->data_fingerprint;
     h.image_fingerprint = t->image_fingerprint;
+    h.text_fingerprint = t->text_fingerprint;
     hw_write(&w, CKPT_MAGIC, sizeof CKPT_MAGIC);
     hw_write(&w, &h, sizeof h);
     float *bufs[3] = {t->m->params, t->m->adam_m, t->m->adam_v};
@@ -163,7 +166,10 @@ static int read_matching(const char *path, const drum_checkpoint_run *want, unsi
                    h->data_fingerprint, want->data_fingerprint, err, errlen) ||
         other_data(path, "images", "images, as decoded, resized and cropped,",
                    "those image files", h->image_fingerprint, want->image_fingerprint, err,
-                   errlen))
+                   errlen) ||
+        other_data(path, "texts", "texts, as tokenized (the tokenizer's vocabulary, merges and "
+                   "special tokens, and retrieval.demo_text),", "that tokenizer",
+                   h->text_fingerprint, want->text_fingerprint, err, errlen))
         goto fail;
     if (*len - sizeof sum < off + 3 * want->params * sizeof(float) ||
         h->phase > DRUM_PHASE_DONE) {
@@ -218,7 +224,7 @@ int drum_trainer_load_checkpoint(drum_trainer *t, const char *path, char *err, s
     ckpt_header h;
     size_t total = t->p->total, off = sizeof CKPT_MAGIC + sizeof h;
     drum_checkpoint_run want = {t->o, total, t->pool->n, t->data_fingerprint,
-                                t->image_fingerprint};
+                                t->image_fingerprint, t->text_fingerprint};
     if (read_matching(path, &want, &buf, &len, &h, err, errlen)) return -1;
     int rc = -1;
     drum_backend *be = t->be;

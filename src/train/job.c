@@ -107,7 +107,7 @@ static void note(drum_job *j, const char *fmt, ...) __attribute__((format(printf
 static int largest_shots(const drum_job_config *c);
 static int max_shots(const drum_job *j);
 static drum_train_opts train_opts(const drum_job *j);
-static void with_queries(const drum_job *j, uint64_t *data, uint64_t *image);
+static void with_queries(const drum_job *j, uint64_t *data, uint64_t *image, uint64_t *text);
 static void note(drum_job *j, const char *fmt, ...) {
     if (!j->log) return;
     char line[1024];
@@ -1175,14 +1175,14 @@ int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *p
         note(j, "retriever: none yet; the job pre-trains one (%d epoch%s on %s/captions.jsonl)",
              cfg->model.pretrain.epochs, cfg->model.pretrain.epochs == 1 ? "" : "s",
              j->data_dir);
-    /* --resume: the checkpoint must be this run's, on these data and images */
+    /* --resume: the checkpoint must be this run's, on these data, images and texts */
     char *ckpt = rc == 0 && (parts & DRUM_JOB_RESUME) ? drum_path_join(cfg->train.out, "train.ckpt")
                                                       : NULL;
     if (ckpt && drum_file_exists(ckpt)) {
-        drum_checkpoint_run want = {train_opts(j), j->params.total, j->train.n, 0, 0};
+        drum_checkpoint_run want = {train_opts(j), j->params.total, j->train.n, 0, 0, 0};
         drum_pool_fingerprints(&j->train, &j->pool, &want.data_fingerprint,
-                               &want.image_fingerprint);
-        with_queries(j, &want.data_fingerprint, &want.image_fingerprint);
+                               &want.image_fingerprint, &want.text_fingerprint);
+        with_queries(j, &want.data_fingerprint, &want.image_fingerprint, &want.text_fingerprint);
         int round, phase;
         rc = drum_checkpoint_verify(ckpt, &want, &round, &phase, err, errlen);
         char at[64];
@@ -1192,7 +1192,7 @@ int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *p
         else
             snprintf(at, sizeof at, "every round done");
         if (rc == 0)
-            note(j, "--resume: %s is this run's, on these data and images: %s", ckpt, at);
+            note(j, "--resume: %s is this run's, on these data, images and texts: %s", ckpt, at);
     }
     free(ckpt);
     if (rc == 0) {
@@ -1622,11 +1622,13 @@ static drum_train_opts train_opts(const drum_job *j) {
 }
 
 /* The fingerprints a checkpoint of this job carries: the pool's (drum_pool_fingerprints, in
- * *data and *image) continued with the evaluation queries' examples and prepared images. */
-static void with_queries(const drum_job *j, uint64_t *data, uint64_t *image) {
+ * *data, *image and *text) continued with the evaluation queries' examples, prepared images
+ * and texts. */
+static void with_queries(const drum_job *j, uint64_t *data, uint64_t *image, uint64_t *text) {
     uint64_t queries = drum_dataset_fingerprint(&j->eval);
     *data = drum_fnv1a(&queries, sizeof queries, *data);
     *image = drum_prepared_image_fingerprint(&j->queries, *image);
+    *text = drum_prepared_text_fingerprint(&j->queries, *text);
 }
 
 static int trainer_for(drum_job *j, drum_trainer *t, char *err, size_t errlen) {
@@ -1636,7 +1638,8 @@ static int trainer_for(drum_job *j, drum_trainer *t, char *err, size_t errlen) {
     if (drum_trainer_init(t, &o, j->be, j->model, &j->params, &j->train, &j->pool, j->scorer,
                           j->comm, err, errlen))
         return -1;
-    with_queries(j, &t->data_fingerprint, &t->image_fingerprint); /* init set the pool's */
+    /* init set the pool's */
+    with_queries(j, &t->data_fingerprint, &t->image_fingerprint, &t->text_fingerprint);
     t->stop = j->stop;
     t->progress = j->progress;
     t->groups = j->pool_group;

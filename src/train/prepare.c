@@ -395,6 +395,19 @@ uint64_t drum_prepared_image_fingerprint(const drum_prepared *p, uint64_t h) {
     return drum_hash_end(&st);
 }
 
+uint64_t drum_prepared_text_fingerprint(const drum_prepared *p, uint64_t h) {
+    uint64_t shape[2] = {(uint64_t)p->n, (uint64_t)p->T};
+    drum_hash_state st;
+    drum_hash_begin(&st, drum_hash_bytes(shape, sizeof shape, h));
+    size_t cells = (size_t)p->n * p->T;
+    if (p->demo_ids) {
+        drum_hash_update(&st, p->demo_ids, cells * sizeof(int));
+        drum_hash_update(&st, p->demo_mask, cells * sizeof(int));
+        drum_hash_update(&st, p->demo_eos, (size_t)p->n * sizeof(int));
+    }
+    return drum_hash_end(&st);
+}
+
 int drum_cut_texts(int *ids, int *mask, const int *eos, int n, int T) {
     int W = 1;
     for (int i = 0; i < n; i++)

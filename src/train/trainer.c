@@ -210,9 +210,10 @@ static int match_freeze(drum_trainer *t, char *err, size_t errlen) {
 }
 
 void drum_pool_fingerprints(const drum_dataset *pool, const drum_prepared *prep, uint64_t *data,
-                            uint64_t *image) {
+                            uint64_t *image, uint64_t *text) {
     *data = drum_dataset_fingerprint(pool);
     *image = drum_prepared_image_fingerprint(prep, DRUM_FNV1A_INIT);
+    *text = drum_prepared_text_fingerprint(prep, DRUM_FNV1A_INIT);
 }
 
 int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *be,
@@ -226,7 +227,8 @@ int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *b
     t->m = m;
     t->p = p;
     t->pool = pool;
-    drum_pool_fingerprints(pool, prep, &t->data_fingerprint, &t->image_fingerprint);
+    drum_pool_fingerprints(pool, prep, &t->data_fingerprint, &t->image_fingerprint,
+                           &t->text_fingerprint);
     t->prep = prep;
     t->scorer = scorer;
     int rows = o->batch_queries * (1 + o->list_size);
