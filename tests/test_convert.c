@@ -175,6 +175,10 @@ static void test_vqa_errors(void) {
         {qa, "{\"annotations\": [{\"question_id\": 10, \"answers\": [{\"answer\": \"x\"}]}, "
              "{\"question_id\": 20, \"answers\": [{\"answer\": \"y\"}]}]}}",
          "{id}", ":1: invalid JSON at column 120"},
+        /* what cJSON would read as another text: "Q\u0000?" as "Q" */
+        {"{\"questions\": [{\"image_id\": 1, \"question\": \"Q\\u0000?\", \"question_id\": 10}]}",
+         "{\"annotations\": [{\"question_id\": 10, \"answers\": [{\"answer\": \"x\"}]}]}", "{id}",
+         "eq.json:1: \\u0000 inside a string (drum's strings end at a NUL) at column 46"},
         /* a 140-byte string id would have been cut to 127 bytes, meeting its twin */
         {"{\"questions\": [{\"image_id\": 1, \"question\": \"Q?\", \"question_id\": \""
          "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq"
@@ -339,10 +343,14 @@ static int stream_agrees(const char *path, const char *text, size_t n, char *why
         drum_json_stream_close(&s);
     }
     int rc = !err[0];
+    /* what drum_json_strict refuses (a raw tab or newline inside a string), the stream
+     * refuses first, with its message */
+    char serr[1024] = "";
+    int strict = drum_json_strict(text, n, path, 1, serr, sizeof serr) != 0 && strcmp(err, serr) == 0;
     if (rc && !(tree_ok && same && !want && k == cJSON_GetArraySize(arr)))
         rc = -1, snprintf(why, whylen, "the stream read %d elements that the tree %s", k,
                           tree_ok ? "does not hold" : "rejects");
-    else if (!rc && !(strstr(err, path) && (!tree_ok || has_control(text, n))))
+    else if (!rc && !(strstr(err, path) && (!tree_ok || has_control(text, n) || strict)))
         rc = -1, snprintf(why, whylen, "the stream says \"%s\" of a file the tree reads", err);
     cJSON_Delete(whole);
     return rc;
@@ -353,7 +361,8 @@ static int stream_agrees(const char *path, const char *text, size_t n, char *why
  * letters and digits): the stream accepts a file only when cJSON reads it as an object
  * whose first "images" is an array, with only spaces after it, and then hands out exactly
  * that array's elements; it rejects one that cJSON reads only where the file holds a control
- * byte that cJSON skips as a space. */
+ * byte that cJSON skips as a space, or what drum_json_strict refuses (a raw tab or newline
+ * inside a string). */
 static void test_stream_against_tree(void) {
     static const char alphabet[] = "{}[],:\"\\ \n\t\x01\x00atrue0-1.5e";
     const size_t base = strlen(karpathy);

@@ -185,21 +185,19 @@ static char *str_cat(const char *a, const char *b) {
         goto fail;                                                                         \
     } while (0)
 
-/* What cJSON lets through but a strict reader must not (it cannot tell a text from what
- * the JSON says): bytes that are not UTF-8, a control character left raw inside a string,
- * \u0000 (cJSON's strings end at a NUL, so "a\u0000b" would read as "a"), and a byte-order
- * mark anywhere but at the file's start. Returns 0, or -1 with "path:line: ... column N". */
-static int strict_text(const char *text, size_t len, const char *path, int line, char *err,
-                       size_t errlen) {
+int drum_json_strict(const char *text, size_t len, const char *path, int line, char *err,
+                     size_t errlen) {
     const unsigned char *u = (const unsigned char *)text;
-    if (line > 1 && len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+    static const char bom[3] = {'\xEF', '\xBB', '\xBF'};
+    int has_bom = len >= 3 && memcmp(text, bom, 3) == 0;
+    if (line > 1 && has_bom) {
         snprintf(err, errlen, "%s:%d: a byte-order mark (EF BB BF) starts the line; only the "
                  "file's first line may have one", path, line);
         return -1;
     }
     int in_string = 0;
-    for (size_t i = line == 1 && len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
-         i < len;) {
+    size_t col0 = 0; /* the offset the current line starts at */
+    for (size_t i = line == 1 && has_bom ? 3 : 0; i < len;) {
         const char *why = NULL;
         size_t step = 1;
         if (u[i] >= 0x80) {
@@ -216,9 +214,12 @@ static int strict_text(const char *text, size_t len, const char *path, int line,
             step = 2; /* the escaped character */
         } else if (u[i] == '"') {
             in_string = !in_string;
+        } else if (u[i] == '\n') {
+            line++;
+            col0 = i + 1;
         }
         if (why) {
-            snprintf(err, errlen, "%s:%d: %s at column %zu", path, line, why, i + 1);
+            snprintf(err, errlen, "%s:%d: %s at column %zu", path, line, why, i - col0 + 1);
             return -1;
         }
         i += step;
@@ -230,7 +231,7 @@ cJSON *drum_jsonl_object(const char *text, size_t len, const char *path, int lin
                          const char *what, char *err, size_t errlen) {
     const char *end = NULL;
     int oom;
-    if (strict_text(text, len, path, line, err, errlen)) return NULL;
+    if (drum_json_strict(text, len, path, line, err, errlen)) return NULL;
     cJSON *root = drum_json_parse(text, len, &end, &oom);
     if (!root && oom) {
         snprintf(err, errlen, "%s:%d: out of memory parsing the line", path, line);

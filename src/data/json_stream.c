@@ -93,6 +93,10 @@ int drum_json_stream_open(drum_json_stream *s, const char *path, const char *key
     s->key = key;
     s->buf = drum_read_file(path, &s->len, err, errlen);
     if (!s->buf) return -1;
+    if (drum_json_strict(s->buf, s->len, path, 1, err, errlen)) {
+        drum_json_stream_close(s);
+        return -1;
+    }
     s->p = s->buf;
     if (s->len >= 3 && memcmp(s->p, "\xEF\xBB\xBF", 3) == 0) s->p += 3; /* as cJSON does */
     s->p = spaces(s->p, s->buf + s->len);

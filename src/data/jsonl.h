@@ -17,6 +17,14 @@
 cJSON *drum_jsonl_object(const char *text, size_t len, const char *path, int line,
                          const char *what, char *err, size_t errlen);
 
+/* What a JSON parser (cJSON) lets through but a strict reader must not, since drum would
+ * read another text than the file's: bytes that are not UTF-8, a control character left raw
+ * inside a string, \u0000 inside a string (cJSON's strings end at a NUL, so "a\u0000b" reads
+ * as "a"), and a byte-order mark starting any line but the file's first. text[0..len) starts
+ * at line `line` of path. Returns 0, or -1 with "path:line: ... at column N". */
+int drum_json_strict(const char *text, size_t len, const char *path, int line, char *err,
+                     size_t errlen);
+
 /* Builds ds's id index (drum_dataset_find), its examples in file order with their `line`s
  * set. Returns 0, or -1 with "path:line: duplicate id \"x\" (first on line n)" for the
  * first repeated id, or out of memory. */
