@@ -229,6 +229,11 @@ int drum_job_config_load(drum_job_config *c, const char *path, char *err, size_t
  * (drum_cfg_set); drum_job_open expects a config that passed. */
 int drum_job_config_finish(drum_job_config *c, char *err, size_t errlen);
 
+/* A text template (retrieval.demo_text, query_text, drum embed --text): only the
+ * placeholders `allowed` names ("PR": {P} and {R}), at least one, no stray brace. Returns 0,
+ * or -1 with "bad placeholder at character N; expected {P} or {R}" and the like in msg. */
+int drum_text_template_check(const char *s, const char *allowed, char *msg, size_t len);
+
 void drum_job_config_free(drum_job_config *c);
 
 #ifdef __cplusplus

@@ -601,6 +601,18 @@ int drum_cfg_set(const drum_cfg_field *schema, void *obj, const char *assignment
         }
         rc = apply_field(&c, f, base, root, key);
         yaml_document_delete(&doc);
+        /* "key=1\n---\njunk": a second document, refused as in a file */
+        yaml_document_t next;
+        if (rc == 0 && !yaml_parser_load(&ps, &next)) {
+            rc = parser_fail(&c, &ps);
+        } else if (rc == 0) {
+            if (yaml_document_get_root_node(&next)) {
+                c.doc = &next;
+                rc = fail_at(&c, yaml_document_get_root_node(&next), NULL,
+                             "a second YAML document; expected one value");
+            }
+            yaml_document_delete(&next);
+        }
     }
     yaml_parser_delete(&ps);
     return rc;
@@ -774,39 +786,49 @@ static const char *const SCORER_NAMES[] = {"synthetic", "openai", "exec", NULL};
 static const char *const CLASSIFY_NAMES[] = {"generate", "rank", NULL};
 static const char *const STRATEGY_NAMES[] = {"RS", "FIXED", "SI", "ST", "SIT", "DRUM", NULL};
 
-/* A template may use only the placeholders in `allowed` (e.g. "PR"), at least one. */
-static int check_template(const char *s, const char *allowed, char *msg, size_t len) {
+int drum_text_template_check(const char *s, const char *allowed, char *msg, size_t len) {
+    char names[64] = ""; /* "{P} or {R}", "{P}, {R} or {D}" */
+    size_t k = strlen(allowed), used_len = 0;
+    for (size_t a = 0; a < k && used_len + 8 < sizeof names; a++)
+        used_len += (size_t)snprintf(names + used_len, sizeof names - used_len, "%s{%c}",
+                                     a == 0 ? "" : a + 1 == k ? " or " : ", ", allowed[a]);
     int used = 0;
     for (size_t i = 0; s[i]; i++) {
         if (s[i] == '{') {
             if (!s[i + 1] || !strchr(allowed, s[i + 1]) || s[i + 2] != '}') {
-                drum_errorf(msg, len, "bad placeholder at character %zu; expected {%c} or {%c}",
-                            i + 1, allowed[0], allowed[1]);
+                drum_errorf(msg, len, "bad placeholder at character %zu; expected %s", i + 1,
+                            names);
                 return -1;
             }
             used++;
             i += 2;
         } else if (s[i] == '}') {
-            drum_errorf(msg, len,
-                        "unmatched '}' at character %zu; expected placeholders {%c}, {%c}", i + 1,
-                        allowed[0], allowed[1]);
+            drum_errorf(msg, len, "unmatched '}' at character %zu; expected placeholders %s",
+                        i + 1, names);
             return -1;
         }
     }
     if (!used) {
-        drum_errorf(msg, len, "no placeholder; expected a template using {%c} and/or {%c}",
-                    allowed[0], allowed[1]);
+        drum_errorf(msg, len, "no placeholder; expected a template using %s", names);
         return -1;
     }
     return 0;
 }
 
 static int check_demo_text(const void *v, char *msg, size_t len) {
-    return check_template(*(char *const *)v, "PR", msg, len);
+    return drum_text_template_check(*(char *const *)v, "PR", msg, len);
 }
 
 static int check_query_text(const void *v, char *msg, size_t len) {
-    return check_template(*(char *const *)v, "PD", msg, len);
+    return drum_text_template_check(*(char *const *)v, "PD", msg, len);
+}
+
+/* A directory the job writes to or reads from: "" would become the filesystem's root
+ * (train.out's derived caches, "/score_cache.bin") or the working directory. */
+static int check_dir(const void *v, char *msg, size_t len) {
+    if ((*(char *const *)v)[0]) return 0;
+    drum_errorf(msg, len, "expected a directory (it is empty)");
+    return -1;
 }
 
 static int check_shots(const void *v, char *msg, size_t len) {
@@ -853,7 +875,8 @@ static int check_strategies(const void *v, char *msg, size_t len) {
 #define F_END {.key = NULL}
 
 static const drum_cfg_field DATA_FIELDS[] = {
-    F_STR(drum_data_config, dir, "data/demo"),
+    {.key = "dir", .type = DRUM_CFG_STRING, .offset = offsetof(drum_data_config, dir),
+     .def = "data/demo", .check = check_dir},
     F_STR(drum_data_config, train, ""),
     F_STR(drum_data_config, eval, ""),
     F_END,
@@ -921,7 +944,8 @@ static const drum_cfg_field TRAIN_FIELDS[] = {
     {.key = "freeze", .type = DRUM_CFG_STRING_LIST, .offset = offsetof(drum_train_config, freeze),
      .def = ""},
     F_INT(drum_train_config, checkpoint_every, "0", 0, 1000000000),
-    F_STR(drum_train_config, out, "runs/demo"),
+    {.key = "out", .type = DRUM_CFG_STRING, .offset = offsetof(drum_train_config, out),
+     .def = "runs/demo", .check = check_dir},
     F_END,
 };
 
