@@ -1153,6 +1153,78 @@ static void test_synth_cli(void) {
 /* Each job command's --help offers only options the command takes: every "--name" in it,
  * given to the command (with a value after it, for those that take one), is not an
  * "unknown option" (eval and mine once offered --resume in --check's text). */
+/* Command lines that are wrong in ways an option parser can let through: each exits 2 (1 for
+ * a config error), never crashes, and says what is wrong. */
+static void test_cli_arguments(void) {
+    char log[300], cfg[256], q[300];
+    snprintf(log, sizeof log, "%s/cli.log", tmp);
+    snprintf(cfg, sizeof cfg, "%s/a.yaml", tmp);
+    snprintf(q, sizeof q, "%s/none.emb", tmp);
+    static const char *const empty_out = "train.out=";
+    struct {
+        const char *args[12];
+        int rc;
+        const char *says;
+    } cases[] = {
+        /* a value option last: it used to parse an uninitialised pointer (SIGSEGV) */
+        {{"retrieve", "--queries", q, "--pool", q, "--out", q, "--w-image"}, 2,
+         "--w-image needs a value"},
+        {{"retrieve", "--queries", q, "--pool", q, "--out", q, "--w-text", "nan"}, 2,
+         "--w-text: expected a number in [0, 1000], got 'nan'"},
+        {{"retrieve", "--queries", q, "--pool", q, "--out", q, "--w-image", "1e50"}, 2,
+         "expected a number in [0, 1000]"},
+        {{"retrieve", "--queries", q, "--pool", q, "--out", q, "--w-image", "0", "--w-text", "0"},
+         2, "may not both be 0"},
+        {{"retrieve", "--queries", q, "--queries", q}, 2, "--queries is given twice"},
+        {{"train", cfg, "tools/x.py", "--check"}, 2, "one CONFIG expected, got"},
+        {{"mine", cfg, "--out"}, 2, "--out needs a value"},
+        {{"mine", cfg, "--out", "a", "--out", "b"}, 2, "--out is given twice"},
+        {{"synth", "d1", "d2"}, 2, "one DIR expected, got 'd1' and 'd2'"},
+        {{"synth", "d1", "--seed", "18446744073709551616"}, 2,
+         "--seed: expected an integer in [0, 18446744073709551615]"},
+        {{"convert", "hateful-memes", "--jsonl", q, "--images", q, "--out", q, "--prompt", "A"}, 2,
+         "--prompt is not an option of this format"},
+        {{"convert", "karpathy", "--karpathy", q, "--images", q, "--split", "test", "--out", q,
+          "--image-pattern", "{id}"}, 2, "--image-pattern is not an option of this format"},
+        {{"embed", "--data", q, "--model", q, "--out", q, "--text", "nothing"}, 2,
+         "--text 'nothing': no placeholder; expected a template using {P}, {R} or {D}"},
+        {{"train", cfg, "--set", empty_out, "--check"}, 1, "expected a directory (it is empty)"},
+        {{"train", cfg, "--set", "seed=1\n---\nother: 2", "--check"}, 1,
+         "a second YAML document; expected one value"},
+        {{"backends", "--bogus"}, 2, "unexpected argument '--bogus'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *argv[14] = {drum_bin};
+        for (int a = 0; a < 12 && cases[i].args[a]; a++) argv[a + 1] = cases[i].args[a];
+        int rc = run_drum(log, argv, 0, NULL, 0);
+        char *text = test_slurp(log);
+        CHECK(rc == cases[i].rc && text && strstr(text, cases[i].says),
+              "drum %s ... (case %zu): exit %d (want %d), '%s' wanted in: %s", cases[i].args[0],
+              i, rc, cases[i].rc, cases[i].says, text ? text : "(no log)");
+        free(text);
+    }
+    /* --check fails where the run would: DRUM_COMM is read only when the ranks open */
+    setenv("DRUM_COMM", "mpl", 1);
+    const char *c[] = {drum_bin, "train", cfg, "--check", NULL};
+    int rc = run_drum(log, c, 0, NULL, 0);
+    unsetenv("DRUM_COMM");
+    char *text = test_slurp(log);
+    CHECK(rc == 1 && text && strstr(text, "DRUM_COMM=mpl: expected mpi, nccl or single"),
+          "--check under DRUM_COMM=mpl: exit %d, %s", rc, text ? text : "");
+    free(text);
+    /* -h is --help for every command */
+    static const char *const cmds[] = {"synth", "embed", "retrieve", "export", "convert",
+                                       "backends", "train"};
+    for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++) {
+        const char *h[] = {drum_bin, cmds[k], "-h", NULL};
+        rc = run_drum(log, h, 0, NULL, 0);
+        text = test_slurp(log);
+        CHECK(rc == 0 && text && strstr(text, "usage: drum"), "drum %s -h: exit %d, %s", cmds[k],
+              rc, text ? text : "");
+        free(text);
+    }
+}
+
 static void test_job_help(void) {
     static const char *const cmds[] = {"demo", "train", "eval", "mine"};
     char log[300], opt[64];
@@ -2804,6 +2876,7 @@ int main(int argc, char **argv) {
     test_errors();
     test_synth_cli();
     test_job_help();
+    test_cli_arguments();
     test_job_parts();
     test_exec_scorer_job();
     test_eval_on_pool();

@@ -44,7 +44,7 @@ static void convert_usage(FILE *f) {
 }
 
 int cmd_convert(int argc, char **argv) {
-    if (argc < 2 || strcmp(argv[1], "--help") == 0) {
+    if (argc < 2 || arg_is_help(argv[1])) {
         convert_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
@@ -62,7 +62,7 @@ int cmd_convert(int argc, char **argv) {
     }
     for (int i = 2; i < argc; i++) {
         int r = 0;
-        if (strcmp(argv[i], "--help") == 0) {
+        if (arg_is_help(argv[i])) {
             convert_usage(stdout);
             return 0;
         } else if ((r = arg_value(argc, argv, &i, "--questions", &questions)) ||
@@ -82,6 +82,22 @@ int cmd_convert(int argc, char **argv) {
             return 2;
         }
     }
+    /* an option the format does not take is an error, not dropped (a --prompt for
+     * hateful-memes would leave the built-in prompt, and say nothing) */
+    const struct {
+        const char *name, *value, *formats;
+    } given[] = {{"--questions", questions, "v"}, {"--annotations", annotations, "v"},
+                 {"--image-pattern", pattern, "v"}, {"--karpathy", karpathy, "k"},
+                 {"--classes", classes, "f"},     {"--jsonl", jsonl, "h"},
+                 {"--prompt", prompt, "vkf"},     {"--split", split, "vkfh"}};
+    char kind = vqa ? 'v' : folders ? 'f' : hateful ? 'h' : 'k';
+    for (size_t g = 0; g < sizeof given / sizeof given[0]; g++)
+        if (given[g].value && !strchr(given[g].formats, kind)) {
+            fprintf(stderr, "drum convert %s: %s is not an option of this format\n", format,
+                    given[g].name);
+            convert_usage(stderr);
+            return 2;
+        }
     const char *missing = !out ? "--out" : !images ? "--images" : NULL;
     if (!missing && vqa)
         missing = !questions ? "--questions" : !annotations ? "--annotations"

@@ -5,6 +5,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "drum/config.h"
 #include "drum/backend.h"
 #include "drum/clip_io.h"
 #include "drum/clip_model.h"
@@ -64,7 +65,7 @@ int cmd_embed(int argc, char **argv) {
     int no_image = 0, no_text = 0, batch = 64;
     for (int i = 1; i < argc; i++) {
         int r = 0;
-        if (strcmp(argv[i], "--help") == 0) {
+        if (arg_is_help(argv[i])) {
             embed_usage(stdout);
             return 0;
         } else if (strcmp(argv[i], "--no-image") == 0) {
@@ -96,6 +97,11 @@ int cmd_embed(int argc, char **argv) {
     if (!longest && strcmp(text_length, "context") != 0) {
         fprintf(stderr, "drum embed: --text-length '%s': expected context or longest\n",
                 text_length);
+        return 2;
+    }
+    char terr[256];
+    if (drum_text_template_check(text, "PRD", terr, sizeof terr)) { /* before any image */
+        fprintf(stderr, "drum embed: --text '%s': %s\n", text, terr);
         return 2;
     }
     if (strstr(text, "{D}") && !drafts_path) {

@@ -15,7 +15,7 @@ int cmd_export(int argc, char **argv) {
     const char *ckpt = NULL, *like = NULL, *out = NULL;
     for (int i = 1; i < argc; i++) {
         int r = 0;
-        if (strcmp(argv[i], "--help") == 0) {
+        if (arg_is_help(argv[i])) {
             printf("usage: drum export --checkpoint RUN/train.ckpt --config CONFIG.json --out DIR\n\n"
                    "CONFIG.json is the retriever's Hugging Face config (e.g. RUN/clip0/config.json);\n"
                    "the tokenizer files beside it (vocab.json, merges.txt, tokenizer_config.json)\n"

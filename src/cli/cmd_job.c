@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "commands.h"
 #include "drum/config.h"
 #include "drum/exec_scorer.h"
@@ -113,7 +114,7 @@ static void job_usage(FILE *f, job_kind kind) {
 }
 
 int cmd_job(int argc, char **argv, job_kind kind) {
-    const char *path = kind == JOB_DEMO ? "experiments/demo.yaml" : NULL;
+    const char *path = NULL;
     int resume = 0, fresh = 0, check = 0, out_lock = -1;
     const char *mine_out = NULL;
     char err[2048];
@@ -124,7 +125,8 @@ int cmd_job(int argc, char **argv, job_kind kind) {
     }
     /* the config file first, then the overrides in order */
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+        int r = 0;
+        if (arg_is_help(argv[i])) {
             job_usage(stdout, kind);
             drum_job_config_free(&cfg);
             return 0;
@@ -136,17 +138,22 @@ int cmd_job(int argc, char **argv, job_kind kind) {
             fresh = 1;
         } else if (strcmp(argv[i], "--check") == 0) {
             check = 1;
-        } else if (strcmp(argv[i], "--out") == 0 && kind == JOB_MINE && i + 1 < argc) {
-            mine_out = argv[++i];
+        } else if (kind == JOB_MINE && (r = arg_value(argc, argv, &i, "--out", &mine_out))) {
+            if (r < 0) {
+                drum_job_config_free(&cfg);
+                return 2;
+            }
         } else if (argv[i][0] == '-') {
             fprintf(stderr, "drum: unknown option '%s'\n", argv[i]);
             job_usage(stderr, kind);
             drum_job_config_free(&cfg);
             return 2;
-        } else {
-            path = argv[i];
+        } else if (arg_positional("CONFIG", argv[i], &path)) {
+            drum_job_config_free(&cfg);
+            return 2;
         }
     }
+    if (!path && kind == JOB_DEMO) path = "experiments/demo.yaml";
     if (resume && fresh) {
         fprintf(stderr, "drum: --resume and --fresh exclude each other\n");
         drum_job_config_free(&cfg);
@@ -176,6 +183,7 @@ int cmd_job(int argc, char **argv, job_kind kind) {
                  "eval evaluates the baselines alone; drum demo with 0 rounds runs them too)");
         goto fail;
     }
+    if (check && cli_check_comm_env(err, sizeof err)) goto fail;
     if (check && cli_launched_ranks() > 1) { /* each would check alone, and all print */
         fprintf(stderr, "drum: --check runs in one process (it reads what every rank would "
                 "read): start it without mpirun\n");

@@ -30,7 +30,7 @@ int cmd_retrieve(int argc, char **argv) {
     float wi = 1, wt = 1;
     for (int i = 1; i < argc; i++) {
         int r = 0;
-        if (strcmp(argv[i], "--help") == 0) {
+        if (arg_is_help(argv[i])) {
             retrieve_usage(stdout);
             return 0;
         } else if (strcmp(argv[i], "--exclude-self") == 0) {
@@ -45,18 +45,11 @@ int cmd_retrieve(int argc, char **argv) {
             if (r < 0 || arg_int("--k", v, 1, 100000, &k)) return 2;
         } else if ((r = arg_value(argc, argv, &i, "--seed", &v))) {
             if (r < 0 || arg_int("--seed", v, 0, 2147483647, &seed)) return 2;
-        } else if ((r = arg_value(argc, argv, &i, "--w-image", &v)) ||
-                   (r = arg_value(argc, argv, &i, "--w-text", &v))) {
-            char *end;
-            float x = strtof(v, &end);
-            if (r < 0 || *end || end == v || x < 0) {
-                fprintf(stderr, "drum retrieve: %s: expected a number >= 0\n", argv[i - 1]);
-                return 2;
-            }
-            if (strcmp(argv[i - 1], "--w-image") == 0)
-                wi = x;
-            else
-                wt = x;
+        } else if ((r = arg_value(argc, argv, &i, "--w-image", &v))) {
+            /* retrieval.w_image's range (docs/CONFIG.md) */
+            if (r < 0 || arg_float("--w-image", v, 0, 1000, &wi)) return 2;
+        } else if ((r = arg_value(argc, argv, &i, "--w-text", &v))) {
+            if (r < 0 || arg_float("--w-text", v, 0, 1000, &wt)) return 2;
         } else {
             fprintf(stderr, "drum retrieve: unexpected argument '%s'\n", argv[i]);
             retrieve_usage(stderr);
@@ -73,6 +66,10 @@ int cmd_retrieve(int argc, char **argv) {
         return 2;
     }
     if (s == DRUM_STRATEGY_DRUM) s = DRUM_STRATEGY_SIT;
+    if (wi == 0 && wt == 0) {
+        fprintf(stderr, "drum retrieve: --w-image and --w-text may not both be 0\n");
+        return 2;
+    }
     char err[1024];
     int rc = 1, *idx = NULL, *ex = NULL;
     float *sim = NULL;

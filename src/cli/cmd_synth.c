@@ -17,8 +17,9 @@ int cmd_synth(int argc, char **argv) {
     drum_synth_default_config(&c);
     const char *out = NULL, *v;
     for (int i = 1; i < argc; i++) {
-        int r, seed;
-        if (strcmp(argv[i], "--help") == 0) {
+        int r;
+        unsigned long long seed;
+        if (arg_is_help(argv[i])) {
             printf("%s\n"
                    "Writes the synthetic suite (docs/SIMULATOR.md): images/, train.jsonl,\n"
                    "eval.jsonl, meta.jsonl, captions.jsonl, vocab.json, merges.txt.\n"
@@ -30,7 +31,7 @@ int cmd_synth(int argc, char **argv) {
             return 0;
         }
         if ((r = arg_value(argc, argv, &i, "--seed", &v))) {
-            if (r < 0 || arg_int("--seed", v, 0, 2147483647, &seed)) return 2;
+            if (r < 0 || arg_u64("--seed", v, &seed)) return 2; /* synth.seed's range */
             c.seed = (uint64_t)seed;
         } else if ((r = arg_value(argc, argv, &i, "--image-size", &v))) {
             if (r < 0 || arg_int("--image-size", v, 16, 512, &c.image_size)) return 2;
@@ -47,8 +48,8 @@ int cmd_synth(int argc, char **argv) {
         } else if (argv[i][0] == '-') {
             fprintf(stderr, "drum synth: unknown option '%s'\n", argv[i]);
             return 2;
-        } else {
-            out = argv[i];
+        } else if (arg_positional("DIR", argv[i], &out)) {
+            return 2;
         }
     }
     if (!out) {

@@ -18,6 +18,12 @@ static comm_wanted wanted(void) {
                                   : WANT_BAD;
 }
 
+int cli_check_comm_env(char *err, size_t errlen) {
+    if (wanted() != WANT_BAD) return 0;
+    snprintf(err, errlen, "DRUM_COMM=%s: expected mpi, nccl or single", getenv("DRUM_COMM"));
+    return -1;
+}
+
 int cli_launched_ranks(void) {
     return wanted() == WANT_SINGLE ? 1 : drum_comm_launcher_size();
 }
@@ -26,10 +32,7 @@ int cli_open_comm(drum_comm **comm, char *err, size_t errlen) {
     *comm = drum_comm_single();
     comm_wanted want = wanted();
     int launched = drum_comm_launcher_size();
-    if (want == WANT_BAD) {
-        snprintf(err, errlen, "DRUM_COMM=%s: expected mpi, nccl or single", getenv("DRUM_COMM"));
-        return -1;
-    }
+    if (cli_check_comm_env(err, errlen)) return -1;
     if (want == WANT_NCCL) { /* MPI + NCCL, as DRUM_COMM=mpi opens MPI (a launcher that
                               * announces nothing, like srun with PMIx, needs it too) */
         drum_comm *host = drum_comm_single();

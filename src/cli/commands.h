@@ -25,6 +25,9 @@ int cli_open_comm(drum_comm **comm, char *err, size_t errlen);
 /* How many processes the launcher started this one among (0 or 1: none), unless
  * DRUM_COMM=single says to run alone regardless. */
 int cli_launched_ranks(void);
+/* 0 when DRUM_COMM is unset or names a way (mpi, nccl, single); else -1 with the error that
+ * cli_open_comm would give, for --check to give it first. */
+int cli_check_comm_env(char *err, size_t errlen);
 
 /* With several ranks: prints err as "CMD: rank R of N: err" and ends every rank (the others
  * may wait in a collective for this one). With one, returns and the caller reports err. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "args.h"
 #include "commands.h"
 #include "drum/comm.h"
 #include "drum/drum.h"
@@ -85,7 +86,18 @@ static int dispatch(int argc, char **argv) {
                 "it in every process)\n", cmd, cli_launched_ranks());
         return 2;
     }
-    if (strcmp(cmd, "backends") == 0) return cmd_backends();
+    if (strcmp(cmd, "backends") == 0) {
+        if (argc > 2 && arg_is_help(argv[2])) {
+            printf("usage: drum backends\n\nLists the backends this build has and whether each "
+                   "can start here.\n");
+            return 0;
+        }
+        if (argc > 2) {
+            fprintf(stderr, "drum backends: unexpected argument '%s' (it takes none)\n", argv[2]);
+            return 2;
+        }
+        return cmd_backends();
+    }
     if (strcmp(cmd, "demo") == 0) return cmd_job(argc - 1, argv + 1, JOB_DEMO);
     if (strcmp(cmd, "train") == 0) return cmd_job(argc - 1, argv + 1, JOB_TRAIN);
     if (strcmp(cmd, "eval") == 0) return cmd_job(argc - 1, argv + 1, JOB_EVAL);
