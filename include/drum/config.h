@@ -10,7 +10,8 @@
  * string for string fields and an error elsewhere.
  *
  * The job config (drum_job_config) is the one struct a drum run reads; each field is
- * documented in docs/CONFIG.md and experiments/demo.yaml sets them all.
+ * documented in docs/CONFIG.md (experiments/demo.yaml sets most of them; the others keep
+ * their defaults there).
  */
 #ifndef DRUM_CONFIG_H
 #define DRUM_CONFIG_H
