@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
@@ -136,19 +137,66 @@ static void test_failures(void) {
     expect_failure("exit 3", 0, "exit status 3");
     expect_failure("/nonexistent/lvlm --serve", 0, "exit status 127");
     expect_failure("echo '{\"id\": 5}'", 0, "needs a non-empty \"id\"");
-    expect_failure("echo nonsense", 0, "is not a JSON object: 'nonsense' (the protocol's replies own its standard output");
+    expect_failure("echo nonsense", 0, "is not one JSON object: 'nonsense' (the protocol's replies own its standard output");
     expect_failure("", 0, "no command");
     with_lvlm("--exit-after-hello", 1, "exit status 0");
     with_lvlm("--fail score", 1, "the stand-in was told to fail score");
     with_lvlm("--short score", 1, "0 scores for 1 pairs");
-    with_lvlm("--garble generate", 2, "is not a JSON object: 'this is not json'");
+    with_lvlm("--garble generate", 2, "is not one JSON object: 'this is not json'");
     with_lvlm("--short generate", 2, "0 answers for 1 prompts");
     with_lvlm("--fail generate", 2, "told to fail generate");
     with_lvlm("--fail rank", 3, "told to fail rank");
     with_lvlm("--short rank", 3, "1 scores for 2 prompts");
     with_lvlm("--ragged", 3, "scores 0, for q, is not a list of 2 numbers");
     with_lvlm("--non-number", 3, "score 1 of prompt 1, for (q, \"x\"), is not a finite number");
-    with_lvlm("--garble rank", 3, "is not a JSON object: 'this is not json'");
+    with_lvlm("--garble rank", 3, "is not one JSON object: 'this is not json'");
+    /* written in one printf, so drum reads the stray line with the reply: it would have been
+     * taken as the next request's reply */
+    expect_failure("read l; printf '{\"id\": \"x\"}\\n{\"scores\": [9]}\\n'; read l", 1,
+                   "before the score request, it had written more than its replies: "
+                   "'{\"scores\": [9]}'");
+    expect_failure("read l; printf '%s\\n' '{\"id\": \"x\"} {\"junk\": 1}'", 0,
+                   "the reply to hello is not one JSON object: '{\"id\": \"x\"} {\"junk\": 1}'");
+    expect_failure("read l; printf '%s\\n' '{\"id\": \"x\"}'; read l; printf '%s\\n' "
+                   "'{\"scores\": [NaN]}'", 1,
+                   "the reply to score holds NaN, which JSON has not: a value was not finite");
+    expect_failure("read l; printf '%s\\n' '{\"id\": \"x\"}'; read l; printf '%s\\n' "
+                   "'{\"answers\": [\"a\\u0000b\"]}'", 2,
+                   "the reply to generate: reply:1: \\u0000 inside a string (drum's strings end "
+                   "at a NUL) at column 16");
+    expect_failure("read l; printf '%s\\n' '{\"id\": \"x\"}'; read l; printf '{\"scores\": [0.1, ';"
+                   " exit 4", 1,
+                   "its output ended in the middle of the reply to score: '{\"scores\": [0.1, ' "
+                   "(exit status 4)");
+}
+
+/* A plain program runs in the shell's place ("exec"), so the shell holds no copy of its
+ * output: a process that closes its output but runs on ends the replies (it used to hang
+ * drum), and one killed by a signal is named so. */
+static void test_shell_replaced(void) {
+    time_t t0 = time(NULL);
+    with_lvlm("--close-after-hello", 1, "no reply to the score request: its output ended");
+    CHECK(time(NULL) - t0 < 30, "a process that closed its output took %ld s to report",
+          (long)(time(NULL) - t0));
+    with_lvlm("--killed-after-hello", 1, "its output ended (killed by signal 9)");
+}
+
+/* A hello id longer than the key field keeps its head and a digest of the whole: two ids that
+ * differ only at their end stay two keys. */
+static void test_long_id(void) {
+    char cmd[2][400], err[512] = "";
+    drum_scorer *s[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd[k], sizeof cmd[k], "read l; printf '%%s\\n' '{\"id\": \"hf:/models/%0150d%s\"}'; "
+                 "cat >/dev/null", 0, k ? ":postprocess=openflamingo" : "");
+        CHECK(drum_exec_open(&s[k], cmd[k], err, sizeof err) == 0, "open: %s", err);
+    }
+    if (s[0] && s[1])
+        CHECK(strlen(s[0]->id) < sizeof s[0]->id && strncmp(s[0]->id, "exec:hf:/models/000", 19) == 0 &&
+                  strcmp(s[0]->id, s[1]->id) != 0,
+              "long ids: '%s' and '%s'", s[0]->id, s[1]->id);
+    drum_scorer_destroy(s[0]);
+    drum_scorer_destroy(s[1]);
 }
 
 /* Hello's "ops": the calls listed are served, the others NULL (not asked, so the stand-in's
@@ -296,7 +344,35 @@ static void test_openai_adapter(void) {
           "a missing image: %s", err);
     CHECK(s->score(s, pairs, 1, sc, err, sizeof err) == 0, "it keeps serving after an error: %s",
           err);
+    /* an empty gold response or choice has no tokens of its own: an error, not the score of
+     * the template's end-of-turn tokens */
+    drum_example blank = q1;
+    blank.response = (char *)" ";
+    drum_score_pair empty = {&blank, &d1};
+    CHECK(s->score(s, &empty, 1, sc, err, sizeof err) == -1 &&
+              strstr(err, "(q1; answer ' '): an empty answer has no tokens to score"),
+          "an empty gold response: %s", err);
+    const char *with_empty[] = {"yes", ""};
+    CHECK(s->rank(s, prompts, 1, with_empty, 2, ll, err, sizeof err) == -1 &&
+              strstr(err, "an empty answer has no tokens to score"),
+          "an empty choice: %s", err);
     drum_scorer_destroy(s);
+
+    /* a reply holding NaN (a half-precision overflow) is an error naming the item, not a bare
+     * NaN that JSON lacks (tools/exec_protocol.py) */
+    snprintf(cmd, sizeof cmd,
+             "python3 -c \"import sys; sys.path.insert(0, '%s/tools'); import exec_protocol as e\n"
+             "class B:\n id = 'nan'; template = 't'\n def score_pairs(self, p): return [1.0, "
+             "float('nan')][:len(p)] + [float('inf')] * (len(p) - 2)\n"
+             "e.serve(B)\"", ROOT);
+    s = NULL;
+    CHECK(drum_exec_open(&s, cmd, err, sizeof err) == 0, "open (NaN backend): %s", err);
+    if (s) {
+        CHECK(s->score(s, pairs, 3, sc, err, sizeof err) == -1 &&
+                  strstr(err, "score failed: score: reply.scores[1] is not a finite number"),
+              "a NaN score: %s", err);
+        drum_scorer_destroy(s);
+    }
 
     /* the server's failures come back as the call's error */
     const char *opts[] = {"--fail-status 503", "--no-prompt-logprobs", "--skewed-template"};
@@ -360,6 +436,8 @@ int main(void) {
     }
     test_protocol();
     test_failures();
+    test_long_id();
+    test_shell_replaced();
     test_ops();
     test_signals();
     test_openai_adapter();

@@ -14,6 +14,7 @@ hello's reply lists those it has as "ops". Any exception becomes {"error": "<typ
 the loop goes on serving.
 """
 import json
+import math
 import re
 import sys
 
@@ -37,6 +38,40 @@ def answer_text(text, task, style="first-line"):
     return lines[0].strip() if lines else ""
 
 
+def scored_answer(answer, query_id):
+    """answer, when there is something to score: an empty or blank gold response or choice has
+    no tokens of its own (a chat template would score its end-of-turn tokens instead)."""
+    if not isinstance(answer, str) or not answer.strip():
+        raise ValueError(f"({query_id}; answer {answer!r}): an empty answer has no tokens to score")
+    return answer
+
+
+def first_nonfinite(value, where="reply"):
+    """The path of value's first float that is NaN or infinite ("reply.scores[3]"), or None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else where
+    if isinstance(value, dict):
+        items = [(f"{where}.{k}", v) for k, v in value.items()]
+    elif isinstance(value, list):
+        items = [(f"{where}[{i}]", v) for i, v in enumerate(value)]
+    else:
+        return None
+    for w, v in items:
+        found = first_nonfinite(v, w)
+        if found:
+            return found
+    return None
+
+
+def reply_line(reply, op):
+    """reply as one line of JSON, which has no NaN or Infinity: a reply holding one becomes
+    an error naming it (json.dumps would write a bare NaN, which drum cannot read)."""
+    where = first_nonfinite(reply)
+    if where:
+        reply = {"error": f"{op}: {where} is not a finite number (a half-precision overflow?)"}
+    return json.dumps(reply, allow_nan=False)
+
+
 def postprocess_id(style):
     """What a non-default post-processing adds to an adapter's id: answers made another way
     must not be served from the answer cache as this way's."""
@@ -53,6 +88,7 @@ def serve(open_backend):
     sys.stdout = sys.stderr
     backend = None
     for line in sys.stdin:
+        op = "request"
         try:
             req = json.loads(line)
             op = req.get("op")
@@ -73,5 +109,5 @@ def serve(open_backend):
             reply = {"error": str(e)}
         except Exception as e:  # the message goes back to drum, which names the call
             reply = {"error": f"{type(e).__name__}: {e}"}
-        out.write(json.dumps(reply) + "\n")
+        out.write(reply_line(reply, op) + "\n")
         out.flush()

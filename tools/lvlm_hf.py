@@ -32,7 +32,9 @@ not depend on what else is in the request. `--batch N` scores N pairs per forwar
 on the right: several times the throughput for mining on a GPU. A score can then differ in its
 last bits with the batch's other pairs, in reduced precision more than in float32. The score
 cache keeps the first value, so a resumed run stays consistent, but two fresh runs with
-different rank counts may differ slightly. Needs torch, transformers and pillow; not run by drum's CI.
+different rank counts may differ slightly. Needs torch, transformers (4.57 or later: earlier
+versions cut continue_final_message at the answer's last occurrence) and pillow; not run by
+drum's CI. An empty gold response or choice is an error (it has no tokens to score).
 tools/test_lvlm_hf.py checks it against a tiny random LLaVA built offline.
 """
 import argparse
@@ -42,7 +44,7 @@ import os
 import sys
 from collections import OrderedDict
 
-from exec_protocol import POSTPROCESS, answer_text, postprocess_id, serve
+from exec_protocol import POSTPROCESS, answer_text, postprocess_id, scored_answer, serve
 
 
 def log(*a):
@@ -64,9 +66,15 @@ class Model:
             raise SystemExit(f"{a.model}: the processor has no chat template")
         import transformers
         major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
-        key = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"  # renamed in 4.56
+        if (major, minor) < (4, 57):
+            # before 4.57, continue_final_message cut the rendering at the answer's last
+            # occurrence (rindex): an answer that the template's closing also holds (".")
+            # took the closing's tokens in with it, and scored them
+            raise SystemExit(f"transformers {transformers.__version__}: lvlm_hf needs 4.57 or "
+                             "later (earlier ones can cut an answered conversation in the wrong "
+                             "place)")
         self.model = AutoModelForImageTextToText.from_pretrained(
-            a.model, **{key: getattr(torch, dtype)}).to(device).eval()
+            a.model, dtype=getattr(torch, dtype)).to(device).eval()
         self.postprocess = a.postprocess
         self.id = f"hf:{a.model}:{dtype}:max_new_tokens={a.max_new_tokens}" + postprocess_id(
             a.postprocess)
@@ -156,6 +164,7 @@ class Model:
             cache, last = out.past_key_values, out.logits[0, -1].float()
             scores = []
             for c in choices:
+                scored_answer(c, query["id"])
                 text = render(msgs + [self.assistant(c)], tokenize=False,
                               continue_final_message=True)
                 ids_f = tok(text, add_special_tokens=False)["input_ids"]
@@ -178,7 +187,8 @@ class Model:
     def score_pairs(self, pairs):
         """score(query, demo) = the query's gold response after [demo, query], --batch pairs a
         forward pass."""
-        items = [([p["demo"]], p["query"], p["query"]["response"]) for p in pairs]
+        items = [([p["demo"]], p["query"], scored_answer(p["query"]["response"], p["query"]["id"]))
+                 for p in pairs]
         return [s for i in range(0, len(items), self.batch)
                 for s in self.answer_logprobs(items[i:i + self.batch])]
 

@@ -44,7 +44,10 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from exec_protocol import POSTPROCESS, answer_text, postprocess_id, serve
+# vLLM renders continue_final_message with its own transformers: versions before 4.57 cut the
+# answered conversation at the answer's last occurrence, which can take in a template's
+# closing tokens (see lvlm_hf.py); serve with 4.57 or later
+from exec_protocol import POSTPROCESS, answer_text, postprocess_id, scored_answer, serve
 
 MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
         ".webp": "image/webp", ".gif": "image/gif", ".bmp": "image/bmp"}
@@ -141,7 +144,8 @@ class Client:
         convs = [self.conversation(demos, query) for demos, query, _ in items]
         prefixes = list(self.pool.map(
             lambda m: self.prompt_tokens(m, add_generation_prompt=True), convs))
-        jobs = [(i, a) for i, (_, _, answers) in enumerate(items) for a in answers]
+        jobs = [(i, scored_answer(a, items[i][1]["id"])) for i, (_, _, answers) in enumerate(items)
+                for a in answers]
         fulls = list(self.pool.map(
             lambda job: self.prompt_tokens(convs[job[0]] + [{"role": "assistant", "content": job[1]}],
                                            add_generation_prompt=False,

@@ -1,8 +1,10 @@
 /* exec_scorer.h — the `exec` scorer: any LVLM behind a subprocess speaking JSON lines.
  *
- * drum starts `command` with /bin/sh -c, writes one request a line to its standard input and
- * reads one reply a line from its standard output (its standard error passes through to
- * drum's). Requests, in this order of use:
+ * drum starts `command` with /bin/sh -c (as "exec command" when it is one plain program: a
+ * first word that is an executable file, no ; & | ( ) < > or backquote, so the shell holds no
+ * copy of its output), writes one request a line to its standard input and reads one reply a
+ * line from its standard output (its standard error passes through to drum's). Requests, in
+ * this order of use:
  *
  *   {"op":"hello","protocol":1}
  *       -> {"id":"<model and its settings>"}   optional "template":"<prompt template name>";
@@ -35,10 +37,16 @@
  * cached rather than lost with a killed process.
  *
  * Standard output carries replies only: a line of anything else (a library's "Loading model…")
- * is an error that quotes it, so log to standard error. Calls are synchronous (one request in
+ * is an error that quotes it, so log to standard error. A reply is one JSON object on one
+ * line, nothing after it; output beyond a request's reply found when the next request is
+ * sent is an error (it would have been taken as that request's reply); NaN and Infinity, which
+ * JSON has not, \u0000 and bytes that are not UTF-8 are errors naming the reply. An id or
+ * template longer than the key fields (127 and 63 bytes) keeps its head and a digest of the
+ * whole, so settings that differ only at the end of a long id stay apart in the caches. Calls are synchronous (one request in
  * flight, no time limit: an LVLM may take long), so a scorer must not be used by two threads
  * at once. Opening one makes the process ignore SIGPIPE (when it was at its default), so a
- * subprocess that dies mid-request is an error naming its exit status, not a crash.
+ * subprocess that dies mid-request (or mid-reply) is an error naming its exit status or
+ * signal, not a crash.
  * tests/fixtures/exec_lvlm.py is a small stand-in that speaks the protocol; tools/lvlm_hf.py
  * serves a real vision-language model through transformers, tools/lvlm_openai.py one behind
  * an OpenAI-compatible server with vLLM's prompt_logprobs (vllm serve).

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,13 +14,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "data/jsonl.h"
+#include "drum/rng.h"
+
 typedef struct {
     char *command;
     pid_t pid;
-    FILE *to;   /* the process's standard input */
-    FILE *from; /* its standard output */
-    char *line;
-    size_t cap;
+    FILE *to;     /* the process's standard input */
+    int from;     /* its standard output, read into buf */
+    char *buf;    /* bytes read and not yet taken as a line: buf[0..len) */
+    size_t len, cap;
+    char *line;   /* the last reply line, without its newline */
+    size_t line_cap;
 } exec_impl;
 
 static void sleep_ms(long ms) {
@@ -66,10 +72,62 @@ static void describe_end(exec_impl *im, char *buf, size_t n) {
     int st = 0;
     buf[0] = '\0';
     if (!reap(im, 5000, &st)) return;
-    if (WIFEXITED(st))
+    if (WIFEXITED(st) && WEXITSTATUS(st) > 128) /* a shell's report of its command's signal */
+        snprintf(buf, n, " (exit status %d: killed by signal %d)", WEXITSTATUS(st),
+                 WEXITSTATUS(st) - 128);
+    else if (WIFEXITED(st))
         snprintf(buf, n, " (exit status %d)", WEXITSTATUS(st));
     else if (WIFSIGNALED(st))
         snprintf(buf, n, " (killed by signal %d)", WTERMSIG(st));
+}
+
+/* The next line of the process's output into im->line (without its newline). Returns its
+ * length; -1 at end of output with nothing read; -2 at end of output inside a line (the part
+ * read in im->line: the process died mid-reply); -3 out of memory. */
+static ssize_t read_line(exec_impl *im) {
+    size_t scanned = 0;
+    char *nl;
+    while (!(nl = im->len > scanned ? memchr(im->buf + scanned, '\n', im->len - scanned) : NULL)) {
+        scanned = im->len;
+        if (im->cap - im->len < 65536) {
+            size_t cap = im->cap ? im->cap * 2 : 65536;
+            char *b = realloc(im->buf, cap);
+            if (!b) return -3;
+            im->buf = b;
+            im->cap = cap;
+        }
+        ssize_t r = read(im->from, im->buf + im->len, im->cap - im->len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break; /* the end of its output (a read error ends it too) */
+        im->len += (size_t)r;
+    }
+    if (!nl && im->len == 0) return -1;
+    size_t n = nl ? (size_t)(nl - im->buf) : im->len;
+    if (im->line_cap < n + 1) {
+        char *l = realloc(im->line, n + 1);
+        if (!l) return -3;
+        im->line = l;
+        im->line_cap = n + 1;
+    }
+    memcpy(im->line, im->buf, n);
+    im->line[n] = '\0';
+    size_t used = nl ? n + 1 : n;
+    memmove(im->buf, im->buf + used, im->len - used);
+    im->len -= used;
+    return nl ? (ssize_t)n : -2;
+}
+
+/* What the process wrote beyond its last reply, before this request: a stray line would be
+ * taken as this request's reply. Returns 1 with it quoted in err, else 0. */
+static int stray_output(exec_impl *im, const char *op, char *err, size_t errlen) {
+    struct pollfd p = {im->from, POLLIN, 0};
+    if (im->len == 0 && !(poll(&p, 1, 0) == 1 && (p.revents & POLLIN))) return 0;
+    ssize_t n = read_line(im);
+    if (n == -1 || n == -3) return 0; /* its output ended (the request says so), or no memory */
+    snprintf(err, errlen, "scorer exec '%s': before the %s request, it had written more than "
+             "its replies: '%.120s' (one reply line per request; logs go to standard error)",
+             im->command, op, im->line);
+    return 1;
 }
 
 /* Sends req (consumed) and parses one reply line into *reply. */
@@ -83,30 +141,60 @@ static int roundtrip(exec_impl *im, cJSON *req, const char *op, cJSON **reply, c
         return -1;
     }
     char end[64];
+    if (stray_output(im, op, err, errlen)) {
+        free(text);
+        return -1;
+    }
     int bad = fputs(text, im->to) < 0 || fputc('\n', im->to) == EOF || fflush(im->to) != 0;
     int write_errno = errno;
     free(text);
     /* a process that stopped reading may still have written something: report that first */
-    ssize_t n = getline(&im->line, &im->cap, im->from);
-    if (n <= 0 && bad) {
+    ssize_t n = read_line(im);
+    if (n == -3) {
+        snprintf(err, errlen, "scorer exec '%s': out of memory reading the reply to %s",
+                 im->command, op);
+        return -1;
+    }
+    if (n == -2) {
+        describe_end(im, end, sizeof end);
+        snprintf(err, errlen, "scorer exec '%s': its output ended in the middle of the reply to "
+                 "%s: '%.120s'%s", im->command, op, im->line, end);
+        return -1;
+    }
+    if (n < 0 && bad) {
         describe_end(im, end, sizeof end);
         snprintf(err, errlen, "scorer exec '%s': writing the %s request failed: %s%s",
                  im->command, op, strerror(write_errno), end);
         return -1;
     }
-    if (n <= 0) {
+    if (n < 0) {
         describe_end(im, end, sizeof end);
         snprintf(err, errlen, "scorer exec '%s': no reply to the %s request: its output ended%s",
                  im->command, op, end);
         return -1;
     }
-    while (n > 0 && (im->line[n - 1] == '\n' || im->line[n - 1] == '\r')) im->line[--n] = '\0';
-    cJSON *r = cJSON_Parse(im->line);
-    if (!cJSON_IsObject(r)) {
+    while (n > 0 && im->line[n - 1] == '\r') im->line[--n] = '\0';
+    /* what cJSON would read as another text: \u0000 cutting an answer short, bytes that are
+     * not UTF-8 (which the answer cache would keep) */
+    char why[512];
+    if (drum_json_strict(im->line, (size_t)n, "reply", 1, why, sizeof why)) {
+        snprintf(err, errlen, "scorer exec '%s': the reply to %s: %s", im->command, op, why);
+        return -1;
+    }
+    const char *after = NULL;
+    cJSON *r = cJSON_ParseWithOpts(im->line, &after, 0);
+    while (after && (*after == ' ' || *after == '\t')) after++;
+    if (!cJSON_IsObject(r) || (after && *after)) {
         cJSON_Delete(r);
-        snprintf(err, errlen, "scorer exec '%s': the reply to %s is not a JSON object: '%.120s' "
-                 "(the protocol's replies own its standard output: a program's logs and prints "
-                 "go to standard error)", im->command, op, im->line);
+        const char *nan = strstr(im->line, "NaN") ? "NaN" : strstr(im->line, "Infinity") ? "Infinity" : NULL;
+        if (nan)
+            snprintf(err, errlen, "scorer exec '%s': the reply to %s holds %s, which JSON has "
+                     "not: a value was not finite (a half-precision overflow?): '%.120s'",
+                     im->command, op, nan, im->line);
+        else
+            snprintf(err, errlen, "scorer exec '%s': the reply to %s is not one JSON object: "
+                     "'%.120s' (the protocol's replies own its standard output: a program's logs "
+                     "and prints go to standard error)", im->command, op, im->line);
         return -1;
     }
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(r, "error");
@@ -312,12 +400,28 @@ static void exec_destroy(drum_scorer *s) {
             waitpid(im->pid, &st, 0);
             child_track(0, im->pid);
         }
-        if (im->from) fclose(im->from);
+        if (im->from >= 0) close(im->from);
+        free(im->buf);
         free(im->line);
         free(im->command);
         free(im);
     }
     free(s);
+}
+
+/* prefix + text into a key field of n bytes (the scorer's id, its template's name: parts of
+ * every cache key); text that does not fit keeps its head and a digest of the whole, so two
+ * ids that differ only past the cut (a long model path, then ":postprocess=...") stay two. */
+static void key_field(char *dst, size_t n, const char *prefix, const char *text) {
+    size_t p = strlen(prefix), t = strlen(text);
+    if (p + t < n) {
+        memcpy(dst, prefix, p);
+        memcpy(dst + p, text, t + 1);
+        return;
+    }
+    unsigned long long h = (unsigned long long)drum_fnv1a(text, t, DRUM_FNV1A_INIT);
+    int keep = (int)(n - 1 - p - 18); /* "~" + 16 hex + NUL */
+    snprintf(dst, n, "%s%.*s~%016llx", prefix, keep > 0 ? keep : 0, text, h);
 }
 
 /* Hello's optional "ops": the calls the process serves; the others become NULL (score.h).
@@ -341,6 +445,33 @@ static int served_ops(drum_scorer *s, const cJSON *ops) {
     return 0;
 }
 
+/* A command the shell may replace itself with ("exec " before it): one simple command whose
+ * first word is a plain program, an executable file named by a path or found on PATH (not a
+ * builtin such as exit or cd, an assignment, a quote or an expansion). The shell then holds
+ * no copy of the pipe: a process that closes its output ends the replies at once, and its
+ * signal is its own, not the shell's 128 + N. */
+static int simple_command(const char *c) {
+    if (strpbrk(c, ";&|\n()`<>")) return 0;
+    size_t first = strcspn(c, " \t");
+    char word[512];
+    if (first == 0 || first >= sizeof word) return 0;
+    memcpy(word, c, first);
+    word[first] = '\0';
+    if (strpbrk(word, "'\"$~\\*?[=")) return 0;
+    if (strchr(word, '/')) return access(word, X_OK) == 0;
+    const char *path = getenv("PATH");
+    for (const char *d = path; d && *d;) {
+        size_t n = strcspn(d, ":");
+        char full[1024];
+        if (n > 0 && n + first + 2 <= sizeof full) {
+            snprintf(full, sizeof full, "%.*s/%s", (int)n, d, word);
+            if (access(full, X_OK) == 0) return 1;
+        }
+        d += n + (d[n] == ':');
+    }
+    return 0;
+}
+
 int drum_exec_open(drum_scorer **out, const char *command, char *err, size_t errlen) {
     *out = NULL;
     if (!command || !command[0]) {
@@ -359,6 +490,7 @@ int drum_exec_open(drum_scorer **out, const char *command, char *err, size_t err
         return -1;
     }
     im->pid = -1;
+    im->from = -1;
     s->impl = im;
     s->score = exec_score;
     s->generate = exec_generate;
@@ -369,10 +501,19 @@ int drum_exec_open(drum_scorer **out, const char *command, char *err, size_t err
         snprintf(err, errlen, "scorer exec '%s': pipe: %s", command, strerror(errno));
         goto fail;
     }
+    /* what /bin/sh runs, built before the fork (the child only calls what is safe there) */
+    size_t len = strlen(command);
+    char *line = malloc(len + 6);
+    if (!line) {
+        snprintf(err, errlen, "scorer exec: out of memory");
+        goto fail;
+    }
+    snprintf(line, len + 6, "%s%s", simple_command(command) ? "exec " : "", command);
     fflush(NULL); /* nothing buffered is written twice by the child */
     pid_t pid = fork();
     if (pid < 0) {
         snprintf(err, errlen, "scorer exec '%s': fork: %s", command, strerror(errno));
+        free(line);
         goto fail;
     }
     if (pid == 0) {
@@ -389,9 +530,10 @@ int drum_exec_open(drum_scorer **out, const char *command, char *err, size_t err
         signal(SIGTERM, SIG_IGN);
         signal(SIGUSR1, SIG_IGN);
         signal(SIGTTOU, SIG_IGN);
-        execl("/bin/sh", "sh", "-c", command, (char *)NULL);
+        execl("/bin/sh", "sh", "-c", line, (char *)NULL);
         _exit(127);
     }
+    free(line);
     setpgid(pid, pid); /* as the child does: whichever runs first */
     im->pid = pid;
     child_track(pid, 0);
@@ -400,9 +542,9 @@ int drum_exec_open(drum_scorer **out, const char *command, char *err, size_t err
     in[0] = outp[1] = -1;
     im->to = fdopen(in[1], "w");
     if (im->to) in[1] = -1;
-    im->from = fdopen(outp[0], "r");
-    if (im->from) outp[0] = -1;
-    if (!im->to || !im->from) {
+    im->from = outp[0];
+    outp[0] = -1;
+    if (!im->to) {
         snprintf(err, errlen, "scorer exec '%s': fdopen: %s", command, strerror(errno));
         goto fail;
     }
@@ -421,9 +563,8 @@ int drum_exec_open(drum_scorer **out, const char *command, char *err, size_t err
         cJSON_Delete(reply);
         goto fail;
     }
-    snprintf(s->id, sizeof s->id, "exec:%s", id->valuestring);
-    snprintf(s->template_name, sizeof s->template_name, "%s",
-             tmpl ? tmpl->valuestring : "default");
+    key_field(s->id, sizeof s->id, "exec:", id->valuestring);
+    key_field(s->template_name, sizeof s->template_name, "", tmpl ? tmpl->valuestring : "default");
     int bad = served_ops(s, cJSON_GetObjectItemCaseSensitive(reply, "ops"));
     cJSON_Delete(reply);
     if (bad) {
