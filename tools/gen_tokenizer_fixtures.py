@@ -402,6 +402,18 @@ def stress_entries(n):
     return out
 
 
+def tokenizer_under(cls, vocab_dir, out_dir, cfg):
+    """Writes cfg as out_dir/tokenizer_config.json and loads vocab_dir's vocabulary under it."""
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "tokenizer_config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("vocab.json", "merges.txt"):
+            shutil.copy(os.path.join(vocab_dir, name), tmp)
+        shutil.copy(os.path.join(out_dir, "tokenizer_config.json"), tmp)
+        return cls.from_pretrained(tmp)
+
+
 def main():
     from transformers import CLIPTokenizer
 
@@ -440,13 +452,7 @@ def main():
                # content), one matched on the raw text only
                str(eos + 1): dict(spec, content="<PAD>", special=False),
                str(eos + 2): dict(spec, content="Zürich", normalized=False, special=False)}}
-    with open(os.path.join(alt, "tokenizer_config.json"), "w") as f:
-        json.dump(cfg, f, indent=1)
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in ("vocab.json", "merges.txt"):
-            shutil.copy(os.path.join(args.out, name), tmp)
-        shutil.copy(os.path.join(alt, "tokenizer_config.json"), tmp)
-        tok_alt = CLIPTokenizer.from_pretrained(tmp)
+    tok_alt = tokenizer_under(CLIPTokenizer, args.out, alt, cfg)
     assert tok_alt.pad_token_id == vocab["!"] and len(tok_alt) == len(vocab) + 2
     rng = random.Random(SEED_CASES + 3)
     extra = ["x <pad> y", "x <PAD> y", "x<Pad>y", "<PAD><pad>!", "zürich Zürich ZÜRICH",
@@ -471,13 +477,7 @@ def main():
            "eos_token": dict(content="<|endoftext|>", **added),
            "pad_token": "<|endoftext|>", "add_prefix_space": False, "errors": "replace",
            "do_lower_case": True, "model_max_length": 77, "tokenizer_class": "CLIPTokenizer"}
-    with open(os.path.join(oai, "tokenizer_config.json"), "w") as f:
-        json.dump(cfg, f, indent=1)
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in ("vocab.json", "merges.txt"):
-            shutil.copy(os.path.join(args.out, name), tmp)
-        shutil.copy(os.path.join(oai, "tokenizer_config.json"), tmp)
-        tok_oai = CLIPTokenizer.from_pretrained(tmp)
+    tok_oai = tokenizer_under(CLIPTokenizer, args.out, oai, cfg)
     extra = ["<|ENDOFTEXT|>", "a <|endoftext|> b", "<|EndOfText|> x", "<|endoftext|>",
              "<|STARTOFTEXT|> y", "<|startoftext|>dog", "x<|startOfText|><|endOfText|>y"]
     sub = [t.encode("utf-8") for t in extra]
