@@ -1310,7 +1310,6 @@ static void fmt_or(char *buf, size_t n, const char *fmt, double v, const char *m
         snprintf(buf, n, fmt, v);
 }
 
-/* Rewrites results.jsonl from the rows so far (atomically). */
 /* The lines of prev_results that a resumed run's training restores (restore_results), as
  * they are: the DRUM rows (ndcg 0) or the NDCG rows of rounds 1 on (ndcg 1). */
 static void carry_rows(const drum_job *j, FILE *f, int ndcg) {
@@ -1324,6 +1323,7 @@ static void carry_rows(const drum_job *j, FILE *f, int ndcg) {
     }
 }
 
+/* Rewrites results.jsonl from the rows so far (atomically). */
 static int write_results(drum_job *j, char *err, size_t errlen) {
     if (!writer(j)) return 0;
     char *path = drum_path_join(j->cfg->train.out, "results.jsonl"), *tmp = NULL;
