@@ -40,6 +40,7 @@ import base64
 import json
 import os
 import sys
+import threading
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -73,7 +74,8 @@ class Client:
         self.id = (f"openai:{self.model}@{self.url}:max_tokens={self.max_tokens}"
                    + postprocess_id(a.postprocess))
         self.template = a.template
-        self.images = {}
+        self.images = {}  # path -> data URL, the 256 most recent; the pool's threads share it
+        self.images_lock = threading.Lock()
 
     def http(self, method, path, body=None):
         data = None if body is None else json.dumps(body).encode()
@@ -97,15 +99,19 @@ class Client:
         return models[0]["id"]
 
     def image(self, path):
-        if path not in self.images:
+        with self.images_lock:
+            url = self.images.get(path)
+        if url is None:  # read outside the lock; another thread may read it too, harmlessly
             mime = MIME.get(os.path.splitext(path)[1].lower())
             if not mime:
                 raise ValueError(f"{path}: not an image type the server takes ({', '.join(MIME)})")
             with open(path, "rb") as f:
-                self.images[path] = f"data:{mime};base64," + base64.b64encode(f.read()).decode()
-            if len(self.images) > 256:
-                self.images.pop(next(iter(self.images)))
-        return self.images[path]
+                url = f"data:{mime};base64," + base64.b64encode(f.read()).decode()
+            with self.images_lock:
+                self.images[path] = url
+                while len(self.images) > 256:
+                    self.images.pop(next(iter(self.images)))
+        return url
 
     def user(self, ex):
         return {"role": "user", "content": [
