@@ -118,15 +118,27 @@ static ssize_t read_line(exec_impl *im) {
 }
 
 /* What the process wrote beyond its last reply, before this request: a stray line would be
- * taken as this request's reply. Returns 1 with it quoted in err, else 0. */
+ * taken as this request's reply. Reads only what is there (a stray part of a line must not
+ * block drum). Returns 1 with it quoted in err, else 0. */
 static int stray_output(exec_impl *im, const char *op, char *err, size_t errlen) {
     struct pollfd p = {im->from, POLLIN, 0};
-    if (im->len == 0 && !(poll(&p, 1, 0) == 1 && (p.revents & POLLIN))) return 0;
-    ssize_t n = read_line(im);
-    if (n == -1 || n == -3) return 0; /* its output ended (the request says so), or no memory */
+    if (im->len == 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN)) {
+        if (im->cap - im->len < 4096) {
+            size_t cap = im->cap ? im->cap * 2 : 65536;
+            char *b = realloc(im->buf, cap);
+            if (!b) return 0;
+            im->buf = b;
+            im->cap = cap;
+        }
+        ssize_t r = read(im->from, im->buf, im->cap); /* poll said it will not block */
+        if (r > 0) im->len = (size_t)r;
+    }
+    if (im->len == 0) return 0; /* nothing, or its output ended: the request says so */
+    const char *nl = memchr(im->buf, '\n', im->len);
+    size_t n = nl ? (size_t)(nl - im->buf) : im->len;
     snprintf(err, errlen, "scorer exec '%s': before the %s request, it had written more than "
-             "its replies: '%.120s' (one reply line per request; logs go to standard error)",
-             im->command, op, im->line);
+             "its replies: '%.*s' (one reply line per request; logs go to standard error)",
+             im->command, op, (int)(n < 120 ? n : 120), im->buf);
     return 1;
 }
 
