@@ -64,8 +64,8 @@ typedef struct {
 /* Fills cfg with the defaults above (seed 1). */
 void drum_synth_default_config(drum_synth_config *cfg);
 
-/* Splits total train and eval counts over the task families as the defaults do: 60% VQA,
- * 20% classification, the rest captioning (rounded down; VQA takes what rounding leaves). */
+/* Splits total train and eval counts over the task families as the defaults do: 20%
+ * classification and 20% captioning (each rounded down), VQA the rest (about 60%). */
 void drum_synth_set_totals(drum_synth_config *cfg, int n_train, int n_eval);
 
 /* The one-line JSON that drum_synth_generate writes to synth.json for cfg (newline

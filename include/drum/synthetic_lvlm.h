@@ -69,7 +69,9 @@ int drum_synthetic_check_examples(drum_scorer *s, const drum_dataset *ds, char *
                                   size_t errlen);
 
 /* The probability that generate answers prompt correctly (VQA, classification) or
- * describes each object correctly (captioning): what generate samples from. s must come
+ * describes each object correctly (captioning): what generate samples from (for a caption
+ * with other-family demonstrations shown, before the chance (1 - P) 0.5 W_other that it
+ * answers in their format instead; docs/SIMULATOR.md). s must come
  * from drum_synthetic_open. Returns 0, or -1 with a message. */
 int drum_synthetic_p_correct(drum_scorer *s, const drum_icl_prompt *prompt, double *p,
                              char *err, size_t errlen);

@@ -1,8 +1,10 @@
 /* synth.c — the demo benchmark generator (see synth.h and docs/SIMULATOR.md).
  *
- * Every image draws from its own random stream, seeded by (seed, image number), so an
- * image does not change when the counts of other tasks do. Examples are built in memory
- * and written through drum_dataset_save, so the files are exactly the loader's format.
+ * Every image draws from its own random stream, seeded by (seed, image number). Images are
+ * numbered in one sequence over split then task, so changing one task's count renumbers,
+ * and so redraws, every image after it; the pre-training images come last (adding them
+ * changes nothing else). Examples are built in memory and written through
+ * drum_dataset_save, so the files are exactly the loader's format.
  */
 #include "drum/synth.h"
 
