@@ -564,10 +564,14 @@ static void test_config(void) {
                            "\"vision_config_dict\":null,\"projection_dim\":768,\"extra\":[1]}",
                            &cfg, err, sizeof err) == 0,
           "legacy keys: %s", err);
-    CHECK(cfg.text.hidden == 768 && cfg.text.heads == 12 && cfg.text.eos_id == 2 &&
-              cfg.text.pad_id == -1 && cfg.vision.image_size == 336 && cfg.vision.patch == 14 &&
+    /* transformers: text_config_dict, completed with CLIPTextConfig's defaults, replaces
+     * text_config (so its eos 2 and null pad give way to 49407 and 1; transformers 5.24 reads
+     * this file so) */
+    CHECK(cfg.text.hidden == 768 && cfg.text.heads == 12 && cfg.text.eos_id == 49407 &&
+              cfg.text.pad_id == 1 && cfg.vision.image_size == 336 && cfg.vision.patch == 14 &&
               cfg.vision.act == DRUM_ACT_GELU_TANH && cfg.projection_dim == 768,
-          "text_config_dict overrides, the file's eos 2 kept, [n, n] image size");
+          "text_config_dict replaces text_config, defaults filled in; [n, n] image size: "
+          "eos %d, pad %d", cfg.text.eos_id, cfg.text.pad_id);
 
     struct { const char *name, *json, *want1, *want2; } bad[] = {
         {"wrong_type.json", "{\"text_config\":{\"hidden_size\":\"512\"}}",

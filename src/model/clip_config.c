@@ -311,10 +311,20 @@ int drum_clip_config_load(drum_clip_config *cfg, const char *path, char *err, si
             wrong_type(&c, NULL, "model_type", "the string \"clip\"", mt);
         goto done;
     }
-    /* Legacy *_config_dict keys override *_config, as transformers applies them. */
+    /* Legacy *_config_dict keys replace *_config, as transformers applies them: it builds
+     * CLIPTextConfig(**text_config_dict), complete with its defaults, and updates text_config
+     * with all of it, so a key the _dict leaves out takes the default, not text_config's
+     * value (openai/clip-vit-large-patch14's text_config says eos 2; it reads as 49407). */
+    drum_clip_config defaults;
+    default_config(&defaults);
+    int text_dict = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "text_config_dict"));
+    int vision_dict = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "vision_config_dict"));
     if (load_tower(&c, root, "text_config", 1, &tmp.text) ||
-        load_tower(&c, root, "text_config_dict", 1, &tmp.text) ||
-        load_tower(&c, root, "vision_config", 0, &tmp.vision) ||
+        load_tower(&c, root, "vision_config", 0, &tmp.vision))
+        goto done;
+    if (text_dict) tmp.text = defaults.text;
+    if (vision_dict) tmp.vision = defaults.vision;
+    if (load_tower(&c, root, "text_config_dict", 1, &tmp.text) ||
         load_tower(&c, root, "vision_config_dict", 0, &tmp.vision) ||
         get_int(&c, root, NULL, "projection_dim", &tmp.projection_dim) ||
         get_float(&c, root, NULL, "logit_scale_init_value", &tmp.logit_scale_init))
