@@ -377,6 +377,23 @@ static void test_corrupt(void) {
               strcmp(drum_safetensors_metadata(st, "k"), "v") == 0,
           "gaps, an empty tensor and metadata are valid: %s", st ? "" : err);
     drum_safetensors_close(st);
+    /* a null __metadata__ is none, as the safetensors library reads it */
+    p = tmp_path("null_meta.safetensors");
+    write_raw(p, "{\"__metadata__\":null,\"a\":{\"dtype\":\"F16\",\"shape\":[1],"
+                 "\"data_offsets\":[0,2]}}", data, 2);
+    st = drum_safetensors_open(p, err, sizeof err);
+    CHECK(st && drum_safetensors_count(st) == 1 && !drum_safetensors_metadata(st, "k"),
+          "a null __metadata__: %s", st ? "" : err);
+    drum_safetensors_close(st);
+    /* a sharded checkpoint's missing single file: the message names the index */
+    char shard_index[300];
+    p = tmp_path("sharded.safetensors");
+    snprintf(shard_index, sizeof shard_index, "%s.index.json", p);
+    write_raw(shard_index, "{}", NULL, 0);
+    st = drum_safetensors_open(p, err, sizeof err);
+    CHECK(!st && strstr(err, "a checkpoint in shards, which drum does not read") &&
+              strstr(err, "sharded.safetensors.index.json"),
+          "a sharded checkpoint: %s", err);
     p = tmp_path("no_tensors.safetensors");
     write_raw(p, "{}", NULL, 0);
     st = drum_safetensors_open(p, err, sizeof err);
@@ -572,6 +589,10 @@ static void test_config(void) {
               cfg.vision.act == DRUM_ACT_GELU_TANH && cfg.projection_dim == 768,
           "text_config_dict replaces text_config, defaults filled in; [n, n] image size: "
           "eos %d, pad %d", cfg.text.eos_id, cfg.text.pad_id);
+    /* a key given twice: the last holds, as Python's json reads it */
+    CHECK(load_config_text("twice.json", "{\"projection_dim\":512,\"projection_dim\":768}", &cfg,
+                           err, sizeof err) == 0 && cfg.projection_dim == 768,
+          "a repeated key: projection_dim %d (%s)", cfg.projection_dim, err);
 
     struct { const char *name, *json, *want1, *want2; } bad[] = {
         {"wrong_type.json", "{\"text_config\":{\"hidden_size\":\"512\"}}",

@@ -167,9 +167,18 @@ static int wrong_type(load_ctx *c, const char *sec, const char *key, const char 
                 sec ? "." : "", key, expected, json_kind(v));
 }
 
+/* obj's member `key`, the last when the file repeats it, as Python's json (and so
+ * transformers) reads it. */
+static const cJSON *last_item(const cJSON *obj, const char *key) {
+    const cJSON *found = NULL;
+    for (const cJSON *it = cJSON_IsObject(obj) ? obj->child : NULL; it; it = it->next)
+        if (it->string && strcmp(it->string, key) == 0) found = it;
+    return found;
+}
+
 /* Absent keys leave *out as it is. */
 static int get_int(load_ctx *c, const cJSON *obj, const char *sec, const char *key, int *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const cJSON *v = last_item(obj, key);
     if (!v) return 0;
     if (!is_int(v)) return wrong_type(c, sec, key, "an integer", v);
     *out = (int)v->valuedouble;
@@ -178,7 +187,7 @@ static int get_int(load_ctx *c, const cJSON *obj, const char *sec, const char *k
 
 static int get_token_id(load_ctx *c, const cJSON *obj, const char *sec, const char *key,
                         int *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const cJSON *v = last_item(obj, key);
     if (!v) return 0;
     if (cJSON_IsNull(v)) {
         *out = -1;
@@ -191,7 +200,7 @@ static int get_token_id(load_ctx *c, const cJSON *obj, const char *sec, const ch
 
 static int get_float(load_ctx *c, const cJSON *obj, const char *sec, const char *key,
                      float *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const cJSON *v = last_item(obj, key);
     if (!v) return 0;
     if (!cJSON_IsNumber(v)) return wrong_type(c, sec, key, "a number", v);
     *out = (float)v->valuedouble;
@@ -200,7 +209,7 @@ static int get_float(load_ctx *c, const cJSON *obj, const char *sec, const char 
 
 /* transformers also accepts a square size as [n, n]. */
 static int get_size2(load_ctx *c, const cJSON *obj, const char *sec, const char *key, int *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const cJSON *v = last_item(obj, key);
     if (!v) return 0;
     if (is_int(v)) {
         *out = (int)v->valuedouble;
@@ -217,7 +226,7 @@ static int get_size2(load_ctx *c, const cJSON *obj, const char *sec, const char 
 }
 
 static int get_act(load_ctx *c, const cJSON *obj, const char *sec, drum_act *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "hidden_act");
+    const cJSON *v = last_item(obj, "hidden_act");
     if (!v) return 0;
     if (!cJSON_IsString(v)) return wrong_type(c, sec, "hidden_act", "a string", v);
     if (act_from_name(v->valuestring, out))
@@ -230,7 +239,7 @@ static int get_act(load_ctx *c, const cJSON *obj, const char *sec, drum_act *out
 
 static int load_tower(load_ctx *c, const cJSON *root, const char *sec, int is_text,
                       drum_clip_tower_config *t) {
-    const cJSON *obj = cJSON_GetObjectItemCaseSensitive(root, sec);
+    const cJSON *obj = last_item(root, sec);
     if (!obj || cJSON_IsNull(obj)) return 0;
     if (!cJSON_IsObject(obj)) return wrong_type(c, NULL, sec, "an object", obj);
     if (get_int(c, obj, sec, "hidden_size", &t->hidden) ||
@@ -302,7 +311,7 @@ int drum_clip_config_load(drum_clip_config *cfg, const char *path, char *err, si
              json_kind(root));
         goto done;
     }
-    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(root, "model_type");
+    const cJSON *mt = last_item(root, "model_type");
     if (mt && !(cJSON_IsString(mt) && strcmp(mt->valuestring, "clip") == 0)) {
         if (cJSON_IsString(mt))
             drum_errorf(err, errlen, "%s: model_type is \"%s\", expected \"clip\"", path,
@@ -317,8 +326,8 @@ int drum_clip_config_load(drum_clip_config *cfg, const char *path, char *err, si
      * value (openai/clip-vit-large-patch14's text_config says eos 2; it reads as 49407). */
     drum_clip_config defaults;
     default_config(&defaults);
-    int text_dict = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "text_config_dict"));
-    int vision_dict = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "vision_config_dict"));
+    int text_dict = cJSON_IsObject(last_item(root, "text_config_dict"));
+    int vision_dict = cJSON_IsObject(last_item(root, "vision_config_dict"));
     if (load_tower(&c, root, "text_config", 1, &tmp.text) ||
         load_tower(&c, root, "vision_config", 0, &tmp.vision))
         goto done;

@@ -160,7 +160,7 @@ static int parse_tensor(const char *path, const cJSON *obj, drum_st_tensor *t, s
         json_uint(cJSON_GetArrayItem(off, 0), &b) || json_uint(cJSON_GetArrayItem(off, 1), &e))
         return drum_errorf(err, errlen,
                     "%s: tensor '%s': \"data_offsets\" must be [begin, end] of non-negative "
-                    "integers",
+                    "integers (at most 2^53, what a JSON number holds exactly)",
                     path, name);
     if (e < b)
         return drum_errorf(err, errlen, "%s: tensor '%s': data_offsets [%llu, %llu] end before begin",
@@ -299,6 +299,7 @@ static int parse_header(drum_safetensors *st, const char *hdr, size_t hlen, size
     const cJSON *item;
     cJSON_ArrayForEach(item, root) {
         if (strcmp(item->string, "__metadata__") == 0) {
+            if (cJSON_IsNull(item)) continue; /* as the safetensors library reads it: none */
             if (st->meta) {
                 drum_errorf(err, errlen, "%s: __metadata__ appears twice in the header", path);
                 goto done;
@@ -331,7 +332,15 @@ drum_safetensors *drum_safetensors_open(const char *path, char *err, size_t errl
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        drum_errorf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        int e = errno;
+        char index[4096];
+        snprintf(index, sizeof index, "%s.index.json", path);
+        if (e == ENOENT && access(index, R_OK) == 0) /* transformers' sharded layout */
+            drum_errorf(err, errlen, "%s: not there, but %s is: a checkpoint in shards, which "
+                        "drum does not read; save it as one file (save_pretrained with "
+                        "max_shard_size larger than the model)", path, index);
+        else
+            drum_errorf(err, errlen, "%s: cannot open: %s", path, strerror(e));
         goto bad;
     }
     struct stat sb;
