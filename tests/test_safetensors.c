@@ -520,7 +520,8 @@ static int config_equal(const drum_clip_config *a, const drum_clip_config *b) {
     for (int i = 0; i < 2; i++) {
         const drum_clip_tower_config *x = t[i][0], *y = t[i][1];
         if (x->hidden != y->hidden || x->layers != y->layers || x->heads != y->heads ||
-            x->intermediate != y->intermediate || x->act != y->act || x->ln_eps != y->ln_eps)
+            x->intermediate != y->intermediate || x->act != y->act || x->ln_eps != y->ln_eps ||
+            x->act_torch_tanh != y->act_torch_tanh)
             return 0;
         if (i == 0 && (x->vocab != y->vocab || x->max_pos != y->max_pos ||
                        x->bos_id != y->bos_id || x->eos_id != y->eos_id || x->pad_id != y->pad_id))
@@ -546,6 +547,8 @@ static void test_config(void) {
     for (int i = 0; i < 4; i++) {
         drum_clip_config_standard(&want, names[i]);
         want.vision.act = (drum_act)(i % 3); /* every activation round-trips */
+        want.text.act = i == 1 ? DRUM_ACT_GELU_TANH : want.text.act;
+        want.text.act_torch_tanh = i == 1; /* and gelu_pytorch_tanh's spelling */
         want.text.pad_id = i == 3 ? -1 : 1;  /* and a null token id */
         if (i == 3) want.logit_scale_init = 3.0f; /* an integral float stays a float */
         const char *p = tmp_path("config_rt.json");

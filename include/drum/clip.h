@@ -27,6 +27,9 @@ typedef struct {
     int heads;          /* num_attention_heads */
     int intermediate;   /* intermediate_size */
     drum_act act;       /* hidden_act: quick_gelu | gelu | gelu_new */
+    int act_torch_tanh; /* hidden_act was spelled gelu_pytorch_tanh: gelu_new's function,
+                         * which transformers computes with another kernel; the export keeps
+                         * the spelling */
     float ln_eps;       /* layer_norm_eps */
     /* text tower */
     int vocab;          /* vocab_size */

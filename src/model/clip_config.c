@@ -225,7 +225,8 @@ static int get_size2(load_ctx *c, const cJSON *obj, const char *sec, const char 
     return wrong_type(c, sec, key, "an integer or a square [n, n]", v);
 }
 
-static int get_act(load_ctx *c, const cJSON *obj, const char *sec, drum_act *out) {
+static int get_act(load_ctx *c, const cJSON *obj, const char *sec, drum_act *out,
+                   int *torch_tanh) {
     const cJSON *v = last_item(obj, "hidden_act");
     if (!v) return 0;
     if (!cJSON_IsString(v)) return wrong_type(c, sec, "hidden_act", "a string", v);
@@ -234,6 +235,7 @@ static int get_act(load_ctx *c, const cJSON *obj, const char *sec, drum_act *out
                     "%s: %s.hidden_act: unknown activation \"%s\" (expected quick_gelu, gelu, "
                     "gelu_new or gelu_pytorch_tanh)",
                     c->path, sec, v->valuestring);
+    *torch_tanh = strcmp(v->valuestring, "gelu_pytorch_tanh") == 0;
     return 0;
 }
 
@@ -246,7 +248,7 @@ static int load_tower(load_ctx *c, const cJSON *root, const char *sec, int is_te
         get_int(c, obj, sec, "num_hidden_layers", &t->layers) ||
         get_int(c, obj, sec, "num_attention_heads", &t->heads) ||
         get_int(c, obj, sec, "intermediate_size", &t->intermediate) ||
-        get_act(c, obj, sec, &t->act) ||
+        get_act(c, obj, sec, &t->act, &t->act_torch_tanh) ||
         get_float(c, obj, sec, "layer_norm_eps", &t->ln_eps))
         return -1;
     if (is_text)
@@ -373,7 +375,9 @@ static cJSON *tower_json(const drum_clip_tower_config *t, int is_text, int proje
     cJSON_AddNumberToObject(o, "intermediate_size", t->intermediate);
     cJSON_AddNumberToObject(o, "num_hidden_layers", t->layers);
     cJSON_AddNumberToObject(o, "num_attention_heads", t->heads);
-    cJSON_AddStringToObject(o, "hidden_act", drum_clip_act_name(t->act));
+    cJSON_AddStringToObject(o, "hidden_act", t->act == DRUM_ACT_GELU_TANH && t->act_torch_tanh
+                                                 ? "gelu_pytorch_tanh"
+                                                 : drum_clip_act_name(t->act));
     add_float(o, "layer_norm_eps", t->ln_eps);
     cJSON_AddNumberToObject(o, "projection_dim", projection_dim);
     if (is_text) {
