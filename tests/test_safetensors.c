@@ -4,6 +4,7 @@
  * files this test writes into a temporary directory: every failure must be an error that
  * names the file and the problem, never a crash or a partial load.
  * Run from the repository root (the fixture paths are relative to it). */
+#include <cjson/cJSON.h>
 #include <ftw.h>
 #include <math.h>
 #include <stdio.h>
@@ -666,6 +667,20 @@ static void test_export(void) {
               memcmp(got, tiny_ref, tiny.total * sizeof(float)) == 0,
           "exported weights reload equal: %s", err);
     free(got);
+    /* and the preprocessing drum applies, for CLIPProcessor.from_pretrained: a JSON object at
+     * the vision tower's size (checked against transformers by tools/check_export.py) */
+    size_t plen;
+    unsigned char *pre = read_file(tmp_path("export/preprocessor_config.json"), &plen);
+    cJSON *pj = pre ? cJSON_ParseWithLength((const char *)pre, plen) : NULL;
+    const cJSON *size = cJSON_GetObjectItemCaseSensitive(pj, "size");
+    const cJSON *se = cJSON_GetObjectItemCaseSensitive(size, "shortest_edge");
+    const cJSON *mean = cJSON_GetObjectItemCaseSensitive(pj, "image_mean");
+    CHECK(cJSON_IsNumber(se) && se->valueint == tiny_cfg.vision.image_size &&
+              cJSON_GetArraySize(mean) == 3 &&
+              (float)cJSON_GetArrayItem(mean, 0)->valuedouble == 0.48145466f,
+          "exported preprocessor_config.json: %s", pre ? (const char *)pre : "(missing)");
+    cJSON_Delete(pj);
+    free(pre);
     CHECK(drum_clip_export(&tiny_cfg, &tiny, tiny_ref, dir, err, sizeof err) == 0,
           "export into an existing directory: %s", err);
 

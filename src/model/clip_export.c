@@ -1,6 +1,8 @@
 /* clip_export.c — a model directory transformers loads: config.json + model.safetensors. */
 #include "drum/error.h"
 #include "drum/clip_io.h"
+#include "drum/fileio.h"
+#include "drum/image.h"
 #include "drum/safetensors.h"
 
 #include <errno.h>
@@ -47,6 +49,24 @@ int drum_clip_export(const drum_clip_config *cfg, const drum_clip_params *p,
     if ((size_t)snprintf(path, sizeof path, "%s/model.safetensors", dir) >= sizeof path)
         return drum_errorf(err, errlen, "%s: path too long", dir);
     if (drum_clip_save_safetensors(p, params_host, path, err, errlen)) return -1;
+    /* the preprocessing drum applies (drum_image_config_default at the vision tower's size),
+     * so that CLIPProcessor.from_pretrained(dir) works and does what drum did */
+    drum_image_config ic;
+    drum_image_config_default(&ic);
+    int s = cfg->vision.image_size;
+    char pre[1024];
+    int n = snprintf(pre, sizeof pre,
+                     "{\n  \"crop_size\": {\"height\": %d, \"width\": %d},\n"
+                     "  \"do_center_crop\": true,\n  \"do_convert_rgb\": true,\n"
+                     "  \"do_normalize\": true,\n  \"do_rescale\": true,\n  \"do_resize\": true,\n"
+                     "  \"image_mean\": [%.9g, %.9g, %.9g],\n"
+                     "  \"image_processor_type\": \"CLIPImageProcessor\",\n"
+                     "  \"image_std\": [%.9g, %.9g, %.9g],\n  \"resample\": 3,\n"
+                     "  \"rescale_factor\": %.17g,\n  \"size\": {\"shortest_edge\": %d}\n}\n",
+                     s, s, ic.mean[0], ic.mean[1], ic.mean[2], ic.std[0], ic.std[1], ic.std[2],
+                     ic.rescale, s);
+    snprintf(path, sizeof path, "%s/preprocessor_config.json", dir);
+    if (drum_write_file_atomic(path, pre, (size_t)n, err, errlen)) return -1;
     /* config.json last: an export interrupted in a fresh directory leaves none, and
      * transformers refuses the directory rather than loading a half-written model. */
     snprintf(path, sizeof path, "%s/config.json", dir);
