@@ -392,7 +392,7 @@ static void test_corrupt(void) {
     snprintf(shard_index, sizeof shard_index, "%s.index.json", p);
     write_raw(shard_index, "{}", NULL, 0);
     st = drum_safetensors_open(p, err, sizeof err);
-    CHECK(!st && strstr(err, "a checkpoint in shards, which drum does not read") &&
+    CHECK(!st && strstr(err, "a checkpoint in shards, which a model is loaded from through its index") &&
               strstr(err, "sharded.safetensors.index.json"),
           "a sharded checkpoint: %s", err);
     p = tmp_path("no_tensors.safetensors");
@@ -683,6 +683,43 @@ static void test_export(void) {
     free(pre);
     CHECK(drum_clip_export(&tiny_cfg, &tiny, tiny_ref, dir, err, sizeof err) == 0,
           "export into an existing directory: %s", err);
+
+    /* transformers' sharded layout: model.safetensors.index.json maps each tensor to one of
+     * its shards; the loader reads them through it when model.safetensors is not there */
+    const char *sdir = tmp_path("sharded_model");
+    mkdir(sdir, 0755);
+    char shard[2][300], idx[300], w[300];
+    drum_st_write_tensor *part = calloc((size_t)tiny.n, sizeof *part);
+    char *map = malloc((size_t)tiny.n * 160 + 64);
+    size_t used = (size_t)sprintf(map, "{\"metadata\": {}, \"weight_map\": {");
+    int ok = part && map;
+    for (int k = 0; ok && k < 2; k++) {
+        snprintf(shard[k], sizeof shard[k], "%s/model-%05d-of-00002.safetensors", sdir, k + 1);
+        int m = 0;
+        for (int i = k; i < tiny.n; i += 2) { /* alternate tensors: each shard holds half */
+            const drum_param_entry *e = &tiny.entries[i];
+            part[m++] = (drum_st_write_tensor){e->name, e->ndim, e->shape, tiny_ref + e->offset};
+            used += (size_t)sprintf(map + used, "%s\"%s\": \"model-%05d-of-00002.safetensors\"",
+                                    used > 40 ? ", " : "", e->name, k + 1);
+        }
+        ok = drum_safetensors_write_f32(shard[k], part, m, err, sizeof err) == 0;
+    }
+    sprintf(map + used, "}}");
+    snprintf(idx, sizeof idx, "%s/model.safetensors.index.json", sdir);
+    snprintf(w, sizeof w, "%s/model.safetensors", sdir);
+    if (ok) write_text(idx, map);
+    float *sh = malloc(tiny.total * sizeof(float));
+    CHECK(ok && sh && drum_clip_load_safetensors(&tiny, sh, w, err, sizeof err) == 0 &&
+              memcmp(sh, tiny_ref, tiny.total * sizeof(float)) == 0,
+          "a checkpoint in two shards loads equal: %s", err);
+    /* a shard the index names that is not there */
+    if (ok) unlink(shard[1]);
+    CHECK(sh && drum_clip_load_safetensors(&tiny, sh, w, err, sizeof err) == -1 &&
+              strstr(err, "model-00002-of-00002.safetensors: cannot open"),
+          "a missing shard: %s", err);
+    free(sh);
+    free(part);
+    free(map);
 
     drum_clip_config other = tiny_cfg;
     other.vision.layers = 1;

@@ -96,7 +96,10 @@ int drum_safetensors_write_f32(const char *path, const drum_st_write_tensor *t, 
  * float dtype; a tensor the table does not name is an error, except the non-persistent
  * buffers text_model.embeddings.position_ids and vision_model.embeddings.position_ids.
  * Everything is checked before the first float is written: on error params_host is
- * unchanged. Returns 0, or -1 with a message naming the file and the tensor. */
+ * unchanged. When path is not there but path.index.json is (transformers' sharded layout,
+ * e.g. model.safetensors.index.json), the shards its "weight_map" names, beside it, are read
+ * as one checkpoint (a tensor in two shards is an error). Returns 0, or -1 with a message
+ * naming the file and the tensor. */
 int drum_clip_load_safetensors(const drum_clip_params *p, float *params_host, const char *path,
                                char *err, size_t errlen);
 /* Writes every table entry of params_host as F32 in table order (atomically, see

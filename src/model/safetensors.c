@@ -337,8 +337,8 @@ drum_safetensors *drum_safetensors_open(const char *path, char *err, size_t errl
         snprintf(index, sizeof index, "%s.index.json", path);
         if (e == ENOENT && access(index, R_OK) == 0) /* transformers' sharded layout */
             drum_errorf(err, errlen, "%s: not there, but %s is: a checkpoint in shards, which "
-                        "drum does not read; save it as one file (save_pretrained with "
-                        "max_shard_size larger than the model)", path, index);
+                        "a model is loaded from through its index (drum_clip_load_safetensors), "
+                        "not opened as one file", path, index);
         else
             drum_errorf(err, errlen, "%s: cannot open: %s", path, strerror(e));
         goto bad;
@@ -587,10 +587,68 @@ static int same_shape(const drum_param_entry *e, const drum_st_tensor *t) {
     return 1;
 }
 
+/* The files a checkpoint's tensors are in: path itself; or, when path is missing and
+ * path.index.json is there (transformers' sharded layout), the shards its "weight_map" names,
+ * in the index's directory. Returns the count (>= 1) with the files in *out, or -1. */
+enum { MAX_SHARDS = 256 };
+static int open_sources(const char *path, drum_safetensors **out, char *err, size_t errlen) {
+    char index[4096];
+    snprintf(index, sizeof index, "%s.index.json", path);
+    if (access(path, F_OK) == 0 || access(index, R_OK) != 0) {
+        out[0] = drum_safetensors_open(path, err, errlen);
+        return out[0] ? 1 : -1;
+    }
+    size_t len;
+    char *text = drum_read_file(index, &len, err, errlen);
+    if (!text) return -1;
+    int oom, n = 0;
+    cJSON *root = drum_json_parse(text, len, NULL, &oom);
+    free(text);
+    const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "weight_map"), *e;
+    if (!cJSON_IsObject(map) || !map->child) {
+        drum_errorf(err, errlen, "%s: %s", index, oom ? "out of memory" : "expected a JSON object "
+                    "with a non-empty \"weight_map\" of tensor names to shard files");
+        cJSON_Delete(root);
+        return -1;
+    }
+    char *dir = drum_path_dir(index);
+    const char *names[MAX_SHARDS];
+    cJSON_ArrayForEach(e, map) {
+        if (!cJSON_IsString(e) || !e->valuestring[0] || strchr(e->valuestring, '/')) {
+            drum_errorf(err, errlen, "%s: weight_map[\"%.80s\"] must name a file beside the index",
+                        index, e->string);
+            n = -1;
+            break;
+        }
+        int k = 0;
+        while (k < n && strcmp(names[k], e->valuestring) != 0) k++;
+        if (k < n) continue;
+        if (n == MAX_SHARDS) {
+            drum_errorf(err, errlen, "%s: more than %d shards", index, MAX_SHARDS);
+            n = -1;
+            break;
+        }
+        char *shard = dir ? drum_path_join(dir, e->valuestring) : NULL;
+        out[n] = shard ? drum_safetensors_open(shard, err, errlen) : NULL;
+        if (!shard) drum_errorf(err, errlen, "%s: out of memory", index);
+        free(shard);
+        if (!out[n]) {
+            for (int m = 0; m < n; m++) drum_safetensors_close(out[m]);
+            n = -1;
+            break;
+        }
+        names[n++] = e->valuestring;
+    }
+    free(dir);
+    cJSON_Delete(root);
+    return n;
+}
+
 int drum_clip_load_safetensors(const drum_clip_params *p, float *params_host, const char *path,
                                char *err, size_t errlen) {
-    drum_safetensors *st = drum_safetensors_open(path, err, errlen);
-    if (!st) return -1;
+    drum_safetensors *files[MAX_SHARDS];
+    int nf = open_sources(path, files, err, errlen);
+    if (nf < 0) return -1;
     int rc = -1;
     const drum_st_tensor **src = calloc((size_t)p->n + 1, sizeof *src);
     if (!src) {
@@ -600,7 +658,15 @@ int drum_clip_load_safetensors(const drum_clip_params *p, float *params_host, co
     int missing = 0, first_missing = -1;
     for (int i = 0; i < p->n; i++) {
         const drum_param_entry *e = &p->entries[i];
-        const drum_st_tensor *t = drum_safetensors_find(st, e->name);
+        const drum_st_tensor *t = NULL;
+        for (int f = 0; f < nf; f++) {
+            const drum_st_tensor *u = drum_safetensors_find(files[f], e->name);
+            if (u && t) {
+                drum_errorf(err, errlen, "%s: tensor '%s' is in two shards", path, e->name);
+                goto done;
+            }
+            if (u) t = u;
+        }
         if (!t) {
             if (first_missing < 0) first_missing = i;
             missing++;
@@ -626,20 +692,21 @@ int drum_clip_load_safetensors(const drum_clip_params *p, float *params_host, co
              path, p->entries[first_missing].name, missing, p->n);
         goto done;
     }
-    for (int i = 0; i < drum_safetensors_count(st); i++) {
-        const drum_st_tensor *t = drum_safetensors_at(st, i);
-        if (!is_ignored_buffer(t->name) && !drum_clip_params_find(p, t->name)) {
-            drum_errorf(err, errlen, "%s: unexpected tensor '%s': not a parameter of this CLIP config",
-                 path, t->name);
-            goto done;
+    for (int f = 0; f < nf; f++)
+        for (int i = 0; i < drum_safetensors_count(files[f]); i++) {
+            const drum_st_tensor *t = drum_safetensors_at(files[f], i);
+            if (!is_ignored_buffer(t->name) && !drum_clip_params_find(p, t->name)) {
+                drum_errorf(err, errlen, "%s: unexpected tensor '%s': not a parameter of this CLIP "
+                            "config", path, t->name);
+                goto done;
+            }
         }
-    }
     for (int i = 0; i < p->n; i++)
         drum_st_tensor_to_f32(src[i], params_host + p->entries[i].offset, NULL, 0);
     rc = 0;
 done:
     free(src);
-    drum_safetensors_close(st);
+    for (int f = 0; f < nf; f++) drum_safetensors_close(files[f]);
     return rc;
 }
 
