@@ -81,6 +81,19 @@ static void describe_end(exec_impl *im, char *buf, size_t n) {
         snprintf(buf, n, " (killed by signal %d)", WTERMSIG(st));
 }
 
+/* Room for at least `room` more bytes after buf[0..len): grows buf by doubling. Returns 0,
+ * or -1 out of memory. */
+static int reserve(exec_impl *im, size_t room) {
+    if (im->cap - im->len >= room) return 0;
+    size_t cap = im->cap ? im->cap * 2 : 65536;
+    while (cap - im->len < room) cap *= 2;
+    char *b = realloc(im->buf, cap);
+    if (!b) return -1;
+    im->buf = b;
+    im->cap = cap;
+    return 0;
+}
+
 /* The next line of the process's output into im->line (without its newline). Returns its
  * length; -1 at end of output with nothing read; -2 at end of output inside a line (the part
  * read in im->line: the process died mid-reply); -3 out of memory. */
@@ -89,13 +102,7 @@ static ssize_t read_line(exec_impl *im) {
     char *nl;
     while (!(nl = im->len > scanned ? memchr(im->buf + scanned, '\n', im->len - scanned) : NULL)) {
         scanned = im->len;
-        if (im->cap - im->len < 65536) {
-            size_t cap = im->cap ? im->cap * 2 : 65536;
-            char *b = realloc(im->buf, cap);
-            if (!b) return -3;
-            im->buf = b;
-            im->cap = cap;
-        }
+        if (reserve(im, 65536)) return -3;
         ssize_t r = read(im->from, im->buf + im->len, im->cap - im->len);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) break; /* the end of its output (a read error ends it too) */
@@ -122,14 +129,7 @@ static ssize_t read_line(exec_impl *im) {
  * block drum). Returns 1 with it quoted in err, else 0. */
 static int stray_output(exec_impl *im, const char *op, char *err, size_t errlen) {
     struct pollfd p = {im->from, POLLIN, 0};
-    if (im->len == 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN)) {
-        if (im->cap - im->len < 4096) {
-            size_t cap = im->cap ? im->cap * 2 : 65536;
-            char *b = realloc(im->buf, cap);
-            if (!b) return 0;
-            im->buf = b;
-            im->cap = cap;
-        }
+    if (im->len == 0 && poll(&p, 1, 0) == 1 && (p.revents & POLLIN) && reserve(im, 4096) == 0) {
         ssize_t r = read(im->from, im->buf, im->cap); /* poll said it will not block */
         if (r > 0) im->len = (size_t)r;
     }
