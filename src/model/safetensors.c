@@ -323,6 +323,13 @@ done:
     return rc;
 }
 
+/* 1 when path is not there but path.index.json is (transformers' sharded layout), whose
+ * name goes to index (n bytes). */
+static int sharded(const char *path, char *index, size_t n) {
+    snprintf(index, n, "%s.index.json", path);
+    return access(path, F_OK) != 0 && errno == ENOENT && access(index, R_OK) == 0;
+}
+
 drum_safetensors *drum_safetensors_open(const char *path, char *err, size_t errlen) {
     drum_safetensors *st = calloc(1, sizeof *st);
     if (!st || !(st->path = strdup(path))) {
@@ -334,8 +341,7 @@ drum_safetensors *drum_safetensors_open(const char *path, char *err, size_t errl
     if (fd < 0) {
         int e = errno;
         char index[4096];
-        snprintf(index, sizeof index, "%s.index.json", path);
-        if (e == ENOENT && access(index, R_OK) == 0) /* transformers' sharded layout */
+        if (sharded(path, index, sizeof index))
             drum_errorf(err, errlen, "%s: not there, but %s is: a checkpoint in shards, which "
                         "a model is loaded from through its index (drum_clip_load_safetensors), "
                         "not opened as one file", path, index);
@@ -593,8 +599,7 @@ static int same_shape(const drum_param_entry *e, const drum_st_tensor *t) {
 enum { MAX_SHARDS = 256 };
 static int open_sources(const char *path, drum_safetensors **out, char *err, size_t errlen) {
     char index[4096];
-    snprintf(index, sizeof index, "%s.index.json", path);
-    if (access(path, F_OK) == 0 || access(index, R_OK) != 0) {
+    if (!sharded(path, index, sizeof index)) {
         out[0] = drum_safetensors_open(path, err, errlen);
         return out[0] ? 1 : -1;
     }
