@@ -1182,6 +1182,8 @@ static void test_cli_arguments(void) {
         {{"synth", "d1", "d2"}, 2, "one DIR expected, got 'd1' and 'd2'"},
         {{"synth", "d1", "--seed", "18446744073709551616"}, 2,
          "--seed: expected an integer in [0, 18446744073709551615]"},
+        {{"synth", "d1", "--seed", " -1"}, 2, /* strtoull would wrap it past the sign check */
+         "--seed: expected an integer in [0, 18446744073709551615], got ' -1'"},
         {{"convert", "hateful-memes", "--jsonl", q, "--images", q, "--out", q, "--prompt", "A"}, 2,
          "--prompt is not an option of this format"},
         {{"convert", "karpathy", "--karpathy", q, "--images", q, "--split", "test", "--out", q,

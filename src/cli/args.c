@@ -42,7 +42,7 @@ int arg_u64(const char *name, const char *text, unsigned long long *out) {
     char *end;
     errno = 0;
     unsigned long long v = strtoull(text, &end, 10);
-    if (errno || end == text || *end || text[0] == '-' || text[0] == '+') {
+    if (errno || end == text || *end || text[0] < '0' || text[0] > '9') { /* " -1" would wrap */
         fprintf(stderr, "drum: %s: expected an integer in [0, 18446744073709551615], got '%s'\n",
                 name, text);
         return -1;
