@@ -10,7 +10,8 @@
 #   6. `drum demo --set backend=cuda` (the main job on the GPU), and on 2 MPI ranks where
 #      mpirun is installed, then `drum mine` over a 30,000-example pool on cuda and on cpu,
 #      and `drum train` with a retriever of ViT-B/32's shape (a hub-style config.json),
-#   7. compute-sanitizer memcheck over build/tests/test_ops (if the tool is there).
+#   7. compute-sanitizer memcheck over build/tests/test_ops but its /long rows (if the tool
+#      is there).
 # A machine that cannot build drum (the lent GPU machines lack its Debian libraries) runs
 # a build packed elsewhere by tools/gpu_pack.sh: with build/PREBUILT present, step 1 only
 # checks that every executable finds its libraries (build/lib first).
@@ -321,11 +322,12 @@ if [ "$RC" -eq 0 ]; then
     fi
   fi
 
-  # 7. memcheck over every op case (cpu cases run too; only the cuda ones are checked)
+  # 7. memcheck over every op case but the /long rows, whose O(L^2) ListMLE loops take
+  # minutes under the tool (cpu cases run too; only the cuda ones are checked)
   if want memcheck && command -v compute-sanitizer >/dev/null 2>&1; then
     log=$LOGDIR/gpu_check_memcheck.log
     run_step "memcheck test_ops" "$log" 150 compute-sanitizer --tool memcheck --leak-check full \
-      --error-exitcode 3 build/tests/test_ops
+      --error-exitcode 3 build/tests/test_ops --skip /long
     errs=$(grep -m1 -E 'ERROR SUMMARY' "$log")
     if [ "$RC" -eq 124 ]; then
       record "memcheck test_ops" TIMEOUT "$DUR" "$(summary_of "$log")"
