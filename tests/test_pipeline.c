@@ -133,9 +133,18 @@ static void new_run(run_paths *r, const char *name) {
 }
 
 /* The checkout's revision as the Makefile names it, or "unknown" where this directory is not
- * the top of a git checkout. */
+ * the top of a git checkout. Binaries packed by tools/gpu_pack.sh and run on a GPU machine
+ * were built from another checkout: there build/PREBUILT's "revision" line names it. */
 static void checkout_revision(char *rev, size_t len) {
     snprintf(rev, len, "unknown");
+    FILE *pre = fopen("build/PREBUILT", "r");
+    if (pre) {
+        char line[160];
+        while (fgets(line, sizeof line, pre))
+            if (sscanf(line, "revision %127s", rev) == 1) break;
+        fclose(pre);
+        return;
+    }
     FILE *p = popen("[ \"$(git rev-parse --show-toplevel 2>/dev/null)\" = \"$(pwd -P)\" ] && "
                     "git describe --always --dirty --abbrev=12 2>/dev/null",
                     "r");

@@ -33,6 +33,9 @@ ldd "${bins[@]}" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | sort -u |
   echo "built $(date -u '+%Y-%m-%d %H:%M:%SZ') on $(uname -n), $(. /etc/os-release && echo "$PRETTY_NAME")"
   echo "commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!tools/gpu_check*.sh' || echo ' + uncommitted changes')"
   nvcc --version | tail -n 1
+  # the revision the binaries carry, for test_pipeline's check of `drum --version` (the GPU
+  # machine's copy of the checkout need not be at it)
+  echo "revision $(cat build/.revision)"
 } >"$STAGE/build/PREBUILT"
 mkdir -p "$(dirname "$DEST")"
 tar czf "$DEST" -C "$STAGE" build
