@@ -323,13 +323,15 @@ static int image_of_line(const char *file, int line, char *out, size_t outlen) {
 }
 
 /* --resume over run r's checkpoint, with its data changed: refused with a message holding
- * `want` and "resume with", the checkpoint left as it was; and `--resume --check` refuses it
- * the same way beforehand. */
+ * `want` and "resume with", the checkpoint and results.jsonl left as they were; and
+ * `--resume --check` refuses it the same way beforehand. */
 static void check_refused_resume(const run_paths *r, const char *what, const char *want) {
-    char ckpt[300], saved[320], log[300];
+    char ckpt[300], saved[320], log[300], res[300];
     snprintf(ckpt, sizeof ckpt, "%s/train.ckpt", r->out);
     snprintf(saved, sizeof saved, "%s.before", ckpt);
     snprintf(log, sizeof log, "%s/other_data.log", tmp);
+    snprintf(res, sizeof res, "%s/results.jsonl", r->out);
+    char *res_before = test_slurp(res);
     for (int check = 1; check >= 0; check--) {
         const char *a[] = {drum_bin, "train", r->cfg, "--resume", check ? "--check" : NULL, NULL};
         int rc = run_drum(log, a, 0, NULL, 0);
@@ -338,15 +340,21 @@ static void check_refused_resume(const run_paths *r, const char *what, const cha
               "a resume%s over %s: exit %d, %s", check ? " --check" : "", what, rc,
               text ? text : "");
         CHECK(test_same_file(ckpt, saved), "the refused resume changed %s", ckpt);
+        char *res_now = test_slurp(res);
+        CHECK(res_before && res_now && strcmp(res_before, res_now) == 0,
+              "the refused resume changed %s", res);
+        free(res_now);
         free(text);
     }
+    free(res_before);
 }
 
 /* A checkpoint belongs to its data: with one prompt changed in place in the training file,
  * then in the evaluation file (the same ids and count, so the suite check and the pool size
  * pass), --resume over run r's checkpoint is refused, naming the data, and leaves the
  * checkpoint as it was. So it is with an image file of each replaced by another's (the same
- * JSONL, other pixels), named as other images. */
+ * JSONL, other pixels), named as other images, with another tokenizer, and with other
+ * starting weights in clip0/. */
 static void test_resume_other_data(const run_paths *r) {
     char ckpt[300], saved[320], log[300];
     snprintf(ckpt, sizeof ckpt, "%s/train.ckpt", r->out);
@@ -400,11 +408,22 @@ static void test_resume_other_data(const run_paths *r) {
         write_text_file(merges, orig);
     }
     free(orig);
+    /* other starting weights: clip0/'s replaced in place by round 1's (the same shapes), which
+     * a resume would read again where the run started from them */
+    char w0[300], w1[300], w0kept[320];
+    snprintf(w0, sizeof w0, "%s/clip0/model.safetensors", r->out);
+    snprintf(w1, sizeof w1, "%s/round1/model.safetensors", r->out);
+    snprintf(w0kept, sizeof w0kept, "%s.kept", w0);
+    CHECK(rename(w0, w0kept) == 0 && copy_file(w1, w0) == 0, "replacing %s by %s", w0, w1);
+    check_refused_resume(r, "other starting weights", "made from other starting weights");
+    CHECK(rename(w0kept, w0) == 0, "restoring %s", w0);
     /* the data as it was resumes: the refusals above were the changes' doing */
     const char *c[] = {drum_bin, "train", r->cfg, "--resume", "--check", NULL};
     int rc = run_drum(log, c, 0, NULL, 0);
     char *text = test_slurp(log);
-    CHECK(rc == 0 && text && strstr(text, "is this run's, on these data, images and texts"),
+    CHECK(rc == 0 && text &&
+              strstr(text, "is this run's, on these data, images and texts, from these starting "
+                     "weights"),
           "--resume --check over the restored data: exit %d, %s", rc, text ? text : "");
     free(text);
     const char *a[] = {drum_bin, "train", r->cfg, "--resume", NULL};
@@ -2369,7 +2388,7 @@ static void test_embed_retrieve_export(void) {
                         NULL};
     rc = run_drum(log, xo, 0, NULL, 0);
     text = test_slurp(log);
-    CHECK(rc != 0 && text && strstr(text, "a checkpoint of format 1; this drum reads format 4"),
+    CHECK(rc != 0 && text && strstr(text, "a checkpoint of format 1; this drum reads format 5"),
           "exporting a format-1 checkpoint: exit %d, %s", rc, text ? text : "");
     free(text);
 }

@@ -101,6 +101,10 @@ typedef struct {
      * drum_prepared_image_fingerprint(prep) and drum_prepared_text_fingerprint(prep), which a
      * job continues with its evaluation queries' (a resume restores their earlier rows) */
     uint64_t data_fingerprint, image_fingerprint, text_fingerprint;
+    /* drum_params_fingerprint of the weights the run started from (a training model's; 0
+     * for mining alone): a resume reads them again, for the baselines beside the restored
+     * rounds, so a checkpoint refuses other ones */
+    uint64_t model_fingerprint;
     const drum_prepared *prep;   /* pool prepared with demo AND query templates */
     drum_scorer *scorer;         /* usually the score cache around the LVLM */
     drum_candidate_list *cand;   /* per pool example */
@@ -147,6 +151,10 @@ int drum_freeze_match(const drum_clip_params *p, char *const *patterns, int n,
 /* The pool's part of a trainer's fingerprints: drum_dataset_fingerprint(pool),
  * drum_prepared_image_fingerprint(prep) and drum_prepared_text_fingerprint(prep), which
  * drum_trainer_init sets and a job continues with its evaluation queries'. */
+/* drum_hash_bytes (rng.h) of total float32 parameters on be, never 0: what a checkpoint keeps
+ * of the weights its run started from. 0 when they could not be read back (be's error). */
+uint64_t drum_params_fingerprint(drum_backend *be, const float *params, size_t total);
+
 void drum_pool_fingerprints(const drum_dataset *pool, const drum_prepared *prep, uint64_t *data,
                             uint64_t *image, uint64_t *text);
 
@@ -194,12 +202,13 @@ int drum_trainer_load_checkpoint(drum_trainer *t, const char *path, char *err, s
 
 /* What a checkpoint must have been made for to be resumed: the trainer's options (batch,
  * list size, rounds, epochs and seed are compared), the model's parameter count, the pool's
- * size, and the fingerprints of the data, the images and the texts (drum_trainer's). */
+ * size, the fingerprints of the data, the images and the texts, and of the weights the run
+ * started from (drum_trainer's; model_fingerprint 0: not known yet, not compared). */
 typedef struct {
     drum_train_opts opts;
     size_t params;
     int pool;
-    uint64_t data_fingerprint, image_fingerprint, text_fingerprint;
+    uint64_t data_fingerprint, image_fingerprint, text_fingerprint, model_fingerprint;
 } drum_checkpoint_run;
 
 /* Checks, without a trainer, that path (checksum included) is a checkpoint of the run `want`

@@ -1,6 +1,6 @@
 /* checkpoint.c — the trainer's checkpoint file (docs/FORMATS.md, "Training checkpoint").
  *
- * "DRUMCKP4", a fixed header of little-endian integers, the parameter, AdamW m and v
+ * "DRUMCKP5", a fixed header of little-endian integers, the parameter, AdamW m and v
  * buffers (float32), the candidate lists, and an FNV-1a 64 checksum of everything before
  * it. Written to path.tmp, fsynced, renamed: a crash leaves the previous checkpoint. */
 #include <errno.h>
@@ -15,8 +15,8 @@
 
 /* format 2 added the data's fingerprint to the header (format 1 was 8 bytes shorter), format
  * 3 the images' (format 2 was 8 bytes shorter), format 4 the texts' (format 3 was 8 bytes
- * shorter) */
-static const char CKPT_MAGIC[8] = {'D', 'R', 'U', 'M', 'C', 'K', 'P', '4'};
+ * shorter), format 5 the starting weights' (format 4 was 8 bytes shorter) */
+static const char CKPT_MAGIC[8] = {'D', 'R', 'U', 'M', 'C', 'K', 'P', '5'};
 
 typedef struct {
     uint64_t params;       /* floats per buffer */
@@ -30,8 +30,9 @@ typedef struct {
     uint64_t data_fingerprint;  /* the trainer's: the examples it was made on */
     uint64_t image_fingerprint; /* and their images, as the towers saw them */
     uint64_t text_fingerprint;  /* and their texts' token ids (the tokenizer's doing) */
+    uint64_t model_fingerprint; /* the weights the run started from */
 } ckpt_header;
-_Static_assert(sizeof(ckpt_header) == 104, "docs/FORMATS.md gives the header as 104 bytes");
+_Static_assert(sizeof(ckpt_header) == 112, "docs/FORMATS.md gives the header as 112 bytes");
 
 /* 0 when buf (len bytes) starts with this format's magic and holds at least need bytes;
  * else -1 with a message naming path (another format's version, when it is one). */
@@ -95,6 +96,7 @@ int drum_trainer_save_checkpoint(drum_trainer *t, const char *path, char *err, s
     h.data_fingerprint = t->data_fingerprint;
     h.image_fingerprint = t->image_fingerprint;
     h.text_fingerprint = t->text_fingerprint;
+    h.model_fingerprint = t->model_fingerprint;
     hw_write(&w, CKPT_MAGIC, sizeof CKPT_MAGIC);
     hw_write(&w, &h, sizeof h);
     float *bufs[3] = {t->m->params, t->m->adam_m, t->m->adam_v};
@@ -171,6 +173,16 @@ static int read_matching(const char *path, const drum_checkpoint_run *want, unsi
                    "special tokens, and retrieval.demo_text),", "that tokenizer",
                    h->text_fingerprint, want->text_fingerprint, err, errlen))
         goto fail;
+    if (want->model_fingerprint && h->model_fingerprint != want->model_fingerprint) {
+        snprintf(err, errlen,
+                 "%s: made from other starting weights: the retriever the run started from "
+                 "(model.checkpoint, or train.out/clip0/ when it names none) is not the one it "
+                 "was made with (fingerprint %016llx, now %016llx): resume with those weights, "
+                 "or start afresh",
+                 path, (unsigned long long)h->model_fingerprint,
+                 (unsigned long long)want->model_fingerprint);
+        goto fail;
+    }
     if (*len - sizeof sum < off + 3 * want->params * sizeof(float) ||
         h->phase > DRUM_PHASE_DONE) {
         snprintf(err, errlen, "%s: truncated checkpoint", path);
@@ -224,7 +236,7 @@ int drum_trainer_load_checkpoint(drum_trainer *t, const char *path, char *err, s
     ckpt_header h;
     size_t total = t->p->total, off = sizeof CKPT_MAGIC + sizeof h;
     drum_checkpoint_run want = {t->o, total, t->pool->n, t->data_fingerprint,
-                                t->image_fingerprint, t->text_fingerprint};
+                                t->image_fingerprint, t->text_fingerprint, t->model_fingerprint};
     if (read_matching(path, &want, &buf, &len, &h, err, errlen)) return -1;
     int rc = -1;
     drum_backend *be = t->be;

@@ -1080,12 +1080,48 @@ static int open_inputs(drum_job *j, char *err, size_t errlen) {
     return 0;
 }
 
+/* With --resume and a train.out/train.ckpt: 1 when it is this run's checkpoint (the options,
+ * the data's, images' and texts' fingerprints, and with weights, the job's starting weights'),
+ * with where it stands in *round and *phase; 0 with none to resume; -1 with the checkpoint's
+ * refusal. Checked when the job opens, before drafts and baselines, and again with the
+ * starting weights once it has them: training's load checks it all a last time. */
+static int resume_matches(drum_job *j, int weights, int *round, int *phase, char *err,
+                          size_t errlen) {
+    if (!(j->parts & DRUM_JOB_RESUME)) return 0;
+    char *ckpt = drum_path_join(j->cfg->train.out, "train.ckpt");
+    if (!ckpt) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = 0;
+    if (drum_file_exists(ckpt)) {
+        drum_checkpoint_run want = {train_opts(j), j->params.total, j->train.n, 0, 0, 0, 0};
+        drum_pool_fingerprints(&j->train, &j->pool, &want.data_fingerprint,
+                               &want.image_fingerprint, &want.text_fingerprint);
+        with_queries(j, &want.data_fingerprint, &want.image_fingerprint, &want.text_fingerprint);
+        if (weights) {
+            want.model_fingerprint = drum_params_fingerprint(j->be, j->model->params,
+                                                             j->params.total);
+            if (!want.model_fingerprint)
+                snprintf(err, errlen, "reading the starting weights back: %s", j->be->err);
+        }
+        rc = weights && !want.model_fingerprint
+                 ? -1
+                 : drum_checkpoint_verify(ckpt, &want, round, phase, err, errlen) ? -1 : 1;
+    }
+    free(ckpt);
+    return rc;
+}
+
 int drum_job_open(drum_job **out, const drum_job_config *cfg, int parts, drum_comm *comm,
                   const drum_progress *progress, volatile sig_atomic_t *stop,
                   void (*log)(const char *line), char *err, size_t errlen) {
     if (job_init(out, cfg, parts, comm, progress, stop, log, err, errlen)) return -1;
     drum_job *j = *out;
-    if (open_inputs(j, err, errlen) || open_caches(j, err, errlen)) return -1;
+    int round, phase, named = cfg->model.checkpoint[0] != 0; /* then open_inputs loads it */
+    if (open_inputs(j, err, errlen) || resume_matches(j, named, &round, &phase, err, errlen) < 0 ||
+        open_caches(j, err, errlen))
+        return -1;
     /* drafts only where a query text shows them (retrieval.query_text has {D}; a demonstration's
      * never does); the pool's wait until it becomes a set of training queries (pool_queries) */
     drum_prepare_opts po = prepare_opts(j);
@@ -1094,7 +1130,9 @@ int drum_job_open(drum_job **out, const drum_job_config *cfg, int parts, drum_co
         drum_prepare_query_texts(&j->queries, &j->eval, j->eval_drafts, j->tok, &po, err,
                                  errlen))
         return -1;
-    if (!cfg->model.checkpoint[0] && initial_weights(j, err, errlen)) return -1;
+    if (!named && (initial_weights(j, err, errlen) ||
+                   resume_matches(j, 1, &round, &phase, err, errlen) < 0))
+        return -1;
     return 0;
 }
 
@@ -1175,26 +1213,21 @@ int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *p
         note(j, "retriever: none yet; the job pre-trains one (%d epoch%s on %s/captions.jsonl)",
              cfg->model.pretrain.epochs, cfg->model.pretrain.epochs == 1 ? "" : "s",
              j->data_dir);
-    /* --resume: the checkpoint must be this run's, on these data, images and texts */
-    char *ckpt = rc == 0 && (parts & DRUM_JOB_RESUME) ? drum_path_join(cfg->train.out, "train.ckpt")
-                                                      : NULL;
-    if (ckpt && drum_file_exists(ckpt)) {
-        drum_checkpoint_run want = {train_opts(j), j->params.total, j->train.n, 0, 0, 0};
-        drum_pool_fingerprints(&j->train, &j->pool, &want.data_fingerprint,
-                               &want.image_fingerprint, &want.text_fingerprint);
-        with_queries(j, &want.data_fingerprint, &want.image_fingerprint, &want.text_fingerprint);
-        int round, phase;
-        rc = drum_checkpoint_verify(ckpt, &want, &round, &phase, err, errlen);
+    /* --resume: the checkpoint must be this run's, on these data, images and texts, and from
+     * these starting weights when the job has them already */
+    int round, phase;
+    int at_ckpt = rc == 0 ? resume_matches(j, found == 1, &round, &phase, err, errlen) : 0;
+    if (at_ckpt < 0) rc = -1;
+    if (at_ckpt > 0) {
         char at[64];
         static const char *const what[] = {"mining", "training", "trained, its evaluation next"};
         if (phase >= DRUM_PHASE_MINE && phase < DRUM_PHASE_DONE)
             snprintf(at, sizeof at, "round %d, %s", round + 1, what[phase]);
         else
             snprintf(at, sizeof at, "every round done");
-        if (rc == 0)
-            note(j, "--resume: %s is this run's, on these data, images and texts: %s", ckpt, at);
+        note(j, "--resume: %s/train.ckpt is this run's, on these data, images and texts%s: %s",
+             cfg->train.out, found == 1 ? ", from these starting weights" : "", at);
     }
-    free(ckpt);
     if (rc == 0) {
         int trains = j->model->grads != NULL;
         note(j, "model: %zu parameters, embeddings of %d dimensions, images of %d px; "

@@ -209,6 +209,30 @@ static int match_freeze(drum_trainer *t, char *err, size_t errlen) {
     return 0;
 }
 
+uint64_t drum_params_fingerprint(drum_backend *be, const float *params, size_t total) {
+    enum { CHUNK = 1 << 20 }; /* floats read back at a time from a device */
+    drum_hash_state st;
+    drum_hash_begin(&st, drum_hash64(DRUM_FNV1A_INIT, total));
+    if (be->kind == DRUM_BACKEND_CPU) { /* the parameters are in host memory */
+        drum_hash_update(&st, params, total * sizeof(float));
+    } else {
+        float *host = malloc((total < CHUNK ? total : CHUNK) * sizeof(float) + 1); /* never 0 */
+        if (!host) {
+            DRUM_FAIL(be, "out of memory reading %zu parameters back", total);
+            return 0;
+        }
+        for (size_t at = 0; at < total && drum_backend_ok(be); at += CHUNK) {
+            size_t n = total - at < CHUNK ? total - at : CHUNK;
+            be->to_host(be, host, params + at, n * sizeof(float));
+            drum_hash_update(&st, host, n * sizeof(float));
+        }
+        free(host);
+        if (!drum_backend_ok(be)) return 0;
+    }
+    uint64_t d = drum_hash_end(&st);
+    return d ? d : 1;
+}
+
 void drum_pool_fingerprints(const drum_dataset *pool, const drum_prepared *prep, uint64_t *data,
                             uint64_t *image, uint64_t *text) {
     *data = drum_dataset_fingerprint(pool);
@@ -273,6 +297,11 @@ int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *b
     if (drum_sample_queries(pool->n, o->queries, o->seed, &t->is_query, err, errlen) ||
         match_freeze(t, err, errlen)) return -1;
     if (!m->grads) return 0;
+    t->model_fingerprint = drum_params_fingerprint(be, m->params, p->total);
+    if (!t->model_fingerprint) {
+        snprintf(err, errlen, "train: reading the starting weights back: %s", be->err);
+        return -1;
+    }
     t->buf = buffers_create(t, err, errlen);
     if (!t->buf) return -1;
     return 0;
