@@ -1103,8 +1103,33 @@ static void test_errors(void) {
                                NULL};
     fails_before_lvlm("shots above a task's pool less the query itself", self_room,
                       "task 'cls': ",
-                      "needs 21 (eval.shots up to 20, and NDCG@10's top 10, and the query itself)",
+                      "needs 21 (eval.shots up to 20, and NDCG@10's top 10, and the query itself, "
+                      "a pool example)",
                       "check passed", drafts);
+    /* and with eval.exclude_same_image, up to 2 more showing the query's image: 18 shots
+     * need 21 (the check asked 20, and retrieval then failed after the drafts, or under drum
+     * train after a whole round; found by an audit); 17 fit, and a real eval runs */
+    const char *self_same[] = {drum_bin,          "eval",    cfg2,  "--set", pool_train,
+                               "--set",           pool_eval, "--set", "eval.shots=[18]",
+                               "--set",           "eval.exclude_same_image=true", "--check",
+                               NULL};
+    fails_before_lvlm("shots above a task's pool less the query and its image's examples",
+                      self_same, "task 'cls': ",
+                      "needs 21 (eval.shots up to 18, and NDCG@10's top 10, and up to 2 examples "
+                      "showing the query's image (eval.exclude_same_image), and the query itself, "
+                      "a pool example)",
+                      "check passed", drafts);
+    char self_out[340];
+    snprintf(self_out, sizeof self_out, "train.out=%s/run_self_same", tmp);
+    const char *self_fits[] = {drum_bin, "eval", cfg2, "--set", pool_train, "--set", pool_eval,
+                               "--set", "eval.shots=[17]", "--set",
+                               "eval.exclude_same_image=true", "--set", "eval.strategies=[SIT]",
+                               "--set", self_out, NULL};
+    int self_rc = run_drum(log, self_fits, 0, NULL, 0);
+    char *self_text = test_slurp(log);
+    CHECK(self_rc == 0, "17 shots with eval.exclude_same_image over the pool's own file: exit %d, "
+          "%s", self_rc, self_text ? self_text : "");
+    free(self_text);
     const char *held_out[] = {drum_bin, "eval", cfg2, "--set", "eval.shots=[20]", "--check",
                               NULL};
     CHECK(run_drum(log, held_out, 0, NULL, 0) == 0, "20 shots fit the mini pool's tasks");

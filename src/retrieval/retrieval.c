@@ -266,7 +266,13 @@ int drum_retrieve_grouped(drum_backend *be, const drum_embeddings *q, const drum
                 prows[np++] = j;
             }
         }
-        for (int i = 0; i < nq; i++) sub_ex[i] = exclude && exclude[qrows[i]] >= 0 ? pmap[exclude[qrows[i]]] : -1;
+        /* a group none of whose queries leaves an example out retrieves with no exclusion,
+         * needing k examples, not k + 1 */
+        int excludes = 0;
+        for (int i = 0; i < nq; i++) {
+            sub_ex[i] = exclude && exclude[qrows[i]] >= 0 ? pmap[exclude[qrows[i]]] : -1;
+            excludes |= sub_ex[i] >= 0;
+        }
         drum_embeddings sq, sp;
         if (subset(q, qrows, nq, &sq, err, errlen)) goto out;
         if (subset(pool, prows, np, &sp, err, errlen)) {
@@ -276,7 +282,7 @@ int drum_retrieve_grouped(drum_backend *be, const drum_embeddings *q, const drum
         drum_retrieval_opts o = *opts;
         o.seed = drum_hash64(opts->seed, (uint64_t)g);
         char sub_err[512];
-        int r = drum_retrieve(be, &sq, &sp, &o, exclude ? sub_ex : NULL, k, sub_idx, sub_sim,
+        int r = drum_retrieve(be, &sq, &sp, &o, excludes ? sub_ex : NULL, k, sub_idx, sub_sim,
                               sub_err, sizeof sub_err);
         drum_embeddings_free(&sq);
         drum_embeddings_free(&sp);

@@ -311,27 +311,35 @@ static int task_groups(drum_job *j, char *err, size_t errlen) {
 }
 
 /* Each query retrieves from its own task family's pool: every family with queries (group,
- * from queries) needs `need` pool examples, for `why`. */
+ * from queries) needs `need` pool examples, for `why`, and one more where one of its queries
+ * is a pool example (self: per query, its pool row or -1; NULL: none), which retrieval
+ * leaves out. */
 static int check_families(const drum_job *j, const drum_dataset *queries, const int *group,
-                          int need, const char *why, char *err, size_t errlen) {
+                          const int *self, int need, const char *why, char *err,
+                          size_t errlen) {
     int pool[DRUM_ICL_MAX_TASKS] = {0}, asked[DRUM_ICL_MAX_TASKS] = {0};
+    int selves[DRUM_ICL_MAX_TASKS] = {0};
     for (int i = 0; i < j->train.n; i++) pool[j->pool_group[i]]++;
-    for (int i = 0; i < queries->n; i++) asked[group[i]]++;
+    for (int i = 0; i < queries->n; i++) {
+        asked[group[i]]++;
+        selves[group[i]] += self && self[i] >= 0;
+    }
     for (int g = 0; g < j->n_groups; g++)
-        if (asked[g] && pool[g] < need) {
+        if (asked[g] && pool[g] < need + (selves[g] > 0)) {
             snprintf(err, errlen, "task '%s': %d queries in %s, but %d examples of that task in "
                      "the pool %s; each query retrieves from its own task's examples, and needs "
-                     "%d (%s)", j->group_name[g], asked[g], queries->path, pool[g],
-                     j->train.path, need, why);
+                     "%d (%s%s)", j->group_name[g], asked[g], queries->path, pool[g],
+                     j->train.path, need + (selves[g] > 0), why,
+                     selves[g] ? ", and the query itself, a pool example" : "");
             return -1;
         }
     return 0;
 }
 
 /* Evaluation retrieves the most shots asked (and NDCG's top 10) for every query from its
- * own task's pool, and one more where queries are pool examples (each leaves itself out);
- * with eval.exclude_same_image, once the images are read (eval_most), up to eval_most more,
- * the examples showing the query's image, itself among them. */
+ * own task's pool; with eval.exclude_same_image, once the images are read (eval_most), up to
+ * eval_most more, the examples showing the query's image; and one more in a family where
+ * queries are pool examples (retrieval leaves each out: drum_retrieve_grouped). */
 static int check_eval_families(const drum_job *j, char *err, size_t errlen) {
     char why[256];
     int n = snprintf(why, sizeof why, "eval.shots up to %d%s", largest_shots(j->cfg),
@@ -340,10 +348,8 @@ static int check_eval_families(const drum_job *j, char *err, size_t errlen) {
         snprintf(why + n, sizeof why - (size_t)n,
                  ", and up to %d examples showing the query's image (eval.exclude_same_image)",
                  j->eval_most);
-    else if (j->eval_self)
-        snprintf(why + n, sizeof why - (size_t)n, ", and the query itself");
-    int need = max_shots(j) + (j->eval_most ? j->eval_most : j->eval_self != NULL);
-    return check_families(j, &j->eval, j->query_group, need, why, err, errlen);
+    return check_families(j, &j->eval, j->query_group, j->eval_self, max_shots(j) + j->eval_most,
+                          why, err, errlen);
 }
 
 /* The job's parts mine: train's rounds, or drum mine. */
@@ -360,8 +366,8 @@ static int check_mining_families(const drum_job *j, int most, char *err, size_t 
                  "%d more showing its image (train.exclude_same_image)", k, most - 1);
     else
         snprintf(why, sizeof why, "mining's train.candidates_k = %d, and the query itself", k);
-    return check_families(j, &j->train, j->pool_group, k + (most > 1 ? most : 1), why, err,
-                          errlen);
+    return check_families(j, &j->train, j->pool_group, NULL, k + (most > 1 ? most : 1), why,
+                          err, errlen);
 }
 
 /* Patches per image side of the demo CLIP: 5 x 5 for the generator's grid layout (one object
