@@ -180,6 +180,13 @@ static void test_invalid(void) {
     expect_invalid(&c, "empty vocabulary", "text_config.vocab_size");
     c = base; c.vision.channels = -3;
     expect_invalid(&c, "negative channels", "vision_config.num_channels");
+    /* a grey or RGBA model: the pipeline's images are RGB (an audit found 1 channel read
+     * across images, so that embeddings depended on the batch, and 4 read past the buffer) */
+    c = base; c.vision.channels = 1;
+    expect_invalid(&c, "one channel", "vision_config.num_channels is 1; drum's image "
+                   "preprocessing gives RGB images, so it must be 3");
+    c = base; c.vision.channels = 4;
+    expect_invalid(&c, "four channels", "vision_config.num_channels is 4");
     c = base; c.projection_dim = 0;
     expect_invalid(&c, "zero projection", "projection_dim");
     c = base; c.text.ln_eps = 0.0f;

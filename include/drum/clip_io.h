@@ -25,7 +25,8 @@ const char *drum_clip_act_name(drum_act act);
 
 /* Writes dir/model.safetensors (float32), dir/preprocessor_config.json (the preprocessing
  * drum applies at the vision tower's size, for CLIPProcessor.from_pretrained) and, last,
- * dir/config.json, creating dir when it does not exist. p must be the table of cfg. Returns 0, or -1 with a message naming the file. */
+ * dir/config.json, creating dir (not its parents: the CLI makes those) when it does not
+ * exist. p must be the table of cfg. Returns 0, or -1 with a message naming the file. */
 int drum_clip_export(const drum_clip_config *cfg, const drum_clip_params *p,
                      const float *params_host, const char *dir, char *err, size_t errlen);
 

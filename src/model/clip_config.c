@@ -117,6 +117,12 @@ static int check_tower(const drum_clip_tower_config *t, const char *sec, int is_
             if (ids[i].v < -1)
                 return drum_errorf(err, errlen, "%s.%s must be a token id or null, got %d", sec,
                             ids[i].key, ids[i].v);
+    } else if (t->channels != 3) {
+        /* the image pipeline (drum_image_preprocess, the prepared pools, the training and
+         * embedding buffers) makes 3 x S x S RGB images: other counts read the wrong pixels */
+        return drum_errorf(err, errlen,
+                           "%s.num_channels is %d; drum's image preprocessing gives RGB images, "
+                           "so it must be 3", sec, t->channels);
     } else if (t->image_size % t->patch != 0) {
         return drum_errorf(err, errlen, "%s.image_size (%d) must be divisible by %s.patch_size (%d)",
                     sec, t->image_size, sec, t->patch);
