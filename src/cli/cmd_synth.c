@@ -21,8 +21,13 @@ int cmd_synth(int argc, char **argv) {
         unsigned long long seed;
         if (arg_is_help(argv[i])) {
             printf("%s\n"
-                   "Writes the synthetic suite (docs/SIMULATOR.md): images/, train.jsonl,\n"
-                   "eval.jsonl, meta.jsonl, captions.jsonl, vocab.json, merges.txt.\n"
+                   "Writes a synthetic suite (docs/SIMULATOR.md): images/, train.jsonl,\n"
+                   "eval.jsonl, meta.jsonl, captions.jsonl, vocab.json, merges.txt and, last,\n"
+                   "synth.json (its settings). Its sizes are the generator's own: 1200 train\n"
+                   "and 300 eval examples (60%% VQA, 20%% classification, 20%% captions) of\n"
+                   "64 px, not the synth.* defaults of docs/CONFIG.md; give a job its files\n"
+                   "as data.train and data.eval (a job's data.dir holds the suite its synth.*\n"
+                   "settings make, and refuses one made with others).\n"
                    "--layout grid centres objects in a 5 x 5 grid's cells; --n-pretrain adds\n"
                    "caption-only images; --shape-captions F makes that fraction of their\n"
                    "captions name only shapes; --classification shape asks for the large\n"
