@@ -106,11 +106,13 @@ static void check_gathers(drum_comm *c) {
     }
     CHECK(c->any(c, c->rank == 2, err, sizeof err) == 1, "any(rank == 2) is not 1 everywhere");
     CHECK(c->any(c, 0, err, sizeof err) == 0, "any(0) is not 0");
-    CHECK(drum_comm_check_same(c, 42, "weights", err, sizeof err) == 0, "same digests: %s", err);
-    err[0] = '\0';
-    int rc = drum_comm_check_same(c, c->rank == 1 ? 43 : 42, "weights", err, sizeof err);
-    CHECK(rc == -1 && strstr(err, "rank 1's weights"), "rank 1's digest differs: rc %d, '%s'", rc,
+    CHECK(drum_comm_check_same(c, 42, "weights", "why", err, sizeof err) == 0, "same digests: %s",
           err);
+    err[0] = '\0';
+    int rc = drum_comm_check_same(c, c->rank == 1 ? 43 : 42, "weights", "they diverged", err,
+                                  sizeof err);
+    CHECK(rc == -1 && strstr(err, "rank 1's weights") && strstr(err, "): they diverged"),
+          "rank 1's digest differs: rc %d, '%s'", rc, err);
 }
 
 /* An inner scorer: score = 100 * query + demo (indices into the examples), answers of
@@ -743,6 +745,42 @@ static void check_usr1_stop(void) {
     usr1_stop("two_usr1_rank", 1);
 }
 
+/* Ranks that do not agree are refused at once, on every rank, rather than hanging or
+ * finishing with other results (found by an audit): one rank with another --set (each
+ * reads its own arguments), and one with DRUM_SHARE=0 that the others lack (mpirun passes
+ * the environment to another node's ranks only with -x), which split the ranks otherwise
+ * and hung in the node's collectives. */
+static void check_ranks_agree(void) {
+    char cfg[256], log[256], out[256];
+    snprintf(cfg, sizeof cfg, "%s/agree.yaml", tmp);
+    snprintf(out, sizeof out, "%s/agree", tmp);
+    snprintf(log, sizeof log, "%s/agree.log", tmp);
+    test_write_mini_config(cfg, tmp, out, "");
+    const char *other_set[] = {"mpirun", "--oversubscribe", "-n", "1", drum_bin, "eval", cfg,
+                               ":", "-n", "1", drum_bin, "eval", cfg, "--set", "scorer.seed=99",
+                               NULL};
+    int rc = run(log, other_set, 60, NULL);
+    char *text = test_slurp(log);
+    CHECK(rc != 0 && rc != -1 && text &&
+              strstr(text, "rank 1's settings (the command, its resolved configuration and "
+                     "drum's revision) differ from rank 0's") &&
+              strstr(text, "every rank must run the same command"),
+          "ranks with other --set values: exit %d (-1: hung), %s", rc, text ? text : "");
+    free(text);
+    const char *other_env[] = {"mpirun", "--oversubscribe", "-n", "1", "env", "DRUM_SHARE=0",
+                               drum_bin, "eval", cfg, ":", "-n", "1", drum_bin, "eval", cfg,
+                               NULL};
+    rc = run(log, other_env, 60, NULL);
+    text = test_slurp(log);
+    CHECK(rc != 0 && rc != -1 && text &&
+              strstr(text, "the ranks disagree on DRUM_SHARE or DRUM_NODE_SIZE (rank 0 has "
+                     "DRUM_SHARE=0, DRUM_NODE_SIZE=(unset))") &&
+              strstr(text, "mpirun -x VAR"),
+          "a rank with DRUM_SHARE=0 that the other lacks: exit %d (-1: hung), %s", rc,
+          text ? text : "");
+    free(text);
+}
+
 static void check_job(void) {
     const char *synthetic = "";
     int rc = train("one", 0, synthetic, NULL, NULL);
@@ -847,6 +885,13 @@ static void check_job(void) {
     double gap = weight_gap("two", "round2", "two_then_one", "round2", &gap_max);
     CHECK(rc != -1 && rc1 == 0 && gap >= 0 && gap < 1e-6 && compare_results("two", "two_then_one", 0.03) == 11,
           "2 ranks resumed by one process: exits %d, %d; mean weight gap %g", rc, rc1, gap);
+    /* and says so (an audit found it silent) */
+    snprintf(log, sizeof log, "%s/two_then_one-resume.log", tmp);
+    text = test_slurp(log);
+    CHECK(text && strstr(text, "ranks: 2 there, 1 here): the weights will differ in their "
+                         "last bits"),
+          "2 ranks resumed by one process: no note of the ranks in %s", log);
+    free(text);
     /* drum mine and drum eval: the same files as one process's */
     char m1[300], m2[300];
     snprintf(m1, sizeof m1, "%s/mine_one.jsonl", tmp);
@@ -1128,6 +1173,7 @@ int main(int argc, char **argv) {
     }
     /* part 2 */
     check_job();
+    check_ranks_agree();
     rc = check_summary();
     if (rc == 0 && test_remove_tree(tmp) != 0) fprintf(stderr, "could not remove %s\n", tmp);
     return rc;

@@ -121,10 +121,10 @@ int drum_comm_gather_slices(drum_comm *c, const void *local, void *all, long n, 
 /* A 64-bit digest of a buffer (FNV-1a), for checking that ranks hold the same weights. */
 uint64_t drum_comm_digest(const void *p, size_t bytes);
 
-/* 0 when every rank passes the same digest; -1 with a message naming the first rank that
- * differs from rank 0 (or a communication error). */
-int drum_comm_check_same(drum_comm *c, uint64_t digest, const char *what, char *err,
-                         size_t errlen);
+/* 0 when every rank passes the same digest; -1 with a message naming the first rank whose
+ * `what` differs from rank 0's, then `why` (or a communication error). */
+int drum_comm_check_same(drum_comm *c, uint64_t digest, const char *what, const char *why,
+                         char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -76,7 +76,8 @@ int drum_job_stopped(const drum_job *j);
  * With resume set and train.ckpt present, the file must hold cfg instead: any difference but
  * threads, backend, train.out and scorer.cache is an error naming each key ("train.lr:
  * 1e-05 there, 2e-05 here"); a change of threads or backend is allowed and described in
- * note ("" when none). With resume, train.ckpt present and the file missing, cfg is written
+ * note ("" when none), and so is one of ranks (the count the job runs on; 0: not known,
+ * as under --check). With resume, train.ckpt present and the file missing, cfg is written
  * and note says that nothing could be compared. Returns 0 or -1. */
 int drum_job_record_config(const drum_job_config *cfg, const char *command, int resume,
                            int ranks, char *note, size_t notelen, char *err, size_t errlen);

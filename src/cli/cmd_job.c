@@ -7,7 +7,9 @@
 
 #include "args.h"
 #include "commands.h"
+#include "drum/comm.h"
 #include "drum/config.h"
+#include "drum/drum.h"
 #include "drum/exec_scorer.h"
 #include "drum/fileio.h"
 #include "drum/job.h"
@@ -113,6 +115,30 @@ static void job_usage(FILE *f, job_kind kind) {
             kind == JOB_MINE || kind == JOB_EVAL ? "the same command" : "--resume");
 }
 
+/* Every rank must run the same command on the same resolved configuration with the same
+ * drum: each reads its own file and --set values, and a rank with another setting would
+ * finish with other results and exit 0, or fail in a collective saying nothing of why
+ * (found by an audit). 0, or -1 on every rank naming the first that differs. */
+static int same_on_every_rank(drum_comm *comm, const drum_job_config *cfg, job_kind kind,
+                              int resume, char *err, size_t errlen) {
+    if (comm->size == 1) return 0;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    int bad = !f || drum_cfg_write(drum_job_config_schema, cfg, f) != 0;
+    if (f) {
+        fprintf(f, "\n%s %s resume=%d\n", drum_source_revision(), job_name(kind), resume);
+        bad |= fclose(f) != 0;
+    }
+    uint64_t digest = bad ? 0 : drum_comm_digest(text, len); /* 0: this rank could not say */
+    free(text);
+    return drum_comm_check_same(comm, digest, "settings (the command, its resolved "
+                                "configuration and drum's revision)",
+                                "every rank must run the same command and configuration with "
+                                "the same drum (mpirun -n N drum ... gives each the same)",
+                                err, errlen);
+}
+
 int cmd_job(int argc, char **argv, job_kind kind) {
     const char *path = NULL;
     int resume = 0, fresh = 0, check = 0, out_lock = -1;
@@ -199,7 +225,7 @@ int cmd_job(int argc, char **argv, job_kind kind) {
         free(ckpt);
         free(rec);
         char note[1024] = "";
-        if (resumes && drum_job_record_config(&cfg, job_name(kind), 1, 1, note, sizeof note, err,
+        if (resumes && drum_job_record_config(&cfg, job_name(kind), 1, 0, note, sizeof note, err,
                                               sizeof err))
             goto fail;
         if (note[0]) log_line(note);
@@ -216,7 +242,8 @@ int cmd_job(int argc, char **argv, job_kind kind) {
         goto out;
     }
 
-    if (cli_open_comm(&comm, err, sizeof err)) goto fail;
+    if (cli_open_comm(&comm, err, sizeof err) || same_on_every_rank(comm, &cfg, kind, resume, err, sizeof err))
+        goto fail;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGUSR1, on_signal); /* mpirun passes it on to every rank as it is */

@@ -65,6 +65,10 @@ int drum_comm_local_rank(void) {
     return env_number(vars, sizeof vars / sizeof vars[0], 0);
 }
 
+#ifndef DRUM_GATHER_ROUND_BYTES
+#define DRUM_GATHER_ROUND_BYTES ((size_t)1 << 30) /* smaller in a test build */
+#endif
+
 int drum_comm_gather_slices(drum_comm *c, const void *local, void *all, long n, size_t item,
                             char *err, size_t errlen) {
     size_t *bytes = malloc(2 * (size_t)c->size * sizeof(size_t));
@@ -73,13 +77,26 @@ int drum_comm_gather_slices(drum_comm *c, const void *local, void *all, long n, 
         return -1;
     }
     size_t *displ = bytes + c->size;
-    for (int r = 0; r < c->size; r++) {
-        long lo, hi;
-        drum_comm_slice(n, r, c->size, &lo, &hi);
-        bytes[r] = (size_t)(hi - lo) * item;
-        displ[r] = (size_t)lo * item;
+    /* in rounds of items [a, b) of at most 1 GB, as MPI counts bytes in ints (a large pool's
+     * embeddings, gathered whole, failed past 2 GB; found by an audit) */
+    const size_t round = DRUM_GATHER_ROUND_BYTES;
+    long per = item < round ? (long)(round / item) : 1, mylo, myhi;
+    drum_comm_slice(n, c->rank, c->size, &mylo, &myhi);
+    int rc = 0;
+    for (long a = 0; a < n && rc == 0; a += per) {
+        long b = n - a < per ? n : a + per;
+        for (int r = 0; r < c->size; r++) {
+            long lo, hi;
+            drum_comm_slice(n, r, c->size, &lo, &hi);
+            lo = lo > a ? lo : a; /* the part of rank r's slice in this round */
+            hi = hi < b ? hi : b;
+            bytes[r] = hi > lo ? (size_t)(hi - lo) * item : 0;
+            displ[r] = hi > lo ? (size_t)(lo - a) * item : 0;
+        }
+        long from = mylo > a ? mylo : a;
+        rc = c->allgatherv(c, (const char *)local + (size_t)(from - mylo) * item,
+                           (char *)all + (size_t)a * item, bytes, displ, err, errlen);
     }
-    int rc = c->allgatherv(c, local, all, bytes, displ, err, errlen);
     free(bytes);
     return rc;
 }
@@ -88,8 +105,8 @@ uint64_t drum_comm_digest(const void *p, size_t bytes) {
     return drum_fnv1a(p, bytes, DRUM_FNV1A_INIT);
 }
 
-int drum_comm_check_same(drum_comm *c, uint64_t digest, const char *what, char *err,
-                         size_t errlen) {
+int drum_comm_check_same(drum_comm *c, uint64_t digest, const char *what, const char *why,
+                         char *err, size_t errlen) {
     if (c->size == 1) return 0;
     uint64_t *all = malloc((size_t)c->size * sizeof *all);
     if (!all) {
@@ -100,8 +117,7 @@ int drum_comm_check_same(drum_comm *c, uint64_t digest, const char *what, char *
     for (int r = 1; r < c->size && rc == 0; r++)
         if (all[r] != all[0]) {
             snprintf(err, errlen, "rank %d's %s differ from rank 0's (digest %016llx vs %016llx): "
-                     "the ranks diverged", r, what, (unsigned long long)all[r],
-                     (unsigned long long)all[0]);
+                     "%s", r, what, (unsigned long long)all[r], (unsigned long long)all[0], why);
             rc = -1;
         }
     free(all);

@@ -33,14 +33,10 @@ static int mpi_fail(int code, const char *what, char *err, size_t errlen) {
 }
 
 /* Rank order, whoever sums: a reduce-scatter (all-to-all of chunks, each rank summing its
- * chunk over ranks 0, 1, ...) then an all-gather of the summed chunks. */
-static int mpi_allreduce(drum_comm *c, float *data, size_t n, char *err, size_t errlen) {
+ * chunk over ranks 0, 1, ...) then an all-gather of the summed chunks; n <= INT_MAX. */
+static int allreduce_block(drum_comm *c, float *data, size_t n, char *err, size_t errlen) {
     mpi_impl *im = c->impl;
     int P = c->size;
-    if (n / (size_t)P + 1 > (size_t)INT_MAX) {
-        snprintf(err, errlen, "allreduce of %zu floats: more than INT_MAX per rank", n);
-        return -1;
-    }
     int *cnt = im->counts, *dsp = cnt + P, *rcnt = cnt + 2 * P, *rdsp = cnt + 3 * P;
     long lo, hi;
     for (int r = 0; r < P; r++) {
@@ -75,6 +71,21 @@ static int mpi_allreduce(drum_comm *c, float *data, size_t n, char *err, size_t 
     e = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, cnt, dsp, MPI_FLOAT,
                        MPI_COMM_WORLD);
     return e == MPI_SUCCESS ? 0 : mpi_fail(e, "all-gather", err, errlen);
+}
+
+#ifndef DRUM_MPI_ALLREDUCE_BLOCK
+#define DRUM_MPI_ALLREDUCE_BLOCK ((size_t)1 << 30) /* floats; smaller in a test build */
+#endif
+
+/* In blocks whose counts and offsets fit MPI's ints (one count was checked, the offsets of
+ * a model past 2^31 floats wrapped; found by an audit). Every element is still summed over
+ * the ranks in rank order, so the bits do not depend on the blocks. */
+static int mpi_allreduce(drum_comm *c, float *data, size_t n, char *err, size_t errlen) {
+    const size_t block = DRUM_MPI_ALLREDUCE_BLOCK;
+    for (size_t at = 0; at < n; at += block)
+        if (allreduce_block(c, data + at, n - at < block ? n - at : block, err, errlen))
+            return -1;
+    return 0;
 }
 
 /* An all-gather's byte counts and offsets as MPI's ints: cnt[j], dsp[j] = bytes[w], displ[w]
@@ -201,6 +212,19 @@ static int open_nodes(drum_comm *c, mpi_impl *im, char *err, size_t errlen) {
     const char *off = getenv("DRUM_SHARE"), *k = getenv("DRUM_NODE_SIZE");
     im->share_off = off && strcmp(off, "0") == 0;
     int want = k ? atoi(k) : 0, e;
+    /* every rank must read the same two (mpirun passes the environment to another node's
+     * ranks only with -x): else ranks split differently, or skip the node's collectives, and
+     * the job hangs (found by an audit) */
+    int env[4] = {im->share_off, want, -im->share_off, -want}, top[4];
+    e = MPI_Allreduce(env, top, 4, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (e != MPI_SUCCESS) return mpi_fail(e, "all-reduce", err, errlen);
+    if (top[0] != -top[2] || top[1] != -top[3]) {
+        snprintf(err, errlen,
+                 "the ranks disagree on DRUM_SHARE or DRUM_NODE_SIZE (rank %d has DRUM_SHARE=%s, "
+                 "DRUM_NODE_SIZE=%s): set them for every rank (mpirun -x VAR)",
+                 c->rank, off ? off : "(unset)", k ? k : "(unset)");
+        return -1;
+    }
     if (want > 0)
         e = MPI_Comm_split(MPI_COMM_WORLD, c->rank / want, c->rank, &im->node);
     else

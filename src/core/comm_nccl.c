@@ -202,14 +202,20 @@ int drum_comm_nccl_open(drum_comm **out, drum_comm *host, int device, char *err,
     if (drum_comm_gather_slices(host, &mine, &id, 1, sizeof id, err, errlen)) goto fail;
     ncclResult_t r = im->api.init_rank(&im->nccl, host->size, id, host->rank);
     if (r != ncclSuccess) {
-        snprintf(err, errlen, "nccl: ncclCommInitRank (rank %d of %d, GPU %d): %s", host->rank,
+        snprintf(why, sizeof why, "ncclCommInitRank (rank %d of %d, GPU %d): %s", host->rank,
                  host->size, im->device, im->api.error_string(r));
         im->nccl = NULL;
-        goto fail;
-    }
-    if ((ce = cudaStreamCreateWithFlags(&im->stream, cudaStreamNonBlocking)) != cudaSuccess) {
-        snprintf(err, errlen, "nccl: cudaStreamCreate: %s", cudaGetErrorString(ce));
+    } else if ((ce = cudaStreamCreateWithFlags(&im->stream, cudaStreamNonBlocking)) !=
+               cudaSuccess) {
+        snprintf(why, sizeof why, "cudaStreamCreate: %s", cudaGetErrorString(ce));
         im->stream = NULL;
+    }
+    /* agreed again: a rank failing alone here would finalize MPI while the others went on
+     * into the job's collectives, and hang (found by an audit; not run: it needs two GPUs) */
+    failed = host->any(host, why[0] != 0, err, errlen);
+    if (failed != 0) {
+        if (failed > 0)
+            snprintf(err, errlen, "nccl: %s", why[0] ? why : "another rank could not start NCCL");
         goto fail;
     }
     snprintf(c->name, sizeof c->name, "nccl");

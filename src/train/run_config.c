@@ -55,9 +55,10 @@ static void note_results(const drum_job_config *cfg, char *note, size_t notelen)
     free(config);
 }
 
-/* --resume over a checkpoint: the settings that wrote `path` must be cfg's. */
-static int check_resume(const drum_job_config *cfg, const char *path, char *note, size_t notelen,
-                        char *err, size_t errlen) {
+/* --resume over a checkpoint: the settings that wrote `path` must be cfg's; on `ranks` ranks
+ * (0: not known), noted when the run started on another count. */
+static int check_resume(const drum_job_config *cfg, const char *path, int ranks, char *note,
+                        size_t notelen, char *err, size_t errlen) {
     drum_job_config was;
     char msg[1024];
     if (drum_job_config_load(&was, path, msg, sizeof msg) != 0) {
@@ -74,8 +75,22 @@ static int check_resume(const drum_job_config *cfg, const char *path, char *note
                  "differ%s from it: %s. Resume with that configuration (pass that file), or "
                  "start afresh without --resume",
                  path, n, n == 1 ? "" : "s", n == 1 ? "s" : "", diff);
-    else if (drum_cfg_diff(drum_job_config_schema, &was, cfg, RESUME_MAY_CHANGE + 3, diff,
-                           sizeof diff) > 0) /* threads, backend or train.micro_batch */
+    /* where it runs: threads, backend, train.micro_batch, and the ranks, which sum features
+     * and gradients in another order (an audit found a 2-rank run resumed in one process
+     * without a word); the count is config.yaml's "#   backend cpu, ..., 2 ranks" */
+    int moved = n == 0 && drum_cfg_diff(drum_job_config_schema, &was, cfg, RESUME_MAY_CHANGE + 3,
+                                        diff, sizeof diff) > 0;
+    char where[200];
+    header_field(path, "#   ", " rank", where, sizeof where);
+    const char *count = strrchr(where, ' ');
+    int began = count ? atoi(count + 1) : 0;
+    if (n == 0 && ranks > 0 && began > 0 && began != ranks) {
+        size_t used = moved ? strlen(diff) : 0;
+        snprintf(diff + used, sizeof diff - used, "%sranks: %d there, %d here", used ? ", " : "",
+                 began, ranks);
+        moved = 1;
+    }
+    if (moved)
         snprintf(note, notelen,
                  "resuming where the run did not start (%s): the weights will differ in their "
                  "last bits from an uninterrupted run's",
@@ -148,7 +163,7 @@ int drum_job_record_config(const drum_job_config *cfg, const char *command, int 
     if (!path || !ckpt) {
         snprintf(err, errlen, "out of memory");
     } else if (resume && drum_file_exists(ckpt) && drum_file_exists(path)) {
-        rc = check_resume(&run, path, note, notelen, err, errlen);
+        rc = check_resume(&run, path, ranks, note, notelen, err, errlen);
     } else if (drum_mkdirs(run.train.out, err, errlen) == 0) {
         rc = write_config(&run, path, command, ranks, err, errlen);
         if (rc == 0 && resume && drum_file_exists(ckpt))

@@ -1052,7 +1052,7 @@ static int same_weights(drum_trainer *t, char *err, size_t errlen) {
     char what[64];
     snprintf(what, sizeof what, "weights after round %d", t->round + 1);
     return drum_comm_check_same(t->comm, drum_comm_digest(h, t->p->total * sizeof(float)), what,
-                                err, errlen);
+                                "the ranks diverged", err, errlen);
 }
 
 const char *drum_train_position(int round, int epoch, int batch, int phase, long step, char *buf,
