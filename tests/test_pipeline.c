@@ -1984,6 +1984,51 @@ static void test_demo_resume_in_baselines(void) {
     free(full);
 }
 
+/* A Ctrl-C during mining whose checkpoint cannot be written (a directory where train.ckpt.tmp
+ * goes): exit 1 naming the file, not 3, which says that the stop kept everything and that a
+ * resume continues (an audit found it exit 3). */
+static void test_stop_unwritable_checkpoint(void) {
+    if (system("command -v python3 >/dev/null 2>&1") != 0) {
+        SKIP("a stop whose checkpoint cannot be written: python3 is not on PATH");
+        return;
+    }
+    char lvlm[PATH_MAX + 64], cfg[300], out[300], log[300], in_way[320];
+    stand_in(lvlm, sizeof lvlm);
+    snprintf(cfg, sizeof cfg, "%s/stop_unwritable.yaml", tmp);
+    snprintf(out, sizeof out, "%s/run_stop_unwritable", tmp);
+    snprintf(log, sizeof log, "%s/stop_unwritable.log", tmp);
+    snprintf(in_way, sizeof in_way, "%s/train.ckpt.tmp", out);
+    /* mining's 200 x 24 pairs go to the LVLM in 3 requests of up to 2048, a second each: the
+     * stop is agreed between two of them */
+    FILE *f = fopen(cfg, "w");
+    if (!f) return;
+    fprintf(f,
+            "seed: 5\n"
+            "data: {dir: %s/data_stop}\n"
+            "synth: {n_train: 200, n_eval: 45, image_size: 32, seed: 3}\n"
+            "model:\n  pretrain: {epochs: 1, batch: 32}\n"
+            "train: {rounds: 1, candidates_k: 24, scored_per_round: 24, epochs: 1,\n"
+            "        batch_queries: 8, list_size: 6, out: %s}\n"
+            "scorer: {backend: exec, command: \"python3 '%s' --id stand-in --sleep 1\"}\n"
+            "eval: {shots: [1], strategies: [RS, SIT, DRUM], classify: generate}\n",
+            tmp, out, lvlm);
+    fclose(f);
+    CHECK(drum_mkdirs(in_way, NULL, 0) == 0, "making %s a directory", in_way);
+    const char *a[] = {drum_bin, "train", cfg, NULL};
+    wait_for_text = "score pairs";
+    int rc = run_drum(log, a, SIGINT, log, 100);
+    wait_for_text = NULL;
+    char *text = test_slurp(log);
+    CHECK(rc == 1 && text && strstr(text, "score pairs                  2048/4800") &&
+              !strstr(text, "4800/4800") && /* the stop came inside mining */
+              strstr(text, "train.ckpt.tmp: cannot create: Is a directory") &&
+              strstr(text, "it holds no checkpoint of this run yet") &&
+              !strstr(text, "continue with --resume"),
+          "a Ctrl-C in mining whose checkpoint cannot be written: exit %d, %s", rc,
+          text ? text : "");
+    free(text);
+}
+
 /* A Ctrl-C during pre-training (one process: it checks before each epoch) stops the run there:
  * exit 3, the epoch named, no clip0/ written (a rerun pre-trains afresh). */
 static void test_pretrain_stop(void) {
@@ -2939,6 +2984,7 @@ int main(int argc, char **argv) {
     test_sampled_queries();
     test_eval_stop();
     test_demo_resume_in_baselines();
+    test_stop_unwritable_checkpoint();
     test_pretrain_stop();
     test_embed_retrieve_export();
     test_converted_eval();

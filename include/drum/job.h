@@ -66,7 +66,8 @@ int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *p
 
 /* 1 when the job's last failure was a stop (*stop set, agreed by every rank) rather than an
  * error: nothing was lost that the caches and checkpoint keep; the same command continues
- * (`--resume` for train and demo). */
+ * (`--resume` for train and demo). A checkpoint that could not be written is an error, not
+ * a stop, though a stop asked for it. */
 int drum_job_stopped(const drum_job *j);
 
 /* train.out/config.yaml (src/train/run_config.c), called by rank 0 before drum_job_open.

@@ -121,6 +121,7 @@ typedef struct {
      * (drum_train_position), "" while it holds none of this run. A failed write names it. */
     const char *checkpoint_path;
     char saved_at[128];
+    int checkpoint_failed; /* a write failed: an error, even in a stop (drum_job_stopped) */
     /* the steps log, or NULL for none: a line per step, fsynced before each checkpoint */
     drum_steps_log *steps_log;
     volatile sig_atomic_t *stop; /* set by a signal handler: checkpoint and return 1 */

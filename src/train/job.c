@@ -66,6 +66,7 @@ struct drum_job {
     int parts;                /* what the job was opened for: DRUM_JOB_* bits (job.h) */
     volatile sig_atomic_t *stop;
     int stopped;              /* a stop was agreed (progress.stop said so) */
+    int checkpoint_failed;    /* training could not write its checkpoint */
     int pretrain_stopped;     /* rank 0's own flag stopped its pre-training (several ranks) */
     void (*log)(const char *line);
     drum_backend *be;
@@ -960,7 +961,7 @@ static int job_stop(void *user) {
     return j->stopped;
 }
 
-int drum_job_stopped(const drum_job *j) { return j && j->stopped; }
+int drum_job_stopped(const drum_job *j) { return j && j->stopped && !j->checkpoint_failed; }
 
 /* A job's fields from its arguments, and its backend. */
 static int job_init(drum_job **out, const drum_job_config *cfg, int parts, drum_comm *comm,
@@ -1820,6 +1821,7 @@ int drum_job_train(drum_job *j, int resume, char *err, size_t errlen) {
     }
     if (r == 0) r = drum_trainer_run(&t, err, errlen);
     if (r == 1) note(j, "stopped: checkpoint written to %s (continue with --resume)", ckpt);
+    j->checkpoint_failed = t.checkpoint_failed;
     drum_steps_log_close(t.steps_log);
     drum_trainer_free(&t);
     free(steps);

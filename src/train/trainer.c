@@ -1079,6 +1079,7 @@ static int checkpoint(drum_trainer *t, char *err, size_t errlen) {
                             sizeof t->saved_at);
         return 0;
     }
+    t->checkpoint_failed = 1;
     size_t len = strlen(err);
     if (t->saved_at[0])
         snprintf(err + len, errlen - len, "; the file still holds the checkpoint at %s, which "
