@@ -8,7 +8,11 @@ Modes: fp32 (TF32 off, like drum's default, SDPA attention) and bf16 (torch.auto
 SDPA). Each row is also printed as "RESULT <config> <task> torch-<mode> <batch> <images/s>"
 for tools/gpu_check_clip.sh.
 
-Usage: /work/venv/bin/python tools/bench_torch_clip.py [cuda|cpu] [batch]
+Timing as bench_clip's: on cuda 3 warm-up iterations, then 5 windows of at least 10
+iterations and 1 s each; a row gives the median window's images/s and the slowest and
+fastest (on cpu one window of 2).
+
+Usage: /work/venv/bin/python tools/bench_torch_clip.py [cuda|cpu] [batch] [windows]
 """
 import sys
 import time
@@ -37,7 +41,7 @@ def sync(dev):
         torch.cuda.synchronize()
 
 
-def bench(name, task, mode, dev, B, warm, reps):
+def bench(name, task, mode, dev, B, warm, reps, windows):
     c = CONFIGS[name]
     cfg = CLIPConfig(text_config=c["text"], vision_config=c["vision"], projection_dim=c["projection_dim"])
     with torch.device(dev):
@@ -67,18 +71,25 @@ def bench(name, task, mode, dev, B, warm, reps):
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
+    t0 = time.perf_counter()
     for _ in range(warm):
         step()
     sync(dev)
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        step()
-    sync(dev)
-    ips = B * reps / (time.perf_counter() - t0)
+    per_iter = (time.perf_counter() - t0) / warm if warm else 0.0
+    if windows > 1 and per_iter > 0 and reps * per_iter < 1.0:
+        reps = int(1.0 / per_iter) + 1
+    rates = []
+    for _ in range(windows):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            step()
+        sync(dev)
+        rates.append(B * reps / (time.perf_counter() - t0))
+    rates.sort()
     del model
     if dev == "cuda":
         torch.cuda.empty_cache()
-    return ips
+    return rates[len(rates) // 2], rates[0], rates[-1]
 
 
 def main():
@@ -86,10 +97,14 @@ def main():
     gpu = dev == "cuda"
     batch = int(sys.argv[2]) if len(sys.argv) > 2 else (128 if gpu else 4)
     warm, reps = (3, 10) if gpu else (1, 2)
+    windows = int(sys.argv[3]) if len(sys.argv) > 3 else (5 if gpu else 1)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    print(f"bench_torch_clip on {dev} (torch {torch.__version__}), {warm} warm-up + {reps} timed iterations")
-    print(f"{'config':<9} {'task':<7} {'mode':<5} {'batch':>6} {'images/s':>12} {'ms/iter':>10}")
+    print(f"bench_torch_clip on {dev} (torch {torch.__version__}), {warm} warm-up iterations, "
+          f"{windows} window(s) of at least {reps} iterations"
+          + (" and 1 s: the median window, and the slowest - fastest" if windows > 1 else ""))
+    print(f"{'config':<9} {'task':<7} {'mode':<5} {'batch':>6} {'images/s':>12} {'ms/iter':>10} "
+          f"{'range':>21}")
     rows = [("ViT-B/32", "encode", batch), ("ViT-L/14", "encode", batch if gpu else 1),
             ("ViT-B/32", "train", batch), ("ViT-L/14", "train", batch if gpu else 0)]
     for name, task, B in rows:
@@ -98,12 +113,13 @@ def main():
                 print(f"{name:<9} {task:<7} {mode:<5} skipped on cpu")
                 continue
             try:
-                ips = bench(name, task, mode, dev, B, warm, reps)
+                ips, slow, fast = bench(name, task, mode, dev, B, warm, reps, windows)
             except torch.OutOfMemoryError:
                 print(f"# {name} {task} {mode} batch {B}: out of memory")
                 torch.cuda.empty_cache()
                 continue
-            print(f"{name:<9} {task:<7} {mode:<5} {B:>6} {ips:>12.1f} {1e3 * B / ips:>10.2f}")
+            print(f"{name:<9} {task:<7} {mode:<5} {B:>6} {ips:>12.1f} {1e3 * B / ips:>10.2f} "
+                  f"{slow:>10.1f} - {fast:>8.1f}")
             print(f"RESULT {name} {task} torch-{mode} {B} {ips:.3f}", flush=True)
 
 

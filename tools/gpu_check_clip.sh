@@ -3,7 +3,7 @@
 # configurations and the drum/PyTorch ratios (images/s; above 1 = drum faster).
 # Usage: tools/gpu_check_clip.sh [batch]   (from the repository root; PYTHON=... picks the
 # interpreter that has torch + transformers; without one only drum's numbers print).
-set -u
+set -u -o pipefail # a failing test or benchmark fails the step through its pipe too
 BATCH=${1:-128}
 BUILD=${BUILD:-build}
 PYTHON=${PYTHON:-python3}
@@ -14,17 +14,21 @@ fi
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 
 echo "== test_clip_parity (cpu and cuda)"
-"$BUILD/tests/test_clip_parity" | grep -vE '^  cpu ' || status=1
+"$BUILD/tests/test_clip_parity" | grep -vE '^  cpu '
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 echo "== drum"
 "$BUILD/bench/bench_clip" cuda "$BATCH" | tee -a "$out" | grep -v '^RESULT'
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 if "$PYTHON" -c 'import torch, transformers' 2>/dev/null; then
   echo "== PyTorch"
   "$PYTHON" tools/bench_torch_clip.py cuda "$BATCH" | tee -a "$out" | grep -v '^RESULT'
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 else
   echo "== PyTorch: $PYTHON has no torch + transformers, no ratios"
+  status=1
 fi
 
 echo "== drum / PyTorch (images/s ratio)"

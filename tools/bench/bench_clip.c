@@ -3,14 +3,19 @@
  * ViT-B/32 and ViT-L/14 with random weights (drum's _init_weights), random pixels and
  * full-length random token ids (77 tokens, no padding).
  *
- * Usage: bench_clip [cpu|cuda] [batch]
- *   cuda (default when a GPU is visible): batch 128, 3 warm-up and 10 timed iterations.
- *   cpu: batch 4 (ViT-L/14: 1), 1 warm-up and 2 timed iterations, and no ViT-L/14
+ * Usage: bench_clip [cpu|cuda] [batch] [windows]
+ *   cuda (default when a GPU is visible): batch 128, 3 warm-up iterations, then 5 timed
+ *   windows of at least 10 iterations and 1 s each (the count set from the warm-up's pace);
+ *   a row gives the median window's images/s and the slowest and fastest (one window of
+ *   10 iterations varied by 28% run to run for PyTorch's bf16 step; found by an audit).
+ *   cpu: batch 4 (ViT-L/14: 1), 1 warm-up iteration and one window of 2, and no ViT-L/14
  *   training step (its parameters, gradients and moments alone take 6.8 GB); the run
  *   takes a minute or two on a few cores.
  * Prints one table; each row is also a line "RESULT <config> <task> drum <batch> <images/s>"
- * that tools/gpu_check_clip.sh pairs with tools/bench_torch_clip.py's rows.
+ * (the median) that tools/gpu_check_clip.sh pairs with tools/bench_torch_clip.py's rows.
+ * Exits 1 when a row failed.
  */
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,9 +90,16 @@ static int train_step(drum_clip_model *m, const bench_inputs *in, const drum_ada
            drum_clip_clip_grad_norm(m, NULL, 1.0f, NULL) || drum_clip_adamw_step(m, h);
 }
 
-/* Times one (config, task). Returns images/s, or a negative value after printing why. */
+static int by_value(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Times one (config, task) in `windows` windows of at least `reps` iterations (and 1 s each
+ * when there are several). Returns the median window's images/s, the slowest and fastest in
+ * range[0..1], or a negative value after printing why. */
 static double bench_one(drum_backend *be, const char *name, int train, int B, int warm,
-                        int reps, size_t *arena) {
+                        int reps, int windows, size_t *arena, double range[2]) {
     drum_clip_config cfg;
     drum_clip_params p;
     char err[512];
@@ -107,17 +119,25 @@ static double bench_one(drum_backend *be, const char *name, int train, int B, in
     drum_adamw_config h = drum_adamw_defaults();
     h.lr = 1e-5f;
     int rc = drum_clip_model_init(m, 1) || inputs_make(be, &in, &cfg, B);
-    double t0 = 0;
-    for (int i = 0; rc == 0 && i < warm + reps; i++) {
-        if (i == warm) {
-            be->synchronize(be);
-            t0 = now_s();
-        }
+    double t0 = now_s(), rate[16];
+    if (windows > 16) windows = 16;
+    for (int i = 0; rc == 0 && i < warm; i++)
         rc = train ? train_step(m, &in, &h) : drum_clip_encode_images(m, in.pixels, B);
-    }
     be->synchronize(be);
+    double per_iter = warm ? (now_s() - t0) / warm : 0; /* the first call's set-up included */
+    if (windows > 1 && per_iter > 0 && reps * per_iter < 1.0) reps = (int)(1.0 / per_iter) + 1;
+    for (int w = 0; rc == 0 && w < windows; w++) {
+        t0 = now_s();
+        for (int i = 0; rc == 0 && i < reps; i++)
+            rc = train ? train_step(m, &in, &h) : drum_clip_encode_images(m, in.pixels, B);
+        be->synchronize(be);
+        rate[w] = (double)B * reps / (now_s() - t0);
+    }
     if (rc == 0 && drum_backend_ok(be)) {
-        ips = (double)B * reps / (now_s() - t0);
+        qsort(rate, (size_t)windows, sizeof *rate, by_value);
+        ips = rate[windows / 2];
+        range[0] = rate[0];
+        range[1] = rate[windows - 1];
     } else {
         printf("# %s %s failed: %s\n", name, train ? "train" : "encode", be->err);
         drum_backend_clear_error(be);
@@ -149,7 +169,12 @@ int main(int argc, char **argv) {
         drum_backend_destroy(be);
         return 1;
     }
-    int warm = gpu ? 3 : 1, reps = gpu ? 10 : 2;
+    int warm = gpu ? 3 : 1, reps = gpu ? 10 : 2, windows = argc > 3 ? atoi(argv[3]) : gpu ? 5 : 1;
+    if (windows < 1 || windows > 16) {
+        fprintf(stderr, "bench_clip: windows must be 1 to 16\n");
+        drum_backend_destroy(be);
+        return 1;
+    }
     struct {
         const char *cfg, *task;
         int train, B;
@@ -159,10 +184,16 @@ int main(int argc, char **argv) {
         {"ViT-B/32", "train", 1, batch},
         {"ViT-L/14", "train", 1, gpu ? batch : 0},
     };
-    printf("bench_clip on %s (fp32, tf32 %s), %d warm-up + %d timed iterations\n", be->name,
-           be->allow_tf32 ? "on" : "off", warm, reps);
-    printf("%-9s %-7s %6s %12s %10s %11s\n", "config", "task", "batch", "images/s", "ms/iter",
-           "arena MiB");
+    printf("bench_clip on %s (fp32, tf32 %s), %d warm-up iterations, %d window%s of at least %d "
+           "iterations%s\n",
+           be->name, be->allow_tf32 ? "on" : "off", warm, windows, windows == 1 ? "" : "s", reps,
+           windows > 1 ? " and 1 s: the median window, and the slowest - fastest" : "");
+    if (!gpu) /* what the cpu rows depend on */
+        printf("cpu: %d OpenMP threads, OpenBLAS's %s kernels\n", omp_get_max_threads(),
+               drum_blas_core());
+    printf("%-9s %-7s %6s %12s %10s %11s %21s\n", "config", "task", "batch", "images/s",
+           "ms/iter", "arena MiB", "range");
+    int failed = 0;
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         if (rows[i].B == 0) {
             printf("%-9s %-7s skipped on cpu (6.8 GB of parameters, gradients and moments)\n",
@@ -170,13 +201,19 @@ int main(int argc, char **argv) {
             continue;
         }
         size_t arena = 0;
-        double ips = bench_one(be, rows[i].cfg, rows[i].train, rows[i].B, warm, reps, &arena);
-        if (ips <= 0) continue;
-        printf("%-9s %-7s %6d %12.1f %10.2f %11.1f\n", rows[i].cfg, rows[i].task, rows[i].B, ips,
-               1e3 * rows[i].B / ips, (double)arena / (1 << 20));
+        double range[2] = {0, 0};
+        double ips = bench_one(be, rows[i].cfg, rows[i].train, rows[i].B, warm, reps, windows,
+                               &arena, range);
+        if (ips <= 0) {
+            failed = 1;
+            continue;
+        }
+        printf("%-9s %-7s %6d %12.1f %10.2f %11.1f %10.1f - %8.1f\n", rows[i].cfg, rows[i].task,
+               rows[i].B, ips, 1e3 * rows[i].B / ips, (double)arena / (1 << 20), range[0],
+               range[1]);
         printf("RESULT %s %s drum %d %.3f\n", rows[i].cfg, rows[i].task, rows[i].B, ips);
         fflush(stdout);
     }
     drum_backend_destroy(be);
-    return 0;
+    return failed;
 }

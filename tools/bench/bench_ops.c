@@ -12,6 +12,7 @@
  * Each time is the median over repetitions of the mean of enough back-to-back calls to
  * fill about a millisecond, with the backend synchronised around every repetition. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -630,8 +631,12 @@ int main(int argc, char **argv) {
     bench_state st = {.budget_s = gpu ? 0.15 : 0.1};
     host_rand_init();
 
-    printf("bench_ops: backend %s, batch %d, median of up to %d repetitions\n", be->name, B,
+    printf("bench_ops: backend %s, batch %d, median of up to %d repetitions", be->name, B,
            MAX_REPS);
+    if (!gpu) /* what the cpu rows depend on (an audit found them unrecorded) */
+        printf("; %d OpenMP threads, OpenBLAS's %s kernels", omp_get_max_threads(),
+               drum_blas_core());
+    printf("\n");
     measure_rooflines(&st, be, gpu ? (size_t)1 << 28 : (size_t)1 << 25, gpu ? 8192 : 1024);
     printf("%% of roofline: GB/s against the copy, TF/s against the GEMM\n\n");
     printf("%-14s %-9s %-28s %9s %12s %6s   %9s %12s %6s\n", "op", "config", "shape", "fwd ms",
