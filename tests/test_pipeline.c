@@ -1307,22 +1307,31 @@ static void test_job_help(void) {
     }
 }
 
-/* The exec job's config: the stand-in LVLM lvlm run with `options`, eval.classify `classify`. */
-static void write_exec_config(const char *path, const char *out, const char *lvlm,
-                              const char *options, const char *classify) {
+/* An exec job's config: the stand-in LVLM lvlm run with `options`, eval.classify `classify`,
+ * over a suite of n_train examples in tmp/<data> (another count needs another directory),
+ * mining `candidates` and scoring `scored` of them. */
+static void write_exec_config_sized(const char *path, const char *out, const char *lvlm,
+                                    const char *options, const char *classify, const char *data,
+                                    int n_train, int candidates, int scored) {
     FILE *f = fopen(path, "w");
     if (!f) return;
     fprintf(f,
             "seed: 5\n"
-            "data: {dir: %s/data}\n"
-            "synth: {n_train: 100, n_eval: 45, image_size: 32, seed: 3}\n"
+            "data: {dir: %s/%s}\n"
+            "synth: {n_train: %d, n_eval: 45, image_size: 32, seed: 3}\n"
             "model:\n  pretrain: {epochs: 1, batch: 32}\n"
-            "train: {rounds: 1, candidates_k: 8, scored_per_round: 4, epochs: 1,\n"
+            "train: {rounds: 1, candidates_k: %d, scored_per_round: %d, epochs: 1,\n"
             "        batch_queries: 8, list_size: 6, out: %s}\n"
             "scorer: {backend: exec, command: \"python3 '%s' --id stand-in %s\"}\n"
             "eval: {shots: [1], strategies: [RS, SIT, DRUM], classify: %s}\n",
-            tmp, out, lvlm, options, classify);
+            tmp, data, n_train, candidates, scored, out, lvlm, options, classify);
     fclose(f);
+}
+
+/* The exec job's usual config: tmp/data's 100 examples, 8 candidates, 4 scored. */
+static void write_exec_config(const char *path, const char *out, const char *lvlm,
+                              const char *options, const char *classify) {
+    write_exec_config_sized(path, out, lvlm, options, classify, "data", 100, 8, 4);
 }
 
 /* A whole `drum train` (drafts, baselines, one mining round, evaluation) with the `exec`
@@ -2000,19 +2009,7 @@ static void test_stop_unwritable_checkpoint(void) {
     snprintf(in_way, sizeof in_way, "%s/train.ckpt.tmp", out);
     /* mining's 200 x 24 pairs go to the LVLM in 3 requests of up to 2048, a second each: the
      * stop is agreed between two of them */
-    FILE *f = fopen(cfg, "w");
-    if (!f) return;
-    fprintf(f,
-            "seed: 5\n"
-            "data: {dir: %s/data_stop}\n"
-            "synth: {n_train: 200, n_eval: 45, image_size: 32, seed: 3}\n"
-            "model:\n  pretrain: {epochs: 1, batch: 32}\n"
-            "train: {rounds: 1, candidates_k: 24, scored_per_round: 24, epochs: 1,\n"
-            "        batch_queries: 8, list_size: 6, out: %s}\n"
-            "scorer: {backend: exec, command: \"python3 '%s' --id stand-in --sleep 1\"}\n"
-            "eval: {shots: [1], strategies: [RS, SIT, DRUM], classify: generate}\n",
-            tmp, out, lvlm);
-    fclose(f);
+    write_exec_config_sized(cfg, out, lvlm, "--sleep 1", "generate", "data_stop", 200, 24, 24);
     CHECK(drum_mkdirs(in_way, NULL, 0) == 0, "making %s a directory", in_way);
     const char *a[] = {drum_bin, "train", cfg, NULL};
     wait_for_text = "score pairs";
