@@ -149,13 +149,13 @@ typedef struct {
 int drum_freeze_match(const drum_clip_params *p, char *const *patterns, int n,
                       unsigned char *frozen, char *err, size_t errlen);
 
-/* The pool's part of a trainer's fingerprints: drum_dataset_fingerprint(pool),
- * drum_prepared_image_fingerprint(prep) and drum_prepared_text_fingerprint(prep), which
- * drum_trainer_init sets and a job continues with its evaluation queries'. */
 /* drum_hash_bytes (rng.h) of total float32 parameters on be, never 0: what a checkpoint keeps
  * of the weights its run started from. 0 when they could not be read back (be's error). */
 uint64_t drum_params_fingerprint(drum_backend *be, const float *params, size_t total);
 
+/* The pool's part of a trainer's fingerprints: drum_dataset_fingerprint(pool),
+ * drum_prepared_image_fingerprint(prep) and drum_prepared_text_fingerprint(prep), which
+ * drum_trainer_init sets and a job continues with its evaluation queries'. */
 void drum_pool_fingerprints(const drum_dataset *pool, const drum_prepared *prep, uint64_t *data,
                             uint64_t *image, uint64_t *text);
 
@@ -212,11 +212,12 @@ typedef struct {
     uint64_t data_fingerprint, image_fingerprint, text_fingerprint, model_fingerprint;
 } drum_checkpoint_run;
 
-/* Checks, without a trainer, that path (checksum included) is a checkpoint of the run `want`
- * describes, as drum_trainer_load_checkpoint would: `--resume --check`. *round and *phase get
- * where it stands. Returns 0, or -1 with load's message. */
-int drum_checkpoint_verify(const char *path, const drum_checkpoint_run *want, int *round,
-                           int *phase, char *err, size_t errlen);
+/* Checks, without a trainer, that path is a checkpoint of the run `want` describes, as
+ * drum_trainer_load_checkpoint would: whole, the file's checksum and size too (`--resume
+ * --check`); else its header alone (a job's early check, before the load reads it whole).
+ * *round and *phase get where it stands. Returns 0, or -1 with load's message. */
+int drum_checkpoint_verify(const char *path, const drum_checkpoint_run *want, int whole,
+                           int *round, int *phase, char *err, size_t errlen);
 
 /* Where the checkpoint at path stands (drum_train_position; from its header alone, which a
  * resume checks with the rest), and *done: whether its run had finished. Returns 0, or -1

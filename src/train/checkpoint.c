@@ -133,6 +133,52 @@ static int other_data(const char *path, const char *what, const char *whose, con
     return -1;
 }
 
+/* 0 when header h (of the checkpoint at path) is the run `want` describes; else -1 with a
+ * message naming what differs. */
+static int header_matches(const char *path, const ckpt_header *h, const drum_checkpoint_run *want,
+                          char *err, size_t errlen) {
+    const drum_train_opts *o = &want->opts;
+    if (h->params != want->params || h->pool != (uint32_t)want->pool ||
+        h->batch_queries != (uint32_t)o->batch_queries ||
+        h->list_size != (uint32_t)o->list_size || h->rounds != (uint32_t)o->rounds ||
+        h->epochs != (uint32_t)o->epochs || h->seed != o->seed) {
+        snprintf(err, errlen,
+                 "%s: made for another run (params %llu vs %zu, pool %u vs %d, batch %u/%d, "
+                 "list %u/%d, rounds %u/%d, epochs %u/%d, seed %llu/%llu): resume with the "
+                 "configuration that wrote it",
+                 path, (unsigned long long)h->params, want->params, h->pool, want->pool,
+                 h->batch_queries, o->batch_queries, h->list_size, o->list_size, h->rounds,
+                 o->rounds, h->epochs, o->epochs, (unsigned long long)h->seed,
+                 (unsigned long long)o->seed);
+        return -1;
+    }
+    if (other_data(path, "data",
+                   "examples (ids, image paths, prompts, responses, answers, tasks)", "that data",
+                   h->data_fingerprint, want->data_fingerprint, err, errlen) ||
+        other_data(path, "images", "images, as decoded, resized and cropped,",
+                   "those image files", h->image_fingerprint, want->image_fingerprint, err,
+                   errlen) ||
+        other_data(path, "texts", "texts, as tokenized (the tokenizer's vocabulary, merges and "
+                   "special tokens, and retrieval.demo_text),", "that tokenizer",
+                   h->text_fingerprint, want->text_fingerprint, err, errlen))
+        return -1;
+    if (want->model_fingerprint && h->model_fingerprint != want->model_fingerprint) {
+        snprintf(err, errlen,
+                 "%s: made from other starting weights: the retriever the run started from "
+                 "(model.checkpoint, or train.out/clip0/ when it names none) is not the one it "
+                 "was made with (fingerprint %016llx, now %016llx): resume with those weights, "
+                 "or start afresh",
+                 path, (unsigned long long)h->model_fingerprint,
+                 (unsigned long long)want->model_fingerprint);
+        return -1;
+    }
+    if (h->phase > DRUM_PHASE_DONE) {
+        snprintf(err, errlen, "%s: not a drum training checkpoint (phase %u)", path, h->phase);
+        return -1;
+    }
+    return 0;
+}
+
 /* Reads path whole into *buf and its header into *h, and checks that it is the checkpoint of
  * the run `want` describes (drum_checkpoint_verify). Returns 0, or -1 (*buf freed). */
 static int read_matching(const char *path, const drum_checkpoint_run *want, unsigned char **buf,
@@ -148,43 +194,8 @@ static int read_matching(const char *path, const drum_checkpoint_run *want, unsi
         goto fail;
     }
     memcpy(h, *buf + sizeof CKPT_MAGIC, sizeof *h);
-    const drum_train_opts *o = &want->opts;
-    if (h->params != want->params || h->pool != (uint32_t)want->pool ||
-        h->batch_queries != (uint32_t)o->batch_queries ||
-        h->list_size != (uint32_t)o->list_size || h->rounds != (uint32_t)o->rounds ||
-        h->epochs != (uint32_t)o->epochs || h->seed != o->seed) {
-        snprintf(err, errlen,
-                 "%s: made for another run (params %llu vs %zu, pool %u vs %d, batch %u/%d, "
-                 "list %u/%d, rounds %u/%d, epochs %u/%d, seed %llu/%llu): resume with the "
-                 "configuration that wrote it",
-                 path, (unsigned long long)h->params, want->params, h->pool, want->pool,
-                 h->batch_queries, o->batch_queries, h->list_size, o->list_size, h->rounds,
-                 o->rounds, h->epochs, o->epochs, (unsigned long long)h->seed,
-                 (unsigned long long)o->seed);
-        goto fail;
-    }
-    if (other_data(path, "data",
-                   "examples (ids, image paths, prompts, responses, answers, tasks)", "that data",
-                   h->data_fingerprint, want->data_fingerprint, err, errlen) ||
-        other_data(path, "images", "images, as decoded, resized and cropped,",
-                   "those image files", h->image_fingerprint, want->image_fingerprint, err,
-                   errlen) ||
-        other_data(path, "texts", "texts, as tokenized (the tokenizer's vocabulary, merges and "
-                   "special tokens, and retrieval.demo_text),", "that tokenizer",
-                   h->text_fingerprint, want->text_fingerprint, err, errlen))
-        goto fail;
-    if (want->model_fingerprint && h->model_fingerprint != want->model_fingerprint) {
-        snprintf(err, errlen,
-                 "%s: made from other starting weights: the retriever the run started from "
-                 "(model.checkpoint, or train.out/clip0/ when it names none) is not the one it "
-                 "was made with (fingerprint %016llx, now %016llx): resume with those weights, "
-                 "or start afresh",
-                 path, (unsigned long long)h->model_fingerprint,
-                 (unsigned long long)want->model_fingerprint);
-        goto fail;
-    }
-    if (*len - sizeof sum < off + 3 * want->params * sizeof(float) ||
-        h->phase > DRUM_PHASE_DONE) {
+    if (header_matches(path, h, want, err, errlen)) goto fail;
+    if (*len - sizeof sum < off + 3 * want->params * sizeof(float)) {
         snprintf(err, errlen, "%s: truncated checkpoint", path);
         goto fail;
     }
@@ -195,20 +206,8 @@ fail:
     return -1;
 }
 
-int drum_checkpoint_verify(const char *path, const drum_checkpoint_run *want, int *round,
-                           int *phase, char *err, size_t errlen) {
-    unsigned char *buf;
-    size_t len;
-    ckpt_header h;
-    if (read_matching(path, want, &buf, &len, &h, err, errlen)) return -1;
-    free(buf);
-    *round = (int)h.round;
-    *phase = (int)h.phase;
-    return 0;
-}
-
-int drum_checkpoint_where(const char *path, char *where, size_t n, int *done, char *err,
-                          size_t errlen) {
+/* The magic and header of the checkpoint at path into *h. Returns 0, or -1 with a message. */
+static int read_header(const char *path, ckpt_header *h, char *err, size_t errlen) {
     unsigned char buf[sizeof CKPT_MAGIC + sizeof(ckpt_header)];
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -218,8 +217,28 @@ int drum_checkpoint_where(const char *path, char *where, size_t n, int *done, ch
     size_t len = fread(buf, 1, sizeof buf, f);
     fclose(f);
     if (check_magic(buf, len, sizeof buf, path, err, errlen)) return -1;
+    memcpy(h, buf + sizeof CKPT_MAGIC, sizeof *h);
+    return 0;
+}
+
+int drum_checkpoint_verify(const char *path, const drum_checkpoint_run *want, int whole,
+                           int *round, int *phase, char *err, size_t errlen) {
+    unsigned char *buf = NULL;
+    size_t len;
     ckpt_header h;
-    memcpy(&h, buf + sizeof CKPT_MAGIC, sizeof h);
+    if (whole ? read_matching(path, want, &buf, &len, &h, err, errlen)
+              : read_header(path, &h, err, errlen) || header_matches(path, &h, want, err, errlen))
+        return -1;
+    free(buf);
+    *round = (int)h.round;
+    *phase = (int)h.phase;
+    return 0;
+}
+
+int drum_checkpoint_where(const char *path, char *where, size_t n, int *done, char *err,
+                          size_t errlen) {
+    ckpt_header h;
+    if (read_header(path, &h, err, errlen)) return -1;
     if (h.phase > DRUM_PHASE_DONE) {
         snprintf(err, errlen, "%s: not a drum training checkpoint (phase %u)", path, h.phase);
         return -1;

@@ -1091,9 +1091,10 @@ static int open_inputs(drum_job *j, char *err, size_t errlen) {
  * the data's, images' and texts' fingerprints, and with weights, the job's starting weights'),
  * with where it stands in *round and *phase; 0 with none to resume; -1 with the checkpoint's
  * refusal. Checked when the job opens, before drafts and baselines, and again with the
- * starting weights once it has them: training's load checks it all a last time. */
-static int resume_matches(drum_job *j, int weights, int *round, int *phase, char *err,
-                          size_t errlen) {
+ * starting weights once it has them (header alone: training's load reads the file whole and
+ * checks it all a last time); `whole` for --check. */
+static int resume_matches(drum_job *j, int weights, int whole, int *round, int *phase,
+                          char *err, size_t errlen) {
     if (!(j->parts & DRUM_JOB_RESUME)) return 0;
     char *ckpt = drum_path_join(j->cfg->train.out, "train.ckpt");
     if (!ckpt) {
@@ -1106,15 +1107,15 @@ static int resume_matches(drum_job *j, int weights, int *round, int *phase, char
         drum_pool_fingerprints(&j->train, &j->pool, &want.data_fingerprint,
                                &want.image_fingerprint, &want.text_fingerprint);
         with_queries(j, &want.data_fingerprint, &want.image_fingerprint, &want.text_fingerprint);
-        if (weights) {
+        if (weights)
             want.model_fingerprint = drum_params_fingerprint(j->be, j->model->params,
                                                              j->params.total);
-            if (!want.model_fingerprint)
-                snprintf(err, errlen, "reading the starting weights back: %s", j->be->err);
+        if (weights && !want.model_fingerprint) {
+            snprintf(err, errlen, "reading the starting weights back: %s", j->be->err);
+            rc = -1;
+        } else {
+            rc = drum_checkpoint_verify(ckpt, &want, whole, round, phase, err, errlen) ? -1 : 1;
         }
-        rc = weights && !want.model_fingerprint
-                 ? -1
-                 : drum_checkpoint_verify(ckpt, &want, round, phase, err, errlen) ? -1 : 1;
     }
     free(ckpt);
     return rc;
@@ -1126,7 +1127,8 @@ int drum_job_open(drum_job **out, const drum_job_config *cfg, int parts, drum_co
     if (job_init(out, cfg, parts, comm, progress, stop, log, err, errlen)) return -1;
     drum_job *j = *out;
     int round, phase, named = cfg->model.checkpoint[0] != 0; /* then open_inputs loads it */
-    if (open_inputs(j, err, errlen) || resume_matches(j, named, &round, &phase, err, errlen) < 0 ||
+    if (open_inputs(j, err, errlen) ||
+        resume_matches(j, named, 0, &round, &phase, err, errlen) < 0 ||
         open_caches(j, err, errlen))
         return -1;
     /* drafts only where a query text shows them (retrieval.query_text has {D}; a demonstration's
@@ -1138,7 +1140,7 @@ int drum_job_open(drum_job **out, const drum_job_config *cfg, int parts, drum_co
                                  errlen))
         return -1;
     if (!named && (initial_weights(j, err, errlen) ||
-                   resume_matches(j, 1, &round, &phase, err, errlen) < 0))
+                   resume_matches(j, 1, 0, &round, &phase, err, errlen) < 0))
         return -1;
     return 0;
 }
@@ -1223,7 +1225,7 @@ int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *p
     /* --resume: the checkpoint must be this run's, on these data, images and texts, and from
      * these starting weights when the job has them already */
     int round, phase;
-    int at_ckpt = rc == 0 ? resume_matches(j, found == 1, &round, &phase, err, errlen) : 0;
+    int at_ckpt = rc == 0 ? resume_matches(j, found == 1, 1, &round, &phase, err, errlen) : 0;
     if (at_ckpt < 0) rc = -1;
     if (at_ckpt > 0) {
         char at[64];
