@@ -63,7 +63,8 @@ endif
 # The nccl communicator needs CUDA and nccl.h (the toolkit's or Debian's libnccl-dev); it
 # dlopens libnccl.so.2 when a job asks for it, so nothing links NCCL. Else nonccl.c.
 NCCL_H := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h))
-ifeq ($(USE_CUDA)$(if $(NCCL_H),1,0),11)
+USE_NCCL := $(if $(filter 11,$(USE_CUDA)$(if $(NCCL_H),1,0)),1,0)
+ifeq ($(USE_NCCL),1)
   LIB_C += src/core/comm_nccl.c
 else
   LIB_C += src/core/nonccl.c
@@ -83,17 +84,20 @@ LINK_LIB := -Wl,--whole-archive $(BUILD)/libdrum.a -Wl,--no-whole-archive
 .PHONY: all test asan bench demo clean fuzz fuzz-run FORCE
 # Keep the objects of the test and benchmark binaries (make would delete them as
 # intermediates, rebuild them next time and print the removal after the test summary).
-.SECONDARY:
+# Only the objects: a bare .SECONDARY: made every target secondary, and make then never
+# built the missing configuration stamp below, so switching CUDA= or MPI= did nothing.
+.PRECIOUS: $(BUILD)/%.o
 # With CUDA, test_trace records drum's NVTX ranges through this injection library.
 NVTX_RECORD := $(if $(filter 1,$(USE_CUDA)),$(BUILD)/tests/libnvtx_record.so)
 all: $(BUILD)/libdrum.a $(BUILD)/drum $(TEST_BIN) $(BENCH_BIN) $(NVTX_RECORD)
 
-# Objects differ with and without CUDA (-DDRUM_HAVE_CUDA): switching CUDA= in one build
-# tree starts it afresh instead of linking stale objects.
-CUDA_STAMP := $(BUILD)/.cuda-$(USE_CUDA)
-$(CUDA_STAMP):
+# Objects differ with and without CUDA (-DDRUM_HAVE_CUDA), and the library's members with
+# MPI and NCCL (comm_mpi.o or nompi.o, comm_nccl.o or nonccl.o): switching CUDA= or MPI= in
+# one build tree starts it afresh instead of linking stale objects.
+CONFIG_STAMP := $(BUILD)/.config-cuda$(USE_CUDA)-mpi$(USE_MPI)-nccl$(USE_NCCL)
+$(CONFIG_STAMP):
 	@mkdir -p $(BUILD)
-	@rm -f $(BUILD)/.cuda-* $(BUILD)/libdrum.a
+	@rm -f $(BUILD)/.config-* $(BUILD)/.cuda-* $(BUILD)/libdrum.a
 	@find $(BUILD) -name '*.o' -delete
 	@touch $@
 
@@ -114,11 +118,11 @@ FORCE:
 # the compiler must fuse nothing else there.
 $(BUILD)/kernels/cpu/expf.o: CFLAGS += -ffp-contract=off
 
-$(BUILD)/%.o: %.c $(CUDA_STAMP)
+$(BUILD)/%.o: %.c $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/%.cu.o: %.cu $(CUDA_STAMP)
+$(BUILD)/%.cu.o: %.cu $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVFLAGS) -c $< -o $@
 
@@ -135,7 +139,7 @@ $(BUILD)/tests/test_ops: $(BUILD)/tests/test_ops.o $(TEST_OPS_OBJ) $(TEST_COMMON
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COMMON_OBJ) $(BUILD)/libdrum.a
 	$(CC) $(LDFLAGS) $(filter %.o,$^) $(LINK_LIB) $(LDLIBS) -o $@
 
-$(BUILD)/tests/libnvtx_record.so: tests/fixtures/nvtx_record.c $(CUDA_STAMP)
+$(BUILD)/tests/libnvtx_record.so: tests/fixtures/nvtx_record.c $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -shared $< -o $@ -lpthread
 

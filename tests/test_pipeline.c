@@ -985,8 +985,9 @@ static void test_errors(void) {
     test_write_mini_config(cfg2, tmp, out, "");
     const char *pc[] = {drum_bin, "eval", cfg2, "--set", set_part, "--check", NULL};
     static const char *const part_says[3] = {
-        "generating the synthetic suite in", "again: it has no synth.json, which generation "
-        "writes last", "using the synthetic suite already in"};
+        "generating the synthetic suite in",
+        ("again: it has no synth.json, which generation writes last"),
+        "using the synthetic suite already in"};
     char *whole = NULL;
     for (int i = 0; i < 3; i++) {
         rc = run_drum(log, pc, 0, NULL, 0);
