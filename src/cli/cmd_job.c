@@ -242,7 +242,8 @@ int cmd_job(int argc, char **argv, job_kind kind) {
         goto out;
     }
 
-    if (cli_open_comm(&comm, err, sizeof err) || same_on_every_rank(comm, &cfg, kind, resume, err, sizeof err))
+    if (cli_open_comm(&comm, err, sizeof err) ||
+        same_on_every_rank(comm, &cfg, kind, resume, err, sizeof err))
         goto fail;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
