@@ -26,6 +26,7 @@
 typedef struct {
     drum_backend *be;
     void *ptr[MAX_PTR];
+    size_t bytes[MAX_PTR];
     int nptr;
     float *f[16];
     int *ix[4];
@@ -49,15 +50,18 @@ static void host_rand_init(void) {
     }
 }
 
-static void *track(args *a, void *p) {
-    if (p && a->nptr < MAX_PTR) a->ptr[a->nptr++] = p;
+static void *track(args *a, void *p, size_t bytes) {
+    if (p && a->nptr < MAX_PTR) {
+        a->bytes[a->nptr] = bytes;
+        a->ptr[a->nptr++] = p;
+    }
     return p;
 }
 
 /* n floats uniform in [-1, 1) (a repeating block), or zeros */
 static float *dev_floats(args *a, size_t n, int zero) {
     drum_backend *be = a->be;
-    float *p = track(a, be->alloc(be, n * sizeof(float)));
+    float *p = track(a, be->alloc(be, n * sizeof(float)), n * sizeof(float));
     if (!p) return NULL;
     if (zero) {
         be->memset0(be, p, n * sizeof(float));
@@ -76,7 +80,7 @@ static float *Z(args *a, size_t n) { return dev_floats(a, n, 1); }
 static int *I(args *a, size_t n, int hi) {
     drum_backend *be = a->be;
     int *h = malloc((n + 1) * sizeof(int));
-    int *p = track(a, be->alloc(be, n * sizeof(int)));
+    int *p = track(a, be->alloc(be, n * sizeof(int)), n * sizeof(int));
     if (h && p) {
         for (size_t i = 0; i < n; i++) h[i] = (int)((i * 2654435761ULL) % (unsigned)hi);
         be->to_device(be, p, h, n * sizeof(int));
@@ -103,10 +107,12 @@ static int cmp_double(const void *x, const void *y) {
     return (a > b) - (a < b);
 }
 
-/* Median milliseconds per call of fn, spending about budget_s; NAN on a backend error. */
-static double time_ms(const args *a, op_fn fn, double budget_s) {
+/* Median milliseconds per call of fn, spending about budget_s; NAN on a backend error.
+ * Successive calls cycle through the nset copies of the case's buffers (rotation). */
+static double time_ms(const args *set, int nset, op_fn fn, double budget_s) {
+    const args *a = set;
     drum_backend *be = a->be;
-    fn(a);
+    for (int c = 0; c < nset; c++) fn(&set[c]);
     be->synchronize(be);
     double t0 = now_s();
     fn(a);
@@ -115,15 +121,56 @@ static double time_ms(const args *a, op_fn fn, double budget_s) {
     int inner = one < 1e-3 ? (int)fmin(ceil(1e-3 / one), 1000) : 1;
     int reps = (int)fmin(fmax(budget_s / (one * inner), 3), MAX_REPS);
     double t[MAX_REPS];
+    long call = 0;
     for (int r = 0; r < reps; r++) {
         t0 = now_s();
-        for (int k = 0; k < inner; k++) fn(a);
+        for (int k = 0; k < inner; k++) fn(&set[call++ % nset]);
         be->synchronize(be);
         t[r] = (now_s() - t0) / inner;
     }
     if (!drum_backend_ok(be)) return NAN;
     qsort(t, (size_t)reps, sizeof t[0], cmp_double);
     return 1e3 * t[reps / 2];
+}
+
+/* Caches must not hold a case's data between calls (an audit found rows of a few MB at
+ * 250-1100% of the copy roofline on the cpu, and rows of 40 MB inside an H100's 50 MB L2):
+ * the calls cycle through copies of every buffer, enough that a cycle touches ROTATE_BYTES,
+ * within MAX_COPIES copies and COPIES_BYTES of memory. */
+#define ROTATE_BYTES ((size_t)256 << 20)
+#define COPIES_BYTES ((size_t)1 << 30)
+#define MAX_COPIES 64
+
+/* set[0] = *a; set[1..] copies of its buffers (contents copied, f[] and ix[] remapped), as
+ * many as make the calls of one cycle touch ROTATE_BYTES (`touched`: the bytes a call
+ * moves, 0: all its buffers). Returns the count; release(&set[c]) frees each. */
+static int rotation(const args *a, args *set, double touched) {
+    size_t ws = 0;
+    for (int i = 0; i < a->nptr; i++) ws += a->bytes[i];
+    if (!(touched > 0) || touched > (double)ws) touched = (double)ws;
+    int n = ws ? (int)fmin(fmin(MAX_COPIES, ceil((double)ROTATE_BYTES / touched)),
+                           fmax(1, floor((double)COPIES_BYTES / (double)ws)))
+               : 1;
+    set[0] = *a;
+    drum_backend *be = a->be;
+    for (int c = 1; c < n; c++) {
+        args *s = &set[c];
+        *s = *a;
+        s->nptr = 0;
+        for (int i = 0; i < a->nptr; i++) {
+            void *p = track(s, be->alloc(be, a->bytes[i]), a->bytes[i]);
+            if (!p) {
+                release(s);
+                return c;
+            }
+            be->copy(be, p, a->ptr[i], a->bytes[i]);
+            for (int k = 0; k < 16; k++)
+                if ((void *)a->f[k] == a->ptr[i]) s->f[k] = p;
+            for (int k = 0; k < 4; k++)
+                if ((void *)a->ix[k] == a->ptr[i]) s->ix[k] = p;
+        }
+    }
+    return n;
 }
 
 /* ---- op calls ------------------------------------------------------------------------ */
@@ -298,6 +345,8 @@ static void row(bench_state *st, args *a, const char *op, const char *cfg, const
         return;
     }
     char cols[2][64];
+    args set[MAX_COPIES];
+    int nset = rotation(a, set, unit == UNIT_BYTES ? fwd_amount : 0);
     op_fn fns[2] = {fwd, bwd};
     double amounts[2] = {fwd_amount, bwd_amount};
     for (int k = 0; k < 2; k++) {
@@ -305,12 +354,12 @@ static void row(bench_state *st, args *a, const char *op, const char *cfg, const
             snprintf(cols[k], sizeof cols[k], "%9s %12s %6s", "-", "-", "-");
             continue;
         }
-        double ms = time_ms(a, fns[k], st->budget_s);
+        double ms = time_ms(set, nset, fns[k], st->budget_s);
         if (!(ms == ms)) {
             printf("%-14s %-9s %-28s  ERROR: %s\n", op, cfg, shape, a->be->err);
             st->failed = 1;
             drum_backend_clear_error(a->be);
-            release(a);
+            for (int c = 0; c < nset; c++) release(&set[c]);
             return;
         }
         double rate, roof;
@@ -333,7 +382,7 @@ static void row(bench_state *st, args *a, const char *op, const char *cfg, const
     }
     printf("%-14s %-9s %-28s %s   %s\n", op, cfg, shape, cols[0], cols[1]);
     fflush(stdout);
-    release(a);
+    for (int c = 0; c < nset; c++) release(&set[c]);
 }
 
 typedef struct {
@@ -589,7 +638,7 @@ static void measure_rooflines(bench_state *st, drum_backend *be, size_t copy_flo
     args a = {.be = be, .n = copy_floats};
     a.f[0] = Z(&a, copy_floats);
     a.f[1] = R(&a, copy_floats);
-    double ms = drum_backend_ok(be) ? time_ms(&a, copy_op, 4 * st->budget_s) : NAN;
+    double ms = drum_backend_ok(be) ? time_ms(&a, 1, copy_op, 4 * st->budget_s) : NAN;
     st->copy_gbs = ms == ms ? 2.0 * F4 * copy_floats / (ms * 1e-3) / 1e9 : 0;
     release(&a);
     printf("roofline copy: %zu MiB device-to-device, %.1f GB/s (read + write)\n",
@@ -601,7 +650,7 @@ static void measure_rooflines(bench_state *st, drum_backend *be, size_t copy_flo
     args g = {.be = be, .d = {gemm, gemm, gemm}};
     size_t n = (size_t)gemm * gemm;
     g.f[0] = Z(&g, n), g.f[1] = R(&g, n), g.f[2] = R(&g, n), g.f[3] = NULL;
-    ms = drum_backend_ok(be) ? time_ms(&g, matmul_f, 4 * st->budget_s) : NAN;
+    ms = drum_backend_ok(be) ? time_ms(&g, 1, matmul_f, 4 * st->budget_s) : NAN;
     st->gemm_tfs = ms == ms ? 2.0 * n * gemm / (ms * 1e-3) / 1e12 : 0;
     release(&g);
     printf("roofline GEMM: %d^3 fp32 matmul_forward (TF32 %s), %.2f TFLOP/s\n", gemm,
@@ -631,8 +680,11 @@ int main(int argc, char **argv) {
     bench_state st = {.budget_s = gpu ? 0.15 : 0.1};
     host_rand_init();
 
-    printf("bench_ops: backend %s, batch %d, median of up to %d repetitions", be->name, B,
-           MAX_REPS);
+    printf("bench_ops: backend %s, batch %d, median of up to %d repetitions, the calls cycling "
+           "through copies of each case's buffers (%d MiB touched a cycle, within %d copies and "
+           "%d MiB)",
+           be->name, B, MAX_REPS, (int)(ROTATE_BYTES >> 20), MAX_COPIES,
+           (int)(COPIES_BYTES >> 20));
     if (!gpu) /* what the cpu rows depend on (an audit found them unrecorded) */
         printf("; %d OpenMP threads, OpenBLAS's %s kernels", omp_get_max_threads(),
                drum_blas_core());
