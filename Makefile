@@ -92,9 +92,11 @@ NVTX_RECORD := $(if $(filter 1,$(USE_CUDA)),$(BUILD)/tests/libnvtx_record.so)
 all: $(BUILD)/libdrum.a $(BUILD)/drum $(TEST_BIN) $(BENCH_BIN) $(NVTX_RECORD)
 
 # Objects differ with and without CUDA (-DDRUM_HAVE_CUDA), and the library's members with
-# MPI and NCCL (comm_mpi.o or nompi.o, comm_nccl.o or nonccl.o): switching CUDA= or MPI= in
-# one build tree starts it afresh instead of linking stale objects.
-CONFIG_STAMP := $(BUILD)/.config-cuda$(USE_CUDA)-mpi$(USE_MPI)-nccl$(USE_NCCL)
+# MPI and NCCL (comm_mpi.o or nompi.o, comm_nccl.o or nonccl.o), and with the compilers and
+# their flags (OPT, SAN, CC, CUDA_ARCH, ...): switching any of them in one build tree starts
+# it afresh instead of linking stale objects.
+FLAGS_ID := $(shell printf '%s' '$(CC) $(CFLAGS) $(NVCC) $(NVFLAGS) $(LDFLAGS)' | cksum | cut -d' ' -f1)
+CONFIG_STAMP := $(BUILD)/.config-cuda$(USE_CUDA)-mpi$(USE_MPI)-nccl$(USE_NCCL)-$(FLAGS_ID)
 $(CONFIG_STAMP):
 	@mkdir -p $(BUILD)
 	@rm -f $(BUILD)/.config-* $(BUILD)/.cuda-* $(BUILD)/libdrum.a
