@@ -877,6 +877,27 @@ static void check_job(void) {
           "2 ranks, Ctrl-C in pre-training: exit %d, %s, clip0/ %s", rc,
           stopped ? "stopped" : "no stop message in the log",
           drum_file_exists(clip0) ? "written" : "absent");
+    /* and SIGUSR1 to rank 1 alone, which waits out rank 0's pre-training: it stops it before
+     * the next epoch too (it took effect only after the 3000 epochs; an audit) */
+    snprintf(drafts, sizeof drafts, "%s/pretrain_usr1/drafts.jsonl", tmp);
+    snprintf(clip0, sizeof clip0, "%s/pretrain_usr1/clip0", tmp);
+    snprintf(log, sizeof log, "%s/pretrain_usr1.log", tmp);
+    stop_signal = SIGUSR1;
+    stop_one_rank = 1;
+    stop_delay_ms = 500;
+    rc = job("demo", "pretrain_usr1", 2, synthetic, "--set", "model.pretrain.epochs=3000",
+             drafts);
+    stop_signal = SIGINT;
+    stop_one_rank = 0;
+    stop_delay_ms = 0;
+    text = test_slurp(log);
+    stopped = text && strstr(text, "stopped (a signal) before pretrain epoch") &&
+              strstr(text, "continue with --resume");
+    CHECK(rc == 3 && stopped && !drum_file_exists(clip0),
+          "2 ranks, SIGUSR1 to rank 1 in rank 0's pre-training: exit %d, %s, clip0/ %s", rc,
+          stopped ? "stopped" : "no stop message in the log",
+          drum_file_exists(clip0) ? "written" : "absent");
+    free(text);
     /* resumed on another number of ranks: it finishes, close to the 2-rank run */
     snprintf(ckpt, sizeof ckpt, "%s/two_then_one/train.ckpt", tmp);
     rc = train("two_then_one", 2, synthetic, NULL, ckpt);

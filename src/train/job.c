@@ -846,11 +846,25 @@ static drum_prepare_opts prepare_opts(drum_job *j) {
     return o;
 }
 
-/* progress.stop of rank 0's pre-training with several ranks, which the others wait out:
- * this process's own flag, not an agreement of all */
+/* One tick of rank 0's pre-training with several ranks (initial_weights): every rank adds
+ * {its stop flag, done}, and *all_done (when not NULL) says whether rank 0 was done. Returns
+ * 1 when any rank asked to stop, 0, or -1 on a communication error. */
+static int pretrain_tick(drum_job *j, int stop, int done, int *all_done, char *err,
+                         size_t errlen) {
+    float v[2] = {(float)stop, (float)done};
+    if (j->comm->allreduce_sum(j->comm, v, 2, err, errlen)) return -1;
+    if (all_done) *all_done = v[1] > 0;
+    return v[0] > 0;
+}
+
+/* progress.stop of rank 0's pre-training with several ranks: a tick, so that a signal to
+ * any rank stops it before the next epoch (it once waited for rank 0's own; an audit) */
 static int own_stop(void *user) {
     drum_job *j = user;
-    if (j->stop && *j->stop) j->pretrain_stopped = 1;
+    char err[256];
+    if (pretrain_tick(j, (j->stop && *j->stop) || j->pretrain_stopped, 0, NULL, err,
+                      sizeof err) > 0)
+        j->pretrain_stopped = 1;
     return j->pretrain_stopped;
 }
 
@@ -932,18 +946,25 @@ out:
 }
 
 /* With several ranks, rank 0 finds or pre-trains the retriever (writing clip0/) while the
- * others wait; then they find the clip0/ it wrote. A signal stops rank 0's pre-training
+ * others tick with it (pretrain_tick, at each of its progress.stop calls) until it is done;
+ * then they find the clip0/ it wrote. A signal to any rank stops rank 0's pre-training
  * before an epoch, and every rank then stops (drum_job_stopped); an error ends the job (the
  * CLI's MPI_Abort releases the waiting ranks). */
 static int initial_weights(drum_job *j, char *err, size_t errlen) {
     if (j->comm->size == 1 || j->cfg->model.checkpoint[0]) return first_weights(j, err, errlen);
-    if (writer(j) && first_weights(j, err, errlen) && !j->pretrain_stopped) return -1;
-    /* the waiting ranks' barrier, telling them whether rank 0 stopped */
-    int any = j->comm->any(j->comm, j->pretrain_stopped, err, errlen);
-    if (any < 0) return -1;
-    if (any) {
+    int stop, done = 0;
+    if (writer(j)) {
+        if (first_weights(j, err, errlen) && !j->pretrain_stopped) return -1;
+        stop = pretrain_tick(j, j->pretrain_stopped, 1, NULL, err, errlen);
+    } else {
+        do stop = pretrain_tick(j, j->stop && *j->stop, 0, &done, err, errlen);
+        while (stop >= 0 && !done);
+    }
+    if (stop < 0) return -1;
+    if (stop) {
         j->stopped = 1;
-        if (!writer(j)) snprintf(err, errlen, "stopped (a signal) in rank 0's pre-training");
+        if (!j->pretrain_stopped) /* rank 0's own message says where it stopped */
+            snprintf(err, errlen, "stopped (a signal) in rank 0's pre-training");
         return -1;
     }
     return writer(j) ? 0 : first_weights(j, err, errlen);
