@@ -189,6 +189,6 @@ demo: $(BUILD)/drum
 	$(BUILD)/drum demo $(DEMO_ARGS)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz build-nocuda
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -12,12 +12,19 @@
 #include <string.h>
 #include <unistd.h>
 
+/* fuzz_file's path, removed when the fuzzer exits (each run left one behind) */
+static char fuzz_path[128];
+static inline void fuzz_remove_file(void) {
+    if (fuzz_path[0]) remove(fuzz_path);
+}
+
 /* Writes the input to this process's scratch file (on /dev/shm when it exists) and returns
  * its path, for parsers that read files. */
 static inline const char *fuzz_file(const uint8_t *data, size_t size, const char *suffix) {
-    static char path[128];
+    char *path = fuzz_path;
     const char *dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(path, sizeof path, "%s/drum_fuzz_%d%s", dir, (int)getpid(), suffix);
+    if (!path[0]) atexit(fuzz_remove_file);
+    snprintf(path, sizeof fuzz_path, "%s/drum_fuzz_%d%s", dir, (int)getpid(), suffix);
     FILE *f = fopen(path, "wb");
     if (!f) abort();
     if (size && fwrite(data, 1, size, f) != size) abort();

@@ -17,6 +17,7 @@ static void round_trip(drum_dataset *ds) {
         }
         drum_dataset_free(&back);
     }
+    remove(path); /* one per process was left in /tmp */
     drum_dataset_free(ds);
 }
 
