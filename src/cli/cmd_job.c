@@ -14,6 +14,7 @@
 #include "drum/fileio.h"
 #include "drum/job.h"
 #include "drum/retrieval.h"
+#include "drum/rng.h"
 #include "progress_line.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -122,15 +123,10 @@ static void job_usage(FILE *f, job_kind kind) {
 static int same_on_every_rank(drum_comm *comm, const drum_job_config *cfg, job_kind kind,
                               int resume, char *err, size_t errlen) {
     if (comm->size == 1) return 0;
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    int bad = !f || drum_cfg_write(drum_job_config_schema, cfg, f) != 0;
-    if (f) {
-        fprintf(f, "\n%s %s resume=%d\n", drum_source_revision(), job_name(kind), resume);
-        bad |= fclose(f) != 0;
-    }
-    uint64_t digest = bad ? 0 : drum_comm_digest(text, len); /* 0: this rank could not say */
+    char *text = drum_cfg_write_string(drum_job_config_schema, cfg), how[256];
+    snprintf(how, sizeof how, "%s %s resume=%d", drum_source_revision(), job_name(kind), resume);
+    uint64_t digest = text ? drum_fnv1a(how, strlen(how), drum_comm_digest(text, strlen(text)))
+                           : 0; /* 0: this rank could not say */
     free(text);
     return drum_comm_check_same(comm, digest, "settings (the command, its resolved "
                                 "configuration and drum's revision)",
