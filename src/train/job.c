@@ -67,6 +67,10 @@ struct drum_job {
     volatile sig_atomic_t *stop;
     int stopped;              /* a stop was agreed (progress.stop said so) */
     int checkpoint_failed;    /* training could not write its checkpoint */
+    /* the data, image and text fingerprints a checkpoint of this job carries
+     * (job_fingerprints), taken once: the resume checks and the trainer share them */
+    uint64_t fingerprints[3];
+    int fingerprinted;
     int pretrain_stopped;     /* rank 0's own flag stopped its pre-training (several ranks) */
     void (*log)(const char *line);
     drum_backend *be;
@@ -108,7 +112,7 @@ static void note(drum_job *j, const char *fmt, ...) __attribute__((format(printf
 static int largest_shots(const drum_job_config *c);
 static int max_shots(const drum_job *j);
 static drum_train_opts train_opts(const drum_job *j);
-static void with_queries(const drum_job *j, uint64_t *data, uint64_t *image, uint64_t *text);
+static const uint64_t *job_fingerprints(drum_job *j);
 static void note(drum_job *j, const char *fmt, ...) {
     if (!j->log) return;
     char line[1024];
@@ -1124,10 +1128,9 @@ static int resume_matches(drum_job *j, int weights, int whole, int *round, int *
     }
     int rc = 0;
     if (drum_file_exists(ckpt)) {
-        drum_checkpoint_run want = {train_opts(j), j->params.total, j->train.n, 0, 0, 0, 0};
-        drum_pool_fingerprints(&j->train, &j->pool, &want.data_fingerprint,
-                               &want.image_fingerprint, &want.text_fingerprint);
-        with_queries(j, &want.data_fingerprint, &want.image_fingerprint, &want.text_fingerprint);
+        const uint64_t *fp = job_fingerprints(j);
+        drum_checkpoint_run want = {train_opts(j), j->params.total, j->train.n, fp[0], fp[1],
+                                    fp[2], 0};
         if (weights)
             want.model_fingerprint = drum_params_fingerprint(j->be, j->model->params,
                                                              j->params.total);
@@ -1684,14 +1687,21 @@ static drum_train_opts train_opts(const drum_job *j) {
     return o;
 }
 
-/* The fingerprints a checkpoint of this job carries: the pool's (drum_pool_fingerprints, in
- * *data, *image and *text) continued with the evaluation queries' examples, prepared images
- * and texts. */
-static void with_queries(const drum_job *j, uint64_t *data, uint64_t *image, uint64_t *text) {
-    uint64_t queries = drum_dataset_fingerprint(&j->eval);
-    *data = drum_fnv1a(&queries, sizeof queries, *data);
-    *image = drum_prepared_image_fingerprint(&j->queries, *image);
-    *text = drum_prepared_text_fingerprint(&j->queries, *text);
+/* The fingerprints a checkpoint of this job carries, {data, image, text}: the pool's
+ * (drum_pool_fingerprints) continued with the evaluation queries' examples, prepared images
+ * and texts. Taken once (a large pool's images take seconds to hash), after open_inputs:
+ * nothing they cover changes later (a query text's drafts are not in them). */
+static const uint64_t *job_fingerprints(drum_job *j) {
+    uint64_t *fp = j->fingerprints;
+    if (!j->fingerprinted) {
+        drum_pool_fingerprints(&j->train, &j->pool, &fp[0], &fp[1], &fp[2]);
+        uint64_t queries = drum_dataset_fingerprint(&j->eval);
+        fp[0] = drum_fnv1a(&queries, sizeof queries, fp[0]);
+        fp[1] = drum_prepared_image_fingerprint(&j->queries, fp[1]);
+        fp[2] = drum_prepared_text_fingerprint(&j->queries, fp[2]);
+        j->fingerprinted = 1;
+    }
+    return fp;
 }
 
 static int trainer_for(drum_job *j, drum_trainer *t, char *err, size_t errlen) {
@@ -1701,8 +1711,11 @@ static int trainer_for(drum_job *j, drum_trainer *t, char *err, size_t errlen) {
     if (drum_trainer_init(t, &o, j->be, j->model, &j->params, &j->train, &j->pool, j->scorer,
                           j->comm, err, errlen))
         return -1;
-    /* init set the pool's */
-    with_queries(j, &t->data_fingerprint, &t->image_fingerprint, &t->text_fingerprint);
+    /* init set the pool's; the job's go on with its queries' */
+    const uint64_t *fp = job_fingerprints(j);
+    t->data_fingerprint = fp[0];
+    t->image_fingerprint = fp[1];
+    t->text_fingerprint = fp[2];
     t->stop = j->stop;
     t->progress = j->progress;
     t->groups = j->pool_group;
