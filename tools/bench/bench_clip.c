@@ -21,16 +21,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_common.h"
 #include "drum/backend.h"
 #include "drum/clip.h"
 #include "drum/clip_model.h"
 #include "drum/rng.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 typedef struct {
     float *pixels;
@@ -90,11 +85,6 @@ static int train_step(drum_clip_model *m, const bench_inputs *in, const drum_ada
            drum_clip_clip_grad_norm(m, NULL, 1.0f, NULL) || drum_clip_adamw_step(m, h);
 }
 
-static int by_value(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Times one (config, task) in `windows` windows of at least `reps` iterations (and 1 s each
  * when there are several). Returns the median window's images/s, the slowest and fastest in
  * range[0..1], or a negative value after printing why. */
@@ -134,7 +124,7 @@ static double bench_one(drum_backend *be, const char *name, int train, int B, in
         rate[w] = (double)B * reps / (now_s() - t0);
     }
     if (rc == 0 && drum_backend_ok(be)) {
-        qsort(rate, (size_t)windows, sizeof *rate, by_value);
+        qsort(rate, (size_t)windows, sizeof *rate, cmp_double);
         ips = rate[windows / 2];
         range[0] = rate[0];
         range[1] = rate[windows - 1];

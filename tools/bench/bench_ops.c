@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_common.h"
 #include "drum/backend.h"
 
 #define MAX_PTR 24
@@ -95,17 +96,6 @@ static void release(args *a) {
 }
 
 /* ---- timing -------------------------------------------------------------------------- */
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *x, const void *y) {
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
 
 /* Median milliseconds per call of fn, spending about budget_s; NAN on a backend error.
  * Successive calls cycle through the nset copies of the case's buffers (rotation). */
