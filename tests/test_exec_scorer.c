@@ -53,7 +53,7 @@ static void test_protocol(void) {
     drum_scorer *s = NULL;
     char cmd[sizeof LVLM + 32];
     snprintf(cmd, sizeof cmd, "%s --id 'tiny model, t=0'", LVLM);
-    CHECK(drum_exec_open(&s, cmd, err, sizeof err) == 0, "open: %s", err);
+    CHECK(drum_exec_open(&s, cmd, 0, err, sizeof err) == 0, "open: %s", err);
     if (!s) return;
     CHECK(strcmp(s->id, "exec:tiny model, t=0") == 0, "id '%s'", s->id);
     CHECK(strcmp(s->template_name, "plain") == 0, "template '%s'", s->template_name);
@@ -103,7 +103,7 @@ static void test_protocol(void) {
 static void expect_failure(const char *command, int op, const char *want) {
     char err[512] = "";
     drum_scorer *s = NULL;
-    int rc = drum_exec_open(&s, command, err, sizeof err);
+    int rc = drum_exec_open(&s, command, 0, err, sizeof err);
     if (op > 0 && rc == 0) {
         drum_example q = ex("q", "p", "r", "vqa"), d = ex("d", "p", "r", "vqa");
         drum_score_pair pair = {&q, &d};
@@ -193,7 +193,7 @@ static void test_long_id(void) {
     for (int k = 0; k < 2; k++) {
         snprintf(cmd[k], sizeof cmd[k], "read l; printf '%%s\\n' '{\"id\": \"hf:/models/%0150d%s\"}'; "
                  "cat >/dev/null", 0, k ? ":postprocess=openflamingo" : "");
-        CHECK(drum_exec_open(&s[k], cmd[k], err, sizeof err) == 0, "open: %s", err);
+        CHECK(drum_exec_open(&s[k], cmd[k], 0, err, sizeof err) == 0, "open: %s", err);
     }
     if (s[0] && s[1])
         CHECK(strlen(s[0]->id) < sizeof s[0]->id && strncmp(s[0]->id, "exec:hf:/models/000", 19) == 0 &&
@@ -222,7 +222,7 @@ static void test_ops(void) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         drum_scorer *s = NULL;
         snprintf(cmd, sizeof cmd, "%s %s", LVLM, cases[i].options);
-        CHECK(drum_exec_open(&s, cmd, err, sizeof err) == 0, "open '%s': %s", cmd, err);
+        CHECK(drum_exec_open(&s, cmd, 0, err, sizeof err) == 0, "open '%s': %s", cmd, err);
         if (!s) continue;
         CHECK(drum_scorer_ops(s) == cases[i].ops, "'%s': ops %d, expected %d", cases[i].options,
               drum_scorer_ops(s), cases[i].ops);
@@ -250,6 +250,121 @@ static void test_ops(void) {
     with_lvlm("--ops-json '[\"score\", 3]'", 0, "\"ops\" that is not a list of strings");
 }
 
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* 1 when process pid has ended (gone, or a zombie its parent has not reaped yet), waiting up
+ * to 5 s for it */
+static int ended(long pid) {
+    for (int t = 0; t < 500; t++) {
+        char path[64], stat[256] = "";
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f) return 1;
+        size_t n = fread(stat, 1, sizeof stat - 1, f);
+        fclose(f);
+        stat[n] = '\0';
+        const char *paren = strrchr(stat, ')');
+        if (paren && paren[1] == ' ' && paren[2] == 'Z') return 1;
+        usleep(10000);
+    }
+    return 0;
+}
+
+/* scorer.timeout: a request the process does not answer in time, or does not even read (a
+ * request past the pipe's 64 KiB), or a hello that does not come, is an error within about
+ * the limit, naming it; drum ends the process's group (a sleep the shell started is gone),
+ * and the spent scorer refuses the next call at once. A reply within the limit is taken. */
+static void test_timeout(void) {
+    char err[512] = "", cmd[sizeof LVLM + PATH_MAX + 128], pidfile[] = "/tmp/drum_pid_XXXXXX";
+    int fd = mkstemp(pidfile);
+    if (fd >= 0) close(fd);
+    drum_example q = ex("q", "p", "r", "vqa"), d = ex("d", "p", "r", "vqa");
+    drum_score_pair pair = {&q, &d};
+    double v = 0;
+    drum_scorer *s = NULL;
+    snprintf(cmd, sizeof cmd, "%s --sleep 0.2", LVLM);
+    CHECK(drum_exec_open(&s, cmd, 5, err, sizeof err) == 0 && s &&
+              s->score(s, &pair, 1, &v, err, sizeof err) == 0 && v == rule(&q, &d),
+          "a reply 0.2 s after its request, within a 5 s limit: %s", err);
+    drum_scorer_destroy(s);
+    s = NULL;
+
+    snprintf(cmd, sizeof cmd, "read l; printf '{\"id\": \"x\"}\\n'; read l; sleep 30 & echo $! >'%s'; wait",
+             pidfile);
+    CHECK(drum_exec_open(&s, cmd, 0.5, err, sizeof err) == 0, "open: %s", err);
+    if (s) {
+        double t0 = now_s();
+        int rc = s->score(s, &pair, 1, &v, err, sizeof err);
+        double took = now_s() - t0;
+        CHECK(rc == -1 && strstr(err, "no reply to the score request within 0.5 s (scorer.timeout)"),
+              "an unanswered request: rc %d, '%s'", rc, err);
+        CHECK(took > 0.45 && took < 5, "the time limit of 0.5 s took %.2f s", took);
+        char text[32] = "";
+        FILE *f = fopen(pidfile, "r");
+        long pid = f && fgets(text, sizeof text, f) ? atol(text) : 0;
+        if (f) fclose(f);
+        CHECK(pid > 0 && ended(pid), "the process's child (pid %ld) still runs", pid);
+        t0 = now_s();
+        rc = s->score(s, &pair, 1, &v, err, sizeof err);
+        CHECK(rc == -1 && strstr(err, "no score request is sent: the process was ended when an "
+                                      "earlier request ran past scorer.timeout (0.5 s)") &&
+                  now_s() - t0 < 0.1,
+              "the spent scorer: rc %d, '%s'", rc, err);
+        drum_scorer_destroy(s);
+        s = NULL;
+    }
+    unlink(pidfile);
+
+    /* 300 KB of prompt: the write blocks on a process that does not read */
+    char *big = malloc(300001);
+    if (big) {
+        memset(big, 'w', 300000);
+        big[300000] = '\0';
+        drum_example bq = ex("bq", big, "r", "vqa");
+        drum_score_pair bp = {&bq, &d};
+        CHECK(drum_exec_open(&s, "read l; printf '{\"id\": \"x\"}\\n'; sleep 30", 0.5, err,
+                             sizeof err) == 0,
+              "open: %s", err);
+        double t0 = now_s();
+        int rc = s ? s->score(s, &bp, 1, &v, err, sizeof err) : 0;
+        CHECK(rc == -1 && strstr(err, "it did not read the score request within 0.5 s"),
+              "a request not read: rc %d, '%s'", rc, err);
+        CHECK(now_s() - t0 < 5, "a request not read took %.2f s to fail", now_s() - t0);
+        drum_scorer_destroy(s);
+        s = NULL;
+        free(big);
+    }
+
+    double t0 = now_s();
+    CHECK(drum_exec_open(&s, "sleep 30", 0.3, err, sizeof err) == -1 &&
+              strstr(err, "no reply to the hello request within 0.3 s (scorer.timeout)") &&
+              now_s() - t0 < 5,
+          "a hello that does not come: '%s' after %.2f s", err, now_s() - t0);
+}
+
+/* Every request carries "seq"; a reply echoing another number answers another request and is
+ * an error; a reply without it is taken as before (programs that do not echo). */
+static void test_seq(void) {
+    with_lvlm("--wrong-seq score", 1, "the reply to score (request seq 1) carries another \"seq\"");
+    with_lvlm("--wrong-seq generate", 2, "the reply to generate (request seq 1) carries another");
+    with_lvlm("--wrong-seq hello", 0, "the reply to hello (request seq 0) carries another");
+    char err[512] = "", cmd[sizeof LVLM + 64];
+    drum_scorer *s = NULL;
+    snprintf(cmd, sizeof cmd, "%s --no-seq", LVLM);
+    drum_example q = ex("q", "p", "r", "vqa"), d = ex("d", "p", "r", "vqa");
+    drum_score_pair pair = {&q, &d};
+    double v = 0;
+    CHECK(drum_exec_open(&s, cmd, 0, err, sizeof err) == 0 && s &&
+              s->score(s, &pair, 1, &v, err, sizeof err) == 0 &&
+              s->score(s, &pair, 1, &v, err, sizeof err) == 0 && v == rule(&q, &d),
+          "replies without \"seq\": %s", err);
+    drum_scorer_destroy(s);
+}
+
 /* The LVLM process is drum's to end: it ignores SIGINT, SIGTERM and SIGUSR1 (drum's stop
  * requests) and leads its own process group (a terminal's Ctrl-C does not reach it), so
  * after those it still answers; drum_exec_signal_children(SIGKILL) then ends the whole group
@@ -259,7 +374,7 @@ static void test_signals(void) {
     drum_scorer *s = NULL;
     /* "; true": the shell stays, the stand-in its child, so the group matters */
     snprintf(cmd, sizeof cmd, "%s --id signals; true", LVLM);
-    CHECK(drum_exec_open(&s, cmd, err, sizeof err) == 0, "open: %s", err);
+    CHECK(drum_exec_open(&s, cmd, 0, err, sizeof err) == 0, "open: %s", err);
     if (!s) return;
     drum_example q = ex("q", "p", "r", "vqa"), d = ex("d", "p", "r", "vqa");
     drum_score_pair pair = {&q, &d};
@@ -303,7 +418,7 @@ static void test_openai_adapter(void) {
     if (fd >= 0) close(fd);
     openai_command(cmd, sizeof cmd, "", "");
     drum_scorer *s = NULL;
-    CHECK(drum_exec_open(&s, cmd, err, sizeof err) == 0, "open: %s", err);
+    CHECK(drum_exec_open(&s, cmd, 0, err, sizeof err) == 0, "open: %s", err);
     if (!s) {
         unlink(png);
         return;
@@ -370,7 +485,7 @@ static void test_openai_adapter(void) {
              "float('nan')][:len(p)] + [float('inf')] * (len(p) - 2)\n"
              "e.serve(B)\"", ROOT);
     s = NULL;
-    CHECK(drum_exec_open(&s, cmd, err, sizeof err) == 0, "open (NaN backend): %s", err);
+    CHECK(drum_exec_open(&s, cmd, 0, err, sizeof err) == 0, "open (NaN backend): %s", err);
     if (s) {
         CHECK(s->score(s, pairs, 3, sc, err, sizeof err) == -1 &&
                   strstr(err, "score failed: score: reply.scores[1] is not a finite number"),
@@ -385,7 +500,7 @@ static void test_openai_adapter(void) {
     for (int k = 0; k < 3; k++) {
         openai_command(cmd, sizeof cmd, opts[k], "");
         s = NULL;
-        int rc = drum_exec_open(&s, cmd, err, sizeof err);
+        int rc = drum_exec_open(&s, cmd, 0, err, sizeof err);
         CHECK(rc == 0, "open (%s): %s", opts[k], err);
         if (rc) continue;
         rc = s->score(s, pairs, 1, sc, err, sizeof err);
@@ -399,7 +514,7 @@ static void test_openai_adapter(void) {
      * on it) */
     openai_command(cmd, sizeof cmd, "", "--postprocess openflamingo");
     s = NULL;
-    CHECK(drum_exec_open(&s, cmd, err, sizeof err) == 0, "open (openflamingo): %s", err);
+    CHECK(drum_exec_open(&s, cmd, 0, err, sizeof err) == 0, "open (openflamingo): %s", err);
     if (s) {
         drum_example dv = ex("dv", "Is it red?", "Yes, it is red. Question: what", "vqa");
         drum_example dc = ex("dc", "Describe.", "A \"red\" circle. Output: more", "caption");
@@ -444,6 +559,8 @@ int main(void) {
     test_shell_replaced();
     test_ops();
     test_signals();
+    test_timeout();
+    test_seq();
     test_openai_adapter();
     return check_summary();
 }

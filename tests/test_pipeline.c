@@ -2161,6 +2161,21 @@ static void test_converted_eval(void) {
           "re-run from the answer cache with a failing generate: exit %d: %s", rc, log ? log : "");
     free(log);
     free(res);
+    /* scorer.timeout reaches the LVLM: one slower than it ends the job at its first request
+     * (the drafts, a new answer cache), naming the limit */
+    char answers[PATH_MAX + 64];
+    snprintf(set, sizeof set, "scorer.command=python3 '%s' --sleep 20", lvlm);
+    snprintf(answers, sizeof answers, "scorer.answers=%s/conv/slow_answers.jsonl", tmp);
+    const char *e3[] = {drum_bin, "eval", path[6], "--set", set, "--set", answers,
+                        "--set", "scorer.timeout=0.5", NULL};
+    time_t t0 = time(NULL);
+    rc = run_drum(path[7], e3, 0, NULL, 0);
+    log = test_slurp(path[7]);
+    CHECK(rc == 1 && log && strstr(log, "no reply to the generate request within 0.5 s "
+                                        "(scorer.timeout)") && time(NULL) - t0 < 15,
+          "an LVLM slower than scorer.timeout: exit %d after %ld s: %s", rc,
+          (long)(time(NULL) - t0), log ? log : "");
+    free(log);
 }
 
 /* Hateful Memes in its native format, through `drum convert hateful-memes` and `drum eval`

@@ -3,7 +3,7 @@ tools/lvlm_hf.py and tools/lvlm_openai.py: standard library only.
 
 serve(open_backend) reads one JSON request a line from standard input and writes one reply a
 line to standard output, which it keeps for replies alone (anything a library prints goes to
-standard error). open_backend() runs at the first request (so a model that fails to load is
+standard error); a reply echoes its request's "seq", so drum never takes it for another's. open_backend() runs at the first request (so a model that fails to load is
 an error reply, not a dead process) and returns an object with `id`, `template` and any of
 
     score_pairs(pairs)                 -> [float]          one a {"query", "demo"} pair
@@ -88,9 +88,10 @@ def serve(open_backend):
     sys.stdout = sys.stderr
     backend = None
     for line in sys.stdin:
-        op = "request"
+        op, seq = "request", None
         try:
             req = json.loads(line)
+            seq = req.get("seq")
             op = req.get("op")
             if backend is None:
                 backend = open_backend()
@@ -109,5 +110,7 @@ def serve(open_backend):
             reply = {"error": str(e)}
         except Exception as e:  # the message goes back to drum, which names the call
             reply = {"error": f"{type(e).__name__}: {e}"}
+        if seq is not None:  # echoed: drum then never takes this reply for another request's
+            reply["seq"] = seq
         out.write(reply_line(reply, op) + "\n")
         out.flush()

@@ -178,6 +178,7 @@ typedef struct {
 typedef struct {
     int backend;  /* drum_scorer_backend */
     char *command; /* exec: the subprocess's command line (run with /bin/sh -c) */
+    double timeout; /* exec: seconds a request may take; 0 = no limit */
     char *cache;  /* score cache file; "" is filled in as {train.out}/DRUM_SCORE_CACHE_NAME */
     char *answers; /* answer cache file (not the simulator's); "" is filled in as
                     * {train.out}/DRUM_ANSWERS_NAME */

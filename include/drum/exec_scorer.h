@@ -25,6 +25,11 @@
  *          (evaluation of classification by class name, and of yes/no tasks); a subprocess
  *          that does not rank leaves it out of hello's "ops"
  *
+ * Every request also carries "seq": its number, from 0 for hello. A reply may echo it
+ * ("seq": N, as tools/exec_protocol.py does); a reply that carries another number is an
+ * error (a reply written twice, or one that came after its request's time ran out), so a
+ * program that echoes it can never have one request's reply taken as another's.
+ *
  * EX = {"id","image","prompt","response","task"}: "image" is the path drum resolved (the
  * dataset file's directory joined with the example's image); "response" is the gold response,
  * which a score needs; generate's and rank's queries carry no "response". Any reply may instead be
@@ -42,9 +47,12 @@
  * sent is an error (it would have been taken as that request's reply); NaN and Infinity, which
  * JSON has not, \u0000 and bytes that are not UTF-8 are errors naming the reply. An id or
  * template longer than the key fields (127 and 63 bytes) keeps its head and a digest of the
- * whole, so settings that differ only at the end of a long id stay apart in the caches. Calls are synchronous (one request in
- * flight, no time limit: an LVLM may take long), so a scorer must not be used by two threads
- * at once. Opening one makes the process ignore SIGPIPE (when it was at its default), so a
+ * whole, so settings that differ only at the end of a long id stay apart in the caches.
+ * Calls are synchronous (one request in flight), so a scorer must not be used by two threads
+ * at once. A request has no time limit unless `timeout` (scorer.timeout, seconds) is set:
+ * then a request not read and answered within it, hello included (and with it the model's
+ * loading, in tools/lvlm_hf.py), is an error, and drum ends the process's group at once (a
+ * reply coming later would answer the next request); the scorer then refuses every call. Opening one makes the process ignore SIGPIPE (when it was at its default), so a
  * subprocess that dies mid-request (or mid-reply) is an error naming its exit status or
  * signal, not a crash.
  * tests/fixtures/exec_lvlm.py is a small stand-in that speaks the protocol; tools/lvlm_hf.py
@@ -62,9 +70,11 @@
 extern "C" {
 #endif
 
-/* Starts `command` and says hello. *out's id is "exec:" + the reply's id. Returns 0, or -1
- * with a message naming the command (and its exit status when it already ended). */
-int drum_exec_open(drum_scorer **out, const char *command, char *err, size_t errlen);
+/* Starts `command` and says hello. *out's id is "exec:" + the reply's id. timeout: the
+ * seconds each request may take (hello's too), 0 for no limit. Returns 0, or -1 with a
+ * message naming the command (and its exit status when it already ended). */
+int drum_exec_open(drum_scorer **out, const char *command, double timeout, char *err,
+                   size_t errlen);
 
 /* Sends sig to every LVLM process group the open exec scorers run; async-signal-safe, for a
  * handler that ends drum at once (a second Ctrl-C) and must not leave them computing. */

@@ -952,6 +952,7 @@ static const drum_cfg_field TRAIN_FIELDS[] = {
 static const drum_cfg_field SCORER_FIELDS[] = {
     F_ENUM(drum_scorer_config, backend, "synthetic", SCORER_NAMES),
     F_STR(drum_scorer_config, command, ""),
+    F_FLT(drum_scorer_config, timeout, "0", 0, 1e9),
     F_STR(drum_scorer_config, cache, ""),
     F_STR(drum_scorer_config, answers, ""),
     F_U64(drum_scorer_config, seed, "7"),

@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,8 +21,11 @@
 typedef struct {
     char *command;
     pid_t pid;
-    FILE *to;     /* the process's standard input */
+    int to;       /* the process's standard input (non-blocking on drum's side) */
     int from;     /* its standard output, read into buf */
+    double timeout; /* seconds a request may take, written and answered; 0: no limit */
+    int timed_out;  /* a request ran past it: the process was ended, the scorer is spent */
+    unsigned long seq; /* the next request's "seq" */
     char *buf;    /* bytes read and not yet taken as a line: buf[0..len) */
     size_t len, cap;
     char *line;   /* the last reply line, without its newline */
@@ -31,6 +35,31 @@ typedef struct {
 static void sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
+}
+
+static double monotonic_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Waits until fd is ready for events (or has hung up, or failed: the read or write that
+ * follows says so) or the request's deadline passes (never, without a time limit). Returns 1
+ * ready, 0 past the deadline. */
+static int wait_fd(const exec_impl *im, int fd, short events, double deadline) {
+    for (;;) {
+        int ms = -1;
+        if (im->timeout > 0) {
+            double left = deadline - monotonic_s();
+            if (left <= 0) return 0;
+            ms = left * 1000 >= INT_MAX ? INT_MAX : (int)ceil(left * 1000);
+        }
+        struct pollfd p = {fd, events, 0};
+        int r = poll(&p, 1, ms);
+        if (r > 0 || (r < 0 && errno != EINTR)) return 1;
+        /* r == 0 (the deadline, or INT_MAX ms of a longer limit) or a signal: the loop
+         * measures what is left */
+    }
 }
 
 /* The running LVLM processes, each the leader of its own process group (the shell and what it
@@ -96,13 +125,15 @@ static int reserve(exec_impl *im, size_t room) {
 
 /* The next line of the process's output into im->line (without its newline). Returns its
  * length; -1 at end of output with nothing read; -2 at end of output inside a line (the part
- * read in im->line: the process died mid-reply); -3 out of memory. */
-static ssize_t read_line(exec_impl *im) {
+ * read in im->line: the process died mid-reply); -3 out of memory; -4 at the deadline with no
+ * whole line. */
+static ssize_t read_line(exec_impl *im, double deadline) {
     size_t scanned = 0;
     char *nl;
     while (!(nl = im->len > scanned ? memchr(im->buf + scanned, '\n', im->len - scanned) : NULL)) {
         scanned = im->len;
         if (reserve(im, 65536)) return -3;
+        if (!wait_fd(im, im->from, POLLIN, deadline)) return -4;
         ssize_t r = read(im->from, im->buf + im->len, im->cap - im->len);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) break; /* the end of its output (a read error ends it too) */
@@ -142,9 +173,48 @@ static int stray_output(exec_impl *im, const char *op, char *err, size_t errlen)
     return 1;
 }
 
-/* Sends req (consumed) and parses one reply line into *reply. */
+/* Writes text and a newline to the process's input. Returns 0; -1 with errno when a write
+ * failed (the process closed its input or ended); -4 at the deadline, the process not
+ * reading. */
+static int write_line(exec_impl *im, const char *text, double deadline) {
+    size_t n = strlen(text);
+    for (size_t done = 0; done <= n;) {
+        const char *from = done < n ? text + done : "\n";
+        ssize_t w = write(im->to, from, done < n ? n - done : 1);
+        if (w > 0) {
+            done += (size_t)w;
+        } else if (w < 0 && errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) {
+            return -1;
+        } else if (w < 0 && errno != EINTR && !wait_fd(im, im->to, POLLOUT, deadline)) {
+            return -4;
+        }
+    }
+    return 0;
+}
+
+/* Ends the process's group at once: a request ran past scorer.timeout, and a reply coming
+ * later would be taken as the next request's. The scorer is spent. */
+static void end_process(exec_impl *im) {
+    int st;
+    if (im->pid > 0) {
+        kill(-im->pid, SIGKILL);
+        reap(im, 5000, &st);
+    }
+    if (im->to >= 0) close(im->to);
+    im->to = -1;
+    im->timed_out = 1;
+}
+
+/* Sends req (consumed), numbered with the next "seq", and parses one reply line into
+ * *reply; a reply's "seq", when it has one, must be the request's. */
 static int roundtrip(exec_impl *im, cJSON *req, const char *op, cJSON **reply, char *err,
                      size_t errlen) {
+    double deadline = monotonic_s() + im->timeout;
+    unsigned long seq = im->seq++;
+    if (req && !cJSON_AddNumberToObject(req, "seq", (double)seq)) {
+        cJSON_Delete(req);
+        req = NULL;
+    }
     char *text = req ? cJSON_PrintUnformatted(req) : NULL;
     cJSON_Delete(req);
     *reply = NULL;
@@ -152,16 +222,30 @@ static int roundtrip(exec_impl *im, cJSON *req, const char *op, cJSON **reply, c
         snprintf(err, errlen, "scorer exec: out of memory for a %s request", op);
         return -1;
     }
+    if (im->timed_out) {
+        free(text);
+        snprintf(err, errlen, "scorer exec '%s': no %s request is sent: the process was ended "
+                 "when an earlier request ran past scorer.timeout (%g s)", im->command, op,
+                 im->timeout);
+        return -1;
+    }
     char end[64];
     if (stray_output(im, op, err, errlen)) {
         free(text);
         return -1;
     }
-    int bad = fputs(text, im->to) < 0 || fputc('\n', im->to) == EOF || fflush(im->to) != 0;
+    int sent = write_line(im, text, deadline);
     int write_errno = errno;
     free(text);
     /* a process that stopped reading may still have written something: report that first */
-    ssize_t n = read_line(im);
+    ssize_t n = sent == -4 ? -4 : read_line(im, deadline);
+    if (n == -4) {
+        end_process(im);
+        snprintf(err, errlen, "scorer exec '%s': %s the %s request within %g s (scorer.timeout): "
+                 "drum ended the process; what was answered before it is kept in the caches",
+                 im->command, sent == -4 ? "it did not read" : "no reply to", op, im->timeout);
+        return -1;
+    }
     if (n == -3) {
         snprintf(err, errlen, "scorer exec '%s': out of memory reading the reply to %s",
                  im->command, op);
@@ -173,7 +257,7 @@ static int roundtrip(exec_impl *im, cJSON *req, const char *op, cJSON **reply, c
                  "%s: '%.120s'%s", im->command, op, im->line, end);
         return -1;
     }
-    if (n < 0 && bad) {
+    if (n < 0 && sent) {
         describe_end(im, end, sizeof end);
         snprintf(err, errlen, "scorer exec '%s': writing the %s request failed: %s%s",
                  im->command, op, strerror(write_errno), end);
@@ -207,6 +291,14 @@ static int roundtrip(exec_impl *im, cJSON *req, const char *op, cJSON **reply, c
             snprintf(err, errlen, "scorer exec '%s': the reply to %s is not one JSON object: "
                      "'%.120s' (the protocol's replies own its standard output: a program's logs "
                      "and prints go to standard error)", im->command, op, im->line);
+        return -1;
+    }
+    const cJSON *echo = cJSON_GetObjectItemCaseSensitive(r, "seq");
+    if (echo && !(cJSON_IsNumber(echo) && echo->valuedouble == (double)seq)) {
+        snprintf(err, errlen, "scorer exec '%s': the reply to %s (request seq %lu) carries "
+                 "another \"seq\": it answers another request (a reply written twice, or late): "
+                 "'%.120s'", im->command, op, seq, im->line);
+        cJSON_Delete(r);
         return -1;
     }
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(r, "error");
@@ -405,7 +497,7 @@ static void exec_destroy(drum_scorer *s) {
     if (!s) return;
     exec_impl *im = s->impl;
     if (im) {
-        if (im->to) fclose(im->to); /* end of input: the process should exit */
+        if (im->to >= 0) close(im->to); /* end of input: the process should exit */
         int st;
         if (im->pid > 0 && !reap(im, 5000, &st)) {
             kill(-im->pid, SIGKILL); /* its group: it ignores SIGTERM (drum_exec_open) */
@@ -484,7 +576,8 @@ static int simple_command(const char *c) {
     return 0;
 }
 
-int drum_exec_open(drum_scorer **out, const char *command, char *err, size_t errlen) {
+int drum_exec_open(drum_scorer **out, const char *command, double timeout, char *err,
+                   size_t errlen) {
     *out = NULL;
     if (!command || !command[0]) {
         snprintf(err, errlen, "scorer exec: no command to run");
@@ -502,7 +595,8 @@ int drum_exec_open(drum_scorer **out, const char *command, char *err, size_t err
         return -1;
     }
     im->pid = -1;
-    im->from = -1;
+    im->to = im->from = -1;
+    im->timeout = timeout > 0 ? timeout : 0;
     s->impl = im;
     s->score = exec_score;
     s->generate = exec_generate;
@@ -552,14 +646,15 @@ int drum_exec_open(drum_scorer **out, const char *command, char *err, size_t err
     close(in[0]);
     close(outp[1]);
     in[0] = outp[1] = -1;
-    im->to = fdopen(in[1], "w");
-    if (im->to) in[1] = -1;
-    im->from = outp[0];
-    outp[0] = -1;
-    if (!im->to) {
-        snprintf(err, errlen, "scorer exec '%s': fdopen: %s", command, strerror(errno));
+    /* drum's end alone: a request the process does not read runs into the time limit */
+    int fl = fcntl(in[1], F_GETFL);
+    if (fl < 0 || fcntl(in[1], F_SETFL, fl | O_NONBLOCK) < 0) {
+        snprintf(err, errlen, "scorer exec '%s': fcntl: %s", command, strerror(errno));
         goto fail;
     }
+    im->to = in[1];
+    im->from = outp[0];
+    in[1] = outp[0] = -1;
     cJSON *hello = cJSON_CreateObject(), *reply;
     if (hello && (!cJSON_AddStringToObject(hello, "op", "hello") ||
                   !cJSON_AddNumberToObject(hello, "protocol", 1))) {

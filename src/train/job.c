@@ -499,7 +499,7 @@ static int open_lvlm(drum_job *j, char *err, size_t errlen) {
     const drum_job_config *c = j->cfg;
     int rc;
     if (c->scorer.backend == DRUM_SCORER_EXEC) {
-        rc = drum_exec_open(&j->lvlm, c->scorer.command, err, errlen);
+        rc = drum_exec_open(&j->lvlm, c->scorer.command, c->scorer.timeout, err, errlen);
     } else if (c->scorer.backend == DRUM_SCORER_SYNTHETIC) {
         char *meta = synthetic_meta(j, err, errlen);
         if (!meta) return -1;

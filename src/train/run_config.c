@@ -16,11 +16,12 @@
 #include "drum/trainer.h"
 
 /* Settings a resumed run may change: where it runs (and the micro-batches its memory allows),
- * and the run directory's own spelling. The first three change the bits of what follows
- * (docs/ARCHITECTURE.md), so the job says so; check_resume relies on their order. */
+ * the run directory's own spelling, and how long an LVLM request may take. The first three
+ * change the bits of what follows (docs/ARCHITECTURE.md), so the job says so; check_resume
+ * relies on their order. */
 static const char *const RESUME_MAY_CHANGE[] = {"threads",   "backend",      "train.micro_batch",
                                                 "train.out", "scorer.cache", "scorer.answers",
-                                                NULL};
+                                                "scorer.timeout", NULL};
 
 /* What config.yaml's header holds between `open` and `close` on one line, into out: the
  * source revision (", source R) started it") or the command ("as `drum eval` (drum"); ""
