@@ -23,8 +23,12 @@ OPT ?= -O2
 SAN ?=
 # OpenBLAS built on OpenMP, so its GEMM threads and drum's ops share one thread pool
 # (the pthread build spins its own threads against OpenMP's: the demo ran ~2x slower).
-OPENBLAS_DIR ?= /usr/lib/x86_64-linux-gnu/openblas-openmp
-OPENBLAS_INC ?= /usr/include/x86_64-linux-gnu/openblas-openmp
+# Debian's multiarch directories: x86_64-linux-gnu here, aarch64-linux-gnu on Grace.
+ifndef MULTIARCH
+  MULTIARCH := $(or $(shell $(CC) -print-multiarch 2>/dev/null),x86_64-linux-gnu)
+endif
+OPENBLAS_DIR ?= /usr/lib/$(MULTIARCH)/openblas-openmp
+OPENBLAS_INC ?= /usr/include/$(MULTIARCH)/openblas-openmp
 CFLAGS := -std=c11 $(OPT) -g -fopenmp -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
           -Wno-unused-parameter -Iinclude -Isrc -I$(OPENBLAS_INC) -MMD -MP $(SAN)
 LDLIBS := -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -lopenblas -lyaml -lutf8proc -lcjson -lm
