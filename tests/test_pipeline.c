@@ -1730,6 +1730,35 @@ static void test_pad_example(void) {
  * seed (others for another), and every example (no mask) for 0 or the whole pool;
  * `drum mine --set train.queries=30` over the exec job's 100 pool examples drafts those 30
  * alone and writes their 30 candidate lists, of the same ids, as its --check counted. */
+/* A run of more evaluations than the 256 rows results.jsonl once held: 21 shot counts of 5
+ * baselines and 8 DRUM rounds, 273 rows (the old table refused the 257th after round 7's
+ * training, "more than 256 evaluations in one run"); every row and round reaches
+ * results.jsonl and results.md. */
+static void test_many_evaluations(void) {
+    char cfg[300], out[300], log[300], results[340], md[340];
+    snprintf(cfg, sizeof cfg, "%s/many.yaml", tmp);
+    snprintf(out, sizeof out, "%s/run_many", tmp);
+    snprintf(log, sizeof log, "%s/many.log", tmp);
+    snprintf(results, sizeof results, "%s/results.jsonl", out);
+    snprintf(md, sizeof md, "%s/results.md", out);
+    write_config(cfg, out);
+    const char *a[] = {drum_bin, "demo", cfg, "--set", "train.rounds=8", "--set",
+                       "train.queries=8", "--set", "train.checkpoint_every=0", "--set",
+                       "eval.shots=[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20]",
+                       "--set", "eval.strategies=[RS,FIXED,SI,ST,SIT,DRUM]", NULL};
+    int rc = run_drum(log, a, 0, NULL, 0);
+    char *text = test_slurp(results), *table = test_slurp(md);
+    int rows = 0, rounds = 0;
+    for (const char *p = text; p && (p = strstr(p, "\"shots\": ")); p++) rows++;
+    for (const char *p = text; p && (p = strstr(p, "\"ndcg_round\": ")); p++) rounds++;
+    CHECK(rc == 0 && rows == 273 && rounds == 9, "273 evaluations, 9 NDCG rounds: exit %d, %d "
+          "rows, %d rounds (%s)", rc, rows, rounds, log);
+    CHECK(table && strstr(table, "| DRUM r8 | ") && strstr(table, "| 8 | "),
+          "results.md has round 8's row and NDCG line");
+    free(text);
+    free(table);
+}
+
 static void test_sampled_queries(void) {
     unsigned char *a = NULL, *b = NULL, *c = NULL;
     char err[512] = "";
@@ -2995,6 +3024,7 @@ int main(int argc, char **argv) {
     test_eval_on_pool();
     test_pad_example();
     test_sampled_queries();
+    test_many_evaluations();
     test_eval_stop();
     test_demo_resume_in_baselines();
     test_stop_unwritable_checkpoint();

@@ -36,7 +36,6 @@
 #include "drum/trace.h"
 #include "drum/trainer.h"
 
-#define MAX_ROWS 256
 #define NDCG_K 10
 
 typedef struct {
@@ -96,10 +95,10 @@ struct drum_job {
                                    * showing one image, which a query may pass over; else 0 */
     int n_groups;
     const char *group_name[DRUM_ICL_MAX_TASKS]; /* each family's task (the datasets' strings) */
-    result_row rows[MAX_ROWS];
-    int n_rows;
-    round_row rounds[64];
-    int n_rounds;
+    result_row *rows;             /* the evaluations so far (next_row) */
+    int n_rows, cap_rows;
+    round_row *rounds;            /* [r]: round r's NDCG and loss, when present (round_slot) */
+    int n_rounds, cap_rounds;
     char *report;
     char *prev_results;       /* results.jsonl as an earlier run left it, for --resume */
     /* a resumed run before training has restored the finished rounds' rows: results.jsonl
@@ -109,6 +108,35 @@ struct drum_job {
 };
 
 static void note(drum_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A zeroed row after the last evaluation's, the array grown as needed; j->n_rows++ takes it.
+ * NULL out of memory. */
+static result_row *next_row(drum_job *j) {
+    if (j->n_rows == j->cap_rows) {
+        int cap = j->cap_rows ? 2 * j->cap_rows : 64;
+        result_row *rows = realloc(j->rows, (size_t)cap * sizeof *rows);
+        if (!rows) return NULL;
+        j->rows = rows;
+        j->cap_rows = cap;
+    }
+    return memset(&j->rows[j->n_rows], 0, sizeof *j->rows);
+}
+
+/* Round r's NDCG row, the array grown (absent rows zeroed) to hold it and n_rounds past it;
+ * NULL out of memory. */
+static round_row *round_slot(drum_job *j, int r) {
+    if (r >= j->cap_rounds) {
+        int cap = j->cap_rounds ? j->cap_rounds : 4;
+        while (cap <= r) cap *= 2;
+        round_row *rounds = realloc(j->rounds, (size_t)cap * sizeof *rounds);
+        if (!rounds) return NULL;
+        memset(rounds + j->cap_rounds, 0, (size_t)(cap - j->cap_rounds) * sizeof *rounds);
+        j->rounds = rounds;
+        j->cap_rounds = cap;
+    }
+    if (j->n_rounds < r + 1) j->n_rounds = r + 1;
+    return &j->rounds[r];
+}
 static int largest_shots(const drum_job_config *c);
 static int max_shots(const drum_job *j);
 static drum_train_opts train_opts(const drum_job *j);
@@ -1343,6 +1371,8 @@ void drum_job_close(drum_job *j) {
         free(j->rows[r].pq);
         free(j->rows[r].mq);
     }
+    free(j->rows);
+    free(j->rounds);
     free(j->prev_results);
     free(j->pool_group);
     free(j->query_group);
@@ -1545,12 +1575,11 @@ static int evaluate_in(drum_job *j, drum_strategy s, int round, double *ndcg, ch
     if (ndcg && !j->oracle_ndcg) *ndcg = NAN;
     if (ndcg && j->oracle_ndcg && mean_ndcg(j, idx, kmax, ndcg, err, errlen)) goto out;
     for (int i = 0; i < c->eval.shots.n; i++) {
-        if (j->n_rows == MAX_ROWS) {
-            snprintf(err, errlen, "more than %d evaluations in one run", MAX_ROWS);
+        result_row *row = next_row(j);
+        if (!row) {
+            snprintf(err, errlen, "out of memory");
             goto out;
         }
-        result_row *row = &j->rows[j->n_rows];
-        memset(row, 0, sizeof *row);
         row->strategy = s;
         row->round = round;
         row->shots = c->eval.shots.v[i];
@@ -1619,8 +1648,12 @@ int drum_job_baselines(drum_job *j, char *err, size_t errlen) {
         double ndcg = 0;
         if (evaluate(j, s, 0, s == DRUM_STRATEGY_SIT ? &ndcg : NULL, err, errlen)) return -1;
         if (s == DRUM_STRATEGY_SIT) {
-            j->rounds[0] = (round_row){1, 0, ndcg, NAN, 0};
-            if (j->n_rounds == 0) j->n_rounds = 1;
+            round_row *r0 = round_slot(j, 0);
+            if (!r0) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            *r0 = (round_row){1, 0, ndcg, NAN, 0};
             char v[32];
             fmt_or(v, sizeof v, "%.4f", ndcg, "-");
             note(j, "round 0 (un-tuned SIT): NDCG@%d %s", NDCG_K, v);
@@ -1657,10 +1690,12 @@ static int round_end(void *user, int round, char *err, size_t errlen) {
     drum_job *j = rc->j;
     double ndcg = 0;
     if (evaluate(j, DRUM_STRATEGY_DRUM, round + 1, &ndcg, err, errlen)) return -1;
-    if (round + 1 < (int)(sizeof j->rounds / sizeof j->rounds[0])) {
-        j->rounds[round + 1] = (round_row){1, round + 1, ndcg, rc->t->last_loss, rc->t->step};
-        if (j->n_rounds < round + 2) j->n_rounds = round + 2;
+    round_row *slot = round_slot(j, round + 1);
+    if (!slot) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
     }
+    *slot = (round_row){1, round + 1, ndcg, rc->t->last_loss, rc->t->step};
     char v[32];
     fmt_or(v, sizeof v, "%.4f", ndcg, "-");
     note(j, "round %d: NDCG@%d %s, last loss %.4f, %ld steps", round + 1, NDCG_K, v,
@@ -1784,10 +1819,19 @@ static int restore_results(drum_job *j, int rounds_done, char *err, size_t errle
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "strategy");
         const cJSON *rd = cJSON_GetObjectItemCaseSensitive(o, "round");
         const cJSON *nr = cJSON_GetObjectItemCaseSensitive(o, "ndcg_round");
-        if (cJSON_IsString(st) && strcmp(st->valuestring, "DRUM") == 0 && cJSON_IsNumber(rd) &&
-            rd->valueint >= 1 && rd->valueint <= rounds_done && j->n_rows < MAX_ROWS) {
-            result_row *row = &j->rows[j->n_rows++];
-            memset(row, 0, sizeof *row);
+        int drum_row = cJSON_IsString(st) && strcmp(st->valuestring, "DRUM") == 0 &&
+                       cJSON_IsNumber(rd) && rd->valueint >= 1 && rd->valueint <= rounds_done;
+        int ndcg_row = !drum_row && cJSON_IsNumber(nr) && nr->valueint >= 1 &&
+                       nr->valueint <= rounds_done;
+        result_row *row = drum_row ? next_row(j) : NULL;
+        round_row *r = ndcg_row ? round_slot(j, nr->valueint) : NULL;
+        if ((drum_row && !row) || (ndcg_row && !r)) {
+            cJSON_Delete(o);
+            snprintf(err, errlen, "out of memory reading the rows of results.jsonl");
+            return -1;
+        }
+        if (row) {
+            j->n_rows++;
             row->strategy = DRUM_STRATEGY_DRUM;
             row->round = rd->valueint;
             snprintf(row->label, sizeof row->label, "DRUM r%d", row->round);
@@ -1809,18 +1853,15 @@ static int restore_results(drum_job *j, int rounds_done, char *err, size_t errle
                         row->r.expected[t] = c->valuedouble;
                         row->r.has_expected = 1;
                     }
-        } else if (cJSON_IsNumber(nr) && nr->valueint >= 1 && nr->valueint <= rounds_done &&
-                   nr->valueint < (int)(sizeof j->rounds / sizeof j->rounds[0])) {
+        } else if (r) {
             const cJSON *nd = cJSON_GetObjectItemCaseSensitive(o, "ndcg@10");
             const cJSON *ls = cJSON_GetObjectItemCaseSensitive(o, "loss");
             const cJSON *sp = cJSON_GetObjectItemCaseSensitive(o, "steps");
-            round_row *r = &j->rounds[nr->valueint];
             r->present = 1;
             r->round = nr->valueint;
             r->ndcg = cJSON_IsNumber(nd) ? nd->valuedouble : NAN;
             r->loss = cJSON_IsNumber(ls) ? ls->valuedouble : NAN;
             r->steps = cJSON_IsNumber(sp) ? (long)sp->valuedouble : 0;
-            if (j->n_rounds < nr->valueint + 1) j->n_rounds = nr->valueint + 1;
         }
         cJSON_Delete(o);
     }
@@ -1867,14 +1908,24 @@ int drum_job_train(drum_job *j, int resume, char *err, size_t errlen) {
 
 /* ----------------------------------------------------------------- report ---- */
 
+/* Appends the formatted text to s[0..n) of cap bytes, as far as it fits; returns the length
+ * the whole would have, so a report can measure itself and be written again larger. */
+static size_t put(char *s, size_t n, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static size_t put(char *s, size_t n, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(n < cap ? s + n : NULL, n < cap ? cap - n : 0, fmt, ap);
+    va_end(ap);
+    return n + (w > 0 ? (size_t)w : 0);
+}
+
 /* The rest of a task table's header, after its first cell: a column a task family. */
 static size_t task_header(const drum_icl_result *tasks, char *s, size_t n, size_t cap) {
-    for (int t = 0; t < tasks->n_tasks; t++)
-        n += (size_t)snprintf(s + n, n < cap ? cap - n : 0, " %s |", tasks->task[t]);
-    n += (size_t)snprintf(s + n, n < cap ? cap - n : 0, "\n|---|");
-    for (int t = 0; t < tasks->n_tasks; t++)
-        n += (size_t)snprintf(s + n, n < cap ? cap - n : 0, "---:|");
-    return n + (size_t)snprintf(s + n, n < cap ? cap - n : 0, "\n");
+    for (int t = 0; t < tasks->n_tasks; t++) n = put(s, n, cap, " %s |", tasks->task[t]);
+    n = put(s, n, cap, "\n|---|");
+    for (int t = 0; t < tasks->n_tasks; t++) n = put(s, n, cap, "---:|");
+    return put(s, n, cap, "\n");
 }
 
 /* A row's per-query values: the task metric (metric = 1) or the simulator's P(correct). */
@@ -1897,7 +1948,7 @@ static const result_row *row_with(const drum_job *j, const char *label, int shot
  * Appends to s (PUT). */
 static size_t paired_table(const drum_job *j, int shots, int metric, char *s, size_t n,
                            size_t cap) {
-#define PUT(...) n += (size_t)snprintf(s + n, n < cap ? cap - n : 0, __VA_ARGS__)
+#define PUT(...) n = put(s, n, cap, __VA_ARGS__)
     const result_row *drum = NULL;
     for (int r = 0; r < j->n_rows; r++)
         if (j->rows[r].strategy == DRUM_STRATEGY_DRUM && j->rows[r].shots == shots &&
@@ -1962,16 +2013,11 @@ static size_t paired_table(const drum_job *j, int shots, int metric, char *s, si
 #undef PUT
 }
 
-const char *drum_job_report(drum_job *j, char *err, size_t errlen) {
+/* results.md's text into s[0..cap); returns its whole length (cap or more: it did not fit). */
+static size_t report_text(const drum_job *j, char *s, size_t cap) {
     const drum_job_config *c = j->cfg;
-    size_t cap = 16384;
-    char *s = malloc(cap);
-    if (!s) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
     size_t n = 0;
-#define PUT(...) n += (size_t)snprintf(s + n, n < cap ? cap - n : 0, __VA_ARGS__)
+#define PUT(...) n = put(s, n, cap, __VA_ARGS__)
     PUT("Mean task score on %d held-out queries (VQA accuracy, classification accuracy and "
         "CIDEr-D averaged over task families), by retrieval strategy and shots.\n\n| strategy |",
         j->eval.n);
@@ -1979,13 +2025,10 @@ const char *drum_job_report(drum_job *j, char *err, size_t errlen) {
     PUT("\n|---|");
     for (int i = 0; i < c->eval.shots.n; i++) PUT("---:|");
     PUT("\n");
-    char seen[MAX_ROWS][32];
-    int nseen = 0;
     for (int r = 0; r < j->n_rows; r++) {
-        int dup = 0;
-        for (int k = 0; k < nseen; k++) dup |= strcmp(seen[k], j->rows[r].label) == 0;
+        int dup = 0; /* one line a label */
+        for (int q = 0; q < r; q++) dup |= strcmp(j->rows[q].label, j->rows[r].label) == 0;
         if (dup) continue;
-        snprintf(seen[nseen++], sizeof seen[0], "%s", j->rows[r].label);
         PUT("| %s |", j->rows[r].label);
         for (int i = 0; i < c->eval.shots.n; i++) {
             int found = 0;
@@ -2057,10 +2100,21 @@ const char *drum_job_report(drum_job *j, char *err, size_t errlen) {
         }
     }
 #undef PUT
-    if (n >= cap) {
+    return n;
+}
+
+const char *drum_job_report(drum_job *j, char *err, size_t errlen) {
+    const drum_job_config *c = j->cfg;
+    size_t cap = 16384, n;
+    char *s;
+    for (;;) { /* once more at the size it measured, when the first buffer was too small */
+        if (!(s = malloc(cap))) {
+            snprintf(err, errlen, "out of memory");
+            return NULL;
+        }
+        if ((n = report_text(j, s, cap)) < cap) break;
         free(s);
-        snprintf(err, errlen, "report too long");
-        return NULL;
+        cap = n + 1;
     }
     free(j->report);
     j->report = s;
