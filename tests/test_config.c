@@ -208,7 +208,33 @@ static void test_errors(void) {
     expect_error("template_none", "retrieval:\n  query_text: plain text\n", 2, 15, "no placeholder", NULL);
     expect_error("syntax", "train:\n  lr: [1, 2\nseed: 3\n", 3, 5, "YAML syntax error", NULL);
     expect_error("syntax_indent", "train:\n  lr: 1\n bad: 2\n", 3, 2, "YAML syntax error", NULL);
-    expect_error("two_documents", "seed: 1\n---\nseed: 2\n", 3, 1, "second YAML document", NULL);
+    expect_error("two_documents", "seed: 1\n---\nseed: 2\n", 2, 1, "second YAML document", NULL);
+    /* an empty second document is named at its "---", not past the end of the file */
+    expect_error("empty_second_document", "seed: 1\n---\n", 2, 1, "second YAML document", NULL);
+    /* a NUL escape would cut drum's C strings short: "seed\0junk" read as seed, "cuda\0x" as
+     * cuda (an audit found both accepted) */
+    expect_error("nul_key", "\"seed\\0junk\": 5\n", 1, 1, "a NUL character (\\0) in the key",
+                 NULL);
+    expect_error("nul_value", "backend: \"cuda\\0junk\"\n", 1, 10,
+                 "key 'backend': a NUL character (\\0) in the value", NULL);
+    expect_error("nul_item", "eval: {strategies: [\"RS\\0x\"]}\n", 1, 21,
+                 "key 'eval.strategies[0]': a NUL character", NULL);
+    /* tags: the key decides the type; !!str 5 read as 5 where "5" is refused */
+    expect_error("tag_str", "seed: !!str 5\n", 1, 7, "the YAML tag 'tag:yaml.org,2002:str'",
+                 "expected no tags");
+    expect_error("tag_custom", "train:\n  lr: !foo 1\n", 2, 7, "the YAML tag '!foo'", NULL);
+    expect_error("tag_section", "--- !!map\nseed: 1\n", 1, 5, "the YAML tag", NULL);
+    /* an alias's error is where it is used, naming the anchor's line */
+    expect_error("alias_use", "model:\n  config: &a foo\n\n\n\nseed: *a\n", 6, 1,
+                 "key 'seed': expected a non-negative integer, got 'foo'",
+                 "(in the value of the anchor at line 2)");
+    expect_error("leading_zero", "seed: 017\n", 1, 7, "got '017' (a leading zero: YAML 1.1 reads "
+                 "it as octal", NULL);
+    expect_error("leading_zero_int", "threads: +010\n", 1, 10, "a leading zero", NULL);
+    expect_error("underflow", "train:\n  lr: 1e-310\n", 2, 7, "got '1e-310' (below the smallest "
+                 "normal double", NULL);
+    /* bytes that are not UTF-8: line and column, counted from 1 */
+    expect_error("not_utf8", "seed: 1\ndata: {dir: a\xff" "b}\n", 2, 14, "not UTF-8 text", NULL);
     expect_error("top_list", "- seed\n- 1\n", 1, 1, "expected a mapping of keys at the top level", NULL);
     expect_error("cross_field", "train:\n  candidates_k: 5\n  scored_per_round: 8\n", 0, 0,
                  "train.scored_per_round (8) exceeds train.candidates_k (5)", NULL);
@@ -221,6 +247,14 @@ static void test_errors(void) {
 
     drum_job_config c;
     char err[512];
+    /* what a plain integer may look like, and an alias where it reads right */
+    const char *fine = "seed: +5\nretrieval: {w_image: &w 0.25, w_text: *w}\nthreads: 0\n";
+    CHECK(drum_job_config_init(&c, err, sizeof err) == 0 &&
+              drum_cfg_load_string(drum_job_config_schema, &c, "fine.yaml", fine, strlen(fine),
+                                   err, sizeof err) == 0 &&
+              c.seed == 5 && c.retrieval.w_text == 0.25,
+          "+5 and an alias: %s", err);
+    drum_job_config_free(&c);
     CHECK(drum_job_config_load(&c, "/nonexistent/x.yaml", err, sizeof err) == -1 &&
               strstr(err, "/nonexistent/x.yaml: cannot open"), "missing file: %s", err);
     drum_job_config_free(&c);
@@ -247,7 +281,13 @@ static void test_overrides(void) {
                {"noequals", "expected key=value"},
                {"eval.shots=[1, [2]]", "key 'eval.shots[1]'"},
                {"train.tau=-1", "in [1e-06, 100]"},
-               {"retrieval.query_text={R}", "expected {P} or {D}"}};
+               {"retrieval.query_text={R}", "expected {P} or {D}"},
+               {"train.lr.x=1", "unknown key 'train.lr.x'; 'train.lr' is a setting, not a section"},
+               {"train.foo=1", "unknown key 'train.foo'; expected one of: rounds, candidates_k"},
+               {"seed=[1", "override 'seed=[1': at the end of the value: YAML syntax error"},
+               {"seed=a: b: c", "override 'seed=a: b: c': at column 5 of the value: YAML syntax"},
+               {"seed=!!str 5", "the YAML tag"},
+               {"seed=\xff", "override 'seed=\\xFF': at column 1 of the value: not UTF-8"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';
         CHECK(drum_cfg_set(drum_job_config_schema, &c, bad[i].set, err, sizeof err) == -1 &&

@@ -6,6 +6,7 @@
  */
 #include "drum/config.h"
 #include "drum/error.h"
+#include "drum/fileio.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -24,9 +25,13 @@ static int table_len(const drum_cfg_field *t) {
 
 /* ---- scalar conversions ------------------------------------------------------------------- */
 
+/* Decimal digits without a leading zero ("017": YAML 1.1 reads octal, 1.2 decimal). */
+static int decimal_digits(const char *d) {
+    return *d && strspn(d, "0123456789") == strlen(d) && !(d[0] == '0' && d[1]);
+}
+
 static int parse_ll(const char *s, long long *out) {
-    const char *d = s + (*s == '-' || *s == '+');
-    if (!*d || strspn(d, "0123456789") != strlen(d)) return -1;
+    if (!decimal_digits(s + (*s == '-' || *s == '+'))) return -1;
     errno = 0;
     char *end;
     long long v = strtoll(s, &end, 10);
@@ -36,7 +41,7 @@ static int parse_ll(const char *s, long long *out) {
 }
 
 static int parse_u64(const char *s, uint64_t *out) {
-    if (!*s || strspn(s, "0123456789") != strlen(s)) return -1;
+    if (!decimal_digits(s + (*s == '+'))) return -1;
     errno = 0;
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
@@ -285,31 +290,81 @@ void drum_cfg_free(const drum_cfg_field *schema, void *obj) {
 typedef struct {
     const char *where; /* the file name, or the override text */
     int is_override;
+    const char *text;  /* what the parser reads (the file's bytes, or the override's value) */
+    size_t len;
     yaml_document_t *doc;
+    /* the key whose value is an alias (`seed: *a`) being applied: errors inside the anchored
+     * value are reported where it is used, not at the anchor */
+    const yaml_node_t *use;
     char *err;
     size_t errlen;
 } load_ctx;
 
+/* s for a message, at most max bytes of it: bytes that are not UTF-8, and control
+ * characters, as \xNN (a message must not carry them to a terminal or a log); a cut never
+ * splits a character. */
+static const char *shown(const char *s, size_t max, char *buf, size_t n) {
+    size_t o = 0;
+    const utf8proc_uint8_t *u = (const utf8proc_uint8_t *)s;
+    while (*u && o + 5 < n && (size_t)(u - (const utf8proc_uint8_t *)s) < max) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k = utf8proc_iterate(u, -1, &cp);
+        if (k <= 0 || cp < 0x20 || cp == 0x7F) {
+            o += (size_t)snprintf(buf + o, n - o, "\\x%02X", *u);
+            u++;
+        } else if (o + (size_t)k < n) {
+            memcpy(buf + o, u, (size_t)k);
+            o += (size_t)k;
+            u += k;
+        } else {
+            break;
+        }
+    }
+    snprintf(buf + o, n - o, "%s", *u ? "..." : "");
+    return buf;
+}
+
 /* Writes "file:line:col: key 'k': <message>" (or "override 'a=b': key 'k': ...") and
- * returns -1. */
+ * returns -1; at is the position (NULL: the start). */
+static int vfail(load_ctx *c, const yaml_mark_t *at, const char *key, const char *fmt,
+                 va_list ap) {
+    char msg[768], loc[400], anchored[80] = "", text[300];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    if (c->is_override) {
+        snprintf(loc, sizeof loc, "override '%s'", shown(c->where, 200, text, sizeof text));
+    } else {
+        if (at && c->use && at->index < c->use->start_mark.index) {
+            snprintf(anchored, sizeof anchored, " (in the value of the anchor at line %zu)",
+                     at->line + 1);
+            at = &c->use->start_mark;
+        }
+        snprintf(loc, sizeof loc, "%s:%zu:%zu", c->where, at ? at->line + 1 : 1,
+                 at ? at->column + 1 : 1);
+    }
+    if (key)
+        drum_errorf(c->err, c->errlen, "%s: key '%s': %s%s", loc, key, msg, anchored);
+    else
+        drum_errorf(c->err, c->errlen, "%s: %s%s", loc, msg, anchored);
+    return -1;
+}
+
+static int fail_mark(load_ctx *c, const yaml_mark_t *at, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail_mark(load_ctx *c, const yaml_mark_t *at, const char *key, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(c, at, key, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
 static int fail_at(load_ctx *c, const yaml_node_t *node, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static int fail_at(load_ctx *c, const yaml_node_t *node, const char *key, const char *fmt, ...) {
-    char msg[768];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vfail(c, node ? &node->start_mark : NULL, key, fmt, ap);
     va_end(ap);
-    char loc[320];
-    if (c->is_override)
-        snprintf(loc, sizeof loc, "override '%s'", c->where);
-    else
-        snprintf(loc, sizeof loc, "%s:%zu:%zu", c->where, node ? node->start_mark.line + 1 : 1,
-                 node ? node->start_mark.column + 1 : 1);
-    if (key)
-        drum_errorf(c->err, c->errlen, "%s: key '%s': %s", loc, key, msg);
-    else
-        drum_errorf(c->err, c->errlen, "%s: %s", loc, msg);
     return -1;
 }
 
@@ -331,13 +386,39 @@ static int is_null(const yaml_node_t *n) {
 
 /* What the scalar node holds, for messages: 'abc' or the string "3" or null. */
 static void got_text(const yaml_node_t *n, char *buf, size_t len) {
-    const char *s = (const char *)n->data.scalar.value;
+    char text[320];
+    shown((const char *)n->data.scalar.value, 60, text, sizeof text);
     if (is_null(n))
         snprintf(buf, len, "null");
     else if (is_plain(n))
-        snprintf(buf, len, "'%.60s%s'", s, strlen(s) > 60 ? "..." : "");
+        snprintf(buf, len, "'%s'", text);
     else
-        snprintf(buf, len, "the quoted string \"%.60s%s\"", s, strlen(s) > 60 ? "..." : "");
+        snprintf(buf, len, "the quoted string \"%s\"", text);
+}
+
+/* Why a plain scalar that reads as a number is still refused, for the message ("" when the
+ * expectation says it all). */
+static const char *number_hint(const drum_cfg_field *f, const yaml_node_t *n) {
+    const char *s = (const char *)n->data.scalar.value;
+    const char *d = s + (*s == '-' || *s == '+');
+    int integer = f->type == DRUM_CFG_INT || f->type == DRUM_CFG_U64 || f->type == DRUM_CFG_INT_LIST;
+    if (!is_plain(n)) return "";
+    if (integer && d[0] == '0' && d[1] && strspn(d, "0123456789") == strlen(d))
+        return " (a leading zero: YAML 1.1 reads it as octal, 1.2 as decimal; write the number "
+               "without it)";
+    if (f->type == DRUM_CFG_FLOAT && strspn(s, "0123456789+-.eE") == strlen(s)) {
+        errno = 0;
+        double v = strtod(s, NULL);
+        if (errno == ERANGE && fabs(v) < 1)
+            return " (below the smallest normal double, 2.2e-308: write 0 or a larger number)";
+    }
+    return "";
+}
+
+/* The scalar as libyaml read it holds a NUL ("\0" escaped): drum's strings would end there,
+ * so "seed\0junk" would read as seed and "cuda\0x" as cuda. */
+static int has_nul(const yaml_node_t *n) {
+    return strlen((const char *)n->data.scalar.value) != n->data.scalar.length;
 }
 
 /* Numbers and booleans must be plain scalars: a quoted "3" is a string. */
@@ -359,7 +440,7 @@ static int run_check(load_ctx *c, const drum_cfg_field *f, void *p, yaml_node_t 
 
 static int apply_field(load_ctx *c, const drum_cfg_field *f, void *p, yaml_node_t *n,
                        const char *key) {
-    char want[320], got[128];
+    char want[320], got[400];
     expected_text(f, want, sizeof want);
     if (f->type == DRUM_CFG_SECTION) {
         if (n->type != YAML_MAPPING_NODE)
@@ -385,6 +466,11 @@ static int apply_field(load_ctx *c, const drum_cfg_field *f, void *p, yaml_node_
             yaml_node_t *e = yaml_document_get_node(c->doc, *it);
             char ikey[300];
             snprintf(ikey, sizeof ikey, "%s[%d]", key, idx);
+            if (e->type == YAML_SCALAR_NODE && has_nul(e)) {
+                list_discard(f, &l);
+                return fail_at(c, e, ikey, "a NUL character (\\0) in the value; expected text "
+                               "without one");
+            }
             if (e->type != YAML_SCALAR_NODE || !scalar_ok_for(f, e) ||
                 list_push(f, &l, (const char *)e->data.scalar.value) != 0) {
                 if (e->type == YAML_SCALAR_NODE)
@@ -392,7 +478,8 @@ static int apply_field(load_ctx *c, const drum_cfg_field *f, void *p, yaml_node_
                 else
                     snprintf(got, sizeof got, "%s", node_kind(e));
                 list_discard(f, &l);
-                return fail_at(c, e, ikey, "expected %s, got %s", want, got);
+                return fail_at(c, e, ikey, "expected %s, got %s%s", want, got,
+                               e->type == YAML_SCALAR_NODE ? number_hint(f, e) : "");
             }
         }
         list_replace(f, p, &l);
@@ -400,13 +487,23 @@ static int apply_field(load_ctx *c, const drum_cfg_field *f, void *p, yaml_node_
     }
     if (n->type != YAML_SCALAR_NODE)
         return fail_at(c, n, key, "expected %s, got %s", want, node_kind(n));
+    if (has_nul(n))
+        return fail_at(c, n, key, "a NUL character (\\0) in the value; expected text without one");
     const char *s = (const char *)n->data.scalar.value;
     if (f->type == DRUM_CFG_STRING && is_null(n)) s = "";
     if (!scalar_ok_for(f, n) || convert_scalar(f, p, s) != 0) {
         got_text(n, got, sizeof got);
-        return fail_at(c, n, key, "expected %s, got %s", want, got);
+        return fail_at(c, n, key, "expected %s, got %s%s", want, got, number_hint(f, n));
     }
     return run_check(c, f, p, n, key);
+}
+
+/* "a, b, c": the keys of one level of the schema, for messages. */
+static void key_names(const drum_cfg_field *t, char *buf, size_t len) {
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int i = 0; t[i].key && o < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "", t[i].key);
 }
 
 static int apply_mapping(load_ctx *c, const drum_cfg_field *t, char *obj, yaml_node_t *map,
@@ -425,17 +522,19 @@ static int apply_mapping(load_ctx *c, const drum_cfg_field *t, char *obj, yaml_n
             break;
         }
         const char *name = (const char *)k->data.scalar.value;
-        char full[256];
-        snprintf(full, sizeof full, "%s%s%s", prefix, *prefix ? "." : "", name);
+        char full[256], text[300];
+        snprintf(full, sizeof full, "%s%s%s", prefix, *prefix ? "." : "",
+                 shown(name, 200, text, sizeof text));
+        if (has_nul(k)) {
+            rc = fail_at(c, k, full, "a NUL character (\\0) in the key; expected a plain name");
+            break;
+        }
         int idx = -1;
         for (int i = 0; i < nf; i++)
             if (strcmp(t[i].key, name) == 0) idx = i;
         if (idx < 0) {
             char keys[1024];
-            size_t o = 0;
-            keys[0] = '\0';
-            for (int i = 0; i < nf && o < sizeof keys; i++)
-                o += (size_t)snprintf(keys + o, sizeof keys - o, "%s%s", i ? ", " : "", t[i].key);
+            key_names(t, keys, sizeof keys);
             rc = fail_at(c, k, full, "unknown key; expected one of: %s", keys);
             break;
         }
@@ -445,32 +544,84 @@ static int apply_mapping(load_ctx *c, const drum_cfg_field *t, char *obj, yaml_n
             break;
         }
         seen[idx] = k->start_mark.line + 1;
+        const yaml_node_t *outer = c->use;
+        if (!c->use && v->start_mark.index < k->start_mark.index) c->use = k; /* key: *alias */
         rc = apply_field(c, &t[idx], obj + t[idx].offset, v, full);
+        c->use = outer;
     }
     free(seen);
     return rc;
 }
 
+/* The parser's error, at its position: "file:line:col: YAML syntax error: ...", or for an
+ * override "override 'k=v': at column N of the value: YAML syntax error: ...". A reader error
+ * (bytes that are not UTF-8) has a byte offset alone; its line and column are counted here. */
 static int parser_fail(load_ctx *c, const yaml_parser_t *ps) {
     const char *problem = ps->problem ? ps->problem : "unknown problem";
+    yaml_mark_t at = ps->problem_mark;
+    const char *kind = "YAML syntax error";
     if (ps->error == YAML_READER_ERROR) {
-        drum_errorf(c->err, c->errlen, "%s: byte %zu: YAML error: %s", c->where, ps->problem_offset,
-                    problem);
-    } else if (ps->context) {
-        drum_errorf(c->err, c->errlen, "%s:%zu:%zu: YAML syntax error: %s, %s started at line %zu",
-                    c->where, ps->problem_mark.line + 1, ps->problem_mark.column + 1, problem,
-                    ps->context, ps->context_mark.line + 1);
-    } else {
-        drum_errorf(c->err, c->errlen, "%s:%zu:%zu: YAML syntax error: %s", c->where,
-                    ps->problem_mark.line + 1, ps->problem_mark.column + 1, problem);
+        size_t off = ps->problem_offset < c->len ? ps->problem_offset : c->len;
+        at.line = at.column = 0;
+        at.index = off;
+        for (size_t i = 0; i < off; i++) {
+            at.column = c->text[i] == '\n' ? 0 : at.column + 1;
+            at.line += c->text[i] == '\n';
+        }
+        kind = "not UTF-8 text";
     }
-    return -1;
+    char context[128] = "";
+    if (ps->error != YAML_READER_ERROR && ps->context)
+        snprintf(context, sizeof context, ", %s started at line %zu", ps->context,
+                 ps->context_mark.line + 1);
+    if (!c->is_override)
+        return fail_mark(c, &at, NULL, "%s: %s%s", kind, problem, context);
+    char where[64];
+    if (at.index >= c->len)
+        snprintf(where, sizeof where, "the end");
+    else if (at.line)
+        snprintf(where, sizeof where, "line %zu, column %zu", at.line + 1, at.column + 1);
+    else
+        snprintf(where, sizeof where, "column %zu", at.column + 1);
+    return fail_mark(c, NULL, NULL, "at %s of the value: %s: %s%s", where, kind, problem,
+                     context);
+}
+
+/* Explicit tags (`!!str 5`, `!foo`, `!`) are refused where they stand: the schema decides
+ * every value's type, and a tag could only contradict it (a quoted "5" is a string and
+ * refused for an integer; `!!str 5` would have read as 5). libyaml's documents resolve tags
+ * away, so the events are read first. Syntax errors are left to the loader. */
+static int refuse_tags(load_ctx *c) {
+    yaml_parser_t ps;
+    if (!yaml_parser_initialize(&ps)) return fail_mark(c, NULL, NULL, "cannot initialise the YAML parser");
+    yaml_parser_set_input_string(&ps, (const unsigned char *)c->text, c->len);
+    int rc = 0, end = 0;
+    yaml_event_t ev;
+    while (rc == 0 && !end && yaml_parser_parse(&ps, &ev)) {
+        const yaml_char_t *tag = ev.type == YAML_SCALAR_EVENT           ? ev.data.scalar.tag
+                                 : ev.type == YAML_SEQUENCE_START_EVENT ? ev.data.sequence_start.tag
+                                 : ev.type == YAML_MAPPING_START_EVENT  ? ev.data.mapping_start.tag
+                                                                        : NULL;
+        char text[200];
+        if (tag)
+            rc = fail_mark(c, &ev.start_mark, NULL, "the YAML tag '%s'; expected no tags (a "
+                           "key's type is drum's: write the value alone, quoted for a string)",
+                           shown((const char *)tag, 120, text, sizeof text));
+        end = ev.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&ps);
+    return rc;
 }
 
 /* Loads the one document the parser holds and applies it. */
 static int load_parser(const drum_cfg_field *schema, void *obj, load_ctx *c, yaml_parser_t *ps) {
     yaml_document_t doc;
     if (!yaml_parser_load(ps, &doc)) return parser_fail(c, ps);
+    if (refuse_tags(c)) {
+        yaml_document_delete(&doc);
+        return -1;
+    }
     c->doc = &doc;
     int rc = 0;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
@@ -488,11 +639,9 @@ static int load_parser(const drum_cfg_field *schema, void *obj, load_ctx *c, yam
     if (rc == 0 && root) {
         yaml_document_t next;
         if (!yaml_parser_load(ps, &next)) return parser_fail(c, ps);
-        yaml_node_t *r2 = yaml_document_get_root_node(&next);
-        if (r2) {
-            c->doc = &next;
-            rc = fail_at(c, r2, NULL, "a second YAML document; expected one document per file");
-        }
+        if (yaml_document_get_root_node(&next)) /* at its "---" (an empty one has no node) */
+            rc = fail_mark(c, &next.start_mark, NULL, "a second YAML document; expected one "
+                           "document per file");
         yaml_document_delete(&next);
     }
     return rc;
@@ -506,7 +655,7 @@ int drum_cfg_load_string(const drum_cfg_field *schema, void *obj, const char *na
         return -1;
     }
     yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
-    load_ctx c = {name, 0, NULL, err, errlen};
+    load_ctx c = {.where = name, .text = text, .len = len, .err = err, .errlen = errlen};
     int rc = load_parser(schema, obj, &c, &ps);
     yaml_parser_delete(&ps);
     return rc;
@@ -514,30 +663,21 @@ int drum_cfg_load_string(const drum_cfg_field *schema, void *obj, const char *na
 
 int drum_cfg_load_file(const drum_cfg_field *schema, void *obj, const char *path, char *err,
                        size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        drum_errorf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    yaml_parser_t ps;
-    if (!yaml_parser_initialize(&ps)) {
-        fclose(f);
-        drum_errorf(err, errlen, "%s: cannot initialise the YAML parser", path);
-        return -1;
-    }
-    yaml_parser_set_input_file(&ps, f);
-    load_ctx c = {path, 0, NULL, err, errlen};
-    int rc = load_parser(schema, obj, &c, &ps);
-    yaml_parser_delete(&ps);
-    fclose(f);
+    size_t len;
+    char *text = drum_read_file(path, &len, err, errlen);
+    if (!text) return -1;
+    int rc = drum_cfg_load_string(schema, obj, path, text, len, err, errlen);
+    free(text);
     return rc;
 }
 
 int drum_cfg_set(const drum_cfg_field *schema, void *obj, const char *assignment, char *err,
                  size_t errlen) {
     const char *eq = strchr(assignment, '=');
+    char text[300];
     if (!eq || eq == assignment) {
-        drum_errorf(err, errlen, "override '%s': expected key=value", assignment);
+        drum_errorf(err, errlen, "override '%s': expected key=value",
+                    shown(assignment, 200, text, sizeof text));
         return -1;
     }
     char key[256];
@@ -552,8 +692,17 @@ int drum_cfg_set(const drum_cfg_field *schema, void *obj, const char *assignment
         for (int i = 0; t && t[i].key; i++)
             if (strcmp(t[i].key, part) == 0) f = &t[i];
         if (!f || (dot && f->type != DRUM_CFG_SECTION)) {
-            drum_errorf(err, errlen, "override '%s': unknown key '%.*s'", assignment,
-                        (int)(eq - assignment), assignment);
+            char why[1100], whole[300];
+            int at = snprintf(why, sizeof why, "expected one of: ");
+            if (f) /* train.lr.x: a part past a setting */
+                snprintf(why, sizeof why, "'%s' is a setting, not a section",
+                         shown(key, 200, whole, sizeof whole));
+            else
+                key_names(t, why + at, sizeof why - (size_t)at);
+            if (dot) *dot = '.';
+            drum_errorf(err, errlen, "override '%s': unknown key '%s'; %s",
+                        shown(assignment, 200, text, sizeof text),
+                        shown(key, 200, whole, sizeof whole), why);
             return -1;
         }
         base += f->offset;
@@ -562,7 +711,8 @@ int drum_cfg_set(const drum_cfg_field *schema, void *obj, const char *assignment
     }
     snprintf(key, sizeof key, "%.*s", (int)(eq - assignment), assignment);
     const char *val = eq + 1;
-    load_ctx c = {assignment, 1, NULL, err, errlen};
+    load_ctx c = {.where = assignment, .is_override = 1, .text = val, .len = strlen(val),
+                  .err = err, .errlen = errlen};
     if (f->type == DRUM_CFG_STRING) {
         /* A string takes the text as it is: "retrieval.demo_text={R}" would otherwise be a
          * YAML mapping, and shells have already removed one layer of quotes. It must be text a
@@ -588,6 +738,9 @@ int drum_cfg_set(const drum_cfg_field *schema, void *obj, const char *assignment
     int rc;
     if (!yaml_parser_load(&ps, &doc)) {
         rc = parser_fail(&c, &ps);
+    } else if (refuse_tags(&c)) {
+        yaml_document_delete(&doc);
+        rc = -1;
     } else {
         c.doc = &doc;
         yaml_node_t *root = yaml_document_get_root_node(&doc);
