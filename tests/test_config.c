@@ -287,6 +287,7 @@ static void test_overrides(void) {
                {"seed=[1", "override 'seed=[1': at the end of the value: YAML syntax error"},
                {"seed=a: b: c", "override 'seed=a: b: c': at column 5 of the value: YAML syntax"},
                {"seed=!!str 5", "the YAML tag"},
+               {"model.config=", "key 'model.config': expected a config.json path or demo-tiny"},
                {"seed=\xff", "override 'seed=\\xFF': at column 1 of the value: not UTF-8"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';

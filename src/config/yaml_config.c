@@ -984,6 +984,12 @@ static int check_dir(const void *v, char *msg, size_t len) {
     return -1;
 }
 
+static int check_model(const void *v, char *msg, size_t len) {
+    if ((*(char *const *)v)[0]) return 0;
+    drum_errorf(msg, len, "expected a config.json path or demo-tiny (it is empty)");
+    return -1;
+}
+
 static int check_shots(const void *v, char *msg, size_t len) {
     const drum_cfg_int_list *l = v;
     if (l->n == 0) {
@@ -1057,7 +1063,8 @@ static const drum_cfg_field PRETRAIN_FIELDS[] = {
 };
 
 static const drum_cfg_field MODEL_FIELDS[] = {
-    F_STR(drum_model_config, config, "demo-tiny"),
+    {.key = "config", .type = DRUM_CFG_STRING, .offset = offsetof(drum_model_config, config),
+     .def = "demo-tiny", .check = check_model},
     F_STR(drum_model_config, checkpoint, ""),
     F_ENUM(drum_model_config, text_length, "context", TEXT_LENGTH_NAMES),
     F_SEC(drum_model_config, pretrain, PRETRAIN_FIELDS),
