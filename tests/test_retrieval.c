@@ -8,6 +8,7 @@
 
 #include "common/check.h"
 #include "drum/retrieval.h"
+#include "drum/rng.h"
 
 static void fill(drum_embeddings *e, test_rng *r) {
     for (int i = 0; i < e->n; i++) {
@@ -106,6 +107,22 @@ static void test_random_strategies(drum_backend *be, test_rng *r) {
             for (int u = 0; u < t; u++) bad += a[i * k + t] == a[i * k + u];
         }
     CHECK(bad == 0, "RS gave %d self, out-of-range or repeated ids", bad);
+    /* RS is query i's partial Fisher-Yates shuffle of the identity, seeded by (seed, i): the
+     * retriever undoes each query's swaps instead of rebuilding the whole permutation (which
+     * made RS cost queries x pool), and must draw exactly what a fresh permutation gives */
+    int mismatched = 0, perm[50];
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < n; j++) perm[j] = j;
+        drum_rng rng;
+        drum_rng_seed(&rng, drum_hash64(42, (uint64_t)i), 0x5EED);
+        for (int j = 0, got = 0; got < k; j++) {
+            int to = j + (int)drum_rng_below(&rng, (uint32_t)(n - j)), t = perm[j];
+            perm[j] = perm[to];
+            perm[to] = t;
+            if (perm[j] != i) mismatched += a[i * k + got++] != perm[j];
+        }
+    }
+    CHECK(mismatched == 0, "RS differs from a fresh permutation per query in %d draws", mismatched);
     o.seed = 43;
     CHECK(drum_retrieve(be, &pool, &pool, &o, ex, k, b, s, err, sizeof err) == 0, "%s", err);
     CHECK(memcmp(a, b, sizeof(int) * n * k) != 0, "RS ignores its seed");

@@ -108,18 +108,22 @@ static float *strategy_features(const drum_embeddings *e, const drum_retrieval_o
     return f;
 }
 
-/* RS: k distinct pool rows per query by a partial Fisher-Yates shuffle seeded per query;
+/* RS: k distinct pool rows per query by a partial Fisher-Yates shuffle of the identity,
+ * seeded per query (its swaps are undone afterwards, so a query costs O(k), not O(pool));
  * FIXED: the first k rows of one seeded permutation that are not the query itself. */
 static int retrieve_random(const drum_retrieval_opts *o, int nq, int np, const int *exclude,
                            int k, int *idx, float *sim, char *err, size_t errlen) {
     int *perm = malloc((size_t)np * sizeof(int));
-    if (!perm) {
+    int *swap = malloc((size_t)(k + 1) * sizeof(int)); /* RS: position j went to swap[j] */
+    if (!perm || !swap) {
+        free(perm);
+        free(swap);
         snprintf(err, errlen, "out of memory for a permutation of %d", np);
         return -1;
     }
+    for (int j = 0; j < np; j++) perm[j] = j;
     drum_rng rng = {0, 1};
     if (o->strategy == DRUM_STRATEGY_FIXED) {
-        for (int j = 0; j < np; j++) perm[j] = j;
         drum_rng_seed(&rng, o->seed, 0xF1ED);
         for (int j = 0; j < k + 1 && j < np; j++) {
             int r = j + (int)drum_rng_below(&rng, (uint32_t)(np - j));
@@ -128,27 +132,32 @@ static int retrieve_random(const drum_retrieval_opts *o, int nq, int np, const i
             perm[r] = t;
         }
     }
+    int rs = o->strategy == DRUM_STRATEGY_RS;
     for (int i = 0; i < nq; i++) {
         int ex = exclude ? exclude[i] : -1;
-        if (o->strategy == DRUM_STRATEGY_RS) {
-            for (int j = 0; j < np; j++) perm[j] = j;
-            drum_rng_seed(&rng, drum_hash64(o->seed, (uint64_t)i), 0x5EED);
-        }
-        int got = 0;
-        for (int j = 0; got < k && j < np; j++) {
-            if (o->strategy == DRUM_STRATEGY_RS) {
+        if (rs) drum_rng_seed(&rng, drum_hash64(o->seed, (uint64_t)i), 0x5EED);
+        int got = 0, j = 0;
+        for (; got < k && j < np; j++) {
+            if (rs) { /* at most k + 1 swaps: the query itself is skipped once */
                 int r = j + (int)drum_rng_below(&rng, (uint32_t)(np - j));
                 int t = perm[j];
                 perm[j] = perm[r];
                 perm[r] = t;
+                swap[j] = r;
             }
             if (perm[j] == ex) continue;
             idx[(size_t)i * k + got] = perm[j];
             sim[(size_t)i * k + got] = 0.0f;
             got++;
         }
+        while (rs && j-- > 0) { /* back to the identity, in reverse order */
+            int t = perm[j];
+            perm[j] = perm[swap[j]];
+            perm[swap[j]] = t;
+        }
     }
     free(perm);
+    free(swap);
     return 0;
 }
 
