@@ -2446,6 +2446,17 @@ static void test_embed_retrieve_export(void) {
     rc = run_drum(log, r, 0, NULL, 0);
     char *text = test_slurp(out);
     CHECK(rc == 0 && text && strstr(text, "\"demos\": ["), "drum retrieve: %d", rc);
+    /* every query is in the pool: none retrieves itself, which SIT would rank first */
+    int lines = 0, selves = 0;
+    for (char *line = text, *nl; line && *line; line = nl ? nl + 1 : NULL, lines++) {
+        nl = strchr(line, '\n');
+        if (nl) *nl = '\0';
+        char id[128] = "";
+        const char *demos = strstr(line, "\"demos\": ");
+        if (sscanf(line, "{\"id\": %127[^,]", id) == 1 && demos) selves += strstr(demos, id) != NULL;
+    }
+    CHECK(lines == 45 && selves == 0, "drum retrieve --exclude-self: %d of %d queries retrieved "
+          "themselves", selves, lines);
     free(text);
 
     /* a dataset whose image is missing: the error names the image and the dataset line */

@@ -24,6 +24,38 @@ static void retrieve_usage(FILE *f) {
             "  --backend NAME     cpu (default) or cuda\n");
 }
 
+
+/* qsort's order of pool rows: by id, then by row */
+static const char *const *sort_ids;
+static int by_id(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b, c = strcmp(sort_ids[x], sort_ids[y]);
+    return c ? c : (x > y) - (x < y);
+}
+
+/* The pool row of each query's id (its first, should ids repeat), or -1: sorted ids and a
+ * binary search, so a pool of N costs N log N, not queries x N string comparisons. Returns
+ * 0, or -1 out of memory. */
+static int self_rows(const drum_embeddings *q, const drum_embeddings *p, int *ex) {
+    int *order = malloc((size_t)p->n * sizeof *order + 1);
+    if (!order) return -1;
+    for (int j = 0; j < p->n; j++) order[j] = j;
+    sort_ids = (const char *const *)p->ids;
+    qsort(order, (size_t)p->n, sizeof *order, by_id);
+    for (int i = 0; i < q->n; i++) {
+        int lo = 0, hi = p->n; /* the first position whose id is not below the query's */
+        while (lo < hi) {
+            int mid = lo + (hi - lo) / 2;
+            if (strcmp(p->ids[order[mid]], q->ids[i]) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        ex[i] = lo < p->n && strcmp(p->ids[order[lo]], q->ids[i]) == 0 ? order[lo] : -1;
+    }
+    free(order);
+    return 0;
+}
+
 int cmd_retrieve(int argc, char **argv) {
     const char *qpath = NULL, *ppath = NULL, *out = NULL, *sname = "SIT", *backend = "cpu", *v;
     int k = 8, seed = 1, exclude_self = 0;
@@ -85,13 +117,9 @@ int cmd_retrieve(int argc, char **argv) {
         snprintf(err, sizeof err, "out of memory");
         goto fail;
     }
-    for (int i = 0; i < q.n; i++) {
-        ex[i] = -1;
-        for (int j = 0; exclude_self && j < p.n; j++)
-            if (strcmp(q.ids[i], p.ids[j]) == 0) {
-                ex[i] = j;
-                break;
-            }
+    if (exclude_self && self_rows(&q, &p, ex)) {
+        snprintf(err, sizeof err, "out of memory");
+        goto fail;
     }
     drum_retrieval_opts o = {s, wi, wt, (uint64_t)seed, 0};
     if (drum_retrieve(be, &q, &p, &o, exclude_self ? ex : NULL, k, idx, sim, err, sizeof err))
