@@ -27,6 +27,40 @@ static void fake_destroy(drum_scorer *s) {
     (void)s;
 }
 
+static int desc(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The ideal DCG takes the k largest gains of the candidates (drum_ndcg keeps them by
+ * insertion, not by sorting all): equal, bit for bit, to a full sort's, over random gains
+ * with ties, k below, at and past the candidate count. */
+static void test_ndcg_ideal_head(void) {
+    enum { N = 997 };
+    static double cand[N], sorted[N];
+    double gains[10], v = 0;
+    char err[256] = "";
+    unsigned x = 12345;
+    for (int i = 0; i < N; i++) {
+        x = x * 1103515245u + 12345u;
+        cand[i] = (double)((x >> 16) % 200) / 199.0; /* 200 levels: many ties */
+        sorted[i] = cand[i];
+    }
+    qsort(sorted, N, sizeof *sorted, desc);
+    for (int i = 0; i < 10; i++) gains[i] = cand[(i * 37) % N];
+    const int ks[] = {1, 3, 10, N, N + 5};
+    int bad = 0;
+    for (size_t t = 0; t < sizeof ks / sizeof ks[0]; t++) {
+        int k = ks[t];
+        double dcg = 0, idcg = 0;
+        for (int i = 0; i < k && i < 10; i++) dcg += gains[i] / log2(i + 2.0);
+        for (int i = 0; i < k && i < N; i++) idcg += sorted[i] / log2(i + 2.0);
+        double want = idcg > 0 ? dcg / idcg : 1.0;
+        bad += drum_ndcg(gains, 10, cand, N, k, &v, err, sizeof err) != 0 || v != want;
+    }
+    CHECK(bad == 0, "NDCG against a fully sorted ideal list: %d of 5 k differ (%s)", bad, err);
+}
+
 static void test_ndcg_values(void) {
     char err[256] = "";
     double v = -1;
@@ -111,6 +145,7 @@ static void test_scored(void) {
 
 int main(void) {
     test_ndcg_values();
+    test_ndcg_ideal_head();
     test_scored();
     return check_summary();
 }
