@@ -57,6 +57,9 @@ typedef struct {
     int micro_rows;         /* image-text rows per tower pass in a step (gradient caching: all
                              * rows' features first, the loss, then each micro-batch encoded
                              * again and back-propagated); 0 or >= a rank's rows: one pass */
+    const uint64_t *fingerprints; /* {data, image, text} the checkpoints carry, when the caller
+                                   * has them (a job's, which go on over its queries); NULL:
+                                   * drum_trainer_init takes the pool's (drum_pool_fingerprints) */
 } drum_train_opts;
 
 typedef struct {

@@ -1538,14 +1538,16 @@ static int other_images(const drum_job *j, int *idx, float *sim, int kr, int kma
 }
 
 /* Evaluates one strategy with the current retriever at every configured shot count;
- * ndcg (may be NULL) gets its NDCG@10. */
-static int evaluate_in(drum_job *j, drum_strategy s, int round, double *ndcg, char *err,
-                       size_t errlen) {
+ * ndcg (may be NULL) gets its NDCG@10. kept (may be NULL): {pool, queries} embeddings under
+ * the current weights, taken at the first strategy that needs them and kept for the next
+ * (the baselines' SI, ST and SIT share the un-tuned weights: one embedding, not three). */
+static int evaluate_in(drum_job *j, drum_strategy s, int round, double *ndcg,
+                       drum_embeddings *kept, char *err, size_t errlen) {
     const drum_job_config *c = j->cfg;
     /* with eval.exclude_same_image the ranking is read kr deep, then the examples showing the
      * query's image are passed over (check_eval_families made room) */
     int kmax = max_shots(j), kr = kmax + j->eval_most, nq = j->eval.n, rc = -1;
-    drum_embeddings pool = {0}, q = {0};
+    drum_embeddings pool = {0}, q = {0}, own[2] = {{0}}, *e = kept ? kept : own;
     int *idx = malloc((size_t)nq * kr * sizeof(int));
     float *sim = malloc((size_t)nq * kr * sizeof(float));
     if (!idx || !sim) {
@@ -1554,11 +1556,14 @@ static int evaluate_in(drum_job *j, drum_strategy s, int round, double *ndcg, ch
     }
     if (s != DRUM_STRATEGY_RS && s != DRUM_STRATEGY_FIXED) {
         int batch = j->model->max_images;
-        if (drum_embed_prepared(j->comm, j->model, &j->pool, &j->train, 0, batch, &j->progress,
-                                &pool, err, errlen) ||
-            drum_embed_prepared(j->comm, j->model, &j->queries, &j->eval, 1, batch, &j->progress,
-                                &q, err, errlen))
+        if (!e[0].img &&
+            (drum_embed_prepared(j->comm, j->model, &j->pool, &j->train, 0, batch,
+                                 &j->progress, &e[0], err, errlen) ||
+             drum_embed_prepared(j->comm, j->model, &j->queries, &j->eval, 1, batch,
+                                 &j->progress, &e[1], err, errlen)))
             goto out;
+        pool = e[0]; /* borrowed: freed with own, or by the caller of kept */
+        q = e[1];
     } else {
         pool.n = j->train.n;
         q.n = nq;
@@ -1617,20 +1622,20 @@ static int evaluate_in(drum_job *j, drum_strategy s, int round, double *ndcg, ch
              j->cfg->scorer.answers, after.misses - before.misses);
     rc = write_results(j, err, errlen);
 out:
-    drum_embeddings_free(&pool);
-    drum_embeddings_free(&q);
+    drum_embeddings_free(&own[0]);
+    drum_embeddings_free(&own[1]);
     free(idx);
     free(sim);
     return rc;
 }
 
-static int evaluate(drum_job *j, drum_strategy s, int round, double *ndcg, char *err,
-                    size_t errlen) {
+static int evaluate(drum_job *j, drum_strategy s, int round, double *ndcg,
+                    drum_embeddings *kept, char *err, size_t errlen) {
     if (round)
         drum_trace_push("evaluate DRUM round %d", round);
     else
         drum_trace_push("evaluate %s", drum_strategy_name(s));
-    int rc = evaluate_in(j, s, round, ndcg, err, errlen);
+    int rc = evaluate_in(j, s, round, ndcg, kept, err, errlen);
     drum_trace_pop();
     return rc;
 }
@@ -1638,28 +1643,32 @@ static int evaluate(drum_job *j, drum_strategy s, int round, double *ndcg, char 
 int drum_job_baselines(drum_job *j, char *err, size_t errlen) {
     const drum_cfg_str_list *names = &j->cfg->eval.strategies;
     if (opened_for(j, DRUM_JOB_BASELINES, "drum_job_baselines", err, errlen)) return -1;
-    for (int i = 0; i < names->n; i++) {
+    drum_embeddings kept[2] = {{0}}; /* the un-tuned weights' pool and queries, for all */
+    int rc = 0;
+    for (int i = 0; i < names->n && rc == 0; i++) {
         drum_strategy s;
         if (drum_strategy_parse(names->v[i], &s)) {
             snprintf(err, errlen, "eval.strategies: unknown strategy '%s'", names->v[i]);
-            return -1;
+            rc = -1;
+            break;
         }
         if (s == DRUM_STRATEGY_DRUM) continue;
         double ndcg = 0;
-        if (evaluate(j, s, 0, s == DRUM_STRATEGY_SIT ? &ndcg : NULL, err, errlen)) return -1;
-        if (s == DRUM_STRATEGY_SIT) {
-            round_row *r0 = round_slot(j, 0);
-            if (!r0) {
-                snprintf(err, errlen, "out of memory");
-                return -1;
-            }
+        rc = evaluate(j, s, 0, s == DRUM_STRATEGY_SIT ? &ndcg : NULL, kept, err, errlen);
+        round_row *r0 = rc == 0 && s == DRUM_STRATEGY_SIT ? round_slot(j, 0) : NULL;
+        if (rc == 0 && s == DRUM_STRATEGY_SIT && !r0) {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+        } else if (r0) {
             *r0 = (round_row){1, 0, ndcg, NAN, 0};
             char v[32];
             fmt_or(v, sizeof v, "%.4f", ndcg, "-");
             note(j, "round 0 (un-tuned SIT): NDCG@%d %s", NDCG_K, v);
         }
     }
-    return write_results(j, err, errlen);
+    drum_embeddings_free(&kept[0]);
+    drum_embeddings_free(&kept[1]);
+    return rc ? rc : write_results(j, err, errlen);
 }
 
 /* ---------------------------------------------------------------- training ---- */
@@ -1689,7 +1698,7 @@ static int round_end(void *user, int round, char *err, size_t errlen) {
     round_ctx *rc = user;
     drum_job *j = rc->j;
     double ndcg = 0;
-    if (evaluate(j, DRUM_STRATEGY_DRUM, round + 1, &ndcg, err, errlen)) return -1;
+    if (evaluate(j, DRUM_STRATEGY_DRUM, round + 1, &ndcg, NULL, err, errlen)) return -1;
     round_row *slot = round_slot(j, round + 1);
     if (!slot) {
         snprintf(err, errlen, "out of memory");
@@ -1718,7 +1727,7 @@ static drum_train_opts train_opts(const drum_job *j) {
                          (float)tc->lambda, (drum_loss_kind)tc->loss, (float)tc->listnet_tau,
                          (float)c->retrieval.w_image, (float)c->retrieval.w_text,
                          tc->freeze.v, tc->freeze.n, tc->checkpoint_every, c->seed,
-                         tc->queries, tc->exclude_same_image, tc->micro_batch};
+                         tc->queries, tc->exclude_same_image, tc->micro_batch, NULL};
     return o;
 }
 
@@ -1743,14 +1752,10 @@ static int trainer_for(drum_job *j, drum_trainer *t, char *err, size_t errlen) {
     memset(t, 0, sizeof *t); /* drum_trainer_free-able whatever fails */
     if (pool_queries(j, err, errlen)) return -1;
     drum_train_opts o = train_opts(j);
+    o.fingerprints = job_fingerprints(j); /* the pool's, gone on with its queries' */
     if (drum_trainer_init(t, &o, j->be, j->model, &j->params, &j->train, &j->pool, j->scorer,
                           j->comm, err, errlen))
         return -1;
-    /* init set the pool's; the job's go on with its queries' */
-    const uint64_t *fp = job_fingerprints(j);
-    t->data_fingerprint = fp[0];
-    t->image_fingerprint = fp[1];
-    t->text_fingerprint = fp[2];
     t->stop = j->stop;
     t->progress = j->progress;
     t->groups = j->pool_group;

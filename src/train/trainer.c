@@ -251,8 +251,14 @@ int drum_trainer_init(drum_trainer *t, const drum_train_opts *o, drum_backend *b
     t->m = m;
     t->p = p;
     t->pool = pool;
-    drum_pool_fingerprints(pool, prep, &t->data_fingerprint, &t->image_fingerprint,
-                           &t->text_fingerprint);
+    if (o->fingerprints) { /* the caller's: a large pool's images take seconds to hash */
+        t->data_fingerprint = o->fingerprints[0];
+        t->image_fingerprint = o->fingerprints[1];
+        t->text_fingerprint = o->fingerprints[2];
+    } else {
+        drum_pool_fingerprints(pool, prep, &t->data_fingerprint, &t->image_fingerprint,
+                               &t->text_fingerprint);
+    }
     t->prep = prep;
     t->scorer = scorer;
     int rows = o->batch_queries * (1 + o->list_size);
