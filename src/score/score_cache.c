@@ -68,17 +68,23 @@ static uint32_t crc32_of(const uint32_t table[256], const unsigned char *p, size
     return c ^ 0xFFFFFFFFu;
 }
 
-/* ---- the in-memory index: key bytes -> value ----------------------------------------------- */
+/* ---- the in-memory index: key digests -> value ------------------------------------------- */
 
 /* A key is the four strings, each followed by '\0' (no string holds a NUL, so the encoding
- * is unambiguous). */
+ * is unambiguous). The index keeps two 64-bit digests of it, not its bytes: FNV-1a (the
+ * slot) and drum_hash_bytes (the check), 32 bytes an entry where the strings took ~250 (a
+ * VQAv2-sized run's 13 million records held ~4 GB). Two keys are taken as one only when
+ * both digests agree: about 2^-80 over 13 million keys. */
 typedef struct {
-    char *key;
-    size_t len;
-    uint64_t hash;
+    uint64_t hash, check;
     double value;
     int aux;
 } sc_entry;
+
+static void key_digests(const char *key, size_t len, uint64_t *hash, uint64_t *check) {
+    *hash = drum_str_hash_n(key, len);
+    *check = drum_hash_bytes(key, len, DRUM_FNV1A_INIT);
+}
 
 typedef struct {
     sc_entry *e;
@@ -88,18 +94,19 @@ typedef struct {
 } sc_index;
 
 static void index_free(sc_index *x) {
-    for (size_t i = 0; i < x->n; i++) free(x->e[i].key);
     free(x->e);
     free(x->slot);
     memset(x, 0, sizeof *x);
 }
 
-static sc_entry *index_find(const sc_index *x, const char *key, size_t len, uint64_t h) {
+static sc_entry *index_find(const sc_index *x, const char *key, size_t len) {
     if (!x->nslot) return NULL;
+    uint64_t h, c;
+    key_digests(key, len, &h, &c);
     size_t s = (size_t)h & (x->nslot - 1);
     while (x->slot[s] != SIZE_MAX) {
         sc_entry *e = &x->e[x->slot[s]];
-        if (e->hash == h && e->len == len && memcmp(e->key, key, len) == 0) return e;
+        if (e->hash == h && e->check == c) return e;
         s = (s + 1) & (x->nslot - 1);
     }
     return NULL;
@@ -123,8 +130,7 @@ static int index_grow(sc_index *x) {
 
 /* Sets key -> value (overwriting). Returns the entry, or NULL on OOM. */
 static sc_entry *index_set(sc_index *x, const char *key, size_t len, double value) {
-    uint64_t h = drum_str_hash_n(key, len);
-    sc_entry *e = index_find(x, key, len, h);
+    sc_entry *e = index_find(x, key, len);
     if (e) {
         e->value = value;
         return e;
@@ -137,16 +143,14 @@ static sc_entry *index_set(sc_index *x, const char *key, size_t len, double valu
         x->e = ne;
         x->cap = cap;
     }
-    char *k = malloc(len);
-    if (!k) return NULL;
-    memcpy(k, key, len);
+    uint64_t h, c;
+    key_digests(key, len, &h, &c);
     size_t s = (size_t)h & (x->nslot - 1);
     while (x->slot[s] != SIZE_MAX) s = (s + 1) & (x->nslot - 1);
     x->slot[s] = x->n;
     e = &x->e[x->n++];
-    e->key = k;
-    e->len = len;
     e->hash = h;
+    e->check = c;
     e->value = value;
     e->aux = 0;
     return e;
@@ -264,8 +268,13 @@ static int rec_load(drum_score_cache *c, const unsigned char *buf, size_t off) {
         lens[i] = get_u16(b + 2 * i);
         sum += lens[i];
     }
-    char *key = malloc(sum + 4);
-    if (!key) return -1;
+    if (c->keycap < sum + 4) {
+        char *k = realloc(c->keybuf, sum + 4);
+        if (!k) return -1;
+        c->keybuf = k;
+        c->keycap = sum + 4;
+    }
+    char *key = c->keybuf;
     const unsigned char *s = b + 8;
     size_t o = 0;
     for (int i = 0; i < 4; i++) {
@@ -277,31 +286,45 @@ static int rec_load(drum_score_cache *c, const unsigned char *buf, size_t off) {
     uint64_t bits = get_u64(s);
     double v;
     memcpy(&v, &bits, sizeof v);
-    sc_entry *e = index_set(&c->idx, key, o, v);
-    free(key);
-    return e ? 0 : -1;
+    return index_set(&c->idx, key, o, v) ? 0 : -1;
 }
 
-/* Reads the whole file into *out (*size bytes). */
-static int read_all(int fd, unsigned char **out, size_t *size) {
-    struct stat st;
-    if (fstat(fd, &st) != 0) return -1;
-    size_t n = (size_t)st.st_size;
-    unsigned char *buf = malloc(n ? n : 1);
-    if (!buf) return -1;
-    size_t got = 0;
-    while (got < n) {
-        ssize_t k = pread(fd, buf + got, n - got, (off_t)got);
+/* The file is read in windows of 64 MiB, not whole (a 13-million-record file is 1.7 GB);
+ * a window always holds a whole record from where it starts, or the rest of the file, so it
+ * is at least SC_MAX_RECORD. (A build may set a smaller one to test the windows.) */
+#define SC_MAX_RECORD (4 + (size_t)SC_MAX_BODY + 4)
+#ifndef DRUM_SC_WINDOW
+#define DRUM_SC_WINDOW ((size_t)64 << 20)
+#endif
+#define SC_WINDOW (DRUM_SC_WINDOW > SC_MAX_RECORD ? (size_t)DRUM_SC_WINDOW : SC_MAX_RECORD)
+
+/* Reads n bytes at off into buf. */
+static int read_at(int fd, unsigned char *buf, size_t n, size_t off) {
+    for (size_t got = 0; got < n;) {
+        ssize_t k = pread(fd, buf + got, n - got, (off_t)(off + got));
         if (k < 0 && errno == EINTR) continue;
         if (k <= 0) {
-            free(buf);
+            if (k == 0) errno = EIO; /* shorter than fstat said */
             return -1;
         }
         got += (size_t)k;
     }
-    *out = buf;
-    *size = n;
     return 0;
+}
+
+/* After a bad record at off: the offset of a valid record further on (the file is damaged,
+ * not torn), or 0. Reads the rest of the file: damage is rare, a torn tail short. */
+static size_t valid_after(const drum_score_cache *c, size_t off, size_t size, int *failed) {
+    unsigned char *rest = malloc(size - off);
+    size_t found = 0;
+    *failed = !rest || read_at(c->fd, rest, size - off, off) != 0;
+    for (size_t y = 1; !*failed && !found && y + SC_OVERHEAD <= size - off; y++) {
+        size_t ylen;
+        const char *ywhy;
+        if (rec_check(c->crc, rest, size - off, y, &ylen, &ywhy) == REC_OK) found = off + y;
+    }
+    free(rest);
+    return found;
 }
 
 /* Cuts the file to `size` bytes and makes that durable. */
@@ -316,10 +339,18 @@ static int cut_to(drum_score_cache *c, size_t size, char *err, size_t errlen) {
 
 /* Validates the header and loads every record; handles a torn or damaged tail. */
 static int load(drum_score_cache *c, char *warn, size_t warnlen, char *err, size_t errlen) {
-    unsigned char *buf = NULL;
-    size_t size = 0;
-    if (read_all(c->fd, &buf, &size) != 0) {
+    struct stat st;
+    if (fstat(c->fd, &st) != 0) {
         drum_errorf(err, errlen, "%s: cannot read: %s", c->path, strerror(errno));
+        return -1;
+    }
+    size_t size = (size_t)st.st_size, wstart = 0, wlen = 0;
+    size_t wcap = size < SC_WINDOW ? size : SC_WINDOW;
+    unsigned char *buf = malloc(wcap > SC_HEADER ? wcap : SC_HEADER);
+    if (!buf || read_at(c->fd, buf, size < SC_HEADER ? size : SC_HEADER, 0) != 0) {
+        drum_errorf(err, errlen, "%s: cannot read: %s", c->path,
+                    buf ? strerror(errno) : "out of memory");
+        free(buf);
         return -1;
     }
     unsigned char hdr[SC_HEADER];
@@ -367,11 +398,20 @@ static int load(drum_score_cache *c, char *warn, size_t warnlen, char *err, size
     }
     size_t off = SC_HEADER;
     while (off < size) {
+        /* a window from off when the one read holds neither a whole record nor the end */
+        if (off + SC_MAX_RECORD > wstart + wlen && wstart + wlen < size) {
+            wstart = off;
+            wlen = size - off < wcap ? size - off : wcap;
+            if (read_at(c->fd, buf, wlen, off) != 0) {
+                drum_errorf(err, errlen, "%s: cannot read: %s", c->path, strerror(errno));
+                goto done;
+            }
+        }
         size_t len = 0;
         const char *why = "";
-        rec_status st = rec_check(c->crc, buf, size, off, &len, &why);
-        if (st == REC_OK) {
-            if (rec_load(c, buf, off) != 0) {
+        rec_status rs = rec_check(c->crc, buf, wlen, off - wstart, &len, &why);
+        if (rs == REC_OK) {
+            if (rec_load(c, buf, off - wstart) != 0) {
                 drum_errorf(err, errlen, "%s: out of memory loading the index", c->path);
                 goto done;
             }
@@ -379,17 +419,20 @@ static int load(drum_score_cache *c, char *warn, size_t warnlen, char *err, size
             continue;
         }
         /* A valid record further on means the damage is in the middle of the file. */
-        for (size_t y = off + 1; y + SC_OVERHEAD <= size; y++) {
-            size_t ylen;
-            const char *ywhy;
-            if (rec_check(c->crc, buf, size, y, &ylen, &ywhy) == REC_OK) {
-                drum_errorf(err, errlen,
-                            "%s: corrupt record at byte offset %zu (%s) with a valid record "
-                            "after it at byte offset %zu: the file is damaged, not torn; restore "
-                            "it or move it aside",
-                            c->path, off, why, y);
-                goto done;
-            }
+        int failed;
+        size_t y = valid_after(c, off, size, &failed);
+        if (failed) {
+            drum_errorf(err, errlen, "%s: cannot read past byte offset %zu: %s", c->path, off,
+                        strerror(errno ? errno : ENOMEM));
+            goto done;
+        }
+        if (y) {
+            drum_errorf(err, errlen,
+                        "%s: corrupt record at byte offset %zu (%s) with a valid record "
+                        "after it at byte offset %zu: the file is damaged, not torn; restore "
+                        "it or move it aside",
+                        c->path, off, why, y);
+            goto done;
         }
         if (c->mirror) break; /* the writer cut it when it opened the file */
         drum_errorf(warn, warnlen,
@@ -466,7 +509,7 @@ int drum_score_cache_get(const drum_score_cache *c, const drum_score_key *key, d
     size_t len = key_encode(key, &buf, &cap, lens, NULL, 0);
     int found = 0;
     if (len) {
-        sc_entry *e = index_find(&c->idx, buf, len, drum_str_hash_n(buf, len));
+        sc_entry *e = index_find(&c->idx, buf, len);
         if (e) {
             *value = e->value;
             found = 1;
@@ -606,7 +649,7 @@ static int cached_score(drum_scorer *s, const drum_score_pair *pairs, int n, dou
             im->stats.hits++;
             continue;
         }
-        sc_entry *e = index_find(&pending, kb, klen, drum_str_hash_n(kb, klen));
+        sc_entry *e = index_find(&pending, kb, klen);
         if (!e) {
             e = index_set(&pending, kb, klen, 0.0);
             if (!e) {
