@@ -36,6 +36,10 @@ int drum_next_line(const char *buf, size_t len, size_t *pos, const char *path, i
  * when write returned 0). */
 int drum_write_all(int fd, const void *p, size_t n);
 
+/* pread(2) until all n bytes at offset off are in (EINTR retried). Returns 0, or -1 with
+ * errno set (EIO when the file ended first). */
+int drum_read_at(int fd, void *p, size_t n, size_t off);
+
 /* Creates dir and its parents (mkdir -p). */
 int drum_mkdirs(const char *dir, char *err, size_t errlen);
 

@@ -212,6 +212,20 @@ int drum_write_all(int fd, const void *p, size_t n) {
     return 0;
 }
 
+int drum_read_at(int fd, void *p, size_t n, size_t off) {
+    char *s = p;
+    for (size_t got = 0; got < n;) {
+        ssize_t k = pread(fd, s + got, n - got, (off_t)(off + got));
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) {
+            if (k == 0) errno = EIO; /* the file is shorter than the caller was told */
+            return -1;
+        }
+        got += (size_t)k;
+    }
+    return 0;
+}
+
 /* cJSON allocates through these once drum_json_parse has run: an allocation that fails marks
  * the thread's parse */
 static _Thread_local int json_oom;

@@ -19,9 +19,12 @@
 
 /* ---- the index: key -> an answer or a row of log-likelihoods -------------------------- */
 
+/* A key (a prompt's ids, ~1.4 KB at 32 shots) is kept as two 64-bit digests, FNV-1a (the
+ * slot) and drum_hash_bytes (the check), not as its text: the index held the file over
+ * again. Two keys are taken as one only when both agree (odds ~2^-80 over 13 million). */
 typedef struct {
-    char *key; /* NULL: empty slot */
-    uint64_t hash;
+    uint64_t hash, check;
+    int used;     /* 0: an empty slot */
     char *answer; /* generate */
     double *ll;   /* rank: n_ll numbers */
     int n_ll;
@@ -32,21 +35,24 @@ typedef struct {
     size_t cap, count;
 } ac_index;
 
-static uint64_t key_hash(const char *key) {
-    return drum_fnv1a(key, strlen(key), DRUM_FNV1A_INIT);
+static void key_digests(const char *key, uint64_t *hash, uint64_t *check) {
+    size_t n = strlen(key);
+    *hash = drum_fnv1a(key, n, DRUM_FNV1A_INIT);
+    *check = drum_hash_bytes(key, n, DRUM_FNV1A_INIT);
 }
 
-static ac_entry *index_find(const ac_index *x, const char *key, uint64_t h) {
+static ac_entry *index_find(const ac_index *x, const char *key) {
     if (!x->cap) return NULL;
+    uint64_t h, c;
+    key_digests(key, &h, &c);
     for (size_t i = h & (x->cap - 1);; i = (i + 1) & (x->cap - 1)) {
         ac_entry *e = &x->slot[i];
-        if (!e->key) return NULL;
-        if (e->hash == h && strcmp(e->key, key) == 0) return e;
+        if (!e->used) return NULL;
+        if (e->hash == h && e->check == c) return e;
     }
 }
 
 static void entry_clear(ac_entry *e) {
-    free(e->key);
     free(e->answer);
     free(e->ll);
     memset(e, 0, sizeof *e);
@@ -58,9 +64,9 @@ static int index_grow(ac_index *x) {
     if (!slot) return -1;
     for (size_t i = 0; i < x->cap; i++) {
         ac_entry *e = &x->slot[i];
-        if (!e->key) continue;
+        if (!e->used) continue;
         size_t j = e->hash & (cap - 1);
-        while (slot[j].key) j = (j + 1) & (cap - 1);
+        while (slot[j].used) j = (j + 1) & (cap - 1);
         slot[j] = *e;
     }
     free(x->slot);
@@ -69,26 +75,28 @@ static int index_grow(ac_index *x) {
     return 0;
 }
 
-/* Takes ownership of key, answer and ll (also on failure); a key present is replaced. */
+/* Takes ownership of key (kept as its digests), answer and ll (also on failure); a key
+ * present is replaced. */
 static int index_put(ac_index *x, char *key, char *answer, double *ll, int n_ll) {
-    uint64_t h = key_hash(key);
-    ac_entry *e = index_find(x, key, h);
+    uint64_t h, c;
+    key_digests(key, &h, &c);
+    ac_entry *e = index_find(x, key);
+    free(key);
     if (e) {
-        free(key);
         free(e->answer);
         free(e->ll);
     } else {
         if ((x->count + 1) * 2 > x->cap && index_grow(x) != 0) {
-            free(key);
             free(answer);
             free(ll);
             return -1;
         }
         size_t i = h & (x->cap - 1);
-        while (x->slot[i].key) i = (i + 1) & (x->cap - 1);
+        while (x->slot[i].used) i = (i + 1) & (x->cap - 1);
         e = &x->slot[i];
-        e->key = key;
+        e->used = 1;
         e->hash = h;
+        e->check = c;
         x->count++;
     }
     e->answer = answer;
@@ -104,6 +112,11 @@ static void index_free(ac_index *x) {
 }
 
 /* ---- the file ------------------------------------------------------------------------- */
+
+#ifndef DRUM_AC_WINDOW
+#define DRUM_AC_WINDOW ((size_t)64 << 20)
+#endif
+#define AC_WINDOW ((size_t)DRUM_AC_WINDOW > 16 ? (size_t)DRUM_AC_WINDOW : 16)
 
 typedef struct {
     drum_scorer *inner;
@@ -178,29 +191,45 @@ static int load(ac_impl *im, char *warn, size_t warnlen, char *err, size_t errle
         snprintf(err, errlen, "%s: %s", im->path, strerror(errno));
         return -1;
     }
-    size_t size = (size_t)st.st_size, got = 0;
-    char *buf = malloc(size + 1);
+    /* read in windows of 64 MiB, not whole (a million 32-shot prompts: ~1.4 GB); a window
+     * grows only for a line longer than itself */
+    size_t size = (size_t)st.st_size, cap = size < AC_WINDOW ? size + 1 : AC_WINDOW;
+    size_t base = 0, have = 0; /* buf holds the file's bytes [base, base + have) */
+    char *buf = malloc(cap);
     if (!buf) {
-        snprintf(err, errlen, "%s: out of memory for %zu bytes", im->path, size);
+        snprintf(err, errlen, "%s: out of memory for %zu bytes", im->path, cap);
         return -1;
-    }
-    while (got < size) {
-        ssize_t k = pread(im->fd, buf + got, size - got, (off_t)got);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) {
-            snprintf(err, errlen, "%s: read: %s", im->path, k ? strerror(errno) : "short read");
-            free(buf);
-            return -1;
-        }
-        got += (size_t)k;
     }
     size_t pos = 0, cut = size;
     int line = 0;
     while (pos < size) {
-        char *nl = memchr(buf + pos, '\n', size - pos);
+        char *nl;
+        while (!(nl = memchr(buf + (pos - base), '\n', have - (pos - base))) && base + have < size) {
+            memmove(buf, buf + (pos - base), have - (pos - base)); /* the line's start first */
+            have -= pos - base;
+            base = pos;
+            if (have == cap) {
+                char *nb = realloc(buf, cap * 2);
+                if (!nb) {
+                    snprintf(err, errlen, "%s:%d: out of memory reading the answers", im->path,
+                             line + 1);
+                    free(buf);
+                    return -1;
+                }
+                buf = nb;
+                cap *= 2;
+            }
+            size_t want = cap - have < size - (base + have) ? cap - have : size - (base + have);
+            if (drum_read_at(im->fd, buf + have, want, base + have) != 0) {
+                snprintf(err, errlen, "%s: read: %s", im->path, strerror(errno));
+                free(buf);
+                return -1;
+            }
+            have += want;
+        }
         line++;
-        size_t end = nl ? (size_t)(nl - buf) : size;
-        int parsed = nl ? parse_record(im, buf + pos, end - pos) : -1;
+        size_t end = nl ? base + (size_t)(nl - buf) : size; /* file offsets */
+        int parsed = nl ? parse_record(im, buf + (pos - base), end - pos) : -1;
         if (parsed == -2) {
             snprintf(err, errlen, "%s:%d: out of memory reading the answers", im->path, line);
             free(buf);
@@ -310,7 +339,7 @@ static int ac_score(drum_scorer *s, const drum_score_pair *pairs, int n, double 
 }
 
 static const ac_entry *entry_of(const ac_impl *im, const char *key) {
-    return index_find(&im->idx, key, key_hash(key));
+    return index_find(&im->idx, key);
 }
 
 /* One generate or rank call: every prompt's key, and the prompts not cached (miss, m of

@@ -298,26 +298,12 @@ static int rec_load(drum_score_cache *c, const unsigned char *buf, size_t off) {
 #endif
 #define SC_WINDOW (DRUM_SC_WINDOW > SC_MAX_RECORD ? (size_t)DRUM_SC_WINDOW : SC_MAX_RECORD)
 
-/* Reads n bytes at off into buf. */
-static int read_at(int fd, unsigned char *buf, size_t n, size_t off) {
-    for (size_t got = 0; got < n;) {
-        ssize_t k = pread(fd, buf + got, n - got, (off_t)(off + got));
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) {
-            if (k == 0) errno = EIO; /* shorter than fstat said */
-            return -1;
-        }
-        got += (size_t)k;
-    }
-    return 0;
-}
-
 /* After a bad record at off: the offset of a valid record further on (the file is damaged,
  * not torn), or 0. Reads the rest of the file: damage is rare, a torn tail short. */
 static size_t valid_after(const drum_score_cache *c, size_t off, size_t size, int *failed) {
     unsigned char *rest = malloc(size - off);
     size_t found = 0;
-    *failed = !rest || read_at(c->fd, rest, size - off, off) != 0;
+    *failed = !rest || drum_read_at(c->fd, rest, size - off, off) != 0;
     for (size_t y = 1; !*failed && !found && y + SC_OVERHEAD <= size - off; y++) {
         size_t ylen;
         const char *ywhy;
@@ -347,7 +333,7 @@ static int load(drum_score_cache *c, char *warn, size_t warnlen, char *err, size
     size_t size = (size_t)st.st_size, wstart = 0, wlen = 0;
     size_t wcap = size < SC_WINDOW ? size : SC_WINDOW;
     unsigned char *buf = malloc(wcap > SC_HEADER ? wcap : SC_HEADER);
-    if (!buf || read_at(c->fd, buf, size < SC_HEADER ? size : SC_HEADER, 0) != 0) {
+    if (!buf || drum_read_at(c->fd, buf, size < SC_HEADER ? size : SC_HEADER, 0) != 0) {
         drum_errorf(err, errlen, "%s: cannot read: %s", c->path,
                     buf ? strerror(errno) : "out of memory");
         free(buf);
@@ -402,7 +388,7 @@ static int load(drum_score_cache *c, char *warn, size_t warnlen, char *err, size
         if (off + SC_MAX_RECORD > wstart + wlen && wstart + wlen < size) {
             wstart = off;
             wlen = size - off < wcap ? size - off : wcap;
-            if (read_at(c->fd, buf, wlen, off) != 0) {
+            if (drum_read_at(c->fd, buf, wlen, off) != 0) {
                 drum_errorf(err, errlen, "%s: cannot read: %s", c->path, strerror(errno));
                 goto done;
             }
