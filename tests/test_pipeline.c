@@ -1726,10 +1726,6 @@ static void test_pad_example(void) {
     free(digests);
 }
 
-/* train.queries: drum_sample_queries marks exactly that many examples, the same ones for a
- * seed (others for another), and every example (no mask) for 0 or the whole pool;
- * `drum mine --set train.queries=30` over the exec job's 100 pool examples drafts those 30
- * alone and writes their 30 candidate lists, of the same ids, as its --check counted. */
 /* A run of more evaluations than the 256 rows results.jsonl once held: 21 shot counts of 5
  * baselines and 8 DRUM rounds, 273 rows (the old table refused the 257th after round 7's
  * training, "more than 256 evaluations in one run"); every row and round reaches
@@ -1759,6 +1755,10 @@ static void test_many_evaluations(void) {
     free(table);
 }
 
+/* train.queries: drum_sample_queries marks exactly that many examples, the same ones for a
+ * seed (others for another), and every example (no mask) for 0 or the whole pool;
+ * `drum mine --set train.queries=30` over the exec job's 100 pool examples drafts those 30
+ * alone and writes their 30 candidate lists, of the same ids, as its --check counted. */
 static void test_sampled_queries(void) {
     unsigned char *a = NULL, *b = NULL, *c = NULL;
     char err[512] = "";
