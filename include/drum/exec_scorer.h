@@ -52,9 +52,10 @@
  * at once. A request has no time limit unless `timeout` (scorer.timeout, seconds) is set:
  * then a request not read and answered within it, hello included (and with it the model's
  * loading, in tools/lvlm_hf.py), is an error, and drum ends the process's group at once (a
- * reply coming later would answer the next request); the scorer then refuses every call. Opening one makes the process ignore SIGPIPE (when it was at its default), so a
- * subprocess that dies mid-request (or mid-reply) is an error naming its exit status or
- * signal, not a crash.
+ * reply coming later would answer the next request); the scorer then refuses every call.
+ * Opening one makes the process ignore SIGPIPE (when it was at its default), so a subprocess
+ * that dies mid-request (or mid-reply) is an error naming its exit status or signal, not a
+ * crash.
  * tests/fixtures/exec_lvlm.py is a small stand-in that speaks the protocol; tools/lvlm_hf.py
  * serves a real vision-language model through transformers, tools/lvlm_openai.py one behind
  * an OpenAI-compatible server with vLLM's prompt_logprobs (vllm serve).

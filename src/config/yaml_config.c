@@ -401,7 +401,8 @@ static void got_text(const yaml_node_t *n, char *buf, size_t len) {
 static const char *number_hint(const drum_cfg_field *f, const yaml_node_t *n) {
     const char *s = (const char *)n->data.scalar.value;
     const char *d = s + (*s == '-' || *s == '+');
-    int integer = f->type == DRUM_CFG_INT || f->type == DRUM_CFG_U64 || f->type == DRUM_CFG_INT_LIST;
+    int integer =
+        f->type == DRUM_CFG_INT || f->type == DRUM_CFG_U64 || f->type == DRUM_CFG_INT_LIST;
     if (!is_plain(n)) return "";
     if (integer && d[0] == '0' && d[1] && strspn(d, "0123456789") == strlen(d))
         return " (a leading zero: YAML 1.1 reads it as octal, 1.2 as decimal; write the number "
@@ -593,7 +594,8 @@ static int parser_fail(load_ctx *c, const yaml_parser_t *ps) {
  * away, so the events are read first. Syntax errors are left to the loader. */
 static int refuse_tags(load_ctx *c) {
     yaml_parser_t ps;
-    if (!yaml_parser_initialize(&ps)) return fail_mark(c, NULL, NULL, "cannot initialise the YAML parser");
+    if (!yaml_parser_initialize(&ps))
+        return fail_mark(c, NULL, NULL, "cannot initialise the YAML parser");
     yaml_parser_set_input_string(&ps, (const unsigned char *)c->text, c->len);
     int rc = 0, end = 0;
     yaml_event_t ev;

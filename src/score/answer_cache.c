@@ -204,7 +204,8 @@ static int load(ac_impl *im, char *warn, size_t warnlen, char *err, size_t errle
     int line = 0;
     while (pos < size) {
         char *nl;
-        while (!(nl = memchr(buf + (pos - base), '\n', have - (pos - base))) && base + have < size) {
+        while (!(nl = memchr(buf + (pos - base), '\n', have - (pos - base))) &&
+               base + have < size) {
             memmove(buf, buf + (pos - base), have - (pos - base)); /* the line's start first */
             have -= pos - base;
             base = pos;
