@@ -137,6 +137,7 @@ static round_row *round_slot(drum_job *j, int r) {
     if (j->n_rounds < r + 1) j->n_rounds = r + 1;
     return &j->rounds[r];
 }
+
 static int largest_shots(const drum_job_config *c);
 static int max_shots(const drum_job *j);
 static drum_train_opts train_opts(const drum_job *j);
@@ -1560,8 +1561,11 @@ static int evaluate_in(drum_job *j, drum_strategy s, int round, double *ndcg,
             (drum_embed_prepared(j->comm, j->model, &j->pool, &j->train, 0, batch,
                                  &j->progress, &e[0], err, errlen) ||
              drum_embed_prepared(j->comm, j->model, &j->queries, &j->eval, 1, batch,
-                                 &j->progress, &e[1], err, errlen)))
+                                 &j->progress, &e[1], err, errlen))) {
+            drum_embeddings_free(&e[0]); /* kept whole or not at all */
+            drum_embeddings_free(&e[1]);
             goto out;
+        }
         pool = e[0]; /* borrowed: freed with own, or by the caller of kept */
         q = e[1];
     } else {
