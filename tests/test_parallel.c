@@ -898,6 +898,31 @@ static void check_job(void) {
           stopped ? "stopped" : "no stop message in the log",
           drum_file_exists(clip0) ? "written" : "absent");
     free(text);
+    /* and in rank 0's generation of a new suite (40,000 examples: seconds), which rank 1
+     * waits out: it stops between images, leaving no synth.json (it took effect only after
+     * the whole suite; an audit) */
+    char gen_dir[300], first_png[340], whole[340], set_dir[340];
+    snprintf(gen_dir, sizeof gen_dir, "%s/data_usr1", tmp);
+    snprintf(first_png, sizeof first_png, "%s/images/img-00000.png", gen_dir);
+    snprintf(whole, sizeof whole, "%s/synth.json", gen_dir);
+    snprintf(set_dir, sizeof set_dir, "data.dir=%s", gen_dir);
+    snprintf(log, sizeof log, "%s/synth_usr1.log", tmp);
+    stop_signal = SIGUSR1;
+    stop_one_rank = 1;
+    stop_delay_ms = 300;
+    also_set = set_dir;
+    rc = job("demo", "synth_usr1", 2, synthetic, "--set", "synth.n_train=40000", first_png);
+    also_set = NULL;
+    stop_signal = SIGINT;
+    stop_one_rank = 0;
+    stop_delay_ms = 0;
+    text = test_slurp(log);
+    stopped = text && strstr(text, "stopped (a signal) before the rest of the synthetic suite");
+    CHECK(rc == 3 && stopped && !drum_file_exists(whole),
+          "2 ranks, SIGUSR1 to rank 1 in rank 0's suite generation: exit %d, %s, synth.json %s",
+          rc, stopped ? "stopped" : "no stop message in the log",
+          drum_file_exists(whole) ? "written" : "absent");
+    free(text);
     /* resumed on another number of ranks: it finishes, close to the 2-rank run */
     snprintf(ckpt, sizeof ckpt, "%s/two_then_one/train.ckpt", tmp);
     rc = train("two_then_one", 2, synthetic, NULL, ckpt);

@@ -2077,6 +2077,30 @@ static void test_pretrain_stop(void) {
     free(text);
 }
 
+/* A Ctrl-C while the job generates its suite (40,000 examples: seconds) stops it between
+ * images: exit 3, no synth.json (the next run generates it again), and a plain line of
+ * progress in the log. */
+static void test_synth_stop(void) {
+    char cfg[300], out[300], log[300], data[300], first[340], whole[340], set[340];
+    snprintf(cfg, sizeof cfg, "%s/synth_stop.yaml", tmp);
+    snprintf(out, sizeof out, "%s/run_synth_stop", tmp);
+    snprintf(log, sizeof log, "%s/synth_stop.log", tmp);
+    snprintf(data, sizeof data, "%s/data_synth_stop", tmp);
+    snprintf(first, sizeof first, "%s/images/img-00000.png", data);
+    snprintf(whole, sizeof whole, "%s/synth.json", data);
+    snprintf(set, sizeof set, "data.dir=%s", data);
+    test_write_mini_config(cfg, tmp, out, "");
+    const char *a[] = {drum_bin, "demo", cfg, "--set", set, "--set", "synth.n_train=40000", NULL};
+    int rc = run_drum(log, a, SIGINT, first, 300);
+    char *text = test_slurp(log);
+    CHECK(rc == 3 && text &&
+              strstr(text, "stopped (a signal) before the rest of the synthetic suite") &&
+              strstr(text, "synthetic suite images") && !drum_file_exists(whole),
+          "a Ctrl-C in the suite's generation: exit %d, synth.json %s, %s", rc,
+          drum_file_exists(whole) ? "written" : "absent", text ? text : "");
+    free(text);
+}
+
 /* drum_cut_texts: rows compacted to the longest text's pooling position + 1, in order. */
 static void test_cut_texts(void) {
     int ids[3 * 6] = {1, 2, 3, 9, 0, 0, 1, 9, 0, 0, 0, 0, 1, 2, 9, 0, 0, 0};
@@ -3040,6 +3064,7 @@ int main(int argc, char **argv) {
     test_demo_resume_in_baselines();
     test_stop_unwritable_checkpoint();
     test_pretrain_stop();
+    test_synth_stop();
     test_embed_retrieve_export();
     test_converted_eval();
     test_hateful_memes_eval();

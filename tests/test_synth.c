@@ -104,13 +104,13 @@ static void test_stopped_part_way(const char *dir, const char *whole,
     if (unlink(eval) == 0 && mkdir(eval, 0777) == 0) f = fopen(inside, "w");
     if (f) fclose(f);
     CHECK(f != NULL, "cannot put a directory at %s", eval);
-    int rc = drum_synth_generate(cfg, dir, err, sizeof err);
+    int rc = drum_synth_generate(cfg, dir, NULL, err, sizeof err);
     CHECK(rc == -1 && strstr(err, "eval.jsonl") && access(config, F_OK) != 0,
           "a generation that cannot write eval.jsonl: rc %d, %s, synth.json %s", rc, err,
           access(config, F_OK) == 0 ? "left" : "gone");
     unlink(inside);
     rmdir(eval);
-    rc = drum_synth_generate(cfg, dir, err, sizeof err);
+    rc = drum_synth_generate(cfg, dir, NULL, err, sizeof err);
     CHECK(rc == 0 && same_file(config, want), "generating again: %s", err);
     free(eval);
     free(config);
@@ -130,6 +130,49 @@ static int count_images(const char *dir) {
     }
 }
 
+/* A progress that records the image counts it hears and says stop at its stop_at-th ask. */
+typedef struct {
+    long done[64], total;
+    int n, asks, stop_at, monotone;
+} heard;
+
+static void heard_update(void *user, const char *stage, long done, long total, const char *note) {
+    heard *h = user;
+    h->monotone &= h->n == 0 || done >= h->done[h->n - 1];
+    if (h->n < 64) h->done[h->n++] = done;
+    h->total = total;
+}
+
+static int heard_stop(void *user) {
+    heard *h = user;
+    return ++h->asks == h->stop_at;
+}
+
+/* Generation reports the images made, every 256, from 0 to all of them (the total known at
+ * the start), and a stop between images leaves the suite without synth.json (not whole). */
+static void test_progress_and_stop(const char *dir, const drum_synth_config *cfg) {
+    char err[512] = "";
+    drum_synth_config big = *cfg;
+    big.n_train[DRUM_SYNTH_CLS] = 600; /* 600 more images: the report every 256 shows */
+    heard h = {.monotone = 1};
+    drum_progress p = {.update = heard_update, .user = &h, .stop = heard_stop, .stop_user = &h};
+    int rc = drum_synth_generate(&big, dir, &p, err, sizeof err);
+    int images = count_images(dir);
+    CHECK(rc == 0 && h.n >= 3 && h.done[0] == 0 && h.done[h.n - 1] == images &&
+              h.total == images && h.monotone,
+          "progress: rc %d (%s), %d reports from %ld to %ld of %ld, %d images", rc, err, h.n,
+          h.n ? h.done[0] : -1, h.n ? h.done[h.n - 1] : -1, h.total, images);
+    heard s = {.monotone = 1, .stop_at = 2};
+    p.user = p.stop_user = &s;
+    char *config = file_in(dir, "synth.json");
+    rc = drum_synth_generate(&big, dir, &p, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "stopped (a signal) before the rest of the synthetic suite") &&
+              access(config, F_OK) != 0 && s.done[s.n - 1] == 256,
+          "a stop at the second check (256 images): rc %d, %s, synth.json %s", rc, err,
+          access(config, F_OK) == 0 ? "left" : "gone");
+    free(config);
+}
+
 /* A smaller suite generated over a larger one leaves none of the larger one's images. */
 static void test_smaller_over(const char *dir) {
     char err[512] = "";
@@ -138,7 +181,7 @@ static void test_smaller_over(const char *dir) {
     small.n_train[0] = 10;
     small.n_eval[0] = 4;
     int before = count_images(dir);
-    CHECK(drum_synth_generate(&small, dir, err, sizeof err) == 0, "generate: %s", err);
+    CHECK(drum_synth_generate(&small, dir, NULL, err, sizeof err) == 0, "generate: %s", err);
     /* 5 VQA images (2 questions each) + 20 + 15 train, 2 + 8 + 6 eval */
     int after = count_images(dir);
     char name[64];
@@ -501,7 +544,7 @@ static void test_pretrain_images(const char *plain_dir) {
     c.n_pretrain = 12;
     c.shape_captions = 1.0f;
     char *dir = file_in(tmpdir, "pretrain"), err[512] = "";
-    CHECK(drum_synth_generate(&c, dir, err, sizeof err) == 0, "generate: %s", err);
+    CHECK(drum_synth_generate(&c, dir, NULL, err, sizeof err) == 0, "generate: %s", err);
     const char *same[] = {"train.jsonl", "eval.jsonl", "meta.jsonl"};
     for (int i = 0; i < 3; i++) {
         char *a = file_in(plain_dir, same[i]), *b = file_in(dir, same[i]);
@@ -588,7 +631,7 @@ static void test_config_errors(void) {
         default: c.n_eval[1] = cases[i].value; break;
         }
         err[0] = 0;
-        CHECK(drum_synth_generate(&c, out, err, sizeof err) == -1, "accepted bad %s",
+        CHECK(drum_synth_generate(&c, out, NULL, err, sizeof err) == -1, "accepted bad %s",
               cases[i].what);
         CHECK(strstr(err, cases[i].what) != NULL, "message \"%s\" lacks %s", err, cases[i].what);
     }
@@ -598,7 +641,7 @@ static void test_config_errors(void) {
     if (f) fclose(f);
     char *under = file_in(file, "out");
     small_config(&c, 1);
-    CHECK(drum_synth_generate(&c, under, err, sizeof err) == -1, "wrote under a file");
+    CHECK(drum_synth_generate(&c, under, NULL, err, sizeof err) == -1, "wrote under a file");
     CHECK(strstr(err, "plainfile") != NULL, "message names the path: %s", err);
     free(under);
     free(file);
@@ -630,10 +673,10 @@ int main(void) {
     small_config(&cfg, 7);
     small_config(&other, 8);
     char *a = file_in(tmpdir, "a"), *b = file_in(tmpdir, "b/nested"), *c = file_in(tmpdir, "c");
-    int ok = drum_synth_generate(&cfg, a, err, sizeof err) == 0;
+    int ok = drum_synth_generate(&cfg, a, NULL, err, sizeof err) == 0;
     CHECK(ok, "generate: %s", err);
-    ok = ok && drum_synth_generate(&cfg, b, err, sizeof err) == 0;
-    ok = ok && drum_synth_generate(&other, c, err, sizeof err) == 0;
+    ok = ok && drum_synth_generate(&cfg, b, NULL, err, sizeof err) == 0;
+    ok = ok && drum_synth_generate(&other, c, NULL, err, sizeof err) == 0;
     CHECK(ok, "generate: %s", err);
     if (ok) {
         test_determinism(a, b, c);
@@ -642,6 +685,7 @@ int main(void) {
         test_pretrain_images(a);
         test_stopped_part_way(b, a, &cfg);
         test_smaller_over(c);
+        test_progress_and_stop(c, &cfg);
     }
     test_grid_layout();
     test_bpe_direct();

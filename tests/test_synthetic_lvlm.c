@@ -90,7 +90,7 @@ static int make_suite(const drum_synth_config *cfg, const char *name, drum_datas
     char *dir = drum_path_join(tmpdir, name);
     char *ptr = drum_path_join(dir, "train.jsonl"), *pev = drum_path_join(dir, "eval.jsonl");
     *meta = drum_path_join(dir, "meta.jsonl");
-    int rc = drum_synth_generate(cfg, dir, err, errlen) == 0 &&
+    int rc = drum_synth_generate(cfg, dir, NULL, err, errlen) == 0 &&
                      drum_dataset_load(train, ptr, err, errlen) == 0 &&
                      drum_dataset_load(eval, pev, err, errlen) == 0 &&
                      load_hidden_of(*meta, train, h_train, eval, h_eval) == 0

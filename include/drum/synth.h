@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "drum/progress.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -73,10 +75,12 @@ void drum_synth_set_totals(drum_synth_config *cfg, int n_train, int n_eval);
 int drum_synth_config_json(const drum_synth_config *cfg, char *out, size_t n);
 
 /* Generates the benchmark into outdir (created if missing; existing files replaced, and the
- * images a larger suite there had beyond this one's removed).
+ * images a larger suite there had beyond this one's removed). progress (may be NULL) hears
+ * of the images made, every 256, and its stop is asked as often: a stop leaves the suite
+ * without synth.json (not whole: a job generates it again) and fails with "stopped".
  * Returns 0, or -1 with a message naming the file or the bad setting. */
-int drum_synth_generate(const drum_synth_config *cfg, const char *outdir, char *err,
-                        size_t errlen);
+int drum_synth_generate(const drum_synth_config *cfg, const char *outdir,
+                        const drum_progress *progress, char *err, size_t errlen);
 
 /* Writes a Hugging Face CLIP tokenizer whose byte-level BPE turns every word of the given
  * texts into one token. Words are what CLIP's pre-tokenizer yields from the lowercased text

@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "drum/fileio.h"
 #include "drum/synth.h"
+#include "progress_line.h"
 
 #define USAGE                                                                              \
     "usage: drum synth OUTDIR [--seed N] [--image-size N] [--layout free|grid]\n"            \
@@ -62,7 +63,10 @@ int cmd_synth(int argc, char **argv) {
         return 2;
     }
     char err[1024];
-    if (drum_mkdirs(out, err, sizeof err) || drum_synth_generate(&c, out, err, sizeof err)) {
+    cli_progress pl;
+    drum_progress progress = {0};
+    cli_progress_init(&pl, &progress); /* images made, rate and ETA */
+    if (drum_mkdirs(out, err, sizeof err) || drum_synth_generate(&c, out, &progress, err, sizeof err)) {
         fprintf(stderr, "drum synth: %s\n", err);
         return 1;
     }

@@ -129,6 +129,8 @@ typedef struct {
     sw_scene *scenes; /* by image number */
     int *scene_split; /* 0 train, 1 eval, 2 pre-training only */
     int n_img, cap_img;
+    const drum_progress *progress; /* may be NULL */
+    long total_img;                /* images the suite will have (image_total) */
     char *err;
     size_t errlen;
 } generator;
@@ -184,7 +186,26 @@ static char *image_path(generator *g, int image_no) {
 }
 
 /* Draws a new scene, renders it and writes its PNG; returns the image number or -1. */
+#define SYNTH_STAGE "synthetic suite images"
+
+/* The images cfg's suite has: one per VQA question group, classification or caption example,
+ * and pre-training caption. */
+static long image_total(const drum_synth_config *cfg) {
+    long n = cfg->n_pretrain;
+    for (int t = 0; t < DRUM_SYNTH_TASKS; t++) {
+        int per = t == SW_VQA ? cfg->questions_per_image : 1;
+        n += (cfg->n_train[t] + per - 1) / per + (cfg->n_eval[t] + per - 1) / per;
+    }
+    return n;
+}
+
 static int new_image(generator *g, sw_task task, int split, unsigned char *rgb, membuf *png) {
+    if (g->n_img % 256 == 0) { /* progress, and a stop between images (the suite stays not whole) */
+        drum_progress_report(g->progress, SYNTH_STAGE, g->n_img, g->total_img, NULL);
+        if (drum_progress_stopped(g->progress, "the rest of the synthetic suite", g->err,
+                                  g->errlen))
+            return -1;
+    }
     if (g->n_img == g->cap_img) {
         int cap = g->cap_img ? g->cap_img * 2 : 1024;
         sw_scene *ns = realloc(g->scenes, (size_t)cap * sizeof *ns);
@@ -576,10 +597,11 @@ static int write_config(generator *g) {
     return rc;
 }
 
-int drum_synth_generate(const drum_synth_config *cfg, const char *outdir, char *err,
-                        size_t errlen) {
+int drum_synth_generate(const drum_synth_config *cfg, const char *outdir,
+                        const drum_progress *progress, char *err, size_t errlen) {
     if (check_config(cfg, err, errlen) != 0) return -1;
-    generator g = {.cfg = cfg, .outdir = outdir, .err = err, .errlen = errlen};
+    generator g = {.cfg = cfg, .outdir = outdir, .progress = progress,
+                   .total_img = image_total(cfg), .err = err, .errlen = errlen};
     int size = cfg->image_size, rc = -1;
     unsigned char *rgb = malloc((size_t)size * size * 3);
     membuf png = {0};
@@ -630,6 +652,7 @@ int drum_synth_generate(const drum_synth_config *cfg, const char *outdir, char *
      * VQA-like scenes, every fifth a classification-like one. */
     for (int i = 0; i < cfg->n_pretrain; i++)
         if (new_image(&g, i % 5 == 4 ? SW_CLS : SW_VQA, 2, rgb, &png) < 0) goto done;
+    drum_progress_report(progress, SYNTH_STAGE, g.n_img, g.n_img, NULL);
     /* the images a larger suite in outdir had beyond this one's are not this suite's */
     for (int no = g.n_img;; no++) {
         char *path = image_path(&g, no);

@@ -70,7 +70,8 @@ struct drum_job {
      * (job_fingerprints), taken once: the resume checks and the trainer share them */
     uint64_t fingerprints[3];
     int fingerprinted;
-    int pretrain_stopped;     /* rank 0's own flag stopped its pre-training (several ranks) */
+    int alone_stopped;        /* a stop ended rank 0's work alone: the suite's generation or
+                               * pre-training (several ranks; own_stop) */
     void (*log)(const char *line);
     drum_backend *be;
     char *data_dir, *train_path, *eval_path, *tok_dir;
@@ -139,6 +140,8 @@ static round_row *round_slot(drum_job *j, int r) {
 }
 
 static int largest_shots(const drum_job_config *c);
+static drum_progress alone_progress(drum_job *j);
+static int alone_done(drum_job *j, int rc, const char *what, char *err, size_t errlen);
 static int max_shots(const drum_job *j);
 static drum_train_opts train_opts(const drum_job *j);
 static const uint64_t *job_fingerprints(drum_job *j);
@@ -435,20 +438,29 @@ static int open_data(drum_job *j, char *err, size_t errlen) {
         sc.grid = c->synth.layout == DRUM_LAYOUT_GRID;
         sc.shape_captions = (float)c->synth.shape_captions;
         sc.classification = c->synth.classification;
-        /* rank 0 generates the suite while the others wait, then all read it; a suite
-         * without synth.json, which drum_synth_generate writes last, is not whole */
+        /* rank 0 generates the suite while the others wait (alone_done), then all read it; a
+         * suite without synth.json, which drum_synth_generate writes last, is not whole */
         char *config = drum_path_join(j->data_dir, "synth.json");
         if (!config) goto oom;
         int there = drum_file_exists(j->train_path), whole = there && drum_file_exists(config);
         free(config);
-        int part = there && !whole, generate = writer(j) && !whole;
+        int part = there && !whole;
+        int generate = j->comm->any(j->comm, writer(j) && !whole, err, errlen); /* rank 0's say */
+        if (generate < 0) return -1;
         if (generate) {
-            if (drum_mkdirs(j->data_dir, err, errlen)) return -1;
-            note(j, "generating the synthetic suite in %s (seed %llu, %d train, %d eval)%s",
-                 j->data_dir, (unsigned long long)sc.seed, c->synth.n_train, c->synth.n_eval,
-                 part ? " again: it has no synth.json, which generation writes last (a "
-                        "generation stopped part way)" : "");
-            if (drum_synth_generate(&sc, j->data_dir, err, errlen)) return -1;
+            int rc = 0;
+            if (writer(j)) {
+                drum_progress pp = alone_progress(j);
+                note(j, "generating the synthetic suite in %s (seed %llu, %d train, %d eval)%s",
+                     j->data_dir, (unsigned long long)sc.seed, c->synth.n_train,
+                     c->synth.n_eval,
+                     part ? " again: it has no synth.json, which generation writes last (a "
+                            "generation stopped part way)" : "");
+                rc = drum_mkdirs(j->data_dir, err, errlen) ||
+                     drum_synth_generate(&sc, j->data_dir, &pp, err, errlen);
+            }
+            if (j->comm->size == 1 ? rc : alone_done(j, rc, "suite generation", err, errlen))
+                return -1;
         }
         if (j->comm->barrier(j->comm, err, errlen)) return -1;
         if (check_suite(j->data_dir, &sc, err, errlen)) return -1;
@@ -879,10 +891,11 @@ static drum_prepare_opts prepare_opts(drum_job *j) {
     return o;
 }
 
-/* One tick of rank 0's pre-training with several ranks (initial_weights): every rank adds
- * {its stop flag, done}, and *all_done (when not NULL) says whether rank 0 was done. Returns
- * 1 when any rank asked to stop, 0, or -1 on a communication error. */
-static int pretrain_tick(drum_job *j, int stop, int done, int *all_done, char *err,
+/* One tick of rank 0's work alone with several ranks (the suite's generation, pre-training:
+ * alone_done): every rank adds {its stop flag, done}, and *all_done (when not NULL) says
+ * whether rank 0 was done. Returns 1 when any rank asked to stop, 0, or -1 on a
+ * communication error. */
+static int alone_tick(drum_job *j, int stop, int done, int *all_done, char *err,
                          size_t errlen) {
     float v[2] = {(float)stop, (float)done};
     if (j->comm->allreduce_sum(j->comm, v, 2, err, errlen)) return -1;
@@ -890,15 +903,47 @@ static int pretrain_tick(drum_job *j, int stop, int done, int *all_done, char *e
     return v[0] > 0;
 }
 
-/* progress.stop of rank 0's pre-training with several ranks: a tick, so that a signal to
- * any rank stops it before the next epoch (it once waited for rank 0's own; an audit) */
+/* progress.stop of rank 0's work alone with several ranks: a tick, so that a signal to any
+ * rank stops it at its next check (before an epoch, or 256 images; it once waited for rank
+ * 0's own flag; an audit) */
 static int own_stop(void *user) {
     drum_job *j = user;
     char err[256];
-    if (pretrain_tick(j, (j->stop && *j->stop) || j->pretrain_stopped, 0, NULL, err,
-                      sizeof err) > 0)
-        j->pretrain_stopped = 1;
-    return j->pretrain_stopped;
+    if (alone_tick(j, (j->stop && *j->stop) || j->alone_stopped, 0, NULL, err, sizeof err) > 0)
+        j->alone_stopped = 1;
+    return j->alone_stopped;
+}
+
+/* The progress rank 0's work alone reports to: the job's, whose stop asks every rank (one
+ * rank) or ticks with the waiting ones (own_stop). */
+static drum_progress alone_progress(drum_job *j) {
+    drum_progress pp = j->progress;
+    if (j->comm->size > 1) pp.stop = own_stop;
+    return pp;
+}
+
+/* With several ranks, the end of rank 0's work alone (rc, its result; the others pass 0): the
+ * other ranks tick with it (alone_tick, at each of its progress.stop calls) until it is
+ * done. A signal to any rank stops the work at its next check, and every rank then stops
+ * (drum_job_stopped; err names `what`). Returns 0, or -1: that stop, an error of rank 0's
+ * (the CLI's MPI_Abort releases the waiting ranks) or of the exchange. */
+static int alone_done(drum_job *j, int rc, const char *what, char *err, size_t errlen) {
+    int stop, done = 0;
+    if (writer(j)) {
+        if (rc && !j->alone_stopped) return -1;
+        stop = alone_tick(j, j->alone_stopped, 1, NULL, err, errlen);
+    } else {
+        do stop = alone_tick(j, j->stop && *j->stop, 0, &done, err, errlen);
+        while (stop >= 0 && !done);
+    }
+    if (stop < 0) return -1;
+    if (stop) {
+        j->stopped = 1;
+        if (!j->alone_stopped) /* rank 0's own message says where it stopped */
+            snprintf(err, errlen, "stopped (a signal) in rank 0's %s", what);
+        return -1;
+    }
+    return 0;
 }
 
 /* An earlier run's retriever, train.out/clip0/model.safetensors, loaded when clip0/ is
@@ -945,9 +990,8 @@ static int first_weights(drum_job *j, char *err, size_t errlen) {
     drum_dataset caps;
     drum_prepared prep;
     /* with several ranks only rank 0 pre-trains, the others waiting: a collective stop check
-     * would hang, so it asks its own flag and tells them afterwards (initial_weights) */
-    drum_progress pp = j->progress;
-    if (j->comm->size > 1) pp.stop = own_stop;
+     * would hang, so it ticks with them (alone_done) */
+    drum_progress pp = alone_progress(j);
     drum_prepare_opts po = prepare_opts(j);
     po.demo_template = "{R}";
     po.query_template = NULL;
@@ -979,27 +1023,11 @@ out:
 }
 
 /* With several ranks, rank 0 finds or pre-trains the retriever (writing clip0/) while the
- * others tick with it (pretrain_tick, at each of its progress.stop calls) until it is done;
- * then they find the clip0/ it wrote. A signal to any rank stops rank 0's pre-training
- * before an epoch, and every rank then stops (drum_job_stopped); an error ends the job (the
- * CLI's MPI_Abort releases the waiting ranks). */
+ * others wait (alone_done); then they find the clip0/ it wrote. */
 static int initial_weights(drum_job *j, char *err, size_t errlen) {
     if (j->comm->size == 1 || j->cfg->model.checkpoint[0]) return first_weights(j, err, errlen);
-    int stop, done = 0;
-    if (writer(j)) {
-        if (first_weights(j, err, errlen) && !j->pretrain_stopped) return -1;
-        stop = pretrain_tick(j, j->pretrain_stopped, 1, NULL, err, errlen);
-    } else {
-        do stop = pretrain_tick(j, j->stop && *j->stop, 0, &done, err, errlen);
-        while (stop >= 0 && !done);
-    }
-    if (stop < 0) return -1;
-    if (stop) {
-        j->stopped = 1;
-        if (!j->pretrain_stopped) /* rank 0's own message says where it stopped */
-            snprintf(err, errlen, "stopped (a signal) in rank 0's pre-training");
-        return -1;
-    }
+    int rc = writer(j) ? first_weights(j, err, errlen) : 0;
+    if (alone_done(j, rc, "pre-training", err, errlen)) return -1;
     return writer(j) ? 0 : first_weights(j, err, errlen);
 }
 
