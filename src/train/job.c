@@ -1905,6 +1905,27 @@ static int restore_results(drum_job *j, int rounds_done, char *err, size_t errle
     return write_results(j, err, errlen);
 }
 
+/* A resume after the last round was evaluated (its checkpoint written, then a kill before
+ * results.md, or --resume over a finished run): that round's DRUM rows were read back from
+ * results.jsonl without their per-query values, which results.md's paired tables need. The
+ * final weights evaluate it again (the caches answer, the simulator draws the same), and its
+ * rows take the read-back ones' place: results.jsonl and results.md as the uninterrupted run
+ * wrote them (a chaos test of kills and resumes found the tables cut short). */
+static int last_round_again(drum_job *j, char *err, size_t errlen) {
+    int last = j->cfg->train.rounds, kept = 0, read_back = 0;
+    for (int r = 0; r < j->n_rows; r++) {
+        result_row *row = &j->rows[r];
+        int stale = row->strategy == DRUM_STRATEGY_DRUM && row->round == last && !row->mq;
+        read_back |= stale;
+        if (!stale) j->rows[kept++] = *row; /* a read-back row holds no per-query arrays */
+    }
+    j->n_rows = kept;
+    if (!read_back) return 0;
+    note(j, "round %d's retriever is evaluated again: its rows were read back from "
+         "results.jsonl, without the per-query scores results.md pairs", last);
+    return evaluate(j, DRUM_STRATEGY_DRUM, last, NULL, NULL, err, errlen);
+}
+
 int drum_job_train(drum_job *j, int resume, char *err, size_t errlen) {
     const drum_train_config *tc = &j->cfg->train;
     if (opened_for(j, DRUM_JOB_ROUNDS, "drum_job_train", err, errlen)) return -1;
@@ -1934,6 +1955,7 @@ int drum_job_train(drum_job *j, int resume, char *err, size_t errlen) {
         if (msg[0]) note(j, "%s", msg);
     }
     if (r == 0) r = drum_trainer_run(&t, err, errlen);
+    if (r == 0) r = last_round_again(j, err, errlen);
     if (r == 1) note(j, "stopped: checkpoint written to %s (continue with --resume)", ckpt);
     j->checkpoint_failed = t.checkpoint_failed;
     drum_steps_log_close(t.steps_log);

@@ -1177,7 +1177,7 @@ int drum_trainer_run(drum_trainer *t, char *err, size_t errlen) {
         }
         int stop = t->comm->any(t->comm, t->stop && *t->stop, err, errlen);
         if (stop < 0) goto out;
-        if (stop) {
+        if (stop && t->phase != DRUM_PHASE_DONE) { /* done: the job writes its report and ends */
             rc = 1;
             goto out;
         }
