@@ -615,6 +615,20 @@ static int train(const char *name, int n, const char *scorer, const char *extra,
     return job("demo", name, n, scorer, extra, NULL, stop_when);
 }
 
+/* A 2-rank demo NAME with the simulator (the mini config's scorer) and --set `set`, SIGUSR1
+ * sent to rank 1 alone delay_ms after stop_when appears. */
+static int usr1_to_rank1(const char *name, const char *set, const char *stop_when,
+                         int delay_ms) {
+    stop_signal = SIGUSR1;
+    stop_one_rank = 1;
+    stop_delay_ms = delay_ms;
+    int rc = job("demo", name, 2, "", "--set", set, stop_when);
+    stop_signal = SIGINT;
+    stop_one_rank = 0;
+    stop_delay_ms = 0;
+    return rc;
+}
+
 /* The same file of two runs holds the same bytes. */
 static int same_file(const char *name_a, const char *name_b, const char *file) {
     char a[400], b[400];
@@ -882,14 +896,7 @@ static void check_job(void) {
     snprintf(drafts, sizeof drafts, "%s/pretrain_usr1/drafts.jsonl", tmp);
     snprintf(clip0, sizeof clip0, "%s/pretrain_usr1/clip0", tmp);
     snprintf(log, sizeof log, "%s/pretrain_usr1.log", tmp);
-    stop_signal = SIGUSR1;
-    stop_one_rank = 1;
-    stop_delay_ms = 500;
-    rc = job("demo", "pretrain_usr1", 2, synthetic, "--set", "model.pretrain.epochs=3000",
-             drafts);
-    stop_signal = SIGINT;
-    stop_one_rank = 0;
-    stop_delay_ms = 0;
+    rc = usr1_to_rank1("pretrain_usr1", "model.pretrain.epochs=3000", drafts, 500);
     text = test_slurp(log);
     stopped = text && strstr(text, "stopped (a signal) before pretrain epoch") &&
               strstr(text, "continue with --resume");
@@ -907,15 +914,9 @@ static void check_job(void) {
     snprintf(whole, sizeof whole, "%s/synth.json", gen_dir);
     snprintf(set_dir, sizeof set_dir, "data.dir=%s", gen_dir);
     snprintf(log, sizeof log, "%s/synth_usr1.log", tmp);
-    stop_signal = SIGUSR1;
-    stop_one_rank = 1;
-    stop_delay_ms = 300;
     also_set = set_dir;
-    rc = job("demo", "synth_usr1", 2, synthetic, "--set", "synth.n_train=40000", first_png);
+    rc = usr1_to_rank1("synth_usr1", "synth.n_train=40000", first_png, 300);
     also_set = NULL;
-    stop_signal = SIGINT;
-    stop_one_rank = 0;
-    stop_delay_ms = 0;
     text = test_slurp(log);
     stopped = text && strstr(text, "stopped (a signal) before the rest of the synthetic suite");
     CHECK(rc == 3 && stopped && !drum_file_exists(whole),

@@ -1731,24 +1731,22 @@ static void test_pad_example(void) {
  * training, "more than 256 evaluations in one run"); every row and round reaches
  * results.jsonl and results.md. */
 static void test_many_evaluations(void) {
-    char cfg[300], out[300], log[300], results[340], md[340];
-    snprintf(cfg, sizeof cfg, "%s/many.yaml", tmp);
-    snprintf(out, sizeof out, "%s/run_many", tmp);
-    snprintf(log, sizeof log, "%s/many.log", tmp);
-    snprintf(results, sizeof results, "%s/results.jsonl", out);
-    snprintf(md, sizeof md, "%s/results.md", out);
-    write_config(cfg, out);
-    const char *a[] = {drum_bin, "demo", cfg, "--set", "train.rounds=8", "--set",
+    run_paths r;
+    char results[300], md[300];
+    new_run(&r, "many");
+    snprintf(results, sizeof results, "%s/results.jsonl", r.out);
+    snprintf(md, sizeof md, "%s/results.md", r.out);
+    const char *a[] = {drum_bin, "demo", r.cfg, "--set", "train.rounds=8", "--set",
                        "train.queries=8", "--set", "train.checkpoint_every=0", "--set",
                        "eval.shots=[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20]",
                        "--set", "eval.strategies=[RS,FIXED,SI,ST,SIT,DRUM]", NULL};
-    int rc = run_drum(log, a, 0, NULL, 0);
+    int rc = run_drum(r.log, a, 0, NULL, 0);
     char *text = test_slurp(results), *table = test_slurp(md);
     int rows = 0, rounds = 0;
     for (const char *p = text; p && (p = strstr(p, "\"shots\": ")); p++) rows++;
     for (const char *p = text; p && (p = strstr(p, "\"ndcg_round\": ")); p++) rounds++;
     CHECK(rc == 0 && rows == 273 && rounds == 9, "273 evaluations, 9 NDCG rounds: exit %d, %d "
-          "rows, %d rounds (%s)", rc, rows, rounds, log);
+          "rows, %d rounds (%s)", rc, rows, rounds, r.log);
     CHECK(table && strstr(table, "| DRUM r8 | ") && strstr(table, "| 8 | "),
           "results.md has round 8's row and NDCG line");
     free(text);
@@ -2082,13 +2080,11 @@ static void test_pretrain_stop(void) {
  * files stay byte for byte (the rows read back from results.jsonl have no per-query scores,
  * and the tables lost their DRUM rows; a chaos test of kills and resumes). */
 static void test_resume_finished(void) {
-    char cfg[300], out[300], log[300], md[340], jsonl[340];
-    snprintf(cfg, sizeof cfg, "%s/finished.yaml", tmp);
-    snprintf(out, sizeof out, "%s/run_finished", tmp);
-    snprintf(log, sizeof log, "%s/finished.log", tmp);
-    snprintf(md, sizeof md, "%s/results.md", out);
-    snprintf(jsonl, sizeof jsonl, "%s/results.jsonl", out);
-    test_write_mini_config(cfg, tmp, out, "");
+    run_paths r;
+    char md[300], jsonl[300], *cfg = r.cfg, *log = r.log;
+    new_run(&r, "finished");
+    snprintf(md, sizeof md, "%s/results.md", r.out);
+    snprintf(jsonl, sizeof jsonl, "%s/results.jsonl", r.out);
     const char *a[] = {drum_bin, "demo", cfg, NULL};
     int rc = run_drum(log, a, 0, NULL, 0);
     char *md0 = test_slurp(md), *jsonl0 = test_slurp(jsonl);
@@ -2127,18 +2123,17 @@ static void test_resume_finished(void) {
  * images: exit 3, no synth.json (the next run generates it again), and a plain line of
  * progress in the log. */
 static void test_synth_stop(void) {
-    char cfg[300], out[300], log[300], data[300], first[340], whole[340], set[340];
-    snprintf(cfg, sizeof cfg, "%s/synth_stop.yaml", tmp);
-    snprintf(out, sizeof out, "%s/run_synth_stop", tmp);
-    snprintf(log, sizeof log, "%s/synth_stop.log", tmp);
+    run_paths r;
+    char data[300], first[340], whole[340], set[340];
+    new_run(&r, "synth_stop");
     snprintf(data, sizeof data, "%s/data_synth_stop", tmp);
     snprintf(first, sizeof first, "%s/images/img-00000.png", data);
     snprintf(whole, sizeof whole, "%s/synth.json", data);
     snprintf(set, sizeof set, "data.dir=%s", data);
-    test_write_mini_config(cfg, tmp, out, "");
-    const char *a[] = {drum_bin, "demo", cfg, "--set", set, "--set", "synth.n_train=40000", NULL};
-    int rc = run_drum(log, a, SIGINT, first, 300);
-    char *text = test_slurp(log);
+    const char *a[] = {drum_bin, "demo", r.cfg, "--set", set, "--set", "synth.n_train=40000",
+                       NULL};
+    int rc = run_drum(r.log, a, SIGINT, first, 300);
+    char *text = test_slurp(r.log);
     CHECK(rc == 3 && text &&
               strstr(text, "stopped (a signal) before the rest of the synthetic suite") &&
               strstr(text, "synthetic suite images") && !drum_file_exists(whole),
