@@ -101,6 +101,7 @@ static inline void drum_hash_block(drum_hash_state *st, const unsigned char *b) 
 }
 
 static inline void drum_hash_update(drum_hash_state *st, const void *p, size_t n) {
+    if (n == 0) return; /* p may be NULL then (an empty candidate list) */
     const unsigned char *s = p;
     st->n += n;
     if (st->fill) {

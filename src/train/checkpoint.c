@@ -63,6 +63,7 @@ typedef struct {
 } hashed_writer;
 
 static void hw_write(hashed_writer *w, const void *p, size_t n) {
+    if (n == 0) return; /* an empty candidate list's NULL */
     drum_hash_update(&w->h, p, n);
     fwrite(p, 1, n, w->f);
 }
