@@ -230,7 +230,9 @@ static int roundtrip(exec_impl *im, cJSON *req, const char *op, cJSON **reply, c
         return -1;
     }
     char end[64];
-    if (stray_output(im, op, err, errlen)) {
+    /* before hello nothing was asked: what is there is read as its reply (a "Loading model"
+     * print then gets the reply's message, whenever it arrived) */
+    if (seq > 0 && stray_output(im, op, err, errlen)) {
         free(text);
         return -1;
     }
