@@ -186,23 +186,36 @@ static int header_matches(const char *path, const ckpt_header *h, const drum_che
     return 0;
 }
 
-/* Reads path whole into *buf and its header into *h, and checks that it is the checkpoint of
- * the run `want` describes (drum_checkpoint_verify). Returns 0, or -1 (*buf freed). */
-static int read_matching(const char *path, const drum_checkpoint_run *want, unsigned char **buf,
-                         size_t *len, ckpt_header *h, char *err, size_t errlen) {
+/* Reads path whole into *buf and its header into *h: this format's magic, room for the header
+ * and the checksum, and the checksum right. Returns 0, or -1 (*buf freed). */
+static int read_checked(const char *path, unsigned char **buf, size_t *len, ckpt_header *h,
+                        char *err, size_t errlen) {
     *buf = (unsigned char *)drum_read_file(path, len, err, errlen);
     if (!*buf) return -1;
-    size_t off = sizeof CKPT_MAGIC + sizeof *h;
     uint64_t sum;
-    if (check_magic(*buf, *len, off + sizeof sum, path, err, errlen)) goto fail;
+    if (check_magic(*buf, *len, sizeof CKPT_MAGIC + sizeof *h + sizeof sum, path, err, errlen))
+        goto fail;
     memcpy(&sum, *buf + *len - sizeof sum, sizeof sum);
     if (checksum(*buf, *len - sizeof sum) != sum) {
         snprintf(err, errlen, "%s: checksum mismatch: the checkpoint is corrupt", path);
         goto fail;
     }
     memcpy(h, *buf + sizeof CKPT_MAGIC, sizeof *h);
+    return 0;
+fail:
+    free(*buf);
+    *buf = NULL;
+    return -1;
+}
+
+/* Reads path whole into *buf and its header into *h, and checks that it is the checkpoint of
+ * the run `want` describes (drum_checkpoint_verify). Returns 0, or -1 (*buf freed). */
+static int read_matching(const char *path, const drum_checkpoint_run *want, unsigned char **buf,
+                         size_t *len, ckpt_header *h, char *err, size_t errlen) {
+    if (read_checked(path, buf, len, h, err, errlen)) return -1;
     if (header_matches(path, h, want, err, errlen)) goto fail;
-    if (*len - sizeof sum < off + 3 * want->params * sizeof(float)) {
+    size_t off = sizeof CKPT_MAGIC + sizeof *h;
+    if (*len - sizeof(uint64_t) < off + 3 * want->params * sizeof(float)) {
         snprintf(err, errlen, "%s: truncated checkpoint", path);
         goto fail;
     }
@@ -319,25 +332,18 @@ out:
 int drum_checkpoint_read_params(const char *path, size_t total, float *host, char *err,
                                 size_t errlen) {
     size_t len = 0;
-    unsigned char *buf = (unsigned char *)drum_read_file(path, &len, err, errlen);
-    if (!buf) return -1;
-    int rc = -1;
+    unsigned char *buf;
     ckpt_header h;
+    if (read_checked(path, &buf, &len, &h, err, errlen)) return -1;
     size_t off = sizeof CKPT_MAGIC + sizeof h;
-    uint64_t sum;
-    if (check_magic(buf, len, off + sizeof sum, path, err, errlen)) goto out;
-    memcpy(&sum, buf + len - sizeof sum, sizeof sum);
-    memcpy(&h, buf + sizeof CKPT_MAGIC, sizeof h);
-    if (checksum(buf, len - sizeof sum) != sum) {
-        snprintf(err, errlen, "%s: checksum mismatch: the checkpoint is corrupt", path);
-    } else if (h.params != total || len - sizeof sum < off + total * sizeof(float)) {
+    int rc = -1;
+    if (h.params != total || len - sizeof(uint64_t) < off + total * sizeof(float)) {
         snprintf(err, errlen, "%s: holds %llu parameters, the model config has %zu", path,
                  (unsigned long long)h.params, total);
     } else {
         memcpy(host, buf + off, total * sizeof(float));
         rc = 0;
     }
-out:
     free(buf);
     return rc;
 }
