@@ -459,8 +459,7 @@ static int open_data(drum_job *j, char *err, size_t errlen) {
                 rc = drum_mkdirs(j->data_dir, err, errlen) ||
                      drum_synth_generate(&sc, j->data_dir, &pp, err, errlen);
             }
-            if (j->comm->size == 1 ? rc : alone_done(j, rc, "suite generation", err, errlen))
-                return -1;
+            if (alone_done(j, rc, "suite generation", err, errlen)) return -1;
         }
         if (j->comm->barrier(j->comm, err, errlen)) return -1;
         if (check_suite(j->data_dir, &sc, err, errlen)) return -1;
@@ -896,7 +895,7 @@ static drum_prepare_opts prepare_opts(drum_job *j) {
  * whether rank 0 was done. Returns 1 when any rank asked to stop, 0, or -1 on a
  * communication error. */
 static int alone_tick(drum_job *j, int stop, int done, int *all_done, char *err,
-                         size_t errlen) {
+                      size_t errlen) {
     float v[2] = {(float)stop, (float)done};
     if (j->comm->allreduce_sum(j->comm, v, 2, err, errlen)) return -1;
     if (all_done) *all_done = v[1] > 0;
@@ -922,12 +921,14 @@ static drum_progress alone_progress(drum_job *j) {
     return pp;
 }
 
-/* With several ranks, the end of rank 0's work alone (rc, its result; the others pass 0): the
- * other ranks tick with it (alone_tick, at each of its progress.stop calls) until it is
+/* The end of rank 0's work alone (rc, its result; the others pass 0). With several ranks
+ * the others tick with it (alone_tick, at each of its progress.stop calls) until it is
  * done. A signal to any rank stops the work at its next check, and every rank then stops
  * (drum_job_stopped; err names `what`). Returns 0, or -1: that stop, an error of rank 0's
- * (the CLI's MPI_Abort releases the waiting ranks) or of the exchange. */
+ * (the CLI's MPI_Abort releases the waiting ranks) or of the exchange. One rank: rc (its own
+ * progress.stop, job_stop, has marked a stop). */
 static int alone_done(drum_job *j, int rc, const char *what, char *err, size_t errlen) {
+    if (j->comm->size == 1) return rc ? -1 : 0;
     int stop, done = 0;
     if (writer(j)) {
         if (rc && !j->alone_stopped) return -1;
@@ -1022,10 +1023,11 @@ out:
     return rc;
 }
 
-/* With several ranks, rank 0 finds or pre-trains the retriever (writing clip0/) while the
- * others wait (alone_done); then they find the clip0/ it wrote. */
+/* Rank 0 finds or pre-trains the retriever (writing clip0/) while any others wait
+ * (alone_done); then they find the clip0/ it wrote. A named model.checkpoint every rank
+ * loads itself. */
 static int initial_weights(drum_job *j, char *err, size_t errlen) {
-    if (j->comm->size == 1 || j->cfg->model.checkpoint[0]) return first_weights(j, err, errlen);
+    if (j->cfg->model.checkpoint[0]) return first_weights(j, err, errlen);
     int rc = writer(j) ? first_weights(j, err, errlen) : 0;
     if (alone_done(j, rc, "pre-training", err, errlen)) return -1;
     return writer(j) ? 0 : first_weights(j, err, errlen);
