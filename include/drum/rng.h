@@ -133,6 +133,14 @@ static inline uint64_t drum_hash_bytes(const void *p, size_t n, uint64_t h) {
     return drum_hash_end(&st);
 }
 
+/* A key kept as two 64-bit digests of its n bytes: FNV-1a (a hash table's slot) and the lane
+ * hash (the check), both from DRUM_FNV1A_INIT. The caches' indexes keep these, not the key,
+ * and take two keys as one only when both agree (odds ~2^-80 over 13 million keys). */
+static inline void drum_key_digests(const void *p, size_t n, uint64_t *hash, uint64_t *check) {
+    *hash = drum_fnv1a(p, n, DRUM_FNV1A_INIT);
+    *check = drum_hash_bytes(p, n, DRUM_FNV1A_INIT);
+}
+
 /* The string hash: FNV-1a from DRUM_STR_HASH_INIT, of n bytes or of a C string. */
 static inline uint64_t drum_str_hash_n(const char *s, size_t n) {
     return drum_fnv1a(s, n, DRUM_STR_HASH_INIT);

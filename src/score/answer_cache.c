@@ -19,9 +19,8 @@
 
 /* ---- the index: key -> an answer or a row of log-likelihoods -------------------------- */
 
-/* A key (a prompt's ids, ~1.4 KB at 32 shots) is kept as two 64-bit digests, FNV-1a (the
- * slot) and drum_hash_bytes (the check), not as its text: the index held the file over
- * again. Two keys are taken as one only when both agree (odds ~2^-80 over 13 million). */
+/* A key (a prompt's ids, ~1.4 KB at 32 shots) is kept as its two digests (drum_key_digests),
+ * not as its text: the index held the file over again. */
 typedef struct {
     uint64_t hash, check;
     int used;     /* 0: an empty slot */
@@ -35,16 +34,10 @@ typedef struct {
     size_t cap, count;
 } ac_index;
 
-static void key_digests(const char *key, uint64_t *hash, uint64_t *check) {
-    size_t n = strlen(key);
-    *hash = drum_fnv1a(key, n, DRUM_FNV1A_INIT);
-    *check = drum_hash_bytes(key, n, DRUM_FNV1A_INIT);
-}
-
 static ac_entry *index_find(const ac_index *x, const char *key) {
     if (!x->cap) return NULL;
     uint64_t h, c;
-    key_digests(key, &h, &c);
+    drum_key_digests(key, strlen(key), &h, &c);
     for (size_t i = h & (x->cap - 1);; i = (i + 1) & (x->cap - 1)) {
         ac_entry *e = &x->slot[i];
         if (!e->used) return NULL;
@@ -79,7 +72,7 @@ static int index_grow(ac_index *x) {
  * present is replaced. */
 static int index_put(ac_index *x, char *key, char *answer, double *ll, int n_ll) {
     uint64_t h, c;
-    key_digests(key, &h, &c);
+    drum_key_digests(key, strlen(key), &h, &c);
     ac_entry *e = index_find(x, key);
     free(key);
     if (e) {

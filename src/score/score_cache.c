@@ -71,20 +71,14 @@ static uint32_t crc32_of(const uint32_t table[256], const unsigned char *p, size
 /* ---- the in-memory index: key digests -> value ------------------------------------------- */
 
 /* A key is the four strings, each followed by '\0' (no string holds a NUL, so the encoding
- * is unambiguous). The index keeps two 64-bit digests of it, not its bytes: FNV-1a (the
- * slot) and drum_hash_bytes (the check), 32 bytes an entry where the strings took ~250 (a
- * VQAv2-sized run's 13 million records held ~4 GB). Two keys are taken as one only when
- * both digests agree: about 2^-80 over 13 million keys. */
+ * is unambiguous). The index keeps its two digests (drum_key_digests), not its bytes: 32
+ * bytes an entry where the strings took ~250 (a VQAv2-sized run's 13 million records held
+ * ~4 GB). */
 typedef struct {
     uint64_t hash, check;
     double value;
     int aux;
 } sc_entry;
-
-static void key_digests(const char *key, size_t len, uint64_t *hash, uint64_t *check) {
-    *hash = drum_str_hash_n(key, len);
-    *check = drum_hash_bytes(key, len, DRUM_FNV1A_INIT);
-}
 
 typedef struct {
     sc_entry *e;
@@ -102,7 +96,7 @@ static void index_free(sc_index *x) {
 static sc_entry *index_find(const sc_index *x, const char *key, size_t len) {
     if (!x->nslot) return NULL;
     uint64_t h, c;
-    key_digests(key, len, &h, &c);
+    drum_key_digests(key, len, &h, &c);
     size_t s = (size_t)h & (x->nslot - 1);
     while (x->slot[s] != SIZE_MAX) {
         sc_entry *e = &x->e[x->slot[s]];
@@ -144,7 +138,7 @@ static sc_entry *index_set(sc_index *x, const char *key, size_t len, double valu
         x->cap = cap;
     }
     uint64_t h, c;
-    key_digests(key, len, &h, &c);
+    drum_key_digests(key, len, &h, &c);
     size_t s = (size_t)h & (x->nslot - 1);
     while (x->slot[s] != SIZE_MAX) s = (s + 1) & (x->nslot - 1);
     x->slot[s] = x->n;
