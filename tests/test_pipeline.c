@@ -2054,6 +2054,47 @@ static void test_stop_unwritable_checkpoint(void) {
     free(text);
 }
 
+/* A demo stopped in round 2's mining and resumed ends as the uninterrupted run does. Mining
+ * takes the pool's embeddings an evaluation made with the same weights (the baselines' for
+ * round 1, round r's evaluation for round r + 1); the resumed process makes the baselines'
+ * again, which its checkpoint, at round 1's weights, must not take. */
+static void test_demo_stop_in_mining(void) {
+    if (system("command -v python3 >/dev/null 2>&1") != 0) {
+        SKIP("a demo stopped in mining: python3 is not on PATH");
+        return;
+    }
+    char lvlm[PATH_MAX + 64], cfg[2][300], out[2][300], log[2][300], res[2][320], w[2][320];
+    stand_in(lvlm, sizeof lvlm);
+    for (int r = 0; r < 2; r++) {
+        snprintf(cfg[r], sizeof cfg[r], "%s/mining_stop%d.yaml", tmp, r);
+        snprintf(out[r], sizeof out[r], "%s/run_mining_stop%d", tmp, r);
+        snprintf(log[r], sizeof log[r], "%s/mining_stop%d.log", tmp, r);
+        snprintf(res[r], sizeof res[r], "%s/results.jsonl", out[r]);
+        snprintf(w[r], sizeof w[r], "%s/round2/model.safetensors", out[r]);
+        /* each mining round: 200 x 24 pairs in 3 requests of up to 2048, 0.3 s each */
+        write_exec_config_sized(cfg[r], out[r], lvlm, "--sleep 0.3", "generate", "data_stop",
+                                200, 24, 24);
+    }
+    const char *a[] = {drum_bin, "demo", cfg[0], "--set", "train.rounds=2", NULL};
+    const char *b[] = {drum_bin, "demo", cfg[1], "--set", "train.rounds=2", NULL};
+    const char *b2[] = {drum_bin, "demo", cfg[1], "--set", "train.rounds=2", "--resume", NULL};
+    int rc = run_drum(log[0], a, 0, NULL, 0);
+    CHECK(rc == 0, "the uninterrupted demo: exit %d (log %s)", rc, log[0]);
+    wait_for_text = "round 1: NDCG@10";
+    rc = run_drum(log[1], b, SIGINT, log[1], 100);
+    wait_for_text = NULL;
+    CHECK(rc == 3, "a Ctrl-C after round 1: exit %d (log %s)", rc, log[1]);
+    rc = run_drum(log[1], b2, 0, NULL, 0);
+    char *text = test_slurp(log[1]);
+    CHECK(rc == 0 && text && strstr(text, "resuming from") && strstr(text, "round 2, mining"),
+          "resumed in round 2's mining: exit %d, %s", rc, text ? text : "");
+    free(text);
+    CHECK(test_same_file(res[0], res[1]) && test_same_file(w[0], w[1]),
+          "resumed in mining: results.jsonl %s, round 2's weights %s",
+          test_same_file(res[0], res[1]) ? "the same" : "differ",
+          test_same_file(w[0], w[1]) ? "the same" : "differ");
+}
+
 /* A Ctrl-C during pre-training (one process: it checks before each epoch) stops the run there:
  * exit 3, the epoch named, no clip0/ written (a rerun pre-trains afresh). */
 static void test_pretrain_stop(void) {
@@ -3122,6 +3163,7 @@ int main(int argc, char **argv) {
     test_eval_stop();
     test_demo_resume_in_baselines();
     test_stop_unwritable_checkpoint();
+    test_demo_stop_in_mining();
     test_pretrain_stop();
     test_synth_stop();
     test_resume_finished();

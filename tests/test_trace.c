@@ -122,6 +122,11 @@ static void check_profile(const char *out, const int *nvtx_calls) {
     const prof_row *m1 = prof_find(rows, n, "mine round 1");
     const prof_row *m2 = prof_find(rows, n, "mine round 2");
     const prof_row *score = prof_find(rows, n, "score pairs");
+    /* the pool is embedded once per weights: for the baselines (which round 1's mining
+     * takes) and for each round's evaluation (which the next round's mining takes) */
+    const prof_row *demos = prof_find(rows, n, "embed demonstrations");
+    CHECK(demos && demos->calls == 3, "the pool embedded %ld times, want 3 (baselines, rounds "
+          "1 and 2)", demos ? demos->calls : -1L);
     if (step && loss && enc && pre && pstep && m1 && m2 && score) {
         CHECK(loss->calls == step->calls && loss->total <= step->total + 1e-3 &&
                   pstep->total <= pre->total + 1e-3 &&
@@ -262,8 +267,9 @@ static void test_job(const char *lib) {
           "pretrain steps inside \"pretrain\", each encoding texts");
     CHECK(count_inside(n, "score pairs", "mine round") == 2 &&
               count_inside(n, "embed queries", "mine round") == 2 &&
+              count_inside(n, "embed demonstrations", "mine round") == 0 &&
               count_inside(n, "k-shot answers", "evaluate") == count(n, "k-shot answers"),
-          "mining and evaluation ranges nest");
+          "mining and evaluation ranges nest; mining takes the evaluations' pool rows");
     check_profile(out, calls);
 }
 #endif

@@ -138,6 +138,11 @@ typedef struct {
      * gradients would all be zeroed, is skipped */
     int images_frozen, texts_frozen;
     drum_train_buffers *buf;
+    /* the pool's embeddings under the weights as they stood at step pool_emb_step, offered by
+     * the caller (drum_trainer_offer_pool); owned. Mining at that step takes them instead of
+     * embedding the pool again */
+    drum_embeddings pool_emb;
+    long pool_emb_step;
     /* the ranks of a data-parallel run (NULL: one process). Each rank encodes its share of
      * every batch's queries (with their candidates); the features are all-gathered, every
      * rank computes the whole batch's loss and its rows' gradients, and the gradients are
@@ -145,6 +150,12 @@ typedef struct {
      * every round's end). Only a rank with a checkpoint_path writes one. */
     drum_comm *comm;
 } drum_trainer;
+
+/* Hands the trainer e: drum_embed_prepared(comm, m, prep, pool, 0, ...) of its pool under
+ * the weights as they stand now (a round's evaluation has them; so do the baselines, before
+ * the first round). The next mining takes them when no step and no checkpoint load came
+ * between; else they are freed unused. *e is emptied (the trainer owns the rows). */
+void drum_trainer_offer_pool(drum_trainer *t, drum_embeddings *e);
 
 /* Marks in frozen (p->n entries, or NULL to check only) the parameters some fnmatch pattern
  * of patterns[0..n) names. Returns 0, or -1 naming a pattern that matches none (a typo): a

@@ -277,6 +277,7 @@ int drum_trainer_load_checkpoint(drum_trainer *t, const char *path, char *err, s
     drum_checkpoint_run want = {t->o, total, t->pool->n, t->data_fingerprint,
                                 t->image_fingerprint, t->text_fingerprint, t->model_fingerprint};
     if (read_matching(path, &want, &buf, &len, &h, err, errlen)) return -1;
+    drum_embeddings_free(&t->pool_emb); /* made with the weights the checkpoint replaces */
     int rc = -1;
     drum_backend *be = t->be;
     float *bufs[3] = {t->m->params, t->m->adam_m, t->m->adam_v};

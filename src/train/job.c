@@ -106,6 +106,9 @@ struct drum_job {
      * keeps prev_results' DRUM and NDCG rows meanwhile (a stop in a resumed demo's baselines
      * must not lose them) */
     int carry_prev;
+    /* the pool's embeddings under the un-tuned weights, as the baselines left them: the
+     * trainer's first mining takes them (drum_trainer_offer_pool) */
+    drum_embeddings untuned_pool;
 };
 
 static void note(drum_job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1408,6 +1411,7 @@ void drum_job_close(drum_job *j) {
     free(j->pool_group);
     free(j->query_group);
     free(j->eval_self);
+    drum_embeddings_free(&j->untuned_pool);
     free(j);
 }
 
@@ -1700,7 +1704,9 @@ int drum_job_baselines(drum_job *j, char *err, size_t errlen) {
             note(j, "round 0 (un-tuned SIT): NDCG@%d %s", NDCG_K, v);
         }
     }
-    drum_embeddings_free(&kept[0]);
+    drum_embeddings_free(&j->untuned_pool);
+    if (rc == 0 && (j->parts & DRUM_JOB_ROUNDS)) j->untuned_pool = kept[0];
+    else drum_embeddings_free(&kept[0]);
     drum_embeddings_free(&kept[1]);
     return rc ? rc : write_results(j, err, errlen);
 }
@@ -1732,7 +1738,12 @@ static int round_end(void *user, int round, char *err, size_t errlen) {
     round_ctx *rc = user;
     drum_job *j = rc->j;
     double ndcg = 0;
-    if (evaluate(j, DRUM_STRATEGY_DRUM, round + 1, &ndcg, NULL, err, errlen)) return -1;
+    drum_embeddings kept[2] = {{0}};
+    if (evaluate(j, DRUM_STRATEGY_DRUM, round + 1, &ndcg, kept, err, errlen)) return -1;
+    /* the next round's mining embeds the pool with these same weights: it takes these rows */
+    if (round + 1 < rc->t->o.rounds) drum_trainer_offer_pool(rc->t, &kept[0]);
+    drum_embeddings_free(&kept[0]);
+    drum_embeddings_free(&kept[1]);
     round_row *slot = round_slot(j, round + 1);
     if (!slot) {
         snprintf(err, errlen, "out of memory");
@@ -1942,6 +1953,7 @@ int drum_job_train(drum_job *j, int resume, char *err, size_t errlen) {
     t.checkpoint_path = writer(j) ? ckpt : NULL;
     t.round_end = round_end;
     t.round_end_user = &rc;
+    drum_trainer_offer_pool(&t, &j->untuned_pool); /* a checkpoint's load drops them */
     int r = 0;
     if (resume && ckpt && drum_file_exists(ckpt)) {
         r = drum_trainer_load_checkpoint(&t, ckpt, err, errlen);

@@ -320,7 +320,15 @@ void drum_trainer_free(drum_trainer *t) {
     free(t->is_query);
     free(t->frozen);
     if (t->buf) buffers_free(t->be, t->buf);
+    drum_embeddings_free(&t->pool_emb);
     memset(t, 0, sizeof *t);
+}
+
+void drum_trainer_offer_pool(drum_trainer *t, drum_embeddings *e) {
+    drum_embeddings_free(&t->pool_emb);
+    t->pool_emb = *e;
+    t->pool_emb_step = t->step;
+    memset(e, 0, sizeof *e);
 }
 
 /* ---------------------------------------------------------------- embedding ---- */
@@ -560,9 +568,18 @@ static int mine(drum_trainer *t, char *err, size_t errlen) {
     }
     for (int i = 0; i < n; i++)
         if (is_query(t, i)) qrow[nq++] = i;
-    /* a stop here (1) is one before the round's scores, like a stop between them */
-    int e = drum_embed_prepared(t->comm, t->m, t->prep, t->pool, 0, batch, &t->progress, &demo,
+    /* the pool's embeddings, as offered when no step came since (a round's evaluation took
+     * them with these weights), else embedded; a stop here (1) is one before the round's
+     * scores, like a stop between them */
+    int e = 0;
+    if (t->pool_emb.img && t->pool_emb_step == t->step && t->pool_emb.n == n) {
+        demo = t->pool_emb;
+        memset(&t->pool_emb, 0, sizeof t->pool_emb);
+    } else {
+        drum_embeddings_free(&t->pool_emb);
+        e = drum_embed_prepared(t->comm, t->m, t->prep, t->pool, 0, batch, &t->progress, &demo,
                                 err, errlen);
+    }
     if (e) {
         free(qrow);
         return e;
