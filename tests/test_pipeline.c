@@ -2071,9 +2071,10 @@ static void test_demo_stop_in_mining(void) {
         snprintf(log[r], sizeof log[r], "%s/mining_stop%d.log", tmp, r);
         snprintf(res[r], sizeof res[r], "%s/results.jsonl", out[r]);
         snprintf(w[r], sizeof w[r], "%s/round2/model.safetensors", out[r]);
-        /* each mining round: 200 x 24 pairs in 3 requests of up to 2048, 0.3 s each */
-        write_exec_config_sized(cfg[r], out[r], lvlm, "--sleep 0.3", "generate", "data_stop",
-                                200, 24, 24);
+        /* each mining round scores 18 new pairs of the top 36 for 200 queries: 2 requests of
+         * up to 2048, 0.5 s each, so a stop soon after round 1 lands before round 2's second */
+        write_exec_config_sized(cfg[r], out[r], lvlm, "--sleep 0.5", "generate", "data_stop",
+                                200, 36, 18);
     }
     const char *a[] = {drum_bin, "demo", cfg[0], "--set", "train.rounds=2", NULL};
     const char *b[] = {drum_bin, "demo", cfg[1], "--set", "train.rounds=2", NULL};
@@ -2084,6 +2085,34 @@ static void test_demo_stop_in_mining(void) {
     rc = run_drum(log[1], b, SIGINT, log[1], 100);
     wait_for_text = NULL;
     CHECK(rc == 3, "a Ctrl-C after round 1: exit %d (log %s)", rc, log[1]);
+    /* round 1's rows are read back, not made again: a results.jsonl without them (removed,
+     * or its NDCG row cut off) is refused, naming the round, and the run is left as it was */
+    char moved[340], *kept = test_slurp(res[1]);
+    snprintf(moved, sizeof moved, "%s.moved", res[1]);
+    CHECK(kept && rename(res[1], moved) == 0, "moving %s away", res[1]);
+    for (int cut = 0; cut < 2; cut++) {
+        if (cut && kept) { /* the file back, less the line of round 1's NDCG@10 */
+            char *line = strstr(kept, "{\"ndcg_round\": 1,"), *end = line ? strchr(line, '\n') : NULL;
+            FILE *f = fopen(res[1], "w");
+            if (f && line && end) fprintf(f, "%.*s%s", (int)(line - kept), kept, end + 1);
+            if (f) fclose(f);
+        }
+        const char *b3[] = {drum_bin, "demo", cfg[1], "--set", "train.rounds=2", "--resume",
+                            "--check", NULL}; /* --check first, then the run */
+        rc = run_drum(log[1], cut ? b2 : b3, 0, NULL, 0);
+        char *text = test_slurp(log[1]);
+        CHECK(rc == 1 && text &&
+                  strstr(text, cut ? "results.jsonl lacks the rows of round 1, which train.ckpt "
+                                   : "results.jsonl: cannot open: No such file or directory; "
+                                     "that file holds the rows of round 1, which") &&
+                  strstr(text, "start over with --fresh") && !strstr(text, "zero-shot drafts"),
+              "a resume%s with %s: exit %d, %s", cut ? "" : " --check",
+              cut ? "round 1's NDCG row cut" : "no results.jsonl",
+              rc, text ? text : "");
+        free(text);
+    }
+    CHECK(rename(moved, res[1]) == 0, "putting %s back", res[1]);
+    free(kept);
     rc = run_drum(log[1], b2, 0, NULL, 0);
     char *text = test_slurp(log[1]);
     CHECK(rc == 0 && text && strstr(text, "resuming from") && strstr(text, "round 2, mining"),

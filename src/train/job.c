@@ -102,6 +102,7 @@ struct drum_job {
     int n_rounds, cap_rounds;
     char *report;
     char *prev_results;       /* results.jsonl as an earlier run left it, for --resume */
+    char prev_error[256];     /* why it could not be read (prev_results NULL), else "" */
     /* a resumed run before training has restored the finished rounds' rows: results.jsonl
      * keeps prev_results' DRUM and NDCG rows meanwhile (a stop in a resumed demo's baselines
      * must not lose them) */
@@ -1069,8 +1070,8 @@ static int job_init(drum_job **out, const drum_job_config *cfg, int parts, drum_
     j->progress.stop_user = j;
     char *prev = drum_path_join(cfg->train.out, "results.jsonl");
     size_t len;
-    char msg[256];
-    j->prev_results = prev ? drum_read_file(prev, &len, msg, sizeof msg) : NULL;
+    j->prev_results = prev ? drum_read_file(prev, &len, j->prev_error, sizeof j->prev_error)
+                           : NULL;
     j->carry_prev = (parts & DRUM_JOB_RESUME) && j->prev_results;
     free(prev);
     j->stop = stop;
@@ -1207,14 +1208,77 @@ static int resume_matches(drum_job *j, int weights, int whole, int *round, int *
     return rc;
 }
 
+/* The configured shot count's index, or -1. */
+static int shots_index(const drum_job_config *c, int shots) {
+    for (int i = 0; i < c->eval.shots.n; i++)
+        if (c->eval.shots.v[i] == shots) return i;
+    return -1;
+}
+
+/* --resume over a checkpoint that has evaluated `rounds` rounds: results.jsonl, as the run
+ * left it, must hold their rows (DRUM at every shot count, and NDCG@10's), which the resume
+ * reads back (restore_results) and never makes again. Returns 0, or -1 naming the rounds
+ * whose rows are missing (the file removed, cut short or edited since); before the LVLM is
+ * asked anything. */
+static int check_prev_rows(const drum_job *j, int rounds, char *err, size_t errlen) {
+    const drum_job_config *c = j->cfg;
+    int w = c->eval.shots.n + 1; /* per round: each shot count's DRUM row, then NDCG's */
+    unsigned char *have = calloc((size_t)rounds * w + 1, 1);
+    if (!have) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (const char *l = j->prev_results, *nl; l && *l; l = nl ? nl + 1 : NULL) {
+        nl = strchr(l, '\n');
+        int oom;
+        cJSON *o = drum_json_parse(l, nl ? (size_t)(nl - l) : strlen(l), NULL, &oom);
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "strategy");
+        const cJSON *rd = cJSON_GetObjectItemCaseSensitive(o, "round");
+        const cJSON *sh = cJSON_GetObjectItemCaseSensitive(o, "shots");
+        const cJSON *nr = cJSON_GetObjectItemCaseSensitive(o, "ndcg_round");
+        int k = cJSON_IsNumber(sh) ? shots_index(c, sh->valueint) : -1;
+        if (cJSON_IsString(st) && strcmp(st->valuestring, "DRUM") == 0 && cJSON_IsNumber(rd) &&
+            rd->valueint >= 1 && rd->valueint <= rounds && k >= 0)
+            have[(size_t)(rd->valueint - 1) * w + k] = 1;
+        else if (cJSON_IsNumber(nr) && nr->valueint >= 1 && nr->valueint <= rounds)
+            have[(size_t)(nr->valueint - 1) * w + w - 1] = 1;
+        cJSON_Delete(o);
+    }
+    char missing[128] = "";
+    size_t n = 0;
+    int count = 0;
+    for (int r = 0; r < rounds; r++) {
+        int whole = 1;
+        for (int k = 0; k < w; k++) whole &= have[(size_t)r * w + k];
+        if (!whole && n < sizeof missing)
+            n += (size_t)snprintf(missing + n, sizeof missing - n, "%s%d", count ? ", " : "",
+                                  r + 1);
+        count += !whole;
+    }
+    free(have);
+    if (!count) return 0;
+    char what[400];
+    if (j->prev_results)
+        snprintf(what, sizeof what, "%s/results.jsonl lacks", c->train.out);
+    else
+        snprintf(what, sizeof what, "%s; that file holds", j->prev_error);
+    snprintf(err, errlen, "--resume: %s the rows of round%s %s, which train.ckpt has evaluated: "
+             "a resume reads finished rounds' rows back and does not evaluate those rounds again. "
+             "Put the run's results.jsonl back, or start over with --fresh",
+             what, count > 1 ? "s" : "", missing);
+    return -1;
+}
+
 int drum_job_open(drum_job **out, const drum_job_config *cfg, int parts, drum_comm *comm,
                   const drum_progress *progress, volatile sig_atomic_t *stop,
                   void (*log)(const char *line), char *err, size_t errlen) {
     if (job_init(out, cfg, parts, comm, progress, stop, log, err, errlen)) return -1;
     drum_job *j = *out;
     int round, phase, named = cfg->model.checkpoint[0] != 0; /* then open_inputs loads it */
-    if (open_inputs(j, err, errlen) ||
-        resume_matches(j, named, 0, &round, &phase, err, errlen) < 0 ||
+    int resumes = open_inputs(j, err, errlen) ? -1
+                                              : resume_matches(j, named, 0, &round, &phase, err,
+                                                               errlen);
+    if (resumes < 0 || (resumes && check_prev_rows(j, round, err, errlen)) ||
         open_caches(j, err, errlen))
         return -1;
     /* drafts only where a query text shows them (retrieval.query_text has {D}; a demonstration's
@@ -1312,7 +1376,7 @@ int drum_job_check(const drum_job_config *cfg, int parts, const drum_progress *p
      * these starting weights when the job has them already */
     int round, phase;
     int at_ckpt = rc == 0 ? resume_matches(j, found == 1, 1, &round, &phase, err, errlen) : 0;
-    if (at_ckpt < 0) rc = -1;
+    if (at_ckpt < 0 || (at_ckpt > 0 && check_prev_rows(j, round, err, errlen))) rc = -1;
     if (at_ckpt > 0) {
         char at[64];
         static const char *const what[] = {"mining", "training", "trained, its evaluation next"};
