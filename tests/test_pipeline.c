@@ -1268,6 +1268,19 @@ static void test_cli_arguments(void) {
     CHECK(rc == 1 && text && strstr(text, "DRUM_COMM=mpl: expected mpi, nccl or single"),
           "--check under DRUM_COMM=mpl: exit %d, %s", rc, text ? text : "");
     free(text);
+    /* what drum prints must reach its reader: standard output on a full disk is an error */
+    static const char *const to_full[] = {"--version", "train -h"};
+    for (size_t k = 0; k < sizeof to_full / sizeof to_full[0]; k++) {
+        char cmd[2 * PATH_MAX];
+        snprintf(cmd, sizeof cmd, "'%s' %s >/dev/full 2>'%s'", drum_bin, to_full[k], log);
+        int st = system(cmd);
+        text = test_slurp(log);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1 && text &&
+                  strstr(text, "drum: writing standard output: No space left on device"),
+              "drum %s > /dev/full: exit %d, %s", to_full[k], WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+              text ? text : "");
+        free(text);
+    }
     /* -h is --help for every command */
     static const char *const cmds[] = {"synth", "embed", "retrieve", "export", "convert",
                                        "backends", "train"};

@@ -1,5 +1,6 @@
 /* main.c — the drum command line: a thin layer over libdrum. Only this layer prints
  * and exits; library calls return a status and a message. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +127,14 @@ int main(int argc, char **argv) {
             fprintf(stderr, "drum: rank %d of %d:\n", drum_comm_launcher_rank(),
                     drum_comm_launcher_size());
         drum_trace_report(stderr);
+    }
+    /* what drum printed (a job's table, --help) must reach its reader: `drum demo > log` on a
+     * full disk fails here, where it ended with exit 0 and the output lost */
+    errno = 0;
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "drum: writing standard output: %s\n",
+                errno ? strerror(errno) : "a write failed");
+        if (rc == 0) rc = 1;
     }
     return rc;
 }
