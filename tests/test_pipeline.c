@@ -2631,6 +2631,20 @@ static void test_embed_retrieve_export(void) {
     snprintf(w1, sizeof w1, "%s/model.safetensors", exp_dir);
     snprintf(w2, sizeof w2, "%s/run_a/round2/model.safetensors", tmp);
     CHECK(test_same_file(w1, w2), "exported checkpoint weights differ from the round's export");
+    /* the tokenizer is copied before config.json, which says an export is whole: a copy that
+     * fails (a directory where merges.txt goes) leaves no config.json */
+    char cut_dir[320], in_way[360], cut_cfg[360];
+    snprintf(cut_dir, sizeof cut_dir, "%s/exported_cut", tmp);
+    snprintf(in_way, sizeof in_way, "%s/merges.txt", cut_dir);
+    snprintf(cut_cfg, sizeof cut_cfg, "%s/config.json", cut_dir);
+    const char *xc[] = {drum_bin, "export", "--checkpoint", ckpt, "--config", cfgj, "--out",
+                        cut_dir, NULL};
+    rc = drum_mkdirs(in_way, NULL, 0) ? -1 : run_drum(log, xc, 0, NULL, 0);
+    text = test_slurp(log);
+    CHECK(rc == 1 && text && strstr(text, "merges.txt") && !drum_file_exists(cut_cfg),
+          "an export whose tokenizer cannot be copied: exit %d, config.json %s, %s", rc,
+          drum_file_exists(cut_cfg) ? "written" : "absent", text ? text : "");
+    free(text);
     /* the tokenizer beside the config travels with the weights: the exported directory embeds
      * on its own as with --tokenizer */
     char vocab_a[400], vocab_b[400], emb_own[320], emb_tok[320];

@@ -49,11 +49,11 @@ int cmd_export(int argc, char **argv) {
         goto fail;
     }
     if (drum_checkpoint_read_params(ckpt, p.total, host, err, sizeof err) ||
-        drum_mkdirs(out, err, sizeof err) ||
-        drum_clip_export(&cfg, &p, host, out, err, sizeof err))
+        drum_mkdirs(out, err, sizeof err))
         goto fail;
     /* the tokenizer beside the config travels with the weights (drum train's round<r>/ and
-     * clip0/ hold it) */
+     * clip0/ hold it), copied first: config.json, which the export writes last, says that the
+     * directory is whole */
     char *tok_dir = drum_path_dir(like);
     char *vocab = tok_dir ? drum_path_join(tok_dir, "vocab.json") : NULL;
     int copied = vocab && drum_file_exists(vocab);
@@ -61,7 +61,7 @@ int cmd_export(int argc, char **argv) {
     int bad = !vocab || (copied && drum_tokenizer_copy_files(tok_dir, out, err, sizeof err));
     free(tok_dir);
     free(vocab);
-    if (bad) goto fail;
+    if (bad || drum_clip_export(&cfg, &p, host, out, err, sizeof err)) goto fail;
     printf("exported %zu parameters from %s to %s%s\n", p.total, ckpt, out,
            copied ? ", with the tokenizer files beside the config" : "");
     rc = 0;
