@@ -1248,6 +1248,8 @@ static void test_cli_arguments(void) {
         {{"train", cfg, "--set", "seed=1\n---\nother: 2", "--check"}, 1,
          "a second YAML document; expected one value"},
         {{"backends", "--bogus"}, 2, "unexpected argument '--bogus'"},
+        /* a config that cannot be read says why (it said "read error") */
+        {{"train", tmp, "--check"}, 1, ": cannot read: Is a directory"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *argv[14] = {drum_bin};

@@ -15,9 +15,11 @@ int drum_write_file_atomic(const char *path, const void *data, size_t n, char *e
                            size_t errlen);
 /* Abandons an atomic write: closes f, removes tmp, frees it. */
 void drum_atomic_abort(FILE *f, char *tmp);
-/* Makes a new or renamed directory entry durable: fsyncs the directory holding path (best
- * effort: nothing is reported). */
-void drum_fsync_parent(const char *path);
+/* Makes a new or renamed directory entry durable: fsyncs the directory holding path.
+ * Returns 0, also where the directory cannot be opened or its file system does not sync
+ * directories (EINVAL, ENOTSUP); -1 with a message when the sync fails (EIO, ENOSPC): the
+ * entry may not outlive a crash. */
+int drum_fsync_parent(const char *path, char *err, size_t errlen);
 
 /* 1 when path names something that exists (stat succeeds); 0 for NULL or anything else. */
 int drum_file_exists(const char *path);

@@ -51,15 +51,21 @@ int drum_file_exists(const char *path) {
     return path && stat(path, &st) == 0;
 }
 
-void drum_fsync_parent(const char *path) {
+int drum_fsync_parent(const char *path, char *err, size_t errlen) {
     char *copy = strdup(path);
-    if (!copy) return;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
+    if (!copy) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
     }
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+    if (fd >= 0 && fsync(fd) != 0 && errno != EINVAL && errno != ENOTSUP) {
+        snprintf(err, errlen, "%s: written, but its directory %s could not be synced: %s", path,
+                 copy, strerror(errno));
+        rc = -1;
+    }
+    if (fd >= 0) close(fd);
     free(copy);
+    return rc;
 }
 
 int drum_atomic_commit(FILE *f, char *tmp, const char *path, char *err, size_t errlen) {
@@ -79,9 +85,8 @@ int drum_atomic_commit(FILE *f, char *tmp, const char *path, char *err, size_t e
         free(tmp);
         return -1;
     }
-    drum_fsync_parent(path);
     free(tmp);
-    return 0;
+    return drum_fsync_parent(path, err, errlen);
 }
 
 int drum_write_file_atomic(const char *path, const void *data, size_t n, char *err,
@@ -125,15 +130,16 @@ char *drum_read_file(const char *path, size_t *len, char *err, size_t errlen) {
             }
             buf = nb;
         }
+        errno = 0;
         size_t got = fread(buf + n, 1, cap - n - 1, f);
         n += got;
         if (got == 0) break;
     }
-    int bad = ferror(f);
+    int bad = ferror(f), saved = errno;
     fclose(f);
     if (bad) {
         free(buf);
-        snprintf(err, errlen, "%s: read error", path);
+        snprintf(err, errlen, "%s: cannot read: %s", path, saved ? strerror(saved) : "I/O error");
         return NULL;
     }
     buf[n] = '\0';
@@ -203,7 +209,7 @@ int drum_write_all(int fd, const void *p, size_t n) {
         ssize_t k = write(fd, s, n);
         if (k < 0 && errno == EINTR) continue;
         if (k <= 0) {
-            if (k == 0) errno = 0;
+            if (k == 0) errno = EIO; /* nothing written, no error said: not "Success" */
             return -1;
         }
         s += k;

@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -582,6 +583,16 @@ int drum_synth_config_json(const drum_synth_config *c, char *out, size_t n) {
 }
 
 static int write_config(generator *g) {
+    /* the images were written without a sync each: one syncfs makes them durable before
+     * synth.json says the suite is whole (a crash could leave empty images behind it) */
+    int dir = open(g->outdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0 || syncfs(dir) != 0) {
+        snprintf(g->err, g->errlen, "%s: cannot sync the suite's files: %s", g->outdir,
+                 strerror(errno));
+        if (dir >= 0) close(dir);
+        return -1;
+    }
+    close(dir);
     char *path = drum_path_join(g->outdir, "synth.json"), *tmp = NULL;
     FILE *f = path ? drum_atomic_open(path, &tmp, g->err, g->errlen) : NULL;
     if (!f) {

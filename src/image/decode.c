@@ -463,15 +463,18 @@ int drum_image_load_digest(const char *path, drum_alpha_mode alpha, drum_image *
             }
             buf = nb;
         }
+        errno = 0;
         size_t got = fread(buf + n, 1, cap - n, f);
         n += got;
         if (got == 0) break;
     }
+    int saved = errno;
     bad |= ferror(f) ? 2 : 0;
     fclose(f);
     if (bad) {
         free(buf);
-        drum_errorf(err, errlen, "%s: %s", path, bad & 2 ? "read error" : "out of memory");
+        drum_errorf(err, errlen, "%s: %s%s", path, bad & 2 ? "cannot read: " : "out of memory",
+                    bad & 2 ? (saved ? strerror(saved) : "I/O error") : "");
         return -1;
     }
     if (digest) {

@@ -574,8 +574,7 @@ int drum_safetensors_write_f32(const char *path, const drum_st_write_tensor *t, 
         unlink(tmp);
         return drum_errorf(err, errlen, "%s: cannot rename %s over it: %s", path, tmp, strerror(saved));
     }
-    drum_fsync_parent(path);
-    return 0;
+    return drum_fsync_parent(path, err, errlen);
 }
 
 /* ---- CLIP checkpoints ---------------------------------------------------------------- */

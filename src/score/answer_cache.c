@@ -258,10 +258,11 @@ static int load(ac_impl *im, char *warn, size_t warnlen, char *err, size_t errle
 /* Appends the records and fsyncs (the writer), or keeps them in memory only (a mirror). */
 static int append(ac_impl *im, const char *text, size_t n, char *err, size_t errlen) {
     if (im->mirror || n == 0) return 0;
-    if (im->broken || drum_write_all(im->fd, text, n) != 0 || fsync(im->fd) != 0) {
+    int was_broken = im->broken;
+    if (was_broken || drum_write_all(im->fd, text, n) != 0 || fsync(im->fd) != 0) {
         im->broken = 1;
         snprintf(err, errlen, "%s: cannot append answers: %s", im->path,
-                 errno ? strerror(errno) : "an earlier write failed");
+                 was_broken ? "an earlier write failed" : strerror(errno));
         return -1;
     }
     return 0;

@@ -358,8 +358,7 @@ static int load(drum_score_cache *c, char *warn, size_t warnlen, char *err, size
             drum_errorf(err, errlen, "%s: cannot write the header: %s", c->path, strerror(errno));
             goto done;
         }
-        drum_fsync_parent(c->path);
-        rc = 0;
+        rc = drum_fsync_parent(c->path, err, errlen);
         goto done;
     }
     if (memcmp(buf, SC_MAGIC, 8) != 0) {
