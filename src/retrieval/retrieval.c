@@ -83,9 +83,12 @@ void drum_embeddings_normalize(drum_embeddings *e) {
     if (e->txt) normalize_rows(e->txt, e->n, e->dim_txt);
 }
 
-/* The feature rows a similarity strategy compares: img, txt, or [w_i img ; w_t txt]. */
-static float *strategy_features(const drum_embeddings *e, const drum_retrieval_opts *o, int *dim,
-                                char *err, size_t errlen) {
+/* The feature rows a similarity strategy compares, img, txt, or [w_i img ; w_t txt], of e's
+ * rows `rows` (n of them; NULL: rows 0..n-1), gathered straight from e: a task family's rows
+ * take no copy of their own embeddings first. */
+static float *strategy_features(const drum_embeddings *e, const int *rows, int n,
+                                const drum_retrieval_opts *o, int *dim, char *err,
+                                size_t errlen) {
     int use_img = o->strategy != DRUM_STRATEGY_ST, use_txt = o->strategy != DRUM_STRATEGY_SI;
     if ((use_img && !e->img) || (use_txt && !e->txt)) {
         snprintf(err, errlen, "strategy %s needs %s embeddings, which this set lacks",
@@ -94,16 +97,17 @@ static float *strategy_features(const drum_embeddings *e, const drum_retrieval_o
     }
     int di = use_img ? e->dim_img : 0, dt = use_txt ? e->dim_txt : 0;
     *dim = di + dt;
-    float *f = malloc((size_t)e->n * (size_t)(*dim) * sizeof(float) + 1);
+    float *f = malloc((size_t)n * (size_t)(*dim) * sizeof(float) + 1);
     if (!f) {
-        snprintf(err, errlen, "out of memory for %d x %d retrieval features", e->n, *dim);
+        snprintf(err, errlen, "out of memory for %d x %d retrieval features", n, *dim);
         return NULL;
     }
     float wi = (use_img && use_txt) ? o->w_img : 1.0f, wt = (use_img && use_txt) ? o->w_txt : 1.0f;
-    for (int i = 0; i < e->n; i++) {
+    for (int i = 0; i < n; i++) {
+        size_t r = rows ? (size_t)rows[i] : (size_t)i;
         float *row = f + (size_t)i * (*dim);
-        for (int c = 0; c < di; c++) row[c] = wi * e->img[(size_t)i * di + c];
-        for (int c = 0; c < dt; c++) row[di + c] = wt * e->txt[(size_t)i * dt + c];
+        for (int c = 0; c < di; c++) row[c] = wi * e->img[r * e->dim_img + c];
+        for (int c = 0; c < dt; c++) row[di + c] = wt * e->txt[r * e->dim_txt + c];
     }
     return f;
 }
@@ -161,46 +165,50 @@ static int retrieve_random(const drum_retrieval_opts *o, int nq, int np, const i
     return 0;
 }
 
-int drum_retrieve(drum_backend *be, const drum_embeddings *q, const drum_embeddings *pool,
-                  const drum_retrieval_opts *o, const int *exclude, int k, int *idx, float *sim,
-                  char *err, size_t errlen) {
+/* drum_retrieve over rows qrows of q (nq of them) and prows of pool (np): NULL for all.
+ * exclude and the results are per listed query row; exclude and idx name listed pool rows
+ * (0..np-1). */
+static int retrieve_rows(drum_backend *be, const drum_embeddings *q, const int *qrows, int nq,
+                         const drum_embeddings *pool, const int *prows, int np,
+                         const drum_retrieval_opts *o, const int *exclude, int k, int *idx,
+                         float *sim, char *err, size_t errlen) {
     int need = k + (exclude ? 1 : 0);
-    if (k <= 0 || pool->n < need) {
-        snprintf(err, errlen, "cannot retrieve %d demonstrations from a pool of %d%s", k,
-                 pool->n, exclude ? " (the query itself excluded)" : "");
+    if (k <= 0 || np < need) {
+        snprintf(err, errlen, "cannot retrieve %d demonstrations from a pool of %d%s", k, np,
+                 exclude ? " (the query itself excluded)" : "");
         return -1;
     }
     if (o->strategy == DRUM_STRATEGY_RS || o->strategy == DRUM_STRATEGY_FIXED)
-        return retrieve_random(o, q->n, pool->n, exclude, k, idx, sim, err, errlen);
+        return retrieve_random(o, nq, np, exclude, k, idx, sim, err, errlen);
 
     int dq = 0, dp = 0, rc = -1;
-    float *fq = strategy_features(q, o, &dq, err, errlen);
-    float *fp = fq ? strategy_features(pool, o, &dp, err, errlen) : NULL;
+    float *fq = strategy_features(q, qrows, nq, o, &dq, err, errlen);
+    float *fp = fq ? strategy_features(pool, prows, np, o, &dp, err, errlen) : NULL;
     if (!fq || !fp) goto out_host;
     if (dq != dp) {
         snprintf(err, errlen, "query features have %d dims but pool features %d", dq, dp);
         goto out_host;
     }
     int chunk = o->query_chunk > 0 ? o->query_chunk : 256;
-    if (chunk > q->n) chunk = q->n > 0 ? q->n : 1;
+    if (chunk > nq) chunk = nq > 0 ? nq : 1;
     float zero = 0.0f;
-    float *d_pool = be->alloc(be, (size_t)pool->n * dp * sizeof(float));
+    float *d_pool = be->alloc(be, (size_t)np * dp * sizeof(float));
     float *d_q = be->alloc(be, (size_t)chunk * dp * sizeof(float));
-    float *d_sim = be->alloc(be, (size_t)chunk * pool->n * sizeof(float));
+    float *d_sim = be->alloc(be, (size_t)chunk * np * sizeof(float));
     float *d_vals = be->alloc(be, (size_t)chunk * k * sizeof(float));
     int *d_idx = be->alloc(be, (size_t)chunk * k * sizeof(int));
     int *d_ex = exclude ? be->alloc(be, (size_t)chunk * sizeof(int)) : NULL;
     float *d_logscale = be->alloc(be, sizeof(float));
-    be->to_device(be, d_pool, fp, (size_t)pool->n * dp * sizeof(float));
+    be->to_device(be, d_pool, fp, (size_t)np * dp * sizeof(float));
     be->to_device(be, d_logscale, &zero, sizeof zero);
-    for (int i0 = 0; i0 < q->n && drum_backend_ok(be); i0 += chunk) {
-        int m = q->n - i0 < chunk ? q->n - i0 : chunk;
+    for (int i0 = 0; i0 < nq && drum_backend_ok(be); i0 += chunk) {
+        int m = nq - i0 < chunk ? nq - i0 : chunk;
         be->to_device(be, d_q, fq + (size_t)i0 * dq, (size_t)m * dq * sizeof(float));
         if (d_ex) be->to_device(be, d_ex, exclude + i0, (size_t)m * sizeof(int));
         // (m, D) x (N, D)^T -> (m, N) cosine similarities (rows are unit vectors)
-        be->op.similarity_forward(be, d_sim, d_q, d_pool, d_logscale, m, pool->n, dp);
+        be->op.similarity_forward(be, d_sim, d_q, d_pool, d_logscale, m, np, dp);
         // (m, N) -> (m, k) best first, ties by lower index
-        be->op.topk_forward(be, d_vals, d_idx, d_sim, d_ex, m, pool->n, k);
+        be->op.topk_forward(be, d_vals, d_idx, d_sim, d_ex, m, np, k);
         be->to_host(be, sim + (size_t)i0 * k, d_vals, (size_t)m * k * sizeof(float));
         be->to_host(be, idx + (size_t)i0 * k, d_idx, (size_t)m * k * sizeof(int));
     }
@@ -222,30 +230,11 @@ out_host:
     return rc;
 }
 
-/* Rows `rows` (n of them) of e, copied: a sub-set that drum_retrieve can take. */
-static int subset(const drum_embeddings *e, const int *rows, int n, drum_embeddings *out,
+int drum_retrieve(drum_backend *be, const drum_embeddings *q, const drum_embeddings *pool,
+                  const drum_retrieval_opts *o, const int *exclude, int k, int *idx, float *sim,
                   char *err, size_t errlen) {
-    memset(out, 0, sizeof *out);
-    out->n = n;
-    out->dim_img = e->img ? e->dim_img : 0;
-    out->dim_txt = e->txt ? e->dim_txt : 0;
-    if (out->dim_img) out->img = malloc((size_t)n * out->dim_img * sizeof(float) + 1);
-    if (out->dim_txt) out->txt = malloc((size_t)n * out->dim_txt * sizeof(float) + 1);
-    if ((out->dim_img && !out->img) || (out->dim_txt && !out->txt)) {
-        free(out->img);
-        free(out->txt);
-        snprintf(err, errlen, "out of memory for a retrieval group of %d rows", n);
-        return -1;
-    }
-    for (int i = 0; i < n; i++) {
-        if (out->img)
-            memcpy(out->img + (size_t)i * out->dim_img, e->img + (size_t)rows[i] * e->dim_img,
-                   (size_t)out->dim_img * sizeof(float));
-        if (out->txt)
-            memcpy(out->txt + (size_t)i * out->dim_txt, e->txt + (size_t)rows[i] * e->dim_txt,
-                   (size_t)out->dim_txt * sizeof(float));
-    }
-    return 0;
+    return retrieve_rows(be, q, NULL, q->n, pool, NULL, pool->n, o, exclude, k, idx, sim, err,
+                         errlen);
 }
 
 int drum_retrieve_grouped(drum_backend *be, const drum_embeddings *q, const drum_embeddings *pool,
@@ -282,19 +271,11 @@ int drum_retrieve_grouped(drum_backend *be, const drum_embeddings *q, const drum
             sub_ex[i] = exclude && exclude[qrows[i]] >= 0 ? pmap[exclude[qrows[i]]] : -1;
             excludes |= sub_ex[i] >= 0;
         }
-        drum_embeddings sq, sp;
-        if (subset(q, qrows, nq, &sq, err, errlen)) goto out;
-        if (subset(pool, prows, np, &sp, err, errlen)) {
-            drum_embeddings_free(&sq);
-            goto out;
-        }
         drum_retrieval_opts o = *opts;
         o.seed = drum_hash64(opts->seed, (uint64_t)g);
         char sub_err[512];
-        int r = drum_retrieve(be, &sq, &sp, &o, excludes ? sub_ex : NULL, k, sub_idx, sub_sim,
-                              sub_err, sizeof sub_err);
-        drum_embeddings_free(&sq);
-        drum_embeddings_free(&sp);
+        int r = retrieve_rows(be, q, qrows, nq, pool, prows, np, &o, excludes ? sub_ex : NULL, k,
+                              sub_idx, sub_sim, sub_err, sizeof sub_err);
         if (r) {
             snprintf(err, errlen, "group %d: %s", g, sub_err);
             goto out;
