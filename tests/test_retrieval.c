@@ -199,6 +199,44 @@ static void test_file(test_rng *r) {
     rmdir(dir);
 }
 
+/* A backend whose allocations of `fail_from` bytes or more fail, as a large pool's on a full
+ * host or GPU would: retrieval says so (it wrote through the NULL buffers: SIGSEGV). */
+static void *(*real_alloc)(drum_backend *be, size_t bytes);
+static size_t fail_from;
+static void *failing_alloc(drum_backend *be, size_t bytes) {
+    if (bytes >= fail_from) {
+        DRUM_FAIL(be, "out of host memory allocating %zu bytes (test)", bytes);
+        return NULL;
+    }
+    return real_alloc(be, bytes);
+}
+
+static void test_out_of_memory(test_rng *r) {
+    char err[512];
+    drum_embeddings pool;
+    CHECK(drum_embeddings_alloc(&pool, 300, 16, 16, err, sizeof err) == 0, "%s", err);
+    fill(&pool, r);
+    int k = 5, idx[5 * 300];
+    float sim[5 * 300];
+    size_t sizes[] = {300 * 32 * sizeof(float), 256 * 300 * sizeof(float)}; /* pool, block */
+    for (int c = 0; c < 2; c++) {
+        drum_backend *be = drum_backend_create("cpu", err, sizeof err);
+        if (!be) continue;
+        real_alloc = be->alloc;
+        be->alloc = failing_alloc;
+        fail_from = sizes[c];
+        drum_retrieval_opts o = {DRUM_STRATEGY_SIT, 1, 1, 1, 0};
+        int rc = drum_retrieve(be, &pool, &pool, &o, NULL, k, idx, sim, err, sizeof err);
+        CHECK(rc == -1 && strstr(err, "retrieval on cpu: out of memory for the pool's 300 x 32 "
+                                      "features and a block of 256 x 300 similarities") &&
+                  strstr(err, "(test)"),
+              "retrieval whose %s cannot be allocated: rc %d, %s", c ? "similarities" : "pool",
+              rc, rc ? err : "");
+        drum_backend_destroy(be);
+    }
+    drum_embeddings_free(&pool);
+}
+
 int main(void) {
     test_rng r;
     test_rng_seed(&r, test_seed());
@@ -207,6 +245,7 @@ int main(void) {
     test_similarity_strategies(cpu, &r);
     test_random_strategies(cpu, &r);
     test_file(&r);
+    test_out_of_memory(&r);
     drum_backend *cuda = drum_backend_create("cuda", err, sizeof err);
     if (cuda) {
         test_similarity_strategies(cuda, &r);

@@ -22,14 +22,14 @@ static void cpu_free(drum_backend *be, void *p) {
     free(p);
 }
 
+/* After an error these are no-ops, as backend.h says and cuda's are: a buffer whose
+ * allocation failed is NULL, and a copy into it would crash before the caller checks */
 static void cpu_memcpy(drum_backend *be, void *dst, const void *src, size_t bytes) {
-    (void)be;
-    if (bytes) memmove(dst, src, bytes);
+    if (bytes && drum_backend_ok(be)) memmove(dst, src, bytes);
 }
 
 static void cpu_memset0(drum_backend *be, void *p, size_t bytes) {
-    (void)be;
-    if (bytes) memset(p, 0, bytes);
+    if (bytes && drum_backend_ok(be)) memset(p, 0, bytes);
 }
 
 static void cpu_synchronize(drum_backend *be) { (void)be; }

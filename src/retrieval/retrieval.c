@@ -199,6 +199,11 @@ static int retrieve_rows(drum_backend *be, const drum_embeddings *q, const int *
     int *d_idx = be->alloc(be, (size_t)chunk * k * sizeof(int));
     int *d_ex = exclude ? be->alloc(be, (size_t)chunk * sizeof(int)) : NULL;
     float *d_logscale = be->alloc(be, sizeof(float));
+    if (!drum_backend_ok(be)) { /* a large pool's features or similarity block did not fit */
+        snprintf(err, errlen, "retrieval on %s: out of memory for the pool's %d x %d features "
+                 "and a block of %d x %d similarities (%s)", be->name, np, dp, chunk, np, be->err);
+        goto out_device;
+    }
     be->to_device(be, d_pool, fp, (size_t)np * dp * sizeof(float));
     be->to_device(be, d_logscale, &zero, sizeof zero);
     for (int i0 = 0; i0 < nq && drum_backend_ok(be); i0 += chunk) {
@@ -217,6 +222,7 @@ static int retrieve_rows(drum_backend *be, const drum_embeddings *q, const int *
     } else {
         snprintf(err, errlen, "retrieval on %s: %s", be->name, be->err);
     }
+out_device:
     be->free(be, d_pool);
     be->free(be, d_q);
     be->free(be, d_sim);
