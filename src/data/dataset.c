@@ -48,8 +48,8 @@ static char *dir_prefix(const char *path) {
     return d;
 }
 
-uint64_t drum_example_digest(const drum_example *e, const char *dir) {
-    size_t d = dir ? strlen(dir) : 0;
+/* drum_example_digest with the directory given as dir's first d bytes */
+static uint64_t example_digest(const drum_example *e, const char *dir, size_t d) {
     while (d > 1 && dir[d - 1] == '/') d--;
     const char *img = e->image ? e->image : "";
     if (d && strncmp(img, dir, d) == 0 && img[d] == '/') img += d + 1;
@@ -59,6 +59,10 @@ uint64_t drum_example_digest(const drum_example *e, const char *dir) {
     h = drum_fnv1a(&n, sizeof n, h);
     for (int k = 0; k < e->n_answers; k++) h = fnv_str(h, e->answers[k]);
     return fnv_str(h, e->task);
+}
+
+uint64_t drum_example_digest(const drum_example *e, const char *dir) {
+    return example_digest(e, dir, dir ? strlen(dir) : 0);
 }
 
 /* e->content_id from its digests (dir: the JSONL file's directory); replaces an earlier one. */
@@ -89,13 +93,15 @@ static int set_content_ids(drum_dataset *ds, char *err, size_t errlen) {
 }
 
 uint64_t drum_dataset_fingerprint(const drum_dataset *ds) {
-    char *d = ds->path ? dir_prefix(ds->path) : NULL;
+    /* the file's directory read in place: a copy that could not be allocated hashed the
+     * absolute image paths into a checkpoint, which every resume then refused */
+    const char *slash = ds->path ? strrchr(ds->path, '/') : NULL;
+    size_t d = slash ? (size_t)(slash - ds->path) + 1 : 0;
     uint64_t h = DRUM_FNV1A_INIT;
     for (int i = 0; i < ds->n; i++) {
-        uint64_t e = drum_example_digest(&ds->ex[i], d);
+        uint64_t e = example_digest(&ds->ex[i], ds->path, d);
         h = drum_fnv1a(&e, sizeof e, h);
     }
-    free(d);
     return h;
 }
 
