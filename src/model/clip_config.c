@@ -362,45 +362,67 @@ done:
 
 /* Writes f as the shortest decimal that reads back as f, so 1e-5f is "1e-05" and not its
  * float64 widening 9.99999974737875e-06, and always with a '.' or an exponent: transformers'
- * strict config classes reject 1 where a float field is declared. */
-static void add_float(cJSON *obj, const char *key, float f) {
+ * strict config classes reject 1 where a float field is declared. NULL when out of memory. */
+static cJSON *add_float(cJSON *obj, const char *key, float f) {
     char buf[48];
     for (int prec = 6; prec <= 9; prec++) {
         snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
         if (strtof(buf, NULL) == f) break;
     }
     if (!strpbrk(buf, ".e")) strcat(buf, ".0");
-    cJSON_AddRawToObject(obj, key, buf);
+    return cJSON_AddRawToObject(obj, key, buf);
+}
+
+/* cJSON's adders return NULL (or false) when out of memory: a key left out would load as
+ * its default, in drum and in transformers, so one missing fails the save */
+static void need(int *ok, const void *added) {
+    if (!added) *ok = 0;
 }
 
 static cJSON *tower_json(const drum_clip_tower_config *t, int is_text, int projection_dim) {
     cJSON *o = cJSON_CreateObject();
     if (!o) return NULL;
-    cJSON_AddStringToObject(o, "model_type", is_text ? "clip_text_model" : "clip_vision_model");
-    cJSON_AddNumberToObject(o, "hidden_size", t->hidden);
-    cJSON_AddNumberToObject(o, "intermediate_size", t->intermediate);
-    cJSON_AddNumberToObject(o, "num_hidden_layers", t->layers);
-    cJSON_AddNumberToObject(o, "num_attention_heads", t->heads);
-    cJSON_AddStringToObject(o, "hidden_act", t->act == DRUM_ACT_GELU_TANH && t->act_torch_tanh
-                                                 ? "gelu_pytorch_tanh"
-                                                 : drum_clip_act_name(t->act));
-    add_float(o, "layer_norm_eps", t->ln_eps);
-    cJSON_AddNumberToObject(o, "projection_dim", projection_dim);
+    int ok = 1;
+    need(&ok, cJSON_AddStringToObject(o, "model_type",
+                                      is_text ? "clip_text_model" : "clip_vision_model"));
+    need(&ok, cJSON_AddNumberToObject(o, "hidden_size", t->hidden));
+    need(&ok, cJSON_AddNumberToObject(o, "intermediate_size", t->intermediate));
+    need(&ok, cJSON_AddNumberToObject(o, "num_hidden_layers", t->layers));
+    need(&ok, cJSON_AddNumberToObject(o, "num_attention_heads", t->heads));
+    need(&ok, cJSON_AddStringToObject(o, "hidden_act",
+                                      t->act == DRUM_ACT_GELU_TANH && t->act_torch_tanh
+                                          ? "gelu_pytorch_tanh"
+                                          : drum_clip_act_name(t->act)));
+    need(&ok, add_float(o, "layer_norm_eps", t->ln_eps));
+    need(&ok, cJSON_AddNumberToObject(o, "projection_dim", projection_dim));
     if (is_text) {
-        cJSON_AddNumberToObject(o, "vocab_size", t->vocab);
-        cJSON_AddNumberToObject(o, "max_position_embeddings", t->max_pos);
+        need(&ok, cJSON_AddNumberToObject(o, "vocab_size", t->vocab));
+        need(&ok, cJSON_AddNumberToObject(o, "max_position_embeddings", t->max_pos));
         const struct { const char *k; int v; } ids[] = {
             {"bos_token_id", t->bos_id}, {"eos_token_id", t->eos_id}, {"pad_token_id", t->pad_id}};
-        for (int i = 0; i < 3; i++) {
-            if (ids[i].v < 0) cJSON_AddNullToObject(o, ids[i].k);
-            else cJSON_AddNumberToObject(o, ids[i].k, ids[i].v);
-        }
+        for (int i = 0; i < 3; i++)
+            need(&ok, ids[i].v < 0 ? cJSON_AddNullToObject(o, ids[i].k)
+                                   : cJSON_AddNumberToObject(o, ids[i].k, ids[i].v));
     } else {
-        cJSON_AddNumberToObject(o, "image_size", t->image_size);
-        cJSON_AddNumberToObject(o, "patch_size", t->patch);
-        cJSON_AddNumberToObject(o, "num_channels", t->channels);
+        need(&ok, cJSON_AddNumberToObject(o, "image_size", t->image_size));
+        need(&ok, cJSON_AddNumberToObject(o, "patch_size", t->patch));
+        need(&ok, cJSON_AddNumberToObject(o, "num_channels", t->channels));
+    }
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
     }
     return o;
+}
+
+/* Adds item to root under key (to arr when key is NULL); an item not added is deleted. */
+static void attach(int *ok, cJSON *root, const char *key, cJSON *item) {
+    int added = item && (key ? cJSON_AddItemToObject(root, key, item)
+                             : cJSON_AddItemToArray(root, item));
+    if (!added) {
+        cJSON_Delete(item);
+        *ok = 0;
+    }
 }
 
 int drum_clip_config_save(const drum_clip_config *cfg, const char *path, char *err,
@@ -409,26 +431,23 @@ int drum_clip_config_save(const drum_clip_config *cfg, const char *path, char *e
     if (drum_clip_config_validate(cfg, verr, sizeof verr))
         return drum_errorf(err, errlen, "%s: not saved: %s", path, verr);
     cJSON *root = cJSON_CreateObject();
-    cJSON *arch = cJSON_CreateArray();
-    cJSON *text = tower_json(&cfg->text, 1, cfg->projection_dim);
-    cJSON *vision = tower_json(&cfg->vision, 0, cfg->projection_dim);
     char *out = NULL;
-    int rc = -1;
-    if (!root || !arch || !text || !vision) {
-        cJSON_Delete(arch);
-        cJSON_Delete(text);
-        cJSON_Delete(vision);
+    int rc = -1, ok = root != NULL;
+    if (ok) {
+        cJSON *arch = cJSON_CreateArray();
+        attach(&ok, arch, NULL, cJSON_CreateString("CLIPModel"));
+        attach(&ok, root, "architectures", arch);
+        need(&ok, cJSON_AddStringToObject(root, "model_type", "clip"));
+        need(&ok, cJSON_AddNumberToObject(root, "projection_dim", cfg->projection_dim));
+        need(&ok, add_float(root, "logit_scale_init_value", cfg->logit_scale_init));
+        need(&ok, cJSON_AddStringToObject(root, "torch_dtype", "float32"));
+        attach(&ok, root, "text_config", tower_json(&cfg->text, 1, cfg->projection_dim));
+        attach(&ok, root, "vision_config", tower_json(&cfg->vision, 0, cfg->projection_dim));
+    }
+    if (!ok) {
         drum_errorf(err, errlen, "%s: out of memory building the JSON", path);
         goto done;
     }
-    cJSON_AddItemToArray(arch, cJSON_CreateString("CLIPModel"));
-    cJSON_AddItemToObject(root, "architectures", arch);
-    cJSON_AddStringToObject(root, "model_type", "clip");
-    cJSON_AddNumberToObject(root, "projection_dim", cfg->projection_dim);
-    add_float(root, "logit_scale_init_value", cfg->logit_scale_init);
-    cJSON_AddStringToObject(root, "torch_dtype", "float32");
-    cJSON_AddItemToObject(root, "text_config", text);
-    cJSON_AddItemToObject(root, "vision_config", vision);
     out = cJSON_Print(root);
     if (!out) {
         drum_errorf(err, errlen, "%s: out of memory printing the JSON", path);
