@@ -127,6 +127,7 @@ int cmd_embed(int argc, char **argv) {
     drum_backend *be = NULL;
     if (cli_open_comm(&comm, err, sizeof err)) goto fail;
     be = drum_backend_create(backend, err, sizeof err);
+    if (be && (!cfg_path || !w_path)) snprintf(err, sizeof err, "out of memory");
     if (!be || !cfg_path || !w_path) goto fail;
     if (drum_dataset_load(&ds, data, err, sizeof err) ||
         drum_tokenizer_load(tok_dir, &tok, err, sizeof err) ||

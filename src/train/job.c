@@ -516,6 +516,8 @@ static char *synthetic_meta(drum_job *j, char *err, size_t errlen) {
     char *emeta = edir ? drum_path_join(edir, "meta.jsonl") : NULL;
     if (!meta || !emeta) {
         snprintf(err, errlen, "out of memory");
+        free(meta); /* the caller takes NULL as the error */
+        meta = NULL;
     } else if (!drum_file_exists(meta)) {
         snprintf(err, errlen,
                  "scorer.backend synthetic: no meta.jsonl beside %s (%s): the simulated LVLM "
@@ -2101,6 +2103,7 @@ static size_t paired_table(const drum_job *j, int shots, int metric, char *s, si
         if ((b[m] = row_with(j, base[i], shots, metric))) a[m++] = sit;
     int nq = j->eval.n, *mask = malloc((size_t)(nq ? nq : 1) * sizeof *mask);
     if (m == 0 || !mask) {
+        if (m) PUT("\n(A paired table at %d-shot is left out: out of memory.)\n", shots);
         free(mask);
         return n;
     }
@@ -2259,6 +2262,7 @@ const char *drum_job_report(drum_job *j, char *err, size_t errlen) {
     char *path = drum_path_join(c->train.out, "results.md"), *tmp = NULL;
     FILE *f = path ? drum_atomic_open(path, &tmp, err, errlen) : NULL;
     if (!f) {
+        if (!path) snprintf(err, errlen, "out of memory");
         free(path);
         return NULL;
     }

@@ -36,7 +36,8 @@ static int pretrain(drum_clip_model *m, const drum_prepared *prep, const drum_pr
     drum_device_levels lv = {0};
     if (drum_device_levels_alloc(be, prep, B, &lv, err, errlen)) goto out;
     if (!order || !h_lv || !h_ids || !h_mask || !h_eos || !drum_backend_ok(be)) {
-        snprintf(err, errlen, "pretrain: out of memory: %s", be->err);
+        snprintf(err, errlen, "pretrain: out of memory for a batch of %d captions%s%s", B,
+                 be->err[0] ? ": " : "", be->err);
         goto out;
     }
     drum_adamw_config h = drum_adamw_defaults();
@@ -127,6 +128,10 @@ int drum_captions_load(drum_dataset *ds, const char *path, char *err, size_t err
     if (slash) *slash = '\0';
     int cap = 0, line = 0, rc = -1;
     ds->path = strdup(path);
+    if (!dir || !ds->path) { /* without dir the images' relative paths would not be joined */
+        snprintf(err, errlen, "%s: out of memory", path);
+        goto out;
+    }
     for (char *s = text, *nl; s && *s; s = nl ? nl + 1 : NULL) {
         nl = strchr(s, '\n');
         if (nl) *nl = '\0';
