@@ -1250,6 +1250,8 @@ static void test_cli_arguments(void) {
         {{"backends", "--bogus"}, 2, "unexpected argument '--bogus'"},
         /* a config that cannot be read says why (it said "read error") */
         {{"train", tmp, "--check"}, 1, ": cannot read: Is a directory"},
+        {{"retrieve", "--queries", tmp, "--pool", tmp, "--out", q, "--k", "2"}, 1,
+         ": cannot read the magic at byte 0: Is a directory"}, /* not "truncated" */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *argv[14] = {drum_bin};
@@ -2693,8 +2695,18 @@ static void test_embed_retrieve_export(void) {
     }
     rc = run_drum(log, xo, 0, NULL, 0);
     text = test_slurp(log);
-    CHECK(f && rc != 0 && text && strstr(text, "checksum mismatch: the checkpoint is corrupt"),
+    CHECK(f && rc != 0 && text && strstr(text, "checksum mismatch: the checkpoint is corrupt") &&
+              !strstr(text, "cut short"),
           "exporting a checkpoint with a flipped bit: exit %d, %s", rc, text ? text : "");
+    free(text);
+    /* a copy cut short is named as one, with the way out */
+    snprintf(old, sizeof old, "%s/cut.ckpt", tmp);
+    rc = copy_file(ckpt, old) == 0 && truncate(old, 4096) == 0 ? run_drum(log, xo, 0, NULL, 0) : -1;
+    text = test_slurp(log);
+    CHECK(rc == 1 && text && strstr(text, "checksum mismatch: the checkpoint is corrupt (cut short? "
+                                          "4096 bytes, where its header asks ") &&
+              strstr(text, "start over with --fresh"),
+          "exporting a checkpoint cut short: exit %d, %s", rc, text ? text : "");
     free(text);
 }
 

@@ -32,9 +32,14 @@ int drum_embeddings_save(const drum_embeddings *e, const char *path, char *err, 
 
 static int read_exact(FILE *f, void *dst, size_t bytes, const char *path, const char *what,
                       char *err, size_t errlen) {
+    errno = 0;
     if (fread(dst, 1, bytes, f) == bytes) return 0;
-    snprintf(err, errlen, "%s: truncated embedding file (while reading %s at byte %ld)", path,
-             what, ftell(f));
+    if (ferror(f)) /* a read that failed, not a file that ended */
+        snprintf(err, errlen, "%s: cannot read %s at byte %ld: %s", path, what, ftell(f),
+                 errno ? strerror(errno) : "I/O error");
+    else
+        snprintf(err, errlen, "%s: truncated embedding file (while reading %s at byte %ld)",
+                 path, what, ftell(f));
     return -1;
 }
 

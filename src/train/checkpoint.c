@@ -196,11 +196,21 @@ static int read_checked(const char *path, unsigned char **buf, size_t *len, ckpt
     if (check_magic(*buf, *len, sizeof CKPT_MAGIC + sizeof *h + sizeof sum, path, err, errlen))
         goto fail;
     memcpy(&sum, *buf + *len - sizeof sum, sizeof sum);
+    memcpy(h, *buf + sizeof CKPT_MAGIC, sizeof *h);
     if (checksum(*buf, *len - sizeof sum) != sum) {
-        snprintf(err, errlen, "%s: checksum mismatch: the checkpoint is corrupt", path);
+        /* the weights, both AdamW moments and a count per pool example at the least */
+        double least = (double)(sizeof CKPT_MAGIC + sizeof *h + sizeof sum) +
+                       3.0 * (double)h->params * sizeof(float) + 4.0 * h->pool;
+        char cut[96] = "";
+        if ((double)*len < least)
+            snprintf(cut, sizeof cut, " (cut short? %zu bytes, where its header asks %.0f or "
+                     "more)", *len, least);
+        snprintf(err, errlen, "%s: checksum mismatch: the checkpoint is corrupt%s. drum wrote it "
+                 "whole (it renames a synced file), so it was changed or copied in part since; "
+                 "a resume cannot continue from it: start over with --fresh (the LVLM's cached "
+                 "answers and scores beside it are kept)", path, cut);
         goto fail;
     }
-    memcpy(h, *buf + sizeof CKPT_MAGIC, sizeof *h);
     return 0;
 fail:
     free(*buf);
