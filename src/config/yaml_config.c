@@ -103,8 +103,10 @@ static int in_range(const drum_cfg_field *f, double v) {
 }
 
 /* Converts text s for a scalar field, or for one item of a list field, and stores it at p
- * (an int, uint64_t, double or char *; a replaced string is freed). Returns 0, or -1 when
- * s is not a valid value (or on OOM). */
+ * (an int, uint64_t, double or char *; a replaced string is freed). Returns 0, -1 when s is
+ * not a valid value, or CFG_OOM when out of memory. */
+enum { CFG_OOM = -2 };
+
 static int convert_scalar(const drum_cfg_field *f, void *p, const char *s) {
     switch (f->type) {
     case DRUM_CFG_INT:
@@ -145,7 +147,7 @@ static int convert_scalar(const drum_cfg_field *f, void *p, const char *s) {
     case DRUM_CFG_STRING_LIST: {
         if (f->type == DRUM_CFG_STRING_LIST && f->names && name_index(f->names, s) < 0) return -1;
         char *d = strdup(s);
-        if (!d) return -1;
+        if (!d) return CFG_OOM;
         if (f->type == DRUM_CFG_STRING) free(*(char **)p);
         *(char **)p = d;
         return 0;
@@ -168,25 +170,26 @@ static void free_str_list(drum_cfg_str_list *l) {
     l->n = 0;
 }
 
-/* Appends one converted item to a list under construction. */
+/* Appends one converted item to a list under construction; returns as convert_scalar. */
 static int list_push(const drum_cfg_field *f, void *list, const char *s) {
+    int rc;
     if (f->type == DRUM_CFG_INT_LIST) {
         drum_cfg_int_list *l = list;
         int v;
-        if (convert_scalar(f, &v, s) != 0) return -1;
+        if ((rc = convert_scalar(f, &v, s)) != 0) return rc;
         int *nv = realloc(l->v, (size_t)(l->n + 1) * sizeof *nv);
-        if (!nv) return -1;
+        if (!nv) return CFG_OOM;
         l->v = nv;
         l->v[l->n++] = v;
         return 0;
     }
     drum_cfg_str_list *l = list;
     char *v = NULL;
-    if (convert_scalar(f, &v, s) != 0) return -1;
+    if ((rc = convert_scalar(f, &v, s)) != 0) return rc;
     char **nv = realloc(l->v, (size_t)(l->n + 1) * sizeof *nv);
     if (!nv) {
         free(v);
-        return -1;
+        return CFG_OOM;
     }
     l->v = nv;
     l->v[l->n++] = v;
@@ -254,6 +257,7 @@ static int defaults_rec(const drum_cfg_field *t, char *obj, const char *prefix, 
                 return -1;
             }
         }
+        if (rc == CFG_OOM) return drum_errorf(err, errlen, "default of '%s': out of memory", full);
         if (rc != 0) {
             char want[320];
             expected_text(f, want, sizeof want);
@@ -472,8 +476,14 @@ static int apply_field(load_ctx *c, const drum_cfg_field *f, void *p, yaml_node_
                 return fail_at(c, e, ikey, "a NUL character (\\0) in the value; expected text "
                                "without one");
             }
-            if (e->type != YAML_SCALAR_NODE || !scalar_ok_for(f, e) ||
-                list_push(f, &l, (const char *)e->data.scalar.value) != 0) {
+            int pushed = e->type != YAML_SCALAR_NODE || !scalar_ok_for(f, e)
+                             ? -1
+                             : list_push(f, &l, (const char *)e->data.scalar.value);
+            if (pushed == CFG_OOM) {
+                list_discard(f, &l);
+                return fail_at(c, e, ikey, "out of memory");
+            }
+            if (pushed != 0) {
                 if (e->type == YAML_SCALAR_NODE)
                     got_text(e, got, sizeof got);
                 else
@@ -492,7 +502,9 @@ static int apply_field(load_ctx *c, const drum_cfg_field *f, void *p, yaml_node_
         return fail_at(c, n, key, "a NUL character (\\0) in the value; expected text without one");
     const char *s = (const char *)n->data.scalar.value;
     if (f->type == DRUM_CFG_STRING && is_null(n)) s = "";
-    if (!scalar_ok_for(f, n) || convert_scalar(f, p, s) != 0) {
+    int converted = scalar_ok_for(f, n) ? convert_scalar(f, p, s) : -1;
+    if (converted == CFG_OOM) return fail_at(c, n, key, "out of memory");
+    if (converted != 0) {
         got_text(n, got, sizeof got);
         return fail_at(c, n, key, "expected %s, got %s%s", want, got, number_hint(f, n));
     }
@@ -558,6 +570,10 @@ static int apply_mapping(load_ctx *c, const drum_cfg_field *t, char *obj, yaml_n
  * override "override 'k=v': at column N of the value: YAML syntax error: ...". A reader error
  * (bytes that are not UTF-8) has a byte offset alone; its line and column are counted here. */
 static int parser_fail(load_ctx *c, const yaml_parser_t *ps) {
+    if (ps->error == YAML_MEMORY_ERROR) /* libyaml sets no problem or mark for it */
+        return fail_mark(c, NULL, NULL, "out of memory reading the YAML");
+    if (!ps->problem) /* a syntax error always has one; some of libyaml's allocations not */
+        return fail_mark(c, NULL, NULL, "libyaml stopped without a reason (out of memory?)");
     const char *problem = ps->problem ? ps->problem : "unknown problem";
     yaml_mark_t at = ps->problem_mark;
     const char *kind = "YAML syntax error";
@@ -595,7 +611,7 @@ static int parser_fail(load_ctx *c, const yaml_parser_t *ps) {
 static int refuse_tags(load_ctx *c) {
     yaml_parser_t ps;
     if (!yaml_parser_initialize(&ps))
-        return fail_mark(c, NULL, NULL, "cannot initialise the YAML parser");
+        return fail_mark(c, NULL, NULL, "cannot initialise the YAML parser (out of memory)");
     yaml_parser_set_input_string(&ps, (const unsigned char *)c->text, c->len);
     int rc = 0, end = 0;
     yaml_event_t ev;
@@ -612,6 +628,9 @@ static int refuse_tags(load_ctx *c) {
         end = ev.type == YAML_STREAM_END_EVENT;
         yaml_event_delete(&ev);
     }
+    /* the document loaded, so a parse that stops early ran out of memory: not checked, not
+     * passed */
+    if (rc == 0 && !end) rc = parser_fail(c, &ps);
     yaml_parser_delete(&ps);
     return rc;
 }
@@ -653,7 +672,7 @@ int drum_cfg_load_string(const drum_cfg_field *schema, void *obj, const char *na
                          const char *text, size_t len, char *err, size_t errlen) {
     yaml_parser_t ps;
     if (!yaml_parser_initialize(&ps)) {
-        drum_errorf(err, errlen, "%s: cannot initialise the YAML parser", name);
+        drum_errorf(err, errlen, "%s: cannot initialise the YAML parser (out of memory)", name);
         return -1;
     }
     yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
@@ -732,7 +751,9 @@ int drum_cfg_set(const drum_cfg_field *schema, void *obj, const char *assignment
     }
     yaml_parser_t ps;
     if (!yaml_parser_initialize(&ps)) {
-        drum_errorf(err, errlen, "override '%s': cannot initialise the YAML parser", assignment);
+        drum_errorf(err, errlen,
+                    "override '%s': cannot initialise the YAML parser (out of memory)",
+                    assignment);
         return -1;
     }
     yaml_parser_set_input_string(&ps, (const unsigned char *)val, strlen(val));
