@@ -93,7 +93,9 @@ LINK_LIB := -Wl,--whole-archive $(BUILD)/libdrum.a -Wl,--no-whole-archive
 .PRECIOUS: $(BUILD)/%.o
 # With CUDA, test_trace records drum's NVTX ranges through this injection library.
 NVTX_RECORD := $(if $(filter 1,$(USE_CUDA)),$(BUILD)/tests/libnvtx_record.so)
-all: $(BUILD)/libdrum.a $(BUILD)/drum $(TEST_BIN) $(BENCH_BIN) $(NVTX_RECORD)
+# test_alloc_fail preloads this to fail drum's allocations one at a time.
+ALLOC_FAIL := $(BUILD)/tests/liballoc_fail.so
+all: $(BUILD)/libdrum.a $(BUILD)/drum $(TEST_BIN) $(BENCH_BIN) $(NVTX_RECORD) $(ALLOC_FAIL)
 
 # Objects differ with and without CUDA (-DDRUM_HAVE_CUDA), and the library's members with
 # MPI and NCCL (comm_mpi.o or nompi.o, comm_nccl.o or nonccl.o), and with the compilers and
@@ -148,6 +150,11 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_COMMON_OBJ) $(BUILD)/libdrum.a
 $(BUILD)/tests/libnvtx_record.so: tests/fixtures/nvtx_record.c $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -shared $< -o $@ -lpthread
+
+# Built without SAN: it replaces malloc, which a sanitizer's runtime owns (the test skips there).
+$(ALLOC_FAIL): tests/fixtures/alloc_fail.c $(CONFIG_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -fPIC -shared $< -o $@ -ldl
 
 $(BUILD)/bench/%: $(BUILD)/tools/bench/%.o $(TEST_COMMON_OBJ) $(BUILD)/libdrum.a
 	@mkdir -p $(dir $@)
