@@ -34,15 +34,20 @@ typedef struct {
     size_t cap, count;
 } ac_index;
 
-static ac_entry *index_find(const ac_index *x, const char *key) {
+/* The entry whose key has digests h and c (drum_key_digests), or NULL. */
+static ac_entry *find_digests(const ac_index *x, uint64_t h, uint64_t c) {
     if (!x->cap) return NULL;
-    uint64_t h, c;
-    drum_key_digests(key, strlen(key), &h, &c);
     for (size_t i = h & (x->cap - 1);; i = (i + 1) & (x->cap - 1)) {
         ac_entry *e = &x->slot[i];
         if (!e->used) return NULL;
         if (e->hash == h && e->check == c) return e;
     }
+}
+
+static ac_entry *index_find(const ac_index *x, const char *key) {
+    uint64_t h, c;
+    drum_key_digests(key, strlen(key), &h, &c);
+    return find_digests(x, h, c);
 }
 
 static void entry_clear(ac_entry *e) {
@@ -72,8 +77,8 @@ static int index_grow(ac_index *x) {
  * present is replaced. */
 static int index_put(ac_index *x, char *key, char *answer, double *ll, int n_ll) {
     uint64_t h, c;
-    drum_key_digests(key, strlen(key), &h, &c);
-    ac_entry *e = index_find(x, key);
+    drum_key_digests(key, strlen(key), &h, &c); /* once, for the lookup and the slot */
+    ac_entry *e = find_digests(x, h, c);
     free(key);
     if (e) {
         free(e->answer);

@@ -93,10 +93,9 @@ static void index_free(sc_index *x) {
     memset(x, 0, sizeof *x);
 }
 
-static sc_entry *index_find(const sc_index *x, const char *key, size_t len) {
+/* The entry whose key has digests h and c (drum_key_digests), or NULL. */
+static sc_entry *find_digests(const sc_index *x, uint64_t h, uint64_t c) {
     if (!x->nslot) return NULL;
-    uint64_t h, c;
-    drum_key_digests(key, len, &h, &c);
     size_t s = (size_t)h & (x->nslot - 1);
     while (x->slot[s] != SIZE_MAX) {
         sc_entry *e = &x->e[x->slot[s]];
@@ -104,6 +103,12 @@ static sc_entry *index_find(const sc_index *x, const char *key, size_t len) {
         s = (s + 1) & (x->nslot - 1);
     }
     return NULL;
+}
+
+static sc_entry *index_find(const sc_index *x, const char *key, size_t len) {
+    uint64_t h, c;
+    drum_key_digests(key, len, &h, &c);
+    return find_digests(x, h, c);
 }
 
 static int index_grow(sc_index *x) {
@@ -124,7 +129,9 @@ static int index_grow(sc_index *x) {
 
 /* Sets key -> value (overwriting). Returns the entry, or NULL on OOM. */
 static sc_entry *index_set(sc_index *x, const char *key, size_t len, double value) {
-    sc_entry *e = index_find(x, key, len);
+    uint64_t h, c; /* taken once, for the lookup and for a new slot */
+    drum_key_digests(key, len, &h, &c);
+    sc_entry *e = find_digests(x, h, c);
     if (e) {
         e->value = value;
         return e;
@@ -137,8 +144,6 @@ static sc_entry *index_set(sc_index *x, const char *key, size_t len, double valu
         x->e = ne;
         x->cap = cap;
     }
-    uint64_t h, c;
-    drum_key_digests(key, len, &h, &c);
     size_t s = (size_t)h & (x->nslot - 1);
     while (x->slot[s] != SIZE_MAX) s = (s + 1) & (x->nslot - 1);
     x->slot[s] = x->n;
