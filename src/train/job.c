@@ -1217,6 +1217,27 @@ static int shots_index(const drum_job_config *c, int shots) {
     return -1;
 }
 
+enum { PREV_OTHER = 0, PREV_DRUM, PREV_NDCG };
+
+/* What a line of results.jsonl (o, parsed; may be NULL) is to a resume over `rounds`
+ * evaluated rounds: a DRUM row of round *r, that round's NDCG row, or neither (a baseline's
+ * row, a later round's, or no row). check_prev_rows and restore_results read the same. */
+static int finished_row(const cJSON *o, int rounds, int *r) {
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "strategy");
+    const cJSON *rd = cJSON_GetObjectItemCaseSensitive(o, "round");
+    const cJSON *nr = cJSON_GetObjectItemCaseSensitive(o, "ndcg_round");
+    if (cJSON_IsString(st) && strcmp(st->valuestring, "DRUM") == 0 && cJSON_IsNumber(rd) &&
+        rd->valueint >= 1 && rd->valueint <= rounds) {
+        *r = rd->valueint;
+        return PREV_DRUM;
+    }
+    if (cJSON_IsNumber(nr) && nr->valueint >= 1 && nr->valueint <= rounds) {
+        *r = nr->valueint;
+        return PREV_NDCG;
+    }
+    return PREV_OTHER;
+}
+
 /* --resume over a checkpoint that has evaluated `rounds` rounds: results.jsonl, as the run
  * left it, must hold their rows (DRUM at every shot count, and NDCG@10's), which the resume
  * reads back (restore_results) and never makes again. Returns 0, or -1 naming the rounds
@@ -1234,16 +1255,11 @@ static int check_prev_rows(const drum_job *j, int rounds, char *err, size_t errl
         nl = strchr(l, '\n');
         int oom;
         cJSON *o = drum_json_parse(l, nl ? (size_t)(nl - l) : strlen(l), NULL, &oom);
-        const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "strategy");
-        const cJSON *rd = cJSON_GetObjectItemCaseSensitive(o, "round");
         const cJSON *sh = cJSON_GetObjectItemCaseSensitive(o, "shots");
-        const cJSON *nr = cJSON_GetObjectItemCaseSensitive(o, "ndcg_round");
-        int k = cJSON_IsNumber(sh) ? shots_index(c, sh->valueint) : -1;
-        if (cJSON_IsString(st) && strcmp(st->valuestring, "DRUM") == 0 && cJSON_IsNumber(rd) &&
-            rd->valueint >= 1 && rd->valueint <= rounds && k >= 0)
-            have[(size_t)(rd->valueint - 1) * w + k] = 1;
-        else if (cJSON_IsNumber(nr) && nr->valueint >= 1 && nr->valueint <= rounds)
-            have[(size_t)(nr->valueint - 1) * w + w - 1] = 1;
+        int r, k = cJSON_IsNumber(sh) ? shots_index(c, sh->valueint) : -1;
+        int kind = finished_row(o, rounds, &r);
+        if (kind == PREV_DRUM && k >= 0) have[(size_t)(r - 1) * w + k] = 1;
+        if (kind == PREV_NDCG) have[(size_t)(r - 1) * w + w - 1] = 1;
         cJSON_Delete(o);
     }
     char missing[128] = "";
@@ -1932,15 +1948,10 @@ static int restore_results(drum_job *j, int rounds_done, char *err, size_t errle
             snprintf(err, errlen, "out of memory reading the rows of results.jsonl");
             return -1;
         }
-        const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "strategy");
-        const cJSON *rd = cJSON_GetObjectItemCaseSensitive(o, "round");
-        const cJSON *nr = cJSON_GetObjectItemCaseSensitive(o, "ndcg_round");
-        int drum_row = cJSON_IsString(st) && strcmp(st->valuestring, "DRUM") == 0 &&
-                       cJSON_IsNumber(rd) && rd->valueint >= 1 && rd->valueint <= rounds_done;
-        int ndcg_row = !drum_row && cJSON_IsNumber(nr) && nr->valueint >= 1 &&
-                       nr->valueint <= rounds_done;
+        int at, kind = finished_row(o, rounds_done, &at);
+        int drum_row = kind == PREV_DRUM, ndcg_row = kind == PREV_NDCG;
         result_row *row = drum_row ? next_row(j) : NULL;
-        round_row *r = ndcg_row ? round_slot(j, nr->valueint) : NULL;
+        round_row *r = ndcg_row ? round_slot(j, at) : NULL;
         if ((drum_row && !row) || (ndcg_row && !r)) {
             cJSON_Delete(o);
             snprintf(err, errlen, "out of memory reading the rows of results.jsonl");
@@ -1949,7 +1960,7 @@ static int restore_results(drum_job *j, int rounds_done, char *err, size_t errle
         if (row) {
             j->n_rows++;
             row->strategy = DRUM_STRATEGY_DRUM;
-            row->round = rd->valueint;
+            row->round = at;
             snprintf(row->label, sizeof row->label, "DRUM r%d", row->round);
             for (const cJSON *c = o->child; c; c = c->next) {
                 if (!cJSON_IsNumber(c)) continue;
@@ -1974,7 +1985,7 @@ static int restore_results(drum_job *j, int rounds_done, char *err, size_t errle
             const cJSON *ls = cJSON_GetObjectItemCaseSensitive(o, "loss");
             const cJSON *sp = cJSON_GetObjectItemCaseSensitive(o, "steps");
             r->present = 1;
-            r->round = nr->valueint;
+            r->round = at;
             r->ndcg = cJSON_IsNumber(nd) ? nd->valuedouble : NAN;
             r->loss = cJSON_IsNumber(ls) ? ls->valuedouble : NAN;
             r->steps = cJSON_IsNumber(sp) ? (long)sp->valuedouble : 0;
