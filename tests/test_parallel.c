@@ -496,12 +496,12 @@ static pid_t drum_rank_of(pid_t launcher) {
     return found;
 }
 
-/* Runs argv (NULL-terminated) with stdout+stderr to log, in its own process group, killed
- * after timeout_s. With stop_when, stop_signal goes to the launcher stop_delay_ms after that
- * file appears. Returns the exit status, 128+signal, or -1 on a timeout. */
 /* 0: run's jobs do without LeakSanitizer (under `make asan` only; see check_job) */
 static int leak_check = 1;
 
+/* Runs argv (NULL-terminated) with stdout+stderr to log, in its own process group, killed
+ * after timeout_s. With stop_when, stop_signal goes to the launcher stop_delay_ms after that
+ * file appears. Returns the exit status, 128+signal, or -1 on a timeout. */
 static int run(const char *log, const char *const *argv, int timeout_s, const char *stop_when) {
     pid_t pid = fork();
     if (pid == 0) {
@@ -806,7 +806,7 @@ static void check_job(void) {
     rc = train("two", 2, synthetic, NULL, NULL);
     CHECK(rc == 0, "2 ranks: exit %d (see %s/two.log)", rc, tmp);
     /* under `make asan` LeakSanitizer's own tracer crashed (signal 11, no leak report) as the
-     * 3-rank job's ranks exited, in three runs of three stops, under load: this job does
+     * 3-rank job's ranks exited, in three runs over two stops, under load: this job does
      * without it; the 1- and 2-rank jobs above run the same code with it */
     leak_check = 0;
     rc = train("three", RANKS, synthetic, NULL, NULL);

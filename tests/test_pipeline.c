@@ -2109,7 +2109,8 @@ static void test_demo_stop_in_mining(void) {
     CHECK(kept && rename(res[1], moved) == 0, "moving %s away", res[1]);
     for (int cut = 0; cut < 2; cut++) {
         if (cut && kept) { /* the file back, less the line of round 1's NDCG@10 */
-            char *line = strstr(kept, "{\"ndcg_round\": 1,"), *end = line ? strchr(line, '\n') : NULL;
+            char *line = strstr(kept, "{\"ndcg_round\": 1,");
+            char *end = line ? strchr(line, '\n') : NULL;
             FILE *f = fopen(res[1], "w");
             if (f && line && end) fprintf(f, "%.*s%s", (int)(line - kept), kept, end + 1);
             if (f) fclose(f);
@@ -2703,8 +2704,9 @@ static void test_embed_retrieve_export(void) {
     snprintf(old, sizeof old, "%s/cut.ckpt", tmp);
     rc = copy_file(ckpt, old) == 0 && truncate(old, 4096) == 0 ? run_drum(log, xo, 0, NULL, 0) : -1;
     text = test_slurp(log);
-    CHECK(rc == 1 && text && strstr(text, "checksum mismatch: the checkpoint is corrupt (cut short? "
-                                          "4096 bytes, where its header asks ") &&
+    CHECK(rc == 1 && text &&
+              strstr(text, "checksum mismatch: the checkpoint is corrupt (cut short? 4096 bytes, "
+                           "where its header asks ") &&
               strstr(text, "start over with --fresh"),
           "exporting a checkpoint cut short: exit %d, %s", rc, text ? text : "");
     free(text);

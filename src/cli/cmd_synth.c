@@ -66,7 +66,8 @@ int cmd_synth(int argc, char **argv) {
     cli_progress pl;
     drum_progress progress = {0};
     cli_progress_init(&pl, &progress); /* images made, rate and ETA */
-    if (drum_mkdirs(out, err, sizeof err) || drum_synth_generate(&c, out, &progress, err, sizeof err)) {
+    if (drum_mkdirs(out, err, sizeof err) ||
+        drum_synth_generate(&c, out, &progress, err, sizeof err)) {
         fprintf(stderr, "drum synth: %s\n", err);
         return 1;
     }

@@ -574,7 +574,7 @@ static int parser_fail(load_ctx *c, const yaml_parser_t *ps) {
         return fail_mark(c, NULL, NULL, "out of memory reading the YAML");
     if (!ps->problem) /* a syntax error always has one; some of libyaml's allocations not */
         return fail_mark(c, NULL, NULL, "libyaml stopped without a reason (out of memory?)");
-    const char *problem = ps->problem ? ps->problem : "unknown problem";
+    const char *problem = ps->problem;
     yaml_mark_t at = ps->problem_mark;
     const char *kind = "YAML syntax error";
     if (ps->error == YAML_READER_ERROR) {

@@ -186,7 +186,6 @@ static char *image_path(generator *g, int image_no) {
     return drum_path_join(g->outdir, name);
 }
 
-/* Draws a new scene, renders it and writes its PNG; returns the image number or -1. */
 #define SYNTH_STAGE "synthetic suite images"
 
 /* The images cfg's suite has: one per VQA question group, classification or caption example,
@@ -200,6 +199,7 @@ static long image_total(const drum_synth_config *cfg) {
     return n;
 }
 
+/* Draws a new scene, renders it and writes its PNG; returns the image number or -1. */
 static int new_image(generator *g, sw_task task, int split, unsigned char *rgb, membuf *png) {
     if (g->n_img % 256 == 0) { /* progress, and a stop between images (the suite stays not whole) */
         drum_progress_report(g->progress, SYNTH_STAGE, g->n_img, g->total_img, NULL);
